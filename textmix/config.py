@@ -1,0 +1,139 @@
+"""`MixConfig`: what to mix, how strongly and how often."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+
+TEXT_METHODS = ("embedding", "hidden", "pooled", "span", "saliency_span")
+"""Methods for token sequences: mixing in continuous space, or cutting token spans."""
+
+METHODS = TEXT_METHODS
+"""Every method name `MixConfig.method` accepts."""
+
+LAM_MODES = ("batch", "row")
+PARTNERS = ("permute", "flip")
+EMBEDDING_TARGETS = ("word", "module")
+
+
+@dataclass
+class MixConfig:
+    """Configuration of a `Mixer`.
+
+    Every field carries help text, so `transformers.HfArgumentParser` turns the dataclass into a
+    command line. `method` may name one method, or several with weights (`{"span": 2, "hidden": 1}`
+    or `"span:2,hidden:1"`); one of them is drawn for every batch.
+    """
+
+    method: str | dict[str, float] = field(
+        default="hidden",
+        metadata={
+            "help": "Mixing method: one of embedding, hidden, pooled, span, saliency_span; or several with "
+            "weights, e.g. 'span:2,hidden:1' (one is drawn per batch)."
+        },
+    )
+    alpha: float = field(
+        default=0.4, metadata={"help": "Lambda ~ Beta(alpha, alpha). Must be > 0."}
+    )
+    prob: float = field(
+        default=1.0, metadata={"help": "Probability that a training batch is mixed at all (0..1)."}
+    )
+    lam_mode: str = field(
+        default="batch",
+        metadata={"help": "'batch': one lambda per batch; 'row': one lambda per row."},
+    )
+    lam_at_least_half: bool = field(
+        default=False,
+        metadata={"help": "Use lam = max(lam, 1 - lam), so each row keeps the larger share (TMix)."},
+    )
+    partner: str = field(
+        default="permute",
+        metadata={"help": "How partners are chosen: 'permute' (random permutation) or 'flip' (reversed batch)."},
+    )
+    layers: tuple[int, ...] = field(
+        default=(7, 9, 12),
+        metadata={
+            "help": "Hidden Mixup: layers whose output may be mixed (0 = embedding output, N = last layer); "
+            "one is drawn per batch. Layers beyond the model's depth are an error."
+        },
+    )
+    embedding_target: str = field(
+        default="word",
+        metadata={
+            "help": "Embedding Mixup: mix the word-embedding output ('word') or the whole embedding "
+            "module's output, positions and normalisation included ('module')."
+        },
+    )
+    label_smoothing: float = field(
+        default=0.0, metadata={"help": "Label smoothing applied to one-hot targets before mixing (0..1)."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the mixer's random generators."})
+
+    def __post_init__(self) -> None:
+        self.method = parse_methods(self.method)
+        if isinstance(self.layers, int):
+            self.layers = (self.layers,)
+        self.layers = tuple(int(k) for k in self.layers)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise `ValueError` naming the fix for any field out of range."""
+        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"alpha must be a finite number > 0 (got {self.alpha!r}); try alpha=0.4.")
+        if not 0.0 <= self.prob <= 1.0:
+            raise ValueError(f"prob must be within [0, 1] (got {self.prob!r}).")
+        if self.lam_mode not in LAM_MODES:
+            raise ValueError(f"lam_mode must be one of {LAM_MODES} (got {self.lam_mode!r}).")
+        if self.partner not in PARTNERS:
+            raise ValueError(f"partner must be one of {PARTNERS} (got {self.partner!r}).")
+        if self.embedding_target not in EMBEDDING_TARGETS:
+            raise ValueError(
+                f"embedding_target must be one of {EMBEDDING_TARGETS} (got {self.embedding_target!r})."
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be within [0, 1) (got {self.label_smoothing!r}).")
+        if "hidden" in self.method_weights:
+            if not self.layers:
+                raise ValueError("method 'hidden' needs at least one layer in `layers`, e.g. layers=(6,).")
+            if min(self.layers) < 0:
+                raise ValueError(f"layers must be >= 0 (0 is the embedding output); got {self.layers}.")
+
+    @property
+    def method_weights(self) -> dict[str, float]:
+        """The methods and their normalised probabilities."""
+        methods = self.method if isinstance(self.method, dict) else {self.method: 1.0}
+        total = sum(methods.values())
+        return {name: w / total for name, w in methods.items()}
+
+    def to_dict(self) -> dict:
+        """Plain-JSON view of the configuration."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["layers"] = list(self.layers)
+        return out
+
+
+def parse_methods(method: str | Mapping[str, float] | Sequence[str]) -> str | dict[str, float]:
+    """Normalise `method` to one name or a `{name: weight}` dict; raise on unknown names or bad weights."""
+    if isinstance(method, str) and ("," in method or ":" in method):
+        parsed: dict[str, float] = {}
+        for part in method.split(","):
+            name, _, weight = part.strip().partition(":")
+            try:
+                parsed[name.strip()] = float(weight) if weight else 1.0
+            except ValueError:
+                raise ValueError(f"bad method weight in {method!r}; write e.g. 'span:2,hidden:1'.") from None
+        method = parsed
+    elif not isinstance(method, (str, Mapping)):
+        method = {name: 1.0 for name in method}
+    names = [method] if isinstance(method, str) else list(method)
+    unknown = [m for m in names if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown mixing method(s) {unknown}; choose from {list(METHODS)}.")
+    if isinstance(method, str):
+        return method
+    weights = {str(k): float(v) for k, v in method.items()}
+    if not weights or any(not (math.isfinite(w) and w >= 0) for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(f"method weights must be >= 0 with a positive sum (got {weights}).")
+    weights = {k: v for k, v in weights.items() if v > 0}
+    return next(iter(weights)) if len(weights) == 1 else weights

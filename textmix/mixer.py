@@ -1,0 +1,499 @@
+"""`Mixer`: mixes training batches of an unmodified Hugging Face model through forward hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import span as span_ops
+from .architectures import ArchSpec, ResolvedArch, resolve, spec_for
+from .config import MixConfig
+from .masks import union_attention_mask, union_layer_mask
+from .sampling import draw_lambdas, draw_partners
+from .targets import base_targets, mix_targets, soft_loss, task_kind_of, valid_rows
+
+LABEL_KEYS = ("labels", "label", "label_ids")
+HOOK_METHODS = ("embedding", "hidden", "pooled")
+SPAN_METHODS = ("span", "saliency_span")
+_NOT_MODEL_INPUTS = ("special_tokens_mask",)
+
+
+@dataclass
+class MixedBatch:
+    """One batch after mixing.
+
+    `inputs` are plain model inputs (never labels); `perm[i]` is row i's partner; `lam[i]` the
+    weight of row i's own label (1.0 = unmixed); `targets` the mixed targets `loss` trains on;
+    `valid` marks rows that count in the loss (not labelled -100).
+    """
+
+    inputs: dict[str, Any]
+    perm: torch.Tensor
+    lam: torch.Tensor
+    targets: torch.Tensor
+    valid: torch.Tensor
+    task_kind: str
+    method: str | None = None
+    layer: int | None = None
+
+    @property
+    def mixed(self) -> bool:
+        """Whether this batch was mixed at all."""
+        return self.method is not None
+
+    def loss(self, logits: torch.Tensor) -> torch.Tensor:
+        """Soft-target loss of `logits` against `targets`, averaged over the valid rows."""
+        return soft_loss(logits, self.targets, self.valid, self.task_kind)
+
+
+@dataclass
+class _Plan:
+    mixed: bool
+    method: str | None
+    layer: int | None
+
+
+@dataclass
+class _Step:
+    """What the hooks need for the current batch."""
+
+    method: str
+    perm: torch.Tensor
+    lam: torch.Tensor
+    mixed_rows: torch.Tensor
+    layer: int | None = None
+    own_mask: torch.Tensor | None = None
+    layer_calls: int = 0
+    masks: dict = field(default_factory=dict)
+
+
+class Mixer:
+    """Mixes training batches of `model` as `config` says.
+
+    Use it as a context manager: hooks are attached on entry and always removed on exit. Inside,
+    `mix(batch)` draws partners and lambdas for one batch and returns a `MixedBatch`; feed
+    `mb.inputs` to the model and train on `mb.loss(logits)`. Nothing is mixed while the model is in
+    eval mode. `arch` overrides the module table (see `textmix.architectures`); span methods need
+    the special token ids, taken from `tokenizer`, `special_token_ids`, a `special_tokens_mask` in the
+    batch, or the model config.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | None,
+        config: MixConfig | None = None,
+        *,
+        arch: ArchSpec | Mapping[str, Any] | None = None,
+        tokenizer: Any = None,
+        special_token_ids: list[int] | None = None,
+        num_labels: int | None = None,
+        seed_offset: int = 0,
+    ) -> None:
+        self.model = model
+        self.config = config if config is not None else MixConfig()
+        self.methods = self.config.method_weights
+        self.seed_offset = int(seed_offset)
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._step: _Step | None = None
+        self._plan: _Plan | None = None
+        self._saliency_capture: dict[str, Any] | None = None
+        self._cpu_gen = torch.Generator().manual_seed(self.config.seed + self.seed_offset)
+        self._device_gens: dict[str, torch.Generator] = {}
+        self._pending_device_states: dict[str, torch.Tensor] = {}
+        model_config = getattr(model, "config", None)
+        self.num_labels = int(num_labels if num_labels is not None else getattr(model_config, "num_labels", 0))
+        self.task_kind = task_kind_of(model_config) if model_config is not None else "single_label"
+        needs_model = [m for m in self.methods if m in HOOK_METHODS or m == "saliency_span"]
+        self.arch: ResolvedArch | None = None
+        if model is None:
+            if needs_model:
+                raise ValueError(f"method(s) {needs_model} mix inside a model: pass the model to Mixer(model, cfg).")
+        elif needs_model:
+            self.arch = resolve(model, spec_for(model, dict(arch) if isinstance(arch, Mapping) else arch))
+            if "hidden" in self.methods:
+                too_deep = [k for k in self.config.layers if k > self.arch.num_layers]
+                if too_deep:
+                    raise ValueError(
+                        f"layers {too_deep} are out of range: this model has {self.arch.num_layers} layers, "
+                        f"so hidden Mixup layers must be within 0..{self.arch.num_layers} "
+                        f"(0 = embedding output); e.g. layers=({self.arch.num_layers},)."
+                    )
+        self._special_ids = self._special_token_ids(tokenizer, special_token_ids, model_config)
+
+    # ------------------------------------------------------------------ hooks
+    def __enter__(self) -> Mixer:
+        self.attach()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+    @property
+    def attached(self) -> bool:
+        """Whether hooks are currently attached to the model."""
+        return bool(self._handles)
+
+    def attach(self) -> None:
+        """Attach the forward hooks this configuration needs (idempotent)."""
+        if self._handles or self.arch is None:
+            return
+        arch = self.arch
+        h = self._handles
+        h.append(arch.word_embeddings.register_forward_hook(self._word_embedding_hook))
+        if "embedding" in self.methods or "hidden" in self.methods:
+            h.append(arch.embeddings.register_forward_hook(self._embedding_module_hook))
+        if "hidden" in self.methods:
+            base = getattr(self.model, "base_model", self.model)
+            h.append(base.register_forward_pre_hook(self._base_model_pre_hook, with_kwargs=True))
+            index_of = {id(m): i for i, m in enumerate(arch.layers)}
+            static = len(arch.layers) == arch.num_layers
+            for module in dict.fromkeys(arch.layers):  # each distinct module once
+                i = index_of[id(module)] if static else None
+                h.append(module.register_forward_pre_hook(self._make_layer_pre_hook(i), with_kwargs=True))
+                h.append(module.register_forward_hook(self._make_layer_hook(i)))
+        if "pooled" in self.methods:
+            h.append(arch.head.register_forward_pre_hook(self._head_pre_hook))
+
+    def detach(self) -> None:
+        """Remove every hook this mixer attached and forget the current batch."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._step = None
+        self._saliency_capture = None
+
+    def _active(self, method: str, batch_size: int) -> _Step | None:
+        step = self._step
+        if step is None or step.method != method or self.model is None or not self.model.training:
+            return None
+        if batch_size != step.perm.shape[0]:
+            raise RuntimeError(
+                f"the mixer prepared a batch of {step.perm.shape[0]} rows but the model got {batch_size}; "
+                "call mixer.mix(batch) for every batch and feed mb.inputs to the model."
+            )
+        return step
+
+    @staticmethod
+    def _mix_tensor(x: torch.Tensor, step: _Step) -> torch.Tensor:
+        lam = step.lam.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+        return lam * x + (1 - lam) * x[step.perm]
+
+    def _mix_output(self, output: Any, step: _Step) -> Any:
+        if isinstance(output, torch.Tensor):
+            return self._mix_tensor(output, step)
+        if isinstance(output, tuple) and output and isinstance(output[0], torch.Tensor):
+            return (self._mix_tensor(output[0], step), *output[1:])
+        raise TypeError(f"cannot mix a module output of type {type(output).__name__}.")
+
+    def _word_embedding_hook(self, module: nn.Module, args: tuple, output: torch.Tensor) -> Any:
+        capture = self._saliency_capture
+        if capture is not None and self.model is not None and self.model.training:
+            if output.requires_grad:
+                output.register_hook(lambda grad: capture.__setitem__("grad", grad.detach()))
+            else:  # frozen embeddings: give the clean pass a leaf to take the gradient of
+                output = output.detach().requires_grad_(True)
+                output.register_hook(lambda grad: capture.__setitem__("grad", grad.detach()))
+                return output
+            return None
+        step = self._active("embedding", output.shape[0])
+        if step is not None and self.config.embedding_target == "word":
+            return self._mix_output(output, step)
+        return None
+
+    def _embedding_module_hook(self, module: nn.Module, args: tuple, output: Any) -> Any:
+        out0 = output if isinstance(output, torch.Tensor) else output[0]
+        step = self._active("embedding", out0.shape[0])
+        if step is not None and self.config.embedding_target == "module":
+            return self._mix_output(output, step)
+        step = self._active("hidden", out0.shape[0])
+        if step is not None and step.layer == 0:
+            return self._mix_output(output, step)
+        return None
+
+    def _base_model_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> Any:
+        b = self._step.perm.shape[0] if self._step is not None else 0
+        step = self._active("hidden", b)
+        if step is None:
+            return None
+        step.layer_calls = 0
+        if step.own_mask is None:
+            return None
+        if "attention_mask" in kwargs:
+            kwargs["attention_mask"] = step.own_mask
+            return args, kwargs
+        if len(args) > 1:
+            return (args[0], step.own_mask, *args[2:]), kwargs
+        raise RuntimeError(
+            f"{type(module).__name__} was called without an attention mask argument textmix can find."
+        )
+
+    def _make_layer_pre_hook(self, static_index: int | None) -> Callable:
+        def pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> Any:
+            hidden = args[0] if args else kwargs.get("hidden_states")
+            step = self._active("hidden", hidden.shape[0])
+            if step is None:
+                return None
+            index = static_index if static_index is not None else step.layer_calls
+            if index < step.layer:  # layers up to the mixing point keep each row's own mask
+                return None
+            if "attention_mask" in kwargs:
+                kwargs["attention_mask"] = self._union_mask(kwargs["attention_mask"], step)
+                return args, kwargs
+            if len(args) > 1:
+                return (args[0], self._union_mask(args[1], step), *args[2:]), kwargs
+            return None
+
+        return pre_hook
+
+    def _make_layer_hook(self, static_index: int | None) -> Callable:
+        def hook(module: nn.Module, args: tuple, kwargs_or_output: Any) -> Any:
+            output = kwargs_or_output
+            out0 = output if isinstance(output, torch.Tensor) else output[0]
+            step = self._active("hidden", out0.shape[0])
+            if step is None:
+                return None
+            index = static_index if static_index is not None else step.layer_calls
+            step.layer_calls += 1
+            if index + 1 == step.layer:
+                return self._mix_output(output, step)
+            return None
+
+        return hook
+
+    def _union_mask(self, mask: Any, step: _Step) -> Any:
+        key = id(mask)
+        if key not in step.masks:  # computed once per distinct mask and batch
+            step.masks[key] = (mask, union_layer_mask(mask, step.perm, step.mixed_rows, self.arch.spec.mask_layout))
+        return step.masks[key][1]
+
+    def _head_pre_hook(self, module: nn.Module, args: tuple) -> Any:
+        step = self._active("pooled", args[0].shape[0])
+        if step is None:
+            return None
+        return (self._mix_tensor(args[0], step), *args[1:])
+
+    # ------------------------------------------------------------------ randomness
+    def _device_gen(self, device: torch.device) -> torch.Generator:
+        key = str(device)
+        if key not in self._device_gens:
+            gen = torch.Generator(device=device).manual_seed(self.config.seed + self.seed_offset + 1)
+            if key in self._pending_device_states:
+                gen.set_state(self._pending_device_states.pop(key))
+            self._device_gens[key] = gen
+        return self._device_gens[key]
+
+    def _cpu_choice(self, options: list, weights: list[float]) -> Any:
+        idx = torch.multinomial(torch.tensor(weights, dtype=torch.float64), 1, generator=self._cpu_gen)
+        return options[int(idx)]
+
+    def _draw_plan(self) -> _Plan:
+        u = float(torch.rand((), generator=self._cpu_gen, dtype=torch.float64))
+        method = self._cpu_choice(list(self.methods), list(self.methods.values()))
+        layer = None
+        if method == "hidden":
+            layer = int(self._cpu_choice(list(self.config.layers), [1.0] * len(self.config.layers)))
+        mixed = u < self.config.prob
+        return _Plan(mixed=mixed, method=method if mixed else None, layer=layer if mixed else None)
+
+    @property
+    def next_method(self) -> str | None:
+        """Method the next training `mix()` call will use (None: that batch stays unmixed)."""
+        if self._plan is None:
+            self._plan = self._draw_plan()
+        return self._plan.method
+
+    @property
+    def next_needs_saliency(self) -> bool:
+        """True when the next batch uses saliency_span: run `clean(batch)` forward and backward first."""
+        return self.next_method == "saliency_span"
+
+    def state_dict(self) -> dict[str, Any]:
+        """Generator states and the pending draw, for checkpoints."""
+        gens = {k: g.get_state() for k, g in self._device_gens.items()}
+        gens.update({k: v for k, v in self._pending_device_states.items() if k not in gens})
+        plan = None if self._plan is None else [self._plan.mixed, self._plan.method, self._plan.layer]
+        return {"cpu": self._cpu_gen.get_state(), "devices": gens, "plan": plan, "seed_offset": self.seed_offset}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what `state_dict` saved, so a resumed run draws what the original would have."""
+        self._cpu_gen.set_state(state["cpu"])
+        self._device_gens.clear()
+        self._pending_device_states = dict(state["devices"])
+        plan = state.get("plan")
+        self._plan = None if plan is None else _Plan(bool(plan[0]), plan[1], plan[2])
+
+    # ------------------------------------------------------------------ batches
+    def _split(self, batch: Mapping[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
+        if not isinstance(batch, Mapping):
+            raise TypeError(f"mix() takes a dict of tensors, got {type(batch).__name__}.")
+        label_key = next((k for k in LABEL_KEYS if k in batch), None)
+        if label_key is None:
+            raise ValueError(
+                f"the batch has no labels (looked for {list(LABEL_KEYS)}); mixing needs labels to mix targets. "
+                "With the Trainer, keep the label column (or set label_names)."
+            )
+        inputs = {k: v for k, v in batch.items() if k not in LABEL_KEYS and k not in _NOT_MODEL_INPUTS}
+        labels = batch[label_key]
+        if not isinstance(labels, torch.Tensor):
+            labels = torch.as_tensor(labels)
+        return inputs, labels
+
+    def _batch_device(self, inputs: Mapping[str, Any], labels: torch.Tensor) -> torch.device:
+        for key in ("input_ids", "inputs_embeds", "pixel_values", "attention_mask"):
+            value = inputs.get(key)
+            if isinstance(value, torch.Tensor):
+                return value.device
+        return labels.device
+
+    def _unmixed(self, inputs: dict, labels: torch.Tensor) -> MixedBatch:
+        b = labels.shape[0]
+        device = labels.device
+        valid = valid_rows(labels, self.task_kind)
+        targets = base_targets(labels, self.task_kind, self.num_labels, self.config.label_smoothing)
+        return MixedBatch(
+            inputs=inputs,
+            perm=torch.arange(b, device=device),
+            lam=torch.ones(b, device=device),
+            targets=targets,
+            valid=valid,
+            task_kind=self.task_kind,
+        )
+
+    def clean(self, batch: Mapping[str, Any]) -> MixedBatch:
+        """The batch unmixed (targets smoothed as configured), arming saliency capture when the
+        next batch uses saliency_span: run the model on `inputs` and backpropagate its loss before `mix()`."""
+        inputs, labels = self._split(batch)
+        self._step = None
+        if self.next_needs_saliency and self.model is not None and self.model.training:
+            if not self.attached:
+                raise RuntimeError("saliency_span needs the mixer's hooks: use `with mixer:` around training.")
+            self._saliency_capture = {}
+        return self._unmixed(inputs, labels)
+
+    def mix(self, batch: Mapping[str, Any]) -> MixedBatch:
+        """Mix one training batch: draw partners and lambdas, prepare the hooks, return a `MixedBatch`.
+
+        In eval mode the batch comes back unmixed and no random number is drawn.
+        """
+        inputs, labels = self._split(batch)
+        self._step = None
+        if self.model is not None and not self.model.training:
+            self._saliency_capture = None
+            return self._unmixed(inputs, labels)
+        plan = self._plan if self._plan is not None else self._draw_plan()
+        self._plan = None
+        capture, self._saliency_capture = self._saliency_capture, None
+        b = labels.shape[0]
+        if not plan.mixed or b < 2:
+            return self._unmixed(inputs, labels)
+        method = plan.method
+        if method in HOOK_METHODS and not self.attached:
+            raise RuntimeError(f"method {method!r} mixes through hooks: call mix() inside `with mixer:`.")
+        device = self._batch_device(inputs, labels)
+        gen = self._device_gen(device)
+        labels = labels.to(device)
+        valid = valid_rows(labels, self.task_kind)
+        perm = draw_partners(valid, self.config.partner, gen)
+        lam = draw_lambdas(
+            self.config.alpha, b, self.config.lam_mode == "row", self.config.lam_at_least_half, gen, device
+        )
+        lam = torch.where(valid & (perm != torch.arange(b, device=device)), lam, torch.ones_like(lam))
+
+        if method in SPAN_METHODS:
+            inputs, lam = self._mix_spans(inputs, perm, lam, gen, method, capture, batch.get("special_tokens_mask"))
+        else:
+            mixed_rows = lam < 1
+            own_mask = inputs.get("attention_mask")
+            if method in ("embedding", "hidden") and own_mask is not None:
+                union = union_attention_mask(own_mask, perm, mixed_rows)
+                inputs = dict(inputs, attention_mask=union)
+                padded = self.arch.spec.padded_positions
+                if method == "embedding" and padded and "position_ids" not in inputs and "input_ids" in inputs:
+                    pad = getattr(self.model.config, "pad_token_id", 1)
+                    inputs["position_ids"] = (torch.cumsum(union, dim=1) * union + pad).long()
+            if method == "hidden" and getattr(self.model, "is_gradient_checkpointing", False):
+                if len(set(map(id, self.arch.layers))) != self.arch.num_layers:
+                    raise RuntimeError(
+                        "hidden Mixup on a model with shared layers (ALBERT) cannot run with gradient "
+                        "checkpointing; disable one of the two."
+                    )
+            self._step = _Step(
+                method=method, perm=perm, lam=lam, mixed_rows=mixed_rows, layer=plan.layer, own_mask=own_mask
+            )
+        targets = base_targets(labels, self.task_kind, self.num_labels, self.config.label_smoothing)
+        return MixedBatch(
+            inputs=inputs,
+            perm=perm,
+            lam=lam,
+            targets=mix_targets(targets, perm, lam),
+            valid=valid,
+            task_kind=self.task_kind,
+            method=method,
+            layer=plan.layer,
+        )
+
+    def _mix_spans(
+        self,
+        inputs: dict,
+        perm: torch.Tensor,
+        lam: torch.Tensor,
+        gen: torch.Generator,
+        method: str,
+        capture: dict | None,
+        special_tokens_mask: torch.Tensor | None = None,
+    ) -> tuple[dict, torch.Tensor]:
+        ids = inputs.get("input_ids")
+        if ids is None:
+            raise ValueError(
+                f"method {method!r} cuts token spans and needs `input_ids` in the batch; "
+                "with `inputs_embeds` use method='embedding' or 'hidden'."
+            )
+        special = self._special_ids
+        if special_tokens_mask is not None:
+            content = ~torch.as_tensor(special_tokens_mask, device=ids.device).bool()
+            if inputs.get("attention_mask") is not None:
+                content &= inputs["attention_mask"].bool()
+        elif special is None:
+            raise ValueError(
+                "span methods must know the special tokens ([CLS], [SEP], padding): pass "
+                "Mixer(..., tokenizer=tok) or special_token_ids=[...], or put `special_tokens_mask` in the batch."
+            )
+        else:
+            content = span_ops.content_mask(ids, inputs.get("attention_mask"), special.to(ids.device))
+        seg = span_ops.find_segments(content)
+        lengths = span_ops.span_lengths(seg, perm, lam)
+        if method == "saliency_span":
+            grad = None if capture is None else capture.get("grad")
+            if grad is None:
+                raise RuntimeError(
+                    "saliency_span needs the clean pass first: mb0 = mixer.clean(batch); "
+                    "mb0.loss(model(**mb0.inputs).logits).backward(); then mixer.mix(batch)."
+                )
+            if grad.shape[:2] != ids.shape:
+                raise RuntimeError("the clean pass ran on a different batch than mix(); pass the same batch.")
+            saliency = grad.float().norm(dim=-1)
+            start_own, start_partner = span_ops.salient_starts(saliency, seg, perm, lengths)
+        else:
+            start_own, start_partner = span_ops.random_starts(seg, perm, lengths, gen)
+        new_ids, _ = span_ops.paste_spans(ids, seg, perm, lengths, start_own, start_partner)
+        return dict(inputs, input_ids=new_ids), span_ops.kept_share(seg, lengths)
+
+    def _special_token_ids(self, tokenizer: Any, given: list[int] | None, model_config: Any) -> torch.Tensor | None:
+        if given is not None:
+            return torch.tensor(sorted(set(int(i) for i in given)), dtype=torch.long)
+        if tokenizer is not None:
+            return torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+        if model_config is None:
+            return None
+        ids = {getattr(model_config, n, None) for n in ("cls_token_id", "sep_token_id", "bos_token_id", "eos_token_id")}
+        ids.discard(None)
+        if not ids:  # only a pad id is known (BERT configs): [CLS]/[SEP] would pass as content
+            return None
+        pad = getattr(model_config, "pad_token_id", None)
+        if pad is not None:
+            ids.add(pad)
+        return torch.tensor(sorted(int(i) for i in ids), dtype=torch.long)

@@ -1,0 +1,87 @@
+"""Random draws of a mixing step: partners and lambdas, from an explicit generator.
+
+Everything here takes a `torch.Generator` on the batch's device and draws a fixed number of values
+per call, so a run is reproducible and its generator state can be checkpointed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_GAMMA_CANDIDATES = 16
+
+
+def sample_gamma(shape: float, size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """`size` draws of Gamma(shape, 1) by Marsaglia & Tsang (2000), vectorised and sync-free.
+
+    Each value takes the first accepted of a fixed number of candidates (the chance that all are
+    rejected is below 1e-20), so the generator advances by the same amount on every call.
+    Shapes below 1 use Gamma(a) = Gamma(a + 1) * U ** (1 / a).
+    """
+    boost = shape < 1.0
+    a = shape + 1.0 if boost else shape
+    d = a - 1.0 / 3.0
+    c = 1.0 / (9.0 * d) ** 0.5
+    k = _GAMMA_CANDIDATES
+    x = torch.randn((size, k), generator=generator, device=device, dtype=torch.float64)
+    u = torch.rand((size, k), generator=generator, device=device, dtype=torch.float64)
+    v = (1.0 + c * x) ** 3
+    ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * x * x + d - d * v + d * torch.log(v.clamp_min(1e-300)))
+    first = torch.argmax(ok.to(torch.int8), dim=1, keepdim=True)  # first accepted candidate
+    g = (d * v).gather(1, first).squeeze(1)
+    if boost:
+        u2 = torch.rand(size, generator=generator, device=device, dtype=torch.float64)
+        g = g * u2.clamp_min(1e-300) ** (1.0 / shape)
+    return g
+
+
+def sample_beta(alpha: float, size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """`size` draws of Beta(alpha, alpha) as float32, from `generator`."""
+    x = sample_gamma(alpha, size, generator, device)
+    y = sample_gamma(alpha, size, generator, device)
+    total = x + y
+    # Both gammas underflow to 0 only for tiny alpha; then the draw is 0 or 1 with equal chance.
+    lam = torch.where(total > 0, x / total.clamp_min(1e-300), (x >= y).to(x.dtype))
+    return lam.float()
+
+
+def draw_lambdas(
+    alpha: float,
+    batch_size: int,
+    per_row: bool,
+    at_least_half: bool,
+    generator: torch.Generator,
+    device: torch.device,
+) -> torch.Tensor:
+    """Per-row lambdas (B,): one Beta(alpha, alpha) draw shared by the batch, or one per row."""
+    lam = sample_beta(alpha, batch_size if per_row else 1, generator, device)
+    if at_least_half:
+        lam = torch.maximum(lam, 1.0 - lam)
+    return lam.expand(batch_size).clone() if not per_row else lam
+
+
+def draw_partners(
+    valid: torch.Tensor, mode: str, generator: torch.Generator
+) -> torch.Tensor:
+    """Partner index of every row (B,), chosen among the rows where `valid` is True.
+
+    `mode="permute"`: a random permutation of the valid rows; `"flip"`: the valid rows in reverse
+    order. Invalid rows (e.g. labelled -100) are their own partner and nobody's partner.
+    """
+    b = valid.shape[0]
+    device = valid.device
+    index = torch.arange(b, device=device)
+    if mode == "flip":
+        # Sort key: valid rows first by descending index, so the valid rows are reversed in place.
+        order = torch.argsort(torch.where(valid, index, index + b))
+        reversed_order = torch.argsort(torch.where(valid, b - index, index + 2 * b))
+        perm = index.clone()
+        perm[order] = reversed_order
+        return torch.where(valid, perm, index)
+    keys = torch.rand(b, generator=generator, device=device)
+    keys = torch.where(valid, keys, 2.0 + index.to(keys.dtype))  # invalid rows stay at the end, in order
+    shuffled = torch.argsort(keys)  # valid rows in random order, then invalid rows
+    in_order = torch.argsort(torch.where(valid, index, index + b))  # valid rows in order, then invalid rows
+    perm = index.clone()
+    perm[in_order] = shuffled
+    return torch.where(valid, perm, index)

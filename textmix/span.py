@@ -1,0 +1,141 @@
+"""Span CutMix on token ids (SSMix-style), vectorised over the batch.
+
+A *segment* is a maximal run of content tokens: attended tokens that are not special tokens
+([CLS], [SEP], <s>, </s>, padding). A single sentence has one segment, a sentence pair two. In
+every segment of a row, one contiguous span is replaced by an equally long span of the partner's
+segment with the same index, so special tokens, padding, lengths and `token_type_ids` never
+change. A row's label weight is the share of its content tokens it keeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Segments:
+    """Segment layout of a batch of token sequences."""
+
+    seg_id: torch.Tensor  # (B, L) long: segment index of each content token, -1 elsewhere
+    pos: torch.Tensor  # (B, L) long: position of each content token within its segment, -1 elsewhere
+    length: torch.Tensor  # (B, S) long: content tokens per segment (0 where a row has fewer segments)
+    offset: torch.Tensor  # (B, S) long: absolute index of each segment's first token
+
+
+def content_mask(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor | None, special_ids: torch.Tensor
+) -> torch.Tensor:
+    """Boolean (B, L): attended tokens that are not special tokens."""
+    content = ~torch.isin(input_ids, special_ids)
+    if attention_mask is not None:
+        content &= attention_mask.bool()
+    return content
+
+
+def find_segments(content: torch.Tensor) -> Segments:
+    """Split every row's content tokens into maximal contiguous segments."""
+    b, length = content.shape
+    device = content.device
+    prev = torch.zeros_like(content)
+    prev[:, 1:] = content[:, :-1]
+    starts = content & ~prev
+    seg_id = torch.cumsum(starts.long(), dim=1) - 1
+    seg_id = torch.where(content, seg_id, torch.full_like(seg_id, -1))
+    count = torch.cumsum(content.long(), dim=1)  # content tokens up to and including t
+    before_start = torch.where(starts, count - 1, torch.zeros_like(count))
+    pos = count - 1 - torch.cummax(before_start, dim=1).values
+    pos = torch.where(content, pos, torch.full_like(pos, -1))
+    n_seg = max(int(starts.sum(dim=1).max().item()) if b else 0, 1)
+    safe_id = seg_id.clamp_min(0)
+    seg_len = torch.zeros((b, n_seg), dtype=torch.long, device=device)
+    seg_len.scatter_add_(1, safe_id, content.long())
+    index = torch.arange(length, device=device).expand(b, length)
+    offset = torch.zeros((b, n_seg), dtype=torch.long, device=device)
+    offset.scatter_add_(1, safe_id, torch.where(starts, index, torch.zeros_like(index)))
+    return Segments(seg_id=seg_id, pos=pos, length=seg_len, offset=offset)
+
+
+def span_lengths(seg: Segments, perm: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """Span length per row and segment: round((1 - lam) * n), clipped to what both rows have."""
+    n_own = seg.length
+    n_partner = seg.length[perm]
+    want = torch.round((1.0 - lam.double())[:, None] * n_own.double()).long()
+    return torch.minimum(want, torch.minimum(n_own, n_partner)).clamp_min(0)
+
+
+def random_starts(
+    seg: Segments, perm: torch.Tensor, span: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform start of the span in each row's segment and in its partner's segment."""
+    u = torch.rand((2, *span.shape), generator=generator, device=span.device, dtype=torch.float64)
+    room_own = (seg.length - span + 1).clamp_min(1)
+    room_partner = (seg.length[perm] - span + 1).clamp_min(1)
+    start_own = torch.floor(u[0] * room_own).long().clamp_max(room_own - 1)
+    start_partner = torch.floor(u[1] * room_partner).long().clamp_max(room_partner - 1)
+    return start_own, start_partner
+
+
+def window_sums(values: torch.Tensor, seg: Segments, span: torch.Tensor) -> torch.Tensor:
+    """Sum of `values` (B, L) over every window of length `span` (B, S) inside every segment.
+
+    Returns (B, S, W) with W the longest segment; windows that do not fit are NaN.
+    """
+    b, n_seg = seg.length.shape
+    width = int(seg.length.max().item()) if seg.length.numel() else 0
+    width = max(width, 1)
+    per_pos = torch.zeros((b, n_seg, width), dtype=torch.float64, device=values.device)
+    rows = torch.arange(b, device=values.device)[:, None].expand_as(seg.seg_id)
+    mask = seg.seg_id >= 0
+    per_pos[rows[mask], seg.seg_id[mask], seg.pos[mask]] = values[mask].double()
+    csum = torch.zeros((b, n_seg, width + 1), dtype=torch.float64, device=values.device)
+    csum[..., 1:] = torch.cumsum(per_pos, dim=-1)
+    starts = torch.arange(width, device=values.device)
+    ends = (starts + span[..., None]).clamp_max(width)
+    sums = csum.gather(-1, ends) - csum[..., :width]
+    fits = starts + span[..., None] <= seg.length[..., None]
+    return torch.where(fits, sums, torch.full_like(sums, float("nan")))
+
+
+def salient_starts(
+    saliency: torch.Tensor, seg: Segments, perm: torch.Tensor, span: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start of each row's least salient window and of its partner's most salient window."""
+    own = window_sums(saliency, seg, span)
+    partner_span = span  # the partner window has the same length, measured on the partner's row
+    partner = window_sums(saliency[perm], _permute(seg, perm), partner_span)
+    start_own = torch.nan_to_num(own, nan=float("inf")).argmin(dim=-1)
+    start_partner = torch.nan_to_num(partner, nan=float("-inf")).argmax(dim=-1)
+    return start_own, start_partner
+
+
+def _permute(seg: Segments, perm: torch.Tensor) -> Segments:
+    return Segments(seg.seg_id[perm], seg.pos[perm], seg.length[perm], seg.offset[perm])
+
+
+def paste_spans(
+    input_ids: torch.Tensor,
+    seg: Segments,
+    perm: torch.Tensor,
+    span: torch.Tensor,
+    start_own: torch.Tensor,
+    start_partner: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace each row's spans by the partner's; return new ids and replaced-token mask (B, L)."""
+    b, length = input_ids.shape
+    safe_id = seg.seg_id.clamp_min(0)
+    tok_span = span.gather(1, safe_id)
+    tok_start = start_own.gather(1, safe_id)
+    inside = (seg.seg_id >= 0) & (seg.pos >= tok_start) & (seg.pos < tok_start + tok_span)
+    source = seg.offset[perm].gather(1, safe_id) + start_partner.gather(1, safe_id) + (seg.pos - tok_start)
+    source = torch.where(inside, source, torch.arange(length, device=input_ids.device).expand(b, length))
+    partner_ids = input_ids[perm].gather(1, source.clamp(0, length - 1))
+    return torch.where(inside, partner_ids, input_ids), inside
+
+
+def kept_share(seg: Segments, span: torch.Tensor) -> torch.Tensor:
+    """Label weight of each row: kept content tokens / content tokens (1 for rows without content)."""
+    total = seg.length.sum(dim=1)
+    replaced = span.sum(dim=1)
+    return torch.where(total > 0, 1.0 - replaced.double() / total.clamp_min(1).double(), 1.0).float()

@@ -1,0 +1,102 @@
+"""Targets of a mixed batch and the soft losses that train on them.
+
+Three kinds of labels, chosen by `task_kind`:
+
+* ``"single_label"``: integer class ids (B,) -> one-hot (optionally smoothed) -> mixed; soft
+  cross-entropy. Float (B, C) rows that are already distributions are accepted as soft labels.
+* ``"regression"``: float targets (B,) or (B, 1) -> mixed; mean squared error.
+* ``"multi_label"``: float 0/1 targets (B, C) -> mixed; binary cross-entropy with logits.
+
+Rows labelled -100 (every entry -100 for multi-label) are ignored: never a partner, not counted in
+the loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+TASK_KINDS = ("single_label", "regression", "multi_label")
+
+
+def task_kind_of(config) -> str:
+    """The kind of labels a Hugging Face model config trains on."""
+    problem = getattr(config, "problem_type", None)
+    if problem == "regression" or (problem is None and getattr(config, "num_labels", 2) == 1):
+        return "regression"
+    if problem == "multi_label_classification":
+        return "multi_label"
+    return "single_label"
+
+
+def valid_rows(labels: torch.Tensor, task_kind: str) -> torch.Tensor:
+    """Boolean (B,): rows that take part in mixing and in the loss (not labelled -100)."""
+    if task_kind == "single_label" and labels.dim() == 1:
+        return labels != IGNORE_INDEX
+    flat = labels.reshape(labels.shape[0], -1)
+    return ~(flat == IGNORE_INDEX).all(dim=1)
+
+
+def base_targets(
+    labels: torch.Tensor, task_kind: str, num_labels: int, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """Float targets before mixing: one-hot (smoothed) for classes, the values for regression.
+
+    Ignored rows get zeros; their values never matter.
+    """
+    valid = valid_rows(labels, task_kind)
+    if task_kind == "regression":
+        t = labels.reshape(labels.shape[0]).float()
+        return torch.where(valid, t, torch.zeros_like(t))
+    if task_kind == "multi_label":
+        t = labels.reshape(labels.shape[0], -1).float()
+        return torch.where(valid[:, None], t, torch.zeros_like(t))
+    if labels.dim() == 2 and labels.is_floating_point():  # soft labels given by the user
+        t = labels.float()
+        if t.shape[1] != num_labels:
+            raise ValueError(f"soft labels have {t.shape[1]} columns but the model has {num_labels} labels.")
+        t = torch.where(valid[:, None], t, torch.zeros_like(t))
+    else:
+        if labels.dim() != 1:
+            raise ValueError(
+                f"class labels must have shape (batch,), got {tuple(labels.shape)}; for multi-label "
+                "targets set model.config.problem_type='multi_label_classification'."
+            )
+        ids = labels.long()
+        bad = valid & ((ids < 0) | (ids >= num_labels))
+        if bool(bad.any()):
+            raise ValueError(
+                f"labels must be in [0, {num_labels}) or -100 (ignored); got {ids[bad].unique().tolist()}. "
+                "Check num_labels of the model."
+            )
+        t = F.one_hot(torch.where(valid, ids, 0), num_labels).float()
+        t = torch.where(valid[:, None], t, torch.zeros_like(t))
+    if label_smoothing > 0:
+        t = t * (1.0 - label_smoothing) + label_smoothing / t.shape[1]
+    return t
+
+
+def mix_targets(targets: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """lam * own target + (1 - lam) * partner's target, row by row."""
+    lam = lam.to(targets.dtype)
+    if targets.dim() == 2:
+        lam = lam[:, None]
+    return lam * targets + (1.0 - lam) * targets[perm]
+
+
+def soft_loss(
+    logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, task_kind: str
+) -> torch.Tensor:
+    """Mean loss over the valid rows; 0 (with a gradient path) when no row is valid."""
+    logits = logits.float()
+    if task_kind == "single_label":
+        per_row = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
+    elif task_kind == "regression":
+        per_row = (logits.reshape(logits.shape[0]) - targets) ** 2
+    elif task_kind == "multi_label":
+        per_row = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(-1)
+    else:
+        raise ValueError(f"unknown task kind {task_kind!r}; expected one of {TASK_KINDS}.")
+    weight = valid.to(per_row.dtype)
+    return (per_row * weight).sum() / weight.sum().clamp_min(1.0)

@@ -22,11 +22,12 @@ class MixConfig:
     """Configuration of a `Mixer`.
 
     Every field carries help text, so `transformers.HfArgumentParser` turns the dataclass into a
-    command line. `method` may name one method, or several with weights (`{"span": 2, "hidden": 1}`
-    or `"span:2,hidden:1"`); one of them is drawn for every batch.
+    command line. `method` names one method, or several with weights (`"span:2,hidden:1"`; a dict
+    `{"span": 2, "hidden": 1}` or a list of names is accepted too and stored in that string form);
+    one of them is drawn for every batch.
     """
 
-    method: str | dict[str, float] = field(
+    method: str = field(
         default="hidden",
         metadata={
             "help": "Mixing method: one of embedding, hidden, pooled, span, saliency_span; or several with "
@@ -51,8 +52,8 @@ class MixConfig:
         default="permute",
         metadata={"help": "How partners are chosen: 'permute' (random permutation) or 'flip' (reversed batch)."},
     )
-    layers: tuple[int, ...] = field(
-        default=(7, 9, 12),
+    layers: list[int] = field(
+        default_factory=lambda: [7, 9, 12],
         metadata={
             "help": "Hidden Mixup: layers whose output may be mixed (0 = embedding output, N = last layer); "
             "one is drawn per batch. Layers beyond the model's depth are an error."
@@ -71,10 +72,11 @@ class MixConfig:
     seed: int = field(default=0, metadata={"help": "Seed of the mixer's random generators."})
 
     def __post_init__(self) -> None:
-        self.method = parse_methods(self.method)
+        parsed = parse_methods(self.method)
+        self.method = parsed if isinstance(parsed, str) else ",".join(f"{k}:{v:g}" for k, v in parsed.items())
         if isinstance(self.layers, int):
-            self.layers = (self.layers,)
-        self.layers = tuple(int(k) for k in self.layers)
+            self.layers = [self.layers]
+        self.layers = [int(k) for k in self.layers]
         self.validate()
 
     def validate(self) -> None:
@@ -102,15 +104,14 @@ class MixConfig:
     @property
     def method_weights(self) -> dict[str, float]:
         """The methods and their normalised probabilities."""
-        methods = self.method if isinstance(self.method, dict) else {self.method: 1.0}
+        parsed = parse_methods(self.method)
+        methods = parsed if isinstance(parsed, dict) else {parsed: 1.0}
         total = sum(methods.values())
         return {name: w / total for name, w in methods.items()}
 
     def to_dict(self) -> dict:
         """Plain-JSON view of the configuration."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["layers"] = list(self.layers)
-        return out
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def parse_methods(method: str | Mapping[str, float] | Sequence[str]) -> str | dict[str, float]:

@@ -415,7 +415,7 @@ class Mixer:
                 if method == "embedding" and padded and "position_ids" not in inputs and "input_ids" in inputs:
                     pad = getattr(self.model.config, "pad_token_id", 1)
                     inputs["position_ids"] = (torch.cumsum(union, dim=1) * union + pad).long()
-            if method == "hidden" and getattr(self.model, "is_gradient_checkpointing", False):
+            if method == "hidden" and _checkpointing(self.model):
                 if len(set(map(id, self.arch.layers))) != self.arch.num_layers:
                     raise RuntimeError(
                         "hidden Mixup on a model with shared layers (ALBERT) cannot run with gradient "
@@ -497,3 +497,10 @@ class Mixer:
         if pad is not None:
             ids.add(pad)
         return torch.tensor(sorted(int(i) for i in ids), dtype=torch.long)
+
+
+def _checkpointing(model: nn.Module) -> bool:
+    flag = getattr(type(model), "is_activation_checkpointing", None)
+    if flag is not None:
+        return bool(model.is_activation_checkpointing)
+    return bool(getattr(model, "is_gradient_checkpointing", False))

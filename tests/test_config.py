@@ -1,0 +1,62 @@
+import pytest
+from conftest import tiny_model
+from transformers import HfArgumentParser
+
+from textmix import ArchSpec, MixConfig, Mixer
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"alpha": 0}, "alpha must be a finite number > 0"),
+        ({"alpha": -1.0}, "alpha must be"),
+        ({"method": "cutout"}, "unknown mixing method"),
+        ({"method": "span:x"}, "bad method weight"),
+        ({"prob": 1.5}, "prob must be within"),
+        ({"lam_mode": "elem"}, "lam_mode must be one of"),
+        ({"partner": "random"}, "partner must be one of"),
+        ({"layers": ()}, "at least one layer"),
+        ({"layers": (-1,)}, "layers must be >= 0"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+    ],
+)
+def test_bad_configuration_says_what_to_change(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MixConfig(**kwargs)
+
+
+def test_layer_out_of_range_names_the_depth():
+    with pytest.raises(ValueError, match="this model has 3 layers.*within 0..3"):
+        Mixer(tiny_model("bert"), MixConfig(method="hidden", layers=(7, 9, 12)))
+
+
+def test_method_weights_parse():
+    assert MixConfig(method="span:2,hidden:1").method_weights == pytest.approx({"span": 2 / 3, "hidden": 1 / 3})
+    assert MixConfig(method=["span", "pooled"]).method_weights == {"span": 0.5, "pooled": 0.5}
+    assert MixConfig(method={"span": 1, "pooled": 0}).method == "span"
+    assert MixConfig(method={"span": 2, "hidden": 1}).method == "span:2,hidden:1"
+
+
+def test_fields_have_help_and_parse_from_the_command_line():
+    parser = HfArgumentParser(MixConfig)
+    (cfg,) = parser.parse_args_into_dataclasses(["--method", "span", "--alpha", "0.2", "--layers", "1", "2"])
+    assert cfg.method == "span" and cfg.alpha == 0.2 and cfg.layers == [1, 2]
+    for action in parser._actions[1:]:
+        assert action.help, action.dest
+
+
+def test_unsupported_architecture_names_the_override():
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    model = GPT2ForSequenceClassification(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
+    with pytest.raises(ValueError, match="arch=ArchSpec"):
+        Mixer(model, MixConfig(method="hidden", layers=(1,)))
+    spec = ArchSpec(word_embeddings="transformer.wte", embeddings="transformer.wte", layers="transformer.h.*",
+                    head="score")
+    mixer = Mixer(model, MixConfig(method="hidden", layers=(1,)), arch=spec)
+    assert len(mixer.arch.layers) == 2
+
+
+def test_bad_override_path_is_named():
+    with pytest.raises(ValueError, match="'bert.nope' not found"):
+        Mixer(tiny_model("bert"), MixConfig(method="pooled"), arch={"head": "bert.nope"})

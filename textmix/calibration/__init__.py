@@ -1,0 +1,58 @@
+"""Calibration metrics, temperature scaling, reliability diagrams and Trainer ``compute_metrics``.
+
+Importing this package is cheap: torchmetrics, matplotlib, scikit-learn and scipy load on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .compute_metrics import classification_metrics, regression_metrics
+from .metrics import (
+    REPORT_KEYS,
+    ReliabilityBins,
+    accuracy,
+    adaptive_calibration_error,
+    brier_score,
+    calibration_report,
+    classwise_calibration_error,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+    reliability_bins,
+    rms_calibration_error,
+    to_probabilities,
+)
+from .reliability import reliability_diagram, reliability_grid, reliability_overlay
+from .temperature import apply_temperature, fit_temperature, temperature_scaling_report
+
+
+def evaluate_module_path() -> str:
+    """Path of the bundled ``evaluate`` metric script; ``evaluate.load(evaluate_module_path())`` works offline."""
+    return str(Path(__file__).resolve().parent / "evaluate_module" / "calibration_error.py")
+
+
+__all__ = [
+    "REPORT_KEYS",
+    "ReliabilityBins",
+    "accuracy",
+    "adaptive_calibration_error",
+    "apply_temperature",
+    "brier_score",
+    "calibration_report",
+    "classification_metrics",
+    "classwise_calibration_error",
+    "evaluate_module_path",
+    "expected_calibration_error",
+    "fit_temperature",
+    "maximum_calibration_error",
+    "negative_log_likelihood",
+    "regression_metrics",
+    "reliability_bins",
+    "reliability_diagram",
+    "reliability_grid",
+    "reliability_overlay",
+    "rms_calibration_error",
+    "temperature_scaling_report",
+    "to_probabilities",
+]

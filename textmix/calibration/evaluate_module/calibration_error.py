@@ -1,0 +1,60 @@
+# Calibration metrics as a Hugging Face `evaluate` module, loadable offline:
+#     import evaluate
+#     from textmix.calibration import evaluate_module_path
+#     metric = evaluate.load(evaluate_module_path())
+#     metric.compute(predictions=logits, references=labels, n_bins=15, from_logits=True)
+# Only `import evaluate` (not `from evaluate import Metric`) is used at module level, because evaluate.load
+# picks the first EvaluationModule subclass found in this module's namespace.
+import datasets
+import evaluate
+import numpy as np
+
+from textmix.calibration.metrics import calibration_report
+
+_DESCRIPTION = (
+    "Calibration of a classifier: top-label expected calibration error (equal-width bins), adaptive "
+    "(equal-mass) ECE, maximum and RMS calibration error, classwise ECE, Brier score, NLL and accuracy, "
+    "as computed by textmix.calibration.calibration_report."
+)
+
+_KWARGS_DESCRIPTION = (
+    "Args:\n"
+    "    predictions: per-example logits (or probabilities with from_logits=False), one list of C floats each;\n"
+    "        for binary tasks also a single positive-class logit/probability per example.\n"
+    "    references: integer class ids in [0, C).\n"
+    "    n_bins: number of bins (default 15).\n"
+    "    from_logits: whether predictions are logits (default True) or probabilities.\n"
+    "Returns:\n"
+    "    dict with accuracy, ece, adaptive_ece, mce, rmsce, classwise_ece, brier, nll.\n"
+)
+
+_CITATION = (
+    "@inproceedings{guo2017calibration, title={On Calibration of Modern Neural Networks}, "
+    "author={Guo, Chuan and Pleiss, Geoff and Sun, Yu and Weinberger, Kilian Q.}, booktitle={ICML}, year={2017}}"
+)
+
+_FLOATS = datasets.List(datasets.Value("float64")) if hasattr(datasets, "List") else datasets.Sequence(
+    datasets.Value("float64")
+)
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class CalibrationError(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[
+                datasets.Features({"predictions": _FLOATS, "references": datasets.Value("int64")}),
+                datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+            ],
+        )
+
+    def _compute(self, predictions, references, n_bins=15, from_logits=True):
+        return calibration_report(
+            np.asarray(predictions, dtype=np.float64),
+            np.asarray(references, dtype=np.int64),
+            n_bins=int(n_bins),
+            from_logits=bool(from_logits),
+        )

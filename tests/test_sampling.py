@@ -8,7 +8,7 @@ from textmix.sampling import draw_lambdas, draw_partners, sample_beta
 @pytest.mark.parametrize("alpha", [0.1, 0.4, 1.0, 2.0, 8.0])
 def test_beta_draws_follow_scipy_beta(alpha):
     g = torch.Generator().manual_seed(int(alpha * 100))
-    x = sample_beta(alpha, 20000, g, torch.device("cpu")).double().numpy()
+    x = sample_beta(alpha, 20000, g, torch.device("cpu"), dtype=torch.float64).numpy()
     assert ((x >= 0) & (x <= 1)).all()
     assert stats.kstest(x, stats.beta(alpha, alpha).cdf).pvalue > 1e-3
 

@@ -45,7 +45,7 @@ def batches(draw):
 def segments_loop(ids_row, mask_row):
     """Content segments of one row as lists of absolute positions (a plain loop)."""
     segs, current = [], []
-    for t, (tok, m) in enumerate(zip(ids_row.tolist(), mask_row.tolist())):
+    for t, (tok, m) in enumerate(zip(ids_row.tolist(), mask_row.tolist(), strict=True)):
         if m and tok not in (PAD, CLS, SEP):
             current.append(t)
         elif current:

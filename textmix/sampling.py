@@ -35,14 +35,20 @@ def sample_gamma(shape: float, size: int, generator: torch.Generator, device: to
     return g
 
 
-def sample_beta(alpha: float, size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    """`size` draws of Beta(alpha, alpha) as float32, from `generator`."""
+def sample_beta(
+    alpha: float,
+    size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """`size` draws of Beta(alpha, alpha) from `generator` (computed in float64, returned as `dtype`)."""
     x = sample_gamma(alpha, size, generator, device)
     y = sample_gamma(alpha, size, generator, device)
     total = x + y
     # Both gammas underflow to 0 only for tiny alpha; then the draw is 0 or 1 with equal chance.
     lam = torch.where(total > 0, x / total.clamp_min(1e-300), (x >= y).to(x.dtype))
-    return lam.float()
+    return lam.to(dtype)
 
 
 def draw_lambdas(

@@ -221,7 +221,7 @@ def _classwise_ece(p: _Prepared, n_bins: int) -> float:
 
 def _brier(p: _Prepared) -> float:
     onehot = torch.nn.functional.one_hot(p.labels, p.probs.shape[1]).double()
-    return float(((p.probs - onehot) ** 2).sum(dim=1).mean())
+    return float(((p.probs - onehot) ** 2).mean())
 
 
 def _nll(p: _Prepared) -> float:

@@ -30,6 +30,11 @@ def test_layer_out_of_range_names_the_depth():
         Mixer(tiny_model("bert"), MixConfig(method="hidden", layers=(7, 9, 12)))
 
 
+def test_default_layers_are_the_upper_half():
+    assert Mixer(tiny_model("bert"), MixConfig(method="hidden")).layers == [2, 3]
+    assert Mixer(tiny_model("bert", num_hidden_layers=4), MixConfig(method="hidden")).layers == [2, 3, 4]
+
+
 def test_method_weights_parse():
     assert MixConfig(method="span:2,hidden:1").method_weights == pytest.approx({"span": 2 / 3, "hidden": 1 / 3})
     assert MixConfig(method=["span", "pooled"]).method_weights == {"span": 0.5, "pooled": 0.5}

@@ -52,11 +52,12 @@ class MixConfig:
         default="permute",
         metadata={"help": "How partners are chosen: 'permute' (random permutation) or 'flip' (reversed batch)."},
     )
-    layers: list[int] = field(
-        default_factory=lambda: [7, 9, 12],
+    layers: list[int] | None = field(
+        default=None,
         metadata={
             "help": "Hidden Mixup: layers whose output may be mixed (0 = embedding output, N = last layer); "
-            "one is drawn per batch. Layers beyond the model's depth are an error."
+            "one is drawn per batch (TMix used 7 9 12 on BERT-base). Default: the upper half, "
+            "ceil(N/2)..N. Layers beyond the model's depth are an error."
         },
     )
     embedding_target: str = field(
@@ -76,7 +77,8 @@ class MixConfig:
         self.method = parsed if isinstance(parsed, str) else ",".join(f"{k}:{v:g}" for k, v in parsed.items())
         if isinstance(self.layers, int):
             self.layers = [self.layers]
-        self.layers = [int(k) for k in self.layers]
+        if self.layers is not None:
+            self.layers = [int(k) for k in self.layers]
         self.validate()
 
     def validate(self) -> None:
@@ -95,7 +97,7 @@ class MixConfig:
             )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be within [0, 1) (got {self.label_smoothing!r}).")
-        if "hidden" in self.method_weights:
+        if "hidden" in self.method_weights and self.layers is not None:
             if not self.layers:
                 raise ValueError("method 'hidden' needs at least one layer in `layers`, e.g. layers=(6,).")
             if min(self.layers) < 0:

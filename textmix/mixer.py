@@ -45,9 +45,9 @@ class MixedBatch:
         """Whether this batch was mixed at all."""
         return self.method is not None
 
-    def loss(self, logits: torch.Tensor) -> torch.Tensor:
-        """Soft-target loss of `logits` against `targets`, averaged over the valid rows."""
-        return soft_loss(logits, self.targets, self.valid, self.task_kind)
+    def loss(self, logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """Soft-target loss of `logits` against `targets` over the valid rows (`"mean"` or `"sum"`)."""
+        return soft_loss(logits, self.targets, self.valid, self.task_kind, reduction)
 
 
 @dataclass
@@ -109,13 +109,16 @@ class Mixer:
         self.task_kind = task_kind_of(model_config) if model_config is not None else "single_label"
         needs_model = [m for m in self.methods if m in HOOK_METHODS or m == "saliency_span"]
         self.arch: ResolvedArch | None = None
+        self.layers: list[int] = list(self.config.layers or [])
         if model is None:
             if needs_model:
                 raise ValueError(f"method(s) {needs_model} mix inside a model: pass the model to Mixer(model, cfg).")
         elif needs_model:
             self.arch = resolve(model, spec_for(model, dict(arch) if isinstance(arch, Mapping) else arch))
             if "hidden" in self.methods:
-                too_deep = [k for k in self.config.layers if k > self.arch.num_layers]
+                depth = self.arch.num_layers
+                self.layers = self.config.layers or list(range((depth + 1) // 2, depth + 1))
+                too_deep = [k for k in self.layers if k > depth]
                 if too_deep:
                     raise ValueError(
                         f"layers {too_deep} are out of range: this model has {self.arch.num_layers} layers, "
@@ -123,6 +126,11 @@ class Mixer:
                         f"(0 = embedding output); e.g. layers=({self.arch.num_layers},)."
                     )
         self._special_ids = self._special_token_ids(tokenizer, special_token_ids, model_config)
+
+    @property
+    def knows_special_tokens(self) -> bool:
+        """Whether span methods can tell special tokens apart without a `special_tokens_mask` in the batch."""
+        return self._special_ids is not None
 
     # ------------------------------------------------------------------ hooks
     def __enter__(self) -> Mixer:
@@ -295,7 +303,7 @@ class Mixer:
         method = self._cpu_choice(list(self.methods), list(self.methods.values()))
         layer = None
         if method == "hidden":
-            layer = int(self._cpu_choice(list(self.config.layers), [1.0] * len(self.config.layers)))
+            layer = int(self._cpu_choice(list(self.layers), [1.0] * len(self.layers)))
         mixed = u < self.config.prob
         return _Plan(mixed=mixed, method=method if mixed else None, layer=layer if mixed else None)
 

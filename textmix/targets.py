@@ -86,9 +86,9 @@ def mix_targets(targets: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor) ->
 
 
 def soft_loss(
-    logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, task_kind: str
+    logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, task_kind: str, reduction: str = "mean"
 ) -> torch.Tensor:
-    """Mean loss over the valid rows; 0 (with a gradient path) when no row is valid."""
+    """Loss over the valid rows: their mean (0, with a gradient path, when none is valid) or sum."""
     logits = logits.float()
     if task_kind == "single_label":
         per_row = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
@@ -99,4 +99,9 @@ def soft_loss(
     else:
         raise ValueError(f"unknown task kind {task_kind!r}; expected one of {TASK_KINDS}.")
     weight = valid.to(per_row.dtype)
-    return (per_row * weight).sum() / weight.sum().clamp_min(1.0)
+    total = (per_row * weight).sum()
+    if reduction == "sum":
+        return total
+    if reduction != "mean":
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}.")
+    return total / weight.sum().clamp_min(1.0)

@@ -36,7 +36,9 @@ def _unpack(eval_pred: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(preds), np.asarray(labels)
 
 
-def _drop_ignored(preds: np.ndarray, labels: np.ndarray, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _drop_ignored(
+    preds: np.ndarray, labels: np.ndarray, ignore_index: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels
     if labels.ndim != 1:
         raise ValueError(f"label_ids must have shape (N,), got {labels.shape}")

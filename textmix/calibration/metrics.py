@@ -95,7 +95,13 @@ def _check_n_bins(n_bins: int) -> None:
 
 
 def _as_labels(labels: LabelsLike, n: int, num_classes: int) -> torch.Tensor:
-    t = labels.detach().cpu() if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
+    if isinstance(labels, torch.Tensor):
+        t = labels.detach().cpu()
+    else:
+        try:
+            t = torch.as_tensor(np.asarray(labels))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"`labels` must be integer class ids: {err}") from err
     if t.dim() != 1:
         raise ValueError(f"`labels` must have shape (N,), got {tuple(t.shape)}")
     if t.shape[0] != n:
@@ -105,7 +111,7 @@ def _as_labels(labels: LabelsLike, n: int, num_classes: int) -> torch.Tensor:
     elif t.is_floating_point():
         if not torch.isfinite(t).all() or not torch.equal(t, torch.round(t)):
             raise ValueError("`labels` must be integer class ids")
-    elif t.is_complex() or not (t.dtype.is_signed or t.dtype == torch.uint8):
+    elif t.is_complex():
         raise ValueError(f"`labels` must be integer class ids, got dtype {t.dtype}")
     t = t.long()
     if n and (t.min() < 0 or t.max() >= num_classes):
@@ -213,15 +219,13 @@ def _adaptive_ece(p: _Prepared, n_bins: int) -> float:
 
 
 def _classwise_ece(p: _Prepared, n_bins: int) -> float:
-    per_class = [
-        _binned_ce(p.probs[:, k], p.labels == k, n_bins, "l1") for k in range(p.probs.shape[1])
-    ]
+    per_class = [_binned_ce(p.probs[:, k], p.labels == k, n_bins, "l1") for k in range(p.probs.shape[1])]
     return float(np.mean(per_class))
 
 
 def _brier(p: _Prepared) -> float:
     onehot = torch.nn.functional.one_hot(p.labels, p.probs.shape[1]).double()
-    return float(((p.probs - onehot) ** 2).mean())
+    return float(((p.probs - onehot) ** 2).sum(dim=1).mean())
 
 
 def _nll(p: _Prepared) -> float:

@@ -37,18 +37,53 @@ def _save(fig: Any, path: PathLike) -> None:
 
 
 def _draw_bars(ax: Any, bins: ReliabilityBins, *, show_gap: bool = True, show_counts: bool = False) -> None:
-    """Accuracy bars per bin, the gap to the mean confidence, and the diagonal."""
+    """Accuracy bars per bin, the gap to the mean confidence, the diagonal and optionally the sample shares.
+
+    Every bar carries a gid ("accuracy", "gap", "share") so the drawn values can be read back.
+    """
     left, width = bins.edges[:-1], np.diff(bins.edges)
     filled = bins.counts > 0
     acc = np.where(filled, bins.accuracy, 0.0)
-    if show_counts:  # fraction of samples per bin, in the background
-        ax.bar(left, bins.counts / max(bins.n_samples, 1), width=width, align="edge", color="0.85", zorder=0)
-    ax.bar(left, acc, width=width, align="edge", color="tab:blue", edgecolor="black", linewidth=0.5, zorder=1,
-           label="accuracy")
+    ax.bar(
+        left,
+        acc,
+        width=width,
+        align="edge",
+        color="tab:blue",
+        edgecolor="black",
+        linewidth=0.5,
+        zorder=1,
+        label="accuracy",
+        gid="accuracy",
+    )
     if show_gap:
         conf = np.where(filled, bins.confidence, 0.0)
-        ax.bar(left, conf - acc, bottom=acc, width=width, align="edge", color="tab:red", alpha=0.3,
-               edgecolor="tab:red", linewidth=0.5, hatch="//", zorder=2, label="gap")
+        ax.bar(
+            left,
+            conf - acc,
+            bottom=acc,
+            width=width,
+            align="edge",
+            color="tab:red",
+            alpha=0.3,
+            edgecolor="tab:red",
+            linewidth=0.5,
+            hatch="//",
+            zorder=2,
+            label="gap",
+            gid="gap",
+        )
+    if show_counts:  # share of samples per bin: narrow dark bars in front
+        ax.bar(
+            left + width / 2,
+            bins.counts / max(bins.n_samples, 1),
+            width=width * 0.35,
+            color="0.15",
+            alpha=0.75,
+            zorder=4,
+            label="share of samples",
+            gid="share",
+        )
     ax.plot([0, 1], [0, 1], linestyle="--", color="0.4", linewidth=1, zorder=3)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -61,7 +96,15 @@ def _draw_counts(ax: Any, bins_by_name: Mapping[str, ReliabilityBins]) -> None:
     left, width = first.edges[:-1], np.diff(first.edges)
     sub = width / len(names)
     for i, name in enumerate(names):
-        ax.bar(left + i * sub, bins_by_name[name].counts, width=sub, align="edge", color=f"C{i}", label=name)
+        ax.bar(
+            left + i * sub,
+            bins_by_name[name].counts,
+            width=sub,
+            align="edge",
+            color=f"C{i}",
+            label=name,
+            gid=f"count:{name}",
+        )
     ax.set_xlim(0, 1)
     ax.set_xlabel("confidence")
     ax.set_ylabel("count")
@@ -105,15 +148,21 @@ def reliability_overlay(
     if not models:
         raise ValueError("`models` is empty")
     result = {
-        str(name): reliability_bins(s, y, n_bins=n_bins, from_logits=from_logits) for name, (s, y) in models.items()
+        str(name): reliability_bins(s, y, n_bins=n_bins, from_logits=from_logits)
+        for name, (s, y) in models.items()
     }
     fig = _new_figure((6.0, 6.5))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], linestyle="--", color="0.4", linewidth=1, label="perfect calibration")
     for i, (name, bins) in enumerate(result.items()):
         filled = bins.counts > 0
-        top.plot(bins.confidence[filled], bins.accuracy[filled], marker="o", color=f"C{i}",
-                 label=f"{name} (ECE = {bins.ece:.4f})")
+        top.plot(
+            bins.confidence[filled],
+            bins.accuracy[filled],
+            marker="o",
+            color=f"C{i}",
+            label=f"{name} (ECE = {bins.ece:.4f})",
+        )
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.set_ylabel("accuracy")
@@ -145,7 +194,9 @@ def reliability_grid(
             raise ValueError(f"`results` keys must be (row, column) pairs, got {key!r}")
     rows = list(dict.fromkeys(r for r, _ in results))
     cols = list(dict.fromkeys(c for _, c in results))
-    out = {key: reliability_bins(s, y, n_bins=n_bins, from_logits=from_logits) for key, (s, y) in results.items()}
+    out = {
+        key: reliability_bins(s, y, n_bins=n_bins, from_logits=from_logits) for key, (s, y) in results.items()
+    }
 
     fig = _new_figure((2.6 * len(cols) + 0.6, 2.4 * len(rows) + 0.6))
     axes = np.asarray(fig.subplots(len(rows), len(cols), squeeze=False, sharex=True, sharey=True))
@@ -163,8 +214,14 @@ def reliability_grid(
                 ax.text(0.5, 0.5, "n/a", ha="center", va="center", color="0.5")
                 continue
             _draw_bars(ax, bins, show_counts=True)
-            ax.text(0.04, 0.94, f"ECE {bins.ece:.3f}\nn = {bins.n_samples}", transform=ax.transAxes,
-                    va="top", fontsize="small")
+            ax.text(
+                0.04,
+                0.94,
+                f"ECE {bins.ece:.3f}\nn = {bins.n_samples}",
+                transform=ax.transAxes,
+                va="top",
+                fontsize="small",
+            )
     if title:
         fig.suptitle(title)
     _save(fig, path)

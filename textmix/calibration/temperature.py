@@ -43,7 +43,9 @@ def _logit_matrix(logits: ScoresLike) -> torch.Tensor:
     if s.dim() == 1:  # positive-class logit s  ->  [0, s]: softmax([0, s] / T) == [1 - sigmoid(s / T), ...]
         s = torch.stack([torch.zeros_like(s), s], dim=1)
     if s.dim() != 2 or s.shape[0] == 0:
-        raise ValueError(f"`logits` must be a non-empty array of shape (N,), (N, 1) or (N, C), got {tuple(s.shape)}")
+        raise ValueError(
+            f"`logits` must be a non-empty array of shape (N,), (N, 1) or (N, C), got {tuple(s.shape)}"
+        )
     return s
 
 
@@ -72,7 +74,9 @@ def fit_temperature(
     def nll(log_t: float) -> float:
         return float(torch.nn.functional.cross_entropy(logits * math.exp(-log_t), labels))
 
-    res = minimize_scalar(nll, bounds=(math.log(lo), math.log(hi)), method="bounded", options={"xatol": xatol})
+    res = minimize_scalar(
+        nll, bounds=(math.log(lo), math.log(hi)), method="bounded", options={"xatol": xatol}
+    )
     log_t = float(res.x)
     if nll(log_t) > nll(0.0):  # cannot happen for a unimodal objective; keep the guarantee anyway
         return 1.0

@@ -33,8 +33,10 @@ _CITATION = (
     "author={Guo, Chuan and Pleiss, Geoff and Sun, Yu and Weinberger, Kilian Q.}, booktitle={ICML}, year={2017}}"
 )
 
-_FLOATS = datasets.List(datasets.Value("float64")) if hasattr(datasets, "List") else datasets.Sequence(
-    datasets.Value("float64")
+_FLOATS = (
+    datasets.List(datasets.Value("float64"))
+    if hasattr(datasets, "List")
+    else datasets.Sequence(datasets.Value("float64"))
 )
 
 
@@ -47,7 +49,9 @@ class CalibrationError(evaluate.Metric):
             inputs_description=_KWARGS_DESCRIPTION,
             features=[
                 datasets.Features({"predictions": _FLOATS, "references": datasets.Value("int64")}),
-                datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+                datasets.Features(
+                    {"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}
+                ),
             ],
         )
 

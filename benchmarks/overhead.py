@@ -1,0 +1,139 @@
+"""Cost of mixing: median time of a full training step (forward, backward, AdamW) per method,
+divided by the plain step, measured interleaved in one run.
+
+    python benchmarks/overhead.py [--model ../shared/models/bert-tiny] [--lengths 64 128] [--repeats 30]
+
+A second plain variant shows the noise floor of the machine. Also times hidden Mixup done the MixText way (the lower layers run twice, once for each side of
+the pair) against textmix's single pass. Prints a Markdown table; results go in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from textmix import MixConfig, Mixer
+from textmix.masks import union_attention_mask
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TEXTMIX_SHARED", ROOT.parent / "shared"))
+METHODS = ["embedding", "hidden", "pooled", "span", "saliency_span"]
+
+
+def sst2_sentences(n: int) -> tuple[list[str], list[int]]:
+    with open(SHARED / "data/glue/SST-2/train.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[:n]
+    return [r["sentence"] for r in rows], [int(r["label"]) for r in rows]
+
+
+def additive_mask(mask: torch.Tensor) -> torch.Tensor:
+    return ((1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min)
+
+
+def two_pass_hidden_step(model, batch, layer: int, gen: torch.Generator):
+    """MixText-style hidden Mixup on BERT: layers <= k run separately for the row and its partner."""
+    b = batch["input_ids"].shape[0]
+    perm = torch.randperm(b, generator=gen)
+    lam = float(torch.distributions.Beta(0.4, 0.4).sample())
+    bert = model.bert
+    ext = additive_mask(batch["attention_mask"])
+
+    def lower(ids, types, mask):
+        h = bert.embeddings(input_ids=ids, token_type_ids=types)
+        for module in bert.encoder.layer[:layer]:
+            h = module(h, mask)
+        return h
+
+    h_a = lower(batch["input_ids"], batch["token_type_ids"], ext)
+    h_b = lower(batch["input_ids"][perm], batch["token_type_ids"][perm], ext[perm])  # the second pass
+    h = lam * h_a + (1 - lam) * h_b
+    union = union_attention_mask(batch["attention_mask"], perm, torch.ones(b, dtype=torch.bool))
+    ext_u = additive_mask(union)
+    for module in bert.encoder.layer[layer:]:
+        h = module(h, ext_u)
+    logits = model.classifier(model.dropout(bert.pooler(h)))
+    targets = torch.nn.functional.one_hot(batch["labels"], 2).float()
+    targets = lam * targets + (1 - lam) * targets[perm]
+    return -(targets * logits.log_softmax(-1)).sum(-1).mean()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(SHARED / "models/bert-tiny"))
+    parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=2).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    layer = model.config.num_hidden_layers // 2 or 1
+    mixers = {m: Mixer(model, MixConfig(method=m, alpha=0.4, layers=(layer,), seed=0), tokenizer=tokenizer)
+              for m in METHODS}
+    sentences, labels = sst2_sentences(args.batch_size)
+    gen = torch.Generator().manual_seed(0)
+    print(f"model {args.model}, batch {args.batch_size}, hidden layer {layer}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+    rows = []
+    for length in args.lengths:
+        batch = dict(tokenizer(sentences, padding="max_length", truncation=True, max_length=length,
+                               return_tensors="pt"))
+        batch["labels"] = torch.tensor(labels)
+        plain_inputs = {k: v for k, v in batch.items() if k != "labels"}
+
+        def plain():
+            loss = torch.nn.functional.cross_entropy(model(**plain_inputs).logits, batch["labels"])
+            loss.backward()
+
+        def mixed(method):
+            mixer = mixers[method]
+
+            def step():
+                if mixer.next_needs_saliency:
+                    clean = mixer.clean(batch)
+                    clean.loss(model(**clean.inputs).logits).backward()
+                mb = mixer.mix(batch)
+                mb.loss(model(**mb.inputs).logits).backward()
+
+            return step
+
+        variants = {"plain": plain, "plain (control: same step again)": plain, **{m: mixed(m) for m in METHODS},
+                    "hidden (two-pass, MixText-style)": lambda: two_pass_hidden_step(model, batch, layer, gen).backward()}
+        times = {name: [] for name in variants}
+        for r in range(args.warmup + args.repeats):
+            names = list(variants)
+            names = names[r % len(names):] + names[: r % len(names)]  # rotate the order every round
+            for name in names:
+                optimizer.zero_grad(set_to_none=True)
+                mixer = mixers.get(name)
+                if mixer is not None:
+                    mixer.attach()  # hooks stay attached for a whole run in practice: not timed
+                start = time.perf_counter()
+                variants[name]()
+                optimizer.step()
+                elapsed = time.perf_counter() - start
+                if mixer is not None:
+                    mixer.detach()
+                if r >= args.warmup:
+                    times[name].append(elapsed)
+        base = statistics.median(times["plain"])
+        for name, ts in times.items():
+            med = statistics.median(ts)
+            rows.append((length, name, med * 1000, med / base))
+    print("\n| length | method | median step (ms) | / plain step |\n|---|---|---|---|")
+    for length, name, ms, ratio in rows:
+        print(f"| {length} | {name} | {ms:.1f} | {ratio:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The bundled `evaluate` module loads offline from its file and reproduces calibration_report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textmix.calibration import calibration_report, evaluate_module_path
+
+
+@pytest.fixture
+def evaluate_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
+    import evaluate
+
+    # keep the copied module script out of ~/.cache/huggingface/modules
+    monkeypatch.setattr(evaluate.config, "HF_MODULES_CACHE", tmp_path / "modules")
+    monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", True)
+    return evaluate
+
+
+def load_metric(evaluate, tmp_path: Path):
+    return evaluate.load(evaluate_module_path(), keep_in_memory=True, cache_dir=str(tmp_path / "cache"))
+
+
+def test_module_path_points_at_the_script() -> None:
+    path = Path(evaluate_module_path())
+    assert path.is_file() and path.name == "calibration_error.py"
+    assert path.parent.name == "evaluate_module"
+
+
+def test_compute_matches_calibration_report(evaluate_offline, tmp_path: Path) -> None:
+    metric = load_metric(evaluate_offline, tmp_path)
+    assert isinstance(metric, evaluate_offline.Metric)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(300, 4)) * 2
+    labels = rng.integers(0, 4, 300)
+
+    got = metric.compute(predictions=logits, references=labels)
+    expected = calibration_report(logits, labels)
+    assert set(got) == set(expected)
+    for k, v in expected.items():
+        assert got[k] == pytest.approx(v, abs=1e-12), k
+
+    got = metric.compute(predictions=logits, references=labels, n_bins=7)
+    for k, v in calibration_report(logits, labels, n_bins=7).items():
+        assert got[k] == pytest.approx(v, abs=1e-12), k
+
+
+def test_batches_binary_scores_and_probabilities(evaluate_offline, tmp_path: Path) -> None:
+    metric = load_metric(evaluate_offline, tmp_path)
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(200, 3))
+    labels = rng.integers(0, 3, 200)
+    metric.add_batch(predictions=logits[:120], references=labels[:120])
+    metric.add_batch(predictions=logits[120:], references=labels[120:])
+    got = metric.compute()
+    for k, v in calibration_report(logits, labels).items():
+        assert got[k] == pytest.approx(v, abs=1e-12), k
+
+    s = rng.normal(size=150)
+    y = rng.integers(0, 2, 150)
+    got = metric.compute(predictions=s, references=y)
+    for k, v in calibration_report(s, y).items():
+        assert got[k] == pytest.approx(v, abs=1e-12), k
+
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    got = metric.compute(predictions=probs, references=labels, from_logits=False)
+    for k, v in calibration_report(probs, labels, from_logits=False).items():
+        assert got[k] == pytest.approx(v, abs=1e-12), k

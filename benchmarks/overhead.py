@@ -65,6 +65,46 @@ def two_pass_hidden_step(model, batch, layer: int, gen: torch.Generator):
     return -(targets * logits.log_softmax(-1)).sum(-1).mean()
 
 
+def measure(model, optimizer, mixers, batch, layer, gen, warmup, repeats) -> dict[str, list[float]]:
+    """Seconds per training step of every variant, in rounds that rotate their order."""
+    plain_inputs = {k: v for k, v in batch.items() if k != "labels"}
+
+    def plain():
+        torch.nn.functional.cross_entropy(model(**plain_inputs).logits, batch["labels"]).backward()
+
+    def mixed(mixer):
+        def step():
+            if mixer.next_needs_saliency:
+                clean = mixer.clean(batch)
+                clean.loss(model(**clean.inputs).logits).backward()
+            mb = mixer.mix(batch)
+            mb.loss(model(**mb.inputs).logits).backward()
+
+        return step
+
+    variants = {"plain": plain, "plain (control: same step again)": plain}
+    variants.update({m: mixed(mixer) for m, mixer in mixers.items()})
+    variants["hidden (two-pass, MixText-style)"] = lambda: two_pass_hidden_step(model, batch, layer, gen).backward()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(warmup + repeats):
+        names = list(variants)
+        names = names[r % len(names):] + names[: r % len(names)]  # rotate the order every round
+        for name in names:
+            optimizer.zero_grad(set_to_none=True)
+            mixer = mixers.get(name)
+            if mixer is not None:
+                mixer.attach()  # hooks stay attached for a whole run in practice: not timed
+            start = time.perf_counter()
+            variants[name]()
+            optimizer.step()
+            elapsed = time.perf_counter() - start
+            if mixer is not None:
+                mixer.detach()
+            if r >= warmup:
+                times[name].append(elapsed)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(SHARED / "models/bert-tiny"))
@@ -89,43 +129,7 @@ def main() -> None:
         batch = dict(tokenizer(sentences, padding="max_length", truncation=True, max_length=length,
                                return_tensors="pt"))
         batch["labels"] = torch.tensor(labels)
-        plain_inputs = {k: v for k, v in batch.items() if k != "labels"}
-
-        def plain():
-            loss = torch.nn.functional.cross_entropy(model(**plain_inputs).logits, batch["labels"])
-            loss.backward()
-
-        def mixed(method):
-            mixer = mixers[method]
-
-            def step():
-                if mixer.next_needs_saliency:
-                    clean = mixer.clean(batch)
-                    clean.loss(model(**clean.inputs).logits).backward()
-                mb = mixer.mix(batch)
-                mb.loss(model(**mb.inputs).logits).backward()
-
-            return step
-
-        variants = {"plain": plain, "plain (control: same step again)": plain, **{m: mixed(m) for m in METHODS},
-                    "hidden (two-pass, MixText-style)": lambda: two_pass_hidden_step(model, batch, layer, gen).backward()}
-        times = {name: [] for name in variants}
-        for r in range(args.warmup + args.repeats):
-            names = list(variants)
-            names = names[r % len(names):] + names[: r % len(names)]  # rotate the order every round
-            for name in names:
-                optimizer.zero_grad(set_to_none=True)
-                mixer = mixers.get(name)
-                if mixer is not None:
-                    mixer.attach()  # hooks stay attached for a whole run in practice: not timed
-                start = time.perf_counter()
-                variants[name]()
-                optimizer.step()
-                elapsed = time.perf_counter() - start
-                if mixer is not None:
-                    mixer.detach()
-                if r >= args.warmup:
-                    times[name].append(elapsed)
+        times = measure(model, optimizer, mixers, batch, layer, gen, args.warmup, args.repeats)
         base = statistics.median(times["plain"])
         for name, ts in times.items():
             med = statistics.median(ts)

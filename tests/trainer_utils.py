@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-from datasets import Dataset
-
 from conftest import VOCAB
+from datasets import Dataset
 
 
 def ragged_dataset(n: int = 64, num_labels: int = 3, seed: int = 0, regression: bool = False,

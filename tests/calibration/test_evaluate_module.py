@@ -29,7 +29,14 @@ def load_metric(evaluate, tmp_path: Path):
 def test_module_path_points_at_the_script() -> None:
     path = Path(evaluate_module_path())
     assert path.is_file() and path.name == "calibration_error.py"
-    assert path.parent.name == "evaluate_module"
+    assert path.parent.name == "calibration_error"  # so evaluate.load(<folder>) finds it too
+
+
+def test_loading_by_folder(evaluate_offline, tmp_path: Path) -> None:
+    folder = str(Path(evaluate_module_path()).parent)
+    metric = evaluate_offline.load(folder, keep_in_memory=True, cache_dir=str(tmp_path / "cache"))
+    got = metric.compute(predictions=np.array([[2.0, 0.0], [0.0, 1.0]]), references=np.array([0, 0]))
+    assert got["accuracy"] == 0.5
 
 
 def test_compute_matches_calibration_report(evaluate_offline, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from .temperature import apply_temperature, fit_temperature, temperature_scaling
 
 def evaluate_module_path() -> str:
     """Path of the bundled ``evaluate`` metric script; ``evaluate.load(evaluate_module_path())`` works offline."""
-    return str(Path(__file__).resolve().parent / "evaluate_module" / "calibration_error.py")
+    return str(Path(__file__).resolve().parent / "calibration_error" / "calibration_error.py")
 
 
 __all__ = [

@@ -60,8 +60,9 @@ def fit_temperature(
     """Fit the temperature that minimises validation NLL of ``softmax(logits / T)``; returns ``T`` as a float.
 
     ``T > 1`` softens over-confident logits, ``T < 1`` sharpens under-confident ones. The result is
-    clipped to ``[min_temperature, max_temperature]`` (reached e.g. when every prediction is correct,
-    where the NLL keeps falling as ``T -> 0``). The returned ``T`` never has a higher NLL than ``T = 1``.
+    searched within ``[min_temperature, max_temperature]``. When every prediction is correct the NLL keeps
+    falling as ``T -> 0`` and reaches 0 in float64 near the lower bound, so any ``T`` in that flat region may be
+    returned. The returned ``T`` never has a higher NLL than ``T = 1``.
     """
     from scipy.optimize import minimize_scalar
 

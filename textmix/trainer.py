@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -220,3 +221,18 @@ class MixTrainer(Trainer):
                 logs[f"mix_count_{method}"] = count
             self._mix_stats = self._empty_stats()
         super().log(logs, start_time)
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest `checkpoint-N` folder that was written to the end, or None.
+
+    A checkpoint counts as complete once the mixer state is in it: MixTrainer writes that file
+    after the Trainer has saved weights, optimizer, scheduler, RNG and trainer state, so a run
+    killed while saving falls back to the previous checkpoint.
+    """
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    done = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()
+            and (p / MIXER_STATE_FILE.format(rank=0)).exists() and (p / "trainer_state.json").exists()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None

@@ -1,0 +1,1 @@
+"""Training recipes: `textmix.recipes.glue` (GLUE and other text classification)."""

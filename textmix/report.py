@@ -1,0 +1,268 @@
+"""`textmix report`: tables and pictures of a sweep, rebuilt from the results on disk.
+
+Writes `report.md`, `report.csv`, `report.json` and `reliability.png` into the sweep folder:
+mean +/- std over seeds per task and method, the change against the baseline with a paired t-test
+over seeds, the best method per task, each task's majority-class accuracy (runs that do not beat
+it clearly are marked), and a tasks x methods grid of reliability diagrams (seeds pooled).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TASK_METRIC = {"cola": "matthews_correlation", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
+COLUMNS = ["task_metric", "accuracy", "ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "train_time_s"]
+LOWER_IS_BETTER = {"ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "train_time_s"}
+CHANCE_MARGIN = 0.02
+"""A run 'beats the majority class clearly' when its accuracy exceeds it by more than this."""
+
+
+def run_values(result: dict) -> dict[str, float]:
+    """The report's figures of one run's results.json."""
+    task = result["task"]
+    test = result.get("test", {})
+    ts = result.get("test_ts", {})
+    metric = TASK_METRIC.get(task, "accuracy")
+    return {
+        "task_metric": test.get(metric, math.nan),
+        "accuracy": test.get("accuracy", math.nan),
+        "ece": test.get("ece", math.nan),
+        "ece_ts": ts.get("ece", math.nan),
+        "mce": test.get("mce", math.nan),
+        "adaptive_ece": test.get("adaptive_ece", math.nan),
+        "brier": test.get("brier", math.nan),
+        "nll": test.get("nll", math.nan),
+        "train_time_s": result.get("train_time_s", math.nan),
+    }
+
+
+def collect(sweep_dir: Path) -> list[dict]:
+    """Every finished run's results.json under `sweep_dir/runs`."""
+    out = []
+    for path in sorted(Path(sweep_dir).glob("runs/*/*/seed*/results.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        result["_folder"] = str(path.parent)
+        out.append(result)
+    return out
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan
+    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+
+
+def paired_change(base: dict[int, float], other: dict[int, float]) -> dict[str, float]:
+    """Mean of (other - base) over the seeds both have, and the paired t-test's p-value."""
+    from scipy.stats import ttest_rel
+
+    seeds = sorted(set(base) & set(other))
+    a = np.asarray([base[s] for s in seeds], dtype=float)
+    b = np.asarray([other[s] for s in seeds], dtype=float)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    if a.size == 0:
+        return {"delta": math.nan, "p_value": math.nan, "n": 0}
+    delta = float((b - a).mean())
+    p = math.nan
+    if a.size > 1 and np.ptp(b - a) > 0:
+        p = float(ttest_rel(b, a).pvalue)
+    return {"delta": delta, "p_value": p, "n": int(a.size)}
+
+
+def summarise(results: list[dict], baseline: str = "none", order: dict | None = None) -> dict[str, Any]:
+    """Per task and method: mean/std of every figure, change against `baseline`, chance marks, best method.
+
+    `order` ({"tasks": [...], "methods": [...]}, e.g. the grid) fixes the order of rows and tables.
+    """
+    by_cell: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in results:
+        by_cell[(r["task"], r["method"])].append(r)
+    order = order or {}
+    tasks = list(dict.fromkeys([*order.get("tasks", []), *(r["task"] for r in results)]))
+    tasks = [t for t in tasks if any(r["task"] == t for r in results)]
+    methods = list(dict.fromkeys([baseline, *order.get("methods", []), *(r["method"] for r in results)]))
+    summary: dict[str, Any] = {"tasks": {}, "baseline": baseline}
+    for task in tasks:
+        majority = next((r.get("test_majority_accuracy") for r in results if r["task"] == task), None)
+        rows = {}
+        for method in methods:
+            runs = by_cell.get((task, method))
+            if not runs:
+                continue
+            values = {r["seed"]: run_values(r) for r in runs}
+            row: dict[str, Any] = {"n_seeds": len(runs), "seeds": sorted(values)}
+            for col in COLUMNS:
+                row[col], row[f"{col}_std"] = _mean_std([v[col] for v in values.values()])
+            at_chance = [s for s, v in values.items()
+                         if majority is not None and not v["accuracy"] > majority + CHANCE_MARGIN]
+            row["at_chance_seeds"] = sorted(at_chance)
+            base_runs = by_cell.get((task, baseline))
+            if base_runs and method != baseline:
+                base_values = {r["seed"]: run_values(r) for r in base_runs}
+                for col in ("task_metric", "ece", "ece_ts", "nll"):
+                    row[f"{col}_change"] = paired_change({s: v[col] for s, v in base_values.items()},
+                                                         {s: v[col] for s, v in values.items()})
+            row["per_seed"] = values
+            rows[method] = row
+        learned = {m: r for m, r in rows.items() if not r["at_chance_seeds"]}
+        pool = learned or rows
+        best = {
+            "task_metric": max(pool, key=lambda m: _nan_low(pool[m]["task_metric"])),
+            "ece": min(pool, key=lambda m: _nan_high(pool[m]["ece"])),
+            "ece_ts": min(pool, key=lambda m: _nan_high(pool[m]["ece_ts"])),
+        }
+        summary["tasks"][task] = {"majority_accuracy": majority, "methods": rows, "best": best,
+                                  "all_at_chance": not learned}
+    return summary
+
+
+def _nan_low(x: float) -> float:
+    return -math.inf if math.isnan(x) else x
+
+
+def _nan_high(x: float) -> float:
+    return math.inf if math.isnan(x) else x
+
+
+def _fmt(mean: float, std: float, digits: int = 4) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _change(change: dict | None, digits: int = 4) -> str:
+    if not change or math.isnan(change["delta"]):
+        return ""
+    p = "" if math.isnan(change["p_value"]) else f" (p={change['p_value']:.2f})"
+    return f"{change['delta']:+.{digits}f}{p}"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_markdown(summary: dict, path: Path, meta: dict) -> None:
+    lines = [
+        "# Calibration comparison",
+        "",
+        f"Generated by `textmix report` on {meta['date']} (textmix {meta['textmix']}, commit {meta['commit']}).",
+        f"Model: `{meta['model']}`; {meta['n_runs']} runs; baseline `{summary['baseline']}`. Test set = GLUE dev.",
+        "Figures: mean ± std over seeds. Change: mean paired difference against the baseline over the same "
+        "seeds, with the paired t-test's p-value. ECE: 15 equal-width bins; ECE (TS): after temperature "
+        f"scaling fitted on the validation split. ⚠ marks methods with seeds whose accuracy does not beat the "
+        f"majority class by more than {CHANCE_MARGIN:.2f}: their calibration is no evidence.",
+        "",
+    ]
+    for task, info in summary["tasks"].items():
+        maj = info["majority_accuracy"]
+        metric = TASK_METRIC.get(task, "accuracy")
+        lines += [f"## {task}", "",
+                  f"Majority-class accuracy: {maj:.4f}." if maj is not None else "",
+                  f"Best {metric}: **{info['best']['task_metric']}**; best ECE: **{info['best']['ece']}**; "
+                  f"best ECE after temperature scaling: **{info['best']['ece_ts']}**"
+                  + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", "",
+                  f"| method | {metric} | Δ {metric} |{'' if metric == 'accuracy' else ' accuracy |'} ECE | Δ ECE "
+                  "| ECE (TS) | MCE | adaptive ECE | Brier | NLL | train time (s) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|" + ("" if metric == "accuracy" else "---|")]
+        for method, row in info["methods"].items():
+            mark = f" ⚠ {len(row['at_chance_seeds'])}/{row['n_seeds']}" if row["at_chance_seeds"] else ""
+            accuracy = "" if metric == "accuracy" else f" {_fmt(row['accuracy'], row['accuracy_std'])} |"
+            lines.append(
+                f"| {method}{mark} | {_fmt(row['task_metric'], row['task_metric_std'])} | "
+                f"{_change(row.get('task_metric_change'))} |{accuracy} "
+                f"{_fmt(row['ece'], row['ece_std'])} | {_change(row.get('ece_change'))} | "
+                f"{_fmt(row['ece_ts'], row['ece_ts_std'])} | {_fmt(row['mce'], row['mce_std'])} | "
+                f"{_fmt(row['adaptive_ece'], row['adaptive_ece_std'])} | {_fmt(row['brier'], row['brier_std'])} | "
+                f"{_fmt(row['nll'], row['nll_std'])} | {_fmt(row['train_time_s'], row['train_time_s_std'], 1)} |")
+        lines.append("")
+    lines += ["## Reliability diagrams", "", "Tasks (rows) x methods (columns), test predictions of all seeds "
+              "pooled.", "", "![reliability diagrams](reliability.png)", ""]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_csv(summary: dict, path: Path) -> None:
+    fields = ["task", "method", "n_seeds", "majority_accuracy", "at_chance_seeds"]
+    for col in COLUMNS:
+        fields += [col, f"{col}_std"]
+    fields += ["task_metric_delta", "task_metric_p", "ece_delta", "ece_p"]
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for task, info in summary["tasks"].items():
+            for method, row in info["methods"].items():
+                out = {"task": task, "method": method, "n_seeds": row["n_seeds"],
+                       "majority_accuracy": info["majority_accuracy"],
+                       "at_chance_seeds": " ".join(map(str, row["at_chance_seeds"]))}
+                for col in COLUMNS:
+                    out[col], out[f"{col}_std"] = row[col], row[f"{col}_std"]
+                for col in ("task_metric", "ece"):
+                    change = row.get(f"{col}_change") or {}
+                    out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
+                writer.writerow(out)
+    os.replace(tmp, path)
+
+
+def write_reliability(results: list[dict], path: Path) -> None:
+    from .calibration import reliability_grid
+
+    pooled: dict[tuple[str, str], tuple[list, list]] = {}
+    for r in results:
+        if r.get("regression"):
+            continue
+        npz = Path(r["_folder"]) / "predictions.npz"
+        if not npz.exists():
+            continue
+        with np.load(npz, allow_pickle=False) as arrays:
+            logits, labels = arrays["test_logits"], arrays["test_labels"]
+        cell = pooled.setdefault((r["task"], r["method"]), ([], []))
+        cell[0].append(logits)
+        cell[1].append(labels)
+    if pooled:
+        grid = {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in pooled.items()}
+        reliability_grid(grid, str(path), title="Reliability (test, seeds pooled): tasks x methods")
+
+
+def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
+    """Rebuild report.md/.csv/.json and reliability.png of a sweep from its results on disk."""
+    import textmix
+
+    sweep_dir = Path(sweep_dir)
+    results = collect(sweep_dir)
+    if not results:
+        raise FileNotFoundError(f"no results under {sweep_dir}/runs: run `textmix compare` first.")
+    grid_path = sweep_dir / "grid.json"
+    order = json.loads(grid_path.read_text()) if grid_path.exists() else None
+    summary = summarise(results, baseline=baseline, order=order)
+    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "textmix": textmix.__version__,
+            "commit": _git_commit(), "model": results[0].get("model"), "n_runs": len(results),
+            "versions": results[0].get("versions")}
+    failures_path = sweep_dir / "failures.json"
+    failures = json.loads(failures_path.read_text()) if failures_path.exists() else []
+    summary["meta"], summary["failures"] = meta, failures
+    write_markdown(summary, sweep_dir / "report.md", meta)
+    write_csv(summary, sweep_dir / "report.csv")
+    write_reliability(results, sweep_dir / "reliability.png")
+    tmp = sweep_dir / "report.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, sweep_dir / "report.json")
+    return summary

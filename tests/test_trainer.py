@@ -174,3 +174,32 @@ def test_resume_continues_as_if_never_stopped(tmp_path):
     np.testing.assert_allclose(losses(resumed)[-3:], losses(full)[-3:], rtol=1e-5)
     for a, b in zip(model.parameters(), m_full.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_resume_restores_weights_saved_under_legacy_names(tmp_path):
+    """Pretrained BERT-tiny's LayerNorms are saved as gamma/beta; resume must restore them too."""
+    from conftest import shared_path
+    from transformers import AutoModelForSequenceClassification
+
+    path = shared_path("models", "bert-tiny")
+
+    def model():
+        torch.manual_seed(0)  # the same new classifier head every time
+        return AutoModelForSequenceClassification.from_pretrained(path, num_labels=3)
+
+    kw = dict(max_steps=6, per_device_train_batch_size=8, save_strategy="steps", save_steps=2, learning_rate=1e-3)
+    full = MixTrainer(model=(m_full := model()), args=args(tmp_path / "full", **kw), train_dataset=ragged_dataset(64),
+                      data_collator=pad_collate)
+    full.train()
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_training_stop = state.global_step >= 2
+
+    MixTrainer(model=model(), args=args(tmp_path / "cut", **kw), train_dataset=ragged_dataset(64),
+               data_collator=pad_collate, callbacks=[Kill()]).train()
+    resumed = MixTrainer(model=(m_res := model()), args=args(tmp_path / "cut", **kw), train_dataset=ragged_dataset(64),
+                         data_collator=pad_collate)
+    resumed.train(resume_from_checkpoint=True)
+    for (name, a), b in zip(m_full.named_parameters(), m_res.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)

@@ -144,6 +144,10 @@ class MixTrainer(Trainer):
         with self.mixer:
             return super().train(resume_from_checkpoint, *args, **kwargs)
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        _reload_legacy_named_weights(resume_from_checkpoint, model if model is not None else self.model)
+
     # ------------------------------------------------------------------ loss
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
         """Labelled rows in the accumulated batch (over all processes when tokens are averaged)."""
@@ -221,6 +225,50 @@ class MixTrainer(Trainer):
                 logs[f"mix_count_{method}"] = count
             self._mix_stats = self._empty_stats()
         super().log(logs, start_time)
+
+
+_LEGACY_SUFFIXES = ((".gamma", ".weight"), (".beta", ".bias"))
+
+
+def _reload_legacy_named_weights(checkpoint: str, model: nn.Module) -> None:
+    """Load checkpoint tensors saved under legacy names (LayerNorm `gamma`/`beta`) into the model.
+
+    transformers 5.x writes the names a model was loaded with (old BERT checkpoints use
+    gamma/beta), but the Trainer's resume loads the file with `strict=False` under the current
+    names, so those LayerNorms would silently keep their pre-resume values.
+    """
+    import json
+
+    from safetensors.torch import load_file
+
+    folder = Path(checkpoint)
+    files = [folder / "model.safetensors"] if (folder / "model.safetensors").exists() else []
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        files = [folder / f for f in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+    if not files:
+        return
+    own = model.state_dict()
+    renamed, unknown = {}, []
+    for file in files:
+        for key, tensor in load_file(str(file)).items():
+            if key in own:
+                continue
+            new = key
+            for old, current in _LEGACY_SUFFIXES:
+                if new.endswith(old):
+                    new = new[: -len(old)] + current
+            if new in own:
+                renamed[new] = tensor
+            else:
+                unknown.append(key)
+    if unknown:
+        raise RuntimeError(
+            f"checkpoint {checkpoint} has weights the model does not know ({unknown[:5]}...): resuming would "
+            "silently keep stale values. Resume with the model class and config that wrote the checkpoint."
+        )
+    if renamed:
+        model.load_state_dict(renamed, strict=False)
 
 
 def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:

@@ -249,3 +249,16 @@ def test_seed_offset_gives_each_rank_its_own_draws():
         with mixer:
             draws.append(mixer.mix(batch).lam.tolist())
     assert draws[0] != draws[1]
+
+
+@pytest.mark.parametrize("arch", ["bert", "deberta-v2", "modernbert"])
+def test_all_padding_rows_stay_finite(arch):
+    """A row with an all-zero attention mask mixes like any other row and poisons nothing."""
+    model = tiny_model(arch)
+    batch = batch_for(arch, b=4, seed=1)
+    batch["attention_mask"][2] = 0
+    for method in ("embedding", "hidden", "pooled", "span"):
+        mb, logits = mixed_logits(model, MixConfig(method=method, layers=(1,), alpha=1.0, partner="flip"), batch)
+        assert torch.isfinite(logits).all() and torch.isfinite(mb.loss(logits)), method
+        if method == "span":  # no content tokens: nothing to cut, the row keeps its label
+            assert mb.lam[2] == 1 and torch.equal(mb.inputs["input_ids"][2], batch["input_ids"][2])

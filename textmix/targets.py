@@ -65,11 +65,12 @@ def base_targets(
             )
         ids = labels.long()
         bad = valid & ((ids < 0) | (ids >= num_labels))
-        if bool(bad.any()):
-            raise ValueError(
-                f"labels must be in [0, {num_labels}) or -100 (ignored); got {ids[bad].unique().tolist()}. "
-                "Check num_labels of the model."
-            )
+        message = f"labels must be in [0, {num_labels}) or -100 (ignored). Check num_labels of the model."
+        if ids.device.type == "cpu":
+            if bool(bad.any()):
+                raise ValueError(f"{message} Got {ids[bad].unique().tolist()}.")
+        else:  # checked on the device: no host-device synchronisation per step
+            torch._assert_async(~bad.any(), message)
         t = F.one_hot(torch.where(valid, ids, 0), num_labels).float()
         t = torch.where(valid[:, None], t, torch.zeros_like(t))
     if label_smoothing > 0:

@@ -222,7 +222,8 @@ def write_csv(summary: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_reliability(results: list[dict], path: Path) -> None:
+def write_reliability(results: list[dict], path: Path, summary: dict | None = None) -> None:
+    """Tasks (rows) x methods (columns) of reliability diagrams, in the summary's order, seeds pooled."""
     from .calibration import reliability_grid
 
     pooled: dict[tuple[str, str], tuple[list, list]] = {}
@@ -238,7 +239,15 @@ def write_reliability(results: list[dict], path: Path) -> None:
         cell[0].append(logits)
         cell[1].append(labels)
     if pooled:
-        grid = {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in pooled.items()}
+        tasks = list((summary or {}).get("tasks", {}))
+        methods = list(dict.fromkeys(m for info in (summary or {}).get("tasks", {}).values() for m in info["methods"]))
+
+        def rank(key: tuple[str, str]) -> tuple[int, int]:
+            task, method = key
+            return (tasks.index(task) if task in tasks else len(tasks),
+                    methods.index(method) if method in methods else len(methods))
+
+        grid = {k: (np.concatenate(pooled[k][0]), np.concatenate(pooled[k][1])) for k in sorted(pooled, key=rank)}
         reliability_grid(grid, str(path), title="Reliability (test, seeds pooled): tasks x methods")
 
 
@@ -261,7 +270,7 @@ def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
     summary["meta"], summary["failures"] = meta, failures
     write_markdown(summary, sweep_dir / "report.md", meta)
     write_csv(summary, sweep_dir / "report.csv")
-    write_reliability(results, sweep_dir / "reliability.png")
+    write_reliability(results, sweep_dir / "reliability.png", summary)
     tmp = sweep_dir / "report.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     os.replace(tmp, sweep_dir / "report.json")

@@ -102,18 +102,25 @@ def check_bf16() -> None:
         print(f"bf16 autocast ok: {method} loss {float(loss):.4f}")
 
 
-def time_steps(path: str, length: int = 128, repeats: int = 30) -> None:
+def time_steps(path: str, length: int = 128, repeats: int = 30, base_size: bool = False) -> None:
+    """Step ratios with bert-tiny, or (base_size) a randomly initialised BERT-base of the same vocabulary."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).cuda().train()
+    if base_size:
+        config = AutoConfig.for_model("bert", vocab_size=tokenizer.vocab_size, num_labels=2)  # 12 x 768
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_config(config).cuda().train()
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).cuda().train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     texts = [f"sentence {i} " + "word " * (5 + 3 * i) for i in range(32)]
     data = dict(tokenizer(texts, padding="max_length", max_length=length, truncation=True, return_tensors="pt"))
     data = {k: v.cuda() for k, v in data.items()}
     data["labels"] = (torch.arange(32) % 2).cuda()
     plain_inputs = {k: v for k, v in data.items() if k != "labels"}
-    mixers = {m: Mixer(model, MixConfig(method=m, layers=[1], seed=0), tokenizer=tokenizer)
+    mixers = {m: Mixer(model, MixConfig(method=m, layers=[model.config.num_hidden_layers // 2], seed=0),
+                       tokenizer=tokenizer)
               for m in ("embedding", "hidden", "pooled", "span", "saliency_span")}
 
     def plain():
@@ -146,7 +153,8 @@ def time_steps(path: str, length: int = 128, repeats: int = 30) -> None:
             if mixer:
                 mixer.detach()
     base = statistics.median(times["plain"])
-    print(f"\n{torch.cuda.get_device_name()} | bert-tiny, batch 32, length {length}, fp32")
+    name = "BERT-base (random init)" if base_size else "bert-tiny"
+    print(f"\n{torch.cuda.get_device_name()} | {name}, batch 32, length {length}, fp32")
     print("| method | median step (ms) | / plain |\n|---|---|---|")
     for name, ts in times.items():
         print(f"| {name} | {statistics.median(ts) * 1000:.2f} | {statistics.median(ts) / base:.3f} |")
@@ -155,15 +163,18 @@ def time_steps(path: str, length: int = 128, repeats: int = 30) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="local BERT-tiny folder for the timing part")
+    parser.add_argument("--only_timing", action="store_true", help="skip the checks")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("no CUDA device")
     print(torch.__version__, torch.cuda.get_device_name())
-    check_oracles()
-    check_no_sync()
-    check_bf16()
+    if not args.only_timing:
+        check_oracles()
+        check_no_sync()
+        check_bf16()
     if args.model:
         time_steps(args.model)
+        time_steps(args.model, base_size=True)
 
 
 if __name__ == "__main__":

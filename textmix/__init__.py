@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .architectures import ARCHITECTURES, ArchSpec
-from .config import METHODS, MixConfig
+from .config import METHODS, PATCH_METHODS, PIXEL_METHODS, MixConfig
 from .mixer import MixedBatch, Mixer
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ __all__ = [
     "MixTrainingArguments",
     "MixedBatch",
     "Mixer",
+    "PATCH_METHODS",
+    "PIXEL_METHODS",
     "__version__",
 ]
 

@@ -3,11 +3,17 @@
 Paths are module names relative to the top-level model (as in `model.named_modules()`). A `*`
 matches any child (ALBERT's layer groups). Users of other architectures pass their own
 `ArchSpec` (or a dict of its fields) as `Mixer(model, cfg, arch=...)`.
+
+Vision transformers (ViT, DeiT) have a `patch_embeddings` entry, the module whose output holds the
+patch tokens (B, gh * gw, D) in row-major grid order before [CLS] and position embeddings are
+added; the patch methods mix there. Their `word_embeddings` is the same module, so the text
+methods embedding / hidden / pooled work on them too.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Collection
 from dataclasses import dataclass, fields, replace
 
 from torch import nn
@@ -21,15 +27,24 @@ class ArchSpec:
     depends on the key position only (possibly with a sliding window), ``"pairwise"`` when it is the
     outer product of the query and key padding masks (DeBERTa). `padded_positions` marks models
     that derive position ids from padding (RoBERTa), whose mixed rows get position ids from the
-    union of the two masks.
+    union of the two masks. `patch_embeddings` (vision models) names the module whose output is the
+    patch tokens (B, gh * gw, D), row-major over the patch grid; its patch size is read from the
+    module's `patch_size` attribute or the model config's. A path may be None where a model lacks
+    that point; methods that need it then fail with an error naming the field.
     """
 
-    word_embeddings: str
-    embeddings: str
-    layers: str
-    head: str
+    word_embeddings: str | None
+    embeddings: str | None
+    layers: str | None
+    head: str | None
     mask_layout: str = "key"
     padded_positions: bool = False
+    patch_embeddings: str | None = None
+
+
+def _vit_like(prefix: str, head: str = "classifier") -> ArchSpec:
+    patches = f"{prefix}.embeddings.patch_embeddings"
+    return ArchSpec(patches, f"{prefix}.embeddings", f"{prefix}.layers.*", head, patch_embeddings=patches)
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -60,7 +75,19 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "modernbert": ArchSpec(
         "model.embeddings.tok_embeddings", "model.embeddings", "model.layers.*", "head"
     ),
+    "vit": _vit_like("vit"),
+    "deit": _vit_like("deit"),  # DeiTForImageClassificationWithTeacher has no `classifier`: no pooled Mixup there
 }
+
+FIELDS_OF_METHOD = {
+    "embedding": ("word_embeddings", "embeddings"),
+    "hidden": ("embeddings", "layers"),
+    "pooled": ("head",),
+    "saliency_span": ("word_embeddings",),
+    "patch_mixup": ("patch_embeddings",),
+    "patch_cutmix": ("patch_embeddings",),
+}
+"""The `ArchSpec` fields each method hooks into (methods not listed need no model module)."""
 
 
 @dataclass
@@ -68,11 +95,13 @@ class ResolvedArch:
     """The modules of one model that an `ArchSpec` points at."""
 
     spec: ArchSpec
-    word_embeddings: nn.Module
-    embeddings: nn.Module
+    word_embeddings: nn.Module | None
+    embeddings: nn.Module | None
     layers: list[nn.Module]
-    head: nn.Module
+    head: nn.Module | None
     num_layers: int
+    patch_embeddings: nn.Module | None = None
+    patch_size: tuple[int, int] | None = None
 
 
 def spec_for(model: nn.Module, arch: ArchSpec | dict | None = None) -> ArchSpec:
@@ -88,10 +117,8 @@ def spec_for(model: nn.Module, arch: ArchSpec | dict | None = None) -> ArchSpec:
             raise ValueError(f"unknown ArchSpec fields {sorted(unknown)}; known: {sorted(known)}.")
         if base is not None:
             return replace(base, **arch)
-        try:
-            return ArchSpec(**arch)
-        except TypeError as err:
-            raise ValueError(f"an arch override for model_type {model_type!r} needs all module paths: {err}") from None
+        # no table entry: paths not given stay None; `resolve` names any that a method needs
+        return ArchSpec(**{"word_embeddings": None, "embeddings": None, "layers": None, "head": None, **arch})
     if base is None:
         raise ValueError(
             f"textmix has no module table for model_type {model_type!r} (known: {sorted(ARCHITECTURES)}). "
@@ -101,9 +128,19 @@ def spec_for(model: nn.Module, arch: ArchSpec | dict | None = None) -> ArchSpec:
     return base
 
 
-def _find(model: nn.Module, path: str, what: str) -> nn.Module:
+def _find(model: nn.Module, path: str | None, what: str, needed: bool = True) -> nn.Module | None:
     modules = dict(model.named_modules())
+    if path is None:
+        if not needed:
+            return None
+        model_type = getattr(getattr(model, "config", None), "model_type", None)
+        raise ValueError(
+            f"no {what} module is known for model_type {model_type!r}; name it in the arch override, e.g. "
+            f"Mixer(model, cfg, arch={{'{what}': '...'}}) with a path from model.named_modules()."
+        )
     if path not in modules:
+        if not needed:
+            return None
         raise ValueError(
             f"{what} module {path!r} not found in {type(model).__name__}; fix the path in the arch override "
             "(see model.named_modules())."
@@ -111,24 +148,54 @@ def _find(model: nn.Module, path: str, what: str) -> nn.Module:
     return modules[path]
 
 
-def resolve(model: nn.Module, spec: ArchSpec) -> ResolvedArch:
-    """Look up the modules named by `spec` in `model`; raise naming the bad path if one is missing."""
+def _pair(value: object) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    try:
+        h, w = value  # type: ignore[misc]
+    except (TypeError, ValueError):
+        return None
+    return (int(h), int(w))
+
+
+def resolve(model: nn.Module, spec: ArchSpec, needs: Collection[str] | None = None) -> ResolvedArch:
+    """Look up the modules named by `spec` in `model`; raise naming the bad path if one is missing.
+
+    `needs` lists the `ArchSpec` fields that must resolve (default: word_embeddings, embeddings,
+    layers and head); the others resolve to None (layers: []) where missing.
+    """
+    needs = set(("word_embeddings", "embeddings", "layers", "head") if needs is None else needs)
     names = [name for name, _ in model.named_modules()]
-    layer_names = [n for n in names if fnmatch.fnmatchcase(n, spec.layers)]
+    layer_names = [n for n in names if fnmatch.fnmatchcase(n, spec.layers)] if spec.layers else []
     # keep only the outermost matches (a pattern like 'layer.*' must not also match 'layer.0.attention')
     layer_names = [n for n in layer_names if not any(n.startswith(m + ".") for m in layer_names if m != n)]
-    if not layer_names:
+    if not spec.layers and "layers" in needs:
+        _find(model, None, "layers")
+    if not layer_names and "layers" in needs:
         raise ValueError(
             f"no layer modules match {spec.layers!r} in {type(model).__name__}; fix `layers` in the arch override."
         )
     modules = dict(model.named_modules())
     config = getattr(model, "config", None)
     depth = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None) or len(layer_names)
+    patches = _find(model, spec.patch_embeddings, "patch_embeddings", "patch_embeddings" in needs)
+    patch_size = None
+    if patches is not None:
+        patch_size = _pair(getattr(patches, "patch_size", None)) or _pair(getattr(config, "patch_size", None))
+        if patch_size is None and "patch_embeddings" in needs:
+            raise ValueError(
+                f"cannot tell the patch size of {type(model).__name__}: neither its patch embedding module "
+                "nor its config has `patch_size`; set model.config.patch_size."
+            )
     return ResolvedArch(
         spec=spec,
-        word_embeddings=_find(model, spec.word_embeddings, "word_embeddings"),
-        embeddings=_find(model, spec.embeddings, "embeddings"),
+        word_embeddings=_find(model, spec.word_embeddings, "word_embeddings", "word_embeddings" in needs),
+        embeddings=_find(model, spec.embeddings, "embeddings", "embeddings" in needs),
         layers=[modules[n] for n in layer_names],
-        head=_find(model, spec.head, "head"),
+        head=_find(model, spec.head, "head", "head" in needs),
         num_layers=int(depth),
+        patch_embeddings=patches,
+        patch_size=patch_size,
     )

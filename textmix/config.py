@@ -9,10 +9,18 @@ from dataclasses import dataclass, field, fields
 TEXT_METHODS = ("embedding", "hidden", "pooled", "span", "saliency_span")
 """Methods for token sequences: mixing in continuous space, or cutting token spans."""
 
-METHODS = TEXT_METHODS
+PIXEL_METHODS = ("mixup", "cutmix")
+"""Methods for images on `pixel_values`: Mixup of whole images, CutMix of a box of pixels. No model needed."""
+
+PATCH_METHODS = ("patch_mixup", "patch_cutmix")
+"""Methods for ViT-style models on the patch-embedding output: Mixup of patch tokens, CutMix of a box of patches."""
+
+IMAGE_METHODS = PIXEL_METHODS + PATCH_METHODS
+
+METHODS = TEXT_METHODS + IMAGE_METHODS
 """Every method name `MixConfig.method` accepts."""
 
-LAM_MODES = ("batch", "row")
+LAM_MODES = ("batch", "row", "pair")
 PARTNERS = ("permute", "flip")
 EMBEDDING_TARGETS = ("word", "module")
 
@@ -24,25 +32,40 @@ class MixConfig:
     Every field carries help text, so `transformers.HfArgumentParser` turns the dataclass into a
     command line. `method` names one method, or several with weights (`"span:2,hidden:1"`; a dict
     `{"span": 2, "hidden": 1}` or a list of names is accepted too and stored in that string form);
-    one of them is drawn for every batch.
+    one of them is drawn for every batch. The image methods (see docs/vision.md) add `cutmix_alpha`,
+    `cutmix_minmax`, `correct_lam`, `prob_per_row`, `inplace` and the `"pair"` lam_mode, which
+    together cover the options of timm's `Mixup`.
     """
 
     method: str = field(
         default="hidden",
         metadata={
-            "help": "Mixing method: one of embedding, hidden, pooled, span, saliency_span; or several with "
-            "weights, e.g. 'span:2,hidden:1' (one is drawn per batch)."
+            "help": "Mixing method: text: embedding, hidden, pooled, span, saliency_span; images: mixup, cutmix "
+            "(pixels), patch_mixup, patch_cutmix (ViT patch tokens); or several with weights, e.g. "
+            "'span:2,hidden:1' or 'mixup:1,cutmix:1' (one is drawn per batch; with lam_mode row or pair, "
+            "mixup/cutmix and patch_mixup/patch_cutmix are drawn per row or pair)."
         },
     )
     alpha: float = field(
-        default=0.4, metadata={"help": "Lambda ~ Beta(alpha, alpha). Must be > 0."}
+        default=0.4,
+        metadata={"help": "Lambda ~ Beta(alpha, alpha) (every method but cutmix/patch_cutmix, see cutmix_alpha). "
+                  "Must be > 0."},
     )
     prob: float = field(
         default=1.0, metadata={"help": "Probability that a training batch is mixed at all (0..1)."}
     )
+    prob_per_row: bool = field(
+        default=False,
+        metadata={"help": "Apply `prob` to every row (pair) on its own instead of to the whole batch "
+                  "(timm's elem and pair modes)."},
+    )
     lam_mode: str = field(
         default="batch",
-        metadata={"help": "'batch': one lambda per batch; 'row': one lambda per row."},
+        metadata={
+            "help": "'batch': one lambda (and CutMix box) per batch; 'row': one per row (timm's mode='elem'); "
+            "'pair': rows are paired up (each is the other's partner) and a pair shares lambda and box "
+            "(timm's mode='pair')."
+        },
     )
     lam_at_least_half: bool = field(
         default=False,
@@ -67,6 +90,32 @@ class MixConfig:
             "module's output, positions and normalisation included ('module')."
         },
     )
+    cutmix_alpha: float | None = field(
+        default=None,
+        metadata={"help": "cutmix / patch_cutmix: lambda ~ Beta(cutmix_alpha, cutmix_alpha); default: alpha. "
+                  "Must be > 0."},
+    )
+    cutmix_minmax: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "cutmix / patch_cutmix: box sides drawn uniformly between these two fractions of the image "
+            "side (timm's cutmix_minmax, e.g. 0.2 0.8) instead of from lambda; the box lies wholly inside "
+            "the image."
+        },
+    )
+    correct_lam: bool = field(
+        default=True,
+        metadata={
+            "help": "cutmix: label weight = the pixel share the row keeps after the box is clipped at the border "
+            "(True), or the drawn lambda (False, timm's correct_lam=False). patch_cutmix always uses the "
+            "exact share of kept patches."
+        },
+    )
+    inplace: bool = field(
+        default=False,
+        metadata={"help": "mixup / cutmix: write the mixed images into the caller's pixel_values tensor "
+                  "(saves memory; timm's behaviour). By default the input is never modified."},
+    )
     label_smoothing: float = field(
         default=0.0, metadata={"help": "Label smoothing applied to one-hot targets before mixing (0..1)."}
     )
@@ -75,6 +124,8 @@ class MixConfig:
     def __post_init__(self) -> None:
         parsed = parse_methods(self.method)
         self.method = parsed if isinstance(parsed, str) else ",".join(f"{k}:{v:g}" for k, v in parsed.items())
+        if self.cutmix_minmax is not None:
+            self.cutmix_minmax = [float(v) for v in self.cutmix_minmax]
         if isinstance(self.layers, int):
             self.layers = [self.layers]
         if self.layers is not None:
@@ -88,7 +139,21 @@ class MixConfig:
         if not 0.0 <= self.prob <= 1.0:
             raise ValueError(f"prob must be within [0, 1] (got {self.prob!r}).")
         if self.lam_mode not in LAM_MODES:
-            raise ValueError(f"lam_mode must be one of {LAM_MODES} (got {self.lam_mode!r}).")
+            hint = " timm's mode='elem' is lam_mode='row'." if self.lam_mode == "elem" else ""
+            raise ValueError(f"lam_mode must be one of {LAM_MODES} (got {self.lam_mode!r}).{hint}")
+        if self.cutmix_alpha is not None and not (
+            isinstance(self.cutmix_alpha, (int, float)) and math.isfinite(self.cutmix_alpha) and self.cutmix_alpha > 0
+        ):
+            raise ValueError(
+                f"cutmix_alpha must be a finite number > 0 or None (= alpha), got {self.cutmix_alpha!r}; try 1.0."
+            )
+        if self.cutmix_minmax is not None:
+            mm = self.cutmix_minmax
+            if len(mm) != 2 or not (0.0 < mm[0] <= mm[1] <= 1.0):
+                raise ValueError(
+                    f"cutmix_minmax must be two fractions 0 < min <= max <= 1 of the image side, got {mm!r}; "
+                    "e.g. cutmix_minmax=(0.2, 0.8)."
+                )
         if self.partner not in PARTNERS:
             raise ValueError(f"partner must be one of {PARTNERS} (got {self.partner!r}).")
         if self.embedding_target not in EMBEDDING_TARGETS:

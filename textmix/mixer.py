@@ -9,9 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import image as image_ops
 from . import span as span_ops
-from .architectures import ArchSpec, ResolvedArch, resolve, spec_for
-from .config import MixConfig
+from .architectures import ARCHITECTURES, FIELDS_OF_METHOD, ArchSpec, ResolvedArch, resolve, spec_for
+from .config import IMAGE_METHODS, PATCH_METHODS, PIXEL_METHODS, MixConfig
 from .masks import union_attention_mask, union_layer_mask
 from .sampling import draw_lambdas, draw_partners
 from .targets import base_targets, mix_targets, soft_loss, task_kind_of, valid_rows
@@ -20,6 +21,11 @@ LABEL_KEYS = ("labels", "label", "label_ids")
 HOOK_METHODS = ("embedding", "hidden", "pooled")
 SPAN_METHODS = ("span", "saliency_span")
 _NOT_MODEL_INPUTS = ("special_tokens_mask",)
+PROBLEM_TYPES = {
+    "single_label_classification": "single_label",
+    "multi_label_classification": "multi_label",
+    "regression": "regression",
+}
 
 
 @dataclass
@@ -28,7 +34,10 @@ class MixedBatch:
 
     `inputs` are plain model inputs (never labels); `perm[i]` is row i's partner; `lam[i]` the
     weight of row i's own label (1.0 = unmixed); `targets` the mixed targets `loss` trains on;
-    `valid` marks rows that count in the loss (not labelled -100).
+    `valid` marks rows that count in the loss (not labelled -100). Image methods also give `boxes`
+    (B, 4) long, ``[y0, y1, x0, x1)`` of the region row i took from its partner, in pixels (cutmix)
+    or patches (patch_cutmix); empty for rows that were blended (Mixup) or not mixed. `method` is
+    the method drawn for the batch, or e.g. ``"mixup+cutmix"`` when rows drew theirs one by one.
     """
 
     inputs: dict[str, Any]
@@ -39,6 +48,7 @@ class MixedBatch:
     task_kind: str
     method: str | None = None
     layer: int | None = None
+    boxes: torch.Tensor | None = None
 
     @property
     def mixed(self) -> bool:
@@ -69,6 +79,9 @@ class _Step:
     own_mask: torch.Tensor | None = None
     layer_calls: int = 0
     masks: dict = field(default_factory=dict)
+    family: str | None = None
+    token_weight: torch.Tensor | None = None
+    grid: tuple[int, int] | None = None
 
 
 class Mixer:
@@ -80,6 +93,11 @@ class Mixer:
     eval mode. `arch` overrides the module table (see `textmix.architectures`); span methods need
     the special token ids, taken from `tokenizer`, `special_token_ids`, a `special_tokens_mask` in the
     batch, or the model config.
+
+    The pixel methods (mixup, cutmix) need no model: `Mixer(None, cfg, num_labels=10).mix(batch)`
+    works on a dict with `pixel_values` and labels (one-hot labels give the number of classes
+    too), e.g. in a collate function. `num_labels` and `problem_type` (as in a Hugging Face config,
+    e.g. "multi_label_classification") override what the model config says.
     """
 
     def __init__(
@@ -91,6 +109,7 @@ class Mixer:
         tokenizer: Any = None,
         special_token_ids: list[int] | None = None,
         num_labels: int | None = None,
+        problem_type: str | None = None,
         seed_offset: int = 0,
     ) -> None:
         self.model = model
@@ -107,14 +126,21 @@ class Mixer:
         model_config = getattr(model, "config", None)
         self.num_labels = int(num_labels if num_labels is not None else getattr(model_config, "num_labels", 0))
         self.task_kind = task_kind_of(model_config) if model_config is not None else "single_label"
-        needs_model = [m for m in self.methods if m in HOOK_METHODS or m == "saliency_span"]
+        if problem_type is not None:
+            if problem_type not in PROBLEM_TYPES:
+                raise ValueError(f"problem_type must be one of {list(PROBLEM_TYPES)} (got {problem_type!r}).")
+            self.task_kind = PROBLEM_TYPES[problem_type]
+        needs_model = [m for m in self.methods if m in FIELDS_OF_METHOD]
         self.arch: ResolvedArch | None = None
         self.layers: list[int] = list(self.config.layers or [])
         if model is None:
             if needs_model:
-                raise ValueError(f"method(s) {needs_model} mix inside a model: pass the model to Mixer(model, cfg).")
+                raise ValueError(
+                    f"method(s) {needs_model} mix inside a model: pass the model to Mixer(model, cfg). "
+                    "Without a model only the pixel methods 'mixup' and 'cutmix' (and 'span') work."
+                )
         elif needs_model:
-            self.arch = resolve(model, spec_for(model, dict(arch) if isinstance(arch, Mapping) else arch))
+            self.arch = self._resolve_arch(model, arch, needs_model)
             if "hidden" in self.methods:
                 depth = self.arch.num_layers
                 self.layers = self.config.layers or list(range((depth + 1) // 2, depth + 1))
@@ -126,6 +152,28 @@ class Mixer:
                         f"(0 = embedding output); e.g. layers=({self.arch.num_layers},)."
                     )
         self._special_ids = self._special_token_ids(tokenizer, special_token_ids, model_config)
+
+    @staticmethod
+    def _resolve_arch(model: nn.Module, arch: Any, methods: list[str]) -> ResolvedArch:
+        override = dict(arch) if isinstance(arch, Mapping) else arch
+        patch = [m for m in methods if m in PATCH_METHODS]
+        model_type = getattr(getattr(model, "config", None), "model_type", None)
+        try:
+            spec = spec_for(model, override)
+        except ValueError:
+            if not patch:
+                raise
+            spec = None
+        if patch and (spec is None or spec.patch_embeddings is None):
+            known = sorted(k for k, v in ARCHITECTURES.items() if v.patch_embeddings)
+            raise ValueError(
+                f"method(s) {patch} mix the patch tokens of a vision transformer and need its patch embedding; "
+                f"textmix knows it for model_type {known}, not for {model_type!r} ({type(model).__name__}). "
+                "If the model has a module whose output is the patch tokens (batch, patches, hidden) in "
+                "row-major grid order, name it: Mixer(model, cfg, arch={'patch_embeddings': '<path from "
+                "model.named_modules()>'}). Any image model can use the pixel methods 'mixup' and 'cutmix'."
+            )
+        return resolve(model, spec, needs={f for m in methods for f in FIELDS_OF_METHOD[m]})
 
     @property
     def knows_special_tokens(self) -> bool:
@@ -151,7 +199,10 @@ class Mixer:
             return
         arch = self.arch
         h = self._handles
-        h.append(arch.word_embeddings.register_forward_hook(self._word_embedding_hook))
+        if arch.word_embeddings is not None:
+            h.append(arch.word_embeddings.register_forward_hook(self._word_embedding_hook))
+        if any(m in PATCH_METHODS for m in self.methods):
+            h.append(arch.patch_embeddings.register_forward_hook(self._patch_embedding_hook))
         if "embedding" in self.methods or "hidden" in self.methods:
             h.append(arch.embeddings.register_forward_hook(self._embedding_module_hook))
         if "hidden" in self.methods:
@@ -176,7 +227,7 @@ class Mixer:
 
     def _active(self, method: str, batch_size: int) -> _Step | None:
         step = self._step
-        if step is None or step.method != method or self.model is None or not self.model.training:
+        if step is None or method not in (step.method, step.family) or self.model is None or not self.model.training:
             return None
         if batch_size != step.perm.shape[0]:
             raise RuntimeError(
@@ -278,6 +329,22 @@ class Mixer:
             step.masks[key] = (mask, union_layer_mask(mask, step.perm, step.mixed_rows, self.arch.spec.mask_layout))
         return step.masks[key][1]
 
+    def _patch_embedding_hook(self, module: nn.Module, args: tuple, output: Any) -> Any:
+        out0 = output if isinstance(output, torch.Tensor) else output[0]
+        step = self._active("patch", out0.shape[0])
+        if step is None:
+            return None
+        gh, gw = step.grid
+        if out0.dim() != 3 or out0.shape[1] != gh * gw:
+            raise RuntimeError(
+                f"the patch embedding {type(module).__name__} returned shape {tuple(out0.shape)}, but the images "
+                f"make a {gh} x {gw} grid of patches of size {self.arch.patch_size}: patch methods need its output "
+                "to be the patch tokens (batch, patches, hidden) in row-major grid order. Point "
+                "arch={'patch_embeddings': ...} at such a module."
+            )
+        mixed = image_ops.mix_tokens(out0, step.perm, step.token_weight)
+        return mixed if isinstance(output, torch.Tensor) else (mixed, *output[1:])
+
     def _head_pre_hook(self, module: nn.Module, args: tuple) -> Any:
         step = self._active("pooled", args[0].shape[0])
         if step is None:
@@ -304,7 +371,7 @@ class Mixer:
         layer = None
         if method == "hidden":
             layer = int(self._cpu_choice(list(self.layers), [1.0] * len(self.layers)))
-        mixed = u < self.config.prob
+        mixed = (u < self.config.prob) if not self.config.prob_per_row else self.config.prob > 0
         return _Plan(mixed=mixed, method=method if mixed else None, layer=layer if mixed else None)
 
     @property
@@ -357,11 +424,23 @@ class Mixer:
                 return value.device
         return labels.device
 
+    def _base_targets(self, labels: torch.Tensor) -> torch.Tensor:
+        num_labels = self.num_labels
+        if self.task_kind == "single_label" and labels.dim() == 2:
+            labels = labels if labels.is_floating_point() else labels.float()  # one-hot integers
+            num_labels = num_labels or labels.shape[1]
+        elif self.task_kind == "single_label" and num_labels <= 0:
+            raise ValueError(
+                "the mixer does not know the number of classes: pass Mixer(None, cfg, num_labels=N), or give "
+                "one-hot labels of shape (batch, N)."
+            )
+        return base_targets(labels, self.task_kind, num_labels, self.config.label_smoothing)
+
     def _unmixed(self, inputs: dict, labels: torch.Tensor) -> MixedBatch:
         b = labels.shape[0]
         device = labels.device
         valid = valid_rows(labels, self.task_kind)
-        targets = base_targets(labels, self.task_kind, self.num_labels, self.config.label_smoothing)
+        targets = self._base_targets(labels)
         return MixedBatch(
             inputs=inputs,
             perm=torch.arange(b, device=device),
@@ -399,17 +478,26 @@ class Mixer:
         if not plan.mixed or b < 2:
             return self._unmixed(inputs, labels)
         method = plan.method
-        if method in HOOK_METHODS and not self.attached:
+        if (method in HOOK_METHODS or method in PATCH_METHODS) and not self.attached:
             raise RuntimeError(f"method {method!r} mixes through hooks: call mix() inside `with mixer:`.")
         device = self._batch_device(inputs, labels)
         gen = self._device_gen(device)
         labels = labels.to(device)
         valid = valid_rows(labels, self.task_kind)
-        perm = draw_partners(valid, self.config.partner, gen)
-        lam = draw_lambdas(
-            self.config.alpha, b, self.config.lam_mode == "row", self.config.lam_at_least_half, gen, device
-        )
-        lam = torch.where(valid & (perm != torch.arange(b, device=device)), lam, torch.ones_like(lam))
+        targets = self._base_targets(labels)
+        if method in IMAGE_METHODS:
+            inputs, perm, lam, boxes, name = self._mix_images(method, inputs, valid, gen)
+            return MixedBatch(
+                inputs=inputs,
+                perm=perm,
+                lam=lam,
+                targets=mix_targets(targets, perm, lam),
+                valid=valid,
+                task_kind=self.task_kind,
+                method=name,
+                boxes=boxes,
+            )
+        perm, lam = self._draw_rows(valid, gen)
 
         if method in SPAN_METHODS:
             inputs, lam = self._mix_spans(inputs, perm, lam, gen, method, capture, batch.get("special_tokens_mask"))
@@ -432,7 +520,6 @@ class Mixer:
             self._step = _Step(
                 method=method, perm=perm, lam=lam, mixed_rows=mixed_rows, layer=plan.layer, own_mask=own_mask
             )
-        targets = base_targets(labels, self.task_kind, self.num_labels, self.config.label_smoothing)
         return MixedBatch(
             inputs=inputs,
             perm=perm,
@@ -443,6 +530,105 @@ class Mixer:
             method=method,
             layer=plan.layer,
         )
+
+    def _partners(self, valid: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Partners, and the row whose draws each row uses: 0 (batch), itself (row), the pair's first (pair)."""
+        b = valid.shape[0]
+        index = torch.arange(b, device=valid.device)
+        mode = self.config.lam_mode
+        if mode == "pair":
+            perm = image_ops.pair_partners(valid, self.config.partner, gen)
+            return perm, torch.minimum(index, perm)
+        perm = draw_partners(valid, self.config.partner, gen)
+        return perm, (torch.zeros_like(index) if mode == "batch" else index)
+
+    def _row_gate(self, n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor | None:
+        """With `prob_per_row`: which of the n draws are mixed at all (each with probability `prob`)."""
+        if not self.config.prob_per_row:
+            return None
+        return torch.rand(n, generator=gen, device=device) < self.config.prob
+
+    def _draw_rows(self, valid: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Partners and lambdas (B,) of the text methods; rows paired with themselves get lam = 1."""
+        cfg = self.config
+        b, device = valid.shape[0], valid.device
+        index = torch.arange(b, device=device)
+        perm, source = self._partners(valid, gen)
+        lam = draw_lambdas(cfg.alpha, b, cfg.lam_mode != "batch", cfg.lam_at_least_half, gen, device)
+        if cfg.lam_mode == "pair":
+            lam = lam[source]
+        gate = self._row_gate(b, gen, device)
+        keep = valid & (perm != index)
+        if gate is not None:
+            keep &= gate[source]
+        return perm, torch.where(keep, lam, torch.ones_like(lam))
+
+    def _mix_images(
+        self, method: str, inputs: dict, valid: torch.Tensor, gen: torch.Generator
+    ) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor, str]:
+        """Draw and apply an image method: pixels are mixed here, patch tokens by the hook."""
+        cfg = self.config
+        x = inputs.get("pixel_values")
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            got = "no `pixel_values`" if x is None else f"pixel_values of shape {tuple(getattr(x, 'shape', ()))}"
+            raise ValueError(
+                f"method {method!r} mixes images and needs `pixel_values` of shape (batch, channels, height, "
+                f"width) in the batch; got {got}. Text batches use the text methods (embedding, hidden, ...)."
+            )
+        b, device = valid.shape[0], valid.device
+        if x.shape[0] != b:
+            raise ValueError(f"the batch has {x.shape[0]} images but {b} labels.")
+        patch = method in PATCH_METHODS
+        family = PATCH_METHODS if patch else PIXEL_METHODS
+        blend_name, cut_name = family
+        height, width = x.shape[-2:]
+        if patch:
+            ph, pw = self.arch.patch_size
+            size = (height // ph, width // pw)
+            if size[0] < 1 or size[1] < 1:
+                raise ValueError(f"images of {height} x {width} pixels are smaller than one {ph} x {pw} patch.")
+        else:
+            size = (height, width)
+        index = torch.arange(b, device=device)
+        perm, source = self._partners(valid, gen)
+        n = 1 if cfg.lam_mode == "batch" else b
+        weights = {m: w for m, w in self.methods.items() if m in family}
+        if n > 1 and len(weights) == 2:  # each row (pair) draws mixup or cutmix itself, as timm's elem/pair modes
+            cut = torch.rand(n, generator=gen, device=device) < weights[cut_name] / sum(weights.values())
+            name = "+".join(weights)
+            may_blend = may_cut = True
+        else:
+            cut = torch.full((n,), method == cut_name, device=device)
+            name = method
+            may_blend, may_cut = method == blend_name, method == cut_name
+        ones = torch.ones(n, device=device)
+        lam_blend = draw_lambdas(cfg.alpha, n, n > 1, cfg.lam_at_least_half, gen, device) if may_blend else ones
+        lam_cut, boxes = ones, torch.zeros((n, 4), dtype=torch.long, device=device)
+        if may_cut:
+            if cfg.cutmix_minmax is None:
+                alpha = cfg.cutmix_alpha if cfg.cutmix_alpha is not None else cfg.alpha
+                lam_cut = draw_lambdas(alpha, n, n > 1, cfg.lam_at_least_half, gen, device)
+            boxes = image_ops.sample_boxes(lam_cut, size, gen, cfg.cutmix_minmax)
+        gate = self._row_gate(n, gen, device)
+        mixed = valid & (perm != index)
+        if gate is not None:
+            mixed &= gate[source]
+        cut, lam_blend, lam_cut, boxes = cut[source], lam_blend[source], lam_cut[source], boxes[source]
+        boxes = torch.where((mixed & cut)[:, None], boxes, torch.zeros_like(boxes))
+        exact = patch or cfg.correct_lam or cfg.cutmix_minmax is not None
+        label_cut = image_ops.kept_fraction(boxes, size) if exact else lam_cut
+        one = torch.ones((), device=device)
+        lam = torch.where(mixed, torch.where(cut, label_cut, lam_blend), one)
+        blend_weight = torch.where(mixed & ~cut, lam_blend, one)
+        if patch:
+            self._step = _Step(
+                method=name, perm=perm, lam=lam, mixed_rows=mixed & (lam < 1), family="patch", grid=size,
+                token_weight=image_ops.token_weights(boxes, size, blend_weight),
+            )
+        else:
+            mixed_x = image_ops.mix_images(x, perm, blend_weight, boxes, inplace=cfg.inplace, blend=may_blend)
+            inputs = dict(inputs, pixel_values=mixed_x)
+        return inputs, perm, lam, boxes, name
 
     def _mix_spans(
         self,

@@ -30,13 +30,28 @@ class MixTrainingArguments(TrainingArguments):
     mix_method: str = field(
         default="none",
         metadata={
-            "help": "Mixing method: none, embedding, hidden, pooled, span or saliency_span; or several with "
-            "weights, e.g. 'span:2,hidden:1' (one drawn per batch)."
+            "help": "Mixing method: none; text: embedding, hidden, pooled, span, saliency_span; images: mixup, "
+            "cutmix, patch_mixup, patch_cutmix; or several with weights, e.g. 'span:2,hidden:1' (one drawn "
+            "per batch)."
         },
     )
     mix_alpha: float = field(default=0.4, metadata={"help": "Lambda ~ Beta(alpha, alpha); must be > 0."})
     mix_prob: float = field(default=1.0, metadata={"help": "Probability that a training batch is mixed."})
-    mix_lam_mode: str = field(default="batch", metadata={"help": "'batch': one lambda per batch; 'row': per row."})
+    mix_lam_mode: str = field(
+        default="batch", metadata={"help": "'batch': one lambda per batch; 'row': per row; 'pair': per pair of rows."}
+    )
+    mix_prob_per_row: bool = field(
+        default=False, metadata={"help": "Apply mix_prob to each row (pair) instead of each batch (timm's elem mode)."}
+    )
+    mix_cutmix_alpha: float | None = field(
+        default=None, metadata={"help": "cutmix / patch_cutmix: Beta parameter (default: mix_alpha)."}
+    )
+    mix_cutmix_minmax: list[float] | None = field(
+        default=None, metadata={"help": "cutmix / patch_cutmix: box side fractions drawn from [min, max] (timm)."}
+    )
+    mix_correct_lam: bool = field(
+        default=True, metadata={"help": "cutmix: label weight = kept pixel share after clipping (else drawn lambda)."}
+    )
     mix_lam_at_least_half: bool = field(
         default=False, metadata={"help": "Use lam = max(lam, 1 - lam) (TMix's convention)."}
     )
@@ -74,6 +89,10 @@ class MixTrainingArguments(TrainingArguments):
             alpha=self.mix_alpha,
             prob=self.mix_prob,
             lam_mode=self.mix_lam_mode,
+            prob_per_row=self.mix_prob_per_row,
+            cutmix_alpha=self.mix_cutmix_alpha,
+            cutmix_minmax=self.mix_cutmix_minmax,
+            correct_lam=self.mix_correct_lam,
             lam_at_least_half=self.mix_lam_at_least_half,
             partner=self.mix_partner,
             layers=self.mix_layers,

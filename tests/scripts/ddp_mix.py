@@ -41,6 +41,11 @@ def main() -> None:
         "lams": trainer.lams, "world_size": args.world_size,
         "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
     }))
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # a clean shutdown: gloo threads left running abort the process at exit
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

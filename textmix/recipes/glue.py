@@ -247,8 +247,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args, tag
 
 def main(argv: list[str] | None = None) -> dict:
     """Command-line entry point (see the module docstring)."""
+    import torch.distributed as dist
+
     model_args, data_args, training_args = parse_args(argv)
-    return run(model_args, data_args, training_args)
+    results = run(model_args, data_args, training_args)
+    if dist.is_available() and dist.is_initialized():  # shut the process group down cleanly
+        dist.destroy_process_group()
+    return results
 
 
 if __name__ == "__main__":

@@ -485,20 +485,29 @@ class Mixer:
         labels = labels.to(device)
         valid = valid_rows(labels, self.task_kind)
         targets = self._base_targets(labels)
+        boxes, layer = None, plan.layer
         if method in IMAGE_METHODS:
-            inputs, perm, lam, boxes, name = self._mix_images(method, inputs, valid, gen)
-            return MixedBatch(
-                inputs=inputs,
-                perm=perm,
-                lam=lam,
-                targets=mix_targets(targets, perm, lam),
-                valid=valid,
-                task_kind=self.task_kind,
-                method=name,
-                boxes=boxes,
-            )
-        perm, lam = self._draw_rows(valid, gen)
+            inputs, perm, lam, boxes, method = self._mix_images(method, inputs, valid, gen)
+        else:
+            inputs, perm, lam = self._mix_text(method, inputs, valid, gen, plan, capture, batch)
+        return MixedBatch(
+            inputs=inputs,
+            perm=perm,
+            lam=lam,
+            targets=mix_targets(targets, perm, lam),
+            valid=valid,
+            task_kind=self.task_kind,
+            method=method,
+            layer=layer,
+            boxes=boxes,
+        )
 
+    def _mix_text(
+        self, method: str, inputs: dict, valid: torch.Tensor, gen: torch.Generator, plan: _Plan,
+        capture: dict | None, batch: Mapping[str, Any],
+    ) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """Draw partners and lambdas for a text method; cut spans now or prepare the hooks."""
+        perm, lam = self._draw_rows(valid, gen)
         if method in SPAN_METHODS:
             inputs, lam = self._mix_spans(inputs, perm, lam, gen, method, capture, batch.get("special_tokens_mask"))
         else:
@@ -520,16 +529,7 @@ class Mixer:
             self._step = _Step(
                 method=method, perm=perm, lam=lam, mixed_rows=mixed_rows, layer=plan.layer, own_mask=own_mask
             )
-        return MixedBatch(
-            inputs=inputs,
-            perm=perm,
-            lam=lam,
-            targets=mix_targets(targets, perm, lam),
-            valid=valid,
-            task_kind=self.task_kind,
-            method=method,
-            layer=plan.layer,
-        )
+        return inputs, perm, lam
 
     def _partners(self, valid: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Partners, and the row whose draws each row uses: 0 (batch), itself (row), the pair's first (pair)."""

@@ -91,9 +91,9 @@ def test_span_cutmix_runs_on_every_architecture(arch):
 
 
 def test_lambda_one_is_bit_identical_to_the_plain_model(monkeypatch):
-    import textmix.mixer as mixer_module
+    import textmix.draws as draws_module
 
-    monkeypatch.setattr(mixer_module, "draw_lambdas", lambda alpha, b, *a, **k: torch.ones(b))
+    monkeypatch.setattr(draws_module, "draw_lambdas", lambda alpha, b, *a, **k: torch.ones(b))
     model = tiny_model("roberta")
     batch = batch_for("roberta", b=6, length=10, seed=5)
     with torch.no_grad():

@@ -1,11 +1,17 @@
-"""textmix: Mixup and CutMix for Hugging Face models, through forward hooks on unmodified models."""
+"""textmix: Mixup and CutMix for Hugging Face models, through forward hooks on unmodified models.
+
+The core a training loop needs — `MixConfig`, `Mixer`, the method registry (`textmix.methods`),
+`MixTrainer` — imports neither `datasets`, `matplotlib` nor the experiment harness
+(`textmix.harness`: recipes, `textmix compare`, reports).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from .architectures import ARCHITECTURES, ArchSpec
-from .config import METHODS, PATCH_METHODS, PIXEL_METHODS, MixConfig
+from .config import MixConfig
+from .methods import MixMethod, get_method, method_names, register
 from .mixer import MixedBatch, Mixer
 
 if TYPE_CHECKING:
@@ -18,6 +24,7 @@ __all__ = [
     "METHODS",
     "ArchSpec",
     "MixConfig",
+    "MixMethod",
     "MixTrainer",
     "MixTrainingArguments",
     "MixedBatch",
@@ -25,6 +32,9 @@ __all__ = [
     "PATCH_METHODS",
     "PIXEL_METHODS",
     "__version__",
+    "get_method",
+    "method_names",
+    "register",
 ]
 
 
@@ -38,4 +48,11 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module(".calibration", __name__)
+    # Method lists are read from the registry when asked for, so they include methods registered later.
+    if name == "METHODS":
+        return tuple(method_names())
+    if name == "PIXEL_METHODS":
+        return tuple(method_names(family="pixels"))
+    if name == "PATCH_METHODS":
+        return tuple(method_names(family="patches"))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,9 @@ methods embedding / hidden / pooled work on them too.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from torch import nn
 
@@ -78,17 +79,6 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "vit": _vit_like("vit"),
     "deit": _vit_like("deit"),  # DeiTForImageClassificationWithTeacher has no `classifier`: no pooled Mixup there
 }
-
-FIELDS_OF_METHOD = {
-    "embedding": ("word_embeddings", "embeddings"),
-    "hidden": ("embeddings", "layers"),
-    "pooled": ("head",),
-    "saliency_span": ("word_embeddings",),
-    "patch_mixup": ("patch_embeddings",),
-    "patch_cutmix": ("patch_embeddings",),
-}
-"""The `ArchSpec` fields each method hooks into (methods not listed need no model module)."""
-
 
 @dataclass
 class ResolvedArch:
@@ -199,3 +189,31 @@ def resolve(model: nn.Module, spec: ArchSpec, needs: Collection[str] | None = No
         patch_embeddings=patches,
         patch_size=patch_size,
     )
+
+
+def resolve_for_methods(
+    model: nn.Module, arch: ArchSpec | Mapping[str, Any] | None, fields_of: Mapping[str, Collection[str]]
+) -> ResolvedArch:
+    """Resolve the modules that the methods in `fields_of` ({method: ArchSpec fields it needs}) hook.
+
+    Patch methods on a model without a known patch embedding get an error naming the override.
+    """
+    override = dict(arch) if isinstance(arch, Mapping) else arch
+    patch = [m for m, needs in fields_of.items() if "patch_embeddings" in needs]
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    try:
+        spec = spec_for(model, override)
+    except ValueError:
+        if not patch:
+            raise
+        spec = None
+    if patch and (spec is None or spec.patch_embeddings is None):
+        known = sorted(k for k, v in ARCHITECTURES.items() if v.patch_embeddings)
+        raise ValueError(
+            f"method(s) {patch} mix the patch tokens of a vision transformer and need its patch embedding; "
+            f"textmix knows it for model_type {known}, not for {model_type!r} ({type(model).__name__}). "
+            "If the model has a module whose output is the patch tokens (batch, patches, hidden) in "
+            "row-major grid order, name it: Mixer(model, cfg, arch={'patch_embeddings': '<path from "
+            "model.named_modules()>'}). Any image model can use the pixel methods 'mixup' and 'cutmix'."
+        )
+    return resolve(model, spec, needs={f for needs in fields_of.values() for f in needs})

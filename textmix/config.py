@@ -6,19 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
-TEXT_METHODS = ("embedding", "hidden", "pooled", "span", "saliency_span")
-"""Methods for token sequences: mixing in continuous space, or cutting token spans."""
-
-PIXEL_METHODS = ("mixup", "cutmix")
-"""Methods for images on `pixel_values`: Mixup of whole images, CutMix of a box of pixels. No model needed."""
-
-PATCH_METHODS = ("patch_mixup", "patch_cutmix")
-"""Methods for ViT-style models on the patch-embedding output: Mixup of patch tokens, CutMix of a box of patches."""
-
-IMAGE_METHODS = PIXEL_METHODS + PATCH_METHODS
-
-METHODS = TEXT_METHODS + IMAGE_METHODS
-"""Every method name `MixConfig.method` accepts."""
+from .methods import method_names, methods_help
 
 LAM_MODES = ("batch", "row", "pair")
 PARTNERS = ("permute", "flip")
@@ -40,10 +28,9 @@ class MixConfig:
     method: str = field(
         default="hidden",
         metadata={
-            "help": "Mixing method: text: embedding, hidden, pooled, span, saliency_span; images: mixup, cutmix "
-            "(pixels), patch_mixup, patch_cutmix (ViT patch tokens); or several with weights, e.g. "
-            "'span:2,hidden:1' or 'mixup:1,cutmix:1' (one is drawn per batch; with lam_mode row or pair, "
-            "mixup/cutmix and patch_mixup/patch_cutmix are drawn per row or pair)."
+            "help": f"Mixing method: {methods_help()}; or several with weights, e.g. 'span:2,hidden:1' or "
+            "'mixup:1,cutmix:1' (one is drawn per batch; with lam_mode row or pair, mixup/cutmix and "
+            "patch_mixup/patch_cutmix are drawn per row or pair). Methods: see textmix.methods.",
         },
     )
     alpha: float = field(
@@ -62,6 +49,7 @@ class MixConfig:
     lam_mode: str = field(
         default="batch",
         metadata={
+            "choices": LAM_MODES,
             "help": "'batch': one lambda (and CutMix box) per batch; 'row': one per row (timm's mode='elem'); "
             "'pair': rows are paired up (each is the other's partner) and a pair shares lambda and box "
             "(timm's mode='pair')."
@@ -73,7 +61,7 @@ class MixConfig:
     )
     partner: str = field(
         default="permute",
-        metadata={"help": "How partners are chosen: 'permute' (random permutation) or 'flip' (reversed batch)."},
+        metadata={"choices": PARTNERS, "help": "How partners are chosen: 'permute' (random permutation) or 'flip' (reversed batch)."},
     )
     layers: list[int] | None = field(
         default=None,
@@ -86,6 +74,7 @@ class MixConfig:
     embedding_target: str = field(
         default="word",
         metadata={
+            "choices": EMBEDDING_TARGETS,
             "help": "Embedding Mixup: mix the word-embedding output ('word') or the whole embedding "
             "module's output, positions and normalisation included ('module')."
         },
@@ -195,9 +184,11 @@ def parse_methods(method: str | Mapping[str, float] | Sequence[str]) -> str | di
     elif not isinstance(method, (str, Mapping)):
         method = {name: 1.0 for name in method}
     names = [method] if isinstance(method, str) else list(method)
-    unknown = [m for m in names if m not in METHODS]
+    known = method_names()
+    unknown = [m for m in names if m not in known]
     if unknown:
-        raise ValueError(f"unknown mixing method(s) {unknown}; choose from {list(METHODS)}.")
+        hint = " ('none' means no mixer at all: leave the Mixer out.)" if "none" in unknown else ""
+        raise ValueError(f"unknown mixing method(s) {unknown}; choose from {known}.{hint}")
     if isinstance(method, str):
         return method
     weights = {str(k): float(v) for k, v in method.items()}

@@ -1,4 +1,4 @@
-"""The math of image mixing: partners in pairs, CutMix boxes, kept fractions, mixing pixels and patch tokens.
+"""The math of image mixing: CutMix boxes, kept fractions, mixing pixels and patch tokens.
 
 Pure functions on tensors; `Mixer` draws the random numbers and calls them. Boxes are (B, 4) long
 tensors of half-open ranges ``[y0, y1, x0, x1]`` on a grid of `size` = (H, W): pixels for `cutmix`,
@@ -15,36 +15,6 @@ from collections.abc import Sequence
 import torch
 
 Size = tuple[int, int]
-
-
-def pair_partners(valid: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
-    """Partners that pair the rows up: ``perm[perm[i]] == i`` for every row (B,).
-
-    `mode="flip"`: the valid rows in reverse order (timm's pairing: first with last, ...);
-    `"permute"`: a random pairing of the valid rows (consecutive rows of a random order). With an
-    odd number of valid rows one of them is left without a partner (its own partner), as are invalid
-    rows. Draws B uniforms for `"permute"`, nothing for `"flip"`.
-    """
-    b = valid.shape[0]
-    device = valid.device
-    index = torch.arange(b, device=device)
-    n_valid = valid.sum()
-    if mode == "flip":
-        keys = torch.where(valid, index.to(torch.float32), 2.0 * b + index)
-    elif mode == "permute":
-        keys = torch.rand(b, generator=generator, device=device)
-        keys = torch.where(valid, keys, 2.0 + index.to(keys.dtype))
-    else:
-        raise ValueError(f"partner mode must be 'permute' or 'flip', got {mode!r}.")
-    order = torch.argsort(keys)  # valid rows first (in pairing order), then the invalid rows
-    position = torch.empty_like(index)
-    position[order] = index
-    if mode == "flip":
-        mate = torch.where(position < n_valid, n_valid - 1 - position, position)
-    else:
-        mate = position ^ 1
-        mate = torch.where((position < n_valid) & (mate < n_valid), mate, position)
-    return order[mate]
 
 
 def cut_sides(lam: torch.Tensor, size: Size) -> tuple[torch.Tensor, torch.Tensor]:

@@ -91,3 +91,33 @@ def draw_partners(
     perm = index.clone()
     perm[in_order] = shuffled
     return torch.where(valid, perm, index)
+
+
+def pair_partners(valid: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """Partners that pair the rows up: ``perm[perm[i]] == i`` for every row (B,).
+
+    `mode="flip"`: the valid rows in reverse order (timm's pairing: first with last, ...);
+    `"permute"`: a random pairing of the valid rows (consecutive rows of a random order). With an
+    odd number of valid rows one of them is left without a partner (its own partner), as are invalid
+    rows. Draws B uniforms for `"permute"`, nothing for `"flip"`.
+    """
+    b = valid.shape[0]
+    device = valid.device
+    index = torch.arange(b, device=device)
+    n_valid = valid.sum()
+    if mode == "flip":
+        keys = torch.where(valid, index.to(torch.float32), 2.0 * b + index)
+    elif mode == "permute":
+        keys = torch.rand(b, generator=generator, device=device)
+        keys = torch.where(valid, keys, 2.0 + index.to(keys.dtype))
+    else:
+        raise ValueError(f"partner mode must be 'permute' or 'flip', got {mode!r}.")
+    order = torch.argsort(keys)  # valid rows first (in pairing order), then the invalid rows
+    position = torch.empty_like(index)
+    position[order] = index
+    if mode == "flip":
+        mate = torch.where(position < n_valid, n_valid - 1 - position, position)
+    else:
+        mate = position ^ 1
+        mate = torch.where((position < n_valid) & (mate < n_valid), mate, position)
+    return order[mate]

@@ -1,0 +1,104 @@
+"""Batches in and out of a `Mixer`: splitting labels off, targets, and the `MixedBatch` it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .targets import base_targets, soft_loss, valid_rows
+
+LABEL_KEYS = ("labels", "label", "label_ids")
+NOT_MODEL_INPUTS = ("special_tokens_mask",)
+PROBLEM_TYPES = {
+    "single_label_classification": "single_label",
+    "multi_label_classification": "multi_label",
+    "regression": "regression",
+}
+
+
+@dataclass
+class MixedBatch:
+    """One batch after mixing.
+
+    `inputs` are plain model inputs (never labels); `perm[i]` is row i's partner; `lam[i]` the
+    weight of row i's own label (1.0 = unmixed); `targets` the mixed targets `loss` trains on;
+    `valid` marks rows that count in the loss (not labelled -100). Image methods also give `boxes`
+    (B, 4) long, ``[y0, y1, x0, x1)`` of the region row i took from its partner, in pixels (cutmix)
+    or patches (patch_cutmix); empty for rows that were blended (Mixup) or not mixed. `method` is
+    the method drawn for the batch, or e.g. ``"mixup+cutmix"`` when rows drew theirs one by one.
+    """
+
+    inputs: dict[str, Any]
+    perm: torch.Tensor
+    lam: torch.Tensor
+    targets: torch.Tensor
+    valid: torch.Tensor
+    task_kind: str
+    method: str | None = None
+    layer: int | None = None
+    boxes: torch.Tensor | None = None
+
+    @property
+    def mixed(self) -> bool:
+        """Whether this batch was mixed at all."""
+        return self.method is not None
+
+    def loss(self, logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """Soft-target loss of `logits` against `targets` over the valid rows (`"mean"` or `"sum"`)."""
+        return soft_loss(logits, self.targets, self.valid, self.task_kind, reduction)
+
+
+def split_batch(batch: Mapping[str, Any]) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor | None]:
+    """Model inputs, labels and the `special_tokens_mask` (if any) of a batch dict."""
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"mix() takes a dict of tensors, got {type(batch).__name__}.")
+    label_key = next((k for k in LABEL_KEYS if k in batch), None)
+    if label_key is None:
+        raise ValueError(
+            f"the batch has no labels (looked for {list(LABEL_KEYS)}); mixing needs labels to mix targets. "
+            "With the Trainer, keep the label column (or set label_names)."
+        )
+    inputs = {k: v for k, v in batch.items() if k not in LABEL_KEYS and k not in NOT_MODEL_INPUTS}
+    labels = batch[label_key]
+    if not isinstance(labels, torch.Tensor):
+        labels = torch.as_tensor(labels)
+    return inputs, labels, batch.get("special_tokens_mask")
+
+
+def batch_device(inputs: Mapping[str, Any], labels: torch.Tensor) -> torch.device:
+    """The device the batch lives on (that of its first input tensor)."""
+    for key in ("input_ids", "inputs_embeds", "pixel_values", "attention_mask"):
+        value = inputs.get(key)
+        if isinstance(value, torch.Tensor):
+            return value.device
+    return labels.device
+
+
+def targets_of(labels: torch.Tensor, task_kind: str, num_labels: int, label_smoothing: float) -> torch.Tensor:
+    """Float targets before mixing; one-hot float labels (B, C) also give the number of classes."""
+    if task_kind == "single_label" and labels.dim() == 2:
+        labels = labels if labels.is_floating_point() else labels.float()  # one-hot integers
+        num_labels = num_labels or labels.shape[1]
+    elif task_kind == "single_label" and num_labels <= 0:
+        raise ValueError(
+            "the mixer does not know the number of classes: pass Mixer(None, cfg, num_labels=N), or give "
+            "one-hot labels of shape (batch, N)."
+        )
+    return base_targets(labels, task_kind, num_labels, label_smoothing)
+
+
+def unmixed_batch(inputs: dict, labels: torch.Tensor, task_kind: str, num_labels: int,
+                  label_smoothing: float) -> MixedBatch:
+    """The batch as it came: every row its own partner, lam = 1, targets (smoothed) one-hot."""
+    b, device = labels.shape[0], labels.device
+    return MixedBatch(
+        inputs=inputs,
+        perm=torch.arange(b, device=device),
+        lam=torch.ones(b, device=device),
+        targets=targets_of(labels, task_kind, num_labels, label_smoothing),
+        valid=valid_rows(labels, task_kind),
+        task_kind=task_kind,
+    )

@@ -1,0 +1,118 @@
+"""Forward hooks and their life cycle: where a method's mixing reaches into an unmodified model.
+
+A method (see `textmix.methods`) says which modules it hooks and what each hook does; `HookSet`
+attaches them, removes them (always, also on error), and holds the `Step` of the current batch:
+the partners and lambdas `Mixer.mix` drew, plus whatever the method's hooks need. A hook acts
+only while the model is in training mode and a step of its own method is armed; otherwise it
+returns None and the forward runs untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Step:
+    """What the hooks of one method need for the current batch (methods subclass it to add fields)."""
+
+    owner: str
+    """Name of the method whose hooks act on this batch."""
+    perm: torch.Tensor | None = None
+    """Partner of every row (B,); None for steps that mix nothing (saliency capture)."""
+    lam: torch.Tensor | None = None
+    """Weight of every row's own activation (B,)."""
+
+
+@dataclass
+class Hook:
+    """One hook to attach: a forward hook on `module`, or a forward pre-hook with `pre=True`."""
+
+    module: nn.Module
+    callback: Callable
+    pre: bool = False
+    with_kwargs: bool = False
+
+
+class HookSet:
+    """The hooks of one `Mixer` on one model, and the `Step` they act on."""
+
+    def __init__(self, model: nn.Module | None) -> None:
+        self.model = model
+        self.step: Step | None = None
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    @property
+    def attached(self) -> bool:
+        """Whether hooks are currently attached."""
+        return bool(self._handles)
+
+    def attach(self, hooks: list[Hook]) -> None:
+        """Attach `hooks` (a module hooked by several methods gets one hook per method)."""
+        for h in hooks:
+            if h.pre:
+                handle = h.module.register_forward_pre_hook(h.callback, with_kwargs=h.with_kwargs)
+            else:
+                handle = h.module.register_forward_hook(h.callback, with_kwargs=h.with_kwargs)
+            self._handles.append(handle)
+
+    def detach(self) -> None:
+        """Remove every hook and forget the current step."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self.step = None
+
+    def active(self, owner: str, batch_size: int | None = None) -> Any:
+        """The current step if `owner`'s hooks should act on a forward of `batch_size` rows, else None.
+
+        Raises when a step is armed for a batch of another size: the forward is not the batch that
+        `mix()` prepared (`batch_size=None` skips that check).
+        """
+        step = self.step
+        if step is None or step.owner != owner or self.model is None or not self.model.training:
+            return None
+        if batch_size is not None and step.perm is not None and batch_size != step.perm.shape[0]:
+            raise RuntimeError(
+                f"the mixer prepared a batch of {step.perm.shape[0]} rows but the model got {batch_size}; "
+                "call mixer.mix(batch) for every batch and feed mb.inputs to the model."
+            )
+        return step
+
+
+def first_tensor(output: Any) -> torch.Tensor:
+    """The hidden states in a module's output: the output itself, or the first element of a tuple."""
+    return output if isinstance(output, torch.Tensor) else output[0]
+
+
+def blend_rows(x: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """``lam * x + (1 - lam) * x[perm]`` row by row, for x of any shape (B, ...)."""
+    lam = lam.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+    return lam * x + (1 - lam) * x[perm]
+
+
+def replace_first(output: Any, value: torch.Tensor) -> Any:
+    """`output` with its hidden states replaced by `value` (tensor or tuple, as it came)."""
+    if isinstance(output, torch.Tensor):
+        return value
+    if isinstance(output, tuple) and output and isinstance(output[0], torch.Tensor):
+        return (value, *output[1:])
+    raise TypeError(f"cannot mix a module output of type {type(output).__name__}.")
+
+
+def blend_output(output: Any, step: Step) -> Any:
+    """A module's output with its hidden states blended with the partners' (see `blend_rows`)."""
+    return replace_first(output, blend_rows(first_tensor(output), step.perm, step.lam))
+
+
+@dataclass
+class SaliencyCapture(Step):
+    """Armed by `Mixer.clean` for a method with `needs_saliency`: its hook stores the gradient of the
+    clean loss with respect to the word embeddings (B, L, D) here."""
+
+    grad: torch.Tensor | None = None

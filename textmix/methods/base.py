@@ -1,0 +1,168 @@
+"""What a mixing method is, and the registry that lists them.
+
+A method is a `MixMethod` subclass declared once, in its own module of `textmix.methods`, and
+registered with `@register`: its name, its family, what it needs (module paths of the
+architecture, special tokens, a saliency pass), how it draws (through `Draws`) and how it applies
+(`apply`, and the hooks it attaches). Everything that lists methods is derived from the registry:
+`MixConfig` validation, `MixTrainingArguments` help, `textmix compare`'s methods and the method
+tables of the README (a test compares them). docs/adding-a-method.md walks through adding one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from ..architectures import ResolvedArch
+    from ..draws import Draws
+    from ..hooks import Hook, HookSet, Step
+
+FAMILIES: dict[str, str] = {
+    "activations": "text: mixes activations inside the model through forward hooks",
+    "tokens": "text: edits token ids before the forward; no hook",
+    "pixels": "images: mixes `pixel_values` before the forward; no model needed",
+    "patches": "images: mixes a ViT's patch tokens through a forward hook",
+}
+"""Method families: where a method mixes."""
+
+MODALITIES = {"activations": "text", "tokens": "text", "pixels": "image", "patches": "image"}
+
+
+@dataclass
+class MixContext:
+    """What a method may use of the `Mixer` it belongs to, fixed when the mixer is built."""
+
+    model: nn.Module | None
+    config: Any  # MixConfig
+    arch: ResolvedArch | None
+    methods: dict[str, float]
+    draws: Draws
+    special_ids: torch.Tensor | None = None
+    layers: dict[str, list[int]] = field(default_factory=dict)
+    """Per-batch layer choices of each method that has them (hidden Mixup)."""
+
+
+@dataclass
+class BatchContext:
+    """One training batch as a method's `apply` sees it (labels already split off)."""
+
+    inputs: dict[str, Any]
+    valid: torch.Tensor
+    gen: torch.Generator
+    method: str
+    layer: int | None = None
+    embedding_grad: torch.Tensor | None = None
+    """(B, L, D) gradient of the clean loss w.r.t. the word embeddings (methods with `needs_saliency`)."""
+    special_tokens_mask: torch.Tensor | None = None
+
+
+@dataclass
+class Applied:
+    """What a method's `apply` returns: new inputs, partners, label weights, and the hooks' step."""
+
+    inputs: dict[str, Any]
+    perm: torch.Tensor
+    lam: torch.Tensor
+    step: Step | None = None
+    boxes: torch.Tensor | None = None
+    name: str | None = None
+    """What the batch reports as its method, if not the method's name (e.g. "mixup+cutmix")."""
+
+
+class MixMethod:
+    """One mixing method. Subclasses set the class attributes and implement `apply` (and `hooks`)."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    """A key of `FAMILIES`."""
+    summary: ClassVar[str]
+    """What is mixed (one line: the README's method table and the CLI help are made of these)."""
+    attention: ClassVar[str] = "unchanged"
+    """What happens to the attention mask (the README's method table)."""
+    arch_fields: ClassVar[tuple[str, ...]] = ()
+    """`ArchSpec` fields the method needs resolved in the model (empty: no model needed)."""
+    needs_special_tokens: ClassVar[bool] = False
+    """Whether it must tell special tokens apart (span methods)."""
+    needs_saliency: ClassVar[bool] = False
+    """Whether `Mixer.clean` must run a clean forward and backward before `mix` (saliency span)."""
+
+    @property
+    def modality(self) -> str:
+        """"text" or "image"."""
+        return MODALITIES[self.family]
+
+    def check_model(self, ctx: MixContext) -> None:
+        """Raise if the resolved model cannot run this method (called once, when the mixer is built)."""
+
+    def layer_choices(self, ctx: MixContext) -> list[int] | None:
+        """Layers one of which is drawn per batch (hidden Mixup), or None."""
+        return None
+
+    def hooks(self, ctx: MixContext, hookset: HookSet) -> list[Hook]:
+        """The hooks this method attaches (acting only on steps whose `owner` is this method)."""
+        return []
+
+    def apply(self, ctx: MixContext, batch: BatchContext) -> Applied:
+        """Draw (through `ctx.draws`) and mix one batch, or prepare the hooks' step."""
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, MixMethod] = {}
+
+
+def register(cls: type[MixMethod]) -> type[MixMethod]:
+    """Class decorator: add a method to the registry under `cls.name`."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a mixing method needs a `name` that is a Python identifier, got {name!r}.")
+    if name in ("none",):
+        raise ValueError("'none' is reserved: it means no mixing.")
+    if getattr(cls, "family", None) not in FAMILIES:
+        raise ValueError(f"method {name!r}: family must be one of {list(FAMILIES)}, got {getattr(cls, 'family', None)!r}.")
+    if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
+        raise ValueError(f"a mixing method named {name!r} is already registered ({type(_REGISTRY[name]).__name__}).")
+    _REGISTRY[name] = cls()
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Remove a method from the registry (for tests and experiments)."""
+    _REGISTRY.pop(name, None)
+
+
+def get_method(name: str) -> MixMethod:
+    """The registered method `name`; a `ValueError` listing the known ones otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown mixing method {name!r}; choose from {method_names()}.") from None
+
+
+def method_names(family: str | None = None, modality: str | None = None) -> list[str]:
+    """Names of the registered methods (optionally of one family or modality), in registration order."""
+    return [n for n, m in _REGISTRY.items()
+            if (family is None or m.family == family) and (modality is None or m.modality == modality)]
+
+
+def registered() -> Iterator[MixMethod]:
+    """The registered methods, in registration order."""
+    return iter(list(_REGISTRY.values()))
+
+
+def methods_table() -> str:
+    """The README's method table (Markdown), made from the registry."""
+    lines = ["| `method` | family | what is mixed | attention mask after mixing |", "|---|---|---|---|"]
+    for m in registered():
+        lines.append(f"| `{m.name}` | {m.family} | {m.summary} | {m.attention} |")
+    return "\n".join(lines)
+
+
+def methods_help() -> str:
+    """One line naming every method by modality (for command-line help)."""
+    parts = [f"{modality}: {', '.join(method_names(modality=modality))}" for modality in ("text", "image")]
+    return "; ".join(p for p in parts if not p.endswith(": "))

@@ -5,7 +5,8 @@
 
 Prints accuracy and ECE (before and after temperature scaling) per method and writes one reliability
 diagram with every method overlaid to OUTPUT_DIR/reliability.png. Offline, point --glue_dir at a
-folder in the layout of GLUE's download script and --model at a local model folder.
+folder in the layout of GLUE's download script and --model at a local model folder (the defaults are
+in `textmix.harness.paths.shared_dir()`: $TEXTMIX_SHARED, else `shared` beside the checkout, else ../shared).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from textmix import MixTrainer, MixTrainingArguments
 from textmix.calibration import classification_metrics, reliability_overlay, temperature_scaling_report
+from textmix.harness.paths import shared_dir
 
-SHARED = Path(os.environ.get("TEXTMIX_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = shared_dir()  # $TEXTMIX_SHARED, else the `shared` folder beside the checkout, else ../shared
 
 
 def main() -> None:

@@ -9,15 +9,17 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from textmix.harness.paths import shared_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TEXTMIX_SHARED", ROOT.parent / "shared"))
+SHARED = shared_dir()  # $TEXTMIX_SHARED, else the `shared` folder beside the checkout, else ../shared
 
 VOCAB = 120
 SPECIAL = {"pad": 0, "cls": 1, "sep": 2}
 
 
 def shared_path(*parts: str) -> Path:
-    """Path inside ../shared (or $TEXTMIX_SHARED); a skip when missing, a failure in CI."""
+    """Path inside `shared_dir()` (see textmix.harness.paths); a skip when missing, a failure in CI."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
         message = f"asset {path} is missing (set TEXTMIX_SHARED to the folder holding models/ and data/)"

@@ -203,3 +203,32 @@ def test_resume_restores_weights_saved_under_legacy_names(tmp_path):
     resumed.train(resume_from_checkpoint=True)
     for (name, a), b in zip(m_full.named_parameters(), m_res.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_no_mixing_is_the_plain_trainer_bit_for_bit(tmp_path):
+    t, m = run(tmp_path, "none", max_steps=3, per_device_train_batch_size=8, max_grad_norm=1.0)
+    p, pm = run(tmp_path, "plain", TrainingArguments, Trainer, max_steps=3, per_device_train_batch_size=8,
+                max_grad_norm=1.0)
+    assert t.mixer is None  # 'none' means no mixer at all
+    assert losses(t) == losses(p) and grad_norms(t) == grad_norms(p)
+    for a, b in zip(m.parameters(), pm.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_mix_config_is_accepted_with_any_training_arguments(tmp_path):
+    from textmix import MixConfig
+
+    cfg = MixConfig(method="embedding", alpha=0.4, seed=3)
+    trainer = MixTrainer(model=tiny_model("bert"), args=args(tmp_path / "cfg", TrainingArguments, max_steps=2,
+                                                             per_device_train_batch_size=8),
+                         train_dataset=ragged_dataset(64), data_collator=pad_collate, mix_config=cfg)
+    trainer.train()
+    assert trainer.mixer.config is cfg and trainer.state.log_history[0]["mix_count_embedding"] == 1
+    same, _ = run(tmp_path, "args", max_steps=2, per_device_train_batch_size=8, mix_method="embedding",
+                  mix_alpha=0.4, mix_seed=3)
+    assert losses(trainer) == losses(same)
+    with pytest.raises(ValueError, match="configured twice"):
+        MixTrainer(model=tiny_model("bert"), args=args(tmp_path, mix_method="hidden"), mix_config=cfg)
+    with pytest.raises(ValueError, match="label_smoothing_factor"):
+        MixTrainer(model=tiny_model("bert"), args=args(tmp_path, TrainingArguments, label_smoothing_factor=0.1),
+                   mix_config=cfg)

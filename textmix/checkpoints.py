@@ -18,12 +18,36 @@ COMPLETE_MARKER = "textmix_complete"
 _LEGACY_SUFFIXES = ((".gamma", ".weight"), (".beta", ".bias"))
 
 
-def reload_legacy_named_weights(checkpoint: str, model: nn.Module) -> None:
-    """Load checkpoint tensors saved under legacy names (LayerNorm `gamma`/`beta`) into the model.
+def _renamer(model: nn.Module):
+    """The model's own load-time renaming of checkpoint keys (transformers 5's conversion mapping), or None."""
+    try:
+        from transformers.conversion_mapping import get_model_conversion_mapping
+        from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
+    except ImportError:  # another transformers version: only the legacy suffixes below
+        return None
+    try:
+        transforms = getattr(model, "_weight_conversions", None) or get_model_conversion_mapping(model)
+    except Exception:  # a model transformers cannot map: only the legacy suffixes below
+        return None
+    renamings = [t for t in transforms if isinstance(t, WeightRenaming)]
+    converters = [t for t in transforms if isinstance(t, WeightConverter)]
+    prefix = getattr(model, "base_model_prefix", None)
+    own = model.state_dict()
 
-    transformers 5.x writes the names a model was loaded with (old BERT checkpoints use
-    gamma/beta), but the Trainer's resume loads the file with `strict=False` under the current
-    names, so those LayerNorms would silently keep their pre-resume values.
+    def rename(key: str) -> str:
+        return rename_source_key(key, renamings, converters, prefix, own)[0]
+
+    return rename
+
+
+def reload_legacy_named_weights(checkpoint: str, model: nn.Module) -> None:
+    """Load checkpoint tensors saved under names the model no longer uses into the model.
+
+    transformers 5.x saves weights under the names a model was loaded with or under its hub
+    names (old BERT checkpoints: LayerNorm `gamma`/`beta`; ViT: `vit.encoder.layer.N...`), but the
+    Trainer's resume loads the file with `strict=False` under the current names, so those weights
+    would silently keep their pre-resume values. Keys are renamed with the model's own conversion
+    mapping, then the legacy suffixes; a key that still matches nothing is an error.
     """
     from safetensors.torch import load_file
 
@@ -35,12 +59,15 @@ def reload_legacy_named_weights(checkpoint: str, model: nn.Module) -> None:
     if not files:
         return
     own = model.state_dict()
+    rename = None
     renamed, unknown = {}, []
     for file in files:
         for key, tensor in load_file(str(file)).items():
             if key in own:
                 continue
-            new = key
+            if rename is None:
+                rename = _renamer(model) or (lambda k: k)
+            new = rename(key)
             for old, current in _LEGACY_SUFFIXES:
                 if new.endswith(old):
                     new = new[: -len(old)] + current

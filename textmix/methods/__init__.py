@@ -7,7 +7,8 @@ activations), span, saliency_span (`tokens`: token ids), mixup, cutmix (`pixels`
 patch_cutmix (`patches`: ViT patch tokens). See docs/adding-a-method.md to add one.
 """
 
-from . import embedding, hidden, patches, pixels, pooled, span  # noqa: E402,F401,I001  (registration order)
+import importlib
+
 from .base import (
     FAMILIES,
     Applied,
@@ -22,6 +23,12 @@ from .base import (
     registered,
     unregister,
 )
+
+BUILT_IN = ("embedding", "hidden", "pooled", "span", "pixels", "patches")
+"""The modules of the built-in methods, imported (and so registered) in this order."""
+
+for _module in BUILT_IN:
+    importlib.import_module(f".{_module}", __name__)
 
 __all__ = [
     "FAMILIES",

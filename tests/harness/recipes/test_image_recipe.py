@@ -1,24 +1,24 @@
-"""recipes/run_image_classification.py end to end on a tiny .npz (a few steps per method)."""
+"""textmix.harness.recipes.image end to end on a tiny .npz (a few steps per method), and its launcher."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import runpy
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from textmix.harness.recipes import image as recipe
 
+from .test_glue_recipe import RESULT_KEYS  # the same schema as the GLUE recipe's
 
-def load_recipe():
-    spec = importlib.util.spec_from_file_location("run_image_classification", ROOT / "recipes" / "run_image_classification.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+ROOT = Path(__file__).resolve().parents[3]
+TINY_VIT = ["--patch_size", "3", "--hidden_size", "16", "--num_hidden_layers", "1", "--num_attention_heads", "2",
+            "--intermediate_size", "16"]
+QUIET = ["--report_to", "none", "--use_cpu", "--disable_tqdm", "true", "--dataloader_pin_memory", "false"]
 
 
 @pytest.fixture
@@ -36,34 +36,59 @@ def tiny_npz(tmp_path):
 
 
 def test_quick_defaults_yield_to_the_command_line():
-    recipe = load_recipe()
     argv = recipe.with_quick_defaults(["--quick", "--num_train_epochs", "1", "--compare", "none"])
     assert argv[-5:] == ["--quick", "--num_train_epochs", "1", "--compare", "none"]
     assert "--patch_size" in argv and argv.count("--num_train_epochs") == 1 and argv.count("--compare") == 1
     assert recipe.with_quick_defaults(["--output_dir", "x"]) == ["--output_dir", "x"]
+    npz = argv[argv.index("--npz_path") + 1]
+    assert npz.endswith("data/mnist/mnist.npz")
 
 
 def test_compare_trains_reports_and_draws(tmp_path, tiny_npz):
-    recipe = load_recipe()
     out = tmp_path / "out"
     results = recipe.main([
         "--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix", "patch_cutmix",
-        "--patch_size", "3", "--hidden_size", "16", "--num_hidden_layers", "1", "--num_attention_heads", "2",
-        "--intermediate_size", "16", "--max_steps", "3", "--per_device_train_batch_size", "16",
-        "--report_to", "none", "--save_strategy", "no", "--use_cpu", "--disable_tqdm", "true",
-        "--mix_alpha", "1.0", "--mix_lam_mode", "pair", "--dataloader_pin_memory", "false",
+        *TINY_VIT, "--max_steps", "3", "--per_device_train_batch_size", "16", "--save_strategy", "no",
+        "--mix_alpha", "1.0", "--mix_lam_mode", "pair", *QUIET,
     ])
     assert [r["method"] for r in results] == ["none", "cutmix", "patch_cutmix"]
     for r in results:
-        assert 0 <= r["accuracy"] <= 1 and 0 <= r["ece"] <= 1 and r["temperature"] > 0
-        metrics = json.loads((out / r["method"] / "metrics.json").read_text())
-        assert metrics["accuracy"] == r["accuracy"] and "ece" in metrics["calibration_after"]
+        assert 0 <= r["test"]["accuracy"] <= 1 and 0 <= r["test"]["ece"] <= 1 and r["temperature"] > 0
+        saved = json.loads((out / r["method"] / "results.json").read_text())
+        assert set(saved) == RESULT_KEYS
+        assert saved["test"]["accuracy"] == r["test"]["accuracy"] and "ece" in saved["test_ts"]
+        assert saved["task"] == "tiny" and saved["seed"] == 42 and saved["resumed_from"] is None
+        assert saved["sizes"] == {"train": 64, "validation": 32, "test": 32}
+        assert saved["config"]["training"]["mix_method"] == r["method"] and saved["versions"]["torch"]
+        arrays = np.load(out / r["method"] / "predictions.npz")
+        assert arrays["test_logits"].shape == (32, 3) and arrays["validation_labels"].shape == (32,)
         assert (out / r["method"] / "reliability.png").stat().st_size > 1000
     assert (out / "reliability.png").exists()
-    assert (out / "results.md").read_text().count("\n") == 5
+    report = json.loads((out / "report.json").read_text())
+    rows = report["tasks"]["tiny"]["methods"]
+    assert list(rows) == ["none", "cutmix", "patch_cutmix"]
+    assert rows["cutmix"]["accuracy"] == pytest.approx(results[1]["test"]["accuracy"])
+    md = (out / "report.md").read_text()
+    assert all(f"| {m}" in md for m in rows) and "textmix.harness.recipes.image --compare" in md
     again = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
                          "--skip_existing", "--report_to", "none", "--use_cpu"])  # read back, not retrained
-    assert [r["accuracy"] for r in again] == [r["accuracy"] for r in results[:2]]
+    assert [r["test"]["accuracy"] for r in again] == [r["test"]["accuracy"] for r in results[:2]]
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_npz):
+    args = ["--npz_path", str(tiny_npz), "--mix_method", "cutmix", *TINY_VIT, "--per_device_train_batch_size", "16",
+            "--save_strategy", "steps", "--save_steps", "1", "--max_steps", "4", *QUIET]
+    (straight,) = recipe.main([*args, "--output_dir", str(tmp_path / "straight")])
+    assert straight["resumed_from"] is None
+    run_dir = tmp_path / "killed"
+    recipe.main([*args, "--output_dir", str(run_dir)])
+    for name in ("checkpoint-3", "checkpoint-4", "results.json"):  # as if killed after step 2
+        shutil.rmtree(run_dir / name) if (run_dir / name).is_dir() else (run_dir / name).unlink()
+    (resumed,) = recipe.main([*args, "--output_dir", str(run_dir)])
+    assert Path(resumed["resumed_from"]).name == "checkpoint-2"
+    assert json.loads((run_dir / "results.json").read_text())["resumed_from"] == resumed["resumed_from"]
+    np.testing.assert_allclose(np.load(run_dir / "predictions.npz")["test_logits"],
+                               np.load(tmp_path / "straight" / "predictions.npz")["test_logits"], rtol=1e-5, atol=1e-6)
 
 
 def test_a_pretrained_folder_gets_images_of_its_size_and_channels(tmp_path, tiny_npz):
@@ -72,13 +97,14 @@ def test_a_pretrained_folder_gets_images_of_its_size_and_channels(tmp_path, tiny
     ViTForImageClassification(ViTConfig(image_size=15, patch_size=5, num_channels=3, hidden_size=8,
                                         num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
                                         num_labels=7)).save_pretrained(tmp_path / "vit")
-    recipe = load_recipe()
     (result,) = recipe.main([
         "--npz_path", str(tiny_npz), "--model_name_or_path", str(tmp_path / "vit"), "--output_dir",
         str(tmp_path / "out"), "--mix_method", "patch_cutmix", "--max_steps", "2", "--report_to", "none",
         "--use_cpu", "--disable_tqdm", "true", "--per_device_train_batch_size", "8",
     ])  # grey 12 x 12 images become 3 x 15 x 15; the 7-label head becomes a 3-label one
-    assert result["test"]["test_accuracy"] == result["accuracy"]
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["test"]["accuracy"] == result["test"]["accuracy"] and saved["model"] == str(tmp_path / "vit")
+    assert np.load(tmp_path / "out" / "predictions.npz")["test_logits"].shape == (32, 3)
 
 
 def test_an_image_folder(tmp_path):
@@ -91,20 +117,19 @@ def test_an_image_folder(tmp_path):
             folder.mkdir(parents=True)
             for k in range(n):
                 Image.fromarray((rng.random((10, 14, 3)) * 255).astype(np.uint8)).save(folder / f"{k}.png")
-    recipe = load_recipe()
     (result,) = recipe.main([
         "--data_dir", str(tmp_path / "images"), "--output_dir", str(tmp_path / "out"), "--image_size", "8",
         "--patch_size", "4", "--hidden_size", "8", "--num_hidden_layers", "1", "--num_attention_heads", "2",
         "--intermediate_size", "8", "--mix_method", "cutmix", "--max_steps", "2", "--report_to", "none",
         "--use_cpu", "--disable_tqdm", "true", "--per_device_train_batch_size", "4", "--validation_share", "0.25",
     ])  # no validation folder: a quarter of train is held out
-    assert 0 <= result["accuracy"] <= 1 and (tmp_path / "out" / "reliability.png").exists()
+    assert 0 <= result["test"]["accuracy"] <= 1 and (tmp_path / "out" / "reliability.png").exists()
+    assert result["task"] == "images" and result["sizes"] == {"train": 18, "validation": 6, "test": 12}
 
 
 def test_main_leaves_the_denormal_setting_as_it_found_it(tmp_path, tiny_npz):
     import torch
 
-    recipe = load_recipe()
     recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(tmp_path), "--compare", "none", "--max_steps", "1",
                  "--patch_size", "3", "--hidden_size", "8", "--num_hidden_layers", "1", "--num_attention_heads", "2",
                  "--intermediate_size", "8", "--report_to", "none", "--use_cpu", "--disable_tqdm", "true"])
@@ -113,6 +138,14 @@ def test_main_leaves_the_denormal_setting_as_it_found_it(tmp_path, tiny_npz):
 
 
 def test_no_data_is_an_error(tmp_path):
-    recipe = load_recipe()
     with pytest.raises(SystemExit):
         recipe.main(["--output_dir", str(tmp_path), "--report_to", "none"])
+    with pytest.raises(ValueError, match="--npz_path"):
+        recipe.run(recipe.ModelArguments(), recipe.DataArguments(), None)
+
+
+def test_the_launcher_script_runs_the_module(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["run_image_classification.py", "--output_dir", str(tmp_path)])
+    with pytest.raises(SystemExit):  # no data: the module's parser says so
+        runpy.run_path(str(ROOT / "recipes" / "run_image_classification.py"), run_name="__main__")
+    assert "--npz_path" in capsys.readouterr().err

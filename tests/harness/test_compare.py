@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from textmix.cli import main
-from textmix.compare import PRESETS, load_grid, plan
+from textmix.harness.cli import main
+from textmix.harness.compare import PRESETS, load_grid, plan
 
 
 def test_grids_and_their_errors(tmp_path):
@@ -63,7 +63,7 @@ def test_a_killed_sweep_resumes_from_its_last_checkpoint(tmp_path):
         f"model_name_or_path: {model}\nglue_dir: {glue}\ntasks: [sst2]\nmethods: [hidden]\nseeds: [0]\n"
         "data: {max_train_samples: 160, max_test_samples: 64, validation_split: 32, max_seq_length: 32}\n"
         "training: {max_steps: 40, save_steps: 4, logging_steps: 4, per_device_train_batch_size: 4}\n")
-    cmd = [sys.executable, "-m", "textmix.cli", "compare", "--config", str(config)]
+    cmd = [sys.executable, "-m", "textmix.harness.cli", "compare", "--config", str(config)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     killed_dir = tmp_path / "killed"
     proc = subprocess.Popen([*cmd, "--output_dir", str(killed_dir)], env=env, stdout=subprocess.DEVNULL,

@@ -244,10 +244,3 @@ def _is_number(v) -> bool:
 def _is_int(s: str) -> bool:
     return s.lstrip("-").isdigit()
 
-
-def majority_accuracy(labels) -> float:
-    """Share of the most frequent class: the accuracy of always guessing it."""
-    from collections import Counter
-
-    counts = Counter(int(x) for x in labels)
-    return max(counts.values()) / sum(counts.values()) if counts else float("nan")

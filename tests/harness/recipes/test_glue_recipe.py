@@ -13,9 +13,13 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from textmix.recipes.glue import main
+from textmix.harness.recipes.glue import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
+RESULT_KEYS = {"task", "method", "seed", "model", "regression", "sizes", "train_time_s", "train_loss", "resumed_from",
+               "validation", "test", "test_ts", "temperature", "test_majority_accuracy", "config", "versions",
+               "device", "world_size"}
+"""The keys of a classifier's results.json: the schema of textmix.harness.recipes.common, shared by every recipe."""
 TINY = ["--max_train_samples", "32", "--max_test_samples", "24", "--validation_split", "16", "--max_steps", "2",
         "--per_device_train_batch_size", "8", "--max_seq_length", "48", "--report_to", "none",
         "--save_strategy", "no", "--use_cpu", "--dataloader_pin_memory", "false"]
@@ -45,6 +49,7 @@ def test_every_local_glue_task_runs(tmp_path, task, method):
         assert {"accuracy", "ece", "mce", "adaptive_ece", "brier", "nll"} <= set(results["test"])
         assert {"ece", "nll"} <= set(results["test_ts"]) and results["temperature"] > 0
         assert 0 < results["test_majority_accuracy"] <= 1
+        assert set(saved) == RESULT_KEYS
         assert (out / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

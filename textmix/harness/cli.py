@@ -8,7 +8,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .compare import PRESETS
+    from .compare import PRESETS, grid_methods
 
     parser = argparse.ArgumentParser(prog="textmix", description="Mixup/CutMix for Hugging Face models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--glue_dir", help="GLUE folder in the layout of GLUE's download script")
     cmp.add_argument("--model_name_or_path", help="hub id or local folder of the model")
     cmp.add_argument("--tasks", nargs="+", help="override the grid's tasks")
-    cmp.add_argument("--methods", nargs="+", help="override the grid's methods")
+    cmp.add_argument("--methods", nargs="+", metavar="METHOD",
+                     help=f"override the grid's methods: {', '.join(grid_methods())}")
     cmp.add_argument("--seeds", nargs="+", type=int, help="override the grid's seeds")
     cmp.add_argument("--dry_run", action="store_true", help="print the runs and exit")
     rep = sub.add_parser("report", help="rebuild a sweep's report from the results on disk")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_rel
 
-from textmix.report import build_report, paired_change, summarise
+from textmix.harness.report import build_report, paired_change, summarise
 
 
 def result(task, method, seed, acc, ece, majority=0.6):

@@ -3,26 +3,29 @@
     python recipes/run_glue.py --task_name sst2 --glue_dir ../shared/data/glue \\
         --model_name_or_path ../shared/models/bert-tiny --mix_method hidden --output_dir out/sst2-hidden
     python recipes/run_glue.py config.yaml          # the same arguments from a .yaml or .json file
+    python -m textmix.harness.recipes.glue ...      # the same without the launcher script
     torchrun --nproc_per_node 2 recipes/run_glue.py ...   |   accelerate launch recipes/run_glue.py ...
 
 A validation split is carved from the training data (for temperature scaling and model
 selection); the GLUE dev set is the test set. Writes to `output_dir`: `results.json` (task metrics,
 calibration before and after temperature scaling, training time, configuration, versions),
-`predictions.npz` (logits and labels of every split) and `reliability.png`.
+`predictions.npz` (logits and labels of every split) and `reliability.png`: the schema every recipe
+shares, described in `textmix.harness.recipes.common`. An interrupted run continues from the last
+complete checkpoint in `output_dir` when started again.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+    from textmix.harness.glue import GlueTask
+    from textmix.trainer import MixTrainingArguments
 
 DEFAULT_MODEL = "google/bert_uncased_L-2_H-128_A-2"  # BERT-tiny on the hub
 
@@ -80,11 +83,11 @@ class DataArguments:
             raise ValueError("--validation_split must be > 0: temperature scaling needs a validation split.")
 
 
-def parse_args(argv: list[str] | None = None):
+def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, MixTrainingArguments]:
     """(ModelArguments, DataArguments, MixTrainingArguments) from the command line or one .json/.yaml file."""
     from transformers import HfArgumentParser
 
-    from ..trainer import MixTrainingArguments
+    from textmix.trainer import MixTrainingArguments
 
     parser = HfArgumentParser((ModelArguments, DataArguments, MixTrainingArguments))
     argv = sys.argv[1:] if argv is None else argv
@@ -96,7 +99,7 @@ def parse_args(argv: list[str] | None = None):
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def load_data(data_args: DataArguments):
+def load_data(data_args: DataArguments) -> tuple[DatasetDict, GlueTask | None, int, bool]:
     """(DatasetDict with train/validation/test[...], task or None, num_labels, is_regression)."""
     from ..glue import glue_task, load_files, load_glue
 
@@ -131,26 +134,14 @@ def load_data(data_args: DataArguments):
     return DatasetDict(splits), task, num_labels, regression
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+def run(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments,
+        tags: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train (resuming from the last complete checkpoint in `output_dir`), predict, calibrate and write
+    `results.json`, `predictions.npz` and `reliability.png` (see `textmix.harness.recipes.common`).
 
-
-def _versions() -> dict[str, str]:
-    import datasets
-    import torch
-    import transformers
-
-    import textmix
-
-    return {"textmix": textmix.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "datasets": datasets.__version__, "python": platform.python_version()}
-
-
-def run(model_args: ModelArguments, data_args: DataArguments, training_args, tags: dict | None = None) -> dict:
-    """Train, predict, calibrate and write the run's files; returns the results dict."""
-    import torch
+    `tags`: extra entries of results.json (a `method` tag names the method instead of `mix_method`).
+    Returns the results dict.
+    """
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -158,14 +149,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args, tag
         set_seed,
     )
 
-    from ..calibration import (
-        classification_metrics,
-        regression_metrics,
-        reliability_diagram,
-        temperature_scaling_report,
-    )
-    from ..glue import majority_accuracy
-    from ..trainer import MixTrainer, last_complete_checkpoint
+    from textmix.calibration import classification_metrics, regression_metrics
+    from textmix.trainer import MixTrainer
+
+    from .common import train_and_report
 
     set_seed(training_args.seed)
     data, task, num_labels, regression = load_data(data_args)
@@ -189,63 +176,18 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args, tag
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=regression_metrics() if regression else classification_metrics(),
     )
-    resume = training_args.resume_from_checkpoint
-    if resume is None:
-        resume = last_complete_checkpoint(training_args.output_dir)  # an interrupted run continues
-    start = time.time()
-    train_output = trainer.train(resume_from_checkpoint=resume)
-    train_time = time.time() - start
-
-    out = Path(training_args.output_dir)
-    results: dict[str, Any] = {
+    header = {
         **(tags or {}),
         "task": task.name if task else Path(data_args.train_file).stem,
         "method": (tags or {}).get("method", training_args.mix_method),
         "seed": training_args.seed,
         "model": model_args.model_name_or_path,
-        "regression": regression,
-        "sizes": {name: len(split) for name, split in data.items()},
-        "train_time_s": train_time,
-        "train_loss": train_output.training_loss,
-        "resumed_from": resume,
     }
-    arrays = {}
-    predictions = {name: trainer.predict(data[name], metric_key_prefix=name) for name in data if name != "train"}
-    for name, pred in predictions.items():
-        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-        arrays[f"{name}_logits"], arrays[f"{name}_labels"] = np.asarray(logits), np.asarray(pred.label_ids)
-        metrics = {k.removeprefix(f"{name}_"): v for k, v in pred.metrics.items()
-                   if not k.endswith(("_runtime", "_per_second"))}
-        results[name] = metrics
-    if not regression:
-        val = predictions["validation"]
-        for name in [n for n in predictions if n.startswith("test")]:
-            report = temperature_scaling_report(arrays["validation_logits"], val.label_ids,
-                                                arrays[f"{name}_logits"], arrays[f"{name}_labels"])
-            results[f"{name}_ts"] = report["after"]
-            results["temperature"] = report["temperature"]
-            results[f"{name}_majority_accuracy"] = majority_accuracy(arrays[f"{name}_labels"])
-    results["config"] = {"model": asdict(model_args), "data": asdict(data_args),
-                         "training": training_args.to_dict()}
-    results["versions"] = _versions()
-    results["device"] = str(training_args.device)
-    results["world_size"] = training_args.world_size
-    if trainer.is_world_process_zero():
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "predictions.tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, out / "predictions.npz")
-        if not regression:
-            title = f"{results['task']} / {results['method']} / seed {training_args.seed}"
-            reliability_diagram(arrays["test_logits"], arrays["test_labels"], str(out / "reliability.png"),
-                                title=title)
-        _write_json_atomic(out / "results.json", results)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-    return results
+    config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
+    return train_and_report(trainer, data, header, config, regression=regression)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command-line entry point (see the module docstring)."""
     import torch.distributed as dist
 

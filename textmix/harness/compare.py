@@ -12,6 +12,9 @@ A grid is a YAML/JSON mapping (or a preset) like
     task_args: {sst2: {data: {max_seq_length: 64}}}                # per-task overrides
     method_args: {hidden: {mix_layers: [1, 2]}}                    # per-method overrides
 
+`{shared}` in a preset's paths is `textmix.harness.paths.shared_dir()` ($TEXTMIX_SHARED, else the
+`shared` folder beside the checkout, else ../shared from the working directory).
+
 Each run lives in `DIR/runs/<task>/<method>/seed<k>/`. Finished runs (a `results.json` for the same
 configuration) are skipped; an interrupted run resumes from its last complete checkpoint.
 """
@@ -28,16 +31,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-METHODS: dict[str, dict[str, Any]] = {
+from ..methods import method_names
+from .paths import shared_dir
+
+BASELINES: dict[str, dict[str, Any]] = {
     "none": {"mix_method": "none"},
     "label_smoothing": {"mix_method": "none", "label_smoothing_factor": 0.1},
-    "embedding": {"mix_method": "embedding"},
-    "hidden": {"mix_method": "hidden"},
-    "pooled": {"mix_method": "pooled"},
-    "span": {"mix_method": "span"},
-    "saliency_span": {"mix_method": "saliency_span"},
 }
-"""Method names of a grid and the training arguments each one sets (on top of `training`)."""
+"""The grid's methods that do not mix, and the training arguments each one sets."""
+
+
+def grid_methods(modality: str = "text") -> dict[str, dict[str, Any]]:
+    """Method names a grid knows and the training arguments each one sets (on top of `training`):
+    the baselines, then every registered mixing method of `modality` as `mix_method=<name>`."""
+    return {**BASELINES, **{name: {"mix_method": name} for name in method_names(modality=modality)}}
+
+
+METHODS = grid_methods()
+"""The methods of the built-in presets (those registered when textmix was imported)."""
 
 BASELINE = "none"
 
@@ -105,15 +116,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def shared_dir() -> Path:
-    """Where local weights and data live ($TEXTMIX_SHARED, else ../shared from the working directory)."""
-    import os
-
-    return Path(os.environ.get("TEXTMIX_SHARED", Path.cwd().parent / "shared"))
-
-
 def load_grid(preset: str | None = None, config: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """A grid from a preset and/or a YAML/JSON file, with top-level overrides (None values ignored)."""
+    """A grid from a preset and/or a YAML/JSON file, with top-level overrides (None values ignored).
+
+    `{shared}` in a preset's paths becomes `shared_dir()`.
+    """
     if preset is None and config is None:
         raise ValueError("give --preset (smoke, quick, standard, full) or --config FILE.")
     grid: dict[str, Any] = {}
@@ -156,9 +163,14 @@ def _validate(grid: dict) -> None:
             raise ValueError(f"the grid needs `{key}`.")
     for task in grid["tasks"]:
         glue_task(task)
-    unknown = [m for m in grid["methods"] if m not in METHODS and m not in grid.get("method_args", {})]
+    known = grid_methods()
+    unknown = [m for m in grid["methods"] if m not in known and m not in grid.get("method_args", {})]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}: known are {sorted(METHODS)}, or define them in method_args.")
+        images = [m for m in unknown if m in method_names(modality="image")]
+        if images:
+            raise ValueError(f"method(s) {images} mix images, but the grid's tasks are text; the image recipe "
+                             "(textmix.harness.recipes.image) runs them.")
+        raise ValueError(f"unknown methods {unknown}: known are {sorted(known)}, or define them in method_args.")
 
 
 @dataclass
@@ -206,7 +218,7 @@ def plan(grid: dict, output_dir: Path) -> list[Run]:
                 data = {**grid.get("data", {}), **task_over.get("data", {}),
                         "task_name": task, "glue_dir": grid.get("glue_dir")}
                 training = {**_TRAINING_DEFAULTS, **grid.get("training", {}), **task_over.get("training", {}),
-                            **METHODS.get(method, {}), **grid.get("method_args", {}).get(method, {}),
+                            **grid_methods().get(method, {}), **grid.get("method_args", {}).get(method, {}),
                             "seed": int(seed)}
                 folder = output_dir / "runs" / task / method / f"seed{seed}"
                 training["output_dir"] = str(folder)
@@ -216,9 +228,10 @@ def plan(grid: dict, output_dir: Path) -> list[Run]:
 
 def run_one(run: Run, model_name_or_path: str) -> dict:
     """Train and evaluate one run through the GLUE recipe; remove its checkpoints when done."""
+    from textmix.trainer import MixTrainingArguments
+
     from .recipes.glue import DataArguments, ModelArguments
     from .recipes.glue import run as run_recipe
-    from .trainer import MixTrainingArguments
 
     model_args = ModelArguments(model_name_or_path=model_name_or_path)
     data_args = DataArguments(**{k: v for k, v in run.data.items() if v is not None or k == "glue_dir"})

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import shared_path
 
-from textmix.glue import glue_task, load_files, load_glue, majority_accuracy
+from textmix.harness.glue import glue_task, load_files, load_glue
 
 OFFICIAL = {"cola": (8551, 1043), "sst2": (67349, 872), "mrpc": (3668, 408), "rte": (2490, 277),
             "stsb": (5749, 1500), "wnli": (635, 71)}
@@ -86,6 +86,3 @@ def test_csv_tsv_json_files(tmp_path):
     with pytest.raises(ValueError, match="label column 'label' not in"):
         load_files(str(tmp_path / "t.tsv"), str(tmp_path / "t.tsv"))
 
-
-def test_majority_accuracy():
-    assert majority_accuracy([0, 1, 1, 1]) == 0.75

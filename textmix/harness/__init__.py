@@ -1,0 +1,19 @@
+"""The experiment harness: data loading, training recipes, comparison grids, reports and the `textmix` command.
+
+Kept apart from the core library (`import textmix` never loads it) and light at import time: every
+heavy dependency (`datasets`, `transformers`' Trainer, `matplotlib`) is imported inside the function
+that needs it. Modules:
+
+- `textmix.harness.paths`: `shared_dir()`, where local data and weights live.
+- `textmix.harness.glue`: GLUE tasks (download-script layout or hub) and csv/tsv/json loading.
+- `textmix.harness.recipes.glue` / `.image`: the GLUE and image-classification recipes; `.common` what they share.
+- `textmix.harness.compare`: grids of tasks x methods x seeds and their presets.
+- `textmix.harness.report`: the report of a sweep (markdown, csv, json, reliability diagrams).
+- `textmix.harness.cli`: the `textmix` command (`textmix compare`, `textmix report`).
+"""
+
+from __future__ import annotations
+
+from .paths import shared_dir
+
+__all__ = ["shared_dir"]

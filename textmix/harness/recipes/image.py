@@ -1,0 +1,468 @@
+"""Train an image classifier with Mixup / CutMix (pixels or ViT patch tokens) and report accuracy and calibration.
+
+    # the quick comparison: a small ViT from scratch on MNIST, none / mixup / cutmix / patch_cutmix
+    python recipes/run_image_classification.py --quick --output_dir out/vision_quick
+
+    # one run: any ViT config or pretrained id, data from the hub, an image folder or an .npz file
+    python recipes/run_image_classification.py --output_dir out/run --npz_path ../shared/data/mnist/mnist.npz \\
+        --mix_method cutmix --mix_alpha 1.0 --num_train_epochs 5 --per_device_train_batch_size 128
+    python recipes/run_image_classification.py --output_dir out/run --model_name_or_path google/vit-base-patch16-224 \\
+        --dataset_name imagefolder --data_dir path/to/images --mix_method patch_cutmix ...
+    torchrun --nproc_per_node 2 recipes/run_image_classification.py ...   (or accelerate launch)
+    python -m textmix.harness.recipes.image ...                          (the same without the launcher)
+
+Arguments: the fields of ModelArguments and DataArguments below and of `textmix.MixTrainingArguments`
+(every `transformers.TrainingArguments` field plus `--mix_method`, `--mix_alpha`, `--mix_cutmix_alpha`,
+`--mix_lam_mode`, ...). A run trains (continuing from the last complete checkpoint in `output_dir`
+when there is one), predicts the validation and test splits, fits a temperature on validation and
+writes the files every recipe writes (see `textmix.harness.recipes.common`): `results.json`,
+`predictions.npz` and `reliability.png`.
+
+`--compare none mixup cutmix` runs `run()` once per method, with otherwise equal settings, into
+OUTPUT_DIR/METHOD/, then writes OUTPUT_DIR/report.md, report.csv, report.json and reliability.png
+(one column per method) with `textmix.harness.report`. `--quick` only changes defaults (`QUICK`
+below, and the MNIST file in `shared_dir()`); anything given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..paths import shared_dir
+
+if TYPE_CHECKING:
+    from transformers import HfArgumentParser, PreTrainedModel
+
+    from textmix.trainer import MixTrainingArguments
+
+QUICK: dict[str, str | list[str]] = {
+    "compare": ["none", "mixup", "cutmix", "patch_cutmix"],
+    "model_type": "vit", "patch_size": "4", "hidden_size": "64", "num_hidden_layers": "4",
+    "num_attention_heads": "4", "intermediate_size": "128",
+    "num_train_epochs": "8", "per_device_train_batch_size": "128", "per_device_eval_batch_size": "500",
+    "learning_rate": "2e-3", "weight_decay": "0.05", "warmup_steps": "0.05", "lr_scheduler_type": "cosine",
+    "mix_alpha": "0.4", "mix_cutmix_alpha": "1.0",
+    "eval_strategy": "no", "save_strategy": "no", "logging_steps": "100", "report_to": "none",
+    "dataloader_num_workers": "0", "dataloader_pin_memory": "false", "seed": "0",
+}
+"""Defaults of `--quick` (besides `--npz_path`, MNIST in `shared_dir()`): a 4-layer, hidden-64 ViT with
+4 x 4 patches (a 7 x 7 grid), 8 epochs of MNIST, four methods compared."""
+
+
+def quick_defaults() -> dict[str, str | list[str]]:
+    """`--quick`'s defaults: `--npz_path` (the MNIST file in `shared_dir()`) and `QUICK`."""
+    return {"npz_path": str(shared_dir() / "data" / "mnist" / "mnist.npz"), **QUICK}
+
+
+@dataclass
+class ModelArguments:
+    """The model: a pretrained checkpoint, or a ViT-style config trained from scratch."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Pretrained model id or folder (its head is replaced for the data's classes). "
+                  "Default: a model of --model_type built from the size fields below, trained from scratch."},
+    )
+    model_type: str = field(
+        default="vit", metadata={"help": "Model type to build from scratch: vit or deit (any image classifier works "
+                                         "with the pixel methods)."}
+    )
+    image_size: int | None = field(
+        default=None, metadata={"help": "Input size; default: the pretrained model's, else the data's own."}
+    )
+    patch_size: int = field(default=7, metadata={"help": "From scratch: patch side in pixels."})
+    hidden_size: int = field(default=64, metadata={"help": "From scratch: token width."})
+    num_hidden_layers: int = field(default=4, metadata={"help": "From scratch: transformer layers."})
+    num_attention_heads: int = field(default=4, metadata={"help": "From scratch: attention heads."})
+    intermediate_size: int = field(default=128, metadata={"help": "From scratch: MLP width."})
+    hidden_dropout_prob: float = field(default=0.0, metadata={"help": "From scratch: dropout."})
+
+
+@dataclass
+class DataArguments:
+    """The data: a hub dataset, an image folder, or an .npz file of arrays."""
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub dataset id (e.g. cifar10), or 'imagefolder' with --data_dir."}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration name."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Image folder: DATA_DIR/{train,validation,test}/<class>/<image> (implies imagefolder)."},
+    )
+    npz_path: str | None = field(
+        default=None,
+        metadata={"help": "An .npz with x_train, y_train and x_validation / x_test (+ y_*), images (N, H, W[, C]) "
+                  "uint8, e.g. ../shared/data/mnist/mnist.npz."},
+    )
+    task_name: str | None = field(
+        default=None,
+        metadata={"help": "The data's name in results.json and reports (default: the .npz file's stem, the "
+                  "dataset name, or the image folder's name)."},
+    )
+    image_column: str | None = field(default=None, metadata={"help": "Image column (default: image or img)."})
+    label_column: str | None = field(default=None, metadata={"help": "Label column (default: label or labels)."})
+    validation_share: float = field(
+        default=0.1, metadata={"help": "Share of train held out for validation when the data has no validation split."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training images."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only this many validation and test images."}
+    )
+    image_mean: list[float] | None = field(
+        default=None, metadata={"help": "Normalisation mean per channel (default: the processor's, MNIST's, or 0.5)."}
+    )
+    image_std: list[float] | None = field(default=None, metadata={"help": "Normalisation std per channel."})
+    compare: list[str] | None = field(
+        default=None, metadata={"help": "Train one model per mixing method (e.g. none mixup cutmix patch_cutmix) "
+                                        "into OUTPUT_DIR/METHOD and report them together; default: the single "
+                                        "--mix_method into OUTPUT_DIR."},
+    )
+    skip_existing: bool = field(
+        default=False,
+        metadata={"help": "With --compare: read back methods that already have OUTPUT_DIR/METHOD/results.json "
+                  "instead of training them again (resume a comparison, or run its methods one by one)."},
+    )
+    quick: bool = field(
+        default=False, metadata={"help": "Defaults for the quick MNIST comparison (QUICK in "
+                                         "textmix.harness.recipes.image)."}
+    )
+
+    @property
+    def has_data(self) -> bool:
+        """Whether a data source is given."""
+        return bool(self.npz_path or self.dataset_name or self.data_dir)
+
+    def name(self) -> str:
+        """The data's name in results.json: --task_name, else the .npz stem, dataset name or folder name."""
+        if self.task_name:
+            return self.task_name
+        if self.npz_path:
+            return Path(self.npz_path).stem
+        if self.dataset_name and self.dataset_name != "imagefolder":
+            return self.dataset_name + (f"/{self.dataset_config_name}" if self.dataset_config_name else "")
+        return Path(self.data_dir).name if self.data_dir else "images"
+
+
+NO_DATA = "give the data: --npz_path, --dataset_name or --data_dir (or --quick)."
+
+
+class TensorImages(torch.utils.data.Dataset):
+    """Images (N, C, H, W) float and labels (N,) as Trainer rows."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"pixel_values": self.x[i], "labels": self.y[i]}
+
+
+def with_quick_defaults(argv: list[str]) -> list[str]:
+    """`--quick`: prepend its defaults, so the command line still overrides them (argparse keeps the last)."""
+    if "--quick" not in argv and not any(a.startswith("--quick=") for a in argv):
+        return argv
+    given = {a.split("=")[0][2:] for a in argv if a.startswith("--")}
+    defaults: list[str] = []
+    for key, value in quick_defaults().items():
+        if key in given:
+            continue
+        defaults.append(f"--{key}")
+        defaults.extend(value if isinstance(value, list) else [value])
+    return defaults + argv
+
+
+def _normalise(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
+    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+def load_npz(
+    data: DataArguments, channels: int | None, size: int | None, seed: int
+) -> tuple[tuple[TensorImages, TensorImages, TensorImages], list[str], int, int]:
+    """Train / validation / test `TensorImages` from an .npz of uint8 arrays, class names, and the images'
+    own number of channels and size."""
+    with np.load(data.npz_path, allow_pickle=False) as npz:  # plain arrays: no pickle
+        arrays = {key: npz[key] for key in npz.files}
+
+    def images(key: str) -> torch.Tensor:
+        x = torch.from_numpy(arrays[key])
+        x = x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)  # (N, H, W) or (N, H, W, C) -> (N, C, H, W)
+        return x.float() / 255.0
+
+    x_train, y_train = images("x_train"), torch.from_numpy(arrays["y_train"]).long()
+    val_key = next((k for k in ("x_validation", "x_val", "x_valid") if k in arrays), None)
+    if val_key is not None:
+        x_val, y_val = images(val_key), torch.from_numpy(arrays["y" + val_key[1:]]).long()
+    else:
+        order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(seed))
+        n_val = int(round(data.validation_share * len(order)))
+        x_val, y_val = x_train[order[:n_val]], y_train[order[:n_val]]
+        x_train, y_train = x_train[order[n_val:]], y_train[order[n_val:]]
+    x_test, y_test = (images("x_test"), torch.from_numpy(arrays["y_test"]).long()) if "x_test" in arrays else (x_val, y_val)
+    native_channels = x_train.shape[1]
+    channels = channels or native_channels
+    size = size or x_train.shape[-1]
+    mnist_like = native_channels == 1  # grey digits: MNIST's statistics
+    mean = data.image_mean or [0.1307 if mnist_like else 0.5] * channels
+    std = data.image_std or [0.3081 if mnist_like else 0.5] * channels
+
+    def prepare(x: torch.Tensor, limit: int | None) -> torch.Tensor:
+        x = x[:limit] if limit else x
+        if x.shape[1] != channels:
+            if x.shape[1] != 1:
+                raise ValueError(f"the images have {x.shape[1]} channels, the model wants {channels}.")
+            x = x.expand(-1, channels, -1, -1)
+        if x.shape[-1] != size or x.shape[-2] != size:
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return _normalise(x, mean, std).contiguous()
+
+    n_train, n_eval = data.max_train_samples, data.max_eval_samples
+    splits = (
+        TensorImages(prepare(x_train, n_train), y_train[:n_train] if n_train else y_train),
+        TensorImages(prepare(x_val, n_eval), y_val[:n_eval] if n_eval else y_val),
+        TensorImages(prepare(x_test, n_eval), y_test[:n_eval] if n_eval else y_test),
+    )
+    num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    return splits, [str(i) for i in range(num_classes)], native_channels, x_train.shape[-1]
+
+
+def load_hub_or_folder(
+    data: DataArguments, model_args: ModelArguments, seed: int, channels: int | None, size: int | None
+) -> tuple[tuple[Any, Any, Any], list[str], int, int]:
+    """Train / validation / test datasets (PIL images, transformed on the fly), class names, channels, size."""
+    from datasets import load_dataset
+    from PIL import Image
+
+    if data.data_dir and not data.dataset_name:
+        data.dataset_name = "imagefolder"
+    kwargs = {"data_dir": data.data_dir} if data.data_dir else {}
+    ds = load_dataset(data.dataset_name, data.dataset_config_name, **kwargs)
+    train = ds["train"]
+    image_col = data.image_column or next(c for c in ("image", "img", "pixel_values") if c in train.column_names)
+    label_col = data.label_column or next(c for c in ("label", "labels", "fine_label") if c in train.column_names)
+    val_name = next((s for s in ("validation", "val", "valid") if s in ds), None)
+    if val_name is None:
+        parts = train.train_test_split(test_size=data.validation_share, seed=seed)
+        train, validation = parts["train"], parts["test"]
+    else:
+        validation = ds[val_name]
+    test = ds["test"] if "test" in ds else validation
+    feature = train.features[label_col]
+    names = list(feature.names) if hasattr(feature, "names") else [str(i) for i in sorted(set(train[label_col]))]
+
+    processor_mean = processor_std = None
+    if model_args.model_name_or_path:
+        try:
+            from transformers import AutoImageProcessor
+
+            proc = AutoImageProcessor.from_pretrained(model_args.model_name_or_path, use_fast=False)
+            processor_mean, processor_std = proc.image_mean, proc.image_std
+            proc_size = getattr(proc, "size", None) or {}
+            size = size or proc_size.get("height") or proc_size.get("shortest_edge")
+        except Exception:  # noqa: BLE001 - no processor: fall back to 0.5 / 0.5
+            pass
+    first = train[0][image_col]
+    native_channels = 1 if getattr(first, "mode", "RGB") in ("L", "1") else 3
+    native_size = getattr(first, "size", (224, 224))[0]
+    channels = channels or native_channels
+    size = size or native_size
+    mean = data.image_mean or processor_mean or [0.5] * channels
+    std = data.image_std or processor_std or [0.5] * channels
+
+    def transform(rows: dict) -> dict:
+        out = []
+        for img in rows[image_col]:
+            img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
+            img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+            arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+            out.append(arr[None] if arr.dim() == 2 else arr.permute(2, 0, 1))
+        x = _normalise(torch.stack(out), mean, std)
+        return {"pixel_values": list(x), "labels": list(rows[label_col])}
+
+    def limit(split, n):
+        return split.select(range(min(n, len(split)))) if n else split
+
+    splits = tuple(limit(s, n).with_transform(transform) for s, n in (
+        (train, data.max_train_samples), (validation, data.max_eval_samples), (test, data.max_eval_samples)))
+    return splits, names, native_channels, native_size
+
+
+def load_data(
+    model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments
+) -> tuple[dict[str, Any], list[str], int, int]:
+    """({"train", "validation", "test"} datasets, class names, channels, image size), the images shaped
+    for the model: a pretrained model's channels and size, else the data's own (or --image_size)."""
+    from transformers import AutoConfig
+
+    channels = size = None
+    if model_args.model_name_or_path:
+        pretrained = AutoConfig.from_pretrained(model_args.model_name_or_path)
+        channels = getattr(pretrained, "num_channels", 3)
+        image_size = getattr(pretrained, "image_size", None)
+        size = model_args.image_size or (image_size[0] if isinstance(image_size, (list, tuple)) else image_size)
+    size = size or model_args.image_size
+    if data_args.npz_path:
+        splits, names, native_channels, native_size = load_npz(data_args, channels, size, training_args.seed)
+    elif data_args.dataset_name or data_args.data_dir:
+        splits, names, native_channels, native_size = load_hub_or_folder(data_args, model_args, training_args.seed,
+                                                                         channels, size)
+        training_args.remove_unused_columns = False  # the transform needs the image column
+    else:
+        raise ValueError(NO_DATA)
+    named = dict(zip(("train", "validation", "test"), splits, strict=True))
+    return named, names, channels or native_channels, size or native_size
+
+
+def build_model(model_args: ModelArguments, names: list[str], channels: int, size: int) -> PreTrainedModel:
+    """The pretrained model with a new head for `names`, or a `model_type` model from the size fields."""
+    from transformers import AutoConfig, AutoModelForImageClassification
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
+
+    id2label = dict(enumerate(names))
+    label2id = {n: i for i, n in id2label.items()}
+    if model_args.model_name_or_path:
+        return AutoModelForImageClassification.from_pretrained(
+            model_args.model_name_or_path, num_labels=len(names), id2label=id2label, label2id=label2id,
+            ignore_mismatched_sizes=True,
+        )
+    classes = MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES.get(model_args.model_type)
+    architectures = [classes[0] if isinstance(classes, tuple) else classes] if classes else None
+    config = AutoConfig.for_model(
+        model_args.model_type, image_size=model_args.image_size or size, patch_size=model_args.patch_size,
+        num_channels=channels, hidden_size=model_args.hidden_size, num_hidden_layers=model_args.num_hidden_layers,
+        num_attention_heads=model_args.num_attention_heads, intermediate_size=model_args.intermediate_size,
+        hidden_dropout_prob=model_args.hidden_dropout_prob, attention_probs_dropout_prob=model_args.hidden_dropout_prob,
+        num_labels=len(names), id2label=id2label, label2id=label2id, architectures=architectures,
+    )
+    return AutoModelForImageClassification.from_config(config)
+
+
+@contextlib.contextmanager
+def _denormals_flushed(training_args: MixTrainingArguments) -> Iterator[None]:
+    """On CPU, flush denormals while training: small ViTs hit them in backward there (10-20x slower).
+    The setting is process-wide, so it is put back to torch's default afterwards."""
+    flush = training_args.use_cpu or not torch.cuda.is_available()
+    if flush:
+        torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)
+
+
+def run(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments,
+        tags: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train one model with `training_args.mix_method` (resuming from the last complete checkpoint in
+    `output_dir`), predict, calibrate and write `results.json`, `predictions.npz` and `reliability.png`
+    (the schema of `textmix.harness.recipes.common`, as the GLUE recipe writes it).
+
+    `tags`: extra entries of results.json (a `method` tag names the method instead of `mix_method`).
+    Returns the results dict.
+    """
+    from transformers import set_seed
+
+    from textmix.calibration import classification_metrics
+    from textmix.trainer import MixTrainer
+
+    from .common import train_and_report
+
+    if not data_args.has_data:
+        raise ValueError(NO_DATA)
+    with _denormals_flushed(training_args):
+        splits, names, channels, size = load_data(model_args, data_args, training_args)
+        set_seed(training_args.seed)
+        model = build_model(model_args, names, channels, size)
+        trainer = MixTrainer(model=model, args=training_args, train_dataset=splits["train"],
+                             eval_dataset=splits["validation"], compute_metrics=classification_metrics())
+        header = {
+            **(tags or {}),
+            "task": data_args.name(),
+            "method": (tags or {}).get("method", training_args.mix_method),
+            "seed": training_args.seed,
+            "model": model_args.model_name_or_path or f"{model_args.model_type} from scratch",
+        }
+        config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
+        return train_and_report(trainer, splits, header, config)
+
+
+def compare(parser: HfArgumentParser, argv: list[str], model_args: ModelArguments, data_args: DataArguments,
+            training_args: MixTrainingArguments) -> list[dict[str, Any]]:
+    """`--compare`: `run()` once per method into OUTPUT_DIR/METHOD (reading back finished ones with
+    `--skip_existing`), then the report of `textmix.harness.report` in OUTPUT_DIR. Returns the results."""
+    from ..report import write_report
+    from .common import RESULTS_FILE, read_results
+
+    out = Path(training_args.output_dir)
+    methods = list(dict.fromkeys(data_args.compare))
+    results, folders = [], []
+    for method in methods:
+        folder = out / method
+        if data_args.skip_existing and (folder / RESULTS_FILE).exists():
+            result = read_results(folder)
+        else:
+            # fresh TrainingArguments per method: the same command line with this method and folder
+            run_args = parser.parse_args_into_dataclasses(
+                args=[*argv, "--mix_method", method, "--output_dir", str(folder)])[2]
+            result = run(model_args, data_args, run_args, tags={"method": method})
+        results.append(result)
+        folders.append(folder)
+        if training_args.process_index == 0:
+            _print_line(result)
+    if training_args.process_index == 0:
+        baseline = "none" if "none" in methods else methods[0]
+        write_report([{**r, "_folder": str(f)} for r, f in zip(results, folders, strict=True)], out, baseline=baseline,
+                     order={"methods": methods}, source="`textmix.harness.recipes.image --compare`",
+                     test_set="the data's test split")
+        print(f"\nreport: {out / 'report.md'} (and report.csv, report.json, reliability.png)", flush=True)
+    return results
+
+
+def _print_line(result: dict[str, Any]) -> None:
+    test, scaled = result["test"], result.get("test_ts", {})
+    print(f"\n{result['method']}: test accuracy {test['accuracy']:.4f}, ECE {test['ece']:.4f} "
+          f"({scaled.get('ece', float('nan')):.4f} after temperature scaling), "
+          f"{result['train_time_s'] / 60:.1f} min of training", flush=True)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Command-line entry point (see the module docstring): one run, or one per `--compare` method.
+
+    Returns the results dict of each run, in the order of the methods.
+    """
+    import torch.distributed as dist
+    from transformers import HfArgumentParser
+
+    from textmix.trainer import MixTrainingArguments
+
+    argv = with_quick_defaults(list(sys.argv[1:] if argv is None else argv))
+    parser = HfArgumentParser((ModelArguments, DataArguments, MixTrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    if not data_args.has_data:
+        parser.error(NO_DATA)
+    if data_args.compare:
+        results = compare(parser, argv, model_args, data_args, training_args)
+    else:
+        result = run(model_args, data_args, training_args)
+        if training_args.process_index == 0:
+            _print_line(result)
+        results = [result]
+    if dist.is_available() and dist.is_initialized():  # shut the process group down cleanly
+        dist.destroy_process_group()
+    return results
+
+
+if __name__ == "__main__":
+    main()

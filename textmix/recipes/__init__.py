@@ -1,1 +1,0 @@
-"""Training recipes: `textmix.recipes.glue` (GLUE and other text classification)."""

@@ -4,7 +4,7 @@
 
 1. Every text method on tiny BERT / RoBERTa / DeBERTa-v2 configs on the GPU matches the same
    oracles as the CPU tests (hand-mixed inputs_embeds; two-pass replay for hidden Mixup).
-2. `mix()` of the hook methods makes no host-device synchronisation (CUDA sync debug mode "error").
+2. `mix()` of every text method makes no host-device synchronisation (CUDA sync debug mode "error").
 3. bf16 autocast on the GPU trains (finite loss, gradients).
 4. With --model: median training-step time per method / plain step on the GPU (batch 32, length 128).
 """
@@ -76,16 +76,21 @@ def check_oracles() -> None:
 def check_no_sync() -> None:
     model = tiny("bert")
     data = batch(seed=2)
-    for method in ("embedding", "hidden", "pooled"):
-        mixer = Mixer(model, MixConfig(method=method, alpha=0.4, layers=[1, 2], seed=0))
+    for method in ("embedding", "hidden", "pooled", "span", "saliency_span"):
+        mixer = Mixer(model, MixConfig(method=method, alpha=0.4, layers=[1, 2], seed=0), special_token_ids=SPECIAL)
         with mixer:
-            mixer.mix(data)  # warm-up (lazy generator creation)
-            torch.cuda.synchronize()
-            torch.cuda.set_sync_debug_mode("error")
-            try:
-                mixer.mix(data)
-            finally:
-                torch.cuda.set_sync_debug_mode("default")
+            for step in range(2):  # the first creates the generators; the second is checked
+                if mixer.next_needs_saliency:
+                    clean = mixer.clean(data)
+                    clean.loss(model(**clean.inputs).logits).backward()
+                _ = mixer.next_method  # the plan is drawn from the CPU generator
+                torch.cuda.synchronize()
+                if step:
+                    torch.cuda.set_sync_debug_mode("error")
+                try:
+                    mixer.mix(data)
+                finally:
+                    torch.cuda.set_sync_debug_mode("default")
         print(f"no host-device sync in mix(): {method}")
 
 

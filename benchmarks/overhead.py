@@ -1,9 +1,13 @@
-"""Cost of mixing: median time of a full training step (forward, backward, AdamW) per method,
-divided by the plain step, measured interleaved in one run.
+"""Cost of mixing: a full training step (forward, backward, AdamW) per method against the plain step,
+measured interleaved in one run.
 
-    python benchmarks/overhead.py [--model ../shared/models/bert-tiny] [--lengths 64 128] [--repeats 30]
+    python benchmarks/overhead.py [--model ../shared/models/bert-tiny] [--lengths 64 128] [--repeats 60]
 
-A second plain variant shows the noise floor of the machine. Also times hidden Mixup done the MixText way (the lower layers run twice, once for each side of
+Every round runs each variant once, in an order that rotates; a variant's ratio in a round is its
+time over the plain step's time in the same round, and the table gives the median of those ratios
+with their interquartile range (robust to a machine whose speed drifts). A second plain variant
+shows the noise floor. A second table gives the time of `mix()` alone and the number of operators
+it runs (torch profiler), i.e. where the remaining cost is. Also times hidden Mixup done the MixText way (the lower layers run twice, once for each side of
 the pair) against textmix's single pass. Prints a Markdown table; results go in benchmarks/README.md.
 """
 
@@ -11,20 +15,18 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textmix import MixConfig, Mixer
+from textmix.harness.paths import shared_dir
 from textmix.masks import union_attention_mask
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TEXTMIX_SHARED", ROOT.parent / "shared"))
+SHARED = shared_dir()
 METHODS = ["embedding", "hidden", "pooled", "span", "saliency_span"]
 
 
@@ -105,12 +107,37 @@ def measure(model, optimizer, mixers, batch, layer, gen, warmup, repeats) -> dic
     return times
 
 
+def mix_alone(mixers, batch, model, repeats: int) -> list[tuple[str, float, int]]:
+    """Median time of `mix()` alone (ms) and the operators one call runs, per method."""
+    from torch.profiler import ProfilerActivity, profile
+
+    rows = []
+    for name, mixer in mixers.items():
+        with mixer:
+            if mixer.next_needs_saliency:
+                clean = mixer.clean(batch)
+                clean.loss(model(**clean.inputs).logits).backward()
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                mixer.mix(batch)
+            ops = sum(1 for e in prof.events() if e.cpu_parent is None)
+            ts = []
+            for _ in range(repeats):
+                if mixer.next_needs_saliency:
+                    clean = mixer.clean(batch)
+                    clean.loss(model(**clean.inputs).logits).backward()
+                start = time.perf_counter()
+                mixer.mix(batch)
+                ts.append(time.perf_counter() - start)
+        rows.append((name, statistics.median(ts) * 1000, ops))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(SHARED / "models/bert-tiny"))
     parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -124,19 +151,25 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     print(f"model {args.model}, batch {args.batch_size}, hidden layer {layer}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
-    rows = []
+    rows, alone = [], []
     for length in args.lengths:
         batch = dict(tokenizer(sentences, padding="max_length", truncation=True, max_length=length,
                                return_tensors="pt"))
         batch["labels"] = torch.tensor(labels)
         times = measure(model, optimizer, mixers, batch, layer, gen, args.warmup, args.repeats)
-        base = statistics.median(times["plain"])
+        plain = times["plain"]
         for name, ts in times.items():
-            med = statistics.median(ts)
-            rows.append((length, name, med * 1000, med / base))
-    print("\n| length | method | median step (ms) | / plain step |\n|---|---|---|---|")
-    for length, name, ms, ratio in rows:
-        print(f"| {length} | {name} | {ms:.1f} | {ratio:.3f} |")
+            ratios = [t / p for t, p in zip(ts, plain, strict=True)]
+            q = statistics.quantiles(ratios, n=4)
+            rows.append((length, name, statistics.median(ts) * 1000, statistics.median(ratios), q[0], q[2]))
+        alone += [(length, *row) for row in mix_alone(mixers, batch, model, args.repeats)]
+    print("\n| length | method | median step (ms) | / plain step (median of per-round ratios) | IQR |")
+    print("|---|---|---|---|---|")
+    for length, name, ms, ratio, lo, hi in rows:
+        print(f"| {length} | {name} | {ms:.1f} | {ratio:.3f} | {lo:.3f}-{hi:.3f} |")
+    print("\n| length | method | mix() alone (ms) | operators per mix() |\n|---|---|---|---|")
+    for length, name, ms, ops in alone:
+        print(f"| {length} | {name} | {ms:.2f} | {ops} |")
 
 
 if __name__ == "__main__":

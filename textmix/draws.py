@@ -18,11 +18,11 @@ draws nothing):
    in this order:
    - *partners* (`Draws.partners`): B uniforms for `partner="permute"` (none for `"flip"`), in every
      lam_mode (`pair` mode pairs rows up with the same B uniforms);
-   - text methods (`Draws.rows`): the Beta lambdas — one for the batch or B (row/pair modes), each
-     Beta taking 2 x 16 normals + 2 x 16 uniforms (+ B more uniforms when alpha < 1, per gamma), see
-     `textmix.sampling`; then with `prob_per_row`, B uniforms for the per-row gate; span methods
-     then draw 2 x B x S float64 uniforms for the span starts (S = segments per row), saliency span
-     none;
+   - text methods (`Draws.rows`): the Beta lambdas — n = 1 for the batch or B (row/pair modes), as
+     one Gamma(alpha) kernel over 2 x n values (`torch._standard_gamma`; the first n are X, the
+     last n are Y, lambda = X / (X + Y)), see `textmix.sampling`; then with `prob_per_row`, B
+     uniforms for the per-row gate; span then draws 2 x B x S float64 uniforms for the span starts
+     (S = (L + 1) // 2, the most segments a row of L tokens can hold), saliency span none;
    - image methods (`Draws.images`): with both methods of a family in row/pair mode, n uniforms
      for the per-row switch (n = 1 in batch mode, else B); the Mixup lambdas (if Mixup may be drawn);
      the CutMix lambdas (if CutMix may be drawn and `cutmix_minmax` is unset, from `cutmix_alpha`)
@@ -167,6 +167,10 @@ class Draws:
             uniforms = torch.rand((n, 4), generator=gen, device=device, dtype=torch.float64)
         gate = self.gate(n, gen, device)
         return ImageDraws(perm, source, cut, lam_blend, lam_cut, uniforms, gate)
+
+    def span_uniforms(self, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
+        """Span CutMix: 2 x (B, S) float64 uniforms, for the start in the row's segment and in the partner's."""
+        return torch.rand((2, *shape), generator=gen, device=gen.device, dtype=torch.float64)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
+from . import sampling
+
 Size = tuple[int, int]
 
 
@@ -113,7 +115,7 @@ def paste_boxes(
     """
     if boxes.shape[0] == 0:
         return out
-    if masked if masked is not None else out.device.type != "cpu":
+    if masked if masked is not None else not sampling.reads_are_free(out.device):
         mask = box_mask(boxes, (out.shape[-2], out.shape[-1]))[:, None]
         return out.copy_(torch.where(mask, source.index_select(0, perm), out))
     groups: dict[tuple[int, int, int, int], list[tuple[int, int]]] = {}
@@ -173,7 +175,7 @@ def mix_images(
                 "first (e.g. x.float() / 255), or use method='cutmix', which copies pixels of any dtype."
             )
         w = weight.to(device=x.device, dtype=x.dtype)
-        if x.device.type == "cpu" and not x.requires_grad:
+        if sampling.reads_are_free(x.device) and not x.requires_grad:
             # one kernel per row writing the output directly: no gathered copy of the batch (memory-bound here)
             out = torch.empty_like(x)
             for i, j in enumerate(perm.tolist()):

@@ -1,38 +1,27 @@
 """Random draws of a mixing step: partners and lambdas, from an explicit generator.
 
-Everything here takes a `torch.Generator` on the batch's device and draws a fixed number of values
-per call, so a run is reproducible and its generator state can be checkpointed.
+Everything here takes a `torch.Generator` on the batch's device, so a run is reproducible and its
+generator state can be checkpointed; nothing here reads values back to the host.
 """
 
 from __future__ import annotations
 
 import torch
 
-_GAMMA_CANDIDATES = 16
+
+def reads_are_free(device: torch.device | str) -> bool:
+    """Whether reading a tensor's values on the host costs no synchronisation (CPU tensors).
+
+    Code that would read values back (a Python loop over rows, an early check) does so only where
+    this is True; elsewhere it stays on the device, so `Mixer.mix` never waits for an accelerator.
+    """
+    return torch.device(device).type == "cpu"
 
 
 def sample_gamma(shape: float, size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    """`size` draws of Gamma(shape, 1) by Marsaglia & Tsang (2000), vectorised and sync-free.
-
-    Each value takes the first accepted of a fixed number of candidates (the chance that all are
-    rejected is below 1e-20), so the generator advances by the same amount on every call.
-    Shapes below 1 use Gamma(a) = Gamma(a + 1) * U ** (1 / a).
-    """
-    boost = shape < 1.0
-    a = shape + 1.0 if boost else shape
-    d = a - 1.0 / 3.0
-    c = 1.0 / (9.0 * d) ** 0.5
-    k = _GAMMA_CANDIDATES
-    x = torch.randn((size, k), generator=generator, device=device, dtype=torch.float64)
-    u = torch.rand((size, k), generator=generator, device=device, dtype=torch.float64)
-    v = (1.0 + c * x) ** 3
-    ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * x * x + d - d * v + d * torch.log(v.clamp_min(1e-300)))
-    first = torch.argmax(ok.to(torch.int8), dim=1, keepdim=True)  # first accepted candidate
-    g = (d * v).gather(1, first).squeeze(1)
-    if boost:
-        u2 = torch.rand(size, generator=generator, device=device, dtype=torch.float64)
-        g = g * u2.clamp_min(1e-300) ** (1.0 / shape)
-    return g
+    """`size` draws of Gamma(shape, 1) (float64) from `generator`, in one kernel, without host synchronisation."""
+    concentration = torch.full((size,), float(shape), dtype=torch.float64, device=device)
+    return torch._standard_gamma(concentration, generator=generator)
 
 
 def sample_beta(
@@ -42,9 +31,12 @@ def sample_beta(
     device: torch.device,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """`size` draws of Beta(alpha, alpha) from `generator` (computed in float64, returned as `dtype`)."""
-    x = sample_gamma(alpha, size, generator, device)
-    y = sample_gamma(alpha, size, generator, device)
+    """`size` draws of Beta(alpha, alpha) from `generator` (computed in float64, returned as `dtype`).
+
+    One Gamma kernel for the 2 x `size` gammas: X / (X + Y) with X, Y ~ Gamma(alpha).
+    """
+    g = sample_gamma(alpha, 2 * size, generator, device).view(2, size)
+    x, y = g[0], g[1]
     total = x + y
     # Both gammas underflow to 0 only for tiny alpha; then the draw is 0 or 1 with equal chance.
     lam = torch.where(total > 0, x / total.clamp_min(1e-300), (x >= y).to(x.dtype))

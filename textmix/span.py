@@ -47,7 +47,7 @@ def find_segments(content: torch.Tensor) -> Segments:
     before_start = torch.where(starts, count - 1, torch.zeros_like(count))
     pos = count - 1 - torch.cummax(before_start, dim=1).values
     pos = torch.where(content, pos, torch.full_like(pos, -1))
-    n_seg = max(int(starts.sum(dim=1).max().item()) if b else 0, 1)
+    n_seg = max((length + 1) // 2, 1)  # the most runs L tokens can hold: no need to count them on the host
     safe_id = seg_id.clamp_min(0)
     seg_len = torch.zeros((b, n_seg), dtype=torch.long, device=device)
     seg_len.scatter_add_(1, safe_id, content.long())
@@ -65,11 +65,10 @@ def span_lengths(seg: Segments, perm: torch.Tensor, lam: torch.Tensor) -> torch.
     return torch.minimum(want, torch.minimum(n_own, n_partner)).clamp_min(0)
 
 
-def random_starts(
-    seg: Segments, perm: torch.Tensor, span: torch.Tensor, generator: torch.Generator
+def starts_from_uniforms(
+    seg: Segments, perm: torch.Tensor, span: torch.Tensor, u: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Uniform start of the span in each row's segment and in its partner's segment."""
-    u = torch.rand((2, *span.shape), generator=generator, device=span.device, dtype=torch.float64)
+    """Start of the span in each row's segment and in its partner's, from uniforms `u` (2, B, S) in [0, 1)."""
     room_own = (seg.length - span + 1).clamp_min(1)
     room_partner = (seg.length[perm] - span + 1).clamp_min(1)
     start_own = torch.floor(u[0] * room_own).long().clamp_max(room_own - 1)
@@ -77,18 +76,26 @@ def random_starts(
     return start_own, start_partner
 
 
+def random_starts(
+    seg: Segments, perm: torch.Tensor, span: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform start of the span in each row's segment and in its partner's segment."""
+    u = torch.rand((2, *span.shape), generator=generator, device=span.device, dtype=torch.float64)
+    return starts_from_uniforms(seg, perm, span, u)
+
+
 def window_sums(values: torch.Tensor, seg: Segments, span: torch.Tensor) -> torch.Tensor:
     """Sum of `values` (B, L) over every window of length `span` (B, S) inside every segment.
 
-    Returns (B, S, W) with W the longest segment; windows that do not fit are NaN.
+    Returns (B, S, L); windows that do not fit in their segment are NaN.
     """
     b, n_seg = seg.length.shape
-    width = int(seg.length.max().item()) if seg.length.numel() else 0
-    width = max(width, 1)
-    per_pos = torch.zeros((b, n_seg, width), dtype=torch.float64, device=values.device)
-    rows = torch.arange(b, device=values.device)[:, None].expand_as(seg.seg_id)
-    mask = seg.seg_id >= 0
-    per_pos[rows[mask], seg.seg_id[mask], seg.pos[mask]] = values[mask].double()
+    width = max(values.shape[1], 1)  # no segment is longer than the row
+    content = seg.seg_id >= 0
+    where = seg.seg_id.clamp_min(0) * width + seg.pos.clamp_min(0)
+    per_pos = torch.zeros((b, n_seg * width), dtype=torch.float64, device=values.device)
+    per_pos.scatter_add_(1, where, torch.where(content, values.double(), 0.0))
+    per_pos = per_pos.view(b, n_seg, width)
     csum = torch.zeros((b, n_seg, width + 1), dtype=torch.float64, device=values.device)
     csum[..., 1:] = torch.cumsum(per_pos, dim=-1)
     starts = torch.arange(width, device=values.device)

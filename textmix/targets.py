@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import sampling
+
 IGNORE_INDEX = -100
 TASK_KINDS = ("single_label", "regression", "multi_label")
 
@@ -66,13 +68,13 @@ def base_targets(
         ids = labels.long()
         bad = valid & ((ids < 0) | (ids >= num_labels))
         message = f"labels must be in [0, {num_labels}) or -100 (ignored). Check num_labels of the model."
-        if ids.device.type == "cpu":
+        if sampling.reads_are_free(ids.device):
             if bool(bad.any()):
                 raise ValueError(f"{message} Got {ids[bad].unique().tolist()}.")
         else:  # checked on the device: no host-device synchronisation per step
             torch._assert_async(~bad.any(), message)
-        t = F.one_hot(torch.where(valid, ids, 0), num_labels).float()
-        t = torch.where(valid[:, None], t, torch.zeros_like(t))
+        t = torch.zeros((ids.shape[0], num_labels), dtype=torch.float32, device=ids.device)
+        t.scatter_(1, torch.where(valid, ids, 0)[:, None], valid[:, None].to(t.dtype))  # one-hot; ignored rows 0
     if label_smoothing > 0:
         t = t * (1.0 - label_smoothing) + label_smoothing / t.shape[1]
     return t

@@ -41,7 +41,7 @@ class SpanCutMix(MixMethod):
     def starts(self, ctx: MixContext, batch: BatchContext, seg: span_ops.Segments, perm: torch.Tensor,
                lengths: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Where the span starts in each row's segment and in its partner's."""
-        return span_ops.random_starts(seg, perm, lengths, batch.gen)
+        return span_ops.starts_from_uniforms(seg, perm, lengths, ctx.draws.span_uniforms(lengths.shape, batch.gen))
 
     def apply(self, ctx: MixContext, batch: BatchContext) -> Applied:
         ids = batch.inputs.get("input_ids")

@@ -51,15 +51,32 @@ def test_fields_have_help_and_parse_from_the_command_line():
 
 
 def test_unsupported_architecture_names_the_override():
+    from transformers import MPNetConfig, MPNetForSequenceClassification
+
+    model = MPNetForSequenceClassification(MPNetConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
+                                                       intermediate_size=37, vocab_size=50))
+    with pytest.raises(ValueError, match="arch=ArchSpec"):
+        Mixer(model, MixConfig(method="hidden", layers=(1,)))
+    spec = ArchSpec(word_embeddings="mpnet.embeddings.word_embeddings", embeddings="mpnet.embeddings",
+                    layers="mpnet.encoder.layer.*", head="classifier")
+    mixer = Mixer(model, MixConfig(method="hidden", layers=(1,)), arch=spec)
+    assert len(mixer.arch.layers) == 2
+
+
+@pytest.mark.parametrize("method", ["embedding", "hidden", "pooled"])
+def test_decoder_only_models_refuse_activation_methods_even_with_an_override(method):
+    """The GPT-2 override once shown in the README mixed wrong: `score` runs on every token (a row was
+    pooled at its own last token, with the partner's token at that position), and GPT-2 blocks take the
+    cache, not the mask, as their second argument. Until decoders are supported, they are refused."""
     from transformers import GPT2Config, GPT2ForSequenceClassification
 
     model = GPT2ForSequenceClassification(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
-    with pytest.raises(ValueError, match="arch=ArchSpec"):
-        Mixer(model, MixConfig(method="hidden", layers=(1,)))
     spec = ArchSpec(word_embeddings="transformer.wte", embeddings="transformer.wte", layers="transformer.h.*",
                     head="score")
-    mixer = Mixer(model, MixConfig(method="hidden", layers=(1,)), arch=spec)
-    assert len(mixer.arch.layers) == 2
+    for arch in (None, spec):
+        with pytest.raises(ValueError, match="not supported on decoder-only models"):
+            Mixer(model, MixConfig(method=method, layers=(1,)), arch=arch)
+    assert Mixer(model, MixConfig(method="span"), special_token_ids=[0]).arch is None  # token ids are fine
 
 
 def test_bad_override_path_is_named():

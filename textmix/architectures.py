@@ -217,3 +217,19 @@ def resolve_for_methods(
             "model.named_modules()>'}). Any image model can use the pixel methods 'mixup' and 'cutmix'."
         )
     return resolve(model, spec, needs={f for needs in fields_of.values() for f in needs})
+
+
+def is_decoder_only(model: nn.Module) -> bool:
+    """Whether `model` is a decoder-only transformer (GPT-2, Llama, ...): its `model_type` has a causal
+    LM class in transformers but neither a masked LM nor an encoder-decoder one."""
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type is None or model_type in ARCHITECTURES:
+        return False
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+    )
+
+    return (model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+            and model_type not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES)

@@ -51,19 +51,31 @@ class MixedBatch:
         return soft_loss(logits, self.targets, self.valid, self.task_kind, reduction)
 
 
-def split_batch(batch: Mapping[str, Any]) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor | None]:
-    """Model inputs, labels and the `special_tokens_mask` (if any) of a batch dict."""
+def split_batch(batch: Mapping[str, Any], label_key: str | None = None
+                ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor | None]:
+    """Model inputs, labels and the `special_tokens_mask` (if any) of a batch dict.
+
+    The labels are `batch[label_key]`, or the first of "labels", "label", "label_ids" present.
+    """
     if not isinstance(batch, Mapping):
         raise TypeError(f"mix() takes a dict of tensors, got {type(batch).__name__}.")
-    label_key = next((k for k in LABEL_KEYS if k in batch), None)
+    keys = (label_key,) if label_key else LABEL_KEYS
+    label_key = next((k for k in keys if k in batch), None)
     if label_key is None:
         raise ValueError(
-            f"the batch has no labels (looked for {list(LABEL_KEYS)}); mixing needs labels to mix targets. "
-            "With the Trainer, keep the label column (or set label_names)."
+            f"the batch has no labels (looked for {list(keys)}; it has {sorted(batch)}); mixing needs labels to "
+            "mix targets. Keep the label column in the batch (with the Trainer: remove_unused_columns keeps "
+            "'labels'/'label'; for another name pass TrainingArguments(label_names=[name]) to MixTrainer or "
+            "Mixer(..., label_key=name))."
         )
-    inputs = {k: v for k, v in batch.items() if k not in LABEL_KEYS and k not in NOT_MODEL_INPUTS}
+    inputs = {k: v for k, v in batch.items() if k not in keys and k not in NOT_MODEL_INPUTS}
     labels = batch[label_key]
     if not isinstance(labels, torch.Tensor):
+        if isinstance(labels, (list, tuple)) and labels and isinstance(labels[0], str):
+            raise ValueError(
+                f"the labels are strings ({labels[:3]}...): encode them as class ids first, e.g. "
+                "datasets' `class_encode_column` or a label-to-id mapping in the collator."
+            )
         labels = torch.as_tensor(labels)
     return inputs, labels, batch.get("special_tokens_mask")
 
@@ -79,6 +91,11 @@ def batch_device(inputs: Mapping[str, Any], labels: torch.Tensor) -> torch.devic
 
 def targets_of(labels: torch.Tensor, task_kind: str, num_labels: int, label_smoothing: float) -> torch.Tensor:
     """Float targets before mixing; one-hot float labels (B, C) also give the number of classes."""
+    if task_kind == "single_label" and labels.dim() == 2 and labels.shape[1] == 1 and num_labels != 1:
+        raise ValueError(
+            f"class labels have shape {tuple(labels.shape)}: give them as (batch,) class ids, e.g. "
+            "labels.squeeze(1); (batch, num_labels) float rows are read as soft labels."
+        )
     if task_kind == "single_label" and labels.dim() == 2:
         labels = labels if labels.is_floating_point() else labels.float()  # one-hot integers
         num_labels = num_labels or labels.shape[1]

@@ -9,6 +9,7 @@ returns None and the forward runs untouched.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ class Step:
     """Partner of every row (B,); None for steps that mix nothing (saliency capture)."""
     lam: torch.Tensor | None = None
     """Weight of every row's own activation (B,)."""
+    used: bool = False
+    """Whether a training forward of the model has run on this step (a step serves exactly one)."""
 
 
 @dataclass
@@ -39,8 +42,18 @@ class Hook:
     with_kwargs: bool = False
 
 
+_ATTACHED: weakref.WeakKeyDictionary[nn.Module, HookSet] = weakref.WeakKeyDictionary()
+"""The HookSet attached to each model: one at a time."""
+
+
 class HookSet:
-    """The hooks of one `Mixer` on one model, and the `Step` they act on."""
+    """The hooks of one `Mixer` on one model, and the `Step` they act on.
+
+    A mixing step prepared by `Mixer.mix` serves exactly one training forward of the model (the
+    re-run of checkpointed layers during the backward is not a forward of the model): a second one
+    without a new `mix()` or `clean()` raises, since it would silently reuse the last batch's
+    partners and lambdas. Only one HookSet may be attached to a model at a time.
+    """
 
     def __init__(self, model: nn.Module | None) -> None:
         self.model = model
@@ -54,6 +67,17 @@ class HookSet:
 
     def attach(self, hooks: list[Hook]) -> None:
         """Attach `hooks` (a module hooked by several methods gets one hook per method)."""
+        if not hooks or self.model is None:
+            return
+        other = _ATTACHED.get(self.model)
+        if other is not None and other is not self:
+            raise RuntimeError(
+                "another Mixer is already attached to this model: two mixers would both mix one forward while "
+                "the loss uses one mixer's targets. Detach it first, or use one Mixer with several methods "
+                "(MixConfig(method='hidden:1,pooled:1'))."
+            )
+        _ATTACHED[self.model] = self
+        self._handles.append(self.model.register_forward_pre_hook(self._one_forward_per_step))
         for h in hooks:
             if h.pre:
                 handle = h.module.register_forward_pre_hook(h.callback, with_kwargs=h.with_kwargs)
@@ -61,12 +85,26 @@ class HookSet:
                 handle = h.module.register_forward_hook(h.callback, with_kwargs=h.with_kwargs)
             self._handles.append(handle)
 
+    def _one_forward_per_step(self, module: nn.Module, args: tuple) -> None:
+        step = self.step
+        if step is None or step.perm is None or not module.training:
+            return
+        if step.used:
+            raise RuntimeError(
+                "a second training forward on the step mixer.mix() prepared: it would reuse the last batch's "
+                "partners and lambdas. Call mixer.mix(batch) before every mixed forward, and mixer.clean(batch) "
+                "before a clean one (e.g. for a consistency loss)."
+            )
+        step.used = True
+
     def detach(self) -> None:
         """Remove every hook and forget the current step."""
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
         self.step = None
+        if self.model is not None and _ATTACHED.get(self.model) is self:
+            del _ATTACHED[self.model]
 
     def active(self, owner: str, batch_size: int | None = None) -> Any:
         """The current step if `owner`'s hooks should act on a forward of `batch_size` rows, else None.

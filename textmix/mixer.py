@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .architectures import ArchSpec, ResolvedArch, resolve_for_methods
+from .architectures import ArchSpec, ResolvedArch, is_decoder_only, resolve_for_methods
 from .batch import PROBLEM_TYPES, MixedBatch, batch_device, split_batch, targets_of, unmixed_batch
 from .config import MixConfig
 from .draws import Draws
@@ -37,7 +37,8 @@ class Mixer:
     The pixel methods (mixup, cutmix) need no model: `Mixer(None, cfg, num_labels=10).mix(batch)`
     works on a dict with `pixel_values` and labels (one-hot labels give the number of classes
     too), e.g. in a collate function. `num_labels` and `problem_type` (as in a Hugging Face config,
-    e.g. "multi_label_classification") override what the model config says.
+    e.g. "multi_label_classification") override what the model config says; `label_key` names the
+    batch's label entry when it is not one of "labels", "label", "label_ids".
     """
 
     def __init__(
@@ -51,8 +52,11 @@ class Mixer:
         num_labels: int | None = None,
         problem_type: str | None = None,
         seed_offset: int = 0,
+        label_key: str | None = None,
     ) -> None:
         self.model = model
+        self.label_key = label_key
+        self._depth = 0
         self.config = config if config is not None else MixConfig()
         self.methods = self.config.method_weights
         self.seed_offset = int(seed_offset)
@@ -69,6 +73,13 @@ class Mixer:
             raise ValueError(
                 f"method(s) {list(fields_of)} mix inside a model: pass the model to Mixer(model, cfg). "
                 "Without a model only the pixel methods 'mixup' and 'cutmix' (and 'span') work."
+            )
+        inside = [name for name, m in self._method.items() if m.family == "activations"]
+        if inside and model is not None and is_decoder_only(model):
+            raise ValueError(
+                f"method(s) {inside} are not supported on decoder-only models ({type(model).__name__}) yet: they "
+                "pool the last token under a causal mask, so a mixed row would be pooled at its own last token and "
+                "lose its partner's tail. Use method='span' (token ids) on these models."
             )
         self.arch: ResolvedArch | None = resolve_for_methods(model, arch, fields_of) if fields_of else None
         self.draws = Draws(self.config, self.seed_offset)
@@ -97,11 +108,15 @@ class Mixer:
 
     # ------------------------------------------------------------------ hooks
     def __enter__(self) -> Mixer:
+        self._depth += 1
         self.attach()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.detach()
+        self._depth -= 1
+        if self._depth <= 0:  # nested `with mixer:` blocks detach on the outermost exit
+            self._depth = 0
+            self.detach()
 
     @property
     def attached(self) -> bool:
@@ -145,7 +160,7 @@ class Mixer:
     def clean(self, batch: Mapping[str, Any]) -> MixedBatch:
         """The batch unmixed (targets smoothed as configured), arming saliency capture when the
         next batch uses saliency_span: run the model on `inputs` and backpropagate its loss before `mix()`."""
-        inputs, labels, _ = split_batch(batch)
+        inputs, labels, _ = split_batch(batch, self.label_key)
         self.hookset.step = None
         if self.next_needs_saliency and self.model is not None and self.model.training:
             if not self.attached:
@@ -158,7 +173,7 @@ class Mixer:
 
         In eval mode the batch comes back unmixed and no random number is drawn.
         """
-        inputs, labels, special_tokens_mask = split_batch(batch)
+        inputs, labels, special_tokens_mask = split_batch(batch, self.label_key)
         capture, self.hookset.step = self.hookset.step, None
         if self.model is not None and not self.model.training:
             return self._unmixed(inputs, labels)

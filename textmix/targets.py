@@ -40,6 +40,20 @@ def valid_rows(labels: torch.Tensor, task_kind: str) -> torch.Tensor:
     return ~(flat == IGNORE_INDEX).all(dim=1)
 
 
+def check(bad: torch.Tensor, message: str, values: torch.Tensor) -> None:
+    """Raise `ValueError(message)` if any of `bad` (B,) is True, naming the offending rows' values.
+
+    On CPU the check reads the values (free there); on accelerators it is an asynchronous device
+    assertion, so a training step never waits for it.
+    """
+    if sampling.reads_are_free(bad.device):
+        if bool(bad.any()):
+            rows = bad.nonzero().flatten()[:5].tolist()
+            raise ValueError(f"{message} Rows {rows}: {values[rows].tolist()}.")
+    else:
+        torch._assert_async(~bad.any(), message)
+
+
 def base_targets(
     labels: torch.Tensor, task_kind: str, num_labels: int, label_smoothing: float = 0.0
 ) -> torch.Tensor:
@@ -53,26 +67,34 @@ def base_targets(
         return torch.where(valid, t, torch.zeros_like(t))
     if task_kind == "multi_label":
         t = labels.reshape(labels.shape[0], -1).float()
+        if num_labels and t.shape[1] != num_labels:
+            raise ValueError(
+                f"multi-label targets have {t.shape[1]} columns but the model has {num_labels} labels; "
+                "give one 0/1 column per label."
+            )
         return torch.where(valid[:, None], t, torch.zeros_like(t))
     if labels.dim() == 2 and labels.is_floating_point():  # soft labels given by the user
         t = labels.float()
         if t.shape[1] != num_labels:
             raise ValueError(f"soft labels have {t.shape[1]} columns but the model has {num_labels} labels.")
         t = torch.where(valid[:, None], t, torch.zeros_like(t))
+        not_distribution = valid & (((t < 0).any(dim=1)) | ((t.sum(dim=1) - 1).abs() > 1e-3))
+        check(not_distribution, "soft labels must be distributions: every entry >= 0 and each row summing to 1 "
+                                "(within 1e-3); normalise them, or use integer class ids.", labels)
     else:
         if labels.dim() != 1:
             raise ValueError(
                 f"class labels must have shape (batch,), got {tuple(labels.shape)}; for multi-label "
                 "targets set model.config.problem_type='multi_label_classification'."
             )
+        if labels.is_floating_point():
+            fractional = valid & (labels != torch.round(labels))
+            check(fractional, "class labels must be whole numbers, got fractional values: for regression set "
+                              "model.config.problem_type='regression' (num_labels=1); for soft labels give "
+                              "(batch, num_labels) distributions.", labels)
         ids = labels.long()
         bad = valid & ((ids < 0) | (ids >= num_labels))
-        message = f"labels must be in [0, {num_labels}) or -100 (ignored). Check num_labels of the model."
-        if sampling.reads_are_free(ids.device):
-            if bool(bad.any()):
-                raise ValueError(f"{message} Got {ids[bad].unique().tolist()}.")
-        else:  # checked on the device: no host-device synchronisation per step
-            torch._assert_async(~bad.any(), message)
+        check(bad, f"labels must be in [0, {num_labels}) or -100 (ignored). Check num_labels of the model.", ids)
         t = torch.zeros((ids.shape[0], num_labels), dtype=torch.float32, device=ids.device)
         t.scatter_(1, torch.where(valid, ids, 0)[:, None], valid[:, None].to(t.dtype))  # one-hot; ignored rows 0
     if label_smoothing > 0:

@@ -154,6 +154,12 @@ class MixTrainer(Trainer):
         config = mix_config if mix_config is not None else (targs.mix_config() if from_args else None)
         self.mix_off_epoch = getattr(targs, "mix_off_epoch", None)
         self.mixer_kwargs = dict(mixer_kwargs or {})
+        names = targs.label_names or []
+        if len(names) > 1 and config is not None:
+            raise ValueError(f"mixing needs one label entry per batch; label_names={names} names several.")
+        self._label_key = names[0] if names else None
+        if self._label_key and "label_key" not in self.mixer_kwargs:
+            self.mixer_kwargs["label_key"] = self._label_key
         if "tokenizer" not in self.mixer_kwargs and getattr(self.processing_class, "all_special_ids", None):
             self.mixer_kwargs["tokenizer"] = self.processing_class
         self.mixer = (None if config is None else
@@ -194,9 +200,10 @@ class MixTrainer(Trainer):
     # ------------------------------------------------------------------ loss
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
         """Labelled rows in the accumulated batch (over all processes when tokens are averaged)."""
-        if not batch_samples or not any(k in batch_samples[0] for k in ("labels", "label")):
+        keys = (self._label_key,) if self._label_key else ("labels", "label")
+        key = next((k for k in keys if batch_samples and k in batch_samples[0]), None)
+        if key is None:
             return None
-        key = "labels" if "labels" in batch_samples[0] else "label"
         count = sum(valid_rows(torch.as_tensor(b[key]), self._task_kind).sum() for b in batch_samples)
         count = torch.as_tensor(count, device=device)
         if self.args.average_tokens_across_devices and self.args.world_size > 1:
@@ -249,7 +256,8 @@ class MixTrainer(Trainer):
         """No mixer: the plain Trainer's loss (the model's own, or its label smoother's), which is a mean
         over the micro-batch, rescaled to its share of the accumulated batch (a factor of exactly 1
         without accumulation on one process, so the step is bit-identical to `Trainer`'s)."""
-        labels = next((inputs[k] for k in ("labels", "label") if k in inputs), None)
+        keys = (self._label_key,) if self._label_key else ("labels", "label")
+        labels = next((inputs[k] for k in keys if k in inputs), None)
         self._mix_stats["batches"] += 1  # logged as mix_share 0.0
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=None)
         if labels is None or num_items_in_batch is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..hooks import Hook, HookSet, Step, blend_output, first_tensor
+from ..hooks import Hook, HookSet, Step, blend_output, blend_rows, first_tensor
 from ..masks import union_attention_mask
 from .base import Applied, BatchContext, MixContext, MixMethod, register
 
@@ -31,8 +31,8 @@ def union_inputs(ctx: MixContext, inputs: dict, perm: torch.Tensor, mixed_rows: 
 class EmbeddingMixup(MixMethod):
     name = "embedding"
     family = "activations"
-    summary = ("the word-embedding output (wordMixup), or with `embedding_target=\"module\"` the whole "
-               "embedding module's output")
+    summary = ("the word-embedding output (wordMixup; or the `inputs_embeds` given), or with "
+               "`embedding_target=\"module\"` the whole embedding module's output")
     attention = "union (OR) of the two rows' masks, for every layer"
     arch_fields = ("word_embeddings", "embeddings")
 
@@ -49,4 +49,8 @@ class EmbeddingMixup(MixMethod):
     def apply(self, ctx: MixContext, batch: BatchContext) -> Applied:
         perm, lam = ctx.draws.rows(batch.valid, batch.gen)
         inputs = union_inputs(ctx, batch.inputs, perm, lam < 1, position_ids=True)
+        embeds = inputs.get("inputs_embeds")
+        if ctx.config.embedding_target == "word" and "input_ids" not in inputs and isinstance(embeds, torch.Tensor):
+            # the model skips its word embeddings: mix the embeddings it was given, here
+            return Applied(dict(inputs, inputs_embeds=blend_rows(embeds, perm, lam)), perm, lam)
         return Applied(inputs, perm, lam, step=Step(self.name, perm, lam))

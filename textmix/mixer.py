@@ -81,6 +81,12 @@ class Mixer:
                 "pool the last token under a causal mask, so a mixed row would be pooled at its own last token and "
                 "lose its partner's tail. Use method='span' (token ids) on these models."
             )
+        if model is not None and is_decoder_only(model) and getattr(model_config, "pad_token_id", None) is None:
+            raise ValueError(
+                f"{type(model).__name__} finds each row's last token through config.pad_token_id, which is None: "
+                "set model.config.pad_token_id = tokenizer.pad_token_id (for tokenizers without one, "
+                "tokenizer.pad_token = tokenizer.eos_token first)."
+            )
         self.arch: ResolvedArch | None = resolve_for_methods(model, arch, fields_of) if fields_of else None
         self.draws = Draws(self.config, self.seed_offset)
         self.hookset = HookSet(model)

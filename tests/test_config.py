@@ -64,19 +64,19 @@ def test_unsupported_architecture_names_the_override():
 
 
 @pytest.mark.parametrize("method", ["embedding", "hidden", "pooled"])
-def test_decoder_only_models_refuse_activation_methods_even_with_an_override(method):
+def test_a_decoder_override_without_last_token_pooling_is_refused(method):
     """The GPT-2 override once shown in the README mixed wrong: `score` runs on every token (a row was
     pooled at its own last token, with the partner's token at that position), and GPT-2 blocks take the
-    cache, not the mask, as their second argument. Until decoders are supported, they are refused."""
+    cache, not the mask, as their second argument. The table's GPT-2 entry says both; an override that
+    does not is refused."""
     from transformers import GPT2Config, GPT2ForSequenceClassification
 
-    model = GPT2ForSequenceClassification(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
-    spec = ArchSpec(word_embeddings="transformer.wte", embeddings="transformer.wte", layers="transformer.h.*",
-                    head="score")
-    for arch in (None, spec):
-        with pytest.raises(ValueError, match="not supported on decoder-only models"):
-            Mixer(model, MixConfig(method=method, layers=(1,)), arch=arch)
-    assert Mixer(model, MixConfig(method="span"), special_token_ids=[0]).arch is None  # token ids are fine
+    model = GPT2ForSequenceClassification(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50, pad_token_id=0))
+    wrong = ArchSpec(word_embeddings="transformer.wte", embeddings="transformer.wte", layers="transformer.h.*",
+                     head="score")
+    with pytest.raises(ValueError, match="pooling='last'"):
+        Mixer(model, MixConfig(method=method, layers=(1,)), arch=wrong)
+    assert Mixer(model, MixConfig(method=method, layers=(1,))).arch.spec.pooling == "last"
 
 
 def test_bad_override_path_is_named():

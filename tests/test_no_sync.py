@@ -59,3 +59,19 @@ def test_mix_never_reads_a_tensor_on_the_host(method, lam_mode, monkeypatch):
                 mb = mixer.mix(batch)
             assert mb.method == method
     assert (mb.lam < 1).any()
+
+
+@pytest.mark.parametrize("method", ["embedding", "hidden", "pooled", "span"])
+def test_decoder_pooling_positions_need_no_host_read(method, monkeypatch):
+    from test_decoders import decoder_batch, tiny_decoder
+
+    monkeypatch.setattr(sampling, "reads_are_free", lambda device: False)
+    model = tiny_decoder("llama")
+    batch = decoder_batch("right", seed=0)
+    mixer = Mixer(model, MixConfig(method=method, alpha=1.0, layers=[1], seed=0), special_token_ids=[0, 1, 2])
+    with mixer:
+        _ = mixer.next_method
+        with no_host_reads(monkeypatch):
+            mb = mixer.mix(batch)
+        model(**mb.inputs)  # the hooks use what mix() prepared
+    assert (mb.lam < 1).any()

@@ -96,6 +96,16 @@ def test_readme_method_table_is_the_registry():
     )
 
 
+def test_readme_architecture_table_is_the_table():
+    from textmix.architectures import architectures_table
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert architectures_table() in readme, (
+        "README.md's architecture table differs from textmix.ARCHITECTURES: paste "
+        "textmix.architectures.architectures_table() there"
+    )
+
+
 def test_docs_name_every_method():
     adding = (ROOT / "docs" / "adding-a-method.md").read_text(encoding="utf-8")
     vision = (ROOT / "docs" / "vision.md").read_text(encoding="utf-8")

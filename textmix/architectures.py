@@ -13,7 +13,7 @@ methods embedding / hidden / pooled work on them too.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -32,6 +32,12 @@ class ArchSpec:
     patch tokens (B, gh * gw, D), row-major over the patch grid; its patch size is read from the
     module's `patch_size` attribute or the model config's. A path may be None where a model lacks
     that point; methods that need it then fail with an error naming the field.
+
+    `pooling` says where the classifier reads a row: ``"first"`` (the head gets the pooled vector,
+    or the token states of which it keeps position 0: encoders) or ``"last"`` (decoder-only models:
+    the head runs on every token and the model keeps the last token that is not `pad_token_id`).
+    `layer_mask_arg` is the position of the attention mask among a layer's positional arguments
+    when it is not passed as `attention_mask=` (GPT-2 blocks: 2, after the cache).
     """
 
     word_embeddings: str | None
@@ -41,12 +47,22 @@ class ArchSpec:
     mask_layout: str = "key"
     padded_positions: bool = False
     patch_embeddings: str | None = None
+    pooling: str = "first"
+    layer_mask_arg: int = 1
 
 
 def _vit_like(prefix: str, head: str = "classifier") -> ArchSpec:
     patches = f"{prefix}.embeddings.patch_embeddings"
     return ArchSpec(patches, f"{prefix}.embeddings", f"{prefix}.layers.*", head, patch_embeddings=patches)
 
+
+def _decoder(prefix: str = "model") -> ArchSpec:
+    """Llama layout: `model.embed_tokens`, `model.layers.*`, the `score` head on every token, last-token pooling."""
+    return ArchSpec(f"{prefix}.embed_tokens", f"{prefix}.embed_tokens", f"{prefix}.layers.*", "score", pooling="last")
+
+
+DECODERS = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2")
+"""Decoder-only families with the Llama layout (SmolLM is `llama`)."""
 
 ARCHITECTURES: dict[str, ArchSpec] = {
     "bert": ArchSpec("bert.embeddings.word_embeddings", "bert.embeddings", "bert.encoder.layer.*", "classifier"),
@@ -76,6 +92,9 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "modernbert": ArchSpec(
         "model.embeddings.tok_embeddings", "model.embeddings", "model.layers.*", "head"
     ),
+    **{model_type: _decoder() for model_type in DECODERS},
+    "gpt2": ArchSpec("transformer.wte", "transformer.wte", "transformer.h.*", "score", pooling="last",
+                     layer_mask_arg=2),  # wte output + position embeddings (the same for both rows) = layer 0 input
     "vit": _vit_like("vit"),
     "deit": _vit_like("deit"),  # DeiTForImageClassificationWithTeacher has no `classifier`: no pooled Mixup there
 }
@@ -192,21 +211,26 @@ def resolve(model: nn.Module, spec: ArchSpec, needs: Collection[str] | None = No
 
 
 def resolve_for_methods(
-    model: nn.Module, arch: ArchSpec | Mapping[str, Any] | None, fields_of: Mapping[str, Collection[str]]
+    model: nn.Module, arch: ArchSpec | Mapping[str, Any] | None,
+    fields_of: Mapping[str, Collection[str]] | Callable[[ArchSpec], Mapping[str, Collection[str]]],
 ) -> ResolvedArch:
-    """Resolve the modules that the methods in `fields_of` ({method: ArchSpec fields it needs}) hook.
+    """Resolve the modules that the methods in `fields_of` ({method: ArchSpec fields it needs}, or a
+    function of the spec giving it) hook.
 
     Patch methods on a model without a known patch embedding get an error naming the override.
     """
+    static = fields_of if isinstance(fields_of, Mapping) else None
     override = dict(arch) if isinstance(arch, Mapping) else arch
-    patch = [m for m, needs in fields_of.items() if "patch_embeddings" in needs]
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     try:
         spec = spec_for(model, override)
     except ValueError:
-        if not patch:
-            raise
         spec = None
+    if static is None:
+        fields_of = fields_of(spec if spec is not None else ArchSpec(None, None, None, None))
+    patch = [m for m, needs in fields_of.items() if "patch_embeddings" in needs]
+    if spec is None and not patch:
+        spec_for(model, override)  # raises the error naming the override
     if patch and (spec is None or spec.patch_embeddings is None):
         known = sorted(k for k, v in ARCHITECTURES.items() if v.patch_embeddings)
         raise ValueError(
@@ -223,8 +247,10 @@ def is_decoder_only(model: nn.Module) -> bool:
     """Whether `model` is a decoder-only transformer (GPT-2, Llama, ...): its `model_type` has a causal
     LM class in transformers but neither a masked LM nor an encoder-decoder one."""
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type is None or model_type in ARCHITECTURES:
+    if model_type is None:
         return False
+    if model_type in ARCHITECTURES:
+        return ARCHITECTURES[model_type].pooling == "last"
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
@@ -233,3 +259,22 @@ def is_decoder_only(model: nn.Module) -> bool:
 
     return (model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
             and model_type not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES)
+
+
+def architectures_table() -> str:
+    """The README's table of supported architectures (Markdown), made from `ARCHITECTURES`."""
+    groups: dict[ArchSpec, list[str]] = {}
+    for model_type, spec in ARCHITECTURES.items():
+        groups.setdefault(spec, []).append(model_type)
+    lines = ["| `model_type` | word embeddings | layers | head | pools | notes |", "|---|---|---|---|---|---|"]
+    for spec, types in groups.items():
+        notes = [text for flag, text in (
+            (spec.mask_layout == "pairwise", "pairwise (query x key) masks"),
+            (spec.padded_positions, "position ids from the padding"),
+            (spec.patch_embeddings is not None, "patch tokens: `patch_mixup`, `patch_cutmix`"),
+            (spec.layer_mask_arg != 1, f"mask is the layers' positional argument {spec.layer_mask_arg}"),
+        ) if flag]
+        pools = "last non-padding token" if spec.pooling == "last" else "first token / pooled vector"
+        lines.append(f"| {', '.join(f'`{t}`' for t in types)} | `{spec.word_embeddings}` | `{spec.layers}` | "
+                     f"`{spec.head}` | {pools} | {'; '.join(notes) or '–'} |")
+    return "\n".join(lines)

@@ -30,6 +30,10 @@ class Step:
     """Weight of every row's own activation (B,)."""
     used: bool = False
     """Whether a training forward of the model has run on this step (a step serves exactly one)."""
+    pool: torch.Tensor | None = None
+    """Decoder-only models: the position the model pools in each row (B,) (`textmix.pooling`)."""
+    pool_from: torch.Tensor | None = None
+    """Decoder-only models: where each row's mixed content ends (B,); moved to `pool` before the head."""
 
 
 @dataclass

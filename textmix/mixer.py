@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .architectures import ArchSpec, ResolvedArch, is_decoder_only, resolve_for_methods
+from .architectures import ARCHITECTURES, ArchSpec, ResolvedArch, is_decoder_only, resolve_for_methods
 from .batch import PROBLEM_TYPES, MixedBatch, batch_device, split_batch, targets_of, unmixed_batch
 from .config import MixConfig
 from .draws import Draws
@@ -74,20 +74,26 @@ class Mixer:
                 f"method(s) {list(fields_of)} mix inside a model: pass the model to Mixer(model, cfg). "
                 "Without a model only the pixel methods 'mixup' and 'cutmix' (and 'span') work."
             )
-        inside = [name for name, m in self._method.items() if m.family == "activations"]
-        if inside and model is not None and is_decoder_only(model):
-            raise ValueError(
-                f"method(s) {inside} are not supported on decoder-only models ({type(model).__name__}) yet: they "
-                "pool the last token under a causal mask, so a mixed row would be pooled at its own last token and "
-                "lose its partner's tail. Use method='span' (token ids) on these models."
-            )
+
         if model is not None and is_decoder_only(model) and getattr(model_config, "pad_token_id", None) is None:
             raise ValueError(
                 f"{type(model).__name__} finds each row's last token through config.pad_token_id, which is None: "
                 "set model.config.pad_token_id = tokenizer.pad_token_id (for tokenizers without one, "
                 "tokenizer.pad_token = tokenizer.eos_token first)."
             )
-        self.arch: ResolvedArch | None = resolve_for_methods(model, arch, fields_of) if fields_of else None
+        self.arch: ResolvedArch | None = None
+        if fields_of:
+            self.arch = resolve_for_methods(
+                model, arch, lambda spec: {n: m.fields_for(spec) for n, m in self._method.items() if m.arch_fields})
+        inside = [name for name, m in self._method.items() if m.family == "activations"]
+        if inside and is_decoder_only(model) and self.arch.spec.pooling != "last":
+            raise ValueError(
+                f"method(s) {inside} on the decoder-only {type(model).__name__} need an ArchSpec with "
+                "pooling='last' (its head runs on every token and the model pools each row's last token; a mixed "
+                "row must be pooled where its mixed content ends) and, if its layers take the mask positionally, "
+                "layer_mask_arg. The table has the families textmix supports: "
+                f"{sorted(k for k, v in ARCHITECTURES.items() if v.pooling == 'last')}."
+            )
         self.draws = Draws(self.config, self.seed_offset)
         self.hookset = HookSet(model)
         self.ctx = MixContext(model=model, config=self.config, arch=self.arch, methods=self.methods, draws=self.draws,

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from ..architectures import ResolvedArch
+    from ..architectures import ArchSpec, ResolvedArch
     from ..draws import Draws
     from ..hooks import Hook, HookSet, Step
 
@@ -95,6 +95,10 @@ class MixMethod:
     def modality(self) -> str:
         """"text" or "image"."""
         return MODALITIES[self.family]
+
+    def fields_for(self, spec: ArchSpec) -> tuple[str, ...]:
+        """`ArchSpec` fields to resolve for this model (default `arch_fields`)."""
+        return self.arch_fields
 
     def check_model(self, ctx: MixContext) -> None:
         """Raise if the resolved model cannot run this method (called once, when the mixer is built)."""

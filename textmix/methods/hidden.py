@@ -16,7 +16,7 @@ from torch import nn
 from ..hooks import Hook, HookSet, Step, blend_output, first_tensor
 from ..masks import union_layer_mask
 from .base import Applied, BatchContext, MixContext, MixMethod, register
-from .embedding import union_inputs
+from .embedding import last_token_hooks, pool_positions, union_inputs
 
 
 @dataclass
@@ -44,6 +44,9 @@ class HiddenMixup(MixMethod):
     attention = "each row's own mask up to layer k, the union after it"
     arch_fields = ("embeddings", "layers")
 
+    def fields_for(self, spec) -> tuple[str, ...]:
+        return self.arch_fields + (("head",) if spec.pooling == "last" else ())
+
     def layer_choices(self, ctx: MixContext) -> list[int]:
         depth = ctx.arch.num_layers
         return list(ctx.config.layers or range((depth + 1) // 2, depth + 1))
@@ -60,6 +63,7 @@ class HiddenMixup(MixMethod):
     def hooks(self, ctx: MixContext, hookset: HookSet) -> list[Hook]:
         arch = ctx.arch
         layout = arch.spec.mask_layout
+        mask_arg = arch.spec.layer_mask_arg
 
         def union_mask(mask, step: HiddenStep):
             key = id(mask)
@@ -97,8 +101,9 @@ class HiddenMixup(MixMethod):
                 if "attention_mask" in kwargs:
                     kwargs["attention_mask"] = union_mask(kwargs["attention_mask"], step)
                     return args, kwargs
-                if len(args) > 1:
-                    return (args[0], union_mask(args[1], step), *args[2:]), kwargs
+                k = mask_arg
+                if len(args) > k:
+                    return (*args[:k], union_mask(args[k], step), *args[k + 1:]), kwargs
                 return None
 
             return pre_hook
@@ -115,7 +120,8 @@ class HiddenMixup(MixMethod):
             return hook
 
         base = getattr(ctx.model, "base_model", ctx.model)
-        hooks = [Hook(arch.embeddings, mix_embeddings), Hook(base, own_masks_below, pre=True, with_kwargs=True)]
+        hooks = [Hook(arch.embeddings, mix_embeddings), Hook(base, own_masks_below, pre=True, with_kwargs=True),
+                 *last_token_hooks(self, ctx, hookset)]
         index_of = {id(m): i for i, m in enumerate(arch.layers)}
         static = len(arch.layers) == arch.num_layers  # else shared layers (ALBERT): count the calls
         for module in dict.fromkeys(arch.layers):  # each distinct module once
@@ -133,5 +139,7 @@ class HiddenMixup(MixMethod):
                 "hidden Mixup on a model with shared layers (ALBERT) cannot run with gradient checkpointing; "
                 "disable one of the two."
             )
-        step = HiddenStep(self.name, perm, lam, layer=batch.layer, own_mask=own_mask, mixed_rows=mixed_rows)
+        pool, pool_from = pool_positions(ctx, batch.inputs, perm, lam)
+        step = HiddenStep(self.name, perm, lam, pool=pool, pool_from=pool_from, layer=batch.layer, own_mask=own_mask,
+                          mixed_rows=mixed_rows)
         return Applied(inputs, perm, lam, step=step)

@@ -278,3 +278,32 @@ def architectures_table() -> str:
         lines.append(f"| {', '.join(f'`{t}`' for t in types)} | `{spec.word_embeddings}` | `{spec.layers}` | "
                      f"`{spec.head}` | {pools} | {'; '.join(notes) or '–'} |")
     return "\n".join(lines)
+
+
+def unwrap_adapters(model: nn.Module | None) -> nn.Module | None:
+    """The transformers model inside a PEFT wrapper (`PeftModel` -> tuner -> model), else `model` itself."""
+    get_base = getattr(model, "get_base_model", None)
+    if callable(get_base) and hasattr(model, "peft_config"):
+        return get_base()
+    return model
+
+
+def check_decoder(model: nn.Module | None, arch: ResolvedArch | None, activation_methods: list[str]) -> None:
+    """Raise, naming the fix, when a decoder-only `model` cannot be mixed right: no `pad_token_id` (the
+    model could not find each row's last token), or activation methods without last-token pooling."""
+    if model is None or not is_decoder_only(model):
+        return
+    if getattr(model.config, "pad_token_id", None) is None:
+        raise ValueError(
+            f"{type(model).__name__} finds each row's last token through config.pad_token_id, which is None: "
+            "set model.config.pad_token_id = tokenizer.pad_token_id (for tokenizers without one, "
+            "tokenizer.pad_token = tokenizer.eos_token first)."
+        )
+    if activation_methods and arch is not None and arch.spec.pooling != "last":
+        raise ValueError(
+            f"method(s) {activation_methods} on the decoder-only {type(model).__name__} need an ArchSpec with "
+            "pooling='last' (its head runs on every token and the model pools each row's last token; a mixed "
+            "row must be pooled where its mixed content ends) and, if its layers take the mask positionally, "
+            "layer_mask_arg. The table has the families textmix supports: "
+            f"{sorted(k for k, v in ARCHITECTURES.items() if v.pooling == 'last')}."
+        )

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .architectures import ARCHITECTURES, ArchSpec, ResolvedArch, is_decoder_only, resolve_for_methods
+from .architectures import ArchSpec, ResolvedArch, check_decoder, resolve_for_methods, unwrap_adapters
 from .batch import PROBLEM_TYPES, MixedBatch, batch_device, split_batch, targets_of, unmixed_batch
 from .config import MixConfig
 from .draws import Draws
@@ -38,7 +38,9 @@ class Mixer:
     works on a dict with `pixel_values` and labels (one-hot labels give the number of classes
     too), e.g. in a collate function. `num_labels` and `problem_type` (as in a Hugging Face config,
     e.g. "multi_label_classification") override what the model config says; `label_key` names the
-    batch's label entry when it is not one of "labels", "label", "label_ids".
+    batch's label entry when it is not one of "labels", "label", "label_ids". A PEFT-wrapped model
+    (`peft.get_peft_model`) is mixed through its wrapper: the mixing points are found in the
+    transformers model inside.
     """
 
     def __init__(
@@ -74,29 +76,15 @@ class Mixer:
                 f"method(s) {list(fields_of)} mix inside a model: pass the model to Mixer(model, cfg). "
                 "Without a model only the pixel methods 'mixup' and 'cutmix' (and 'span') work."
             )
-
-        if model is not None and is_decoder_only(model) and getattr(model_config, "pad_token_id", None) is None:
-            raise ValueError(
-                f"{type(model).__name__} finds each row's last token through config.pad_token_id, which is None: "
-                "set model.config.pad_token_id = tokenizer.pad_token_id (for tokenizers without one, "
-                "tokenizer.pad_token = tokenizer.eos_token first)."
-            )
+        inner = unwrap_adapters(model)  # the transformers model inside a PEFT wrapper; hooks go on its modules
         self.arch: ResolvedArch | None = None
         if fields_of:
             self.arch = resolve_for_methods(
-                model, arch, lambda spec: {n: m.fields_for(spec) for n, m in self._method.items() if m.arch_fields})
-        inside = [name for name, m in self._method.items() if m.family == "activations"]
-        if inside and is_decoder_only(model) and self.arch.spec.pooling != "last":
-            raise ValueError(
-                f"method(s) {inside} on the decoder-only {type(model).__name__} need an ArchSpec with "
-                "pooling='last' (its head runs on every token and the model pools each row's last token; a mixed "
-                "row must be pooled where its mixed content ends) and, if its layers take the mask positionally, "
-                "layer_mask_arg. The table has the families textmix supports: "
-                f"{sorted(k for k, v in ARCHITECTURES.items() if v.pooling == 'last')}."
-            )
+                inner, arch, lambda spec: {n: m.fields_for(spec) for n, m in self._method.items() if m.arch_fields})
+        check_decoder(inner, self.arch, [n for n, m in self._method.items() if m.family == "activations"])
         self.draws = Draws(self.config, self.seed_offset)
         self.hookset = HookSet(model)
-        self.ctx = MixContext(model=model, config=self.config, arch=self.arch, methods=self.methods, draws=self.draws,
+        self.ctx = MixContext(model=inner, config=self.config, arch=self.arch, methods=self.methods, draws=self.draws,
                               special_ids=_special_token_ids(tokenizer, special_token_ids, model_config))
         for name, method in self._method.items():
             if method.arch_fields:

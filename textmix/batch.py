@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .targets import base_targets, soft_loss, valid_rows
+from .targets import base_targets, soft_loss, valid_items
 
 LABEL_KEYS = ("labels", "label", "label_ids")
 NOT_MODEL_INPUTS = ("special_tokens_mask",)
@@ -16,6 +16,7 @@ PROBLEM_TYPES = {
     "single_label_classification": "single_label",
     "multi_label_classification": "multi_label",
     "regression": "regression",
+    "token_classification": "token",
 }
 
 
@@ -25,7 +26,8 @@ class MixedBatch:
 
     `inputs` are plain model inputs (never labels); `perm[i]` is row i's partner; `lam[i]` the
     weight of row i's own label (1.0 = unmixed); `targets` the mixed targets `loss` trains on;
-    `valid` marks rows that count in the loss (not labelled -100). Image methods also give `boxes`
+    `valid` marks rows that count in the loss (not labelled -100; for token classification, the
+    labelled tokens (B, L), and `targets` is (B, L, C)). Image methods also give `boxes`
     (B, 4) long, ``[y0, y1, x0, x1)`` of the region row i took from its partner, in pixels (cutmix)
     or patches (patch_cutmix); empty for rows that were blended (Mixup) or not mixed. `method` is
     the method drawn for the batch, or e.g. ``"mixup+cutmix"`` when rows drew theirs one by one.
@@ -91,6 +93,8 @@ def batch_device(inputs: Mapping[str, Any], labels: torch.Tensor) -> torch.devic
 
 def targets_of(labels: torch.Tensor, task_kind: str, num_labels: int, label_smoothing: float) -> torch.Tensor:
     """Float targets before mixing; one-hot float labels (B, C) also give the number of classes."""
+    if task_kind == "token":
+        return base_targets(labels, task_kind, num_labels, label_smoothing)
     if task_kind == "single_label" and labels.dim() == 2 and labels.shape[1] == 1 and num_labels != 1:
         raise ValueError(
             f"class labels have shape {tuple(labels.shape)}: give them as (batch,) class ids, e.g. "
@@ -116,6 +120,6 @@ def unmixed_batch(inputs: dict, labels: torch.Tensor, task_kind: str, num_labels
         perm=torch.arange(b, device=device),
         lam=torch.ones(b, device=device),
         targets=targets_of(labels, task_kind, num_labels, label_smoothing),
-        valid=valid_rows(labels, task_kind),
+        valid=valid_items(labels, task_kind),
         task_kind=task_kind,
     )

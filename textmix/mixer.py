@@ -19,7 +19,7 @@ from .config import MixConfig
 from .draws import Draws
 from .hooks import Hook, HookSet, SaliencyCapture
 from .methods import BatchContext, MixContext, MixMethod, get_method
-from .targets import mix_targets, task_kind_of, valid_rows
+from .targets import mix_targets, mix_token_targets, task_kind_of, valid_items, valid_rows
 
 __all__ = ["MixedBatch", "Mixer"]
 
@@ -65,7 +65,7 @@ class Mixer:
         self._method: dict[str, MixMethod] = {name: get_method(name) for name in self.methods}
         model_config = getattr(model, "config", None)
         self.num_labels = int(num_labels if num_labels is not None else getattr(model_config, "num_labels", 0))
-        self.task_kind = task_kind_of(model_config) if model_config is not None else "single_label"
+        self.task_kind = task_kind_of(model_config, unwrap_adapters(model)) if model_config is not None else "single_label"
         if problem_type is not None:
             if problem_type not in PROBLEM_TYPES:
                 raise ValueError(f"problem_type must be one of {list(PROBLEM_TYPES)} (got {problem_type!r}).")
@@ -81,10 +81,19 @@ class Mixer:
         if fields_of:
             self.arch = resolve_for_methods(
                 inner, arch, lambda spec: {n: m.fields_for(spec) for n, m in self._method.items() if m.arch_fields})
-        check_decoder(inner, self.arch, [n for n, m in self._method.items() if m.family == "activations"])
+        if self.task_kind == "token":
+            unfit = [n for n, m in self._method.items() if not m.token_labels]
+            if unfit:
+                raise ValueError(
+                    f"method(s) {unfit} do not mix token classification batches (labels per token); "
+                    "use method='embedding' or 'hidden'."
+                )
+        else:
+            check_decoder(inner, self.arch, [n for n, m in self._method.items() if m.family == "activations"])
         self.draws = Draws(self.config, self.seed_offset)
         self.hookset = HookSet(model)
         self.ctx = MixContext(model=inner, config=self.config, arch=self.arch, methods=self.methods, draws=self.draws,
+                              task_kind=self.task_kind,
                               special_ids=_special_token_ids(tokenizer, special_token_ids, model_config))
         for name, method in self._method.items():
             if method.arch_fields:
@@ -186,6 +195,9 @@ class Mixer:
         device = batch_device(inputs, labels)
         labels = labels.to(device)
         valid = valid_rows(labels, self.task_kind)
+        if self.task_kind == "token" and "input_ids" in inputs and labels.shape != inputs["input_ids"].shape:
+            raise ValueError(f"token labels have shape {tuple(labels.shape)} but input_ids "
+                             f"{tuple(inputs['input_ids'].shape)}: give one label per token (-100 where none).")
         targets = targets_of(labels, self.task_kind, self.num_labels, self.config.label_smoothing)
         grad = capture.grad if isinstance(capture, SaliencyCapture) and capture.owner == plan.method else None
         applied = method.apply(self.ctx, BatchContext(
@@ -193,11 +205,16 @@ class Mixer:
             embedding_grad=grad, special_tokens_mask=special_tokens_mask,
         ))
         self.hookset.step = applied.step
+        if self.task_kind == "token":
+            labelled = valid_items(labels, self.task_kind)
+            targets, valid = mix_token_targets(targets, labelled, applied.perm, applied.lam), labelled
+        else:
+            targets = mix_targets(targets, applied.perm, applied.lam)
         return MixedBatch(
             inputs=applied.inputs,
             perm=applied.perm,
             lam=applied.lam,
-            targets=mix_targets(targets, applied.perm, applied.lam),
+            targets=targets,
             valid=valid,
             task_kind=self.task_kind,
             method=applied.name or plan.method,

@@ -6,9 +6,15 @@ Three kinds of labels, chosen by `task_kind`:
   cross-entropy. Float (B, C) rows that are already distributions are accepted as soft labels.
 * ``"regression"``: float targets (B,) or (B, 1) -> mixed; mean squared error.
 * ``"multi_label"``: float 0/1 targets (B, C) -> mixed; binary cross-entropy with logits.
+* ``"token"``: token classification (NER, POS): class ids per token (B, L) -> one-hot per token
+  (B, L, C) -> mixed position by position; soft cross-entropy over the labelled tokens.
 
-Rows labelled -100 (every entry -100 for multi-label) are ignored: never a partner, not counted in
-the loss.
+Rows labelled -100 (every entry -100 for multi-label and token labels) are ignored: never a
+partner, not counted in the loss. For token labels, -100 marks single tokens (sub-word
+continuations, special tokens, padding): **a position counts in the loss when the row itself
+labels it**; its target mixes in the partner's label at that position when the partner labels it
+too, and is the row's own label otherwise (the partner's unlabelled token brings no label). So
+the loss is always over the row's own labelled tokens, and gradient accumulation stays exact.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import torch.nn.functional as F
 from . import sampling
 
 IGNORE_INDEX = -100
-TASK_KINDS = ("single_label", "regression", "multi_label")
+TASK_KINDS = ("single_label", "regression", "multi_label", "token")
 
 
-def task_kind_of(config) -> str:
-    """The kind of labels a Hugging Face model config trains on."""
+def task_kind_of(config, model: object = None) -> str:
+    """The kind of labels a Hugging Face model (config) trains on; `*ForTokenClassification` models: "token"."""
+    if model is not None and type(model).__name__.endswith("ForTokenClassification"):
+        return "token"
     problem = getattr(config, "problem_type", None)
     if problem == "regression" or (problem is None and getattr(config, "num_labels", 2) == 1):
         return "regression"
@@ -54,6 +62,13 @@ def check(bad: torch.Tensor, message: str, values: torch.Tensor) -> None:
         torch._assert_async(~bad.any(), message)
 
 
+def valid_items(labels: torch.Tensor, task_kind: str) -> torch.Tensor:
+    """What counts in the loss: labelled tokens (B, L) for token labels, else valid rows (B,)."""
+    if task_kind == "token":
+        return labels != IGNORE_INDEX
+    return valid_rows(labels, task_kind)
+
+
 def base_targets(
     labels: torch.Tensor, task_kind: str, num_labels: int, label_smoothing: float = 0.0
 ) -> torch.Tensor:
@@ -61,6 +76,8 @@ def base_targets(
 
     Ignored rows get zeros; their values never matter.
     """
+    if task_kind == "token":
+        return token_targets(labels, num_labels, label_smoothing)
     valid = valid_rows(labels, task_kind)
     if task_kind == "regression":
         t = labels.reshape(labels.shape[0]).float()
@@ -102,6 +119,33 @@ def base_targets(
     return t
 
 
+def token_targets(labels: torch.Tensor, num_labels: int, label_smoothing: float = 0.0) -> torch.Tensor:
+    """One-hot (smoothed) targets per token (B, L, C) from class ids (B, L); unlabelled tokens get zeros."""
+    if labels.dim() != 2 or labels.is_floating_point():
+        raise ValueError(
+            f"token classification labels must be class ids of shape (batch, length), got "
+            f"{tuple(labels.shape)} {labels.dtype}; label sub-word continuations, special tokens and padding -100."
+        )
+    valid = labels != IGNORE_INDEX
+    ids = labels.long()
+    bad = valid & ((ids < 0) | (ids >= num_labels))
+    check(bad.any(dim=1), f"token labels must be in [0, {num_labels}) or -100 (ignored). Check num_labels.", ids)
+    t = torch.zeros((*ids.shape, num_labels), dtype=torch.float32, device=ids.device)
+    t.scatter_(2, torch.where(valid, ids, 0)[..., None], valid[..., None].to(t.dtype))
+    if label_smoothing > 0:
+        t = torch.where(valid[..., None], t * (1.0 - label_smoothing) + label_smoothing / num_labels, t)
+    return t
+
+
+def mix_token_targets(targets: torch.Tensor, labelled: torch.Tensor, perm: torch.Tensor,
+                      lam: torch.Tensor) -> torch.Tensor:
+    """Per-token targets (B, L, C) of mixed rows: where the row and its partner both label a position,
+    lam * own + (1 - lam) * partner's; where only the row does, its own (see the module docstring)."""
+    lam = lam.to(targets.dtype)[:, None, None]
+    both = (labelled & labelled[perm])[..., None]
+    return torch.where(both, lam * targets + (1.0 - lam) * targets[perm], targets)
+
+
 def mix_targets(targets: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     """lam * own target + (1 - lam) * partner's target, row by row."""
     lam = lam.to(targets.dtype)
@@ -115,6 +159,15 @@ def soft_loss(
 ) -> torch.Tensor:
     """Loss over the valid rows: their mean (0, with a gradient path, when none is valid) or sum."""
     logits = logits.float()
+    if task_kind == "token":
+        per_token = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)  # (B, L)
+        weight = valid.to(per_token.dtype)
+        total = (per_token * weight).sum()
+        if reduction == "sum":
+            return total
+        if reduction != "mean":
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}.")
+        return total / weight.sum().clamp_min(1.0)
     if task_kind == "single_label":
         per_row = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
     elif task_kind == "regression":

@@ -22,7 +22,7 @@ from .checkpoints import (
 )
 from .config import MixConfig
 from .mixer import Mixer
-from .targets import task_kind_of, valid_rows
+from .targets import task_kind_of, valid_items
 
 __all__ = ["MIXER_STATE_FILE", "MixTrainer", "MixTrainingArguments", "last_complete_checkpoint"]
 
@@ -166,7 +166,7 @@ class MixTrainer(Trainer):
                       Mixer(self.model, config, seed_offset=targs.process_index, **self.mixer_kwargs))
         self.mixing_enabled = self.mixer is not None
         self._task_kind = self.mixer.task_kind if self.mixer is not None else task_kind_of(
-            getattr(self.model, "config", None))
+            getattr(self.model, "config", None), self.model)
         self._half_loss = False
         self._mix_stats = self._empty_stats()
         self.add_callback(_MixScheduleCallback(self))
@@ -204,7 +204,7 @@ class MixTrainer(Trainer):
         key = next((k for k in keys if batch_samples and k in batch_samples[0]), None)
         if key is None:
             return None
-        count = sum(valid_rows(torch.as_tensor(b[key]), self._task_kind).sum() for b in batch_samples)
+        count = sum(valid_items(torch.as_tensor(b[key]), self._task_kind).sum() for b in batch_samples)
         count = torch.as_tensor(count, device=device)
         if self.args.average_tokens_across_devices and self.args.world_size > 1:
             count = self.accelerator.gather(count.reshape(1)).sum()
@@ -263,7 +263,7 @@ class MixTrainer(Trainer):
         if labels is None or num_items_in_batch is None:
             loss = loss / self.current_gradient_accumulation_steps
         else:
-            rows = valid_rows(torch.as_tensor(labels), self._task_kind).sum()
+            rows = valid_items(torch.as_tensor(labels), self._task_kind).sum()
             loss = loss * (rows.to(loss.device) / torch.as_tensor(num_items_in_batch, device=loss.device).clamp_min(1))
             if self.args.average_tokens_across_devices and self.args.world_size > 1:
                 loss = loss * self.args.world_size  # DDP averages gradients over processes

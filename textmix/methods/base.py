@@ -45,6 +45,8 @@ class MixContext:
     special_ids: torch.Tensor | None = None
     layers: dict[str, list[int]] = field(default_factory=dict)
     """Per-batch layer choices of each method that has them (hidden Mixup)."""
+    task_kind: str = "single_label"
+    """The labels' kind (`textmix.targets.TASK_KINDS`); "token" for token classification."""
 
 
 @dataclass
@@ -90,6 +92,8 @@ class MixMethod:
     """Whether it must tell special tokens apart (span methods)."""
     needs_saliency: ClassVar[bool] = False
     """Whether `Mixer.clean` must run a clean forward and backward before `mix` (saliency span)."""
+    token_labels: ClassVar[bool] = False
+    """Whether it mixes token classification batches (labels per token), position by position."""
 
     @property
     def modality(self) -> str:

@@ -13,7 +13,7 @@ from .base import Applied, BatchContext, MixContext, MixMethod, register
 def last_token_hooks(method: MixMethod, ctx: MixContext, hookset: HookSet) -> list[Hook]:
     """Decoder-only models: before the head, move each mixed row's state at the end of its mixed
     content to the position the model pools (see `textmix.pooling`)."""
-    if ctx.arch.spec.pooling != "last":
+    if ctx.arch.spec.pooling != "last" or ctx.task_kind == "token":
         return []
 
     def pool_at_mixed_end(module, args):
@@ -28,7 +28,7 @@ def last_token_hooks(method: MixMethod, ctx: MixContext, hookset: HookSet) -> li
 def pool_positions(ctx: MixContext, inputs: dict, perm: torch.Tensor, lam: torch.Tensor
                    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Decoder-only models: the pooled position of every row and where its mixed content ends."""
-    if ctx.arch.spec.pooling != "last":
+    if ctx.arch.spec.pooling != "last" or ctx.task_kind == "token":  # token classifiers do not pool
         return None, None
     pool = pooling.last_token_positions(inputs, getattr(ctx.model.config, "pad_token_id", None))
     return pool, pooling.mixed_end(pool, perm, lam < 1)
@@ -60,6 +60,7 @@ class EmbeddingMixup(MixMethod):
                "`embedding_target=\"module\"` the whole embedding module's output")
     attention = "union (OR) of the two rows' masks, for every layer"
     arch_fields = ("word_embeddings", "embeddings")
+    token_labels = True
 
     def hooks(self, ctx: MixContext, hookset: HookSet) -> list[Hook]:
         word = ctx.config.embedding_target == "word"

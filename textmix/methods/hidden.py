@@ -43,6 +43,7 @@ class HiddenMixup(MixMethod):
                "(0 = embedding output, N = last layer; default the upper half)")
     attention = "each row's own mask up to layer k, the union after it"
     arch_fields = ("embeddings", "layers")
+    token_labels = True
 
     def fields_for(self, spec) -> tuple[str, ...]:
         return self.arch_fields + (("head",) if spec.pooling == "last" else ())

@@ -25,6 +25,7 @@ from .metrics import (
 )
 from .reliability import reliability_diagram, reliability_grid, reliability_overlay
 from .temperature import apply_temperature, fit_temperature, temperature_scaling_report
+from .tokens import entity_scores, labelled_tokens, token_calibration_report, token_classification_metrics
 
 
 def evaluate_module_path() -> str:
@@ -42,9 +43,11 @@ __all__ = [
     "calibration_report",
     "classification_metrics",
     "classwise_calibration_error",
+    "entity_scores",
     "evaluate_module_path",
     "expected_calibration_error",
     "fit_temperature",
+    "labelled_tokens",
     "maximum_calibration_error",
     "negative_log_likelihood",
     "regression_metrics",
@@ -55,4 +58,6 @@ __all__ = [
     "rms_calibration_error",
     "temperature_scaling_report",
     "to_probabilities",
+    "token_calibration_report",
+    "token_classification_metrics",
 ]

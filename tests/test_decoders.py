@@ -225,3 +225,46 @@ def test_eager_attention_matches_the_oracle_too():
     batch = decoder_batch("left", seed=7)
     mb, logits = mixed_run(model, MixConfig(method="hidden", layers=[2], alpha=1.0, lam_mode="row", seed=1), batch)
     torch.testing.assert_close(logits, layer_replay(model, batch, 2, mb.perm, mb.lam), rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- the real pretrained decoder
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    """SmolLM2-135M-Instruct's weights, built by ../shared/models/smollm2-135m/build.sh (about a minute,
+    cached in ~/.cache/textmix/smollm2-135m)."""
+    import os
+    import subprocess
+    import sys
+
+    script = shared_path("models", "smollm2-135m", "build.sh")
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHON": sys.executable})
+    if done.returncode != 0:
+        pytest.fail(f"building the SmolLM2 weights failed:\n{done.stderr[-2000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_hidden_mixup_on_pretrained_smollm2_matches_the_replay(smollm2, side):
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    tokenizer.padding_side = side
+    model = LlamaForSequenceClassification.from_pretrained(smollm2, num_labels=2, dtype=torch.float32).train()
+    model.config.pad_token_id = tokenizer.pad_token_id
+    enc = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    batch = {**enc, "labels": torch.tensor([1, 0, 0, 1, 0, 1])}
+    global PAD
+    saved, PAD = PAD, tokenizer.pad_token_id  # the oracle's pooling reads the real pad id
+    try:
+        mb, logits = mixed_run(model, MixConfig(method="hidden", layers=[15], alpha=1.0, lam_mode="row", seed=0),
+                               batch)
+        expected = layer_replay(model, batch, 15, mb.perm, mb.lam)
+    finally:
+        PAD = saved
+    assert (mb.lam < 1).sum() >= 2
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)

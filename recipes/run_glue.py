@@ -6,7 +6,9 @@ lists the arguments and the files a run writes).
     torchrun --nproc_per_node 2 recipes/run_glue.py ...      accelerate launch recipes/run_glue.py ...
 """
 
-from textmix.harness.recipes.glue import main
+import sys
+
+from textmix.harness.recipes.glue import cli
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())  # errors: one message (TEXTMIX_DEBUG=1 for the traceback)

@@ -7,7 +7,9 @@ lists the arguments and the files a run writes).
     torchrun --nproc_per_node 2 recipes/run_image_classification.py ...   accelerate launch recipes/... ...
 """
 
-from textmix.harness.recipes.image import main
+import sys
+
+from textmix.harness.recipes.image import cli
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())  # errors: one message (TEXTMIX_DEBUG=1 for the traceback)

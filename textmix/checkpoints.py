@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from torch import nn
@@ -13,7 +14,33 @@ MIXER_STATE_FILE = "textmix_mixer_rank{rank}.pt"
 """Each process's mixer state in a checkpoint folder (loaded with `weights_only=True`)."""
 
 COMPLETE_MARKER = "textmix_complete"
-"""Written by MixTrainer after everything else of a checkpoint: the checkpoint is complete."""
+"""Written by MixTrainer after everything else of a checkpoint: the checkpoint is complete. It holds the
+size of every file written before it, so a file truncated or lost later is noticed."""
+
+
+def write_complete_marker(folder: str | os.PathLike) -> None:
+    """Mark the checkpoint `folder` complete, recording the size of each of its files (atomically)."""
+    folder = Path(folder)
+    sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != COMPLETE_MARKER}
+    tmp = folder / (COMPLETE_MARKER + ".tmp")
+    tmp.write_text(json.dumps({"complete": True, "sizes": sizes}), encoding="utf-8")
+    os.replace(tmp, folder / COMPLETE_MARKER)
+
+
+def checkpoint_problem(folder: str | os.PathLike) -> str | None:
+    """Why a marked checkpoint is not complete (a file missing, or of another size than written), or None."""
+    folder = Path(folder)
+    try:
+        sizes = json.loads((folder / COMPLETE_MARKER).read_text(encoding="utf-8")).get("sizes", {})
+    except (OSError, ValueError, AttributeError):
+        return None  # no marker, or one of an earlier version: nothing to compare
+    for name, size in sizes.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{path} is missing"
+        if path.stat().st_size != size:
+            return f"{path} has {path.stat().st_size} bytes where {size} were written"
+    return None
 
 _LEGACY_SUFFIXES = ((".gamma", ".weight"), (".beta", ".bias"))
 
@@ -90,7 +117,8 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     A checkpoint counts as complete once MixTrainer's marker is in it (or, in checkpoints of
     earlier versions, the mixer state): MixTrainer writes it after the Trainer has saved weights,
     optimizer, scheduler, RNG and trainer state, so a run killed while saving falls back to the
-    previous checkpoint.
+    previous checkpoint. A marked checkpoint whose files changed size or went missing since is
+    skipped, with a warning naming the file.
     """
     folder = Path(output_dir)
     if not folder.is_dir():
@@ -98,4 +126,9 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     done = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()
             and ((p / COMPLETE_MARKER).exists() or (p / MIXER_STATE_FILE.format(rank=0)).exists())
             and (p / "trainer_state.json").exists()]
-    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+    for p in sorted(done, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        problem = checkpoint_problem(p)
+        if problem is None:
+            return str(p)
+        warnings.warn(f"skipping {p}: {problem}; using an earlier checkpoint.", stacklevel=2)
+    return None

@@ -15,10 +15,10 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from .checkpoints import (
-    COMPLETE_MARKER,
     MIXER_STATE_FILE,
     last_complete_checkpoint,
     reload_legacy_named_weights,
+    write_complete_marker,
 )
 from .config import MixConfig
 from .mixer import Mixer
@@ -120,9 +120,9 @@ class _MixScheduleCallback(TrainerCallback):
         if self.trainer.mixer is not None:
             path = os.path.join(folder, MIXER_STATE_FILE.format(rank=args.process_index))
             torch.save(self.trainer.mixer.state_dict(), path)
+        self.trainer.accelerator.wait_for_everyone()  # every process's files are on disk
         if args.process_index == 0:
-            with open(os.path.join(folder, COMPLETE_MARKER), "w", encoding="utf-8") as f:
-                f.write("complete\n")
+            write_complete_marker(folder)
 
 
 class MixTrainer(Trainer):
@@ -169,7 +169,8 @@ class MixTrainer(Trainer):
             getattr(self.model, "config", None), self.model)
         self._half_loss = False
         self._mix_stats = self._empty_stats()
-        self.add_callback(_MixScheduleCallback(self))
+        self._schedule = _MixScheduleCallback(self)
+        self.add_callback(self._schedule)
         if self.mixer is not None:
             from .methods import get_method
 
@@ -180,6 +181,12 @@ class MixTrainer(Trainer):
                     "MixTrainer, or mixer_kwargs={'special_token_ids': [...]}."
                 )
 
+    def add_checkpoint_callback(self, callback: TrainerCallback) -> None:
+        """Add `callback` so that what its `on_save` writes into a checkpoint is there before MixTrainer marks
+        the checkpoint complete (the callbacks run in order)."""
+        callbacks = self.callback_handler.callbacks
+        callbacks.insert(callbacks.index(self._schedule), callback)
+
     # ------------------------------------------------------------------ train / resume
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
         if self.mixer is None:
@@ -189,7 +196,12 @@ class MixTrainer(Trainer):
         if isinstance(resume_from_checkpoint, str):
             path = os.path.join(resume_from_checkpoint, MIXER_STATE_FILE.format(rank=self.args.process_index))
             if os.path.exists(path):
-                self.mixer.load_state_dict(torch.load(path, weights_only=True))
+                try:
+                    state = torch.load(path, weights_only=True)
+                except Exception as err:
+                    raise RuntimeError(f"{path} does not load ({err}); resume from an earlier checkpoint or delete "
+                                       "this one.") from err
+                self.mixer.load_state_dict(state)
         with self.mixer:
             return super().train(resume_from_checkpoint, *args, **kwargs)
 

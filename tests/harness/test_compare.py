@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,8 +77,10 @@ def test_a_killed_sweep_resumes_from_its_last_checkpoint(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert list(run_dir.glob("checkpoint-*")) and not (run_dir / "results.json").exists()
-    subprocess.run([*cmd, "--output_dir", str(killed_dir)], env=env, check=True, capture_output=True)
+    again = subprocess.run([*cmd, "--output_dir", str(killed_dir)], env=env, check=True, capture_output=True,
+                           text=True)
     resumed = json.loads((run_dir / "results.json").read_text())
+    assert f"resuming from {resumed['resumed_from']}" in again.stderr
     assert resumed["resumed_from"] and int(resumed["resumed_from"].rsplit("-", 1)[1]) >= 12
     straight_dir = tmp_path / "straight"
     subprocess.run([*cmd, "--output_dir", str(straight_dir)], env=env, check=True, capture_output=True)
@@ -86,3 +90,89 @@ def test_a_killed_sweep_resumes_from_its_last_checkpoint(tmp_path):
     b = np.load(straight_dir / "runs/sst2/hidden/seed0/predictions.npz")["test_logits"]
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert resumed["test"]["accuracy"] == straight["test"]["accuracy"]
+
+
+def tiny_grid_file(tmp_path, methods="[none]", seeds="[0, 1]"):
+    config = tmp_path / "grid.yaml"
+    config.write_text(
+        f"model_name_or_path: {shared_path('models', 'bert-tiny')}\nglue_dir: {shared_path('data', 'glue')}\n"
+        f"tasks: [rte]\nmethods: {methods}\nseeds: {seeds}\n"
+        "data: {max_train_samples: 16, max_test_samples: 16, validation_split: 8, max_seq_length: 32}\n"
+        "training: {max_steps: 1}\n", encoding="utf-8")
+    return config
+
+
+def fake_results(run, **extra):
+    """What a finished run writes, without training (for tests of the sweep's bookkeeping)."""
+    run.folder.mkdir(parents=True, exist_ok=True)
+    result = {"task": run.task, "method": run.method, "seed": run.seed, "grid_key": run.key, "model": "m",
+              "test": {"accuracy": 0.7, "ece": 0.1}, "test_majority_accuracy": 0.5, **extra}
+    (run.folder / "results.json").write_text(json.dumps(result), encoding="utf-8")
+    return result
+
+
+def test_the_run_key_ignores_where_the_sweep_is(tmp_path, monkeypatch):
+    grid = load_grid(config=str(tiny_grid_file(tmp_path)))
+    monkeypatch.chdir(tmp_path)
+    here = plan(grid, tmp_path / "a")
+    assert [r.key for r in plan(grid, Path("a"))] == [r.key for r in here]  # relative or absolute
+    for run in here:
+        fake_results(run)
+    shutil.copytree(tmp_path / "a", tmp_path / "moved")
+    assert all(r.done for r in plan(grid, Path("moved")))  # a copied / moved sweep is recognised
+    assert not any(r.done for r in plan({**grid, "training": {"max_steps": 2}}, Path("moved")))  # results differ
+    other_model = {**grid, "model_name_or_path": str(shared_path("models", "minilm-l6"))}
+    assert plan(other_model, Path("a"))[0].key != here[0].key
+
+
+def test_a_run_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_over(tmp_path, monkeypatch, capsys):
+    import textmix.harness.compare as compare_module
+
+    grid = load_grid(config=str(tiny_grid_file(tmp_path, seeds="[0, 1, 2]")))
+    out = tmp_path / "sweep"
+    runs = plan(grid, out)
+    seen = []
+
+    def run_one(run, model_name_or_path):
+        lock = json.loads((run.folder / compare_module.LOCK_FILE).read_text())
+        assert lock["pid"] == os.getpid()  # held while the run trains
+        seen.append(run.seed)
+        return fake_results(run)
+
+    monkeypatch.setattr(compare_module, "run_one", run_one)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        for run, pid in ((runs[0], alive.pid), (runs[1], dead.pid)):
+            run.folder.mkdir(parents=True)
+            (run.folder / compare_module.LOCK_FILE).write_text(
+                json.dumps({"pid": pid, "host": compare_module.socket.gethostname(), "since": "earlier"}))
+        compare_module.compare(grid, out, progress=False)
+    finally:
+        alive.kill()
+        alive.wait()
+    err = capsys.readouterr().err
+    assert seen == [1, 2]  # seed 0 is another process's; seed 1's lock was stale
+    assert f"pid {alive.pid}" in err and "skipped" in err
+    assert "stale lock" in err and f"pid {dead.pid}" in err
+    assert not (runs[1].folder / compare_module.LOCK_FILE).exists()  # released when done
+    assert (runs[0].folder / compare_module.LOCK_FILE).exists()  # the live process's lock is left alone
+
+
+def test_a_sweep_where_every_run_fails_says_how_many_and_where_and_exits_non_zero(tmp_path, monkeypatch, capsys):
+    import textmix.harness.compare as compare_module
+
+    def run_one(run, model_name_or_path):
+        raise RuntimeError("boom in the model")
+
+    monkeypatch.setattr(compare_module, "run_one", run_one)
+    out = tmp_path / "sweep"
+    code = main(["compare", "--config", str(tiny_grid_file(tmp_path)), "--output_dir", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "no results under" not in err
+    assert "2 of 2 runs failed" in err and str(out / "failures.json") in err
+    failures = json.loads((out / "failures.json").read_text())
+    assert len(failures) == 2 and "boom in the model" in failures[0]["error"]
+    log = Path(failures[0]["log"])
+    assert log.exists() and "Traceback" in log.read_text() and "boom in the model" in log.read_text()

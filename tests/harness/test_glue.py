@@ -86,3 +86,36 @@ def test_csv_tsv_json_files(tmp_path):
     with pytest.raises(ValueError, match="label column 'label' not in"):
         load_files(str(tmp_path / "t.tsv"), str(tmp_path / "t.tsv"))
 
+
+
+def test_the_problem_type_is_inferred_from_the_labels_or_given(tmp_path):
+    from textmix.harness.glue import read_files
+
+    def files(values, name="t"):
+        lines = "\n".join(json.dumps({"text": f"t{i}", "label": v}) for i, v in enumerate(values))
+        (tmp_path / f"{name}.jsonl").write_text(lines, encoding="utf-8")
+        return str(tmp_path / f"{name}.jsonl")
+
+    probabilities = files([0.1, 0.25, 0.4, 0.55, 0.7, 0.9] * 3)  # 6 values: once a 6-class model
+    loaded = read_files(probabilities, probabilities)
+    assert loaded.problem_type == "regression" and "not all whole" in loaded.reason
+    assert loaded.data["train"].features["label"].dtype == "float32"
+    loaded = read_files(probabilities, probabilities, problem_type="classification")
+    assert loaded.reason == "given" and loaded.data["train"].features["label"].names == [
+        "0.1", "0.25", "0.4", "0.55", "0.7", "0.9"]
+    whole = files([0, 1, 2, 1.0, 0, 2], "w")
+    loaded = read_files(whole, whole)
+    assert loaded.problem_type == "classification" and loaded.data["train"].features["label"].names == ["0", "1", "2"]
+    assert read_files(whole, whole, problem_type="regression").data["train"]["label"][:3] == [0.0, 1.0, 2.0]
+    tags = files([["a"], ["b", "a"], [], ["c"]], "m")
+    loaded = read_files(tags, tags)
+    assert loaded.problem_type == "multi_label" and loaded.data["train"]["label"][1] == [1.0, 1.0, 0.0]
+    assert loaded.names == ["a", "b", "c"]
+    split = tmp_path / "s.csv"
+    split.write_text('text,label\nx,"a,b"\ny,c\nz,a\n', encoding="utf-8")
+    loaded = read_files(str(split), str(split), problem_type="multi_label")
+    assert loaded.names == ["a", "b", "c"] and loaded.data["train"]["label"][0] == [1.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="--problem_type multi_label"):
+        read_files(tags, tags, problem_type="classification")
+    with pytest.raises(ValueError, match="problem_type must be one of"):
+        read_files(tags, tags, problem_type="ordinal")

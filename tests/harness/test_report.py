@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_rel
 
+from textmix.harness.cli import main
 from textmix.harness.report import build_report, paired_change, summarise
 
 
@@ -60,3 +61,71 @@ def test_build_report_writes_every_file(tmp_path):
     assert summary["meta"]["n_runs"] == 4
     with pytest.raises(FileNotFoundError, match="textmix compare"):
         build_report(tmp_path / "empty")
+
+
+def write_run(root, folder, r, logits_seed=0):
+    path = root / folder
+    path.mkdir(parents=True)
+    (path / "results.json").write_text(json.dumps(r))
+    rng = np.random.default_rng(logits_seed)
+    np.savez(path / "predictions.npz", test_logits=rng.normal(size=(20, 2)), test_labels=rng.integers(0, 2, 20))
+    return path
+
+
+def test_a_truncated_results_file_is_named_skipped_and_listed(tmp_path):
+    for s in range(2):
+        write_run(tmp_path, f"runs/rte/none/seed{s}", result("rte", "none", s, 0.7, 0.1))
+    broken = write_run(tmp_path, "runs/rte/span/seed0", result("rte", "span", 0, 0.7, 0.1)) / "results.json"
+    broken.write_text(broken.read_text()[:40])
+    with pytest.warns(UserWarning, match=f"{broken}.*not valid JSON.*skipped"):
+        summary = build_report(tmp_path)
+    assert summary["skipped"] == [{"file": str(broken), "reason": summary["skipped"][0]["reason"]}]
+    assert "span" not in summary["tasks"]["rte"]["methods"]
+    assert str(broken) in (tmp_path / "report.md").read_text()
+
+
+def configured(task, method, seed, acc, smoothing):
+    r = result(task, method, seed, acc, 0.1)
+    r["config"] = {"model": {"model_name_or_path": "/somewhere/bert-tiny"},
+                   "data": {"task_name": task, "glue_dir": "/data/glue", "max_seq_length": 64},
+                   "training": {"mix_method": "none", "label_smoothing_factor": smoothing, "seed": seed,
+                                "output_dir": f"runs/{task}/x/seed{seed}", "learning_rate": 1e-4}}
+    return r
+
+
+def test_runs_of_different_configurations_are_never_merged(tmp_path, capsys):
+    """Recipe runs of `none` and of label smoothing both stored `method: none` (before the recipe named them):
+    the report must not pool them into one row claiming 6 seeds."""
+    for s in range(3):
+        write_run(tmp_path, f"runs/rte/none/seed{s}", configured("rte", "none", s, 0.70, 0.0), s)
+        write_run(tmp_path, f"runs/rte/label_smoothing/seed{s}", configured("rte", "none", s, 0.90, 0.1), 10 + s)
+        write_run(tmp_path, f"runs/rte/span/seed{s}", {**configured("rte", "span", s, 0.8, 0.0)}, 20 + s)
+    summary = build_report(tmp_path)
+    rows = summary["tasks"]["rte"]["methods"]
+    assert all(row["n_seeds"] <= 3 for row in rows.values())
+    assert "none" not in rows and rows["span"]["n_seeds"] == 3
+    (clash,) = summary["clashes"]
+    assert (clash["task"], clash["method"]) == ("rte", "none") and len(clash["folders"]) == 6
+    assert "training.label_smoothing_factor" in clash["reason"]
+    md = (tmp_path / "report.md").read_text()
+    assert "## Clashes" in md and "runs/rte/label_smoothing/seed0" in md
+    assert main(["report", str(tmp_path)]) == 1
+    assert "rte/none" in capsys.readouterr().err
+
+
+def test_runs_that_differ_only_in_paths_and_seeds_are_one_configuration(tmp_path):
+    for s in range(2):
+        r = configured("rte", "none", s, 0.7, 0.0)
+        r["config"]["model"]["model_name_or_path"] = f"/elsewhere{s}/bert-tiny"
+        r["config"]["data"]["glue_dir"] = f"/copy{s}/glue"
+        write_run(tmp_path, f"runs/rte/none/seed{s}", r, s)
+    summary = build_report(tmp_path)
+    assert summary["clashes"] == [] and summary["tasks"]["rte"]["methods"]["none"]["n_seeds"] == 2
+
+
+def test_the_same_seed_twice_is_a_clash(tmp_path):
+    write_run(tmp_path, "runs/rte/none/seed0", configured("rte", "none", 0, 0.7, 0.0))
+    write_run(tmp_path, "runs/rte/none/seed0-copy", configured("rte", "none", 0, 0.7, 0.0))
+    summary = build_report(tmp_path / "")
+    (clash,) = summary["clashes"]
+    assert "seed 0" in clash["reason"]

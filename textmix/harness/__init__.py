@@ -5,6 +5,8 @@ heavy dependency (`datasets`, `transformers`' Trainer, `matplotlib`) is imported
 that needs it. Modules:
 
 - `textmix.harness.paths`: `shared_dir()`, where local data and weights live.
+- `textmix.harness.checks`: up-front checks of inputs (output folders, model folders, "did you mean")
+  and how the commands print an error.
 - `textmix.harness.glue`: GLUE tasks (download-script layout or hub) and csv/tsv/json loading.
 - `textmix.harness.recipes.glue` / `.image`: the GLUE and image-classification recipes; `.common` what they share.
 - `textmix.harness.compare`: grids of tasks x methods x seeds and their presets.

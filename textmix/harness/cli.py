@@ -1,4 +1,8 @@
-"""The `textmix` command: `textmix compare` runs a sweep, `textmix report` rebuilds its report."""
+"""The `textmix` command: `textmix compare` runs a sweep, `textmix report` rebuilds its report.
+
+Errors are one message on stderr (exit status 2 for bad input, 1 for failed runs); `--debug` or
+`TEXTMIX_DEBUG=1` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `textmix` argument parser (subcommands `compare` and `report`)."""
     from .compare import PRESETS, grid_methods
 
     parser = argparse.ArgumentParser(prog="textmix", description="Mixup/CutMix for Hugging Face models.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or TEXTMIX_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     presets = "; ".join(f"{name}: {p['description']}" for name, p in PRESETS.items())
     cmp = sub.add_parser("compare", help="run a tasks x methods x seeds grid and report calibration",
@@ -24,37 +30,65 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--methods", nargs="+", metavar="METHOD",
                      help=f"override the grid's methods: {', '.join(grid_methods())}")
     cmp.add_argument("--seeds", nargs="+", type=int, help="override the grid's seeds")
-    cmp.add_argument("--dry_run", action="store_true", help="print the runs and exit")
+    cmp.add_argument("--dry_run", action="store_true", help="check the grid, print the runs and exit")
     rep = sub.add_parser("report", help="rebuild a sweep's report from the results on disk")
     rep.add_argument("sweep_dir")
     rep.add_argument("--baseline", default="none", help="method the others are compared with")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "report":
-        from .report import build_report
+def _report(args: argparse.Namespace) -> int:
+    from .report import build_report
 
-        build_report(args.sweep_dir, baseline=args.baseline)
-        print(f"report: {args.sweep_dir}/report.md")
-        return 0
+    summary = build_report(args.sweep_dir, baseline=args.baseline)
+    print(f"report: {args.sweep_dir}/report.md")
+    for skipped in summary.get("skipped", []):
+        print(f"skipped {skipped['file']}: {skipped['reason']}", file=sys.stderr)
+    if summary.get("clashes"):
+        for clash in summary["clashes"]:
+            print(f"clash: {clash['task']}/{clash['method']}: {clash['reason']} ({len(clash['folders'])} runs, "
+                  "left out of the report)", file=sys.stderr)
+        print("runs that claim the same task, method and seed (or differ in configuration) are not merged; "
+              "move one set away or re-run them so that their method names differ.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .compare import compare, load_grid, plan
+    from .compare import GridError, check_grid, compare, load_grid, plan
 
-    grid = load_grid(args.preset, args.config, glue_dir=args.glue_dir, model_name_or_path=args.model_name_or_path,
-                     tasks=args.tasks, methods=args.methods, seeds=args.seeds)
+    grid = load_grid(args.preset, args.config, validate=False, glue_dir=args.glue_dir,
+                     model_name_or_path=args.model_name_or_path, tasks=args.tasks, methods=args.methods,
+                     seeds=args.seeds)
+    problems = check_grid(grid, args.output_dir)  # everything at once: keys, paths, models, data, values
+    if problems:
+        raise GridError(problems)
     if args.dry_run:
         for run in plan(grid, Path(args.output_dir)):
             print(json.dumps({"task": run.task, "method": run.method, "seed": run.seed, "done": run.done}))
         return 0
-    summary = compare(grid, args.output_dir)
+    summary = compare(grid, args.output_dir, check=False)
     print(f"report: {args.output_dir}/report.md")
-    if summary.get("failures"):
-        print(f"{len(summary['failures'])} run(s) failed; see {args.output_dir}/failures.json", file=sys.stderr)
+    failures = summary.get("failures") or []
+    if failures:
+        print(f"{len(failures)} of {summary.get('n_runs', '?')} runs failed; the errors are in "
+              f"{Path(args.output_dir) / 'failures.json'}, the tracebacks in each run's error.log "
+              f"(first: {failures[0].get('log', '?')}).", file=sys.stderr)
+        return 1
+    if summary.get("clashes"):
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `textmix` with `argv` (default: the command line); returns the exit status."""
+    from .checks import friendly_errors
+
+    args = build_parser().parse_args(argv)
+    command = _report if args.command == "report" else _compare
+    return friendly_errors(command, args, debug=args.debug)
 
 
 if __name__ == "__main__":

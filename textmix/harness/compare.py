@@ -15,23 +15,40 @@ A grid is a YAML/JSON mapping (or a preset) like
 `{shared}` in a preset's paths is `textmix.harness.paths.shared_dir()` ($TEXTMIX_SHARED, else the
 `shared` folder beside the checkout, else ../shared from the working directory).
 
-Each run lives in `DIR/runs/<task>/<method>/seed<k>/`. Finished runs (a `results.json` for the same
-configuration) are skipped; an interrupted run resumes from its last complete checkpoint.
+Each run lives in `DIR/runs/<task>/<method>/seed<k>/`. Finished runs (a `results.json` with the same
+run key) are skipped; an interrupted run resumes from its last complete checkpoint. The run key
+(`Run.key`) hashes what determines a run's results: its data and training arguments (not paths:
+not `output_dir`, nor where `glue_dir` is), the model (its files' contents and sizes, not its path)
+and the task's data files (their sizes): a sweep copied or moved elsewhere, or started from another
+folder, is recognised.
+
+The whole grid is checked before the first run, and every problem is reported at once
+(`GridError`): unknown keys at any level (with the closest known one), values the recipe's
+arguments refuse, paths, the model folder, the data of each task (columns, labels) and the sweep
+folder. While a run trains, `DIR/runs/<task>/<method>/seed<k>/.textmix-run.lock` holds the pid and
+host of the process training it: a second `textmix compare` on the same sweep leaves the run alone,
+and takes over a lock whose local process is gone (saying so).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
+import os
 import shutil
+import socket
 import sys
+import time
+import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..methods import method_names
+from .checks import InputError, did_you_mean, notice, problem_model, problem_output_dir, unknown_key
 from .paths import shared_dir
 
 BASELINES: dict[str, dict[str, Any]] = {
@@ -116,17 +133,54 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def load_grid(preset: str | None = None, config: str | None = None, **overrides: Any) -> dict[str, Any]:
+GRID_KEYS = ("description", "model_name_or_path", "glue_dir", "tasks", "methods", "seeds", "data", "training",
+             "task_args", "method_args", "baseline")
+"""The keys a grid may have at the top level."""
+
+SET_BY_THE_GRID = {
+    "data": {"task_name": "the grid's `tasks`", "glue_dir": "the grid's top-level `glue_dir`"},
+    "training": {"seed": "the grid's `seeds`",
+                 "output_dir": "`textmix compare --output_dir` (runs go to OUTPUT_DIR/runs/<task>/<method>/seed<k>)"},
+}
+"""Recipe arguments that a grid sets itself, per section: setting them in `data` / `training` is an error."""
+
+RESULT_NEUTRAL = {"output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm", "overwrite_output_dir",
+                  "resume_from_checkpoint", "save_total_limit"}
+"""Training arguments that do not change a run's results (paths, reporting): left out of the run key."""
+
+LOCK_FILE = ".textmix-run.lock"
+"""In a run's folder while a process trains it: {"pid", "host", "since"}."""
+
+
+class GridError(InputError):
+    """Problems of a grid, all of them (`problems`), found before the first run."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        head = "the grid has a problem" if len(problems) == 1 else f"the grid has {len(problems)} problems"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class SweepFailed(RuntimeError):
+    """Every run of a sweep failed: nothing to report."""
+
+    exit_code = 1
+
+
+def load_grid(preset: str | None = None, config: str | None = None, validate: bool = True,
+              **overrides: Any) -> dict[str, Any]:
     """A grid from a preset and/or a YAML/JSON file, with top-level overrides (None values ignored).
 
-    `{shared}` in a preset's paths becomes `shared_dir()`.
+    `{shared}` in a preset's paths becomes `shared_dir()`. With `validate`, its keys and names are
+    checked at every level (`grid_problems`): a `GridError` lists every problem (`check_grid` checks
+    those and everything on disk).
     """
     if preset is None and config is None:
         raise ValueError("give --preset (smoke, quick, standard, full) or --config FILE.")
     grid: dict[str, Any] = {}
     if preset is not None:
         if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}.")
+            raise ValueError(f"unknown preset {preset!r}{did_you_mean(preset, PRESETS)}; choose from {sorted(PRESETS)}.")
         grid = copy.deepcopy(PRESETS[preset])
         shared = str(shared_dir())
         for key in ("model_name_or_path", "glue_dir"):
@@ -135,13 +189,21 @@ def load_grid(preset: str | None = None, config: str | None = None, **overrides:
     if config is not None:
         import yaml
 
-        text = Path(config).read_text(encoding="utf-8")
-        loaded = json.loads(text) if config.endswith(".json") else yaml.safe_load(text)
+        path = Path(config)
+        if not path.is_file():
+            raise FileNotFoundError(f"--config {config} does not exist.")
+        text = path.read_text(encoding="utf-8")
+        try:
+            loaded = json.loads(text) if config.endswith(".json") else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as err:
+            raise InputError(f"{config} is not valid {'JSON' if config.endswith('.json') else 'YAML'}: {err}") from None
         if not isinstance(loaded, Mapping):
             raise ValueError(f"{config} must hold a mapping (tasks, methods, seeds, ...).")
         grid = _merge(grid, loaded)
     grid = _merge(grid, {k: v for k, v in overrides.items() if v is not None})
-    _validate(grid)
+    problems = grid_problems(grid) if validate else []
+    if problems:
+        raise GridError(problems)
     return grid
 
 
@@ -155,22 +217,209 @@ def _merge(base: dict, extra: Mapping) -> dict:
     return out
 
 
-def _validate(grid: dict) -> None:
-    from .glue import glue_task
+@functools.cache
+def _fields() -> dict[str, set[str]]:
+    """The recipe's argument names: `data` (DataArguments) and `training` (MixTrainingArguments)."""
+    import dataclasses
 
+    from textmix.trainer import MixTrainingArguments
+
+    from .recipes.glue import DataArguments
+
+    return {"data": {f.name for f in dataclasses.fields(DataArguments)},
+            "training": {f.name for f in dataclasses.fields(MixTrainingArguments) if f.init}}
+
+
+def _section_problems(where: str, section: str, values: Any) -> list[str]:
+    """Problems of a `data` or `training` mapping at `where` (unknown keys, keys the grid sets itself)."""
+    if not isinstance(values, Mapping):
+        return [f"{where}: must be a mapping of {'DataArguments' if section == 'data' else 'MixTrainingArguments'} "
+                f"fields, got {type(values).__name__}"]
+    known = _fields()[section]
+    out = []
+    for key in values:
+        if key in SET_BY_THE_GRID[section]:
+            out.append(f"{where}: '{key}' is set by {SET_BY_THE_GRID[section][key]}; remove it here.")
+        elif key not in known:
+            out.append(unknown_key(where, key, known))
+    return out
+
+
+def grid_problems(grid: Mapping[str, Any]) -> list[str]:
+    """Every problem of a grid's structure, without touching the disk: unknown keys at any level (top
+    level, `data`, `training`, `task_args`, `method_args`, checked against the recipe's DataArguments and
+    MixTrainingArguments fields, each with the closest known name), unknown tasks and methods, seeds."""
+    from .glue import _ALIASES, GLUE_TASKS
+
+    problems = [unknown_key("", key, GRID_KEYS) for key in grid if key not in GRID_KEYS]
     for key in ("model_name_or_path", "tasks", "methods", "seeds"):
         if not grid.get(key):
-            raise ValueError(f"the grid needs `{key}`.")
-    for task in grid["tasks"]:
-        glue_task(task)
+            problems.append(f"the grid needs `{key}`.")
+    for key in ("tasks", "methods"):
+        if grid.get(key) and not isinstance(grid[key], list):
+            problems.append(f"{key} must be a list (e.g. `{key}: [{grid[key]}]`), got {grid[key]!r}.")
+            return problems
+    task_names = [*GLUE_TASKS, *_ALIASES]
+    for task in grid.get("tasks") or []:
+        if str(task).lower() not in task_names:
+            problems.append(f"unknown GLUE task '{task}'{did_you_mean(str(task).lower(), task_names)}; "
+                            f"choose from {sorted(GLUE_TASKS)}.")
+    seeds = grid.get("seeds") or []
+    if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        problems.append(f"seeds must be whole numbers, got {seeds!r}.")
     known = grid_methods()
-    unknown = [m for m in grid["methods"] if m not in known and m not in grid.get("method_args", {})]
+    method_args = grid.get("method_args") or {}
+    if not isinstance(method_args, Mapping):
+        problems.append("method_args: must map method names to training arguments.")
+        method_args = {}
+    methods = grid.get("methods") or []
+    unknown = [m for m in methods if m not in known and m not in method_args]
     if unknown:
         images = [m for m in unknown if m in method_names(modality="image")]
         if images:
-            raise ValueError(f"method(s) {images} mix images, but the grid's tasks are text; the image recipe "
-                             "(textmix.harness.recipes.image) runs them.")
-        raise ValueError(f"unknown methods {unknown}: known are {sorted(known)}, or define them in method_args.")
+            problems.append(f"method(s) {images} mix images, but the grid's tasks are text; the image recipe "
+                            "(textmix.harness.recipes.image) runs them.")
+        others = [m for m in unknown if m not in images]
+        if others:
+            hints = "".join(did_you_mean(m, known) for m in others)
+            problems.append(f"unknown methods {others}{hints}: known are {sorted(known)}, or define them in "
+                            "method_args.")
+    for section in ("data", "training"):
+        if section in grid:
+            problems += _section_problems(section, section, grid[section])
+    task_args = grid.get("task_args") or {}
+    if not isinstance(task_args, Mapping):
+        problems.append("task_args: must map task names to {data: ..., training: ...}.")
+        task_args = {}
+    for task, over in task_args.items():
+        if str(task).lower() not in task_names:
+            problems.append(unknown_key("task_args", task, task_names, what="task"))
+            continue
+        if not isinstance(over, Mapping):
+            problems.append(f"task_args.{task}: must be a mapping with `data` and/or `training`.")
+            continue
+        for key, values in over.items():
+            if key not in ("data", "training"):
+                problems.append(unknown_key(f"task_args.{task}", key, ("data", "training")))
+            else:
+                problems += _section_problems(f"task_args.{task}.{key}", key, values)
+    for method, values in method_args.items():
+        if method not in known and method not in methods:
+            problems.append(unknown_key("method_args", method, [*known, *methods], what="method")
+                            + " (a new method must also be listed in `methods`)")
+            continue
+        problems += _section_problems(f"method_args.{method}", "training", values or {})
+    if "baseline" in grid and not isinstance(grid["baseline"], str):
+        problems.append(f"baseline must be a method name, got {grid['baseline']!r}.")
+    return problems
+
+
+def check_grid(grid: Mapping[str, Any], output_dir: str | Path | None = None) -> list[str]:
+    """Every problem of a grid, before its first run: `grid_problems`, then the sweep folder, the model
+    folder (loadable config and tokenizer), `glue_dir`, the recipe's arguments of every run (each
+    distinct set built once) and each task's data (files, columns, labels, splits). Returns messages."""
+    problems = grid_problems(grid)
+    if output_dir is not None:
+        problem = problem_output_dir(output_dir, option="--output_dir", create=False)
+        if problem:
+            problems.append(problem)
+    model = grid.get("model_name_or_path")
+    problem = problem_model(model, option="model_name_or_path")
+    if problem:
+        problems.append(problem)
+    elif model and Path(str(model)).expanduser().is_dir():
+        try:
+            from transformers import AutoConfig, AutoTokenizer
+
+            AutoConfig.from_pretrained(str(model))
+            AutoTokenizer.from_pretrained(str(model))
+        except Exception as err:  # noqa: BLE001 - any failure to load is the problem to report
+            problems.append(f"model_name_or_path {model} does not load: {err}")
+    glue_dir = grid.get("glue_dir")
+    glue_ok = True
+    if glue_dir and not Path(str(glue_dir)).is_dir():
+        problems.append(f"glue_dir {glue_dir} does not exist: give the folder holding the GLUE task folders "
+                        "(CoLA, SST-2, ...), or leave it out to read the hub.")
+        glue_ok = False
+    problems += _run_problems(grid, check_data=glue_ok)
+    return list(dict.fromkeys(problems))
+
+
+def _run_problems(grid: Mapping[str, Any], check_data: bool) -> list[str]:
+    """Problems of the recipe arguments of every run (unknown keys left out: `grid_problems` names them)
+    and of each distinct data configuration's data. Nothing when the grid's structure is too broken to plan."""
+    from textmix.trainer import MixTrainingArguments
+
+    from .glue import glue_task
+    from .recipes.glue import DataArguments, load_data
+
+    problems: list[str] = []
+    seen_data: dict[str, list[str]] = {}
+    seen_training: dict[str, list[str]] = {}
+    try:
+        runs = plan(dict(grid), Path("."), fingerprints=False)
+    except Exception:  # noqa: BLE001 - grid_problems has said what is wrong with the structure
+        return []
+    fields = _fields()
+    for run in runs:
+        try:
+            glue_task(run.task)
+        except ValueError:
+            continue  # an unknown task: grid_problems names it
+        data = {k: v for k, v in run.data.items() if (v is not None or k == "glue_dir") and k in fields["data"]}
+        seen_data.setdefault(json.dumps(data, sort_keys=True, default=str), []).append(run.task)
+        training = {k: v for k, v in run.training.items() if k not in ("seed", "output_dir") and k in fields["training"]}
+        seen_training.setdefault(json.dumps(training, sort_keys=True, default=str), []).append(run.method)
+    for text, tasks in seen_data.items():
+        where = f"data of task {tasks[0]}"
+        try:
+            data_args = DataArguments(**json.loads(text))
+        except Exception as err:  # noqa: BLE001 - the recipe's own message
+            problems.append(f"{where}: {err}")
+            continue
+        if check_data:
+            try:
+                load_data(data_args)
+            except Exception as err:  # noqa: BLE001
+                problems.append(f"{where}: {err}")
+    for text, methods in seen_training.items():
+        try:
+            MixTrainingArguments(**json.loads(text), output_dir=str(Path("__check__")))
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"training of method {methods[0]}: {err}")
+    return problems
+
+
+@functools.cache
+def _model_fingerprint(name_or_path: str) -> str:
+    """What identifies a model, independent of its path: a hash of a local folder's small files (config,
+    tokenizer) and of its weight files' names and sizes; a hub id as it is."""
+    folder = Path(name_or_path).expanduser()
+    if not folder.is_dir():
+        return f"id:{name_or_path}"
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if not path.is_file():
+            continue
+        if path.suffix in (".json", ".txt", ".model", ".tiktoken", ".py"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        elif path.suffix in (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5"):
+            digest.update(f"{path.name}:{path.stat().st_size}\0".encode())
+    return f"folder:{digest.hexdigest()[:16]}"
+
+
+@functools.cache
+def _data_fingerprint(task: str, glue_dir: str | None) -> str:
+    """What identifies a task's data, independent of where it is: the sizes of its files (or the hub's name)."""
+    from .glue import glue_task
+
+    spec = glue_task(task)
+    if not glue_dir:
+        return f"hub:nyu-mll/glue/{spec.name}"
+    folder = Path(glue_dir) / spec.folder
+    names = ["train.tsv", *spec.test_files.values()]
+    return spec.name + ":" + ",".join(
+        f"{n}={(folder / n).stat().st_size if (folder / n).is_file() else 'missing'}" for n in names)
 
 
 @dataclass
@@ -183,21 +432,28 @@ class Run:
     folder: Path
     data: dict[str, Any]
     training: dict[str, Any]
+    inputs: dict[str, str] = field(default_factory=dict)
+    """Fingerprints of the model and the data (see `plan`), part of the key."""
 
     @property
     def key(self) -> str:
-        """Hash of everything that determines the run's results."""
-        payload = json.dumps({"data": self.data, "training": self.training}, sort_keys=True, default=str)
+        """Hash of everything that determines the run's results, and of nothing else (no paths)."""
+        payload = json.dumps({
+            "data": {k: v for k, v in self.data.items() if k != "glue_dir"},
+            "training": {k: v for k, v in self.training.items() if k not in RESULT_NEUTRAL},
+            "inputs": self.inputs,
+        }, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
     def done(self) -> bool:
+        """Whether the folder holds the results of a run with this key."""
         path = self.folder / "results.json"
         if not path.exists():
             return False
         try:
-            return json.loads(path.read_text()).get("grid_key") == self.key
-        except json.JSONDecodeError:
+            return json.loads(path.read_text(encoding="utf-8")).get("grid_key") == self.key
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
             return False
 
     @property
@@ -208,8 +464,9 @@ class Run:
         return float(steps) * (2.0 if self.training.get("mix_method") == "saliency_span" else 1.0)
 
 
-def plan(grid: dict, output_dir: Path) -> list[Run]:
-    """Every run of the grid, in order (task, method, seed)."""
+def plan(grid: dict, output_dir: Path, fingerprints: bool = True) -> list[Run]:
+    """Every run of the grid, in order (task, method, seed). `fingerprints`: identify the model and data
+    files for the run keys (reads them; off for checks that need no keys)."""
     runs = []
     for task in grid["tasks"]:
         for method in grid["methods"]:
@@ -222,7 +479,11 @@ def plan(grid: dict, output_dir: Path) -> list[Run]:
                             "seed": int(seed)}
                 folder = output_dir / "runs" / task / method / f"seed{seed}"
                 training["output_dir"] = str(folder)
-                runs.append(Run(task, method, int(seed), folder, data, training))
+                inputs = {}
+                if fingerprints:
+                    inputs = {"model": _model_fingerprint(str(grid["model_name_or_path"])),
+                              "data": _data_fingerprint(task, grid.get("glue_dir"))}
+                runs.append(Run(task, method, int(seed), folder, data, training, inputs))
     return runs
 
 
@@ -238,13 +499,83 @@ def run_one(run: Run, model_name_or_path: str) -> dict:
     training_args = MixTrainingArguments(**run.training)
     results = run_recipe(model_args, data_args, training_args,
                          tags={"method": run.method, "grid_key": run.key, "task": run.task})
-    for checkpoint in run.folder.glob("checkpoint-*"):
+    for checkpoint in [*run.folder.glob("checkpoint-*"), *run.folder.glob("damaged-checkpoint-*")]:
         shutil.rmtree(checkpoint, ignore_errors=True)
     return results
 
 
-def compare(grid: dict, output_dir: str | Path, progress: bool = True) -> dict:
-    """Run every unfinished run of `grid` in `output_dir`, then write the report; returns the report."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(folder: Path) -> str | None:
+    """Take the run folder's lock (`LOCK_FILE`, created atomically with this process's pid and host).
+
+    Returns None when taken, else who holds it ("pid N on host H since T"). A lock of a local process
+    that is gone is stale: it is taken over, with a message."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    host = socket.gethostname()
+    me = {"pid": os.getpid(), "host": host, "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(5):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(path.read_text(encoding="utf-8"))
+                pid, their_host = int(holder["pid"]), str(holder["host"])
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            except (OSError, ValueError, KeyError, TypeError):
+                try:
+                    age = time.time() - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age < 30:  # being written right now
+                    return f"a process that is starting it ({path})"
+                pid, their_host, holder = -1, host, {}
+            mine = their_host == host and pid == os.getpid()
+            if their_host != host or (pid > 0 and _alive(pid) and not mine):
+                return f"pid {pid} on host {their_host} since {holder.get('since', '?')}"
+            stale = path.with_name(f"{LOCK_FILE}.stale-{os.getpid()}")
+            try:
+                os.replace(path, stale)  # atomic: of several processes taking it over, one wins the create
+            except FileNotFoundError:
+                continue
+            stale.unlink(missing_ok=True)
+            if not mine:
+                notice(f"taking over the stale lock of {folder} (pid {pid} on host {their_host} is gone)")
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(me, f)
+        return None
+    return f"processes competing for {path}"
+
+
+def release_lock(folder: Path) -> None:
+    """Remove the run folder's lock if this process holds it."""
+    path = folder / LOCK_FILE
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
+        path.unlink(missing_ok=True)
+
+
+def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bool = True) -> dict:
+    """Check the grid (`check_grid`: a `GridError` lists every problem; `check=False` when the caller
+    has), run every unfinished run of it in `output_dir` that no other process is training, then write
+    the report; returns the report.
+
+    A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep
+    goes on; `SweepFailed` when no run has results."""
     import datasets
     import transformers
     from tqdm.auto import tqdm
@@ -252,28 +583,55 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True) -> dict:
     from .report import build_report
 
     output_dir = Path(output_dir)
+    problems = check_grid(grid, output_dir) if check else []
+    if problems:
+        raise GridError(problems)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "grid.json").write_text(json.dumps(grid, indent=2), encoding="utf-8")
     transformers.utils.logging.set_verbosity_error()
     datasets.disable_progress_bars()
     runs = plan(grid, output_dir)
     todo = [r for r in runs if not r.done]
-    failures = []
+    failures: list[dict[str, Any]] = []
+    locked: list[str] = []
     bar = tqdm(total=sum(r.cost for r in runs), initial=sum(r.cost for r in runs if r.done), disable=not progress,
                desc=f"{len(runs) - len(todo)}/{len(runs)} runs", unit="step", dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}")
     for i, run in enumerate(todo):
-        bar.set_postfix_str(f"{run.task}/{run.method}/seed{run.seed}")
-        try:
-            run_one(run, grid["model_name_or_path"])
-        except KeyboardInterrupt:
-            bar.close()
-            raise
-        except Exception as err:  # keep going; the report lists what failed
-            failures.append({"task": run.task, "method": run.method, "seed": run.seed, "error": repr(err)})
-            print(f"\nrun {run.folder} failed: {err!r}", file=sys.stderr)
-        bar.set_description(f"{len(runs) - len(todo) + i + 1}/{len(runs)} runs")
+        name = f"{run.task}/{run.method}/seed{run.seed}"
+        bar.set_postfix_str(name)
+        holder = acquire_lock(run.folder)
+        if holder is not None:
+            locked.append(name)
+            notice(f"run {run.folder} is being trained by {holder}: skipped (that process writes its results; "
+                   f"if it does not exist any more, remove {run.folder / LOCK_FILE}).")
+        else:
+            try:
+                if not run.done:  # another process may have finished it meanwhile
+                    run_one(run, grid["model_name_or_path"])
+            except KeyboardInterrupt:
+                bar.close()
+                raise
+            except Exception as err:  # keep going; the report lists what failed
+                log = run.folder / "error.log"
+                log.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+                failures.append({"task": run.task, "method": run.method, "seed": run.seed,
+                                 "folder": str(run.folder), "error": repr(err), "log": str(log)})
+                print(f"\nrun {run.folder} failed: {err!r} (traceback: {log})", file=sys.stderr)
+            finally:
+                release_lock(run.folder)
+        failed = f", {len(failures)} failed" if failures else ""
+        bar.set_description(f"{len(runs) - len(todo) + i + 1}/{len(runs)} runs{failed}")
         bar.update(run.cost)
     bar.close()
     (output_dir / "failures.json").write_text(json.dumps(failures, indent=2), encoding="utf-8")
-    return build_report(output_dir, baseline=grid.get("baseline", BASELINE))
+    if locked:
+        notice(f"{len(locked)} run(s) left to another process that is training them: {', '.join(locked)}; "
+               "run `textmix report` when it is done.")
+    if failures and not any(r.done for r in runs):
+        raise SweepFailed(f"{len(failures)} of {len(runs)} runs failed and no run has results; the errors are in "
+                          f"{output_dir / 'failures.json'}, the tracebacks in each run's error.log (first: "
+                          f"{failures[0]['log']}: {failures[0]['error']}).")
+    summary = build_report(output_dir, baseline=grid.get("baseline", BASELINE))
+    summary["n_runs"], summary["locked"] = len(runs), locked
+    return summary

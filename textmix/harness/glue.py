@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 csv.field_size_limit(2**31 - 1)
 
@@ -85,7 +87,10 @@ def _features(task: GlueTask, pair: bool) -> Features:
 def _label_value(task: GlueTask, raw: str, path: Path, line: int) -> float | int:
     raw = raw.strip()
     if task.is_regression:
-        return float(raw)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{path}:{line}: label {raw!r} is not a number ({task.name} is regression).") from None
     if raw.lstrip("-").isdigit():
         value = int(raw)
         if 0 <= value < task.num_labels:
@@ -163,77 +168,248 @@ def _hub_columns(name: str) -> tuple[str, str | None]:
     }[name]
 
 
+PROBLEM_TYPES = ("classification", "regression", "multi_label")
+"""What a label is: one class of several, a number, or a set of classes (see `infer_problem_type`)."""
+
+
+def check_problem_type(problem_type: str | None) -> None:
+    """Raise `ValueError` unless `problem_type` is None or one of `PROBLEM_TYPES`."""
+    if problem_type is not None and problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"--problem_type must be one of {list(PROBLEM_TYPES)}, got {problem_type!r}.")
+
+
+def infer_problem_type(values: list[Any]) -> tuple[str, str]:
+    """(problem type, why) for labelled values when `--problem_type` is not given:
+
+    - any label a list (json) -> `multi_label`;
+    - every label a number and some not whole (0.1, 2.5, ...) -> `regression`;
+    - else (words, or whole numbers) -> `classification`.
+
+    So whole-number scores (1..5) are classes unless `--problem_type regression` says otherwise, and
+    probabilities are numbers unless `--problem_type classification` says otherwise.
+    """
+    if any(isinstance(v, list) for v in values):
+        return "multi_label", "labels are lists"
+    if values and all(_is_number(v) for v in values):
+        fractional = sorted({float(v) for v in values if not float(v).is_integer()})
+        if fractional:
+            shown = ", ".join(f"{v:g}" for v in fractional[:4]) + (", ..." if len(fractional) > 4 else "")
+            return "regression", f"labels are numbers and not all whole ({shown})"
+        return "classification", "labels are whole numbers"
+    return "classification", "labels are words"
+
+
+@dataclass
+class LoadedFiles:
+    """What `read_files` found: the data and how its labels were read."""
+
+    data: DatasetDict
+    problem_type: str
+    reason: str  # "given", or why the problem type was inferred
+    names: list[str] | None  # class names (classification, multi_label); None for regression
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # split -> locations of dropped unlabelled rows
+
+    @property
+    def dropped_counts(self) -> dict[str, int]:
+        """Rows dropped for want of a label, per split (only splits that lost rows)."""
+        return {split: len(where) for split, where in self.dropped.items() if where}
+
+
+def where_rows(where: list[str], limit: int = 10) -> str:
+    """'line 3' / 'lines 3, 4, ...' for row locations of `read_files` (at most `limit` of them)."""
+    kind = where[0].split(" ")[0] if where else "line"
+    numbers = [w.split(" ", 1)[1] for w in where[:limit]]
+    more = f", ... ({len(where) - limit} more)" if len(where) > limit else ""
+    return f"{kind}{'s' if len(where) > 1 else ''} {', '.join(numbers)}{more}"
+
+
+def _unlabelled(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list):
+        return False  # [] is an explicit empty label set (multi_label)
+    return isinstance(value, float) and math.isnan(value)
+
+
+def read_files(
+    train_file: str,
+    test_file: str,
+    text_columns: list[str] | None = None,
+    label_column: str = "label",
+    problem_type: str | None = None,
+    drop_unlabelled: bool = False,
+    label_separator: str = ",",
+) -> LoadedFiles:
+    """Text classification (or regression) data from csv, tsv or json(l) files, with the columns of GLUE.
+
+    `text_columns`: one or two column names (default: the first one or two string columns that are
+    not the label). `problem_type` (`classification`, `regression`, `multi_label`; default: inferred
+    by `infer_problem_type`, and the reason kept in `reason`): classes are the sorted distinct labels
+    (whole numbers in numeric order); regression labels stay floats; multi-label labels are json
+    lists or strings split at `label_separator`, stored as 0/1 vectors over the sorted label names.
+    Rows whose label is empty or missing are an error naming them, or, with `drop_unlabelled`,
+    left out (their locations in `dropped`). Fewer than two classes is an error.
+    """
+    check_problem_type(problem_type)
+    raw = {"train": _read_table(Path(train_file)), "test": _read_table(Path(test_file))}
+    files = {"train": train_file, "test": test_file}
+    for split, rows in raw.items():
+        if not rows:
+            raise ValueError(f"{files[split]} has no rows.")
+    first = raw["train"][0][1]
+    if label_column not in first:
+        raise ValueError(f"label column {label_column!r} not in {train_file} (columns: {list(first)}); "
+                         "set --label_column.")
+    if not text_columns:
+        text_columns = [c for c in first if c != label_column and isinstance(first[c], str)
+                        and not _is_number(first[c])][:2]
+    if not 1 <= len(text_columns) <= 2:
+        raise ValueError(f"text_columns must name one or two columns, got {text_columns}.")
+    for split, rows in raw.items():
+        missing = [c for c in text_columns + [label_column] if c not in rows[0][1]]
+        if missing:
+            raise ValueError(f"{split} file lacks columns {missing}.")
+
+    dropped: dict[str, list[str]] = {}
+    for split, rows in raw.items():
+        short = [where for where, row in rows if any(row.get(c) is None for c in text_columns)]
+        if short:
+            raise ValueError(f"{files[split]}: {len(short)} row(s) without the text column(s) {text_columns} "
+                             f"({where_rows(short)}): fix the file.")
+        unlabelled = [where for where, row in rows if _unlabelled(row.get(label_column))]
+        if unlabelled and not drop_unlabelled:
+            raise ValueError(f"{files[split]}: {len(unlabelled)} row(s) without a label in column "
+                             f"{label_column!r} ({where_rows(unlabelled)}): fill them in, or pass --drop_unlabelled "
+                             "to leave them out.")
+        if unlabelled:
+            dropped[split] = unlabelled
+            keep = set(unlabelled)
+            raw[split] = [(where, row) for where, row in rows if where not in keep]
+            if not raw[split]:
+                raise ValueError(f"{files[split]} has no labelled rows.")
+
+    values = [row[label_column] for rows in raw.values() for _, row in rows]
+    if problem_type is None:
+        problem_type, reason = infer_problem_type(values)
+    else:
+        reason = "given"
+    names: list[str] | None = None
+    if problem_type == "regression":
+        for split, rows in raw.items():
+            bad = [(where, row[label_column]) for where, row in rows
+                   if not _is_number(row[label_column]) or not math.isfinite(float(row[label_column]))]
+            if bad:
+                raise ValueError(f"{files[split]}: --problem_type regression needs numeric labels; "
+                                 f"{bad[0][1]!r} ({bad[0][0]}) and {len(bad) - 1} more are not.")
+
+        def convert(v: Any) -> Any:
+            return float(v)
+    elif problem_type == "multi_label":
+
+        def tokens(v: Any) -> list[str]:
+            items = v if isinstance(v, list) else str(v).split(label_separator)
+            return [_class_name(t) for t in items if str(t).strip()]
+
+        names = sorted({t for v in values for t in tokens(v)}, key=_class_order)
+        lookup = {n: i for i, n in enumerate(names)}
+
+        def convert(v: Any) -> Any:
+            hot = [0.0] * len(names)
+            for t in tokens(v):
+                hot[lookup[t]] = 1.0
+            return hot
+    else:
+        lists = [where for rows in raw.values() for where, row in rows if isinstance(row[label_column], list)]
+        if lists:
+            raise ValueError(f"labels are lists ({where_rows(lists)}): use --problem_type multi_label.")
+        whole = all(_is_number(v) and float(v).is_integer() for v in values)
+        name_of = (lambda v: str(int(float(v)))) if whole else _class_name
+        names = sorted({name_of(v) for v in values}, key=_class_order)
+        lookup = {n: i for i, n in enumerate(names)}
+
+        def convert(v: Any) -> Any:
+            return lookup[name_of(v)]
+
+    if names is not None and len(names) < 2:
+        which = f"only one class ({names[0]!r})" if names else "no labels at all"
+        raise ValueError(f"the labels of {train_file} and {test_file} have {which}: a classifier needs at least two. "
+                         "Check --label_column, or use --problem_type regression for numbers.")
+    if problem_type == "regression":
+        label_feature: Any = Value("float32")
+    elif problem_type == "multi_label":
+        label_feature = Sequence(Value("float32"), length=len(names))
+    else:
+        label_feature = ClassLabel(names=names)
+    out = {}
+    for split, rows in raw.items():
+        cols: dict[str, list] = {"text_a": [str(r[text_columns[0]]) for _, r in rows]}
+        if len(text_columns) == 2:
+            cols["text_b"] = [str(r[text_columns[1]]) for _, r in rows]
+        cols["label"] = [convert(r[label_column]) for _, r in rows]
+        features = Features({**{k: Value("string") for k in cols if k != "label"}, "label": label_feature})
+        out[split] = Dataset.from_dict(cols, features=features)
+    return LoadedFiles(DatasetDict(out), problem_type, reason, names, dropped)
+
+
 def load_files(
     train_file: str,
     test_file: str,
     text_columns: list[str] | None = None,
     label_column: str = "label",
     regression: bool | None = None,
+    problem_type: str | None = None,
+    drop_unlabelled: bool = False,
 ) -> DatasetDict:
-    """Any text classification data from csv, tsv or json(l) files, with the same columns as GLUE.
-
-    `text_columns`: one or two column names (default: the first one or two string columns that are
-    not the label). Labels that are strings become class ids in sorted order; floats with
-    `regression=True` (default: inferred, float labels with more than 10 values) stay floats.
-    """
-    raw = {"train": _read_table(Path(train_file)), "test": _read_table(Path(test_file))}
-    first = raw["train"]
-    if not first:
-        raise ValueError(f"{train_file} has no rows.")
-    if label_column not in first[0]:
-        raise ValueError(f"label column {label_column!r} not in {train_file} (columns: {list(first[0])}); "
-                         "set --label_column.")
-    if not text_columns:
-        text_columns = [c for c in first[0] if c != label_column and isinstance(first[0][c], str)
-                        and not _is_number(first[0][c])][:2]
-    if not 1 <= len(text_columns) <= 2:
-        raise ValueError(f"text_columns must name one or two columns, got {text_columns}.")
-    for split, rows in raw.items():
-        missing = [c for c in text_columns + [label_column] if rows and c not in rows[0]]
-        if missing:
-            raise ValueError(f"{split} file lacks columns {missing}.")
-    values = [r[label_column] for rows in raw.values() for r in rows]
-    if regression is None:
-        regression = all(_is_number(v) for v in values) and len({float(v) for v in values}) > 10 and any(
-            not float(v).is_integer() for v in values)
-    if regression:
-        names = None
-        convert = float
-    else:
-        names = sorted({str(v).strip() for v in values}, key=lambda s: (not _is_int(s), int(s) if _is_int(s) else 0, s))
-        lookup = {n: i for i, n in enumerate(names)}
-
-        def convert(v):
-            return lookup[str(v).strip()]
-
-    out = {}
-    for split, rows in raw.items():
-        cols = {"text_a": [str(r[text_columns[0]]) for r in rows]}
-        if len(text_columns) == 2:
-            cols["text_b"] = [str(r[text_columns[1]]) for r in rows]
-        cols["label"] = [convert(r[label_column]) for r in rows]
-        features = Features({**{k: Value("string") for k in cols if k != "label"},
-                             "label": Value("float32") if regression else ClassLabel(names=names)})
-        out[split] = Dataset.from_dict(cols, features=features)
-    return DatasetDict(out)
+    """The `DatasetDict` of `read_files` (`regression=True/False` is `problem_type` regression/classification)."""
+    if regression is not None and problem_type is None:
+        problem_type = "regression" if regression else "classification"
+    return read_files(train_file, test_file, text_columns, label_column, problem_type, drop_unlabelled).data
 
 
-def _read_table(path: Path) -> list[dict]:
+def _class_name(v: Any) -> str:
+    return str(v).strip()
+
+
+def _class_order(name: str) -> tuple:
+    return (not _is_int(name), int(name) if _is_int(name) else 0, name)
+
+
+def _read_table(path: Path) -> list[tuple[str, dict]]:
+    """(location, row) of every record: 'line N' in csv/tsv/jsonl files, 'item N' in a json array."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist." if not path.exists() else f"{path} is not a file.")
     suffix = path.suffix.lower()
     if suffix in (".json", ".jsonl"):
         text = path.read_text(encoding="utf-8")
         if suffix == ".json" and text.lstrip().startswith("["):
-            return json.loads(text)
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+            records = [(f"item {i}", r) for i, r in enumerate(json.loads(text), start=1)]
+        else:
+            records = []
+            for i, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    try:
+                        records.append((f"line {i}", json.loads(line)))
+                    except json.JSONDecodeError as err:
+                        raise ValueError(f"{path}: line {i} is not JSON ({err.msg}).") from None
+        bad = [where for where, r in records if not isinstance(r, dict)]
+        if bad:
+            raise ValueError(f"{path}: records must be objects with named fields ({where_rows(bad)} are not).")
+        return records
     if suffix not in (".csv", ".tsv"):
         raise ValueError(f"{path}: use a .csv, .tsv, .json or .jsonl file.")
     with open(path, encoding="utf-8-sig", newline="") as f:
         if suffix == ".tsv":
-            return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-        return list(csv.DictReader(f))
+            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.DictReader(f)
+        return [(f"line {reader.line_num}", row) for row in reader]
 
 
-def _is_number(v) -> bool:
+def _is_number(v: Any) -> bool:
+    if isinstance(v, (list, dict)) or v is None:
+        return False
     try:
         float(v)
         return True

@@ -5,6 +5,12 @@ mean +/- std over seeds per task and method, the change against the baseline wit
 over seeds, the best method per task, each task's majority-class accuracy (runs that do not beat
 it clearly are marked), and a tasks x methods grid of reliability diagrams (seeds pooled).
 `write_report` does the same for any list of runs' results (the image recipe's `--compare` uses it).
+
+A run's identity is its whole configuration (`config` in results.json, less seeds, paths and
+reporting options). Runs that share a task and method but differ in configuration, or repeat a
+seed, are never pooled: that cell is left out of the tables and the diagrams and listed under
+"Clashes" (`clashes` in report.json). A results.json that does not load is skipped with a warning
+naming it and listed under "Skipped files" (`skipped`).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import math
 import os
 import subprocess
+import warnings
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +41,7 @@ def run_values(result: dict) -> dict[str, float]:
     test = result.get("test", {})
     ts = result.get("test_ts", {})
     metric = TASK_METRIC.get(task, "accuracy")
-    return {
+    values = {
         "task_metric": test.get(metric, math.nan),
         "accuracy": test.get("accuracy", math.nan),
         "ece": test.get("ece", math.nan),
@@ -45,16 +52,95 @@ def run_values(result: dict) -> dict[str, float]:
         "nll": test.get("nll", math.nan),
         "train_time_s": result.get("train_time_s", math.nan),
     }
+    return {k: _number(v) for k, v in values.items()}
 
 
-def collect(sweep_dir: Path) -> list[dict]:
-    """Every finished run's results.json under `sweep_dir/runs`."""
-    out = []
+def _number(value: Any) -> float:
+    """A figure as a float (NaN for a missing or unknown one, e.g. the training time of an old resumed run)."""
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
+    """(every readable run's results.json under `sweep_dir/runs`, the files skipped with the reason).
+
+    A file that is not valid JSON (a truncated write, say) or lacks `task`, `method` or `seed` is
+    skipped with a warning naming it."""
+    out, skipped = [], []
     for path in sorted(Path(sweep_dir).glob("runs/*/*/seed*/results.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            reason = f"not valid JSON ({err})"
+        else:
+            missing = [k for k in ("task", "method", "seed") if not isinstance(result, dict) or k not in result]
+            reason = f"lacks {missing}" if missing else ""
+        if reason:
+            warnings.warn(f"{path}: {reason}; skipped (run it again, or remove the file).", stacklevel=2)
+            skipped.append({"file": str(path), "reason": reason})
+            continue
         result["_folder"] = str(path.parent)
         out.append(result)
-    return out
+    return out, skipped
+
+
+def collect(sweep_dir: str | Path) -> list[dict]:
+    """Every readable run's results.json under `sweep_dir/runs` (see `scan`, which also says what it skipped)."""
+    return scan(sweep_dir)[0]
+
+
+IDENTITY_NEUTRAL = {"seed", "output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm",
+                    "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit", "cache_dir", "glue_dir"}
+"""Configuration entries that do not make runs different experiments (seeds, paths, reporting)."""
+_BASENAME_ONLY = {"model_name_or_path", "train_file", "validation_file", "npz_path", "data_dir"}
+
+
+def identity(result: dict) -> dict[str, Any]:
+    """A run's configuration as flat `section.key` entries, less `IDENTITY_NEUTRAL` (paths of data and
+    models reduced to their last component)."""
+    flat: dict[str, Any] = {}
+    for section, values in (result.get("config") or {}).items():
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            if key in IDENTITY_NEUTRAL:
+                continue
+            if key in _BASENAME_ONLY and isinstance(value, str):
+                value = Path(value).name
+            flat[f"{section}.{key}"] = json.dumps(value, sort_keys=True, default=str)
+    return flat
+
+
+def find_clashes(results: list[dict]) -> tuple[list[dict], list[dict[str, Any]]]:
+    """(results to report, clashes): a task and method whose runs differ in configuration (see
+    `identity`) or repeat a seed is a clash, listed with its folders and the reason, and left out."""
+    by_cell: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in results:
+        by_cell[(r["task"], r["method"])].append(r)
+    kept, clashes = [], []
+    for (task, method), runs in by_cell.items():
+        reasons = []
+        seeds = defaultdict(list)
+        for r in runs:
+            seeds[r["seed"]].append(r)
+        repeated = sorted((s for s, rs in seeds.items() if len(rs) > 1), key=str)
+        if repeated:
+            reasons.append("; ".join(f"seed {s} appears {len(seeds[s])} times" for s in repeated))
+        ids = [identity(r) for r in runs]
+        shared = set.intersection(*(set(i) for i in ids)) if ids else set()
+        differing = sorted(k for k in shared if len({i[k] for i in ids}) > 1)
+        if differing:
+            shown = ", ".join(f"{k} ({' vs '.join(sorted({i[k] for i in ids}))})" for k in differing[:3])
+            more = f" and {len(differing) - 3} more" if len(differing) > 3 else ""
+            reasons.append(f"the runs differ in configuration: {shown}{more}")
+        if reasons:
+            clashes.append({"task": task, "method": method, "reason": "; ".join(reasons),
+                            "folders": [r.get("_folder", "?") for r in runs]})
+        else:
+            kept.extend(runs)
+    return kept, clashes
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -198,6 +284,23 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
         lines.append("")
     lines += ["## Reliability diagrams", "", "Tasks (rows) x methods (columns), test predictions of all seeds "
               "pooled.", "", "![reliability diagrams](reliability.png)", ""]
+    if summary.get("clashes"):
+        lines += ["## Clashes", "", "Runs that claim the same task and method but differ in configuration or repeat "
+                  "a seed: never pooled, left out of the tables and diagrams above. Move one set away, or re-run "
+                  "them so that their method names say what differs.", ""]
+        for clash in summary["clashes"]:
+            lines.append(f"- {clash['task']} / {clash['method']}: {clash['reason']}; runs: "
+                         + ", ".join(f"`{f}`" for f in clash["folders"]))
+        lines.append("")
+    if summary.get("skipped"):
+        lines += ["## Skipped files", ""]
+        lines += [f"- `{s['file']}`: {s['reason']}" for s in summary["skipped"]]
+        lines.append("")
+    if summary.get("failures"):
+        lines += ["## Failed runs", ""]
+        lines += [f"- {f.get('task')} / {f.get('method')} / seed {f.get('seed')}: {f.get('error')}"
+                  + (f" (traceback: `{f['log']}`)" if f.get("log") else "") for f in summary["failures"]]
+        lines.append("")
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines), encoding="utf-8")
     os.replace(tmp, path)
@@ -233,7 +336,7 @@ def write_reliability(results: list[dict], path: Path, summary: dict | None = No
 
     pooled: dict[tuple[str, str], tuple[list, list]] = {}
     for r in results:
-        if r.get("regression"):
+        if r.get("problem_type", "regression" if r.get("regression") else "classification") != "classification":
             continue
         if not r.get("_folder"):
             continue
@@ -259,16 +362,20 @@ def write_reliability(results: list[dict], path: Path, summary: dict | None = No
 
 
 def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
-    """Rebuild report.md/.csv/.json and reliability.png of a sweep from its results on disk."""
+    """Rebuild report.md/.csv/.json and reliability.png of a sweep from its results on disk (see `scan`)."""
     sweep_dir = Path(sweep_dir)
-    results = collect(sweep_dir)
+    results, skipped = scan(sweep_dir)
     if not results:
+        if skipped:
+            raise FileNotFoundError(f"no readable results under {sweep_dir}/runs: {len(skipped)} results.json "
+                                    f"file(s) are damaged ({skipped[0]['file']}: {skipped[0]['reason']}); run "
+                                    "`textmix compare` again to redo them.")
         raise FileNotFoundError(f"no results under {sweep_dir}/runs: run `textmix compare` first.")
     grid_path = sweep_dir / "grid.json"
     order = json.loads(grid_path.read_text()) if grid_path.exists() else None
     failures_path = sweep_dir / "failures.json"
     failures = json.loads(failures_path.read_text()) if failures_path.exists() else []
-    return write_report(results, sweep_dir, baseline=baseline, order=order, failures=failures)
+    return write_report(results, sweep_dir, baseline=baseline, order=order, failures=failures, skipped=skipped)
 
 
 def write_report(
@@ -279,23 +386,28 @@ def write_report(
     failures: list[dict] | None = None,
     source: str = "`textmix report`",
     test_set: str = "GLUE dev",
+    skipped: list[dict[str, str]] | None = None,
 ) -> dict:
     """Write report.md/.csv/.json and reliability.png into `out_dir` from runs' results.json dicts.
 
     Each result needs `task`, `method` and `seed`, and `_folder` (the run's folder, where its
-    predictions.npz is) for the reliability diagrams. `order`: see `summarise`; `failures`: runs that
-    failed, listed in report.json; `source` and `test_set` name the command and the test data in
-    report.md. Returns the summary (as in report.json).
+    predictions.npz is) for the reliability diagrams. Cells whose runs clash (`find_clashes`) are left
+    out and listed. `order`: see `summarise`; `failures`: runs that failed and `skipped`: result files
+    that did not load, both listed; `source` and `test_set` name the command and the test data in
+    report.md. Returns the summary (as in report.json, with `clashes`, `skipped` and `failures`).
     """
     import textmix
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    first = results[0] if results else {}
+    results, clashes = find_clashes(results)
     summary = summarise(results, baseline=baseline, order=order)
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "textmix": textmix.__version__,
-            "commit": _git_commit(), "model": results[0].get("model"), "n_runs": len(results),
-            "versions": results[0].get("versions"), "source": source, "test_set": test_set}
+            "commit": _git_commit(), "model": first.get("model"), "n_runs": len(results),
+            "versions": first.get("versions"), "source": source, "test_set": test_set}
     summary["meta"], summary["failures"] = meta, failures or []
+    summary["clashes"], summary["skipped"] = clashes, list(skipped or [])
     write_markdown(summary, out_dir / "report.md", meta)
     write_csv(summary, out_dir / "report.csv")
     write_reliability(results, out_dir / "reliability.png", summary)

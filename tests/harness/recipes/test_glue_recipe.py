@@ -16,9 +16,9 @@ from conftest import shared_path
 from textmix.harness.recipes.glue import main
 
 ROOT = Path(__file__).resolve().parents[3]
-RESULT_KEYS = {"task", "method", "seed", "model", "regression", "sizes", "train_time_s", "train_loss", "resumed_from",
-               "validation", "test", "test_ts", "temperature", "test_majority_accuracy", "config", "versions",
-               "device", "world_size"}
+RESULT_KEYS = {"task", "method", "seed", "model", "regression", "problem_type", "sizes", "dropped_unlabelled",
+               "train_time_s", "train_loss", "this_attempt", "resumed_from", "validation", "test", "test_ts",
+               "temperature", "test_majority_accuracy", "config", "versions", "device", "world_size"}
 """The keys of a classifier's results.json: the schema of textmix.harness.recipes.common, shared by every recipe."""
 TINY = ["--max_train_samples", "32", "--max_test_samples", "24", "--validation_split", "16", "--max_steps", "2",
         "--per_device_train_batch_size", "8", "--max_seq_length", "48", "--report_to", "none",
@@ -86,3 +86,86 @@ def test_recipe_under_torchrun_with_two_cpu_processes(tmp_path):
     saved = json.loads((tmp_path / "sst2" / "results.json").read_text())
     assert saved["world_size"] == 2 and saved["sizes"]["test"] == 24
     assert np.load(tmp_path / "sst2" / "predictions.npz")["test_logits"].shape[0] == 24
+
+
+def test_the_temperature_is_fitted_on_the_validation_predictions_the_run_saved(tmp_path):
+    from textmix.calibration import fit_temperature
+
+    argv = common(tmp_path, "sst2", "none")
+    argv += ["--max_train_samples", "256", "--max_test_samples", "64", "--validation_split", "64", "--max_steps", "16",
+             "--per_device_train_batch_size", "16", "--learning_rate", "1e-3"]  # enough to learn a little
+    results = main(argv)
+    with np.load(tmp_path / "sst2" / "predictions.npz", allow_pickle=False) as arrays:
+        fitted = fit_temperature(arrays["validation_logits"], arrays["validation_labels"])
+        on_test = fit_temperature(arrays["test_logits"], arrays["test_labels"])
+    assert results["temperature"] == pytest.approx(fitted, rel=1e-9)
+    assert on_test != pytest.approx(fitted, rel=1e-3)  # the check can tell the two splits apart
+
+
+@pytest.mark.parametrize("argv,name", [
+    ([], "none"),
+    (["--label_smoothing_factor", "0.1"], "label_smoothing"),
+    (["--mix_method", "hidden"], "hidden"),
+    (["--mix_method", "hidden", "--label_smoothing_factor", "0.1"], "hidden+label_smoothing"),
+])
+def test_the_recorded_method_says_what_was_run(argv, name):
+    from textmix.harness.recipes.common import method_name
+    from textmix.harness.recipes.glue import parse_args
+
+    training_args = parse_args(["--task_name", "sst2", "--output_dir", "x", "--report_to", "none", *argv])[2]
+    assert method_name(training_args) == name
+
+
+def write_csv(path, header, rows):
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+def tiny_files(tmp_path):
+    return ["--model_name_or_path", str(shared_path("models", "bert-tiny")), "--output_dir", str(tmp_path / "out"),
+            "--max_steps", "2", "--validation_split", "8", "--report_to", "none", "--save_strategy", "no",
+            "--use_cpu", "--per_device_train_batch_size", "8", "--max_seq_length", "32"]
+
+
+def test_unlabelled_rows_are_dropped_on_request_and_counted(tmp_path, capsys):
+    rows = [f"sentence {i},{'pos' if i % 2 else 'neg'}" for i in range(30)]
+    write_csv(tmp_path / "train.csv", "text,label", rows[:10] + ["no label here,", "missing field"] + rows[10:])
+    write_csv(tmp_path / "dev.csv", "text,label", rows[:12] + ["also none,"])
+    results = main(["--train_file", str(tmp_path / "train.csv"), "--validation_file", str(tmp_path / "dev.csv"),
+                    "--drop_unlabelled", *tiny_files(tmp_path)])
+    assert results["dropped_unlabelled"] == {"train": 2, "test": 1}
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["dropped_unlabelled"] == {"train": 2, "test": 1}
+    assert results["sizes"] == {"validation": 8, "train": 22, "test": 12}
+    assert results["test"]  # a binary model: only pos and neg are classes
+    assert np.load(tmp_path / "out" / "predictions.npz")["test_logits"].shape == (12, 2)
+    err = capsys.readouterr().err
+    assert "dropped 2 unlabelled row(s) of" in err and "lines 12, 13" in err
+
+
+def test_probability_like_labels_are_regression_and_the_choice_is_logged(tmp_path, capsys):
+    values = [0.1, 0.25, 0.4, 0.55, 0.7, 0.9]
+    write_csv(tmp_path / "train.csv", "text,score", [f"sentence {i},{values[i % 6]}" for i in range(30)])
+    write_csv(tmp_path / "dev.csv", "text,score", [f"sentence {i},{values[i % 6]}" for i in range(12)])
+    files = ["--train_file", str(tmp_path / "train.csv"), "--validation_file", str(tmp_path / "dev.csv"),
+             "--label_column", "score", *tiny_files(tmp_path)]
+    results = main(files)
+    assert results["problem_type"] == "regression" and "pearson" in results["test"]
+    assert np.load(tmp_path / "out" / "predictions.npz")["test_logits"].shape in ((12,), (12, 1))
+    assert "problem type: regression (inferred:" in capsys.readouterr().err
+    results = main([*files, "--problem_type", "classification", "--output_dir", str(tmp_path / "classes")])
+    assert results["problem_type"] == "classification"
+    assert np.load(tmp_path / "classes" / "predictions.npz")["test_logits"].shape == (12, 6)
+    assert "problem type: classification (given)" in capsys.readouterr().err
+
+
+def test_multi_label_data(tmp_path):
+    topics = [["sport"], ["politics"], ["sport", "politics"], [], ["music"], ["music", "sport"]]
+    lines = [json.dumps({"text": f"text number {i}", "topics": topics[i % 6]}) for i in range(36)]
+    (tmp_path / "train.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    (tmp_path / "dev.jsonl").write_text("\n".join(lines[:12]), encoding="utf-8")
+    results = main(["--train_file", str(tmp_path / "train.jsonl"), "--validation_file", str(tmp_path / "dev.jsonl"),
+                    "--label_column", "topics", "--mix_method", "hidden", *tiny_files(tmp_path)])
+    assert results["problem_type"] == "multi_label" and not results["regression"]
+    assert {"accuracy", "f1_micro", "brier", "nll", "ece"} <= set(results["test"])
+    arrays = np.load(tmp_path / "out" / "predictions.npz")
+    assert arrays["test_logits"].shape == (12, 3) and arrays["test_labels"].shape == (12, 3)
+    assert "temperature" not in results

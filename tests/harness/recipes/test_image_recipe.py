@@ -75,7 +75,7 @@ def test_compare_trains_reports_and_draws(tmp_path, tiny_npz):
     assert [r["test"]["accuracy"] for r in again] == [r["test"]["accuracy"] for r in results[:2]]
 
 
-def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_npz):
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_npz, capsys):
     args = ["--npz_path", str(tiny_npz), "--mix_method", "cutmix", *TINY_VIT, "--per_device_train_batch_size", "16",
             "--save_strategy", "steps", "--save_steps", "1", "--max_steps", "4", *QUIET]
     (straight,) = recipe.main([*args, "--output_dir", str(tmp_path / "straight")])
@@ -84,11 +84,34 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_npz)
     recipe.main([*args, "--output_dir", str(run_dir)])
     for name in ("checkpoint-3", "checkpoint-4", "results.json"):  # as if killed after step 2
         shutil.rmtree(run_dir / name) if (run_dir / name).is_dir() else (run_dir / name).unlink()
+    capsys.readouterr()
     (resumed,) = recipe.main([*args, "--output_dir", str(run_dir)])
     assert Path(resumed["resumed_from"]).name == "checkpoint-2"
+    assert f"resuming from {resumed['resumed_from']} (step 2 of 4)" in capsys.readouterr().err
     assert json.loads((run_dir / "results.json").read_text())["resumed_from"] == resumed["resumed_from"]
     np.testing.assert_allclose(np.load(run_dir / "predictions.npz")["test_logits"],
                                np.load(tmp_path / "straight" / "predictions.npz")["test_logits"], rtol=1e-5, atol=1e-6)
+    # the totals cover every step, the earlier attempt's included; `this_attempt` is the resumed part
+    assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-5)
+    part = resumed["this_attempt"]
+    assert (part["from_step"], part["steps"]) == (2, 2) and part["train_loss"] != pytest.approx(straight["train_loss"])
+    assert resumed["train_time_s"] > part["train_time_s"] > 0
+    assert straight["this_attempt"] == {"from_step": 0, "steps": 4, "train_time_s": straight["train_time_s"],
+                                        "train_loss": straight["train_loss"]}
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, tiny_npz, capsys):
+    args = ["--npz_path", str(tiny_npz), "--mix_method", "cutmix", *TINY_VIT, "--per_device_train_batch_size", "16",
+            "--save_strategy", "steps", "--save_steps", "1", "--max_steps", "3", *QUIET, "--output_dir", str(tmp_path)]
+    recipe.main(args)
+    (tmp_path / "results.json").unlink()
+    weights = tmp_path / "checkpoint-3" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # killed while writing (or a bad disk)
+    capsys.readouterr()
+    (result,) = recipe.main(args)
+    assert Path(result["resumed_from"]).name == "checkpoint-2"
+    err = capsys.readouterr().err
+    assert "checkpoint-3/model.safetensors" in err and "damaged" in err
 
 
 def test_a_pretrained_folder_gets_images_of_its_size_and_channels(tmp_path, tiny_npz):

@@ -2,17 +2,24 @@
 
 Every recipe run writes, into its `output_dir`:
 
-- `results.json`: `task`, `method`, `seed`, `model`, `regression`, `sizes` (rows per split),
-  `train_time_s`, `train_loss`, `resumed_from` (the checkpoint the run continued from, or null), one
-  metric dict per predicted split (`validation`, `test`, ...: the task metrics and, for classifiers,
-  accuracy, ECE, MCE, adaptive ECE, Brier, NLL), for classifiers `<test split>_ts` (the same after
-  temperature scaling fitted on `validation`), `temperature` and `<test split>_majority_accuracy`,
-  then `config` (the recipe's arguments), `versions`, `device` and `world_size`;
+- `results.json`: `task`, `method` (what was run: the mixing method, `label_smoothing` for smoothing
+  without mixing, `none`, or a `+label_smoothing` suffix; see `method_name`), `seed`, `model`,
+  `regression`, `problem_type` (`classification`, `regression` or `multi_label`), `sizes` (rows per
+  split), `dropped_unlabelled` (rows left out for want of a label, per split), `train_time_s` and
+  `train_loss` (over the whole training, earlier attempts of a resumed run included), `this_attempt`
+  (`from_step`, `steps`, `train_time_s`, `train_loss` of this process's part), `resumed_from` (the
+  checkpoint the run continued from, or null), one metric dict per predicted split (`validation`,
+  `test`, ...: the task metrics and, for classifiers, accuracy, ECE, MCE, adaptive ECE, Brier, NLL),
+  for single-label classifiers `<test split>_ts` (the same after temperature scaling fitted on
+  `validation`), `temperature` and `<test split>_majority_accuracy`, then `config` (the recipe's
+  arguments), `versions`, `device` and `world_size`;
 - `predictions.npz`: `<split>_logits` and `<split>_labels` of every predicted split;
-- `reliability.png`: the test split's reliability diagram (classifiers only).
+- `reliability.png`: the test split's reliability diagram (single-label classifiers only).
 
 Files are written by the main process only, each to a temporary name and then renamed, so a killed
-run never leaves a half-written file behind.
+run never leaves a half-written file behind. A run continues from the newest checkpoint in its
+`output_dir` that is complete and loads (`resume_checkpoint`); a damaged one is moved aside to
+`damaged-checkpoint-N`, with a message naming the file.
 """
 
 from __future__ import annotations
@@ -20,16 +27,23 @@ from __future__ import annotations
 import json
 import os
 import platform
+import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..checks import InputError, notice
+
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.npz"
 RELIABILITY_FILE = "reliability.png"
+TRAIN_TIME_FILE = "textmix_train_time.json"
+"""In each checkpoint: the training time up to it, over every attempt (`{"step": N, "train_time_s": t}`)."""
+DAMAGED_PREFIX = "damaged-"
+"""A checkpoint that failed verification is renamed to `damaged-checkpoint-N` (kept for inspection)."""
 
 
 def write_json_atomic(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
@@ -76,24 +90,238 @@ def majority_accuracy(labels: Any) -> float:
     return max(counts.values()) / sum(counts.values()) if counts else float("nan")
 
 
-def resume_checkpoint(training_args: Any) -> str | None:
-    """The checkpoint to resume from: `--resume_from_checkpoint` if given, else the last complete
-    checkpoint in `output_dir` (an interrupted run continues), else None."""
-    from textmix.trainer import last_complete_checkpoint
+def method_name(training_args: Any) -> str:
+    """What a run trains with, for results.json and reports: the mixing method (`none` without one),
+    `label_smoothing` for label smoothing without mixing, and `<method>+label_smoothing` for both."""
+    mixing = getattr(training_args, "mix_method", "none") not in ("none", "", None)
+    smoothing = bool(getattr(training_args, "label_smoothing_factor", 0.0)) or bool(
+        getattr(training_args, "mix_label_smoothing", None))
+    if not mixing:
+        return "label_smoothing" if smoothing else "none"
+    return f"{training_args.mix_method}+label_smoothing" if smoothing else str(training_args.mix_method)
 
+
+class CheckpointError(InputError):
+    """A checkpoint that cannot be resumed from (a file is truncated, missing or unreadable)."""
+
+
+def _step(folder: Path) -> int:
+    return int(folder.name.rsplit("-", 1)[1])
+
+
+def complete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """The `checkpoint-N` folders of `output_dir` that MixTrainer marked complete, newest first
+    (the rule of `textmix.checkpoints.last_complete_checkpoint`, for every checkpoint)."""
+    from textmix.checkpoints import COMPLETE_MARKER, MIXER_STATE_FILE
+
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    done = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()
+            and ((p / COMPLETE_MARKER).exists() or (p / MIXER_STATE_FILE.format(rank=0)).exists())
+            and (p / "trainer_state.json").exists()]
+    return sorted(done, key=_step, reverse=True)
+
+
+def _check_safetensors(path: Path) -> None:
+    """Raise ValueError unless the header of the .safetensors file `path` is readable and its tensors fit the file."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{size} bytes: too short for a header")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8:
+            raise ValueError(f"header of {n} bytes, but the file has {size}: truncated")
+        header = json.loads(f.read(n))
+    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    if 8 + n + end != size:
+        raise ValueError(f"the tensors need {8 + n + end} bytes, the file has {size}: truncated")
+
+
+_FULL_LOAD_LIMIT = 256 * 2**20
+"""`.pt` / `.pth` files larger than this are loaded memory-mapped when verified (not read in full)."""
+
+
+def verify_checkpoint(checkpoint: str | os.PathLike) -> str | None:
+    """Why `checkpoint` cannot be resumed from, naming the file, or None when everything loads:
+    weights (`*.safetensors` headers and sizes), `*.pt` / `*.pth` states (`torch.load(weights_only=True)`,
+    memory-mapped above `_FULL_LOAD_LIMIT`) and the JSON files (trainer state, training time, index)."""
+    import torch
+
+    folder = Path(checkpoint)
+    if not folder.is_dir():
+        return f"{folder} does not exist."
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("pytorch_model*.bin")):
+        return f"{folder} holds no weights (model.safetensors)."
+    try:
+        from transformers.trainer_pt_utils import safe_globals
+    except ImportError:  # another transformers version: plain weights_only loading
+        import contextlib
+
+        safe_globals = contextlib.nullcontext
+    for path in sorted(folder.iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                _check_safetensors(path)
+            elif path.suffix in (".pt", ".pth"):
+                big = path.stat().st_size > _FULL_LOAD_LIMIT  # then its structure only: a truncation still fails
+                with safe_globals():
+                    torch.load(path, weights_only=True, map_location="cpu", mmap=big)
+            elif path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+        except Exception as err:  # noqa: BLE001 - any failure to load means the file is damaged
+            return f"{folder.name}/{path.name} does not load ({type(err).__name__}: {str(err)[:200]})"
+    return None
+
+
+def resume_checkpoint(training_args: Any) -> str | None:
+    """The checkpoint to resume from: `--resume_from_checkpoint` if given (an error naming the file when
+    it does not load), else the newest complete checkpoint in `output_dir` that loads, else None.
+
+    A damaged checkpoint (a truncated weights, optimizer, scheduler, RNG or mixer file, say) is moved
+    aside to `damaged-checkpoint-N` by the main process, with a message, and the previous one is used."""
     resume = training_args.resume_from_checkpoint
-    if resume is None:
-        resume = last_complete_checkpoint(training_args.output_dir)
-    return resume
+    if resume is not None and resume is not True:
+        problem = verify_checkpoint(resume)
+        if problem:
+            raise CheckpointError(f"--resume_from_checkpoint {resume}: {problem}. Give another checkpoint, or "
+                                  "leave the option out to resume from the newest one that loads.")
+        return str(resume)
+    for checkpoint in complete_checkpoints(training_args.output_dir):
+        problem = verify_checkpoint(checkpoint)
+        if problem is None:
+            return str(checkpoint)
+        aside = checkpoint.with_name(DAMAGED_PREFIX + checkpoint.name)
+        if getattr(training_args, "process_index", 0) == 0:
+            try:
+                checkpoint.rename(aside)
+                where = f"moved to {aside.name}"
+            except OSError as err:
+                where = f"could not be moved aside ({err})"
+        else:
+            where = "left to the main process"
+        following = next((c for c in complete_checkpoints(training_args.output_dir) if _step(c) < _step(checkpoint)),
+                         None)
+        instead = (f"falling back to the previous complete checkpoint, {following.name}" if following else
+                   "no earlier complete checkpoint: training starts from the beginning")
+        notice(f"checkpoint {checkpoint} is damaged: {problem}; {where}; {instead}.")
+    return None
+
+
+def _checkpoint_state(checkpoint: str) -> dict[str, Any]:
+    path = Path(checkpoint) / "trainer_state.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _earlier_time(checkpoint: str) -> float | None:
+    path = Path(checkpoint) / TRAIN_TIME_FILE
+    if not path.exists():
+        return None
+    spent = json.loads(path.read_text(encoding="utf-8")).get("train_time_s")
+    return None if spent is None else float(spent)
+
+
+def _logged_loss(log_history: list[dict[str, Any]], up_to_step: int) -> tuple[float, int]:
+    """(sum of the per-step training losses, steps covered) of the logged windows up to `up_to_step`."""
+    total, covered, previous = 0.0, 0, 0
+    for entry in log_history:
+        step = entry.get("step")
+        if "loss" not in entry or step is None or step > up_to_step:
+            continue
+        if step > previous:
+            total += float(entry["loss"]) * (step - previous)
+            covered += step - previous
+            previous = step
+    return total, covered
+
+
+def progress_callback(earlier_time: float | None, start: float) -> Any:
+    """A `TrainerCallback` that makes checkpoints carry what a resumed run needs to report its totals:
+    a log entry at every save (so the logged losses cover every step up to it) and, in
+    `TRAIN_TIME_FILE`, the training time up to it (`earlier_time`, the time before this attempt, or
+    None when unknown, plus the time since `start`, a `time.perf_counter()` value)."""
+    from transformers import TrainerCallback
+
+    class TextmixProgressCallback(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if control.should_save:
+                control.should_log = True
+            return control
+
+        on_epoch_end = on_step_end
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                spent = None if earlier_time is None else earlier_time + time.perf_counter() - start
+                write_json_atomic(folder / TRAIN_TIME_FILE, {"step": state.global_step, "train_time_s": spent})
+
+    return TextmixProgressCallback()
+
+
+def _add_before_marker(trainer: Any, callback: Any) -> None:
+    """Add `callback` so that what it writes is part of every complete checkpoint (MixTrainer marks a
+    checkpoint complete after its callbacks' `on_save`)."""
+    if hasattr(trainer, "add_checkpoint_callback"):
+        trainer.add_checkpoint_callback(callback)
+    else:
+        trainer.add_callback(callback)
+
+
+def multi_label_metrics(n_bins: int = 15, ignore_index: int = -100) -> Callable[[Any], dict[str, float]]:
+    """`compute_metrics` for multi-label classifiers (one sigmoid per label, 0/1 targets (N, C)):
+
+    `accuracy` (every label of a row right), `f1_micro`, `f1_macro`, `brier` and `nll` (binary
+    cross-entropy) averaged over rows and labels, and `ece` / `mce` of the N x C yes/no decisions
+    (confidence max(p, 1 - p), `n_bins` equal-width bins). Rows labelled `ignore_index` everywhere are dropped.
+    """
+
+    def compute_metrics(eval_pred: Any) -> dict[str, float]:
+        logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+        logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(eval_pred.label_ids, dtype=np.float64)
+        keep = ~(labels == ignore_index).all(axis=1)
+        logits, labels = logits[keep], labels[keep]
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        decided = probs >= 0.5
+        truth = labels >= 0.5
+        tp, fp, fn = (decided & truth).sum(0), (decided & ~truth).sum(0), (~decided & truth).sum(0)
+        per_label = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 1.0)
+        confidence = np.where(decided, probs, 1.0 - probs).reshape(-1)
+        hits = (decided == truth).reshape(-1).astype(np.float64)
+        bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+        gaps = [abs(confidence[bins == b].mean() - hits[bins == b].mean()) for b in range(n_bins) if (bins == b).any()]
+        weights = [(bins == b).mean() for b in range(n_bins) if (bins == b).any()]
+        eps = 1e-12
+        return {
+            "accuracy": float((decided == truth).all(axis=1).mean()),
+            "f1_micro": float(2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1)),
+            "f1_macro": float(per_label.mean()),
+            "brier": float(((probs - labels) ** 2).mean()),
+            "nll": float(-(labels * np.log(probs + eps) + (1 - labels) * np.log(1 - probs + eps)).mean()),
+            "ece": float(np.dot(weights, gaps)),
+            "mce": float(max(gaps)),
+        }
+
+    return compute_metrics
+
+
+def _problem_type(problem_type: str | None, regression: bool) -> str:
+    if problem_type is None:
+        return "regression" if regression else "classification"
+    return problem_type
 
 
 def predict_and_calibrate(
-    trainer: Any, splits: Mapping[str, Any], regression: bool = False
+    trainer: Any, splits: Mapping[str, Any], regression: bool = False, problem_type: str | None = None
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Predict every split but `train`; for classifiers, fit a temperature on `validation` and report
-    each `test*` split after scaling. Returns (results entries, arrays for predictions.npz)."""
+    """Predict every split but `train`; for single-label classifiers, fit a temperature on `validation`
+    (only there) and report each `test*` split after scaling. Returns (results entries, arrays for predictions.npz).
+
+    `problem_type`: `classification`, `regression` or `multi_label` (default: from `regression`)."""
     from textmix.calibration import temperature_scaling_report
 
+    problem_type = _problem_type(problem_type, regression)
     results: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
     names = [name for name in splits if name != "train"]
@@ -105,7 +333,7 @@ def predict_and_calibrate(
         arrays[f"{name}_logits"], arrays[f"{name}_labels"] = np.asarray(logits), np.asarray(pred.label_ids)
         results[name] = {k.removeprefix(f"{name}_"): v for k, v in pred.metrics.items()
                          if not k.endswith(("_runtime", "_per_second"))}
-    if not regression:
+    if problem_type == "classification":
         for name in [n for n in names if n.startswith("test")]:
             report = temperature_scaling_report(arrays["validation_logits"], arrays["validation_labels"],
                                                 arrays[f"{name}_logits"], arrays[f"{name}_labels"])
@@ -116,14 +344,15 @@ def predict_and_calibrate(
 
 
 def write_run(output_dir: str | os.PathLike, results: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
-              regression: bool = False) -> None:
-    """Write `predictions.npz`, `reliability.png` (classifiers) and, last, `results.json` into `output_dir`."""
+              regression: bool = False, problem_type: str | None = None) -> None:
+    """Write `predictions.npz`, `reliability.png` (single-label classifiers) and, last, `results.json`
+    into `output_dir`."""
     from textmix.calibration import reliability_diagram
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_npz_atomic(out / PREDICTIONS_FILE, arrays)
-    if not regression and "test_logits" in arrays:
+    if _problem_type(problem_type, regression) == "classification" and "test_logits" in arrays:
         title = f"{results['task']} / {results['method']} / seed {results['seed']}"
         reliability_diagram(arrays["test_logits"], arrays["test_labels"], str(out / RELIABILITY_FILE), title=title)
     write_json_atomic(out / RESULTS_FILE, results)  # last: its presence marks a finished run
@@ -135,36 +364,65 @@ def train_and_report(
     header: Mapping[str, Any],
     config: Mapping[str, Any],
     regression: bool = False,
+    problem_type: str | None = None,
+    dropped_unlabelled: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Train `trainer` (resuming from the last complete checkpoint), predict, calibrate and write the run's files.
+    """Train `trainer` (resuming from the newest complete checkpoint that loads, saying so), predict,
+    calibrate and write the run's files.
 
     `splits`: `train`, `validation` and one or more `test*` datasets; `header`: the first entries of
-    results.json (`task`, `method`, `seed`, `model` and any tags); `config`: the recipe's arguments.
-    Returns the results dict (on every process; only the main one writes).
+    results.json (`task`, `method`, `seed`, `model` and any tags); `config`: the recipe's arguments;
+    `problem_type`: `classification`, `regression` or `multi_label` (default: from `regression`);
+    `dropped_unlabelled`: rows the data lost for want of a label, per split. `train_time_s` and
+    `train_loss` cover every step of the run, earlier attempts included (the time up to the checkpoint
+    resumed from, from its `TRAIN_TIME_FILE`; the loss from its logged history); `this_attempt` has
+    this process's part. Returns the results dict (on every process; only the main one writes).
     """
     import torch
 
+    problem_type = _problem_type(problem_type, regression)
     training_args = trainer.args
     resume = resume_checkpoint(training_args)
+    from_step, earlier_time = 0, 0.0
+    if resume:
+        state = _checkpoint_state(resume)
+        from_step = int(state.get("global_step", 0))
+        earlier_time = _earlier_time(resume)
+        notice(f"resuming from {resume} (step {from_step} of {state.get('max_steps', '?')})")
+        if earlier_time is None:
+            notice(f"{resume} does not record the training time before it (written by an older version): "
+                   "train_time_s will be null; this_attempt.train_time_s has this attempt's.")
     start = time.perf_counter()
+    _add_before_marker(trainer, progress_callback(earlier_time, start))
     train_output = trainer.train(resume_from_checkpoint=resume)
-    train_time = time.perf_counter() - start
+    attempt_time = time.perf_counter() - start
+    steps = int(trainer.state.global_step) - from_step
+    attempt_loss = float(train_output.training_loss) if steps > 0 else None
+    train_loss: float | None = attempt_loss
+    if resume:
+        earlier_sum, earlier_steps = _logged_loss(trainer.state.log_history, from_step)
+        covered = earlier_steps + steps
+        train_loss = (earlier_sum + (attempt_loss or 0.0) * steps) / covered if covered else None
     results: dict[str, Any] = {
         **header,
-        "regression": regression,
+        "regression": problem_type == "regression",
+        "problem_type": problem_type,
         "sizes": {name: len(split) for name, split in splits.items()},
-        "train_time_s": train_time,
-        "train_loss": train_output.training_loss,
+        "dropped_unlabelled": dict(dropped_unlabelled or {}),
+        "train_time_s": None if earlier_time is None else earlier_time + attempt_time,
+        "train_loss": train_loss,
+        "this_attempt": {"from_step": from_step, "steps": steps, "train_time_s": attempt_time,
+                         "train_loss": attempt_loss},
         "resumed_from": resume,
     }
-    predicted, arrays = predict_and_calibrate(trainer, splits, regression)
+    predicted, arrays = predict_and_calibrate(trainer, splits, problem_type=problem_type)
     results.update(predicted)
     results["config"] = dict(config)
     results["versions"] = versions()
     results["device"] = str(training_args.device)
     results["world_size"] = training_args.world_size
     if trainer.is_world_process_zero():
-        write_run(training_args.output_dir, results, arrays, regression)
+        write_run(training_args.output_dir, results, arrays, problem_type=problem_type)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return results

@@ -12,6 +12,13 @@ calibration before and after temperature scaling, training time, configuration, 
 `predictions.npz` (logits and labels of every split) and `reliability.png`: the schema every recipe
 shares, described in `textmix.harness.recipes.common`. An interrupted run continues from the last
 complete checkpoint in `output_dir` when started again.
+
+Inputs are checked before a model is loaded: the arguments, `output_dir` (writable), the model
+folder, and the data (rows without a label are an error naming them, or dropped with
+`--drop_unlabelled`; a training split needs two classes). `--problem_type` is `classification`,
+`regression` or `multi_label`; without it, a GLUE task has its own, and files are read as
+`textmix.harness.glue.infer_problem_type` says (lists -> multi_label; numbers not all whole ->
+regression; else classification), and the choice is printed.
 """
 
 from __future__ import annotations
@@ -62,7 +69,20 @@ class DataArguments:
         default=None, metadata={"help": "One or two text columns of the files (default: the first text columns)."}
     )
     label_column: str = field(default="label", metadata={"help": "Label column of the files."})
-    max_seq_length: int = field(default=128, metadata={"help": "Tokens per example after truncation."})
+    problem_type: str | None = field(
+        default=None,
+        metadata={"help": "classification, regression or multi_label. Default: the GLUE task's; for files, "
+                  "inferred: lists -> multi_label, numbers not all whole -> regression, else classification."},
+    )
+    drop_unlabelled: bool = field(
+        default=False,
+        metadata={"help": "Leave out rows of the files whose label is empty or missing (counted in the log and in "
+                  "results.json) instead of stopping with an error that names them."},
+    )
+    label_separator: str = field(
+        default=",", metadata={"help": "multi_label: separator of the labels in a csv/tsv field (json: a list)."}
+    )
+    max_seq_length: int = field(default=128, metadata={"help": "Tokens per example after truncation (> 0)."})
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Use at most this many training examples (after carving validation)."}
     )
@@ -77,10 +97,29 @@ class DataArguments:
     )
 
     def __post_init__(self) -> None:
+        from ..glue import check_problem_type, glue_task
+
+        files = self.train_file or self.validation_file
         if not self.task_name and not (self.train_file and self.validation_file):
             raise ValueError("give --task_name (a GLUE task) or both --train_file and --validation_file.")
+        if self.task_name and files:
+            raise ValueError("give --task_name (a GLUE task) or --train_file and --validation_file, not both.")
+        if self.task_name and (self.text_columns or self.label_column != "label"):
+            raise ValueError("--text_columns and --label_column are for --train_file data; a GLUE task has its own.")
+        if self.max_seq_length <= 0:
+            raise ValueError(f"--max_seq_length must be > 0 (got {self.max_seq_length}): the tokens kept per example.")
+        for name in ("max_train_samples", "max_test_samples", "max_validation_samples"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"--{name} must be > 0 (got {value}); leave it out to use every example.")
         if self.validation_split <= 0:
             raise ValueError("--validation_split must be > 0: temperature scaling needs a validation split.")
+        check_problem_type(self.problem_type)
+        if self.task_name and self.problem_type:
+            own = "regression" if glue_task(self.task_name).is_regression else "classification"
+            if self.problem_type != own:
+                raise ValueError(f"GLUE task {self.task_name} is {own}; --problem_type {self.problem_type} does not "
+                                 "apply (leave it out).")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, MixTrainingArguments]:
@@ -99,22 +138,52 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def load_data(data_args: DataArguments) -> tuple[DatasetDict, GlueTask | None, int, bool]:
-    """(DatasetDict with train/validation/test[...], task or None, num_labels, is_regression)."""
-    from ..glue import glue_task, load_files, load_glue
+@dataclass
+class RecipeData:
+    """The data of a run, split, and how its labels are read."""
 
+    splits: DatasetDict  # train, validation, test[...]
+    task: GlueTask | None
+    num_labels: int
+    problem_type: str  # classification, regression or multi_label
+    reason: str  # "given", "that of GLUE task <name>", or why it was inferred from the labels
+    dropped_unlabelled: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def regression(self) -> bool:
+        """Whether the labels are numbers to predict."""
+        return self.problem_type == "regression"
+
+
+def load_data(data_args: DataArguments) -> RecipeData:
+    """The data of `data_args`, with a validation split carved from the training data (the same for every
+    seed). Errors name the problem: files without labelled rows, too few rows, a one-class training split."""
+    from ..checks import notice
+    from ..glue import glue_task, load_glue, read_files, where_rows
+
+    dropped: dict[str, int] = {}
     if data_args.task_name:
         task = glue_task(data_args.task_name)
         data = load_glue(task.name, data_args.glue_dir)
-        regression, num_labels = task.is_regression, task.num_labels
+        problem_type = "regression" if task.is_regression else "classification"
+        reason = "given" if data_args.problem_type else f"that of GLUE task {task.name}"
+        num_labels, source = task.num_labels, f"GLUE task {task.name}"
     else:
         task = None
-        data = load_files(data_args.train_file, data_args.validation_file, data_args.text_columns,
-                          data_args.label_column)
-        feature = data["train"].features["label"]
-        regression = not hasattr(feature, "names")
-        num_labels = 1 if regression else len(feature.names)
+        loaded = read_files(data_args.train_file, data_args.validation_file, data_args.text_columns,
+                            data_args.label_column, data_args.problem_type, data_args.drop_unlabelled,
+                            data_args.label_separator)
+        data, problem_type, reason = loaded.data, loaded.problem_type, loaded.reason
+        num_labels = 1 if problem_type == "regression" else len(loaded.names)
+        source = data_args.train_file
+        for split, where in loaded.dropped.items():
+            file = data_args.train_file if split == "train" else data_args.validation_file
+            notice(f"dropped {len(where)} unlabelled row(s) of {file} ({where_rows(where)}) (--drop_unlabelled)")
+        dropped = loaded.dropped_counts
     train = data["train"].shuffle(seed=data_args.split_seed)
+    if len(train) < 2:
+        raise ValueError(f"{source} has {len(train)} row{'s' if len(train) != 1 else ''}: too few to hold out a "
+                         "validation split and keep rows to train on (at least 2 are needed; many more to learn).")
     n_val = data_args.validation_split
     n_val = int(round(n_val * len(train))) if n_val < 1 else int(n_val)
     if data_args.max_validation_samples is not None:
@@ -123,6 +192,13 @@ def load_data(data_args: DataArguments) -> tuple[DatasetDict, GlueTask | None, i
     splits = {"validation": train.select(range(n_val)), "train": train.select(range(n_val, len(train)))}
     if data_args.max_train_samples is not None:
         splits["train"] = splits["train"].select(range(min(data_args.max_train_samples, len(splits["train"]))))
+    if problem_type == "classification":
+        classes = sorted(set(splits["train"]["label"]))
+        if len(classes) < 2:
+            names = splits["train"].features["label"].names
+            raise ValueError(
+                f"the training split has only one class ({names[classes[0]]!r}) in its {len(splits['train'])} rows: "
+                "a classifier learns nothing from it. Check the labels of the training data (or --max_train_samples).")
     for name in data:
         if name != "train":
             test = data[name]
@@ -131,7 +207,7 @@ def load_data(data_args: DataArguments) -> tuple[DatasetDict, GlueTask | None, i
             splits[name] = test
     from datasets import DatasetDict
 
-    return DatasetDict(splits), task, num_labels, regression
+    return RecipeData(DatasetDict(splits), task, num_labels, problem_type, reason, dropped)
 
 
 def run(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments,
@@ -139,9 +215,20 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     """Train (resuming from the last complete checkpoint in `output_dir`), predict, calibrate and write
     `results.json`, `predictions.npz` and `reliability.png` (see `textmix.harness.recipes.common`).
 
-    `tags`: extra entries of results.json (a `method` tag names the method instead of `mix_method`).
+    Every input is checked first (output folder, model folder, data), before a model is loaded.
+    `tags`: extra entries of results.json (a `method` tag names the method instead of `method_name`).
     Returns the results dict.
     """
+    from ..checks import check_model, check_output_dir, notice
+
+    check_output_dir(training_args.output_dir)
+    check_model(model_args.model_name_or_path)
+    data = load_data(data_args)
+    if data.reason == "given" or data.task:
+        notice(f"problem type: {data.problem_type} ({data.reason})")
+    else:
+        notice(f"problem type: {data.problem_type} (inferred: {data.reason}; set --problem_type to choose)")
+
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -152,39 +239,42 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from textmix.calibration import classification_metrics, regression_metrics
     from textmix.trainer import MixTrainer
 
-    from .common import train_and_report
+    from .common import method_name, multi_label_metrics, train_and_report
 
     set_seed(training_args.seed)
-    data, task, num_labels, regression = load_data(data_args)
+    splits = data.splits
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
                                               trust_remote_code=model_args.trust_remote_code)
-    pair = "text_b" in data["train"].column_names
+    pair = "text_b" in splits["train"].column_names
 
     def tokenize(batch):
         texts = (batch["text_a"], batch["text_b"]) if pair else (batch["text_a"],)
         return tokenizer(*texts, truncation=True, max_length=data_args.max_seq_length)
 
     with training_args.main_process_first(desc="tokenize"):
-        data = data.map(tokenize, batched=True, desc="tokenize")
+        splits = splits.map(tokenize, batched=True, desc="tokenize")
+    problem = {"classification": "single_label_classification", "regression": "regression",
+               "multi_label": "multi_label_classification"}[data.problem_type]
     model = AutoModelForSequenceClassification.from_pretrained(
-        model_args.model_name_or_path, num_labels=num_labels, cache_dir=model_args.cache_dir,
-        trust_remote_code=model_args.trust_remote_code,
-        problem_type="regression" if regression else "single_label_classification",
+        model_args.model_name_or_path, num_labels=data.num_labels, cache_dir=model_args.cache_dir,
+        trust_remote_code=model_args.trust_remote_code, problem_type=problem,
     )
+    metrics = {"classification": classification_metrics, "regression": regression_metrics,
+               "multi_label": multi_label_metrics}[data.problem_type]()
     trainer = MixTrainer(
-        model=model, args=training_args, train_dataset=data["train"], eval_dataset=data["validation"],
-        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=regression_metrics() if regression else classification_metrics(),
+        model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
+        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics,
     )
     header = {
         **(tags or {}),
-        "task": task.name if task else Path(data_args.train_file).stem,
-        "method": (tags or {}).get("method", training_args.mix_method),
+        "task": data.task.name if data.task else Path(data_args.train_file).stem,
+        "method": (tags or {}).get("method", method_name(training_args)),
         "seed": training_args.seed,
         "model": model_args.model_name_or_path,
     }
     config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
-    return train_and_report(trainer, data, header, config, regression=regression)
+    return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
+                            dropped_unlabelled=data.dropped_unlabelled)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -198,5 +288,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """`python recipes/run_glue.py ...`: `main`, with an error as one message instead of a traceback
+    (`TEXTMIX_DEBUG=1` for the traceback). Returns the exit status."""
+    from ..checks import friendly_errors
+
+    outcome = friendly_errors(main, argv, prog="run_glue", debug_hint="TEXTMIX_DEBUG=1")
+    return outcome if isinstance(outcome, int) else 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -369,7 +369,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     `output_dir`), predict, calibrate and write `results.json`, `predictions.npz` and `reliability.png`
     (the schema of `textmix.harness.recipes.common`, as the GLUE recipe writes it).
 
-    `tags`: extra entries of results.json (a `method` tag names the method instead of `mix_method`).
+    The output folder and the model folder are checked before anything is loaded. `tags`: extra
+    entries of results.json (a `method` tag names the method instead of `method_name`).
     Returns the results dict.
     """
     from transformers import set_seed
@@ -377,10 +378,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from textmix.calibration import classification_metrics
     from textmix.trainer import MixTrainer
 
-    from .common import train_and_report
+    from ..checks import check_model, check_output_dir
+    from .common import method_name, train_and_report
 
     if not data_args.has_data:
         raise ValueError(NO_DATA)
+    check_output_dir(training_args.output_dir)
+    check_model(model_args.model_name_or_path)
     with _denormals_flushed(training_args):
         splits, names, channels, size = load_data(model_args, data_args, training_args)
         set_seed(training_args.seed)
@@ -390,7 +394,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         header = {
             **(tags or {}),
             "task": data_args.name(),
-            "method": (tags or {}).get("method", training_args.mix_method),
+            "method": (tags or {}).get("method", method_name(training_args)),
             "seed": training_args.seed,
             "model": model_args.model_name_or_path or f"{model_args.model_type} from scratch",
         }
@@ -464,5 +468,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     return results
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """`python recipes/run_image_classification.py ...`: `main`, with an error as one message instead of a
+    traceback (`TEXTMIX_DEBUG=1` for the traceback). Returns the exit status."""
+    from ..checks import friendly_errors
+
+    outcome = friendly_errors(main, argv, prog="run_image_classification", debug_hint="TEXTMIX_DEBUG=1")
+    return outcome if isinstance(outcome, int) else 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

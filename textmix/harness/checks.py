@@ -1,0 +1,154 @@
+"""Up-front checks of the harness's inputs, and how its commands report an error.
+
+Every check runs before a model is loaded or a step is trained, and says what is wrong and how
+to fix it. Functions named `problem_*` return a message (or None) so that callers can collect
+every problem of a grid at once; `check_*` raise it. `friendly_errors` turns an exception into
+one line on stderr (the traceback with `--debug` or `TEXTMIX_DEBUG=1`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+import sys
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+logger = logging.getLogger("textmix.harness")
+
+_T = TypeVar("_T")
+
+
+class InputError(ValueError):
+    """A bad input (argument, file, grid): the message says what is wrong and how to fix it."""
+
+
+def notice(message: str) -> None:
+    """Tell the user something they should know about a run (also logged to `textmix.harness` at INFO).
+
+    Printed to stderr by the main process only (`RANK`/`LOCAL_RANK` 0 or unset)."""
+    logger.info(message)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"textmix: {message}", file=sys.stderr, flush=True)
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the choice closest to `name`, or '' when none is close."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_key(where: str, key: str, known: Iterable[str], what: str = "key") -> str:
+    """The message for an unknown `key` at `where` (a grid section), with the closest known one."""
+    prefix = f"{where}: " if where else ""
+    return f"{prefix}unknown {what} '{key}'{did_you_mean(key, known)}"
+
+
+def problem_output_dir(path: str | os.PathLike, option: str = "--output_dir", create: bool = True) -> str | None:
+    """Why `path` cannot be an output folder (a file, cannot be created, not writable), or None.
+
+    With `create`, the folder is created when it does not exist yet (as the run would) and a file is
+    written into it and removed; without, only the nearest existing folder above it is checked."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        return f"{option} {folder} is a file, not a folder: choose another path or move the file."
+    if not create:
+        above = folder
+        while not above.exists() and above != above.parent:
+            above = above.parent
+        if not above.is_dir():
+            return f"{option} {folder} cannot be created ({above} is a file): choose a path you can write to."
+        if not os.access(above, os.W_OK | os.X_OK):
+            return f"{option} {folder} is not writable ({above} is read-only): choose a path you can write to."
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"{option} {folder} cannot be created ({err.strerror or err}): choose a path you can write to."
+    probe = folder / f".textmix-write-test-{uuid.uuid4().hex}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        return f"{option} {folder} is not writable ({err.strerror or err}): choose a path you can write to."
+    return None
+
+
+def check_output_dir(path: str | os.PathLike, option: str = "--output_dir") -> None:
+    """Raise `InputError` when `path` cannot be an output folder (see `problem_output_dir`)."""
+    problem = problem_output_dir(path, option)
+    if problem:
+        raise InputError(problem)
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+def looks_local(name_or_path: str) -> bool:
+    """Whether `name_or_path` is meant as a local folder rather than a hub id ('name' or 'org/name')."""
+    text = str(name_or_path)
+    if text.startswith(("/", ".", "~")) or "\\" in text or text.endswith("/") or not _HUB_ID.match(text):
+        return True
+    return Path(text).exists() or (("/" in text) and Path(text.split("/")[0]).is_dir())
+
+
+def problem_model(name_or_path: str | None, option: str = "--model_name_or_path") -> str | None:
+    """Why `name_or_path` cannot be loaded (a missing local folder, a folder without config.json), or None.
+
+    Hub ids are not checked (there may be no network); a local folder must hold a `config.json`."""
+    if not name_or_path:
+        return None
+    path = Path(os.path.expanduser(str(name_or_path)))
+    if not looks_local(str(name_or_path)):
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+            return (f"{option} {name_or_path} is not a local folder and the hub is offline (HF_HUB_OFFLINE): "
+                    "give the path of a downloaded model folder.")
+        return None
+    if not path.exists():
+        return f"{option}: model folder {path} does not exist: give the path of a model folder (with config.json)."
+    if not path.is_dir():
+        return f"{option}: {path} is a file; give the model's folder (the one holding config.json)."
+    if not (path / "config.json").is_file():
+        return (f"{option}: {path} has no config.json: not a Hugging Face model folder "
+                "(save one with model.save_pretrained(folder)).")
+    return None
+
+
+def check_model(name_or_path: str | None, option: str = "--model_name_or_path") -> None:
+    """Raise `InputError` (or `FileNotFoundError` for a missing folder) when the model cannot be loaded."""
+    problem = problem_model(name_or_path, option)
+    if problem:
+        raise (FileNotFoundError if "does not exist" in problem else InputError)(problem)
+
+
+def debug_requested(argv: list[str] | None = None) -> bool:
+    """Whether tracebacks are wanted: `TEXTMIX_DEBUG=1` (or `--debug` in `argv`)."""
+    if os.environ.get("TEXTMIX_DEBUG", "").lower() in ("1", "true", "yes"):
+        return True
+    return bool(argv) and "--debug" in argv
+
+
+def friendly_errors(main: Callable[..., _T], *args: Any, debug: bool = False, prog: str = "textmix",
+                    debug_hint: str = "--debug or TEXTMIX_DEBUG=1") -> _T | int:
+    """Call `main(*args)`; on an exception print `prog: error: message` (no traceback) and return 2 for
+    bad input, 1 otherwise. With `debug` (or `TEXTMIX_DEBUG=1`) the exception propagates."""
+    if debug or debug_requested():
+        return main(*args)
+    try:
+        return main(*args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the message is what the user needs; the traceback on request
+        message = str(err) or type(err).__name__
+        code = getattr(err, "exit_code", None)
+        if code is None:
+            code = 2 if isinstance(err, (ValueError, OSError)) else 1
+            if code == 1:
+                message = f"{type(err).__name__}: {message}"
+        print(f"{prog}: error: {message}\n(for the traceback, run again with {debug_hint})", file=sys.stderr)
+        return code

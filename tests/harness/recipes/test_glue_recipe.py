@@ -169,3 +169,30 @@ def test_multi_label_data(tmp_path):
     arrays = np.load(tmp_path / "out" / "predictions.npz")
     assert arrays["test_logits"].shape == (12, 3) and arrays["test_labels"].shape == (12, 3)
     assert "temperature" not in results
+
+
+def test_a_decoder_with_a_lora_adapter(tmp_path, capsys):
+    """Any decoder model (here a tiny Llama with SmolLM2's tokenizer, saved without a pad token) and
+    `--lora_*`: the recipe pads with EOS, sets the model's pad id, trains only the adapter and the head."""
+    pytest.importorskip("peft")
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(shared_path("models", "smollm2-135m"))
+    tokenizer.pad_token = None
+    folder = tmp_path / "llama"
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    argv = ["--task_name", "rte", "--glue_dir", str(shared_path("data", "glue")), "--model_name_or_path",
+            str(folder), "--mix_method", "hidden", "--output_dir", str(tmp_path / "out"), "--lora_r", "4",
+            "--lora_target_modules", "q_proj", "v_proj", *TINY]
+    results = main(argv)
+    assert results["method"] == "hidden" and np.isfinite(results["train_loss"])
+    assert results["config"]["model"]["lora_r"] == 4
+    captured = capsys.readouterr()
+    assert "padding with its end-of-sequence token" in captured.out + captured.err
+    with pytest.raises(ValueError, match="--lora_r must be a positive rank"):
+        main([*argv, "--lora_r", "0"])

@@ -48,6 +48,34 @@ class ModelArguments:
         default=False, metadata={"help": "Allow model code from the hub (only for models you trust)."}
     )
     cache_dir: str | None = field(default=None, metadata={"help": "Where hub downloads are cached."})
+    lora_r: int | None = field(
+        default=None, metadata={"help": "Train a LoRA adapter of this rank instead of the whole model (needs peft: "
+                                        "pip install textmix[peft]); the classification head trains fully."})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scaling alpha (used with --lora_r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path (used with --lora_r)."})
+    lora_target_modules: list[str] | None = field(
+        default=None, metadata={"help": "Module names LoRA adapts, e.g. q_proj v_proj (default: peft's choice "
+                                        "for the architecture; 'all-linear' for every linear layer)."})
+
+    def __post_init__(self) -> None:
+        if self.lora_r is not None and self.lora_r <= 0:
+            raise ValueError(f"--lora_r must be a positive rank, got {self.lora_r}.")
+
+
+def with_lora(model: Any, model_args: ModelArguments) -> Any:
+    """`model` wrapped in a LoRA adapter as `--lora_*` say (TRL's ModelConfig style), or as it is."""
+    if model_args.lora_r is None:
+        return model
+    try:
+        import peft
+    except ImportError:
+        raise ImportError("--lora_r needs peft: pip install 'textmix[peft]'.") from None
+    targets = model_args.lora_target_modules
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    config = peft.LoraConfig(task_type="SEQ_CLS", r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
+                             lora_dropout=model_args.lora_dropout, target_modules=targets)
+    return peft.get_peft_model(model, config)
 
 
 @dataclass
@@ -245,6 +273,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     splits = data.splits
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
                                               trust_remote_code=model_args.trust_remote_code)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # decoder-only tokenizers (GPT-2, Llama)
+        tokenizer.pad_token = tokenizer.eos_token
+        notice("the tokenizer has no padding token: padding with its end-of-sequence token")
     pair = "text_b" in splits["train"].column_names
 
     def tokenize(batch):
@@ -259,6 +290,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         model_args.model_name_or_path, num_labels=data.num_labels, cache_dir=model_args.cache_dir,
         trust_remote_code=model_args.trust_remote_code, problem_type=problem,
     )
+    if model.config.pad_token_id is None:  # decoder-only models pool the last token that is not padding
+        model.config.pad_token_id = tokenizer.pad_token_id
+    model = with_lora(model, model_args)
     metrics = {"classification": classification_metrics, "regression": regression_metrics,
                "multi_label": multi_label_metrics}[data.problem_type]()
     trainer = MixTrainer(

@@ -75,3 +75,16 @@ def test_decoder_pooling_positions_need_no_host_read(method, monkeypatch):
             mb = mixer.mix(batch)
         model(**mb.inputs)  # the hooks use what mix() prepared
     assert (mb.lam < 1).any()
+
+
+def test_span_on_whole_words_needs_no_host_read(monkeypatch):
+    from test_token_classification import tagged_batch, tiny_tagger
+
+    monkeypatch.setattr(sampling, "reads_are_free", lambda device: False)
+    mixer = Mixer(tiny_tagger(), MixConfig(method="span", alpha=1.0, lam_mode="row", seed=0),
+                  special_token_ids=list(SPECIAL.values()))
+    batch = tagged_batch(b=8, length=16, seed=0)
+    _ = mixer.next_method
+    with no_host_reads(monkeypatch):
+        mb = mixer.mix(batch)
+    assert (mb.lam < 1).any()

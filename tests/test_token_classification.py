@@ -119,7 +119,7 @@ def test_a_decoder_tagger_mixes_per_token_without_pooling():
     torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["pooled", "span"])
+@pytest.mark.parametrize("method", ["pooled", "saliency_span"])
 def test_methods_that_do_not_fit_token_labels_are_refused(method):
     with pytest.raises(ValueError, match="do not mix token classification batches"):
         Mixer(tiny_tagger(), MixConfig(method=method), special_token_ids=list(SPECIAL.values()))
@@ -157,3 +157,67 @@ def test_gradient_accumulation_is_exact_over_labelled_tokens(tmp_path):
     assert l8 == pytest.approx(l16, rel=1e-5)
     for a, b in zip(m8.parameters(), m16.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- span CutMix on whole words
+
+
+def words_of(labels_row, content_row) -> list[tuple[int, int]]:
+    """(start, end) of every word of a row: a labelled token and the unlabelled content tokens after it."""
+    words, t, n = [], 0, len(labels_row)
+    while t < n:
+        if content_row[t] and labels_row[t] != -100:
+            end = t + 1
+            while end < n and content_row[end] and labels_row[end] == -100:
+                end += 1
+            words.append((t, end))
+            t = end
+        else:
+            t += 1
+    return words
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_span_moves_whole_words_with_their_labels(seed):
+    batch = tagged_batch(b=8, length=16, seed=seed)
+    ids, labels, mask = batch["input_ids"], batch["labels"], batch["attention_mask"]
+    width = (VOCAB - 3) // 8  # each row's words from its own id range: a moved token is always a changed one
+    plain = ~torch.isin(ids, torch.tensor(list(SPECIAL.values())))
+    ids = torch.where(plain, 3 + torch.arange(8)[:, None] * width + ids % width, ids)
+    batch["input_ids"] = ids
+    model = tiny_tagger()
+    mixer = Mixer(model, MixConfig(method="span", alpha=1.0, lam_mode="row", seed=seed),
+                  special_token_ids=list(SPECIAL.values()))
+    mb = mixer.mix(batch)
+    new_ids = mb.inputs["input_ids"]
+    new_labels = torch.where(mb.valid, mb.targets.argmax(-1), -100)
+    content = mask.bool() & ~torch.isin(ids, torch.tensor(list(SPECIAL.values())))
+    special = ~content
+    assert torch.equal(new_ids[special], ids[special])  # special tokens and padding stay
+    moved = 0
+    for i in range(8):
+        j = int(mb.perm[i])
+        changed = [t for t in range(16) if (new_ids[i, t] != ids[i, t]) or (new_labels[i, t] != labels[i, t])]
+        if not changed:
+            assert mb.lam[i] == 1 or not mb.targets[i][mb.valid[i]].sum()
+            continue
+        moved += 1
+        begin, end = changed[0], changed[-1] + 1
+        own_words = words_of(labels[i].tolist(), content[i].tolist())
+        assert begin in [w[0] for w in own_words] and end in [w[1] for w in own_words], "whole words of the row"
+        span = end - begin
+        partner_words = words_of(labels[j].tolist(), content[j].tolist())
+        sources = [s for s, _ in partner_words if s + span in [e for _, e in partner_words]
+                   and torch.equal(new_ids[i, begin:end], ids[j, s:s + span])
+                   and torch.equal(new_labels[i, begin:end], labels[j, s:s + span])]
+        assert sources, "the span is whole words of the partner, with their labels"
+        own_kept = sum(1 for t in range(16) if labels[i, t] != -100 and not begin <= t < end)
+        total = int((new_labels[i] != -100).sum())
+        assert float(mb.lam[i]) == pytest.approx(own_kept / total)
+    assert moved >= 2
+    assert ((mb.targets.sum(-1) - 1).abs() < 1e-6)[mb.valid].all()  # one-hot targets: labels moved, not blended
+
+
+def test_saliency_span_is_still_refused_for_token_labels():
+    with pytest.raises(ValueError, match="do not mix token classification batches"):
+        Mixer(tiny_tagger(), MixConfig(method="saliency_span"), special_token_ids=list(SPECIAL.values()))

@@ -22,7 +22,8 @@ draws nothing):
      one Gamma(alpha) kernel over 2 x n values (`torch._standard_gamma`; the first n are X, the
      last n are Y, lambda = X / (X + Y)), see `textmix.sampling`; then with `prob_per_row`, B
      uniforms for the per-row gate; span then draws 2 x B x S float64 uniforms for the span starts
-     (S = (L + 1) // 2, the most segments a row of L tokens can hold), saliency span none;
+     (S = (L + 1) // 2, the most segments a row of L tokens can hold), or, for token classification
+     (spans of whole words), B x (1 + L) float64 uniforms; saliency span none;
    - image methods (`Draws.images`): with both methods of a family in row/pair mode, n uniforms
      for the per-row switch (n = 1 in batch mode, else B); the Mixup lambdas (if Mixup may be drawn);
      the CutMix lambdas (if CutMix may be drawn and `cutmix_minmax` is unset, from `cutmix_alpha`)
@@ -167,6 +168,11 @@ class Draws:
             uniforms = torch.rand((n, 4), generator=gen, device=device, dtype=torch.float64)
         gate = self.gate(n, gen, device)
         return ImageDraws(perm, source, cut, lam_blend, lam_cut, uniforms, gate)
+
+    def word_span_uniforms(self, batch_size: int, length: int, gen: torch.Generator) -> torch.Tensor:
+        """Span CutMix on whole words (token classification): (B, 1 + L) float64 uniforms, the first column
+        for the row's first replaced word, the others for choosing the partner's window."""
+        return torch.rand((batch_size, 1 + length), generator=gen, device=gen.device, dtype=torch.float64)
 
     def span_uniforms(self, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
         """Span CutMix: 2 x (B, S) float64 uniforms, for the start in the row's segment and in the partner's."""

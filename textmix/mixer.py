@@ -202,10 +202,13 @@ class Mixer:
         grad = capture.grad if isinstance(capture, SaliencyCapture) and capture.owner == plan.method else None
         applied = method.apply(self.ctx, BatchContext(
             inputs=inputs, valid=valid, gen=self.draws.device(device), method=plan.method, layer=plan.layer,
-            embedding_grad=grad, special_tokens_mask=special_tokens_mask,
+            embedding_grad=grad, special_tokens_mask=special_tokens_mask, labels=labels,
         ))
         self.hookset.step = applied.step
-        if self.task_kind == "token":
+        if self.task_kind == "token" and applied.labels is not None:  # tokens moved with their labels
+            targets = targets_of(applied.labels, self.task_kind, self.num_labels, self.config.label_smoothing)
+            valid = valid_items(applied.labels, self.task_kind)
+        elif self.task_kind == "token":
             labelled = valid_items(labels, self.task_kind)
             targets, valid = mix_token_targets(targets, labelled, applied.perm, applied.lam), labelled
         else:

@@ -146,3 +146,66 @@ def kept_share(seg: Segments, span: torch.Tensor) -> torch.Tensor:
     total = seg.length.sum(dim=1)
     replaced = span.sum(dim=1)
     return torch.where(total > 0, 1.0 - replaced.double() / total.clamp_min(1).double(), 1.0).float()
+
+
+# ---------------------------------------------------------------- whole words (token classification)
+
+
+def word_spans(content: torch.Tensor, word_start: torch.Tensor, lam: torch.Tensor, u_word: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Span of whole words in every row: start and end positions (B,), end exclusive.
+
+    A word is a `word_start` token and the content tokens after it up to the next start. A row with
+    n words replaces k = round((1 - lam) * n) of them, from word w = floor(u_word * (n - k + 1)) on;
+    k = 0 gives an empty span.
+    """
+    b, length = content.shape
+    device = content.device
+    n_words = word_start.sum(dim=1)
+    k = torch.round((1.0 - lam.double()) * n_words.double()).long().clamp(min=0)
+    k = torch.minimum(k, n_words)
+    w = torch.floor(u_word * (n_words - k + 1).double()).long()
+    w = torch.minimum(w, n_words - k)
+    index = torch.arange(length, device=device).expand(b, length)
+    word_of = torch.cumsum(word_start.long(), dim=1) - 1  # word index of each token (-1 before the first)
+    # the first position of each word, and the end of the last one (one past the last content token)
+    starts = torch.full((b, length + 1), length, dtype=torch.long, device=device)
+    starts.scatter_(1, torch.where(word_start, word_of, length), torch.where(word_start, index, length))
+    last = torch.where(content, index + 1, 0).amax(dim=1)
+    starts.scatter_(1, n_words[:, None], last[:, None])  # "word n" starts where the content ends
+    begin = starts.gather(1, w[:, None]).squeeze(1)
+    end = starts.gather(1, (w + k)[:, None]).squeeze(1)
+    return torch.where(k > 0, begin, 0), torch.where(k > 0, end, 0)
+
+
+def word_boundaries(content: torch.Tensor, word_start: torch.Tensor) -> torch.Tensor:
+    """(B, L + 1) bool: positions where a word ends (the next word starts, or the content ends)."""
+    b, length = content.shape
+    after = torch.zeros((b, length + 1), dtype=torch.bool, device=content.device)
+    after[:, :length] = word_start
+    ended = torch.zeros_like(after)
+    ended[:, 1:] = content & ~torch.cat([content[:, 1:] & ~word_start[:, 1:],
+                                         torch.zeros((b, 1), dtype=torch.bool, device=content.device)], dim=1)
+    return after | ended
+
+
+def partner_word_starts(word_start: torch.Tensor, boundary: torch.Tensor, perm: torch.Tensor, span: torch.Tensor,
+                        u_start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each row's span comes from in its partner: a word start s with a word boundary at s + span,
+    chosen uniformly (by the largest of `u_start` (B, L) among the candidates). Also whether one exists."""
+    b, length = word_start.shape
+    index = torch.arange(length, device=word_start.device).expand(b, length)
+    ends = (index + span[:, None]).clamp(max=length)
+    fits = word_start[perm] & boundary[perm].gather(1, ends) & (index + span[:, None] <= length)
+    keys = torch.where(fits, u_start, -1.0)
+    return keys.argmax(dim=1), fits.any(dim=1)
+
+
+def paste_word_span(values: torch.Tensor, perm: torch.Tensor, begin: torch.Tensor, end: torch.Tensor,
+                    source: torch.Tensor) -> torch.Tensor:
+    """`values` (B, L) with positions [begin, end) of row i taken from its partner from `source` on."""
+    b, length = values.shape
+    index = torch.arange(length, device=values.device).expand(b, length)
+    inside = (index >= begin[:, None]) & (index < end[:, None])
+    where = torch.where(inside, source[:, None] + index - begin[:, None], index).clamp(0, length - 1)
+    return torch.where(inside, values[perm].gather(1, where), values)

@@ -61,6 +61,8 @@ class BatchContext:
     embedding_grad: torch.Tensor | None = None
     """(B, L, D) gradient of the clean loss w.r.t. the word embeddings (methods with `needs_saliency`)."""
     special_tokens_mask: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    """The batch's labels (on its device): methods that move token labels with the tokens read them."""
 
 
 @dataclass
@@ -74,6 +76,9 @@ class Applied:
     boxes: torch.Tensor | None = None
     name: str | None = None
     """What the batch reports as its method, if not the method's name (e.g. "mixup+cutmix")."""
+    labels: torch.Tensor | None = None
+    """Token classification: the labels after mixing (B, L), when tokens moved with their labels; the
+    targets are then theirs (one-hot), not a blend."""
 
 
 class MixMethod:

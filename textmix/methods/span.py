@@ -11,6 +11,7 @@ import torch
 
 from .. import span as span_ops
 from ..hooks import Hook, HookSet, SaliencyCapture
+from ..targets import IGNORE_INDEX
 from .base import Applied, BatchContext, MixContext, MixMethod, register
 
 
@@ -34,9 +35,11 @@ class SpanCutMix(MixMethod):
     name = "span"
     family = "tokens"
     summary = ("token ids: in each segment of a row, one span is replaced by an equally long span of the "
-               "partner's same segment (SSMix without saliency)")
+               "partner's same segment (SSMix without saliency); token classification: spans of whole words, "
+               "the partner's labels moving with its tokens")
     attention = "unchanged (lengths never change)"
     needs_special_tokens = True
+    token_labels = True  # token classification: spans of whole words, labels moving with them
 
     def starts(self, ctx: MixContext, batch: BatchContext, seg: span_ops.Segments, perm: torch.Tensor,
                lengths: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,12 +53,38 @@ class SpanCutMix(MixMethod):
                 f"method {self.name!r} cuts token spans and needs `input_ids` in the batch; "
                 "with `inputs_embeds` use method='embedding' or 'hidden'."
             )
+        if ctx.task_kind == "token":
+            return self.apply_to_words(ctx, batch, ids)
         perm, lam = ctx.draws.rows(batch.valid, batch.gen)
         seg = span_ops.find_segments(content_of(ctx, batch, ids))
         lengths = span_ops.span_lengths(seg, perm, lam)
         start_own, start_partner = self.starts(ctx, batch, seg, perm, lengths, ids)
         new_ids, _ = span_ops.paste_spans(ids, seg, perm, lengths, start_own, start_partner)
         return Applied(dict(batch.inputs, input_ids=new_ids), perm, span_ops.kept_share(seg, lengths))
+
+
+    def apply_to_words(self, ctx: MixContext, batch: BatchContext, ids: torch.Tensor) -> Applied:
+        """Token classification: a span of whole words of the row is replaced by an equally long span of
+        whole words of the partner, and the partner's labels move with its tokens (words are the labelled
+        tokens and the unlabelled ones after them). The label weight `lam` is the share of the row's
+        labelled tokens, after the swap, that are its own. Rows whose partner has no window of whole
+        words of the same length stay unmixed."""
+        labels = batch.labels
+        perm, lam = ctx.draws.rows(batch.valid, batch.gen)
+        content = content_of(ctx, batch, ids)
+        word_start = content & (labels != IGNORE_INDEX)
+        u = ctx.draws.word_span_uniforms(ids.shape[0], ids.shape[1], batch.gen)
+        begin, end = span_ops.word_spans(content, word_start, lam, u[:, 0])
+        boundary = span_ops.word_boundaries(content, word_start)
+        source, found = span_ops.partner_word_starts(word_start, boundary, perm, end - begin, u[:, 1:])
+        end = torch.where(found, end, begin)  # no window of the same length in the partner: nothing moves
+        new_ids = span_ops.paste_word_span(ids, perm, begin, end, source)
+        new_labels = span_ops.paste_word_span(labels, perm, begin, end, source)
+        index = torch.arange(ids.shape[1], device=ids.device)
+        kept = ((labels != IGNORE_INDEX) & ~((index >= begin[:, None]) & (index < end[:, None]))).sum(dim=1)
+        total = (new_labels != IGNORE_INDEX).sum(dim=1)
+        share = torch.where(total > 0, kept.double() / total.clamp_min(1).double(), 1.0).float()
+        return Applied(dict(batch.inputs, input_ids=new_ids), perm, share, labels=new_labels)
 
 
 @register
@@ -65,6 +94,7 @@ class SaliencySpanCutMix(SpanCutMix):
                "saliency = norm of the gradient of the clean loss w.r.t. the word embeddings")
     arch_fields = ("word_embeddings",)
     needs_saliency = True
+    token_labels = False
 
     def hooks(self, ctx: MixContext, hookset: HookSet) -> list[Hook]:
         def capture_gradient(module, args, output):

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .targets import base_targets, soft_loss, valid_items
+from .targets import base_targets, mix_targets, mix_token_targets, soft_loss, valid_items
 
 LABEL_KEYS = ("labels", "label", "label_ids")
 NOT_MODEL_INPUTS = ("special_tokens_mask",)
@@ -123,3 +123,29 @@ def unmixed_batch(inputs: dict, labels: torch.Tensor, task_kind: str, num_labels
         valid=valid_items(labels, task_kind),
         task_kind=task_kind,
     )
+
+
+def check_token_labels(inputs: Mapping[str, Any], labels: torch.Tensor, task_kind: str) -> None:
+    """Token classification: one label per token, or a `ValueError` naming the shapes."""
+    ids = inputs.get("input_ids")
+    if task_kind == "token" and isinstance(ids, torch.Tensor) and labels.shape != ids.shape:
+        raise ValueError(f"token labels have shape {tuple(labels.shape)} but input_ids {tuple(ids.shape)}: "
+                         "give one label per token (-100 where none).")
+
+
+def mixed_targets(targets: torch.Tensor, labels: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor,
+                  moved_labels: torch.Tensor | None, task_kind: str, num_labels: int, label_smoothing: float
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The targets of a mixed batch and what counts in its loss.
+
+    Rows: lam * own + (1 - lam) * partner's targets, over the valid rows. Token classification: the
+    labels after mixing when tokens moved with their labels (span on whole words), else per-token
+    blends over each row's own labelled tokens (see `textmix.targets`).
+    """
+    if task_kind != "token":
+        return mix_targets(targets, perm, lam), valid_items(labels, task_kind)
+    if moved_labels is not None:
+        return (targets_of(moved_labels, task_kind, num_labels, label_smoothing),
+                valid_items(moved_labels, task_kind))
+    labelled = valid_items(labels, task_kind)
+    return mix_token_targets(targets, labelled, perm, lam), labelled

@@ -14,12 +14,21 @@ import torch
 from torch import nn
 
 from .architectures import ArchSpec, ResolvedArch, check_decoder, resolve_for_methods, unwrap_adapters
-from .batch import PROBLEM_TYPES, MixedBatch, batch_device, split_batch, targets_of, unmixed_batch
+from .batch import (
+    PROBLEM_TYPES,
+    MixedBatch,
+    batch_device,
+    check_token_labels,
+    mixed_targets,
+    split_batch,
+    targets_of,
+    unmixed_batch,
+)
 from .config import MixConfig
 from .draws import Draws
 from .hooks import Hook, HookSet, SaliencyCapture
 from .methods import BatchContext, MixContext, MixMethod, get_method
-from .targets import mix_targets, mix_token_targets, task_kind_of, valid_items, valid_rows
+from .targets import task_kind_of, valid_rows
 
 __all__ = ["MixedBatch", "Mixer"]
 
@@ -195,9 +204,7 @@ class Mixer:
         device = batch_device(inputs, labels)
         labels = labels.to(device)
         valid = valid_rows(labels, self.task_kind)
-        if self.task_kind == "token" and "input_ids" in inputs and labels.shape != inputs["input_ids"].shape:
-            raise ValueError(f"token labels have shape {tuple(labels.shape)} but input_ids "
-                             f"{tuple(inputs['input_ids'].shape)}: give one label per token (-100 where none).")
+        check_token_labels(inputs, labels, self.task_kind)
         targets = targets_of(labels, self.task_kind, self.num_labels, self.config.label_smoothing)
         grad = capture.grad if isinstance(capture, SaliencyCapture) and capture.owner == plan.method else None
         applied = method.apply(self.ctx, BatchContext(
@@ -205,25 +212,11 @@ class Mixer:
             embedding_grad=grad, special_tokens_mask=special_tokens_mask, labels=labels,
         ))
         self.hookset.step = applied.step
-        if self.task_kind == "token" and applied.labels is not None:  # tokens moved with their labels
-            targets = targets_of(applied.labels, self.task_kind, self.num_labels, self.config.label_smoothing)
-            valid = valid_items(applied.labels, self.task_kind)
-        elif self.task_kind == "token":
-            labelled = valid_items(labels, self.task_kind)
-            targets, valid = mix_token_targets(targets, labelled, applied.perm, applied.lam), labelled
-        else:
-            targets = mix_targets(targets, applied.perm, applied.lam)
-        return MixedBatch(
-            inputs=applied.inputs,
-            perm=applied.perm,
-            lam=applied.lam,
-            targets=targets,
-            valid=valid,
-            task_kind=self.task_kind,
-            method=applied.name or plan.method,
-            layer=plan.layer,
-            boxes=applied.boxes,
-        )
+        targets, valid = mixed_targets(targets, labels, applied.perm, applied.lam, applied.labels, self.task_kind,
+                                       self.num_labels, self.config.label_smoothing)
+        return MixedBatch(inputs=applied.inputs, perm=applied.perm, lam=applied.lam, targets=targets, valid=valid,
+                          task_kind=self.task_kind, method=applied.name or plan.method, layer=plan.layer,
+                          boxes=applied.boxes)
 
 
 def _special_token_ids(tokenizer: Any, given: list[int] | None, model_config: Any) -> torch.Tensor | None:

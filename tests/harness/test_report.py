@@ -129,3 +129,18 @@ def test_the_same_seed_twice_is_a_clash(tmp_path):
     summary = build_report(tmp_path / "")
     (clash,) = summary["clashes"]
     assert "seed 0" in clash["reason"]
+
+
+def test_token_classification_runs_are_judged_by_entity_f1():
+    """NER runs: the task metric is entity F1, and a run is at chance when its entity F1 is not above the
+    margin (answering O everywhere scores 0 at a token accuracy near the majority tag's share)."""
+    def token_run(method, f1, acc):
+        r = result("wnut17", method, 0, acc, 0.03, majority=0.9256)
+        r["problem_type"], r["test"]["entity_f1"] = "token", f1
+        return r
+
+    summary = summarise([token_run("none", 0.20, 0.9315), token_run("hidden", 0.0, 0.9256)])
+    task = summary["tasks"]["wnut17"]
+    assert task["metric"] == "entity_f1" and task["methods"]["none"]["task_metric"] == 0.20
+    assert task["methods"]["none"]["at_chance_seeds"] == [] and task["methods"]["hidden"]["at_chance_seeds"] == [0]
+    assert summarise([result("sst2", "none", 0, 0.61, 0.1)])["tasks"]["sst2"]["metric"] == "accuracy"

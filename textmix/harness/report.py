@@ -29,18 +29,27 @@ from typing import Any
 import numpy as np
 
 TASK_METRIC = {"cola": "matthews_correlation", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
+TOKEN_METRIC = "entity_f1"
+"""The task metric of token classification runs (`problem_type` `token`, the NER recipe)."""
 COLUMNS = ["task_metric", "accuracy", "ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "train_time_s"]
 LOWER_IS_BETTER = {"ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "train_time_s"}
 CHANCE_MARGIN = 0.02
-"""A run 'beats the majority class clearly' when its accuracy exceeds it by more than this."""
+"""A run 'beats the majority class clearly' when its accuracy exceeds it by more than this; a token
+classification run (where always answering `O` scores an entity F1 of 0) when its entity F1 does."""
+
+
+def task_metric(result: dict) -> str:
+    """The name of a run's task metric: entity F1 for token classification, else the GLUE task's (or accuracy)."""
+    if result.get("problem_type") == "token":
+        return TOKEN_METRIC
+    return TASK_METRIC.get(result["task"], "accuracy")
 
 
 def run_values(result: dict) -> dict[str, float]:
     """The report's figures of one run's results.json."""
-    task = result["task"]
     test = result.get("test", {})
     ts = result.get("test_ts", {})
-    metric = TASK_METRIC.get(task, "accuracy")
+    metric = task_metric(result)
     values = {
         "task_metric": test.get(metric, math.nan),
         "accuracy": test.get("accuracy", math.nan),
@@ -94,7 +103,7 @@ def collect(sweep_dir: str | Path) -> list[dict]:
 IDENTITY_NEUTRAL = {"seed", "output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm",
                     "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit", "cache_dir", "glue_dir"}
 """Configuration entries that do not make runs different experiments (seeds, paths, reporting)."""
-_BASENAME_ONLY = {"model_name_or_path", "train_file", "validation_file", "npz_path", "data_dir"}
+_BASENAME_ONLY = {"model_name_or_path", "train_file", "validation_file", "test_file", "npz_path", "data_dir"}
 
 
 def identity(result: dict) -> dict[str, Any]:
@@ -183,6 +192,8 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
     summary: dict[str, Any] = {"tasks": {}, "baseline": baseline}
     for task in tasks:
         majority = next((r.get("test_majority_accuracy") for r in results if r["task"] == task), None)
+        first = next(r for r in results if r["task"] == task)
+        metric, token = task_metric(first), first.get("problem_type") == "token"
         rows = {}
         for method in methods:
             runs = by_cell.get((task, method))
@@ -192,8 +203,11 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
             row: dict[str, Any] = {"n_seeds": len(runs), "seeds": sorted(values)}
             for col in COLUMNS:
                 row[col], row[f"{col}_std"] = _mean_std([v[col] for v in values.values()])
-            at_chance = [s for s, v in values.items()
-                         if majority is not None and not v["accuracy"] > majority + CHANCE_MARGIN]
+            if token:  # answering O everywhere scores entity F1 0 at a token accuracy near the majority's
+                at_chance = [s for s, v in values.items() if not v["task_metric"] > CHANCE_MARGIN]
+            else:
+                at_chance = [s for s, v in values.items()
+                             if majority is not None and not v["accuracy"] > majority + CHANCE_MARGIN]
             row["at_chance_seeds"] = sorted(at_chance)
             base_runs = by_cell.get((task, baseline))
             if base_runs and method != baseline:
@@ -211,7 +225,8 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
             "ece_ts": min(pool, key=lambda m: _nan_high(pool[m]["ece_ts"])),
         }
         summary["tasks"][task] = {"majority_accuracy": majority, "methods": rows, "best": best,
-                                  "all_at_chance": not learned}
+                                  "all_at_chance": not learned, "metric": metric,
+                                  "chance_rule": "entity_f1" if token else "majority_accuracy"}
     return summary
 
 
@@ -257,14 +272,20 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
         "Figures: mean ± std over seeds. Change: mean paired difference against the baseline over the same "
         "seeds, with the paired t-test's p-value. ECE: 15 equal-width bins; ECE (TS): after temperature "
         f"scaling fitted on the validation split. ⚠ marks methods with seeds whose accuracy does not beat the "
-        f"majority class by more than {CHANCE_MARGIN:.2f}: their calibration is no evidence.",
+        f"majority class by more than {CHANCE_MARGIN:.2f}"
+        + (f" (token classification: whose entity F1 is not above {CHANCE_MARGIN:.2f}; there accuracy, ECE, "
+           "Brier and NLL are over the labelled tokens, and the majority class is the most frequent tag)"
+           if any(i.get("chance_rule") == "entity_f1" for i in summary["tasks"].values()) else "")
+        + ": their calibration is no evidence.",
         "",
     ]
     for task, info in summary["tasks"].items():
         maj = info["majority_accuracy"]
-        metric = TASK_METRIC.get(task, "accuracy")
+        metric = info.get("metric") or TASK_METRIC.get(task, "accuracy")
         lines += [f"## {task}", "",
-                  f"Majority-class accuracy: {maj:.4f}." if maj is not None else "",
+                  ("" if maj is None else f"Majority-class accuracy: {maj:.4f}." if info.get("chance_rule") !=
+                   "entity_f1" else f"Majority-class accuracy (share of the most frequent tag, over labelled "
+                   f"tokens): {maj:.4f}."),
                   f"Best {metric}: **{info['best']['task_metric']}**; best ECE: **{info['best']['ece']}**; "
                   f"best ECE after temperature scaling: **{info['best']['ece_ts']}**"
                   + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", "",
@@ -331,12 +352,14 @@ def write_csv(summary: dict, path: Path) -> None:
 
 
 def write_reliability(results: list[dict], path: Path, summary: dict | None = None) -> None:
-    """Tasks (rows) x methods (columns) of reliability diagrams, in the summary's order, seeds pooled."""
-    from textmix.calibration import reliability_grid
+    """Tasks (rows) x methods (columns) of reliability diagrams, in the summary's order, seeds pooled
+    (token classification runs: their labelled tokens)."""
+    from textmix.calibration import labelled_tokens, reliability_grid
 
     pooled: dict[tuple[str, str], tuple[list, list]] = {}
     for r in results:
-        if r.get("problem_type", "regression" if r.get("regression") else "classification") != "classification":
+        kind = r.get("problem_type", "regression" if r.get("regression") else "classification")
+        if kind not in ("classification", "token"):
             continue
         if not r.get("_folder"):
             continue
@@ -345,6 +368,8 @@ def write_reliability(results: list[dict], path: Path, summary: dict | None = No
             continue
         with np.load(npz, allow_pickle=False) as arrays:
             logits, labels = arrays["test_logits"], arrays["test_labels"]
+        if kind == "token":
+            logits, labels = labelled_tokens(logits, labels)
         cell = pooled.setdefault((r["task"], r["method"]), ([], []))
         cell[0].append(logits)
         cell[1].append(labels)

@@ -1,4 +1,5 @@
-"""Training recipes: `glue` (GLUE and other text classification), `image` (image classification).
+"""Training recipes: `glue` (GLUE and other text classification), `image` (image classification),
+`ner` (token classification: NER, POS).
 
-Both write the same files (`results.json`, `predictions.npz`, `reliability.png`) through `common`.
+All write the same files (`results.json`, `predictions.npz`, `reliability.png`) through `common`.
 """

@@ -4,17 +4,23 @@ Every recipe run writes, into its `output_dir`:
 
 - `results.json`: `task`, `method` (what was run: the mixing method, `label_smoothing` for smoothing
   without mixing, `none`, or a `+label_smoothing` suffix; see `method_name`), `seed`, `model`,
-  `regression`, `problem_type` (`classification`, `regression` or `multi_label`), `sizes` (rows per
-  split), `dropped_unlabelled` (rows left out for want of a label, per split), `train_time_s` and
+  `regression`, `problem_type` (`classification`, `regression`, `multi_label` or `token`), `sizes`
+  (rows per split), `dropped_unlabelled` (rows left out for want of a label, per split), `train_time_s` and
   `train_loss` (over the whole training, earlier attempts of a resumed run included), `this_attempt`
   (`from_step`, `steps`, `train_time_s`, `train_loss` of this process's part), `resumed_from` (the
   checkpoint the run continued from, or null), one metric dict per predicted split (`validation`,
   `test`, ...: the task metrics and, for classifiers, accuracy, ECE, MCE, adaptive ECE, Brier, NLL),
-  for single-label classifiers `<test split>_ts` (the same after temperature scaling fitted on
-  `validation`), `temperature` and `<test split>_majority_accuracy`, then `config` (the recipe's
-  arguments), `versions`, `device` and `world_size`;
+  for single-label classifiers and token classifiers `<test split>_ts` (the same after temperature
+  scaling fitted on `validation`), `temperature` and `<test split>_majority_accuracy`, then `config`
+  (the recipe's arguments), `versions`, `device` and `world_size`;
 - `predictions.npz`: `<split>_logits` and `<split>_labels` of every predicted split;
-- `reliability.png`: the test split's reliability diagram (single-label classifiers only).
+- `reliability.png`: the test split's reliability diagram (single-label and token classifiers).
+
+Token classification (`problem_type` `token`, the NER recipe): logits are (N, L, C) and labels
+(N, L) with -100 where a position is not scored (special tokens, padding, sub-word continuations).
+Every calibration figure, the temperature (fitted on the validation split's labelled tokens), the
+majority accuracy (the share of the most frequent tag) and the reliability diagram are over the
+labelled tokens, each token one prediction (`textmix.calibration.labelled_tokens`).
 
 Files are written by the main process only, each to a temporary name and then renamed, so a killed
 run never leaves a half-written file behind. A run continues from the newest checkpoint in its
@@ -306,19 +312,37 @@ def multi_label_metrics(n_bins: int = 15, ignore_index: int = -100) -> Callable[
     return compute_metrics
 
 
+PROBLEM_TYPES = ("classification", "regression", "multi_label", "token")
+"""The kinds of run the shared schema knows (`problem_type` in results.json)."""
+CALIBRATED = ("classification", "token")
+"""Problem types with a temperature, `<test>_ts`, a majority accuracy and a reliability diagram."""
+
+
 def _problem_type(problem_type: str | None, regression: bool) -> str:
     if problem_type is None:
         return "regression" if regression else "classification"
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"problem_type must be one of {list(PROBLEM_TYPES)} (got {problem_type!r}).")
     return problem_type
+
+
+def _scored(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, labels) as one prediction per row: a token run's labelled tokens (M, C), (M,), else as they are."""
+    if problem_type == "token":
+        from textmix.calibration import labelled_tokens
+
+        return labelled_tokens(logits, labels)
+    return logits, labels
 
 
 def predict_and_calibrate(
     trainer: Any, splits: Mapping[str, Any], regression: bool = False, problem_type: str | None = None
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Predict every split but `train`; for single-label classifiers, fit a temperature on `validation`
-    (only there) and report each `test*` split after scaling. Returns (results entries, arrays for predictions.npz).
+    """Predict every split but `train`; for single-label and token classifiers, fit a temperature on
+    `validation` (only there; a token run's labelled tokens) and report each `test*` split after scaling.
+    Returns (results entries, arrays for predictions.npz).
 
-    `problem_type`: `classification`, `regression` or `multi_label` (default: from `regression`)."""
+    `problem_type`: `classification`, `regression`, `multi_label` or `token` (default: from `regression`)."""
     from textmix.calibration import temperature_scaling_report
 
     problem_type = _problem_type(problem_type, regression)
@@ -333,28 +357,33 @@ def predict_and_calibrate(
         arrays[f"{name}_logits"], arrays[f"{name}_labels"] = np.asarray(logits), np.asarray(pred.label_ids)
         results[name] = {k.removeprefix(f"{name}_"): v for k, v in pred.metrics.items()
                          if not k.endswith(("_runtime", "_per_second"))}
-    if problem_type == "classification":
+    if problem_type in CALIBRATED:
+        validation = _scored(arrays["validation_logits"], arrays["validation_labels"], problem_type)
         for name in [n for n in names if n.startswith("test")]:
-            report = temperature_scaling_report(arrays["validation_logits"], arrays["validation_labels"],
-                                                arrays[f"{name}_logits"], arrays[f"{name}_labels"])
+            test = _scored(arrays[f"{name}_logits"], arrays[f"{name}_labels"], problem_type)
+            report = temperature_scaling_report(*validation, *test)
             results[f"{name}_ts"] = report["after"]
             results["temperature"] = report["temperature"]
-            results[f"{name}_majority_accuracy"] = majority_accuracy(arrays[f"{name}_labels"])
+            results[f"{name}_majority_accuracy"] = majority_accuracy(test[1])
     return results, arrays
 
 
 def write_run(output_dir: str | os.PathLike, results: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
               regression: bool = False, problem_type: str | None = None) -> None:
-    """Write `predictions.npz`, `reliability.png` (single-label classifiers) and, last, `results.json`
-    into `output_dir`."""
+    """Write `predictions.npz`, `reliability.png` (single-label classifiers; token classifiers: over the
+    labelled tokens) and, last, `results.json` into `output_dir`."""
     from textmix.calibration import reliability_diagram
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_npz_atomic(out / PREDICTIONS_FILE, arrays)
-    if _problem_type(problem_type, regression) == "classification" and "test_logits" in arrays:
+    problem_type = _problem_type(problem_type, regression)
+    if problem_type in CALIBRATED and "test_logits" in arrays:
         title = f"{results['task']} / {results['method']} / seed {results['seed']}"
-        reliability_diagram(arrays["test_logits"], arrays["test_labels"], str(out / RELIABILITY_FILE), title=title)
+        if problem_type == "token":
+            title += " (labelled tokens)"
+        reliability_diagram(*_scored(arrays["test_logits"], arrays["test_labels"], problem_type),
+                            str(out / RELIABILITY_FILE), title=title)
     write_json_atomic(out / RESULTS_FILE, results)  # last: its presence marks a finished run
 
 
@@ -372,7 +401,7 @@ def train_and_report(
 
     `splits`: `train`, `validation` and one or more `test*` datasets; `header`: the first entries of
     results.json (`task`, `method`, `seed`, `model` and any tags); `config`: the recipe's arguments;
-    `problem_type`: `classification`, `regression` or `multi_label` (default: from `regression`);
+    `problem_type`: `classification`, `regression`, `multi_label` or `token` (default: from `regression`);
     `dropped_unlabelled`: rows the data lost for want of a label, per split. `train_time_s` and
     `train_loss` cover every step of the run, earlier attempts included (the time up to the checkpoint
     resumed from, from its `TRAIN_TIME_FILE`; the loss from its logged history); `this_attempt` has

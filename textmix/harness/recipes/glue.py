@@ -62,8 +62,11 @@ class ModelArguments:
             raise ValueError(f"--lora_r must be a positive rank, got {self.lora_r}.")
 
 
-def with_lora(model: Any, model_args: ModelArguments) -> Any:
-    """`model` wrapped in a LoRA adapter as `--lora_*` say (TRL's ModelConfig style), or as it is."""
+def with_lora(model: Any, model_args: ModelArguments, task_type: str = "SEQ_CLS") -> Any:
+    """`model` wrapped in a LoRA adapter as `--lora_*` say (TRL's ModelConfig style), or as it is.
+
+    `task_type`: peft's task type (`SEQ_CLS` for sequence classifiers, `TOKEN_CLS` for taggers); it
+    decides which head peft trains fully beside the adapter."""
     if model_args.lora_r is None:
         return model
     try:
@@ -73,7 +76,7 @@ def with_lora(model: Any, model_args: ModelArguments) -> Any:
     targets = model_args.lora_target_modules
     if targets == ["all-linear"]:
         targets = "all-linear"
-    config = peft.LoraConfig(task_type="SEQ_CLS", r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
+    config = peft.LoraConfig(task_type=task_type, r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
                              lora_dropout=model_args.lora_dropout, target_modules=targets)
     return peft.get_peft_model(model, config)
 

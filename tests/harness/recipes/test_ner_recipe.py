@@ -1,0 +1,284 @@
+"""textmix.harness.recipes.ner: runs on the real WNUT-17 in ../shared with bert-tiny (a few steps each),
+the label alignment against a hand-made example, the readers, the temperature, resuming, --compare,
+and the errors of bad inputs (before a model is loaded)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from textmix.harness.checks import InputError
+from textmix.harness.recipes import ner
+from textmix.harness.recipes.ner import align_labels, main, read_conll, read_table
+
+from .test_glue_recipe import RESULT_KEYS  # the schema every recipe shares
+
+ROOT = Path(__file__).resolve().parents[3]
+WNUT_TAGS = ["O", "B-corporation", "B-creative-work", "B-group", "B-location", "B-person", "B-product",
+             "I-corporation", "I-creative-work", "I-group", "I-location", "I-person", "I-product"]
+CALIBRATION_KEYS = {"accuracy", "ece", "adaptive_ece", "mce", "rmsce", "classwise_ece", "brier", "nll"}
+ENTITY_KEYS = {"entity_f1", "entity_precision", "entity_recall"}
+QUIET = ["--report_to", "none", "--use_cpu", "--dataloader_pin_memory", "false", "--disable_tqdm", "true"]
+TINY = ["--max_train_samples", "64", "--max_eval_samples", "32", "--max_test_samples", "32", "--max_steps", "3",
+        "--per_device_train_batch_size", "8", "--max_seq_length", "64", "--learning_rate", "1e-3",
+        "--save_strategy", "no", *QUIET]
+
+
+def wnut(*extra: str) -> list[str]:
+    folder = shared_path("data", "wnut17")
+    return ["--train_file", str(folder / "train.conll"), "--validation_file", str(folder / "dev.conll"),
+            "--test_file", str(folder / "test.conll"), "--model_name_or_path", str(shared_path("models", "bert-tiny")),
+            *extra]
+
+
+@pytest.fixture(scope="module")
+def wnut_run(tmp_path_factory):
+    """One hidden-Mixup run on WNUT-17 (64 training sentences, 3 steps): (results, output folder)."""
+    out = tmp_path_factory.mktemp("wnut") / "hidden"
+    results = main(wnut("--mix_method", "hidden", "--output_dir", str(out), *TINY))
+    return results, out
+
+
+def test_a_wnut17_run_writes_the_shared_schema_for_tokens(wnut_run):
+    results, out = wnut_run
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved) == RESULT_KEYS | {"label_names", "unscored_words"}
+    assert saved["problem_type"] == "token" and not saved["regression"] and saved["method"] == "hidden"
+    assert saved["task"] == "wnut17" and saved["label_names"] == WNUT_TAGS  # sorted, O first
+    assert saved["sizes"] == {"train": 64, "validation": 32, "test": 32}
+    for split in ("validation", "test"):
+        assert CALIBRATION_KEYS | ENTITY_KEYS <= set(saved[split])
+    assert set(saved["test_ts"]) == CALIBRATION_KEYS and saved["temperature"] > 0
+    assert saved["test_ts"]["accuracy"] == pytest.approx(saved["test"]["accuracy"])  # scaling keeps the argmax
+    with np.load(out / "predictions.npz", allow_pickle=False) as arrays:
+        logits, labels = arrays["test_logits"], arrays["test_labels"]
+        assert sorted(arrays.files) == ["test_labels", "test_logits", "validation_labels", "validation_logits"]
+    assert logits.ndim == 3 and logits.shape[0] == 32 and logits.shape[2] == len(WNUT_TAGS)
+    assert labels.shape == logits.shape[:2]
+    from textmix.calibration import entity_scores, labelled_tokens, token_calibration_report
+
+    # the figures are those of the saved predictions, over labelled tokens (one per word that got a token)
+    assert saved["test"]["ece"] == pytest.approx(token_calibration_report(logits, labels)["ece"], rel=1e-6)
+    assert saved["test"]["entity_f1"] == pytest.approx(
+        entity_scores(logits, labels, dict(enumerate(WNUT_TAGS)))["entity_f1"])
+    words = sum(len(w) for w, _ in read_conll(shared_path("data", "wnut17", "test.conll"))[:32])
+    assert labelled_tokens(logits, labels)[1].size == words - saved["unscored_words"]["test"]
+    majority = np.bincount(labelled_tokens(logits, labels)[1]).max() / labelled_tokens(logits, labels)[1].size
+    assert saved["test_majority_accuracy"] == pytest.approx(majority)
+    assert (out / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert saved["config"]["data"]["label_all_tokens"] is False and results["test"] == saved["test"]
+
+
+def test_the_temperature_is_fitted_on_the_saved_validation_labelled_tokens(wnut_run):
+    from textmix.calibration import fit_temperature, labelled_tokens
+
+    results, out = wnut_run
+    with np.load(out / "predictions.npz", allow_pickle=False) as arrays:
+        fitted = fit_temperature(*labelled_tokens(arrays["validation_logits"], arrays["validation_labels"]))
+        on_test = fit_temperature(*labelled_tokens(arrays["test_logits"], arrays["test_labels"]))
+    assert results["temperature"] == pytest.approx(fitted, rel=1e-9)
+    assert on_test != pytest.approx(fitted, rel=1e-3)  # the check can tell the two splits apart
+
+
+def test_only_the_first_sub_token_of_a_word_gets_its_tag():
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(shared_path("models", "bert-tiny"))
+    label2id = {tag: i for i, tag in enumerate(WNUT_TAGS)}
+    sentence = (["@paulwalk", "visits", "Kuala", "Lumpur"], ["B-person", "O", "B-location", "I-location"])
+    data, unscored, cut = ner.tokenize([sentence], tokenizer, label2id, max_seq_length=32)
+    tokens = tokenizer.convert_ids_to_tokens(data[0]["input_ids"])
+    assert tokens == ["[CLS]", "@", "paul", "##walk", "visits", "kuala", "lumpur", "[SEP]"]
+    person, location, inside = label2id["B-person"], label2id["B-location"], label2id["I-location"]
+    assert data[0]["labels"] == [-100, person, -100, -100, 0, location, inside, -100]
+    assert (unscored, cut) == (0, 0)
+    every, _, _ = ner.tokenize([sentence], tokenizer, label2id, max_seq_length=32, label_all_tokens=True)
+    assert every[0]["labels"] == [-100, person, label2id["I-person"], label2id["I-person"], 0, location, inside, -100]
+    short, unscored, cut = ner.tokenize([sentence], tokenizer, label2id, max_seq_length=5)  # [CLS] 3 pieces [SEP]
+    assert short[0]["labels"] == [-100, person, -100, -100, -100] and (unscored, cut) == (3, 1)
+    # the pure rule, on word ids as a fast tokenizer gives them
+    assert align_labels([None, 0, 0, 1, 2, 2, None], ["B-x", "O", "I-x"], {"O": 0, "B-x": 1, "I-x": 2}) == [
+        -100, 1, -100, 0, 2, -100, -100]
+
+
+def test_the_conll_reader_breaks_sentences_at_whitespace_only_lines(tmp_path):
+    path = tmp_path / "quirky.conll"
+    path.write_text("-DOCSTART-\tO\n\nPaul\tB-person\nwalks\tO\n\t\nin\tO\n   \nLondon NNP B-NP B-location\r\n"
+                    "today NN B-NP O\n\n\n\t\nlast\tO", encoding="utf-8")  # tab-only, spaces, CRLF, 4 columns
+    assert read_conll(path) == [(["Paul", "walks"], ["B-person", "O"]), (["in"], ["O"]),
+                                (["London", "today"], ["B-location", "O"]), (["last"], ["O"])]
+    train = read_conll(shared_path("data", "wnut17", "train.conll"))  # 2,394 of its separators are a lone tab
+    assert len(train) == 3394 and sum(len(words) for words, _ in train) == 62730
+    assert sorted({t for _, tags in train for t in tags}) == sorted(WNUT_TAGS)
+    (tmp_path / "bad.conll").write_text("Paul\tB-person\nwalks\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.conll, line 2: expected `token<TAB>tag`"):
+        read_conll(tmp_path / "bad.conll")
+
+
+def test_csv_and_json_tables_with_token_and_tag_lists(tmp_path):
+    rows = [{"tokens": ["Paul", "walks"], "tags": ["B-person", "O"]}, {"tokens": [], "tags": []},
+            {"tokens": ["in", "London"], "tags": ["O", "B-location"]}]
+    expected = [(["Paul", "walks"], ["B-person", "O"]), (["in", "London"], ["O", "B-location"])]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps(rows), encoding="utf-8")
+    (tmp_path / "a.csv").write_text('tokens,labels\n"[""Paul"", ""walks""]",B-person O\n,\nin London,O B-location\n',
+                                    encoding="utf-8")  # a JSON list or whitespace-separated words
+    assert read_table(tmp_path / "a.jsonl") == expected and read_table(tmp_path / "a.json") == expected
+    assert read_table(tmp_path / "a.csv", tags_column="labels") == expected
+    with pytest.raises(InputError, match="no tags or ner_tags column.*--tags_column"):
+        read_table(tmp_path / "a.csv")
+    (tmp_path / "b.jsonl").write_text(json.dumps({"tokens": ["a", "b"], "tags": ["O"]}), encoding="utf-8")
+    with pytest.raises(InputError, match="b.jsonl, line 1: 2 words but 1 tags"):
+        read_table(tmp_path / "b.jsonl")
+
+
+def test_a_dataset_folder_with_class_label_tags(tmp_path):
+    """`--dataset_name` (here a local parquet dataset, as the hub serves them) with ner_tags ids of a ClassLabel."""
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    features = Features({"tokens": List(Value("string")), "ner_tags": List(ClassLabel(names=["O", "B-loc", "I-loc"]))})
+    (tmp_path / "data").mkdir()
+    for split in ("train", "validation", "test"):
+        Dataset.from_dict({"tokens": [["to", "New", "York"]], "ner_tags": [[0, 1, 2]]},
+                          features=features).to_parquet(str(tmp_path / "data" / f"{split}-00000-of-00001.parquet"))
+    data_args = ner.DataArguments(dataset_name=str(tmp_path))
+    assert ner.read_hub(data_args) == {split: [(["to", "New", "York"], ["O", "B-loc", "I-loc"])]
+                                       for split in ("train", "validation", "test")}
+    assert ner.load_data(data_args).label_list == ["O", "B-loc", "I-loc"]
+
+
+def test_validation_is_carved_from_train_the_same_for_every_seed(tmp_path):
+    folder = shared_path("data", "wnut17")
+    carved = [ner.load_data(ner.DataArguments(train_file=str(folder / "train.conll"),
+                                              test_file=str(folder / "test.conll"), validation_split=0.1))
+              for _ in range(2)]
+    assert len(carved[0].splits["validation"]) == 339 and len(carved[0].splits["train"]) == 3394 - 339
+    assert carved[0].splits["validation"] == carved[1].splits["validation"]
+    dev_as_test = ner.load_data(ner.DataArguments(train_file=str(folder / "train.conll"),
+                                                  validation_file=str(folder / "dev.conll"), validation_split=50))
+    assert len(dev_as_test.splits["test"]) == 1009 and len(dev_as_test.splits["validation"]) == 50
+    assert dev_as_test.sources["test"] == str(folder / "dev.conll")
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, capsys):
+    args = wnut("--mix_method", "embedding", "--output_dir", str(tmp_path), *TINY, "--save_strategy", "steps",
+                "--save_steps", "1")
+    straight = main(args)
+    reference = np.load(tmp_path / "predictions.npz")["test_logits"]
+    for name in ("checkpoint-3", "results.json"):  # as if killed after step 2
+        shutil.rmtree(tmp_path / name) if (tmp_path / name).is_dir() else (tmp_path / name).unlink()
+    capsys.readouterr()
+    resumed = main(args)
+    assert Path(resumed["resumed_from"]).name == "checkpoint-2" and resumed["this_attempt"]["from_step"] == 2
+    assert f"resuming from {resumed['resumed_from']} (step 2 of 3)" in capsys.readouterr().err
+    np.testing.assert_allclose(np.load(tmp_path / "predictions.npz")["test_logits"], reference, rtol=1e-5, atol=1e-6)
+    assert resumed["test"]["entity_f1"] == pytest.approx(straight["test"]["entity_f1"])
+    assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-5)
+
+
+def test_compare_runs_each_method_and_reports_entity_f1(tmp_path):
+    out = tmp_path / "cmp"
+    results = main(wnut("--compare", "none", "span", "--output_dir", str(out), *TINY))
+    assert [r["method"] for r in results] == ["none", "span"]
+    for r in results:
+        saved = json.loads((out / r["method"] / "results.json").read_text())
+        assert saved["test"]["entity_f1"] == r["test"]["entity_f1"] and saved["config"]["training"]["mix_method"] == r[
+            "method"]
+    report = json.loads((out / "report.json").read_text())
+    task = report["tasks"]["wnut17"]
+    assert task["metric"] == "entity_f1" and list(task["methods"]) == ["none", "span"]
+    assert task["methods"]["span"]["task_metric"] == pytest.approx(results[1]["test"]["entity_f1"])
+    assert task["methods"]["none"]["ece_ts"] == pytest.approx(results[0]["test_ts"]["ece"])
+    md = (out / "report.md").read_text()
+    assert "| method | entity_f1 | Δ entity_f1 | accuracy |" in md and "recipes.ner --compare" in md
+    assert (out / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_lora_adapter_on_the_tagger(tmp_path):
+    pytest.importorskip("peft")
+    results = main(wnut("--lora_r", "4", "--lora_target_modules", "query", "value", "--mix_method", "hidden",
+                        "--output_dir", str(tmp_path), *TINY, "--max_steps", "1"))
+    assert results["config"]["model"]["lora_r"] == 4 and np.isfinite(results["train_loss"])
+    assert np.load(tmp_path / "predictions.npz")["test_logits"].shape[2] == len(WNUT_TAGS)
+
+
+def one_tag_file(tmp_path) -> Path:
+    path = tmp_path / "one_tag.conll"
+    path.write_text("a\tO\nb\tO\n\nc\tO\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing file", "one tag", "max_seq_length 0", "pooled method", "unseen tag",
+                                  "output_dir is a file", "no test data"])
+def test_bad_inputs_are_errors_that_name_the_fix(tmp_path, case):
+    folder = shared_path("data", "wnut17")
+    argv = wnut("--output_dir", str(tmp_path / "out"), *TINY)
+    if case == "missing file":
+        argv += ["--train_file", str(tmp_path / "nope.conll")]
+        error, match = FileNotFoundError, r"--train_file .*nope.conll does not exist"
+    elif case == "one tag":
+        argv += ["--train_file", str(one_tag_file(tmp_path))]
+        error, match = InputError, r"has only one tag \('O'\) in its 2 sentences"
+    elif case == "max_seq_length 0":
+        argv += ["--max_seq_length", "0"]
+        error, match = InputError, "--max_seq_length must be > 0"
+    elif case == "pooled method":
+        argv += ["--mix_method", "pooled"]
+        error, match = InputError, r"\['pooled'\] do not mix token classification batches.*use one of \[.*'hidden'"
+    elif case == "unseen tag":
+        (tmp_path / "test.conll").write_text("Paul\tB-athlete\n", encoding="utf-8")
+        argv += ["--test_file", str(tmp_path / "test.conll")]
+        error, match = InputError, r"tag\(s\) \['B-athlete'\] that the training data .* never shows"
+    elif case == "output_dir is a file":
+        (tmp_path / "out").write_text("", encoding="utf-8")
+        error, match = InputError, "is a file, not a folder"
+    else:
+        argv = ["--train_file", str(folder / "train.conll"), "--output_dir", str(tmp_path), *QUIET]
+        error, match = InputError, "no test data: give --test_file"
+    with pytest.raises(error, match=match):
+        main(argv)
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_a_slow_tokenizer_is_refused_before_the_model_loads(tmp_path):
+    from transformers import BertTokenizerLegacy
+
+    folder = tmp_path / "slow"  # config and a Python (slow) tokenizer, no weights: the error must come first
+    folder.mkdir()
+    shutil.copy(shared_path("models", "bert-tiny", "config.json"), folder / "config.json")
+    BertTokenizerLegacy(str(shared_path("models", "minilm-l6", "vocab.txt"))).save_pretrained(folder)
+    argv = wnut("--output_dir", str(tmp_path / "out"), *TINY, "--model_name_or_path", str(folder))
+    with pytest.raises(InputError, match="is not a fast tokenizer: .*word_ids()"):
+        main(argv)
+
+
+def test_the_launcher_prints_one_line_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["run_ner.py", "--output_dir", str(tmp_path), "--train_file",
+                                      str(tmp_path / "nope.conll"), "--test_file", str(tmp_path / "nope.conll"),
+                                      *QUIET])
+    monkeypatch.delenv("TEXTMIX_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(ROOT / "recipes" / "run_ner.py"), run_name="__main__")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "run_ner: error: --train_file" in err and "does not exist" in err and "Traceback" not in err
+
+
+def test_a_config_file_gives_the_same_arguments_and_compare_overrides_method_and_folder(tmp_path):
+    folder = shared_path("data", "wnut17")
+    config = tmp_path / "ner.yaml"
+    config.write_text(f"train_file: {folder / 'train.conll'}\ntest_file: {folder / 'test.conll'}\n"
+                      f"output_dir: {tmp_path / 'out'}\ncompare: [none, hidden]\nmax_seq_length: 32\n"
+                      "report_to: none\nuse_cpu: true\n", encoding="utf-8")
+    model_args, data_args, training_args = ner.parse_args([str(config)])
+    assert data_args.compare == ["none", "hidden"] and data_args.max_seq_length == 32
+    run_args = ner._parse(ner._parser(), [str(config)], mix_method="hidden", output_dir=str(tmp_path / "out" / "hidden"))[2]
+    assert run_args.mix_method == "hidden" and run_args.output_dir == str(tmp_path / "out" / "hidden")
+    assert data_args.name() == "wnut17"

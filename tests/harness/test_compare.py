@@ -176,3 +176,30 @@ def test_a_sweep_where_every_run_fails_says_how_many_and_where_and_exits_non_zer
     assert len(failures) == 2 and "boom in the model" in failures[0]["error"]
     log = Path(failures[0]["log"])
     assert log.exists() and "Traceback" in log.read_text() and "boom in the model" in log.read_text()
+
+
+def test_shards_split_the_grid_and_the_console_gets_one_line_per_run(tmp_path, capsys):
+    grid = str(tiny_grid_file(tmp_path, methods="[none, hidden]", seeds="[0, 1]"))
+    out = tmp_path / "sweep"
+
+    def planned(shard):
+        assert main(["compare", "--config", grid, "--output_dir", str(out), "--dry_run", "--shard", shard]) == 0
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+    first, second = planned("1/2"), planned("2/2")
+    cells = {(r["method"], r["seed"]) for r in first} | {(r["method"], r["seed"]) for r in second}
+    assert len(first) == len(second) == 2 and len(cells) == 4  # a partition of the 4 runs
+    assert main(["compare", "--config", grid, "--output_dir", str(out), "--shard", "1/2"]) == 0
+    captured = capsys.readouterr()
+    assert len(list(out.glob("runs/*/*/seed*/results.json"))) == 2
+    lines = [line for line in (captured.out + captured.err).splitlines() if line.startswith("rte/")]
+    assert len(lines) == 2 and all("ECE" in line and "acc" in line for line in lines)
+    assert "'loss'" not in captured.out  # the Trainer's log dicts go to the run's log file
+    logs = list(out.glob("runs/*/*/seed*/run.log"))
+    assert len(logs) == 2 and any("loss" in log.read_text() for log in logs)
+    assert main(["compare", "--config", grid, "--output_dir", str(out), "--shard", "2/2"]) == 0
+    assert len(list(out.glob("runs/*/*/seed*/results.json"))) == 4
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["tasks"]["rte"]["methods"]) == {"none", "hidden"}
+    assert main(["compare", "--config", grid, "--output_dir", str(out), "--shard", "3/2"]) == 2
+    assert "--shard 3/2: I must be within 1..N" in capsys.readouterr().err

@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"override the grid's methods: {', '.join(grid_methods())}")
     cmp.add_argument("--seeds", nargs="+", type=int, help="override the grid's seeds")
     cmp.add_argument("--dry_run", action="store_true", help="check the grid, print the runs and exit")
+    cmp.add_argument("--shard", metavar="I/N",
+                     help="train only shard I of N (every N-th run of the grid from the I-th on), e.g. for a SLURM "
+                          "job array: --shard $((SLURM_ARRAY_TASK_ID + 1))/$SLURM_ARRAY_TASK_COUNT")
     rep = sub.add_parser("report", help="rebuild a sweep's report from the results on disk")
     rep.add_argument("sweep_dir")
     rep.add_argument("--baseline", default="none", help="method the others are compared with")
@@ -57,19 +60,20 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .compare import GridError, check_grid, compare, load_grid, plan
+    from .compare import GridError, check_grid, compare, load_grid, parse_shard, plan, shard_runs
 
     grid = load_grid(args.preset, args.config, validate=False, glue_dir=args.glue_dir,
                      model_name_or_path=args.model_name_or_path, tasks=args.tasks, methods=args.methods,
                      seeds=args.seeds)
+    shard = parse_shard(args.shard)
     problems = check_grid(grid, args.output_dir)  # everything at once: keys, paths, models, data, values
     if problems:
         raise GridError(problems)
     if args.dry_run:
-        for run in plan(grid, Path(args.output_dir)):
+        for run in shard_runs(plan(grid, Path(args.output_dir)), shard):
             print(json.dumps({"task": run.task, "method": run.method, "seed": run.seed, "done": run.done}))
         return 0
-    summary = compare(grid, args.output_dir, check=False)
+    summary = compare(grid, args.output_dir, check=False, shard=shard)
     print(f"report: {args.output_dir}/report.md")
     failures = summary.get("failures") or []
     if failures:

@@ -32,6 +32,7 @@ and takes over a lock whose local process is gone (saying so).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -569,10 +570,52 @@ def release_lock(folder: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bool = True) -> dict:
+def parse_shard(shard: str | None) -> tuple[int, int] | None:
+    """`"I/N"` (1 <= I <= N) as (I, N), or None; a `ValueError` naming the form otherwise."""
+    if shard is None:
+        return None
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N (e.g. 2/8 for the second of 8 shards), got {shard!r}.") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard {shard}: I must be within 1..N.")
+    return i, n
+
+
+def shard_runs(runs: list[Run], shard: tuple[int, int] | None) -> list[Run]:
+    """The runs of shard (I, N): every N-th run of the plan from the I-th on (all runs without a shard).
+
+    The plan's order depends only on the grid, so N processes (a SLURM job array, say) with shards
+    1/N..N/N cover every run once; the run locks keep them apart if shards overlap by mistake."""
+    if shard is None:
+        return runs
+    i, n = shard
+    return runs[i - 1::n]
+
+
+def _run_line(name: str, results: Mapping[str, Any]) -> str:
+    """One line for a finished run: task/method/seed, the task metric, accuracy, ECE and training time."""
+    test = results.get("test", {}) if isinstance(results.get("test"), Mapping) else {}
+    metric = next((k for k in ("entity_f1", "matthews_correlation", "pearson", "f1", "accuracy") if k in test), None)
+    parts = [name]
+    if metric:
+        parts.append(f"{metric} {test[metric]:.4f}")
+    for key, label in (("accuracy", "acc"), ("ece", "ECE")):
+        if key in test:
+            parts.append(f"{label} {test[key]:.4f}")
+    if results.get("train_time_s") is not None:
+        parts.append(f"{results['train_time_s']:.0f} s")
+    return "  ".join(parts)
+
+
+def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bool = True,
+            shard: tuple[int, int] | None = None) -> dict:
     """Check the grid (`check_grid`: a `GridError` lists every problem; `check=False` when the caller
     has), run every unfinished run of it in `output_dir` that no other process is training, then write
-    the report; returns the report.
+    the report; returns the report. With `shard=(I, N)` only that shard's runs are trained (see
+    `shard_runs`); the report covers every run finished so far. The console gets one progress bar and a
+    line per finished run; what the recipe and transformers print goes to the run's `run.log`.
 
     A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep
     goes on; `SweepFailed` when no run has results."""
@@ -590,7 +633,7 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
     (output_dir / "grid.json").write_text(json.dumps(grid, indent=2), encoding="utf-8")
     transformers.utils.logging.set_verbosity_error()
     datasets.disable_progress_bars()
-    runs = plan(grid, output_dir)
+    runs = shard_runs(plan(grid, output_dir), shard)
     todo = [r for r in runs if not r.done]
     failures: list[dict[str, Any]] = []
     locked: list[str] = []
@@ -608,7 +651,11 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
         else:
             try:
                 if not run.done:  # another process may have finished it meanwhile
-                    run_one(run, grid["model_name_or_path"])
+                    run.folder.mkdir(parents=True, exist_ok=True)
+                    with open(run.folder / "run.log", "a", encoding="utf-8") as log, \
+                            contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                        results = run_one(run, grid["model_name_or_path"])
+                    bar.write(_run_line(name, results))
             except KeyboardInterrupt:
                 bar.close()
                 raise

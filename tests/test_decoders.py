@@ -268,3 +268,19 @@ def test_hidden_mixup_on_pretrained_smollm2_matches_the_replay(smollm2, side):
         PAD = saved
     assert (mb.lam < 1).sum() >= 2
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_saliency_span_on_a_decoder_keeps_special_tokens_and_pooling(side):
+    model = tiny_decoder("qwen2")
+    batch = decoder_batch(side, seed=8)
+    mixer = Mixer(model, MixConfig(method="saliency_span", alpha=1.0, lam_mode="row", seed=0),
+                  special_token_ids=[PAD, BOS, EOS])
+    with mixer:
+        clean = mixer.clean(batch)
+        clean.loss(model(**clean.inputs).logits).backward()
+        mb = mixer.mix(batch)
+    ids, new = batch["input_ids"], mb.inputs["input_ids"]
+    special = torch.isin(ids, torch.tensor([PAD, BOS, EOS]))
+    assert torch.equal(new[special], ids[special]) and not torch.equal(new, ids)
+    assert torch.equal(last_token(new, PAD), last_token(ids, PAD))

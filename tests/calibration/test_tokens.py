@@ -72,3 +72,21 @@ def test_shapes_and_empty_inputs_are_errors():
         token_calibration_report(logits[:, :, 0], labels)
     with pytest.raises(ValueError, match="no labelled token"):
         token_calibration_report(logits, np.full_like(labels, -100))
+
+
+def test_entity_calibration_against_a_hand_count():
+    from textmix.calibration import entity_calibration
+
+    names = dict(enumerate(TAGS))
+    # one sentence, 4 labelled tokens; gold: PER(0-1), LOC(3)
+    labels = np.array([[1, 2, 0, 3]])
+    probs = np.array([[[0.1, 0.8, 0.05, 0.03, 0.02],    # B-PER 0.8
+                       [0.1, 0.1, 0.6, 0.1, 0.1],       # I-PER 0.6  -> PER(0-1) right, confidence 0.7
+                       [0.9, 0.05, 0.02, 0.02, 0.01],   # O
+                       [0.3, 0.4, 0.1, 0.1, 0.1]]])     # B-PER 0.4  -> PER(3) wrong, confidence 0.4
+    out = entity_calibration(np.log(probs), labels, names)
+    # bins of width 1/15: 0.7 and 0.4 fall in different bins; ECE = (|0.7 - 1| + |0.4 - 0|) / 2
+    assert out["predicted_entities"] == 2
+    assert out["entity_ece"] == pytest.approx((0.3 + 0.4) / 2, abs=1e-6)
+    scores = entity_scores(np.log(probs), labels, names)  # logits: the calibration comes along
+    assert scores["entity_ece"] == pytest.approx(out["entity_ece"]) and scores["entity_precision"] == 0.5

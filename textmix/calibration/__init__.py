@@ -25,7 +25,13 @@ from .metrics import (
 )
 from .reliability import reliability_diagram, reliability_grid, reliability_overlay
 from .temperature import apply_temperature, fit_temperature, temperature_scaling_report
-from .tokens import entity_scores, labelled_tokens, token_calibration_report, token_classification_metrics
+from .tokens import (
+    entity_calibration,
+    entity_scores,
+    labelled_tokens,
+    token_calibration_report,
+    token_classification_metrics,
+)
 
 
 def evaluate_module_path() -> str:
@@ -43,6 +49,7 @@ __all__ = [
     "calibration_report",
     "classification_metrics",
     "classwise_calibration_error",
+    "entity_calibration",
     "entity_scores",
     "evaluate_module_path",
     "expected_calibration_error",

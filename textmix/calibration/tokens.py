@@ -4,7 +4,8 @@ Token-level figures treat every labelled token (label != -100: not a sub-word co
 token or padding) as one prediction, so ECE and friends are those of `calibration_report` over the
 flattened labelled tokens. Entity-level precision, recall and F1 (CoNLL style: an entity counts when
 its type and its whole span are right) come from `seqeval`, over the first sub-token of each word
-as labelled, with the tag names of `id2label`.
+as labelled, with the tag names of `id2label`; entity-level calibration compares each predicted
+entity's confidence (the mean top-tag probability over its tokens) with whether it is right.
 """
 
 from __future__ import annotations
@@ -58,9 +59,48 @@ def entity_scores(predictions: Any, labels: Any, id2label: Mapping[int, str],
         pred = pred.argmax(-1)
     true_tags = tag_sequences(labels, labels, id2label, ignore_index)
     pred_tags = tag_sequences(pred, labels, id2label, ignore_index)
-    return {"entity_precision": float(precision_score(true_tags, pred_tags, zero_division=0)),
-            "entity_recall": float(recall_score(true_tags, pred_tags, zero_division=0)),
-            "entity_f1": float(f1_score(true_tags, pred_tags, zero_division=0))}
+    out = {"entity_precision": float(precision_score(true_tags, pred_tags, zero_division=0)),
+           "entity_recall": float(recall_score(true_tags, pred_tags, zero_division=0)),
+           "entity_f1": float(f1_score(true_tags, pred_tags, zero_division=0))}
+    if np.asarray(predictions).ndim == 3:
+        out.update(entity_calibration(predictions, labels, id2label, ignore_index=ignore_index))
+    return out
+
+
+def entity_confidences(logits: Any, labels: Any, id2label: Mapping[int, str], ignore_index: int = IGNORE_INDEX
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence and correctness of every predicted entity: the mean top-tag probability over its
+    (labelled) tokens, and whether a gold entity has the same type and span."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    confidence, correct = [], []
+    for row_probs, row_labels in zip(probs, labels, strict=True):
+        keep = row_labels != ignore_index
+        p = row_probs[keep]
+        pred_tags = [id2label[int(t)] for t in p.argmax(-1)]
+        gold = set(get_entities([id2label[int(t)] for t in row_labels[keep]]))
+        for entity in get_entities(pred_tags):
+            _, start, end = entity
+            confidence.append(float(p[start:end + 1].max(-1).mean()))
+            correct.append(entity in gold)
+    return np.array(confidence), np.array(correct, dtype=bool)
+
+
+def entity_calibration(logits: Any, labels: Any, id2label: Mapping[int, str], *, n_bins: int = 15,
+                       ignore_index: int = IGNORE_INDEX) -> dict[str, float]:
+    """Calibration of the predicted entities (`entity_confidences`): `entity_ece` (15 equal-width bins, as
+    torchmetrics' binary calibration error of confidence against "the entity is right") and the count."""
+    import torch
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    confidence, correct = entity_confidences(logits, labels, id2label, ignore_index)
+    if confidence.size == 0:
+        return {"entity_ece": float("nan"), "predicted_entities": 0}
+    ece = binary_calibration_error(torch.tensor(confidence), torch.tensor(correct, dtype=torch.long), n_bins=n_bins)
+    return {"entity_ece": float(ece), "predicted_entities": int(confidence.size)}
 
 
 def token_classification_metrics(id2label: Mapping[int, str] | Sequence[str], *, n_bins: int = 15,
@@ -80,5 +120,5 @@ def token_classification_metrics(id2label: Mapping[int, str] | Sequence[str], *,
     return compute_metrics
 
 
-__all__ = ["entity_scores", "labelled_tokens", "tag_sequences", "token_calibration_report",
+__all__ = ["entity_calibration", "entity_confidences", "entity_scores", "labelled_tokens", "tag_sequences", "token_calibration_report",
            "token_classification_metrics", "to_probabilities"]

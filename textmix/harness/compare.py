@@ -614,8 +614,9 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
     """Check the grid (`check_grid`: a `GridError` lists every problem; `check=False` when the caller
     has), run every unfinished run of it in `output_dir` that no other process is training, then write
     the report; returns the report. With `shard=(I, N)` only that shard's runs are trained (see
-    `shard_runs`); the report covers every run finished so far. The console gets one progress bar and a
-    line per finished run; what the recipe and transformers print goes to the run's `run.log`.
+    `shard_runs`); the report covers every run finished so far. The console gets one progress bar, a
+    line per finished run and the recipe's notices (resuming, fallbacks); what the Trainer prints goes
+    to the run's `run.log`.
 
     A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep
     goes on; `SweepFailed` when no run has results."""
@@ -652,8 +653,7 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
             try:
                 if not run.done:  # another process may have finished it meanwhile
                     run.folder.mkdir(parents=True, exist_ok=True)
-                    with open(run.folder / "run.log", "a", encoding="utf-8") as log, \
-                            contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                    with open(run.folder / "run.log", "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
                         results = run_one(run, grid["model_name_or_path"])
                     bar.write(_run_line(name, results))
             except KeyboardInterrupt:

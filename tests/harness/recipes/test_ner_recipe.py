@@ -262,7 +262,7 @@ def test_a_slow_tokenizer_is_refused_before_the_model_loads(tmp_path):
 def test_the_launcher_prints_one_line_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["run_ner.py", "--output_dir", str(tmp_path), "--train_file",
                                       str(tmp_path / "nope.conll"), "--test_file", str(tmp_path / "nope.conll"),
-                                      *QUIET])
+                                      "--model_name_or_path", str(shared_path("models", "bert-tiny")), *QUIET])
     monkeypatch.delenv("TEXTMIX_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ROOT / "recipes" / "run_ner.py"), run_name="__main__")

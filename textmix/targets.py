@@ -157,18 +157,10 @@ def mix_targets(targets: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor) ->
 def soft_loss(
     logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, task_kind: str, reduction: str = "mean"
 ) -> torch.Tensor:
-    """Loss over the valid rows: their mean (0, with a gradient path, when none is valid) or sum."""
+    """Loss over the valid rows (labelled tokens for token labels): their mean (0, with a gradient path,
+    when none is valid) or sum."""
     logits = logits.float()
-    if task_kind == "token":
-        per_token = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)  # (B, L)
-        weight = valid.to(per_token.dtype)
-        total = (per_token * weight).sum()
-        if reduction == "sum":
-            return total
-        if reduction != "mean":
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}.")
-        return total / weight.sum().clamp_min(1.0)
-    if task_kind == "single_label":
+    if task_kind in ("single_label", "token"):  # token: per token (B, L), `valid` the labelled tokens
         per_row = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
     elif task_kind == "regression":
         per_row = (logits.reshape(logits.shape[0]) - targets) ** 2

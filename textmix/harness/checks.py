@@ -152,3 +152,10 @@ def friendly_errors(main: Callable[..., _T], *args: Any, debug: bool = False, pr
                 message = f"{type(err).__name__}: {message}"
         print(f"{prog}: error: {message}\n(for the traceback, run again with {debug_hint})", file=sys.stderr)
         return code
+
+
+def recipe_cli(main: Callable[..., Any], argv: list[str] | None, prog: str) -> int:
+    """A recipe's command line: `main(argv)`, with an error as one message instead of a traceback
+    (`TEXTMIX_DEBUG=1` for the traceback). Returns the exit status."""
+    outcome = friendly_errors(main, argv, prog=prog, debug_hint="TEXTMIX_DEBUG=1")
+    return outcome if isinstance(outcome, int) else 0

@@ -469,12 +469,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """`python recipes/run_image_classification.py ...`: `main`, with an error as one message instead of a
-    traceback (`TEXTMIX_DEBUG=1` for the traceback). Returns the exit status."""
-    from ..checks import friendly_errors
+    """`python recipes/run_image_classification.py ...` (see `textmix.harness.checks.recipe_cli`); returns the exit status."""
+    from ..checks import recipe_cli
 
-    outcome = friendly_errors(main, argv, prog="run_image_classification", debug_hint="TEXTMIX_DEBUG=1")
-    return outcome if isinstance(outcome, int) else 0
+    return recipe_cli(main, argv, "run_image_classification")
 
 
 if __name__ == "__main__":

@@ -661,12 +661,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | list[dict[str, Any]]
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """`python recipes/run_ner.py ...`: `main`, with an error as one message instead of a traceback
-    (`TEXTMIX_DEBUG=1` for the traceback). Returns the exit status."""
-    from ..checks import friendly_errors
+    """`python recipes/run_ner.py ...` (see `textmix.harness.checks.recipe_cli`); returns the exit status."""
+    from ..checks import recipe_cli
 
-    outcome = friendly_errors(main, argv, prog="run_ner", debug_hint="TEXTMIX_DEBUG=1")
-    return outcome if isinstance(outcome, int) else 0
+    return recipe_cli(main, argv, "run_ner")
 
 
 if __name__ == "__main__":

@@ -88,3 +88,12 @@ def ragged_batch(b: int = 6, length: int = 12, num_labels: int = 3, seed: int = 
 @pytest.fixture
 def special_ids():
     return list(SPECIAL.values())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notices():
+    """Each test sees every notice (`textmix.harness.checks.notice` prints a message once per process)."""
+    from textmix.harness import checks
+
+    checks._SAID.clear()
+    yield

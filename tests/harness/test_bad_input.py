@@ -69,7 +69,7 @@ RECIPE_CASES = [
      r"--output_dir .*taken is a file, not a folder"),
     ("output_dir below a file", {"taken": "a file"}, ["--output_dir", "{tmp}/taken/out"],
      r"--output_dir .*taken/out cannot be created"),
-    ("task and files together", {}, ["--task_name", "sst2"], r"--task_name .* or .*--train_file.*not both"),
+    ("task and files together", {}, ["--task_name", "sst2"], r"give one source of data: --task_name .*--train_file"),
 ]
 
 
@@ -106,7 +106,7 @@ GRID_CASES = [
      r"method_args\.hidden: unknown key 'mix_alpa' \(did you mean 'mix_alpha'\?\)"),
     ("the seed in training", "smoke", "training: {seed: 3}\n", r"training: 'seed' is set by the grid's `seeds`"),
     ("output_dir in training", "smoke", "training: {output_dir: x}\n", r"training: 'output_dir' is set by"),
-    ("the task in data", "smoke", "data: {task_name: sst2}\n", r"data: 'task_name' is set by the grid's `tasks`"),
+    ("the task in data", "smoke", "data: {task_name: sst2}\n", r"data: 'task_name' is set by the task's `name`"),
     ("seeds that are not whole numbers", "smoke", "seeds: [0, one]\n", r"seeds must be whole numbers"),
     ("methods that are not a list", "smoke", "methods: hidden\n", r"methods must be a list"),
     ("an unknown task", "smoke", "tasks: [sst]\n", r"unknown GLUE task 'sst' \(did you mean 'sst2'\?\)"),

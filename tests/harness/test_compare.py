@@ -20,14 +20,21 @@ from textmix.harness.compare import PRESETS, load_grid, plan
 
 
 def test_grids_and_their_errors(tmp_path):
-    grid = load_grid("quick", glue_dir="/data/glue", seeds=[7])
+    grid = load_grid("standard", glue_dir="/data/glue", seeds=[7])
     assert grid["glue_dir"] == "/data/glue" and grid["seeds"] == [7] and len(grid["methods"]) == 7
-    runs = plan(grid, tmp_path)
+    runs = plan(grid, tmp_path, fingerprints=False)
     assert len(runs) == 4 * 7 and runs[0].training["seed"] == 7
     ls = next(r for r in runs if r.method == "label_smoothing")
     assert ls.training["label_smoothing_factor"] == 0.1 and ls.training["mix_method"] == "none"
-    sst2 = next(r for r in runs if r.task == "sst2")
-    assert sst2.data["max_seq_length"] == 64
+    quick = plan(load_grid("quick", seeds=[0]), tmp_path, fingerprints=False)
+    cells = {(r.task, r.method) for r in quick}
+    assert {("sst2", "hidden"), ("reviews", "span"), ("digits", "cutmix"), ("digits", "none")} <= cells
+    assert ("digits", "hidden") not in cells and ("sst2", "mixup") not in cells
+    gpu = plan(load_grid("gpu"), tmp_path, fingerprints=False)
+    assert len(gpu) == 5 * 7 * 3 and {r.task for r in gpu} == {"sst2", "mrpc", "rte", "cola", "stsb"}
+    assert "minilm-l6" in gpu[0].model["model_name_or_path"] and gpu[0].training["bf16"] is True
+    assert {r.label_noise for r in quick} == {0.0, 0.2} and quick[0].data["shift_kinds"] == [
+        "typo", "deletion", "swap", "mask"]
     config = tmp_path / "grid.yaml"
     config.write_text("tasks: [rte]\nmethods: [none, wild]\nseeds: [0]\nmodel_name_or_path: x\n")
     with pytest.raises(ValueError, match="unknown methods \\['wild'\\]"):
@@ -36,7 +43,7 @@ def test_grids_and_their_errors(tmp_path):
         load_grid("huge")
     with pytest.raises(ValueError, match="--preset"):
         load_grid()
-    assert set(PRESETS) == {"smoke", "quick", "standard", "full"}
+    assert set(PRESETS) == {"smoke", "smoke_tasks", "quick", "gpu", "standard", "full"}
 
 
 def test_smoke_preset_end_to_end_and_finished_runs_are_skipped(tmp_path, monkeypatch):
@@ -203,3 +210,75 @@ def test_shards_split_the_grid_and_the_console_gets_one_line_per_run(tmp_path, c
     assert set(report["tasks"]["rte"]["methods"]) == {"none", "hidden"}
     assert main(["compare", "--config", grid, "--output_dir", str(out), "--shard", "3/2"]) == 2
     assert "--shard 3/2: I must be within 1..N" in capsys.readouterr().err
+
+
+def _trainings(log: Path) -> int:
+    """How many times a run was trained: the Trainer prints its final `train_runtime` once per training."""
+    return log.read_text(encoding="utf-8").count("train_runtime")
+
+
+def test_two_processes_on_one_sweep_folder_train_every_run_once(tmp_path):
+    grid = str(tiny_grid_file(tmp_path, methods="[none, hidden]", seeds="[0, 1, 2]"))
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "textmix.harness.cli", "compare", "--config", grid, "--output_dir", str(out)]
+    env = {**os.environ, "TEXTMIX_SHARED": str(shared_path())}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = [p.communicate(timeout=600) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    logs = sorted(out.glob("runs/rte/*/seed*/run.log"))
+    assert len(logs) == 6 and [_trainings(log) for log in logs] == [1] * 6
+    assert len(list(out.glob("runs/rte/*/seed*/results.json"))) == 6
+    assert not list(out.glob("runs/rte/*/seed*/.textmix-run.lock"))
+    lines = [line for _, err in outputs for line in err.splitlines() if "being trained by" in line]
+    done = [line for out_, err in outputs for line in (out_ + err).splitlines() if line.startswith("rte/")]
+    assert len(done) + len(lines) >= 6 and len(done) >= 6  # every run reported finished by one of the two
+    report = json.loads((out / "report.json").read_text())
+    assert report["tasks"]["rte"]["methods"]["hidden"]["n_seeds"] == 3
+
+
+@pytest.mark.slow
+def test_the_ray_backend_runs_a_grid_on_two_local_workers(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.setenv("TEXTMIX_SHARED", str(shared_path()))
+    grid = str(tiny_grid_file(tmp_path, methods="[hidden]", seeds="[0, 1]"))
+    out = tmp_path / "sweep"
+    assert main(["compare", "--config", grid, "--output_dir", str(out), "--backend", "ray", "--workers", "2"]) == 0
+    results = [json.loads(p.read_text()) for p in out.glob("runs/rte/*/seed*/results.json")]
+    assert sorted((r["method"], r["seed"]) for r in results) == [("hidden", 0), ("hidden", 1)]
+    logs = sorted(out.glob("runs/rte/*/seed*/run.log"))
+    assert [_trainings(log) for log in logs] == [1] * 2
+    assert json.loads((out / "report.json").read_text())["tasks"]["rte"]["methods"]["hidden"]["n_seeds"] == 2
+    assert main(["compare", "--config", grid, "--output_dir", str(out), "--backend", "ray", "--workers", "2",
+                 "--dry_run"]) == 0
+    assert main(["compare", "--config", grid, "--output_dir", str(out), "--workers", "2"]) == 2  # not without ray
+
+
+def test_the_any_task_smoke_grid_with_shift_and_label_noise(tmp_path, monkeypatch):
+    """GLUE RTE, a csv task with string labels, MNIST and WNUT-17 in one grid, with corrupted test sets and label
+    noise: every run lands, the report covers each task under its name with its own test set, the verdict
+    table and the plots."""
+    monkeypatch.setenv("TEXTMIX_SHARED", str(shared_path()))
+    out = tmp_path / "sweep"
+    assert main(["compare", "--preset", "smoke_tasks", "--output_dir", str(out)]) == 0
+    results = [json.loads(p.read_text()) for p in out.glob("runs/**/results.json")]
+    cells = {(r["task"], r["method"], r["label_noise"]) for r in results}
+    assert cells == {(t, m, n) for t in ("rte", "reviews", "wnut17") for m in ("none", "hidden") for n in (0.0, 0.2)} | {
+        ("digits", m, n) for m in ("none", "mixup") for n in (0.0, 0.2)}
+    assert len(results) == 32
+    by_task = {r["task"]: r for r in results}
+    assert set(by_task["digits"]["shift"]) == {"occlusion", "gaussian_noise"}
+    assert set(by_task["wnut17"]["shift"]) == set(by_task["reviews"]["shift"]) == {"typo", "mask"}
+    assert set(by_task["rte"]["shift"]["mask"]) == {"1", "5"}
+    noisy = [r for r in results if r["label_noise"]]
+    assert all(r["label_noise_flipped"] > 0 for r in noisy)
+    report = json.loads((out / "report.json").read_text())
+    assert {"rte", "reviews", "digits", "wnut17", "reviews · label noise 0.2"} <= set(report["tasks"])
+    assert report["tasks"]["reviews"]["test_set"].startswith("test.csv (")
+    assert report["tasks"]["digits"]["skipped_methods"] == {"hidden": "hidden mixes text; the task is images"}
+    claims = {row["claim"] for row in report["verdict"]["rows"]}
+    assert claims == {"calibration", "corruption robustness", "occlusion robustness", "label-noise tolerance"}
+    for name in ("shift_digits.png", "shift_wnut17.png", "label_noise_reviews.png", "reliability.png"):
+        assert (out / name).stat().st_size > 1000
+    text = (out / "report.md").read_text()
+    assert "## reviews · label noise 0.2" in text and "Does mixing do what it is said to do?" in text

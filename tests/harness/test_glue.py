@@ -119,3 +119,28 @@ def test_the_problem_type_is_inferred_from_the_labels_or_given(tmp_path):
         read_files(tags, tags, problem_type="classification")
     with pytest.raises(ValueError, match="problem_type must be one of"):
         read_files(tags, tags, problem_type="ordinal")
+
+
+def test_a_dataset_folder_is_read_like_files_with_class_names_and_hidden_labels(tmp_path):
+    from datasets import ClassLabel, Dataset
+
+    from textmix.harness.glue import read_dataset
+
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    feature = ClassLabel(names=["neg", "pos"])
+    train = Dataset.from_dict({"text": [f"row {i}" for i in range(8)], "label": [i % 2 for i in range(8)]})
+    train.cast_column("label", feature).to_parquet(str(folder / "train.parquet"))
+    test = Dataset.from_dict({"text": ["a", "b", "c"], "label": [1, 0, 1]}).cast_column("label", feature)
+    test.to_parquet(str(folder / "test.parquet"))
+    loaded = read_dataset(str(folder))
+    assert loaded.names == ["neg", "pos"] and loaded.sources == {"train": f"{folder}[train]", "test": f"{folder}[test]"}
+    assert loaded.data["test"]["label"] == [1, 0, 1] and loaded.data["test"]["text_a"] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"has no split 'dev' \(test_split\); its splits are \['train', 'test'\]"):
+        read_dataset(str(folder), test_split="dev")
+    hidden = Dataset.from_dict({"text": ["a", "b"], "label": [-1, -1]}).cast_column("label", feature)
+    hidden.to_parquet(str(folder / "test.parquet"))
+    with pytest.raises(ValueError, match=r"2 row\(s\) without a label"):
+        read_dataset(str(folder))
+    with pytest.raises(ValueError, match="does not load"):
+        read_dataset(str(tmp_path / "nothing-here"))

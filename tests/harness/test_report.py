@@ -10,7 +10,19 @@ import pytest
 from scipy.stats import ttest_rel
 
 from textmix.harness.cli import main
-from textmix.harness.report import build_report, paired_change, summarise
+from textmix.harness.report import (
+    OVERCONFIDENT_T,
+    UNDERCONFIDENT_T,
+    build_report,
+    calibration_direction,
+    find_clashes,
+    label_noise,
+    paired_change,
+    scan,
+    summarise,
+    variant_label,
+    write_report,
+)
 
 
 def result(task, method, seed, acc, ece, majority=0.6):
@@ -144,3 +156,69 @@ def test_token_classification_runs_are_judged_by_entity_f1():
     assert task["metric"] == "entity_f1" and task["methods"]["none"]["task_metric"] == 0.20
     assert task["methods"]["none"]["at_chance_seeds"] == [] and task["methods"]["hidden"]["at_chance_seeds"] == [0]
     assert summarise([result("sst2", "none", 0, 0.61, 0.1)])["tasks"]["sst2"]["metric"] == "accuracy"
+
+
+def test_scan_finds_runs_trained_with_label_noise_and_still_skips_damaged_files(tmp_path):
+    write_run(tmp_path, "runs/rte/none/seed0", result("rte", "none", 0, 0.7, 0.1))
+    noisy = {**result("rte", "none", 0, 0.6, 0.2), "label_noise": 0.2, "label_noise_flipped": 12}
+    write_run(tmp_path, "runs/rte/none/noise0.2/seed0", noisy)
+    write_run(tmp_path, "runs/rte/none/noise0.4/seed0", result("rte", "none", 0, 0.55, 0.2))  # older: no field
+    broken = write_run(tmp_path, "runs/rte/span/noise0.2/seed1", noisy) / "results.json"
+    broken.write_text(broken.read_text()[:30])
+    with pytest.warns(UserWarning, match="not valid JSON"):
+        results, skipped = scan(tmp_path)
+    assert [s["file"] for s in skipped] == [str(broken)]
+    assert sorted(label_noise(r) for r in results) == [0.0, 0.2, 0.4]  # 0.4: from the folder's name
+    summary = summarise(results)
+    assert list(summary["tasks"]) == ["rte", "rte · label noise 0.2", "rte · label noise 0.4"]
+    assert summary["tasks"]["rte · label noise 0.2"]["methods"]["none"]["accuracy"] == 0.6
+    assert variant_label("rte", 0.0) == "rte" and variant_label("rte", 0.25) == "rte · label noise 0.25"
+
+
+def test_two_noise_rates_are_no_clash_but_a_repeated_seed_at_one_rate_is():
+    runs = []
+    for noise in (0.0, 0.2):
+        for s in range(2):
+            r = configured("rte", "none", s, 0.7, 0.0)
+            r["config"]["data"]["label_noise"], r["label_noise"] = noise, noise
+            runs.append(r)
+    kept, clashes = find_clashes(runs)
+    assert clashes == [] and len(kept) == 4
+    kept, clashes = find_clashes([*runs, {**runs[-1]}])
+    (clash,) = clashes
+    assert clash["task"] == "rte · label noise 0.2" and "seed 1 appears 2 times" in clash["reason"] and len(kept) == 2
+
+
+def test_calibration_direction_thresholds():
+    assert (OVERCONFIDENT_T, UNDERCONFIDENT_T) == (1.05, 0.95)
+    assert calibration_direction(1.06) == "over-confident" and calibration_direction(0.94) == "under-confident"
+    assert calibration_direction(1.05) == calibration_direction(0.95) == "close to calibrated"
+    assert calibration_direction(math.nan) == "unknown"
+
+
+def test_the_test_set_argument_is_only_the_fallback(tmp_path):
+    runs = [result("tiny", m, 0, 0.9, 0.1, majority=0.4) for m in ("none", "cutmix")]
+    summary = write_report(runs, tmp_path / "a", test_set="the data's test split", source="`recipe --compare`")
+    md = (tmp_path / "a" / "report.md").read_text()
+    assert "Test set: the data's test split." in md and summary["tasks"]["tiny"]["test_set"] == "the data's test split"
+    assert "Test set: GLUE dev." in (write_report(runs, tmp_path / "b"), (tmp_path / "b" / "report.md").read_text())[1]
+    named = [{**r, "test_set": "tiny.npz test (32 images)"} for r in runs]
+    write_report(named, tmp_path / "c", test_set="the data's test split")
+    assert "Test set: tiny.npz test (32 images)." in (tmp_path / "c" / "report.md").read_text()
+    header = (tmp_path / "c" / "report.csv").read_text().splitlines()[0].split(",")
+    assert {"label_noise", "aurc", "aurc_std", "accuracy_at_coverage_80"} <= set(header)
+    assert not list((tmp_path / "c").glob("shift_*.png"))  # no shift results, no shift plot
+
+
+def test_a_single_seed_is_never_significant():
+    runs = [result("rte", "none", 0, 0.70, 0.10), result("rte", "span", 0, 0.90, 0.01)]
+    (row,) = summarise(runs)["verdict"]["rows"]
+    assert row["claim"] == "calibration" and row["helps"] == [] and [e["method"] for e in row["no_change"]] == ["span"]
+
+
+def test_a_grid_whose_tasks_are_dicts_orders_the_report(tmp_path):
+    for task in ("reviews", "rte"):
+        write_run(tmp_path, f"runs/{task}/none/seed0", result(task, "none", 0, 0.7, 0.1))
+    grid = {"tasks": ["rte", {"name": "reviews", "train_file": "x.csv"}], "methods": ["none", "span"]}
+    (tmp_path / "grid.json").write_text(json.dumps(grid))
+    assert list(build_report(tmp_path)["tasks"]) == ["rte", "reviews"]

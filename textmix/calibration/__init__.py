@@ -24,6 +24,7 @@ from .metrics import (
     to_probabilities,
 )
 from .reliability import reliability_diagram, reliability_grid, reliability_overlay
+from .selective import accuracy_at_coverage, aurc, risk_coverage, selective_metrics
 from .temperature import apply_temperature, fit_temperature, temperature_scaling_report
 from .tokens import (
     entity_calibration,
@@ -43,8 +44,10 @@ __all__ = [
     "REPORT_KEYS",
     "ReliabilityBins",
     "accuracy",
+    "accuracy_at_coverage",
     "adaptive_calibration_error",
     "apply_temperature",
+    "aurc",
     "brier_score",
     "calibration_report",
     "classification_metrics",
@@ -62,7 +65,9 @@ __all__ = [
     "reliability_diagram",
     "reliability_grid",
     "reliability_overlay",
+    "risk_coverage",
     "rms_calibration_error",
+    "selective_metrics",
     "temperature_scaling_report",
     "to_probabilities",
     "token_calibration_report",

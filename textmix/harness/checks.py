@@ -30,10 +30,15 @@ class InputError(ValueError):
 def notice(message: str) -> None:
     """Tell the user something they should know about a run (also logged to `textmix.harness` at INFO).
 
-    Printed to stderr by the main process only (`RANK`/`LOCAL_RANK` 0 or unset)."""
+    Printed to stderr by the main process only (`RANK`/`LOCAL_RANK` 0 or unset), and once per process: the
+    same notice of the next run of a sweep (a task's problem type, say) is logged but not printed again."""
     logger.info(message)
-    if os.environ.get("RANK", "0") == "0":
+    if os.environ.get("RANK", "0") == "0" and message not in _SAID:
+        _SAID.add(message)
         print(f"textmix: {message}", file=sys.stderr, flush=True)
+
+
+_SAID: set[str] = set()
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -28,12 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--model_name_or_path", help="hub id or local folder of the model")
     cmp.add_argument("--tasks", nargs="+", help="override the grid's tasks")
     cmp.add_argument("--methods", nargs="+", metavar="METHOD",
-                     help=f"override the grid's methods: {', '.join(grid_methods())}")
+                     help=f"override the grid's methods: {', '.join(grid_methods())} (each runs on the tasks it "
+                          "fits: text methods on text and token tasks, image methods on image tasks)")
     cmp.add_argument("--seeds", nargs="+", type=int, help="override the grid's seeds")
     cmp.add_argument("--dry_run", action="store_true", help="check the grid, print the runs and exit")
     cmp.add_argument("--shard", metavar="I/N",
                      help="train only shard I of N (every N-th run of the grid from the I-th on), e.g. for a SLURM "
                           "job array: --shard $((SLURM_ARRAY_TASK_ID + 1))/$SLURM_ARRAY_TASK_COUNT")
+    cmp.add_argument("--backend", choices=["local", "ray"], default="local",
+                     help="local: one run after the other; ray: runs in parallel on Ray (pip install 'textmix[ray]'), "
+                          "one GPU per run where there are GPUs")
+    cmp.add_argument("--address", help="with --backend ray: the address of a running Ray cluster (default: start "
+                                       "Ray on this machine); the sweep folder must be on a file system it shares")
+    cmp.add_argument("--workers", type=int, help="with --backend ray: runs at once (default: one per CPU, or per GPU)")
     rep = sub.add_parser("report", help="rebuild a sweep's report from the results on disk")
     rep.add_argument("sweep_dir")
     rep.add_argument("--baseline", default="none", help="method the others are compared with")
@@ -66,14 +73,25 @@ def _compare(args: argparse.Namespace) -> int:
                      model_name_or_path=args.model_name_or_path, tasks=args.tasks, methods=args.methods,
                      seeds=args.seeds)
     shard = parse_shard(args.shard)
+    if args.backend != "ray" and (args.address or args.workers):
+        raise ValueError("--address and --workers are for --backend ray.")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}.")
+    if args.backend == "ray":
+        from .backends import ray_available
+
+        if not ray_available():
+            raise ImportError("--backend ray needs ray: pip install 'textmix[ray]'.")
     problems = check_grid(grid, args.output_dir)  # everything at once: keys, paths, models, data, values
     if problems:
         raise GridError(problems)
     if args.dry_run:
         for run in shard_runs(plan(grid, Path(args.output_dir)), shard):
-            print(json.dumps({"task": run.task, "method": run.method, "seed": run.seed, "done": run.done}))
+            print(json.dumps({"task": run.task, "method": run.method, "seed": run.seed, "label_noise": run.label_noise,
+                              "modality": run.modality, "done": run.done}))
         return 0
-    summary = compare(grid, args.output_dir, check=False, shard=shard)
+    summary = compare(grid, args.output_dir, check=False, shard=shard, backend=args.backend, address=args.address,
+                      workers=args.workers)
     print(f"report: {args.output_dir}/report.md")
     failures = summary.get("failures") or []
     if failures:

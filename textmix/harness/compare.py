@@ -1,33 +1,50 @@
-"""`textmix compare`: a resumable grid of tasks x methods x seeds, and its report.
+"""`textmix compare`: a resumable grid of tasks x methods x seeds (x label noise), and its report.
 
 A grid is a YAML/JSON mapping (or a preset) like
 
     model_name_or_path: ../shared/models/bert-tiny
     glue_dir: ../shared/data/glue
-    tasks: [sst2, mrpc, rte, cola]
-    methods: [none, label_smoothing, embedding, hidden, pooled, span, saliency_span]
+    tasks:                                  # GLUE names, or mappings (see textmix.harness.tasks)
+      - sst2
+      - {name: reviews, train_file: data/train.csv, test_file: data/test.csv, label_column: sentiment}
+      - {name: digits, modality: image, train_file: ../shared/data/mnist/mnist.npz}
+      - {name: wnut17, modality: tokens, train_file: ../shared/data/wnut17/train.conll,
+         test_file: ../shared/data/wnut17/test.conll}
+    methods: [none, label_smoothing, embedding, hidden, span, mixup, cutmix]   # each where it fits
     seeds: [0, 1, 2]
-    data: {max_train_samples: 2000, max_seq_length: 128}          # DataArguments fields
+    data: {max_train_samples: 2000, max_seq_length: 128}          # recipe DataArguments fields
     training: {num_train_epochs: 3, learning_rate: 1.0e-4}         # MixTrainingArguments fields
-    task_args: {sst2: {data: {max_seq_length: 64}}}                # per-task overrides
+    task_args: {sst2: {data: {max_seq_length: 64}}}                # per-task overrides (data, model, training)
     method_args: {hidden: {mix_layers: [1, 2]}}                    # per-method overrides
+    shift: {text: [typo, mask], image: [occlusion], severities: [1, 3, 5]}   # corrupted test sets
+    label_noise: [0.0, 0.2]                                        # training labels flipped at these rates
+
+Methods run on the tasks they fit (`textmix.harness.tasks.fits`): a method that fits no task is an
+error, one that fits some is skipped elsewhere (`plan.json` and the report say where). A grid-wide
+`data` key applies to the tasks whose recipe has it. `shift` tests every trained model also on
+corrupted copies of its test set (text kinds on text and token tasks, image kinds on image tasks);
+`label_noise` trains each cell once per rate (runs with a rate > 0 in `.../<method>/noise<rate>/`).
 
 `{shared}` in a preset's paths is `textmix.harness.paths.shared_dir()` ($TEXTMIX_SHARED, else the
-`shared` folder beside the checkout, else ../shared from the working directory).
+`shared` folder beside the checkout, else ../shared from the working directory); `{reviews}` the
+csv task shipped with textmix (`textmix/harness/data/reviews`).
 
 Each run lives in `DIR/runs/<task>/<method>/seed<k>/`. Finished runs (a `results.json` with the same
 run key) are skipped; an interrupted run resumes from its last complete checkpoint. The run key
 (`Run.key`) hashes what determines a run's results: its data and training arguments (not paths:
-not `output_dir`, nor where `glue_dir` is), the model (its files' contents and sizes, not its path)
-and the task's data files (their sizes): a sweep copied or moved elsewhere, or started from another
-folder, is recognised.
+not `output_dir`, nor where the data files are), the model (its files' contents and sizes, not its
+path) and the task's data files (their sizes): a sweep copied or moved elsewhere, or started from
+another folder, is recognised.
 
 The whole grid is checked before the first run, and every problem is reported at once
-(`GridError`): unknown keys at any level (with the closest known one), values the recipe's
-arguments refuse, paths, the model folder, the data of each task (columns, labels) and the sweep
-folder. While a run trains, `DIR/runs/<task>/<method>/seed<k>/.textmix-run.lock` holds the pid and
-host of the process training it: a second `textmix compare` on the same sweep leaves the run alone,
-and takes over a lock whose local process is gone (saying so).
+(`GridError`): unknown keys at any level (with the closest known one), values the recipes'
+arguments refuse, paths, the model folders, the data of each task (files, columns, labels, images),
+shift kinds and severities, label-noise rates and the sweep folder. While a run trains,
+`DIR/runs/<task>/<method>/seed<k>/.textmix-run.lock` holds the pid and host of the process training
+it: a second `textmix compare` on the same sweep (another shard, another machine of a cluster)
+leaves the run alone, and takes over a lock whose local process is gone (saying so). Runs are
+independent: `--backend ray` trains them in parallel (`textmix.harness.backends`), `--shard I/N`
+splits them between the processes of a job array.
 """
 
 from __future__ import annotations
@@ -51,6 +68,16 @@ from typing import Any
 from ..methods import method_names
 from .checks import InputError, did_you_mean, notice, problem_model, problem_output_dir, unknown_key
 from .paths import shared_dir
+from .tasks import (
+    FILE_FIELDS,
+    SET_BY_THE_GRID,
+    TaskSpec,
+    fits,
+    parse_task,
+    recipe_fields,
+    section_problems,
+    task_name,
+)
 
 BASELINES: dict[str, dict[str, Any]] = {
     "none": {"mix_method": "none"},
@@ -59,14 +86,15 @@ BASELINES: dict[str, dict[str, Any]] = {
 """The grid's methods that do not mix, and the training arguments each one sets."""
 
 
-def grid_methods(modality: str = "text") -> dict[str, dict[str, Any]]:
+def grid_methods(modality: str | None = None) -> dict[str, dict[str, Any]]:
     """Method names a grid knows and the training arguments each one sets (on top of `training`):
-    the baselines, then every registered mixing method of `modality` as `mix_method=<name>`."""
+    the baselines, then every registered mixing method (of `modality`, `text` or `image`, when given)
+    as `mix_method=<name>`."""
     return {**BASELINES, **{name: {"mix_method": name} for name in method_names(modality=modality)}}
 
 
-METHODS = grid_methods()
-"""The methods of the built-in presets (those registered when textmix was imported)."""
+METHODS = grid_methods("text")
+"""The text methods of the built-in presets (those registered when textmix was imported)."""
 
 BASELINE = "none"
 
@@ -89,6 +117,10 @@ _TRAINING_DEFAULTS: dict[str, Any] = {
     "dataloader_pin_memory": False,
 }
 
+_SMALL_VIT = {"patch_size": 4, "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
+              "intermediate_size": 128}
+"""A ViT trained from scratch for MNIST's 28 x 28 digits (a 7 x 7 grid of patches), as the image recipe's --quick."""
+
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "description": "CI: bert-tiny, one task, three methods, a few steps (well under 2 minutes).",
@@ -100,16 +132,64 @@ PRESETS: dict[str, dict[str, Any]] = {
         "data": {"max_train_samples": 96, "max_test_samples": 96, "validation_split": 64, "max_seq_length": 64},
         "training": {"max_steps": 6, "save_steps": 3, "logging_steps": 3, "per_device_train_batch_size": 16},
     },
-    "quick": {
-        "description": "bert-tiny on SST-2, MRPC, RTE and CoLA training subsets, 3 seeds (< 45 min, 2 CPU cores).",
+    "smoke_tasks": {
+        "description": "CI: every kind of task (GLUE RTE, a csv file with string labels, MNIST, WNUT-17) with shift "
+                       "and label noise, a few steps each (a few minutes).",
         "model_name_or_path": "{shared}/models/bert-tiny",
         "glue_dir": "{shared}/data/glue",
-        "tasks": ["sst2", "mrpc", "rte", "cola"],
+        "tasks": [
+            "rte",
+            {"name": "reviews", "train_file": "{reviews}/train.csv", "test_file": "{reviews}/test.csv",
+             "text_columns": ["review"], "label_column": "sentiment"},
+            {"name": "digits", "modality": "image", "train_file": "{shared}/data/mnist/mnist.npz",
+             "model": _SMALL_VIT, "data": {"max_train_samples": 256, "max_eval_samples": 64}},
+            {"name": "wnut17", "modality": "tokens", "train_file": "{shared}/data/wnut17/train.conll",
+             "validation_file": "{shared}/data/wnut17/dev.conll", "test_file": "{shared}/data/wnut17/test.conll",
+             "data": {"max_train_samples": 96, "max_eval_samples": 64, "max_test_samples": 64, "max_seq_length": 64}},
+        ],
+        "methods": ["none", "hidden", "mixup"],
+        "seeds": [0, 1],
+        "data": {"max_train_samples": 96, "max_test_samples": 64, "validation_split": 64, "max_seq_length": 64},
+        "training": {"max_steps": 3, "save_strategy": "no", "logging_steps": 1, "per_device_train_batch_size": 16},
+        "shift": {"text": ["typo", "mask"], "image": ["occlusion", "gaussian_noise"], "severities": [1, 5]},
+        "label_noise": [0.0, 0.2],
+    },
+    "quick": {
+        "description": "bert-tiny on SST-2, RTE and a csv task, a small ViT on MNIST, training subsets; corrupted "
+                       "test sets and 20 % label noise; 3 seeds (about an hour on 2 CPU cores).",
+        "model_name_or_path": "{shared}/models/bert-tiny",
+        "glue_dir": "{shared}/data/glue",
+        "tasks": [
+            "sst2",
+            "rte",
+            {"name": "reviews", "train_file": "{reviews}/train.csv", "test_file": "{reviews}/test.csv",
+             "text_columns": ["review"], "label_column": "sentiment"},
+            {"name": "digits", "modality": "image", "train_file": "{shared}/data/mnist/mnist.npz",
+             "model": _SMALL_VIT, "data": {"max_train_samples": 3000, "max_eval_samples": 500},
+             "training": {"num_train_epochs": 4, "learning_rate": 2e-3, "per_device_train_batch_size": 128,
+                          "warmup_steps": 0.05, "lr_scheduler_type": "cosine", "weight_decay": 0.05,
+                          "mix_cutmix_alpha": 1.0}},
+        ],
+        "methods": ["none", "label_smoothing", "hidden", "span", "mixup", "cutmix"],
+        "seeds": [0, 1, 2],
+        "data": {"max_train_samples": 1000, "max_seq_length": 64, "validation_split": 300, "max_test_samples": 500},
+        "training": {"num_train_epochs": 3, "learning_rate": 3e-4},
+        "shift": {"text": ["typo", "deletion", "swap", "mask"],
+                  "image": ["gaussian_noise", "blur", "contrast", "occlusion"], "severities": [1, 3, 5]},
+        "label_noise": [0.0, 0.2],
+    },
+    "gpu": {
+        "description": "One GPU (<= 8 min on an H100): MiniLM-L6 on SST-2, MRPC, RTE, CoLA and STS-B, every text "
+                       "method, 3 seeds.",
+        "model_name_or_path": "{shared}/models/minilm-l6",
+        "glue_dir": "{shared}/data/glue",
+        "tasks": ["sst2", "mrpc", "rte", "cola", "stsb"],
         "methods": list(METHODS),
         "seeds": [0, 1, 2],
         "data": {"max_train_samples": 2000, "max_seq_length": 128, "validation_split": 500},
-        "training": {"num_train_epochs": 3, "learning_rate": 2e-4},
-        "task_args": {"sst2": {"data": {"max_seq_length": 64}}, "cola": {"data": {"max_seq_length": 64}}},
+        "training": {"num_train_epochs": 2, "learning_rate": 1e-4, "per_device_train_batch_size": 64,
+                     "per_device_eval_batch_size": 256, "save_strategy": "no", "bf16": True,
+                     "dataloader_num_workers": 2},
     },
     "standard": {
         "description": "MiniLM-L6 on SST-2, MRPC, RTE and CoLA, full training sets, 3 seeds (hours on CPU).",
@@ -135,15 +215,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 GRID_KEYS = ("description", "model_name_or_path", "glue_dir", "tasks", "methods", "seeds", "data", "training",
-             "task_args", "method_args", "baseline")
+             "task_args", "method_args", "baseline", "shift", "label_noise")
 """The keys a grid may have at the top level."""
 
-SET_BY_THE_GRID = {
-    "data": {"task_name": "the grid's `tasks`", "glue_dir": "the grid's top-level `glue_dir`"},
-    "training": {"seed": "the grid's `seeds`",
-                 "output_dir": "`textmix compare --output_dir` (runs go to OUTPUT_DIR/runs/<task>/<method>/seed<k>)"},
-}
-"""Recipe arguments that a grid sets itself, per section: setting them in `data` / `training` is an error."""
+SHIFT_KEYS = ("text", "image", "severities")
+"""The keys of a grid's `shift`: the text kinds (text and token tasks), the image kinds, the severities."""
 
 RESULT_NEUTRAL = {"output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm", "overwrite_output_dir",
                   "resume_from_checkpoint", "save_total_limit"}
@@ -151,6 +227,9 @@ RESULT_NEUTRAL = {"output_dir", "logging_dir", "run_name", "report_to", "disable
 
 LOCK_FILE = ".textmix-run.lock"
 """In a run's folder while a process trains it: {"pid", "host", "since"}."""
+
+PLAN_FILE = "plan.json"
+"""In the sweep folder: per task its modality, test set, methods and the methods skipped on it (and why)."""
 
 
 class GridError(InputError):
@@ -177,16 +256,12 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
     those and everything on disk).
     """
     if preset is None and config is None:
-        raise ValueError("give --preset (smoke, quick, standard, full) or --config FILE.")
+        raise ValueError(f"give --preset ({', '.join(PRESETS)}) or --config FILE.")
     grid: dict[str, Any] = {}
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}{did_you_mean(preset, PRESETS)}; choose from {sorted(PRESETS)}.")
-        grid = copy.deepcopy(PRESETS[preset])
-        shared = str(shared_dir())
-        for key in ("model_name_or_path", "glue_dir"):
-            if isinstance(grid.get(key), str):
-                grid[key] = grid[key].format(shared=shared)
+        grid = _with_shared(copy.deepcopy(PRESETS[preset]), str(shared_dir()))
     if config is not None:
         import yaml
 
@@ -208,6 +283,21 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
     return grid
 
 
+REVIEWS_DIR = Path(__file__).resolve().parent / "data" / "reviews"
+"""The `reviews` csv task of the presets (see its README.md): `{reviews}` in a preset's paths."""
+
+
+def _with_shared(value: Any, shared: str) -> Any:
+    """`value` with `{shared}` (and `{reviews}`) in every string, at any depth, replaced by their folders."""
+    if isinstance(value, str):
+        return value.replace("{shared}", shared).replace("{reviews}", str(REVIEWS_DIR))
+    if isinstance(value, list):
+        return [_with_shared(v, shared) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _with_shared(v, shared) for k, v in value.items()}
+    return value
+
+
 def _merge(base: dict, extra: Mapping) -> dict:
     out = copy.deepcopy(base)
     for key, value in extra.items():
@@ -218,25 +308,33 @@ def _merge(base: dict, extra: Mapping) -> dict:
     return out
 
 
-@functools.cache
 def _fields() -> dict[str, set[str]]:
-    """The recipe's argument names: `data` (DataArguments) and `training` (MixTrainingArguments)."""
-    import dataclasses
-
-    from textmix.trainer import MixTrainingArguments
-
-    from .recipes.glue import DataArguments
-
-    return {"data": {f.name for f in dataclasses.fields(DataArguments)},
-            "training": {f.name for f in dataclasses.fields(MixTrainingArguments) if f.init}}
+    """The GLUE recipe's argument names: `data` (DataArguments) and `training` (MixTrainingArguments)."""
+    return recipe_fields("text")
 
 
-def _section_problems(where: str, section: str, values: Any) -> list[str]:
-    """Problems of a `data` or `training` mapping at `where` (unknown keys, keys the grid sets itself)."""
+def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:
+    """(the TaskSpecs of the grid's `tasks`, their problems: unknown GLUE names, bad mappings, names twice)."""
+    specs, problems = [], []
+    for entry in grid.get("tasks") or []:
+        spec, found = parse_task(entry, grid.get("glue_dir"))
+        problems += found
+        if spec is not None:
+            specs.append(spec)
+    names = [s.name for s in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        problems.append(f"task name(s) {twice} appear more than once: each task needs its own name.")
+    return specs, problems
+
+
+def _common_section_problems(where: str, section: str, values: Any, specs: list[TaskSpec]) -> list[str]:
+    """Problems of a grid-wide `data` / `training` mapping: a key must be an argument of some task's
+    recipe (it is applied to the tasks whose recipe has it)."""
     if not isinstance(values, Mapping):
-        return [f"{where}: must be a mapping of {'DataArguments' if section == 'data' else 'MixTrainingArguments'} "
-                f"fields, got {type(values).__name__}"]
-    known = _fields()[section]
+        return [f"{where}: must be a mapping of recipe arguments, got {type(values).__name__}"]
+    modalities = sorted({s.modality for s in specs}) or ["text"]
+    known = set().union(*(recipe_fields(m)[section] for m in modalities))
     out = []
     for key in values:
         if key in SET_BY_THE_GRID[section]:
@@ -246,25 +344,68 @@ def _section_problems(where: str, section: str, values: Any) -> list[str]:
     return out
 
 
+def _shift_problems(grid: Mapping[str, Any]) -> list[str]:
+    """Problems of the grid's `shift` and `label_noise`."""
+    from .recipes.common import check_label_noise, check_shift
+
+    problems = []
+    shift = grid.get("shift")
+    if shift is not None:
+        if not isinstance(shift, Mapping):
+            return [f"shift must be a mapping like {{text: [typo, mask], image: [occlusion], severities: [1, 3, 5]}}, "
+                    f"got {shift!r}."]
+        problems += [unknown_key("shift", k, SHIFT_KEYS) for k in shift if k not in SHIFT_KEYS]
+        for key, modality in (("text", "text"), ("image", "image")):
+            kinds = shift.get(key)
+            if kinds is not None and not isinstance(kinds, list):
+                problems.append(f"shift.{key} must be a list of kinds, got {kinds!r}.")
+                continue
+            try:
+                check_shift(kinds, None, modality)
+            except InputError as err:
+                problems.append(f"shift.{key}: {err}")
+        severities = shift.get("severities")
+        if severities is not None:
+            if not isinstance(severities, list) or not severities:
+                problems.append(f"shift.severities must be a list of severities 1-5, got {severities!r}.")
+            else:
+                try:
+                    check_shift(["typo"], severities, "text")
+                except InputError as err:
+                    problems.append(f"shift.severities: {err}")
+        if not (shift.get("text") or shift.get("image")):
+            problems.append("shift names no kinds: give shift.text and/or shift.image.")
+    noise = grid.get("label_noise")
+    if noise is not None:
+        rates = noise if isinstance(noise, list) else [noise]
+        for rate in rates:
+            try:
+                check_label_noise(rate)
+            except InputError as err:
+                problems.append(f"label_noise: {err}")
+        if len(set(map(str, rates))) != len(rates):
+            problems.append(f"label_noise lists a rate twice: {rates}.")
+    return problems
+
+
 def grid_problems(grid: Mapping[str, Any]) -> list[str]:
     """Every problem of a grid's structure, without touching the disk: unknown keys at any level (top
-    level, `data`, `training`, `task_args`, `method_args`, checked against the recipe's DataArguments and
-    MixTrainingArguments fields, each with the closest known name), unknown tasks and methods, seeds."""
-    from .glue import _ALIASES, GLUE_TASKS
-
+    level, task mappings, `data`, `training`, `task_args`, `method_args`, `shift`, checked against the
+    recipes' arguments, each with the closest known name), unknown tasks and methods, methods that fit
+    no task, seeds, shift kinds and severities, label-noise rates."""
     problems = [unknown_key("", key, GRID_KEYS) for key in grid if key not in GRID_KEYS]
-    for key in ("model_name_or_path", "tasks", "methods", "seeds"):
+    for key in ("tasks", "methods", "seeds"):
         if not grid.get(key):
             problems.append(f"the grid needs `{key}`.")
     for key in ("tasks", "methods"):
         if grid.get(key) and not isinstance(grid[key], list):
             problems.append(f"{key} must be a list (e.g. `{key}: [{grid[key]}]`), got {grid[key]!r}.")
             return problems
-    task_names = [*GLUE_TASKS, *_ALIASES]
-    for task in grid.get("tasks") or []:
-        if str(task).lower() not in task_names:
-            problems.append(f"unknown GLUE task '{task}'{did_you_mean(str(task).lower(), task_names)}; "
-                            f"choose from {sorted(GLUE_TASKS)}.")
+    specs, found = parse_tasks(grid)
+    problems += found
+    uses_grid_model = [s.name for s in specs if s.modality != "image" and "model_name_or_path" not in s.model]
+    if uses_grid_model and not grid.get("model_name_or_path"):
+        problems.append(f"the grid needs `model_name_or_path` (tasks {uses_grid_model} have no model of their own).")
     seeds = grid.get("seeds") or []
     if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
         problems.append(f"seeds must be whole numbers, got {seeds!r}.")
@@ -276,119 +417,171 @@ def grid_problems(grid: Mapping[str, Any]) -> list[str]:
     methods = grid.get("methods") or []
     unknown = [m for m in methods if m not in known and m not in method_args]
     if unknown:
-        images = [m for m in unknown if m in method_names(modality="image")]
-        if images:
-            problems.append(f"method(s) {images} mix images, but the grid's tasks are text; the image recipe "
-                            "(textmix.harness.recipes.image) runs them.")
-        others = [m for m in unknown if m not in images]
-        if others:
-            hints = "".join(did_you_mean(m, known) for m in others)
-            problems.append(f"unknown methods {others}{hints}: known are {sorted(known)}, or define them in "
-                            "method_args.")
+        hints = "".join(did_you_mean(m, known) for m in unknown)
+        problems.append(f"unknown methods {unknown}{hints}: known are {sorted(known)}, or define them in "
+                        "method_args.")
+    elif specs and not found:
+        for method in methods:
+            training = {**known.get(method, {}), **(method_args.get(method) or {})}
+            reasons = [fits(method, training, s.modality) for s in specs]
+            if all(reasons):
+                problems.append(f"method {method} fits none of the tasks ({reasons[0]}); remove it, or add a task "
+                                "it applies to.")
     for section in ("data", "training"):
         if section in grid:
-            problems += _section_problems(section, section, grid[section])
+            problems += _common_section_problems(section, section, grid[section], specs)
     task_args = grid.get("task_args") or {}
     if not isinstance(task_args, Mapping):
         problems.append("task_args: must map task names to {data: ..., training: ...}.")
         task_args = {}
+    by_name = {s.name: s for s in specs}
+    names = [task_name(t) for t in grid.get("tasks") or []]
     for task, over in task_args.items():
-        if str(task).lower() not in task_names:
-            problems.append(unknown_key("task_args", task, task_names, what="task"))
+        spec = by_name.get(str(task)) or next((s for s in specs if s.glue and s.glue == _glue_name(task)), None)
+        if spec is None:
+            if str(task) not in names:
+                problems.append(unknown_key("task_args", task, names, what="task"))
             continue
         if not isinstance(over, Mapping):
-            problems.append(f"task_args.{task}: must be a mapping with `data` and/or `training`.")
+            problems.append(f"task_args.{task}: must be a mapping with `data`, `model` and/or `training`.")
             continue
         for key, values in over.items():
-            if key not in ("data", "training"):
-                problems.append(unknown_key(f"task_args.{task}", key, ("data", "training")))
+            if key not in ("data", "model", "training"):
+                problems.append(unknown_key(f"task_args.{task}", key, ("data", "model", "training")))
             else:
-                problems += _section_problems(f"task_args.{task}.{key}", key, values)
+                problems += section_problems(f"task_args.{task}.{key}", key, values, spec.modality)
     for method, values in method_args.items():
         if method not in known and method not in methods:
             problems.append(unknown_key("method_args", method, [*known, *methods], what="method")
                             + " (a new method must also be listed in `methods`)")
             continue
-        problems += _section_problems(f"method_args.{method}", "training", values or {})
+        if not isinstance(values or {}, Mapping):
+            problems.append(f"method_args.{method}: must be a mapping of training arguments.")
+            continue
+        problems += [unknown_key(f"method_args.{method}", k, recipe_fields("text")["training"])
+                     for k in (values or {}) if k not in recipe_fields("text")["training"]]
     if "baseline" in grid and not isinstance(grid["baseline"], str):
         problems.append(f"baseline must be a method name, got {grid['baseline']!r}.")
+    problems += _shift_problems(grid)
     return problems
 
 
+def _glue_name(task: Any) -> str | None:
+    from .glue import glue_task
+
+    try:
+        return glue_task(str(task)).name
+    except ValueError:
+        return None
+
+
 def check_grid(grid: Mapping[str, Any], output_dir: str | Path | None = None) -> list[str]:
-    """Every problem of a grid, before its first run: `grid_problems`, then the sweep folder, the model
-    folder (loadable config and tokenizer), `glue_dir`, the recipe's arguments of every run (each
-    distinct set built once) and each task's data (files, columns, labels, splits). Returns messages."""
+    """Every problem of a grid, before its first run: `grid_problems`, then the sweep folder, each model
+    folder (loadable config and tokenizer), `glue_dir`, the recipe arguments of every run (each distinct
+    set built once) and each task's data (files, columns, labels, splits, images). Returns messages."""
     problems = grid_problems(grid)
     if output_dir is not None:
         problem = problem_output_dir(output_dir, option="--output_dir", create=False)
         if problem:
             problems.append(problem)
-    model = grid.get("model_name_or_path")
-    problem = problem_model(model, option="model_name_or_path")
-    if problem:
-        problems.append(problem)
-    elif model and Path(str(model)).expanduser().is_dir():
-        try:
-            from transformers import AutoConfig, AutoTokenizer
+    specs, _ = parse_tasks(grid)
+    models = {str(s.model.get("model_name_or_path") or grid.get("model_name_or_path")): s.name
+              for s in specs if s.modality != "image" or s.model.get("model_name_or_path")}
+    for model, task in models.items():
+        if model == "None":
+            continue
+        where = "model_name_or_path" if model == str(grid.get("model_name_or_path")) else f"task {task}: model_name_or_path"
+        problem = problem_model(model, option=where)
+        if problem:
+            problems.append(problem)
+        elif Path(model).expanduser().is_dir():
+            try:
+                from transformers import AutoConfig, AutoTokenizer
 
-            AutoConfig.from_pretrained(str(model))
-            AutoTokenizer.from_pretrained(str(model))
-        except Exception as err:  # noqa: BLE001 - any failure to load is the problem to report
-            problems.append(f"model_name_or_path {model} does not load: {err}")
+                config = AutoConfig.from_pretrained(model)
+                if not getattr(config, "num_channels", None):  # image models have a processor, not a tokenizer
+                    AutoTokenizer.from_pretrained(model)
+            except Exception as err:  # noqa: BLE001 - any failure to load is the problem to report
+                problems.append(f"{where} {model} does not load: {err}")
     glue_dir = grid.get("glue_dir")
     glue_ok = True
-    if glue_dir and not Path(str(glue_dir)).is_dir():
+    if glue_dir and any(s.glue for s in specs) and not Path(str(glue_dir)).is_dir():
         problems.append(f"glue_dir {glue_dir} does not exist: give the folder holding the GLUE task folders "
                         "(CoLA, SST-2, ...), or leave it out to read the hub.")
         glue_ok = False
-    problems += _run_problems(grid, check_data=glue_ok)
+    import datasets
+
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # loading each task's data is a check here, not work to watch
+    try:
+        problems += _run_problems(grid, check_glue=glue_ok)
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
     return list(dict.fromkeys(problems))
 
 
-def _run_problems(grid: Mapping[str, Any], check_data: bool) -> list[str]:
+def _run_problems(grid: Mapping[str, Any], check_glue: bool) -> list[str]:
     """Problems of the recipe arguments of every run (unknown keys left out: `grid_problems` names them)
     and of each distinct data configuration's data. Nothing when the grid's structure is too broken to plan."""
     from textmix.trainer import MixTrainingArguments
 
-    from .glue import glue_task
-    from .recipes.glue import DataArguments, load_data
-
     problems: list[str] = []
-    seen_data: dict[str, list[str]] = {}
+    seen_data: dict[str, tuple[str, str, dict]] = {}
     seen_training: dict[str, list[str]] = {}
     try:
-        runs = plan(dict(grid), Path("."), fingerprints=False)
+        runs = plan(dict(grid), Path("."), fingerprints=False, strict=False)
     except Exception:  # noqa: BLE001 - grid_problems has said what is wrong with the structure
         return []
-    fields = _fields()
     for run in runs:
-        try:
-            glue_task(run.task)
-        except ValueError:
-            continue  # an unknown task: grid_problems names it
-        data = {k: v for k, v in run.data.items() if (v is not None or k == "glue_dir") and k in fields["data"]}
-        seen_data.setdefault(json.dumps(data, sort_keys=True, default=str), []).append(run.task)
+        fields = recipe_fields(run.modality)
+        data = {k: v for k, v in run.data.items() if k in fields["data"]}
+        model = {k: v for k, v in run.model.items() if k in fields["model"]}
+        key = json.dumps([run.modality, data, model], sort_keys=True, default=str)
+        seen_data.setdefault(key, (run.task, run.modality, {"data": data, "model": model}))
         training = {k: v for k, v in run.training.items() if k not in ("seed", "output_dir") and k in fields["training"]}
         seen_training.setdefault(json.dumps(training, sort_keys=True, default=str), []).append(run.method)
-    for text, tasks in seen_data.items():
-        where = f"data of task {tasks[0]}"
-        try:
-            data_args = DataArguments(**json.loads(text))
-        except Exception as err:  # noqa: BLE001 - the recipe's own message
-            problems.append(f"{where}: {err}")
-            continue
-        if check_data:
-            try:
-                load_data(data_args)
-            except Exception as err:  # noqa: BLE001
-                problems.append(f"{where}: {err}")
+    for task, modality, args in seen_data.values():
+        load = check_glue or not (modality == "text" and args["data"].get("task_name"))
+        problem = _data_problem(modality, args["data"], args["model"], load=load)
+        if problem:
+            problems.append(f"task {task}: {problem}")
     for text, methods in seen_training.items():
         try:
             MixTrainingArguments(**json.loads(text), output_dir=str(Path("__check__")))
         except Exception as err:  # noqa: BLE001
-            problems.append(f"training of method {methods[0]}: {err}")
+            hint = (" (bf16 needs a GPU: run this grid where there is one, or set `training: {bf16: false}`)"
+                    if "bf16" in str(err) else "")
+            problems.append(f"training of method {methods[0]}: {err}{hint}")
     return problems
+
+
+def _data_problem(modality: str, data: dict[str, Any], model: dict[str, Any], load: bool = True) -> str | None:
+    """What is wrong with a task's arguments and (with `load`) its data as its recipe loads it, or None."""
+    from .tasks import recipe_module
+
+    module = recipe_module(modality)
+    try:
+        data_args = module.DataArguments(**data)
+        model_args = module.ModelArguments(**model)
+    except Exception as err:  # noqa: BLE001 - the recipe's own message
+        return str(err)
+    if not load:
+        return None
+    try:
+        if modality == "image":
+            from textmix.trainer import MixTrainingArguments
+
+            from .recipes.image import check_data
+
+            check_data(model_args, data_args, MixTrainingArguments(output_dir="__check__", report_to="none"))
+        elif modality == "tokens":
+            module.load_data(data_args)
+        else:
+            module.load_data(data_args)
+    except Exception as err:  # noqa: BLE001
+        return str(err)
+    return None
 
 
 @functools.cache
@@ -409,18 +602,33 @@ def _model_fingerprint(name_or_path: str) -> str:
     return f"folder:{digest.hexdigest()[:16]}"
 
 
-@functools.cache
-def _data_fingerprint(task: str, glue_dir: str | None) -> str:
+def _data_fingerprint(data: Mapping[str, Any]) -> str:
     """What identifies a task's data, independent of where it is: the sizes of its files (or the hub's name)."""
     from .glue import glue_task
 
-    spec = glue_task(task)
-    if not glue_dir:
-        return f"hub:nyu-mll/glue/{spec.name}"
-    folder = Path(glue_dir) / spec.folder
-    names = ["train.tsv", *spec.test_files.values()]
-    return spec.name + ":" + ",".join(
-        f"{n}={(folder / n).stat().st_size if (folder / n).is_file() else 'missing'}" for n in names)
+    if data.get("task_name"):
+        spec = glue_task(data["task_name"])
+        glue_dir = data.get("glue_dir")
+        if not glue_dir:
+            return f"hub:nyu-mll/glue/{spec.name}"
+        folder = Path(glue_dir) / spec.folder
+        names = ["train.tsv", *spec.test_files.values()]
+        return spec.name + ":" + ",".join(
+            f"{n}={(folder / n).stat().st_size if (folder / n).is_file() else 'missing'}" for n in names)
+    parts = []
+    for key in FILE_FIELDS:
+        if data.get(key):
+            path = Path(data[key])
+            if path.is_file():
+                size = path.stat().st_size
+            elif path.is_dir():
+                size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+            else:
+                size = "missing"
+            parts.append(f"{key}={path.name}:{size}")
+    if data.get("dataset_name"):
+        parts.append(f"hub:{data['dataset_name']}/{data.get('dataset_config_name')}")
+    return ",".join(parts)
 
 
 @dataclass
@@ -435,16 +643,30 @@ class Run:
     training: dict[str, Any]
     inputs: dict[str, str] = field(default_factory=dict)
     """Fingerprints of the model and the data (see `plan`), part of the key."""
+    modality: str = "text"
+    model: dict[str, Any] = field(default_factory=dict)
+    """The recipe's ModelArguments fields (`model_name_or_path` and any `model` overrides)."""
+    label_noise: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """task/method[/noise<r>]/seed<k>, as on the console."""
+        noise = f"/noise{self.label_noise:g}" if self.label_noise else ""
+        return f"{self.task}/{self.method}{noise}/seed{self.seed}"
 
     @property
     def key(self) -> str:
         """Hash of everything that determines the run's results, and of nothing else (no paths)."""
-        payload = json.dumps({
-            "data": {k: v for k, v in self.data.items() if k != "glue_dir"},
+        payload = {
+            "data": {k: v for k, v in self.data.items() if k != "glue_dir" and k not in FILE_FIELDS},
             "training": {k: v for k, v in self.training.items() if k not in RESULT_NEUTRAL},
             "inputs": self.inputs,
-        }, sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        }
+        if self.modality != "text":
+            payload["modality"] = self.modality
+        if {k: v for k, v in self.model.items() if k != "model_name_or_path"}:
+            payload["model"] = {k: v for k, v in self.model.items() if k != "model_name_or_path"}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @property
     def done(self) -> bool:
@@ -465,40 +687,96 @@ class Run:
         return float(steps) * (2.0 if self.training.get("mix_method") == "saliency_span" else 1.0)
 
 
-def plan(grid: dict, output_dir: Path, fingerprints: bool = True) -> list[Run]:
-    """Every run of the grid, in order (task, method, seed). `fingerprints`: identify the model and data
-    files for the run keys (reads them; off for checks that need no keys)."""
-    runs = []
-    for task in grid["tasks"]:
+def _task_args(grid: Mapping[str, Any], spec: TaskSpec) -> Mapping[str, Any]:
+    """The grid's `task_args` entry of a task (by its name, or a GLUE task's other spelling)."""
+    task_args = grid.get("task_args") or {}
+    if spec.name in task_args:
+        return task_args[spec.name]
+    return next((v for k, v in task_args.items() if spec.glue and _glue_name(k) == spec.glue), {})
+
+
+def task_plan(grid: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per task: its modality, test set, the grid's methods that run on it and those skipped (with why)."""
+    specs, _ = parse_tasks(grid)
+    known = grid_methods()
+    out = {}
+    for spec in specs:
+        runs, skipped = [], {}
         for method in grid["methods"]:
-            for seed in grid["seeds"]:
-                task_over = grid.get("task_args", {}).get(task, {})
-                data = {**grid.get("data", {}), **task_over.get("data", {}),
-                        "task_name": task, "glue_dir": grid.get("glue_dir")}
-                training = {**_TRAINING_DEFAULTS, **grid.get("training", {}), **task_over.get("training", {}),
-                            **grid_methods().get(method, {}), **grid.get("method_args", {}).get(method, {}),
-                            "seed": int(seed)}
-                folder = output_dir / "runs" / task / method / f"seed{seed}"
-                training["output_dir"] = str(folder)
-                inputs = {}
-                if fingerprints:
-                    inputs = {"model": _model_fingerprint(str(grid["model_name_or_path"])),
-                              "data": _data_fingerprint(task, grid.get("glue_dir"))}
-                runs.append(Run(task, method, int(seed), folder, data, training, inputs))
+            reason = fits(method, {**known.get(method, {}), **((grid.get("method_args") or {}).get(method) or {})},
+                          spec.modality)
+            if reason:
+                skipped[method] = reason
+            else:
+                runs.append(method)
+        out[spec.name] = {"modality": spec.modality, "test_set": spec.test_set(), "methods": runs,
+                          "skipped_methods": skipped}
+    return out
+
+
+def plan(grid: dict, output_dir: Path, fingerprints: bool = True, strict: bool = True) -> list[Run]:
+    """Every run of the grid, in order (task, label noise, method, seed), of the methods that fit each task.
+    `fingerprints`: identify the model and data files for the run keys (reads them; off for checks that
+    need no keys). `strict`: a `GridError` when a task entry is wrong (else such tasks are left out)."""
+    specs, problems = parse_tasks(grid)
+    if problems and strict:
+        raise GridError(problems)
+    known = grid_methods()
+    shift = grid.get("shift") or {}
+    noise = grid.get("label_noise")
+    rates = [float(r) for r in (noise if isinstance(noise, list) else [noise or 0.0])]
+    runs = []
+    for spec in specs:
+        fields = recipe_fields(spec.modality)
+        over = _task_args(grid, spec)
+        data = {k: v for k, v in (grid.get("data") or {}).items() if k in fields["data"]}
+        if shift:
+            kinds = shift.get("image" if spec.modality == "image" else "text")
+            if kinds:
+                data["shift_kinds"] = list(kinds)
+                data["shift_severities"] = list(shift.get("severities") or [1, 3, 5])
+        data.update(spec.data)
+        data.update(over.get("data") or {})
+        model = dict(spec.model)
+        if spec.modality != "image" and "model_name_or_path" not in model:
+            model["model_name_or_path"] = grid.get("model_name_or_path")
+        model.update(over.get("model") or {})
+        for rate in rates:
+            for method in grid["methods"]:
+                method_training = {**known.get(method, {}), **((grid.get("method_args") or {}).get(method) or {})}
+                if fits(method, method_training, spec.modality):
+                    continue
+                for seed in grid["seeds"]:
+                    training = {**_TRAINING_DEFAULTS, **(grid.get("training") or {}), **spec.training,
+                                **(over.get("training") or {}), **method_training, "seed": int(seed)}
+                    run_data = {**data, "label_noise": rate} if rate else dict(data)
+                    folder = output_dir / "runs" / spec.name / method
+                    folder = (folder / f"noise{rate:g}" if rate else folder) / f"seed{seed}"
+                    training["output_dir"] = str(folder)
+                    inputs = {}
+                    if fingerprints:
+                        model_id = model.get("model_name_or_path")
+                        inputs = {"model": _model_fingerprint(str(model_id)) if model_id else "from scratch",
+                                  "data": _data_fingerprint(run_data)}
+                    runs.append(Run(spec.name, method, int(seed), folder, run_data, training, inputs,
+                                    spec.modality, model, rate))
     return runs
 
 
-def run_one(run: Run, model_name_or_path: str) -> dict:
-    """Train and evaluate one run through the GLUE recipe; remove its checkpoints when done."""
+def run_one(run: Run, model_name_or_path: str | None = None) -> dict:
+    """Train and evaluate one run through its modality's recipe; remove its checkpoints when done."""
     from textmix.trainer import MixTrainingArguments
 
-    from .recipes.glue import DataArguments, ModelArguments
-    from .recipes.glue import run as run_recipe
+    from .tasks import recipe_module
 
-    model_args = ModelArguments(model_name_or_path=model_name_or_path)
-    data_args = DataArguments(**{k: v for k, v in run.data.items() if v is not None or k == "glue_dir"})
+    module = recipe_module(run.modality)
+    model = dict(run.model)
+    if model_name_or_path and not model.get("model_name_or_path") and run.modality != "image":
+        model["model_name_or_path"] = model_name_or_path
+    model_args = module.ModelArguments(**{k: v for k, v in model.items() if v is not None})
+    data_args = module.DataArguments(**{k: v for k, v in run.data.items() if v is not None or k == "glue_dir"})
     training_args = MixTrainingArguments(**run.training)
-    results = run_recipe(model_args, data_args, training_args,
+    results = module.run(model_args, data_args, training_args,
                          tags={"method": run.method, "grid_key": run.key, "task": run.task})
     for checkpoint in [*run.folder.glob("checkpoint-*"), *run.folder.glob("damaged-checkpoint-*")]:
         shutil.rmtree(checkpoint, ignore_errors=True)
@@ -596,10 +874,12 @@ def shard_runs(runs: list[Run], shard: tuple[int, int] | None) -> list[Run]:
 
 def _run_line(name: str, results: Mapping[str, Any]) -> str:
     """One line for a finished run: task/method/seed, the task metric, accuracy, ECE and training time."""
+    from .report import task_metric
+
     test = results.get("test", {}) if isinstance(results.get("test"), Mapping) else {}
-    metric = next((k for k in ("entity_f1", "matthews_correlation", "pearson", "f1", "accuracy") if k in test), None)
+    metric = task_metric(results) if "task" in results else "accuracy"
     parts = [name]
-    if metric:
+    if metric in test and metric != "accuracy":
         parts.append(f"{metric} {test[metric]:.4f}")
     for key, label in (("accuracy", "acc"), ("ece", "ECE")):
         if key in test:
@@ -609,21 +889,54 @@ def _run_line(name: str, results: Mapping[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def train_run(run: Run, model_name_or_path: str | None = None) -> dict[str, Any]:
+    """Train one run unless another process holds its lock or it is done: takes the run's lock, trains with
+    the Trainer's output in the run's `run.log`, releases the lock. Never raises for a failed run: returns
+    {"status": "done" | "locked" | "failed", "results" | "holder" | "error" + "log"} (a backend's unit of work)."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # weight loading and saving bars
+    datasets.disable_progress_bars()
+    holder = acquire_lock(run.folder)
+    if holder is not None:
+        return {"status": "locked", "holder": holder}
+    try:
+        if run.done:  # another process finished it meanwhile
+            return {"status": "done", "results": json.loads((run.folder / "results.json").read_text(encoding="utf-8"))}
+        run.folder.mkdir(parents=True, exist_ok=True)
+        with open(run.folder / "run.log", "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+            results = run_one(run, model_name_or_path)
+        return {"status": "done", "results": results}
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # keep going; the report lists what failed
+        log = run.folder / "error.log"
+        log.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+        return {"status": "failed", "error": repr(err), "log": str(log)}
+    finally:
+        release_lock(run.folder)
+
+
 def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bool = True,
-            shard: tuple[int, int] | None = None) -> dict:
+            shard: tuple[int, int] | None = None, backend: str = "local", address: str | None = None,
+            workers: int | None = None) -> dict:
     """Check the grid (`check_grid`: a `GridError` lists every problem; `check=False` when the caller
     has), run every unfinished run of it in `output_dir` that no other process is training, then write
     the report; returns the report. With `shard=(I, N)` only that shard's runs are trained (see
-    `shard_runs`); the report covers every run finished so far. The console gets one progress bar, a
+    `shard_runs`); the report covers every run finished so far. `backend`: `local` (one run after the
+    other, in this process) or `ray` (runs in parallel on Ray: `workers` at once on this machine, or on
+    the cluster at `address`; see `textmix.harness.backends`). The console gets one progress bar, a
     line per finished run and the recipe's notices (resuming, fallbacks); what the Trainer prints goes
     to the run's `run.log`.
 
     A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep
     goes on; `SweepFailed` when no run has results."""
-    import datasets
-    import transformers
     from tqdm.auto import tqdm
 
+    from .backends import map_unordered
+    from .recipes.common import write_json_atomic
     from .report import build_report
 
     output_dir = Path(output_dir)
@@ -631,9 +944,9 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
     if problems:
         raise GridError(problems)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "grid.json").write_text(json.dumps(grid, indent=2), encoding="utf-8")
-    transformers.utils.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
+    write_json_atomic(output_dir / "grid.json", grid)
+    write_json_atomic(output_dir / PLAN_FILE, {"tasks": task_plan(grid), "label_noise": grid.get("label_noise"),
+                                               "shift": grid.get("shift")})
     runs = shard_runs(plan(grid, output_dir), shard)
     todo = [r for r in runs if not r.done]
     failures: list[dict[str, Any]] = []
@@ -641,37 +954,34 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
     bar = tqdm(total=sum(r.cost for r in runs), initial=sum(r.cost for r in runs if r.done), disable=not progress,
                desc=f"{len(runs) - len(todo)}/{len(runs)} runs", unit="step", dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}")
-    for i, run in enumerate(todo):
-        name = f"{run.task}/{run.method}/seed{run.seed}"
-        bar.set_postfix_str(name)
-        holder = acquire_lock(run.folder)
-        if holder is not None:
-            locked.append(name)
-            notice(f"run {run.folder} is being trained by {holder}: skipped (that process writes its results; "
-                   f"if it does not exist any more, remove {run.folder / LOCK_FILE}).")
-        else:
-            try:
-                if not run.done:  # another process may have finished it meanwhile
-                    run.folder.mkdir(parents=True, exist_ok=True)
-                    with open(run.folder / "run.log", "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-                        results = run_one(run, grid["model_name_or_path"])
-                    bar.write(_run_line(name, results))
-            except KeyboardInterrupt:
-                bar.close()
-                raise
-            except Exception as err:  # keep going; the report lists what failed
-                log = run.folder / "error.log"
-                log.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+    if todo and backend == "local":
+        bar.set_postfix_str(todo[0].name)
+    finished = len(runs) - len(todo)
+    outcomes = map_unordered(functools.partial(train_run, model_name_or_path=grid.get("model_name_or_path")),
+                             todo, backend=backend, address=address, num_workers=workers)
+    with contextlib.closing(outcomes), contextlib.closing(bar):
+        for i, outcome in outcomes:
+            run = todo[i]
+            if isinstance(outcome, BaseException):  # the worker itself died
+                outcome = {"status": "failed", "error": repr(outcome), "log": None}
+            if outcome["status"] == "locked":
+                locked.append(run.name)
+                notice(f"run {run.folder} is being trained by {outcome['holder']}: skipped (that process writes its "
+                       f"results; if it does not exist any more, remove {run.folder / LOCK_FILE}).")
+            elif outcome["status"] == "failed":
                 failures.append({"task": run.task, "method": run.method, "seed": run.seed,
-                                 "folder": str(run.folder), "error": repr(err), "log": str(log)})
-                print(f"\nrun {run.folder} failed: {err!r} (traceback: {log})", file=sys.stderr)
-            finally:
-                release_lock(run.folder)
-        failed = f", {len(failures)} failed" if failures else ""
-        bar.set_description(f"{len(runs) - len(todo) + i + 1}/{len(runs)} runs{failed}")
-        bar.update(run.cost)
-    bar.close()
-    (output_dir / "failures.json").write_text(json.dumps(failures, indent=2), encoding="utf-8")
+                                 "label_noise": run.label_noise, "folder": str(run.folder),
+                                 "error": outcome["error"], "log": outcome["log"]})
+                print(f"\nrun {run.folder} failed: {outcome['error']} (traceback: {outcome['log']})", file=sys.stderr)
+            else:
+                bar.write(_run_line(run.name, outcome["results"]))
+            finished += 1
+            failed = f", {len(failures)} failed" if failures else ""
+            bar.set_description(f"{finished}/{len(runs)} runs{failed}")
+            bar.update(run.cost)
+            if backend == "local" and i + 1 < len(todo):
+                bar.set_postfix_str(todo[i + 1].name)
+    write_json_atomic(output_dir / "failures.json", failures)
     if locked:
         notice(f"{len(locked)} run(s) left to another process that is training them: {', '.join(locked)}; "
                "run `textmix report` when it is done.")

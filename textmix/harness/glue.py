@@ -19,6 +19,8 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
+from .checks import did_you_mean
+
 csv.field_size_limit(2**31 - 1)
 
 
@@ -208,6 +210,7 @@ class LoadedFiles:
     reason: str  # "given", or why the problem type was inferred
     names: list[str] | None  # class names (classification, multi_label); None for regression
     dropped: dict[str, list[str]] = field(default_factory=dict)  # split -> locations of dropped unlabelled rows
+    sources: dict[str, str] = field(default_factory=dict)  # split -> the file (or dataset[split]) it came from
 
     @property
     def dropped_counts(self) -> dict[str, int]:
@@ -241,8 +244,10 @@ def read_files(
     problem_type: str | None = None,
     drop_unlabelled: bool = False,
     label_separator: str = ",",
+    validation_file: str | None = None,
 ) -> LoadedFiles:
-    """Text classification (or regression) data from csv, tsv or json(l) files, with the columns of GLUE.
+    """Text classification (or regression) data from csv, tsv or json(l) files, with the columns of GLUE:
+    splits `train`, `test` and, when `validation_file` is given, `validation`.
 
     `text_columns`: one or two column names (default: the first one or two string columns that are
     not the label). `problem_type` (`classification`, `regression`, `multi_label`; default: inferred
@@ -252,16 +257,75 @@ def read_files(
     Rows whose label is empty or missing are an error naming them, or, with `drop_unlabelled`,
     left out (their locations in `dropped`). Fewer than two classes is an error.
     """
-    check_problem_type(problem_type)
-    raw = {"train": _read_table(Path(train_file)), "test": _read_table(Path(test_file))}
     files = {"train": train_file, "test": test_file}
+    if validation_file:
+        files["validation"] = validation_file
+    raw = {split: _read_table(Path(file)) for split, file in files.items()}
+    return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, label_separator)
+
+
+def read_dataset(
+    dataset_name: str,
+    dataset_config_name: str | None = None,
+    train_split: str = "train",
+    test_split: str | None = None,
+    text_columns: list[str] | None = None,
+    label_column: str = "label",
+    problem_type: str | None = None,
+    drop_unlabelled: bool = False,
+    cache_dir: str | None = None,
+) -> LoadedFiles:
+    """`read_files` for a hub dataset (or a local folder of data files `datasets.load_dataset` reads):
+    splits `train_split` and `test_split` (default: `test`, else `validation`). Class-label columns
+    are read as their names; a label of -1 (a hidden test label) counts as missing."""
+    from datasets import load_dataset
+
+    try:
+        loaded = load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir)
+    except Exception as err:  # noqa: BLE001 - say which dataset did not load, and why
+        raise ValueError(f"dataset {dataset_name}{f' ({dataset_config_name})' if dataset_config_name else ''} does "
+                         f"not load: {type(err).__name__}: {str(err)[:300]}") from None
+    if test_split is None:
+        test_split = next((s for s in ("test", "validation") if s in loaded), None)
+    for role, split in (("train_split", train_split), ("test_split", test_split)):
+        if split not in loaded:
+            raise ValueError(f"dataset {dataset_name} has no split {split!r} ({role}); its splits are "
+                             f"{list(loaded)}.")
+    files = {"train": f"{dataset_name}[{train_split}]", "test": f"{dataset_name}[{test_split}]"}
+    raw: dict[str, list[tuple[str, dict]]] = {}
+    for split, name in (("train", train_split), ("test", test_split)):
+        data = loaded[name]
+        feature = data.features.get(label_column)
+        rows = []
+        for i, row in enumerate(data, start=1):
+            if isinstance(feature, ClassLabel) and label_column in row:
+                value = row[label_column]
+                row = {**row, label_column: None if value is None or value < 0 else feature.int2str(value)}
+            rows.append((f"row {i}", row))
+        raw[split] = rows
+    return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled)
+
+
+def read_tables(
+    raw: dict[str, list[tuple[str, dict]]],
+    files: dict[str, str],
+    text_columns: list[str] | None = None,
+    label_column: str = "label",
+    problem_type: str | None = None,
+    drop_unlabelled: bool = False,
+    label_separator: str = ",",
+) -> LoadedFiles:
+    """The data of `read_files` from rows already read: `raw` maps each split to its (location, row)
+    records, `files` each split to the source named in errors."""
+    check_problem_type(problem_type)
+    train_file, test_file = files["train"], files["test"]
     for split, rows in raw.items():
         if not rows:
             raise ValueError(f"{files[split]} has no rows.")
     first = raw["train"][0][1]
     if label_column not in first:
-        raise ValueError(f"label column {label_column!r} not in {train_file} (columns: {list(first)}); "
-                         "set --label_column.")
+        raise ValueError(f"label column {label_column!r} not in {train_file} (columns: {list(first)}"
+                         f"{did_you_mean(label_column, first)}); set label_column.")
     if not text_columns:
         text_columns = [c for c in first if c != label_column and isinstance(first[c], str)
                         and not _is_number(first[c])][:2]
@@ -270,7 +334,9 @@ def read_files(
     for split, rows in raw.items():
         missing = [c for c in text_columns + [label_column] if c not in rows[0][1]]
         if missing:
-            raise ValueError(f"{split} file lacks columns {missing}.")
+            hint = "".join(did_you_mean(c, rows[0][1]) for c in missing)
+            raise ValueError(f"{files[split]} lacks column(s) {missing}{hint} (columns: {list(rows[0][1])}); set "
+                             "text_columns / label_column.")
 
     dropped: dict[str, list[str]] = {}
     for split, rows in raw.items():
@@ -350,7 +416,7 @@ def read_files(
         cols["label"] = [convert(r[label_column]) for _, r in rows]
         features = Features({**{k: Value("string") for k in cols if k != "label"}, "label": label_feature})
         out[split] = Dataset.from_dict(cols, features=features)
-    return LoadedFiles(DatasetDict(out), problem_type, reason, names, dropped)
+    return LoadedFiles(DatasetDict(out), problem_type, reason, names, dropped, dict(files))
 
 
 def load_files(

@@ -6,11 +6,22 @@ over seeds, the best method per task, each task's majority-class accuracy (runs 
 it clearly are marked), and a tasks x methods grid of reliability diagrams (seeds pooled).
 `write_report` does the same for any list of runs' results (the image recipe's `--compare` uses it).
 
+A task trained with label noise (`label_noise` > 0 in results.json; runs under
+`runs/<task>/<method>/noise<rate>/seed<k>/`) is a task of its own, `"<task> · label noise <rate>"`
+(`variant_label`): its own table, its own comparisons with the baseline trained at the same rate.
+Each task says what its test set is (`test_set`), which methods the sweep's `plan.json` skipped on
+it and why, in which direction its baseline is miscalibrated (`calibration_direction`), how the
+methods fare on corrupted copies of the test set (`shift`: a table and `shift_<task>.png`) and,
+when it was trained at several noise rates, `label_noise_<task>.png`. A verdict table
+(`verdict`) says, per claim and task, which methods help or hurt significantly, and each task
+recommends the method with the lowest validation NLL after temperature scaling (`recommend`:
+chosen on validation, reported with its test figures).
+
 A run's identity is its whole configuration (`config` in results.json, less seeds, paths and
-reporting options). Runs that share a task and method but differ in configuration, or repeat a
-seed, are never pooled: that cell is left out of the tables and the diagrams and listed under
-"Clashes" (`clashes` in report.json). A results.json that does not load is skipped with a warning
-naming it and listed under "Skipped files" (`skipped`).
+reporting options). Runs that share a task (and noise rate) and method but differ in configuration,
+or repeat a seed, are never pooled: that cell is left out of the tables and the diagrams and listed
+under "Clashes" (`clashes` in report.json). A results.json that does not load is skipped with a
+warning naming it and listed under "Skipped files" (`skipped`).
 """
 
 from __future__ import annotations
@@ -19,9 +30,11 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import warnings
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,11 +44,33 @@ import numpy as np
 TASK_METRIC = {"cola": "matthews_correlation", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
 TOKEN_METRIC = "entity_f1"
 """The task metric of token classification runs (`problem_type` `token`, the NER recipe)."""
-COLUMNS = ["task_metric", "accuracy", "ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "train_time_s"]
-LOWER_IS_BETTER = {"ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "train_time_s"}
+COLUMNS = ["task_metric", "accuracy", "ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "aurc",
+           "accuracy_at_coverage_80", "mean_confidence", "temperature", "validation_nll_ts", "train_time_s"]
+"""The figures of a run (`run_values`) that the report averages over seeds and writes to report.csv."""
+LOWER_IS_BETTER = {"ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "aurc", "validation_nll_ts",
+                   "train_time_s"}
+"""Columns where lower is better; of the others, `temperature` and `mean_confidence` are neither (they
+describe the direction of miscalibration), the rest are higher-is-better."""
 CHANCE_MARGIN = 0.02
 """A run 'beats the majority class clearly' when its accuracy exceeds it by more than this; a token
 classification run (where always answering `O` scores an entity F1 of 0) when its entity F1 does."""
+ALPHA = 0.05
+"""Significance level of the verdict: a change against the baseline counts when the paired t-test over
+seeds gives p < ALPHA (with few seeds the test has little power)."""
+OVERCONFIDENT_T = 1.05
+"""A fitted temperature above this: the model was over-confident (temperature scaling softened it)."""
+UNDERCONFIDENT_T = 0.95
+"""A fitted temperature below this: the model was under-confident (temperature scaling sharpened it).
+Between the two the baseline is 'close to calibrated'."""
+OCCLUSION_KINDS = ("occlusion", "mask")
+"""Shift kinds that hide part of the input (image patches; masked words are occluded text): the
+'occlusion robustness' claim. Every other kind counts towards 'corruption robustness'."""
+SHIFT_KINDS = ("typo", "deletion", "swap", "mask", "gaussian_noise", "blur", "contrast", "occlusion")
+"""Known shift kinds, in the order of the tables and plots (others follow, sorted)."""
+CLAIMS = ("calibration", "corruption robustness", "occlusion robustness", "label-noise tolerance")
+"""The claims of the verdict table, in its order."""
+DEFAULT_TEST_SET = "GLUE dev"
+"""What a task's test set is called when neither its results nor the caller say."""
 
 
 def task_metric(result: dict) -> str:
@@ -46,9 +81,10 @@ def task_metric(result: dict) -> str:
 
 
 def run_values(result: dict) -> dict[str, float]:
-    """The report's figures of one run's results.json."""
-    test = result.get("test", {})
-    ts = result.get("test_ts", {})
+    """The report's figures of one run's results.json (the keys of `COLUMNS`)."""
+    test = result.get("test") or {}
+    ts = result.get("test_ts") or {}
+    validation_ts = result.get("validation_ts") or {}
     metric = task_metric(result)
     values = {
         "task_metric": test.get(metric, math.nan),
@@ -59,6 +95,11 @@ def run_values(result: dict) -> dict[str, float]:
         "adaptive_ece": test.get("adaptive_ece", math.nan),
         "brier": test.get("brier", math.nan),
         "nll": test.get("nll", math.nan),
+        "aurc": test.get("aurc", math.nan),
+        "accuracy_at_coverage_80": test.get("accuracy_at_coverage_80", math.nan),
+        "mean_confidence": test.get("mean_confidence", math.nan),
+        "temperature": result.get("temperature", math.nan),
+        "validation_nll_ts": validation_ts.get("nll", math.nan),
         "train_time_s": result.get("train_time_s", math.nan),
     }
     return {k: _number(v) for k, v in values.items()}
@@ -72,13 +113,59 @@ def _number(value: Any) -> float:
         return math.nan
 
 
+def label_noise(result: dict) -> float:
+    """The rate at which a run's training labels were flipped: `label_noise` in results.json, else (an
+    older file) the `noise<rate>` folder the run lives in, else 0 (clean)."""
+    value = _number(result.get("label_noise"))
+    if math.isnan(value) and result.get("_folder"):
+        parent = Path(result["_folder"]).parent.name
+        if parent.startswith("noise"):
+            value = _number(parent[len("noise"):])
+    return 0.0 if math.isnan(value) else value
+
+
+def variant_label(task: str, noise: float) -> str:
+    """The report's name of a task trained at label-noise rate `noise`: the task itself when clean, else
+    `"<task> · label noise <rate>"`."""
+    return task if not noise else f"{task} · label noise {noise:g}"
+
+
+def variant(result: dict) -> str:
+    """The report's name of a run's task (see `variant_label`)."""
+    return variant_label(result["task"], label_noise(result))
+
+
+def plot_name(kind: str, task: str, noise: float = 0.0) -> str:
+    """File name of a task's picture, e.g. `shift_sst2.png`, `shift_sst2_noise0.2.png`, `label_noise_sst2.png`."""
+    stem = task if not noise else f"{task}_noise{noise:g}"
+    return f"{kind}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}.png"
+
+
+def calibration_direction(temperature: float) -> str:
+    """`over-confident` (temperature > OVERCONFIDENT_T), `under-confident` (< UNDERCONFIDENT_T), `close to
+    calibrated` in between, `unknown` without a temperature."""
+    if temperature is None or math.isnan(temperature):
+        return "unknown"
+    if temperature > OVERCONFIDENT_T:
+        return "over-confident"
+    if temperature < UNDERCONFIDENT_T:
+        return "under-confident"
+    return "close to calibrated"
+
+
+RUN_PATTERNS = ("runs/*/*/seed*/results.json", "runs/*/*/noise*/seed*/results.json")
+"""Where a sweep's results are: clean runs, and runs trained with label noise (`noise<rate>`)."""
+
+
 def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
     """(every readable run's results.json under `sweep_dir/runs`, the files skipped with the reason).
 
-    A file that is not valid JSON (a truncated write, say) or lacks `task`, `method` or `seed` is
-    skipped with a warning naming it."""
+    Runs are at `runs/<task>/<method>/seed<k>/` or, trained with label noise, at
+    `runs/<task>/<method>/noise<rate>/seed<k>/`. A file that is not valid JSON (a truncated write,
+    say) or lacks `task`, `method` or `seed` is skipped with a warning naming it."""
     out, skipped = [], []
-    for path in sorted(Path(sweep_dir).glob("runs/*/*/seed*/results.json")):
+    paths = sorted({p for pattern in RUN_PATTERNS for p in Path(sweep_dir).glob(pattern)})
+    for path in paths:
         try:
             result = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -123,11 +210,12 @@ def identity(result: dict) -> dict[str, Any]:
 
 
 def find_clashes(results: list[dict]) -> tuple[list[dict], list[dict[str, Any]]]:
-    """(results to report, clashes): a task and method whose runs differ in configuration (see
-    `identity`) or repeat a seed is a clash, listed with its folders and the reason, and left out."""
+    """(results to report, clashes): a task (at one label-noise rate, see `variant`) and method whose runs
+    differ in configuration (see `identity`) or repeat a seed is a clash, listed with its folders and
+    the reason, and left out. Runs at different noise rates are different cells, never a clash."""
     by_cell: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in results:
-        by_cell[(r["task"], r["method"])].append(r)
+        by_cell[(variant(r), r["method"])].append(r)
     kept, clashes = [], []
     for (task, method), runs in by_cell.items():
         reasons = []
@@ -152,7 +240,7 @@ def find_clashes(results: list[dict]) -> tuple[list[dict], list[dict[str, Any]]]
     return kept, clashes
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def _mean_std(values: Iterable[float]) -> tuple[float, float]:
     arr = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     if arr.size == 0:
         return math.nan, math.nan
@@ -177,28 +265,242 @@ def paired_change(base: dict[int, float], other: dict[int, float]) -> dict[str, 
     return {"delta": delta, "p_value": p, "n": int(a.size)}
 
 
-def summarise(results: list[dict], baseline: str = "none", order: dict | None = None) -> dict[str, Any]:
-    """Per task and method: mean/std of every figure, change against `baseline`, chance marks, best method.
+SHIFT_METRICS = ("accuracy", "ece", "nll", "brier", "aurc", "mean_confidence", "ece_ts", "nll_ts")
+"""The figures of a shifted test set that the shift summary averages over seeds."""
 
-    `order` ({"tasks": [...], "methods": [...]}, e.g. the grid) fixes the order of rows and tables.
+
+def _shift_cells(result: dict, kinds: Iterable[str] | None = None) -> dict[tuple[str, str], dict]:
+    """A run's shifted test sets as {(kind, severity): metrics} (severities as strings), only `kinds` if given."""
+    wanted = None if kinds is None else set(kinds)
+    out = {}
+    shift = result.get("shift")
+    for kind, severities in (shift.items() if isinstance(shift, dict) else ()):
+        if (wanted is not None and kind not in wanted) or not isinstance(severities, dict):
+            continue
+        for severity, metrics in severities.items():
+            if isinstance(metrics, dict):
+                out[(str(kind), str(severity))] = metrics
+    return out
+
+
+def _kind_order(kinds: Iterable[str]) -> list[str]:
+    kinds = set(kinds)
+    return [k for k in SHIFT_KINDS if k in kinds] + sorted(kinds - set(SHIFT_KINDS))
+
+
+def _severity_key(severity: str) -> tuple[int, float, str]:
+    value = _number(severity)
+    return (1, 0.0, severity) if math.isnan(value) else (0, value, severity)
+
+
+def shift_means(base_runs: list[dict], runs: list[dict], kinds: Iterable[str],
+                metric: str = "accuracy") -> tuple[dict[int, float], dict[int, float]]:
+    """Per seed, `metric` averaged over the (kind, severity) test sets of `kinds` that every run of
+    `base_runs` and `runs` with any of them has (so both sides average the same sets): ({seed: baseline},
+    {seed: other}), ready for `paired_change`. A run without those test sets has NaN."""
+    kinds = tuple(kinds)
+    sets = [set(cells) for cells in (_shift_cells(r, kinds) for r in [*base_runs, *runs]) if cells]
+    common = set.intersection(*sets) if sets else set()
+
+    def mean(result: dict) -> float:
+        cells = _shift_cells(result, kinds)
+        values = [_number(cells[c].get(metric)) for c in common if c in cells]
+        values = [v for v in values if not math.isnan(v)]
+        return float(np.mean(values)) if values else math.nan
+
+    return {r["seed"]: mean(r) for r in base_runs}, {r["seed"]: mean(r) for r in runs}
+
+
+def shift_summary(runs_by_method: dict[str, list[dict]], baseline: str = "none") -> dict[str, Any] | None:
+    """How one task's methods fare on corrupted copies of its test set (`shift` in results.json), or None
+    when no run has any.
+
+    Returns `kinds` (in `SHIFT_KINDS` order), `severities` ({kind: [severity, ...]}, as strings),
+    `methods` ({method: {kind: {severity: {figure: mean, figure_std: std, n_seeds}}}} for the figures of
+    `SHIFT_METRICS`, over seeds) and `change` ({method: {kind: {"accuracy" | "ece": paired_change}}}: the
+    figure averaged over the kind's severities per seed, against `baseline` over the same seeds)."""
+    cells = {c for runs in runs_by_method.values() for r in runs for c in _shift_cells(r)}
+    if not cells:
+        return None
+    kinds = _kind_order(k for k, _ in cells)
+    severities = {k: sorted({s for kk, s in cells if kk == k}, key=_severity_key) for k in kinds}
+    methods: dict[str, Any] = {}
+    for method, runs in runs_by_method.items():
+        per_kind: dict[str, Any] = {}
+        for kind in kinds:
+            for severity in severities[kind]:
+                got = [c[(kind, severity)] for c in (_shift_cells(r) for r in runs) if (kind, severity) in c]
+                if not got:
+                    continue
+                entry: dict[str, Any] = {"n_seeds": len(got)}
+                for metric in SHIFT_METRICS:
+                    entry[metric], entry[f"{metric}_std"] = _mean_std(_number(g.get(metric)) for g in got)
+                per_kind.setdefault(kind, {})[severity] = entry
+        if per_kind:
+            methods[method] = per_kind
+    change: dict[str, Any] = {}
+    base_runs = runs_by_method.get(baseline)
+    for method, runs in runs_by_method.items():
+        if not base_runs or method == baseline:
+            continue
+        for kind in kinds:
+            entry = {}
+            for metric in ("accuracy", "ece"):
+                diff = paired_change(*shift_means(base_runs, runs, (kind,), metric))
+                if diff["n"]:
+                    entry[metric] = diff
+            if entry:
+                change.setdefault(method, {})[kind] = entry
+    return {"kinds": kinds, "severities": severities, "methods": methods, "change": change}
+
+
+def baseline_calibration(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The baseline's miscalibration of a task: mean temperature, mean confidence and accuracy over seeds
+    and the `calibration_direction`; None without a baseline row or any of those figures."""
+    if not row or all(math.isnan(row.get(k, math.nan)) for k in ("temperature", "mean_confidence")):
+        return None
+    return {"temperature": row["temperature"], "mean_confidence": row["mean_confidence"],
+            "accuracy": row["accuracy"], "direction": calibration_direction(row["temperature"])}
+
+
+RECOMMENDED_TEST = ("task_metric", "accuracy", "ece", "ece_ts", "nll", "aurc")
+"""The test figures reported beside a recommendation (means over seeds)."""
+
+
+def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
+    """(recommendation, why none): the method of a task's `rows` (as in `summarise`) with the lowest mean
+    validation NLL after temperature scaling, with its test figures. Chosen on validation, never on the
+    test set; methods with seeds at chance are not eligible."""
+    measured = {m: r for m, r in rows.items() if not math.isnan(r.get("validation_nll_ts", math.nan))}
+    if not measured:
+        return None, "no run records the validation NLL after temperature scaling (`validation_ts`)"
+    eligible = {m: r for m, r in measured.items() if not r["at_chance_seeds"]}
+    if not eligible:
+        return None, "every method with a validation NLL after temperature scaling has seeds at chance"
+    best = min(eligible, key=lambda m: eligible[m]["validation_nll_ts"])
+    row = eligible[best]
+    test = {k: row[k] for k in RECOMMENDED_TEST}
+    test.update({f"{k}_std": row[f"{k}_std"] for k in RECOMMENDED_TEST})
+    return {"method": best, "validation_nll_ts": row["validation_nll_ts"],
+            "validation_nll_ts_std": row["validation_nll_ts_std"], "n_seeds": row["n_seeds"],
+            "chosen_on": "validation NLL after temperature scaling", "test": test}, ""
+
+
+def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
+            shift: dict | None) -> dict[str, Any]:
+    """The changes against the baseline behind each claim of the verdict on one task (claims without data left out)."""
+    if baseline not in rows:
+        return {}
+    others = [m for m in rows if m != baseline]
+    claims: dict[str, Any] = {}
+
+    def add(claim: str, metric: str, better: str, changes: dict[str, dict], **extra: Any) -> None:
+        changes = {m: c for m, c in changes.items() if c and c["n"]}
+        if changes:
+            claims[claim] = {"metric": metric, "better": better, **extra, "changes": changes}
+
+    add("calibration", "ece", "lower", {m: rows[m].get("ece_change") for m in others})
+    kinds = (shift or {}).get("kinds", [])
+    for claim, chosen in (("corruption robustness", [k for k in kinds if k not in OCCLUSION_KINDS]),
+                          ("occlusion robustness", [k for k in kinds if k in OCCLUSION_KINDS])):
+        if chosen:
+            add(claim, "shifted accuracy", "higher",
+                {m: paired_change(*shift_means(runs_by_method[baseline], runs_by_method[m], chosen))
+                 for m in others}, kinds=chosen)
+    if noise > 0:
+        add("label-noise tolerance", "accuracy", "higher", {m: rows[m].get("accuracy_change") for m in others})
+    return claims
+
+
+def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
+    """Does mixing do what it is said to do? For each claim of `CLAIMS` and task with data (`claims` of the
+    summary's tasks), the methods that help (p < `alpha`, the right sign), hurt (p < `alpha`, the wrong
+    sign), are at chance (seeds that do not beat the majority class: no evidence either way) or show no
+    significant change. Calibration rows carry the baseline's `baseline_calibration`."""
+    rows = []
+    for claim in CLAIMS:
+        for label, info in summary["tasks"].items():
+            data = (info.get("claims") or {}).get(claim)
+            if not data:
+                continue
+            base = info["methods"].get(summary["baseline"], {})
+            row: dict[str, Any] = {"claim": claim, "task": label, "base_task": info.get("task", label),
+                                   "label_noise": info.get("label_noise", 0.0), "metric": data["metric"],
+                                   "better": data["better"], "helps": [], "hurts": [], "no_change": [],
+                                   "at_chance": [], "baseline_at_chance": bool(base.get("at_chance_seeds"))}
+            if "kinds" in data:
+                row["kinds"] = data["kinds"]
+            for method, change in data["changes"].items():
+                entry = {"method": method, **change}
+                at_chance = info["methods"].get(method, {}).get("at_chance_seeds")
+                right = change["delta"] < 0 if data["better"] == "lower" else change["delta"] > 0
+                if at_chance:
+                    entry["at_chance_seeds"] = at_chance
+                    row["at_chance"].append(entry)
+                elif change["p_value"] < alpha:
+                    row["helps" if right else "hurts"].append(entry)
+                else:
+                    row["no_change"].append(entry)
+            if claim == "calibration":
+                row["baseline_calibration"] = info.get("baseline_calibration")
+            rows.append(row)
+    return {"alpha": alpha, "test": "paired t-test over seeds against the baseline", "baseline": summary["baseline"],
+            "claims": list(CLAIMS), "rows": rows}
+
+
+def _skipped_methods(entries: Any) -> dict[str, str]:
+    """plan.json's methods skipped on a task as {method: reason} (a bare list of methods: reason unknown)."""
+    if isinstance(entries, dict):
+        return {str(m): str(why) for m, why in entries.items()}
+    if isinstance(entries, (list, tuple)):
+        return {str(m): "reason not recorded" for m in entries}
+    return {}
+
+
+def _order_names(order: dict, key: str) -> list[str]:
+    """The names in `order[key]` (a grid's `tasks` or `methods`): strings, or dicts naming one (`name`)."""
+    entries = order.get(key) or []
+    if isinstance(entries, dict):
+        entries = list(entries)
+    if not isinstance(entries, (list, tuple)):
+        return []
+    names = [e if isinstance(e, str) else e.get("name") if isinstance(e, dict) else None for e in entries]
+    return [n for n in names if isinstance(n, str)]
+
+
+def summarise(results: list[dict], baseline: str = "none", order: dict | None = None, plan: dict | None = None,
+              test_set: str = DEFAULT_TEST_SET) -> dict[str, Any]:
+    """Per task (and label-noise rate, see `variant`) and method: mean/std of every figure, change against
+    `baseline`, chance marks, best method; per task its test set, skipped methods, baseline calibration,
+    shift summary and recommendation; and the `verdict` over all tasks.
+
+    `order` ({"tasks": [...], "methods": [...]}, e.g. the grid, whose tasks may be `{"name": ...}` dicts) fixes
+    the order of rows and tables (a task's noise rates follow it, clean first). `plan`: the sweep's plan.json (`tasks.<task>.skipped_methods`,
+    `test_set`, `modality`). `test_set`: what a task's test set is called when neither its results nor
+    the plan say.
     """
     by_cell: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in results:
-        by_cell[(r["task"], r["method"])].append(r)
+        by_cell[(variant(r), r["method"])].append(r)
     order = order or {}
-    tasks = list(dict.fromkeys([*order.get("tasks", []), *(r["task"] for r in results)]))
-    tasks = [t for t in tasks if any(r["task"] == t for r in results)]
-    methods = list(dict.fromkeys([baseline, *order.get("methods", []), *(r["method"] for r in results)]))
+    plan_tasks = (plan or {}).get("tasks") or {}
+    plan_tasks = plan_tasks if isinstance(plan_tasks, dict) else {}
+    tasks = list(dict.fromkeys([*_order_names(order, "tasks"), *(r["task"] for r in results)]))
+    variants = [(variant_label(t, n), t, n) for t in tasks
+                for n in sorted({label_noise(r) for r in results if r["task"] == t})]
+    methods = list(dict.fromkeys([baseline, *_order_names(order, "methods"), *(r["method"] for r in results)]))
     summary: dict[str, Any] = {"tasks": {}, "baseline": baseline}
-    for task in tasks:
-        majority = next((r.get("test_majority_accuracy") for r in results if r["task"] == task), None)
-        first = next(r for r in results if r["task"] == task)
+    for label, task, noise in variants:
+        runs_here = [r for r in results if r["task"] == task and label_noise(r) == noise]
+        majority = next((r.get("test_majority_accuracy") for r in runs_here), None)
+        first = runs_here[0]
         metric, token = task_metric(first), first.get("problem_type") == "token"
-        rows = {}
+        rows, runs_by_method = {}, {}
         for method in methods:
-            runs = by_cell.get((task, method))
+            runs = by_cell.get((label, method))
             if not runs:
                 continue
+            runs_by_method[method] = runs
             values = {r["seed"]: run_values(r) for r in runs}
             row: dict[str, Any] = {"n_seeds": len(runs), "seeds": sorted(values)}
             for col in COLUMNS:
@@ -209,10 +511,10 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
                 at_chance = [s for s, v in values.items()
                              if majority is not None and not v["accuracy"] > majority + CHANCE_MARGIN]
             row["at_chance_seeds"] = sorted(at_chance)
-            base_runs = by_cell.get((task, baseline))
+            base_runs = by_cell.get((label, baseline))
             if base_runs and method != baseline:
                 base_values = {r["seed"]: run_values(r) for r in base_runs}
-                for col in ("task_metric", "ece", "ece_ts", "nll"):
+                for col in ("task_metric", "accuracy", "ece", "ece_ts", "nll", "aurc"):
                     row[f"{col}_change"] = paired_change({s: v[col] for s, v in base_values.items()},
                                                          {s: v[col] for s, v in values.items()})
             row["per_seed"] = values
@@ -224,9 +526,27 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
             "ece": min(pool, key=lambda m: _nan_high(pool[m]["ece"])),
             "ece_ts": min(pool, key=lambda m: _nan_high(pool[m]["ece_ts"])),
         }
-        summary["tasks"][task] = {"majority_accuracy": majority, "methods": rows, "best": best,
-                                  "all_at_chance": not learned, "metric": metric,
-                                  "chance_rule": "entity_f1" if token else "majority_accuracy"}
+        planned = plan_tasks.get(task) if isinstance(plan_tasks.get(task), dict) else {}
+        named = list(dict.fromkeys(str(r["test_set"]) for r in runs_here if r.get("test_set")))
+        shift = shift_summary(runs_by_method, baseline)
+        if shift:  # severity 0 of the tables and plots: the clean test set
+            shift["clean"] = {m: {k: rows[m][k] for k in ("accuracy", "accuracy_std", "ece", "ece_std")}
+                              for m in shift["methods"]}
+        recommended, why_not = recommend(rows)
+        flipped = [r["label_noise_flipped"] for r in runs_here if isinstance(r.get("label_noise_flipped"), int)]
+        summary["tasks"][label] = {
+            "majority_accuracy": majority, "methods": rows, "best": best, "all_at_chance": not learned,
+            "metric": metric, "chance_rule": "entity_f1" if token else "majority_accuracy",
+            "task": task, "label_noise": noise,
+            "label_noise_flipped": int(round(float(np.mean(flipped)))) if flipped else None,
+            "modality": first.get("modality") or planned.get("modality") or "text",
+            "test_set": " / ".join(named) if named else planned.get("test_set") or test_set,
+            "skipped_methods": _skipped_methods(planned.get("skipped_methods")),
+            "baseline_calibration": baseline_calibration(rows.get(baseline)),
+            "recommended": recommended, "recommendation_note": why_not,
+            "shift": shift, "claims": _claims(rows, runs_by_method, baseline, noise, shift),
+        }
+    summary["verdict"] = verdict(summary)
     return summary
 
 
@@ -242,6 +562,14 @@ def _fmt(mean: float, std: float, digits: int = 4) -> str:
     if math.isnan(mean):
         return "–"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _p(p: float) -> str:
+    return "–" if math.isnan(p) else f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def _change(change: dict | None, digits: int = 4) -> str:
@@ -260,38 +588,153 @@ def _git_commit() -> str | None:
         return None
 
 
+def baseline_line(baseline: str, calibration: dict[str, Any]) -> str:
+    """report.md's line on the direction of a task's baseline miscalibration."""
+    temperature = calibration["temperature"]
+    shown = "not recorded" if math.isnan(temperature) else f"{temperature:.2f}"
+    return (f"Baseline `{baseline}`: temperature {shown} ({calibration['direction']}), mean confidence "
+            f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}.")
+
+
+CLAIM_TEXT = {
+    "calibration": "test ECE on the clean test set (lower is better)",
+    "corruption robustness": "test accuracy on corrupted copies of the test set, averaged per seed over every "
+                             f"shift kind but {' and '.join(OCCLUSION_KINDS)} and over their severities",
+    "occlusion robustness": "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: "
+                            "masked words are occluded text) and their severities",
+    "label-noise tolerance": "test accuracy of runs trained with that share of training labels flipped, against the "
+                             "baseline trained at the same rate",
+}
+"""What each claim of the verdict measures, for report.md."""
+
+
+def _verdict_lines(summary: dict) -> list[str]:
+    judged = summary["verdict"]
+    base, alpha = summary["baseline"], judged["alpha"]
+    seeds = [row["n_seeds"] for info in summary["tasks"].values() for row in info["methods"].values()]
+    lines = ["## Does mixing do what it is said to do?", "",
+             f"One row per claim and task: every method against the baseline `{base}` over the same seeds "
+             f"(paired t-test, significant when p < {alpha}; helps or hurts by the sign of the mean change). "
+             f"⚠: the method has seeds at chance, so its figures are no evidence either way. Methods are listed "
+             f"with their mean change and p-value.", ""]
+    if not judged["rows"]:
+        return [*lines, "No claim has data here (it needs a baseline and another method on the same task).", ""]
+    lines += [f"| claim | task | helps | hurts | no significant change | at chance ⚠ | baseline `{base}` |",
+              "|---|---|---|---|---|---|---|"]
+
+    def names(entries: list[dict], mark: str = "") -> str:
+        return ", ".join(f"{e['method']}{mark} ({e['delta']:+.4f}, p={_p(e['p_value'])})" for e in entries) or "–"
+
+    for row in judged["rows"]:
+        calibration = row.get("baseline_calibration")
+        if row["claim"] == "calibration":
+            beside = ("–" if not calibration else
+                      f"temperature {_num(calibration['temperature'], 2)} ({calibration['direction']}); mean "
+                      f"confidence {_num(calibration['mean_confidence'], 3)} vs accuracy "
+                      f"{_num(calibration['accuracy'], 3)}")
+        else:
+            beside = ""
+        if row["baseline_at_chance"]:
+            beside = f"⚠ at chance{'; ' + beside if beside else ''}"
+        lines.append(f"| {row['claim']} | {row['task']} | {names(row['helps'])} | {names(row['hurts'])} | "
+                     f"{names(row['no_change'])} | {names(row['at_chance'], ' ⚠')} | {beside} |")
+    lines += ["", "Claims: " + "; ".join(f"**{c}**: {CLAIM_TEXT[c]}" for c in CLAIMS) + ".",
+              "",
+              f"Mixing is often said to calibrate; whether it helps depends on which way the baseline is off: "
+              f"a temperature above {OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
+              f"below {UNDERCONFIDENT_T} under-confident (softening, as mixing does, makes it worse). The baseline "
+              "column says which, per task, so no row reads as a universal law.",
+              "",
+              f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
+              f"freedom, so with 2 seeds p-values are coarse and a real effect seldom reaches p < {alpha}; "
+              f"'no significant change' is not evidence of no effect. Seeds per cell here: "
+              f"{min(seeds) if seeds else 0} to {max(seeds) if seeds else 0}.", ""]
+    return lines
+
+
+def _recommendation_line(info: dict) -> str:
+    chosen = info.get("recommended")
+    if not chosen:
+        return f"No recommendation: {info.get('recommendation_note') or 'no method is eligible'}."
+    test, metric = chosen["test"], info.get("metric", "accuracy")
+    figures = [] if metric == "accuracy" else [f"{metric} {_fmt(test['task_metric'], test['task_metric_std'])}"]
+    figures += [f"accuracy {_fmt(test['accuracy'], test['accuracy_std'])}", f"ECE {_fmt(test['ece'], test['ece_std'])}",
+                f"ECE after temperature scaling {_fmt(test['ece_ts'], test['ece_ts_std'])}"]
+    return (f"Recommended: **{chosen['method']}**, chosen on validation NLL after temperature scaling "
+            f"({_fmt(chosen['validation_nll_ts'], chosen['validation_nll_ts_std'])}; methods at chance are not "
+            f"eligible, and the test set plays no part in the choice). Its test figures: {', '.join(figures)}.")
+
+
+def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
+    severities = sorted({s for k in shift["kinds"] for s in shift["severities"][k]}, key=_severity_key)
+    lines = [f"### {label}: distribution shift", "",
+             "Accuracy / ECE (mean over seeds) on corrupted copies of the test set, by kind and severity; severity 0 "
+             f"is the clean test set. Δ accuracy: the accuracy averaged over the kind's severities, mean paired change "
+             f"against `{baseline}` over the same seeds (p-value of the paired t-test).", "",
+             "| kind | method | 0 (clean) | " + " | ".join(severities) + " | Δ accuracy |",
+             "|---|---|---|" + "---|" * len(severities) + "---|"]
+    for kind in shift["kinds"]:
+        for method, per_kind in shift["methods"].items():
+            cells = per_kind.get(kind)
+            if not cells:
+                continue
+            clean = shift.get("clean", {}).get(method, {})
+            row = [f"{_num(clean.get('accuracy', math.nan))} / {_num(clean.get('ece', math.nan))}"]
+            for severity in severities:
+                cell = cells.get(severity)
+                row.append("" if cell is None else f"{_num(cell['accuracy'])} / {_num(cell['ece'])}")
+            change = shift["change"].get(method, {}).get(kind, {}).get("accuracy")
+            lines.append(f"| {kind} | {method} | " + " | ".join(row) + f" | {_change(change)} |")
+    return [*lines, ""]
+
+
 def write_markdown(summary: dict, path: Path, meta: dict) -> None:
-    """report.md: per task, a table of methods (mean ± std over seeds, change against the baseline)."""
+    """report.md: the verdict; per task its test set, baseline calibration, recommendation and a table of
+    methods (mean ± std over seeds, change against the baseline), and its shift table; then the pictures."""
     lines = [
         "# Calibration comparison",
         "",
         f"Generated by {meta.get('source', '`textmix report`')} on {meta['date']} (textmix {meta['textmix']}, "
         f"commit {meta['commit']}).",
-        f"Model: `{meta['model']}`; {meta['n_runs']} runs; baseline `{summary['baseline']}`. "
-        f"Test set = {meta.get('test_set', 'GLUE dev')}.",
+        f"Model: {meta['model']}; {meta['n_runs']} runs; baseline `{summary['baseline']}`. "
+        "Each task says what its test set is.",
         "Figures: mean ± std over seeds. Change: mean paired difference against the baseline over the same "
         "seeds, with the paired t-test's p-value. ECE: 15 equal-width bins; ECE (TS): after temperature "
-        f"scaling fitted on the validation split. ⚠ marks methods with seeds whose accuracy does not beat the "
-        f"majority class by more than {CHANCE_MARGIN:.2f}"
+        "scaling fitted on the validation split. AURC: area under the risk-coverage curve (lower is better); "
+        "acc@80% cov.: accuracy on the 80 % most confident predictions. ⚠ marks methods with seeds whose "
+        f"accuracy does not beat the majority class by more than {CHANCE_MARGIN:.2f}"
         + (f" (token classification: whose entity F1 is not above {CHANCE_MARGIN:.2f}; there accuracy, ECE, "
            "Brier and NLL are over the labelled tokens, and the majority class is the most frequent tag)"
            if any(i.get("chance_rule") == "entity_f1" for i in summary["tasks"].values()) else "")
         + ": their calibration is no evidence.",
         "",
     ]
+    if "verdict" in summary:
+        lines += _verdict_lines(summary)
     for task, info in summary["tasks"].items():
         maj = info["majority_accuracy"]
         metric = info.get("metric") or TASK_METRIC.get(task, "accuracy")
-        lines += [f"## {task}", "",
-                  ("" if maj is None else f"Majority-class accuracy: {maj:.4f}." if info.get("chance_rule") !=
+        lines += [f"## {task}", "", f"Test set: {info.get('test_set') or meta.get('test_set', DEFAULT_TEST_SET)}."]
+        if info.get("skipped_methods"):
+            lines.append("Methods skipped on this task: "
+                         + ", ".join(f"{m} ({why})" for m, why in info["skipped_methods"].items()) + ".")
+        if info.get("label_noise"):
+            flipped = info.get("label_noise_flipped")
+            lines.append(f"Trained with label noise: a share of {info['label_noise']:g} of the training labels "
+                         f"flipped{'' if flipped is None else f' ({flipped} per run)'}; the test set is clean.")
+        lines += [("" if maj is None else f"Majority-class accuracy: {maj:.4f}." if info.get("chance_rule") !=
                    "entity_f1" else f"Majority-class accuracy (share of the most frequent tag, over labelled "
-                   f"tokens): {maj:.4f}."),
-                  f"Best {metric}: **{info['best']['task_metric']}**; best ECE: **{info['best']['ece']}**; "
+                   f"tokens): {maj:.4f}.")]
+        if info.get("baseline_calibration"):
+            lines.append(baseline_line(summary["baseline"], info["baseline_calibration"]))
+        if "recommended" in info:
+            lines.append(_recommendation_line(info))
+        lines += [f"Best {metric}: **{info['best']['task_metric']}**; best ECE: **{info['best']['ece']}**; "
                   f"best ECE after temperature scaling: **{info['best']['ece_ts']}**"
                   + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", "",
                   f"| method | {metric} | Δ {metric} |{'' if metric == 'accuracy' else ' accuracy |'} ECE | Δ ECE "
-                  "| ECE (TS) | MCE | adaptive ECE | Brier | NLL | train time (s) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|" + ("" if metric == "accuracy" else "---|")]
+                  "| ECE (TS) | MCE | adaptive ECE | Brier | NLL | AURC | acc@80% cov. | train time (s) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("" if metric == "accuracy" else "---|")]
         for method, row in info["methods"].items():
             mark = f" ⚠ {len(row['at_chance_seeds'])}/{row['n_seeds']}" if row["at_chance_seeds"] else ""
             accuracy = "" if metric == "accuracy" else f" {_fmt(row['accuracy'], row['accuracy_std'])} |"
@@ -301,10 +744,25 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
                 f"{_fmt(row['ece'], row['ece_std'])} | {_change(row.get('ece_change'))} | "
                 f"{_fmt(row['ece_ts'], row['ece_ts_std'])} | {_fmt(row['mce'], row['mce_std'])} | "
                 f"{_fmt(row['adaptive_ece'], row['adaptive_ece_std'])} | {_fmt(row['brier'], row['brier_std'])} | "
-                f"{_fmt(row['nll'], row['nll_std'])} | {_fmt(row['train_time_s'], row['train_time_s_std'], 1)} |")
+                f"{_fmt(row['nll'], row['nll_std'])} | {_fmt(row['aurc'], row['aurc_std'])} | "
+                f"{_fmt(row['accuracy_at_coverage_80'], row['accuracy_at_coverage_80_std'])} | "
+                f"{_fmt(row['train_time_s'], row['train_time_s_std'], 1)} |")
         lines.append("")
+        if info.get("shift"):
+            lines += _shift_lines(task, info["shift"], summary["baseline"])
     lines += ["## Reliability diagrams", "", "Tasks (rows) x methods (columns), test predictions of all seeds "
               "pooled.", "", "![reliability diagrams](reliability.png)", ""]
+    plots = summary.get("plots") or {}
+    if plots.get("shift"):
+        lines += ["## Distribution shift plots", "",
+                  "Per task, after Ovadia et al. (2019): one column per shift kind, accuracy (top) and ECE (bottom) "
+                  "against severity (0: the clean test set), one line per method, mean ± std over seeds (shaded).", ""]
+        lines += [f"![{task}: distribution shift]({name})" for task, name in plots["shift"].items()] + [""]
+    if plots.get("label_noise"):
+        lines += ["## Label noise plots", "",
+                  "Per task trained at several label-noise rates: test accuracy and ECE against the rate of flipped "
+                  "training labels, one line per method, mean ± std over seeds.", ""]
+        lines += [f"![{task}: label noise]({name})" for task, name in plots["label_noise"].items()] + [""]
     if summary.get("clashes"):
         lines += ["## Clashes", "", "Runs that claim the same task and method but differ in configuration or repeat "
                   "a seed: never pooled, left out of the tables and diagrams above. Move one set away, or re-run "
@@ -328,23 +786,23 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
 
 
 def write_csv(summary: dict, path: Path) -> None:
-    """report.csv: one row per task and method with the summary's figures."""
-    fields = ["task", "method", "n_seeds", "majority_accuracy", "at_chance_seeds"]
+    """report.csv: one row per task (and label-noise rate) and method with the summary's figures."""
+    fields = ["task", "method", "label_noise", "n_seeds", "majority_accuracy", "at_chance_seeds"]
     for col in COLUMNS:
         fields += [col, f"{col}_std"]
-    fields += ["task_metric_delta", "task_metric_p", "ece_delta", "ece_p"]
+    fields += ["task_metric_delta", "task_metric_p", "ece_delta", "ece_p", "aurc_delta", "aurc_p"]
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        for task, info in summary["tasks"].items():
+        for label, info in summary["tasks"].items():
             for method, row in info["methods"].items():
-                out = {"task": task, "method": method, "n_seeds": row["n_seeds"],
-                       "majority_accuracy": info["majority_accuracy"],
+                out = {"task": info.get("task", label), "method": method, "label_noise": info.get("label_noise", 0.0),
+                       "n_seeds": row["n_seeds"], "majority_accuracy": info["majority_accuracy"],
                        "at_chance_seeds": " ".join(map(str, row["at_chance_seeds"]))}
                 for col in COLUMNS:
                     out[col], out[f"{col}_std"] = row[col], row[f"{col}_std"]
-                for col in ("task_metric", "ece"):
+                for col in ("task_metric", "ece", "aurc"):
                     change = row.get(f"{col}_change") or {}
                     out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
                 writer.writerow(out)
@@ -370,7 +828,7 @@ def write_reliability(results: list[dict], path: Path, summary: dict | None = No
             logits, labels = arrays["test_logits"], arrays["test_labels"]
         if kind == "token":
             logits, labels = labelled_tokens(logits, labels)
-        cell = pooled.setdefault((r["task"], r["method"]), ([], []))
+        cell = pooled.setdefault((variant(r), r["method"]), ([], []))
         cell[0].append(logits)
         cell[1].append(labels)
     if pooled:
@@ -386,8 +844,30 @@ def write_reliability(results: list[dict], path: Path, summary: dict | None = No
         reliability_grid(grid, str(path), title="Reliability (test, seeds pooled): tasks x methods")
 
 
+def write_plots(summary: dict, out_dir: Path) -> dict[str, dict[str, str]]:
+    """`shift_<task>.png` for every task with shifted test sets and `label_noise_<task>.png` for every task
+    trained at more than one label-noise rate, in `out_dir`; returns {"shift" | "label_noise": {task: file}}."""
+    from .plots import label_noise_plot, shift_plot
+
+    out: dict[str, dict[str, str]] = {"shift": {}, "label_noise": {}}
+    by_task: dict[str, list[tuple[float, dict]]] = defaultdict(list)
+    for label, info in summary["tasks"].items():
+        by_task[info.get("task", label)].append((info.get("label_noise", 0.0), info))
+        if info.get("shift"):
+            name = plot_name("shift", info.get("task", label), info.get("label_noise", 0.0))
+            shift_plot(label, info, out_dir / name, baseline=summary["baseline"])
+            out["shift"][label] = name
+    for task, variants in by_task.items():
+        if len(variants) > 1:
+            name = plot_name("label_noise", task)
+            label_noise_plot(task, sorted(variants, key=lambda v: v[0]), out_dir / name, baseline=summary["baseline"])
+            out["label_noise"][task] = name
+    return out
+
+
 def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
-    """Rebuild report.md/.csv/.json and reliability.png of a sweep from its results on disk (see `scan`)."""
+    """Rebuild report.md/.csv/.json, reliability.png and the shift and label-noise plots of a sweep from
+    its results on disk (see `scan`) and, where the sweep has them, its grid.json, plan.json and failures.json."""
     sweep_dir = Path(sweep_dir)
     results, skipped = scan(sweep_dir)
     if not results:
@@ -400,7 +880,28 @@ def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
     order = json.loads(grid_path.read_text()) if grid_path.exists() else None
     failures_path = sweep_dir / "failures.json"
     failures = json.loads(failures_path.read_text()) if failures_path.exists() else []
-    return write_report(results, sweep_dir, baseline=baseline, order=order, failures=failures, skipped=skipped)
+    plan = None
+    plan_path = sweep_dir / "plan.json"
+    if plan_path.exists():
+        try:
+            plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            warnings.warn(f"{plan_path}: not valid JSON ({err}); the report says nothing about skipped methods.",
+                          stacklevel=2)
+    return write_report(results, sweep_dir, baseline=baseline, order=order, failures=failures, skipped=skipped,
+                        plan=plan if isinstance(plan, dict) else None)
+
+
+def models_line(results: list[dict]) -> str:
+    """The models of the runs, each with the tasks it ran on when there are several: "`m` (a, b), `v` (c)"."""
+    tasks: dict[str, list[str]] = {}
+    for r in results:
+        names = tasks.setdefault(str(Path(str(r.get("model"))).name if r.get("model") else "?"), [])
+        if r.get("task") not in names:
+            names.append(r.get("task"))
+    if len(tasks) == 1:
+        return f"`{next(iter(tasks))}`"
+    return ", ".join(f"`{m}` ({', '.join(map(str, t))})" for m, t in tasks.items())
 
 
 def write_report(
@@ -410,16 +911,20 @@ def write_report(
     order: dict | None = None,
     failures: list[dict] | None = None,
     source: str = "`textmix report`",
-    test_set: str = "GLUE dev",
+    test_set: str = DEFAULT_TEST_SET,
     skipped: list[dict[str, str]] | None = None,
+    plan: dict | None = None,
 ) -> dict:
-    """Write report.md/.csv/.json and reliability.png into `out_dir` from runs' results.json dicts.
+    """Write report.md/.csv/.json, reliability.png and the shift and label-noise plots into `out_dir` from
+    runs' results.json dicts.
 
     Each result needs `task`, `method` and `seed`, and `_folder` (the run's folder, where its
     predictions.npz is) for the reliability diagrams. Cells whose runs clash (`find_clashes`) are left
     out and listed. `order`: see `summarise`; `failures`: runs that failed and `skipped`: result files
-    that did not load, both listed; `source` and `test_set` name the command and the test data in
-    report.md. Returns the summary (as in report.json, with `clashes`, `skipped` and `failures`).
+    that did not load, both listed; `source` names the command in report.md; `test_set` names a task's
+    test data where its results do not (`test_set` in results.json); `plan`: the sweep's plan.json (methods
+    skipped per task). Returns the summary (as in report.json, with `clashes`, `skipped`, `failures`,
+    `verdict` and `plots`).
     """
     import textmix
 
@@ -427,12 +932,13 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     first = results[0] if results else {}
     results, clashes = find_clashes(results)
-    summary = summarise(results, baseline=baseline, order=order)
+    summary = summarise(results, baseline=baseline, order=order, plan=plan, test_set=test_set)
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "textmix": textmix.__version__,
-            "commit": _git_commit(), "model": first.get("model"), "n_runs": len(results),
+            "commit": _git_commit(), "model": models_line(results) or first.get("model"), "n_runs": len(results),
             "versions": first.get("versions"), "source": source, "test_set": test_set}
     summary["meta"], summary["failures"] = meta, failures or []
     summary["clashes"], summary["skipped"] = clashes, list(skipped or [])
+    summary["plots"] = write_plots(summary, out_dir)
     write_markdown(summary, out_dir / "report.md", meta)
     write_csv(summary, out_dir / "report.csv")
     write_reliability(results, out_dir / "reliability.png", summary)

@@ -18,7 +18,8 @@ from textmix.harness.recipes.glue import main
 ROOT = Path(__file__).resolve().parents[3]
 RESULT_KEYS = {"task", "method", "seed", "model", "regression", "problem_type", "sizes", "dropped_unlabelled",
                "train_time_s", "train_loss", "this_attempt", "resumed_from", "validation", "test", "test_ts",
-               "temperature", "test_majority_accuracy", "config", "versions", "device", "world_size"}
+               "temperature", "test_majority_accuracy", "config", "versions", "device", "world_size",
+               "modality", "test_set", "label_noise", "label_noise_flipped", "validation_ts"}
 """The keys of a classifier's results.json: the schema of textmix.harness.recipes.common, shared by every recipe."""
 TINY = ["--max_train_samples", "32", "--max_test_samples", "24", "--validation_split", "16", "--max_steps", "2",
         "--per_device_train_batch_size", "8", "--max_seq_length", "48", "--report_to", "none",
@@ -196,3 +197,51 @@ def test_a_decoder_with_a_lora_adapter(tmp_path, capsys):
     assert "padding with its end-of-sequence token" in captured.out + captured.err
     with pytest.raises(ValueError, match="--lora_r must be a positive rank"):
         main([*argv, "--lora_r", "0"])
+
+
+def test_a_validation_file_beside_a_test_file_is_the_validation_split_and_label_noise_is_exact(tmp_path):
+    from textmix.harness.recipes.glue import DataArguments, load_data
+
+    rows = [f"sentence number {i},{'pos' if i % 2 else 'neg'}" for i in range(40)]
+    write_csv(tmp_path / "train.csv", "text,label", rows)
+    write_csv(tmp_path / "val.csv", "text,label", rows[:6])
+    write_csv(tmp_path / "test.csv", "text,label", rows[:10])
+    data = load_data(DataArguments(train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "val.csv"),
+                                   test_file=str(tmp_path / "test.csv")))
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 40, "validation": 6, "test": 10}
+    assert data.test_set == "test.csv (10 rows)" and data.label_noise_flipped == 0
+    clean = load_data(DataArguments(train_file=str(tmp_path / "train.csv"), test_file=str(tmp_path / "test.csv"),
+                                    validation_split=8))
+    assert len(clean.splits["validation"]) == 8 and len(clean.splits["train"]) == 32  # carved
+    noisy = load_data(DataArguments(train_file=str(tmp_path / "train.csv"), test_file=str(tmp_path / "test.csv"),
+                                    validation_split=8, label_noise=0.25))
+    before, after = np.asarray(clean.splits["train"]["label"]), np.asarray(noisy.splits["train"]["label"])
+    assert noisy.label_noise_flipped == 8 == int((before != after).sum())  # 25 % of 32, each to the other class
+    assert clean.splits["train"]["text_a"] == noisy.splits["train"]["text_a"]
+    assert noisy.splits["validation"]["label"] == clean.splits["validation"]["label"]  # only training labels
+    assert noisy.splits["test"]["label"] == clean.splits["test"]["label"]
+    with pytest.raises(ValueError, match=r"label noise 1\.0 must be a share in \[0, 1\)"):
+        DataArguments(task_name="rte", label_noise=1.0)
+    with pytest.raises(ValueError, match="shift kind 'blur' does not exist for text data"):
+        DataArguments(task_name="rte", shift_kinds=["blur"])
+    with pytest.raises(ValueError, match="this task is regression"):
+        load_data(DataArguments(task_name="stsb", glue_dir=str(shared_path("data", "glue")), shift_kinds=["typo"]))
+
+
+def test_shifted_test_sets_are_corrupted_copies_with_the_same_labels(tmp_path):
+    from datasets import Dataset
+
+    from textmix.harness.recipes.glue import DataArguments, shifted_tests
+    from textmix.robustness import corrupt_text
+
+    test = Dataset.from_dict({"text_a": ["a b c d e f g h", "one two three four"], "text_b": ["x y z w", "p q r s"],
+                              "label": [1, 0]})
+    args = DataArguments(task_name="rte", shift_kinds=["mask", "typo"], shift_severities=[5], split_seed=3)
+    shifted = shifted_tests(test, args, "<mask>")
+    assert set(shifted) == {"mask", "typo"} and set(shifted["mask"]) == {5}
+    masked = shifted["mask"][5]
+    assert masked["label"] == [1, 0]
+    assert masked["text_a"] == corrupt_text(test["text_a"], "mask", 5, seed=3000, mask_token="<mask>")
+    assert masked["text_b"] == corrupt_text(test["text_b"], "mask", 5, seed=3001, mask_token="<mask>")
+    assert all("<mask>" in t for t in masked["text_a"]) and shifted_tests(test, args, "<mask>")["typo"][5][
+        "text_a"] == shifted["typo"][5]["text_a"]  # the same copy every time

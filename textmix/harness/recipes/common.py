@@ -4,15 +4,22 @@ Every recipe run writes, into its `output_dir`:
 
 - `results.json`: `task`, `method` (what was run: the mixing method, `label_smoothing` for smoothing
   without mixing, `none`, or a `+label_smoothing` suffix; see `method_name`), `seed`, `model`,
-  `regression`, `problem_type` (`classification`, `regression`, `multi_label` or `token`), `sizes`
+  `modality` (`text`, `image` or `tokens`), `test_set` (what the test split is, e.g. "GLUE rte dev
+  (277 rows)"), `label_noise` (the share of training labels flipped, `--label_noise`) and
+  `label_noise_flipped` (how many), `regression`, `problem_type` (`classification`, `regression`,
+  `multi_label` or `token`), `sizes`
   (rows per split), `dropped_unlabelled` (rows left out for want of a label, per split), `train_time_s` and
   `train_loss` (over the whole training, earlier attempts of a resumed run included), `this_attempt`
   (`from_step`, `steps`, `train_time_s`, `train_loss` of this process's part), `resumed_from` (the
   checkpoint the run continued from, or null), one metric dict per predicted split (`validation`,
   `test`, ...: the task metrics and, for classifiers, accuracy, ECE, MCE, adaptive ECE, Brier, NLL),
   for single-label classifiers and token classifiers `<test split>_ts` (the same after temperature
-  scaling fitted on `validation`), `temperature` and `<test split>_majority_accuracy`, then `config`
-  (the recipe's arguments), `versions`, `device` and `world_size`;
+  scaling fitted on `validation`), `validation_ts`, `temperature` and `<test split>_majority_accuracy`,
+  and beside the calibration figures the selective-prediction ones (`aurc`,
+  `accuracy_at_coverage_50/80/90`, `mean_confidence`; `textmix.calibration.selective_metrics`); with
+  `--shift_kinds`, `shift`: kind -> severity -> the same figures on a corrupted copy of the test set
+  (`ece_ts`, `nll_ts`, ... with the validation temperature); then `config` (the recipe's arguments),
+  `versions`, `device` and `world_size`;
 - `predictions.npz`: `<split>_logits` and `<split>_labels` of every predicted split;
 - `reliability.png`: the test split's reliability diagram (single-label and token classifiers).
 
@@ -35,13 +42,13 @@ import os
 import platform
 import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..checks import InputError, notice
+from ..checks import InputError, did_you_mean, notice
 
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.npz"
@@ -52,10 +59,10 @@ DAMAGED_PREFIX = "damaged-"
 """A checkpoint that failed verification is renamed to `damaged-checkpoint-N` (kept for inspection)."""
 
 
-def write_json_atomic(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
+def write_json_atomic(path: str | os.PathLike, payload: Any) -> None:
     """Write `payload` as indented JSON to `path` through a temporary file and a rename."""
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: two sweeps may write one file
     tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     os.replace(tmp, path)
 
@@ -336,11 +343,15 @@ def _scored(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> tuple[
 
 
 def predict_and_calibrate(
-    trainer: Any, splits: Mapping[str, Any], regression: bool = False, problem_type: str | None = None
+    trainer: Any, splits: Mapping[str, Any], regression: bool = False, problem_type: str | None = None,
+    shifted: Mapping[str, Mapping[int, Any]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Predict every split but `train`; for single-label and token classifiers, fit a temperature on
-    `validation` (only there; a token run's labelled tokens) and report each `test*` split after scaling.
-    Returns (results entries, arrays for predictions.npz).
+    `validation` (only there; a token run's labelled tokens), report each `test*` split after scaling
+    (`<split>_ts`) and the validation split after it (`validation_ts`), with the selective-prediction
+    figures (`textmix.calibration.selective_metrics`) beside the others; `shifted` ({kind: {severity:
+    dataset}}: corrupted copies of the test set) gives `shift` (kind -> severity -> figures, `*_ts` with
+    the validation temperature). Returns (results entries, arrays for predictions.npz).
 
     `problem_type`: `classification`, `regression`, `multi_label` or `token` (default: from `regression`)."""
     from textmix.calibration import temperature_scaling_report
@@ -358,6 +369,8 @@ def predict_and_calibrate(
         results[name] = {k.removeprefix(f"{name}_"): v for k, v in pred.metrics.items()
                          if not k.endswith(("_runtime", "_per_second"))}
     if problem_type in CALIBRATED:
+        from textmix.calibration import apply_temperature, calibration_report, selective_metrics
+
         validation = _scored(arrays["validation_logits"], arrays["validation_labels"], problem_type)
         for name in [n for n in names if n.startswith("test")]:
             test = _scored(arrays[f"{name}_logits"], arrays[f"{name}_labels"], problem_type)
@@ -365,7 +378,65 @@ def predict_and_calibrate(
             results[f"{name}_ts"] = report["after"]
             results["temperature"] = report["temperature"]
             results[f"{name}_majority_accuracy"] = majority_accuracy(test[1])
+            results[name].update(selective_metrics(*test))
+        temperature = results.get("temperature")
+        if temperature is None:  # no test split: fit it for the validation figures alone
+            from textmix.calibration import fit_temperature
+
+            temperature = fit_temperature(*validation)
+        results["validation"].update(selective_metrics(*validation))
+        results["validation_ts"] = calibration_report(apply_temperature(validation[0], temperature), validation[1])
+        if shifted:
+            results["shift"] = {}
+            for kind, by_severity in shifted.items():
+                for severity, dataset in by_severity.items():
+                    pred = trainer.predict(dataset, metric_key_prefix="shift")
+                    logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+                    scores, labels = _scored(np.asarray(logits), np.asarray(pred.label_ids), problem_type)
+                    figures = {k.removeprefix("shift_"): v for k, v in pred.metrics.items()
+                               if not k.endswith(("_runtime", "_per_second"))}
+                    figures.update(selective_metrics(scores, labels))
+                    scaled = calibration_report(apply_temperature(scores, temperature), labels)
+                    figures.update({f"{k}_ts": scaled[k] for k in ("ece", "nll", "brier", "adaptive_ece")})
+                    figures["size"] = len(dataset)
+                    results["shift"].setdefault(kind, {})[str(severity)] = figures
+    elif shifted:
+        raise ValueError(f"shifted test sets are measured for classifiers; this run is {problem_type}.")
     return results, arrays
+
+
+def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, modality: str) -> None:
+    """Raise `InputError` for shift kinds that do not exist for `modality` (`text`, `tokens`, `image`) or
+    severities outside 1-5."""
+    from textmix.robustness import IMAGE_CORRUPTIONS, SEVERITIES, TEXT_CORRUPTIONS
+
+    known = IMAGE_CORRUPTIONS if modality == "image" else TEXT_CORRUPTIONS
+    other = TEXT_CORRUPTIONS if modality == "image" else IMAGE_CORRUPTIONS
+    for kind in kinds or []:
+        if kind not in known:
+            fit = f" ({kind} corrupts {'text' if modality == 'image' else 'images'})" if kind in other else ""
+            raise InputError(f"shift kind {kind!r} does not exist for {modality} data{fit}"
+                             f"{did_you_mean(str(kind), known)}; choose from {list(known)}.")
+    if severities is not None and not kinds:
+        raise InputError("shift severities are given but no shift kinds: give the kinds to corrupt the test set with.")
+    for severity in severities or []:
+        if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
+            raise InputError(f"shift severity {severity!r} is not one of {list(SEVERITIES)}.")
+
+
+def check_label_noise(rate: float) -> None:
+    """Raise `InputError` unless `rate` (a share of training labels to flip) is in [0, 1)."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) < 1.0:
+        raise InputError(f"label noise {rate!r} must be a share in [0, 1) of training labels to flip.")
+
+
+DEFAULT_SEVERITIES = (1, 3, 5)
+"""The severities of a shift when none are given."""
+
+
+def shift_plan(kinds: Sequence[str] | None, severities: Sequence[int] | None) -> list[tuple[str, int]]:
+    """The (kind, severity) pairs to test on: every kind at every severity (default `DEFAULT_SEVERITIES`)."""
+    return [(kind, int(sev)) for kind in kinds or [] for sev in (severities or DEFAULT_SEVERITIES)]
 
 
 def write_run(output_dir: str | os.PathLike, results: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
@@ -395,6 +466,7 @@ def train_and_report(
     regression: bool = False,
     problem_type: str | None = None,
     dropped_unlabelled: Mapping[str, int] | None = None,
+    shifted: Mapping[str, Mapping[int, Any]] | None = None,
 ) -> dict[str, Any]:
     """Train `trainer` (resuming from the newest complete checkpoint that loads, saying so), predict,
     calibrate and write the run's files.
@@ -405,7 +477,8 @@ def train_and_report(
     `dropped_unlabelled`: rows the data lost for want of a label, per split. `train_time_s` and
     `train_loss` cover every step of the run, earlier attempts included (the time up to the checkpoint
     resumed from, from its `TRAIN_TIME_FILE`; the loss from its logged history); `this_attempt` has
-    this process's part. Returns the results dict (on every process; only the main one writes).
+    this process's part. `shifted`: corrupted copies of the test set (see `predict_and_calibrate`).
+    Returns the results dict (on every process; only the main one writes).
     """
     import torch
 
@@ -444,7 +517,7 @@ def train_and_report(
                          "train_loss": attempt_loss},
         "resumed_from": resume,
     }
-    predicted, arrays = predict_and_calibrate(trainer, splits, problem_type=problem_type)
+    predicted, arrays = predict_and_calibrate(trainer, splits, problem_type=problem_type, shifted=shifted)
     results.update(predicted)
     results["config"] = dict(config)
     results["versions"] = versions()

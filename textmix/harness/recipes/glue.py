@@ -94,7 +94,20 @@ class DataArguments:
     )
     train_file: str | None = field(default=None, metadata={"help": "Training data (.csv, .tsv, .json, .jsonl)."})
     validation_file: str | None = field(
-        default=None, metadata={"help": "Held-out data reported as the test set (like GLUE dev)."}
+        default=None, metadata={"help": "Validation data when --test_file is given; without it, held-out data "
+                                        "reported as the test set (like GLUE dev), and validation is carved."}
+    )
+    test_file: str | None = field(
+        default=None, metadata={"help": "Test data (.csv, .tsv, .json, .jsonl); default: --validation_file."}
+    )
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A hub dataset (or a local folder of data files) instead of files, e.g. "
+                                        "fancyzhx/ag_news; its columns by --text_columns / --label_column."}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration."})
+    train_split: str = field(default="train", metadata={"help": "The dataset's training split."})
+    test_split: str | None = field(
+        default=None, metadata={"help": "The dataset's split tested on (default: test, else validation)."}
     )
     text_columns: list[str] | None = field(
         default=None, metadata={"help": "One or two text columns of the files (default: the first text columns)."}
@@ -126,17 +139,36 @@ class DataArguments:
     split_seed: int = field(
         default=0, metadata={"help": "Seed of the train/validation split (the same for every run and seed)."}
     )
+    shift_kinds: list[str] | None = field(
+        default=None, metadata={"help": "Also test on corrupted copies of the test set: typo, deletion, swap, mask "
+                                        "(textmix.robustness.corrupt_text)."}
+    )
+    shift_severities: list[int] | None = field(
+        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."}
+    )
+    label_noise: float = field(
+        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1) (seeded by "
+                                       "--split_seed: the same flips for every method and seed)."}
+    )
 
     def __post_init__(self) -> None:
         from ..glue import check_problem_type, glue_task
+        from .common import check_label_noise, check_shift
 
-        files = self.train_file or self.validation_file
-        if not self.task_name and not (self.train_file and self.validation_file):
-            raise ValueError("give --task_name (a GLUE task) or both --train_file and --validation_file.")
-        if self.task_name and files:
-            raise ValueError("give --task_name (a GLUE task) or --train_file and --validation_file, not both.")
+        files = self.train_file or self.validation_file or self.test_file
+        sources = [bool(self.task_name), bool(files), bool(self.dataset_name)]
+        if sum(sources) == 0:
+            raise ValueError("give the data: --task_name (a GLUE task), --train_file with --test_file (or "
+                             "--validation_file), or --dataset_name.")
+        if sum(sources) > 1:
+            raise ValueError("give one source of data: --task_name (a GLUE task), --train_file ..., or "
+                             "--dataset_name, not several.")
+        if files and not (self.train_file and (self.test_file or self.validation_file)):
+            raise ValueError("files need --train_file and --test_file (or --validation_file, then the test set).")
+        if (self.task_name or files) and (self.dataset_config_name or self.test_split):
+            raise ValueError("--dataset_config_name and --test_split are for --dataset_name.")
         if self.task_name and (self.text_columns or self.label_column != "label"):
-            raise ValueError("--text_columns and --label_column are for --train_file data; a GLUE task has its own.")
+            raise ValueError("--text_columns and --label_column are for files or datasets; a GLUE task has its own.")
         if self.max_seq_length <= 0:
             raise ValueError(f"--max_seq_length must be > 0 (got {self.max_seq_length}): the tokens kept per example.")
         for name in ("max_train_samples", "max_test_samples", "max_validation_samples"):
@@ -151,6 +183,10 @@ class DataArguments:
             if self.problem_type != own:
                 raise ValueError(f"GLUE task {self.task_name} is {own}; --problem_type {self.problem_type} does not "
                                  "apply (leave it out).")
+        check_shift(self.shift_kinds, self.shift_severities, "text")
+        check_label_noise(self.label_noise)
+        if self.label_noise and self.problem_type in ("regression", "multi_label"):
+            raise ValueError(f"--label_noise flips class labels; a {self.problem_type} task has none to flip.")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, MixTrainingArguments]:
@@ -179,6 +215,8 @@ class RecipeData:
     problem_type: str  # classification, regression or multi_label
     reason: str  # "given", "that of GLUE task <name>", or why it was inferred from the labels
     dropped_unlabelled: dict[str, int] = field(default_factory=dict)
+    test_set: str = ""  # what the test split is, e.g. "GLUE rte dev (277 rows)"
+    label_noise_flipped: int = 0  # training labels flipped by --label_noise
 
     @property
     def regression(self) -> bool:
@@ -190,7 +228,7 @@ def load_data(data_args: DataArguments) -> RecipeData:
     """The data of `data_args`, with a validation split carved from the training data (the same for every
     seed). Errors name the problem: files without labelled rows, too few rows, a one-class training split."""
     from ..checks import notice
-    from ..glue import glue_task, load_glue, read_files, where_rows
+    from ..glue import glue_task, load_glue, read_dataset, read_files, where_rows
 
     dropped: dict[str, int] = {}
     if data_args.task_name:
@@ -201,26 +239,43 @@ def load_data(data_args: DataArguments) -> RecipeData:
         num_labels, source = task.num_labels, f"GLUE task {task.name}"
     else:
         task = None
-        loaded = read_files(data_args.train_file, data_args.validation_file, data_args.text_columns,
-                            data_args.label_column, data_args.problem_type, data_args.drop_unlabelled,
-                            data_args.label_separator)
+        if data_args.dataset_name:
+            loaded = read_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split,
+                                  data_args.test_split, data_args.text_columns, data_args.label_column,
+                                  data_args.problem_type, data_args.drop_unlabelled)
+            files = loaded.sources
+            source = data_args.dataset_name
+        else:
+            test_file = data_args.test_file or data_args.validation_file
+            validation_file = data_args.validation_file if data_args.test_file else None
+            loaded = read_files(data_args.train_file, test_file, data_args.text_columns, data_args.label_column,
+                                data_args.problem_type, data_args.drop_unlabelled, data_args.label_separator,
+                                validation_file=validation_file)
+            files = {"train": data_args.train_file, "test": test_file, "validation": validation_file}
+            source = data_args.train_file
         data, problem_type, reason = loaded.data, loaded.problem_type, loaded.reason
         num_labels = 1 if problem_type == "regression" else len(loaded.names)
-        source = data_args.train_file
         for split, where in loaded.dropped.items():
-            file = data_args.train_file if split == "train" else data_args.validation_file
-            notice(f"dropped {len(where)} unlabelled row(s) of {file} ({where_rows(where)}) (--drop_unlabelled)")
+            notice(f"dropped {len(where)} unlabelled row(s) of {files[split]} ({where_rows(where)}) "
+                   "(--drop_unlabelled)")
         dropped = loaded.dropped_counts
     train = data["train"].shuffle(seed=data_args.split_seed)
-    if len(train) < 2:
-        raise ValueError(f"{source} has {len(train)} row{'s' if len(train) != 1 else ''}: too few to hold out a "
-                         "validation split and keep rows to train on (at least 2 are needed; many more to learn).")
-    n_val = data_args.validation_split
-    n_val = int(round(n_val * len(train))) if n_val < 1 else int(n_val)
-    if data_args.max_validation_samples is not None:
-        n_val = min(n_val, data_args.max_validation_samples)
-    n_val = max(1, min(n_val, len(train) - 1))
-    splits = {"validation": train.select(range(n_val)), "train": train.select(range(n_val, len(train)))}
+    if "validation" in data:  # given: nothing is carved
+        splits = {"validation": data["validation"], "train": train}
+        if data_args.max_validation_samples is not None:
+            splits["validation"] = splits["validation"].select(
+                range(min(data_args.max_validation_samples, len(splits["validation"]))))
+    else:
+        if len(train) < 2:
+            raise ValueError(f"{source} has {len(train)} row{'s' if len(train) != 1 else ''}: too few to hold out a "
+                             "validation split and keep rows to train on (at least 2 are needed; many more to "
+                             "learn).")
+        n_val = data_args.validation_split
+        n_val = int(round(n_val * len(train))) if n_val < 1 else int(n_val)
+        if data_args.max_validation_samples is not None:
+            n_val = min(n_val, data_args.max_validation_samples)
+        n_val = max(1, min(n_val, len(train) - 1))
+        splits = {"validation": train.select(range(n_val)), "train": train.select(range(n_val, len(train)))}
     if data_args.max_train_samples is not None:
         splits["train"] = splits["train"].select(range(min(data_args.max_train_samples, len(splits["train"]))))
     if problem_type == "classification":
@@ -231,14 +286,41 @@ def load_data(data_args: DataArguments) -> RecipeData:
                 f"the training split has only one class ({names[classes[0]]!r}) in its {len(splits['train'])} rows: "
                 "a classifier learns nothing from it. Check the labels of the training data (or --max_train_samples).")
     for name in data:
-        if name != "train":
+        if name not in ("train", "validation"):
             test = data[name]
             if data_args.max_test_samples is not None:
                 test = test.select(range(min(data_args.max_test_samples, len(test))))
             splits[name] = test
+    if data_args.shift_kinds and problem_type != "classification":
+        raise ValueError(f"--shift_kinds measures classifiers on corrupted test sets; this task is {problem_type} "
+                         "(leave the shift out for it).")
+    flipped = 0
+    if data_args.label_noise:
+        if problem_type != "classification":
+            raise ValueError(f"--label_noise flips class labels; this task is {problem_type}.")
+        splits["train"], flipped = with_label_noise(splits["train"], data_args.label_noise, num_labels,
+                                                    data_args.split_seed)
     from datasets import DatasetDict
 
-    return RecipeData(DatasetDict(splits), task, num_labels, problem_type, reason, dropped)
+    if task:
+        test_set = f"GLUE {task.name} dev ({len(splits['test'])} rows)"
+    else:
+        name = files["test"] if data_args.dataset_name else Path(files["test"]).name
+        test_set = f"{name} ({len(splits['test'])} rows)"
+    return RecipeData(DatasetDict(splits), task, num_labels, problem_type, reason, dropped, test_set, flipped)
+
+
+def with_label_noise(train: Any, rate: float, num_labels: int, seed: int) -> tuple[Any, int]:
+    """`train` with `rate` of its labels flipped to another class (`textmix.robustness.flip_labels`, seeded
+    by `seed`), and how many were flipped."""
+    import numpy as np
+
+    from textmix.robustness import flip_labels
+
+    noisy, mask = flip_labels(np.asarray(train["label"]), rate, num_labels, seed)
+    feature = train.features["label"]
+    train = train.remove_columns("label").add_column("label", [int(x) for x in noisy]).cast_column("label", feature)
+    return train, int(mask.sum())
 
 
 def run(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments,
@@ -285,8 +367,11 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         texts = (batch["text_a"], batch["text_b"]) if pair else (batch["text_a"],)
         return tokenizer(*texts, truncation=True, max_length=data_args.max_seq_length)
 
+    shifted = shifted_tests(splits["test"], data_args, tokenizer.mask_token or tokenizer.unk_token or "[MASK]")
     with training_args.main_process_first(desc="tokenize"):
         splits = splits.map(tokenize, batched=True, desc="tokenize")
+        shifted = {kind: {sev: ds.map(tokenize, batched=True, desc="tokenize") for sev, ds in by_sev.items()}
+                   for kind, by_sev in shifted.items()}
     problem = {"classification": "single_label_classification", "regression": "regression",
                "multi_label": "multi_label_classification"}[data.problem_type]
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -302,16 +387,42 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics,
     )
+    tags = tags or {}
     header = {
-        **(tags or {}),
-        "task": data.task.name if data.task else Path(data_args.train_file).stem,
-        "method": (tags or {}).get("method", method_name(training_args)),
+        **tags,
+        "task": tags.get("task") or (data.task.name if data.task else data_args.dataset_name
+                                     or Path(data_args.train_file).stem),
+        "method": tags.get("method", method_name(training_args)),
         "seed": training_args.seed,
         "model": model_args.model_name_or_path,
+        "modality": "text",
+        "test_set": data.test_set,
+        "label_noise": float(data_args.label_noise),
+        "label_noise_flipped": data.label_noise_flipped,
     }
     config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
     return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
-                            dropped_unlabelled=data.dropped_unlabelled)
+                            dropped_unlabelled=data.dropped_unlabelled, shifted=shifted)
+
+
+def shifted_tests(test: Any, data_args: DataArguments, mask_token: str) -> dict[str, dict[int, Any]]:
+    """Corrupted copies of the `test` split ({kind: {severity: dataset}}) for `--shift_kinds` at
+    `--shift_severities` (`textmix.robustness.corrupt_text` on every text column, seeded by
+    `--split_seed`: the same copies for every method and seed); labels untouched."""
+    from textmix.robustness import corrupt_text
+
+    from .common import shift_plan
+
+    out: dict[str, dict[int, Any]] = {}
+    columns = [c for c in ("text_a", "text_b") if c in test.column_names]
+    for kind, severity in shift_plan(data_args.shift_kinds, data_args.shift_severities):
+        copy = test
+        for i, column in enumerate(columns):
+            texts = corrupt_text(test[column], kind, severity, seed=data_args.split_seed * 1000 + i,
+                                 mask_token=mask_token)
+            copy = copy.remove_columns(column).add_column(column, texts)
+        out.setdefault(kind, {})[severity] = copy
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

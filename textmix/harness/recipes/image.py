@@ -27,6 +27,7 @@ below, and the MNIST file in `shared_dir()`); anything given on the command line
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -121,6 +122,20 @@ class DataArguments:
         default=None, metadata={"help": "Normalisation mean per channel (default: the processor's, MNIST's, or 0.5)."}
     )
     image_std: list[float] | None = field(default=None, metadata={"help": "Normalisation std per channel."})
+    shift_kinds: list[str] | None = field(
+        default=None, metadata={"help": "Also test on corrupted copies of the test images: gaussian_noise, blur, "
+                                        "contrast, occlusion (textmix.robustness.corrupt_images)."}
+    )
+    shift_severities: list[int] | None = field(
+        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."}
+    )
+    label_noise: float = field(
+        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1)."}
+    )
+    corruption_seed: int = field(
+        default=0, metadata={"help": "Seed of the corrupted test images and of --label_noise (the same for every "
+                                     "method and seed)."}
+    )
     compare: list[str] | None = field(
         default=None, metadata={"help": "Train one model per mixing method (e.g. none mixup cutmix patch_cutmix) "
                                         "into OUTPUT_DIR/METHOD and report them together; default: the single "
@@ -135,6 +150,12 @@ class DataArguments:
         default=False, metadata={"help": "Defaults for the quick MNIST comparison (QUICK in "
                                          "textmix.harness.recipes.image)."}
     )
+
+    def __post_init__(self) -> None:
+        from .common import check_label_noise, check_shift
+
+        check_shift(self.shift_kinds, self.shift_severities, "image")
+        check_label_noise(self.label_noise)
 
     @property
     def has_data(self) -> bool:
@@ -190,11 +211,24 @@ def _normalise(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Te
 
 def load_npz(
     data: DataArguments, channels: int | None, size: int | None, seed: int
-) -> tuple[tuple[TensorImages, TensorImages, TensorImages], list[str], int, int]:
-    """Train / validation / test `TensorImages` from an .npz of uint8 arrays, class names, and the images'
-    own number of channels and size."""
+) -> tuple[tuple[TensorImages, TensorImages, TensorImages], list[str], int, int, dict[str, Any]]:
+    """Train / validation / test `TensorImages` from an .npz of uint8 arrays, class names, the images'
+    own number of channels and size, and `extra`: `shifted` (corrupted copies of the test images,
+    {kind: {severity: TensorImages}}), `label_noise_flipped` and `test_set` (what the test set is)."""
+    from textmix.robustness import corrupt_images
+
+    from .common import shift_plan
+
+    path = Path(data.npz_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"npz_path {path} {'is a folder' if path.is_dir() else 'does not exist'}: give an "
+                                ".npz with x_train, y_train, x_test, y_test.")
     with np.load(data.npz_path, allow_pickle=False) as npz:  # plain arrays: no pickle
         arrays = {key: npz[key] for key in npz.files}
+    missing = [k for k in ("x_train", "y_train") if k not in arrays]
+    if missing or not any(k in arrays for k in ("x_test", "x_validation", "x_val", "x_valid")):
+        raise ValueError(f"{path} lacks {missing or 'x_test (or x_validation)'}: it holds {sorted(arrays)}; an .npz "
+                         "needs x_train, y_train and x_test, y_test (and optionally x_validation, y_validation).")
 
     def images(key: str) -> torch.Tensor:
         x = torch.from_numpy(arrays[key])
@@ -229,22 +263,48 @@ def load_npz(
         return _normalise(x, mean, std).contiguous()
 
     n_train, n_eval = data.max_train_samples, data.max_eval_samples
-    splits = (
-        TensorImages(prepare(x_train, n_train), y_train[:n_train] if n_train else y_train),
-        TensorImages(prepare(x_val, n_eval), y_val[:n_eval] if n_eval else y_val),
-        TensorImages(prepare(x_test, n_eval), y_test[:n_eval] if n_eval else y_test),
-    )
     num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
-    return splits, [str(i) for i in range(num_classes)], native_channels, x_train.shape[-1]
+    y_train = y_train[:n_train] if n_train else y_train
+    y_train, flipped = noisy_labels(y_train, data, num_classes)
+    x_test, y_test = (x_test[:n_eval], y_test[:n_eval]) if n_eval else (x_test, y_test)
+    splits = (
+        TensorImages(prepare(x_train, n_train), y_train),
+        TensorImages(prepare(x_val, n_eval), y_val[:n_eval] if n_eval else y_val),
+        TensorImages(prepare(x_test, None), y_test),
+    )
+    shifted = {}
+    for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
+        corrupted = corrupt_images(x_test, kind, severity, seed=data.corruption_seed)
+        shifted.setdefault(kind, {})[severity] = TensorImages(prepare(corrupted, None), y_test)
+    extra = {"shifted": shifted, "label_noise_flipped": flipped,
+             "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'validation images'} of "
+                         f"{Path(data.npz_path).name} ({len(y_test)} images)"}
+    return splits, [str(i) for i in range(num_classes)], native_channels, x_train.shape[-1], extra
+
+
+def noisy_labels(labels: torch.Tensor, data: DataArguments, num_classes: int) -> tuple[torch.Tensor, int]:
+    """`labels` with `--label_noise` of them flipped to another class (seeded by `--corruption_seed`), and
+    how many were flipped."""
+    if not data.label_noise:
+        return labels, 0
+    from textmix.robustness import flip_labels
+
+    noisy, mask = flip_labels(labels.numpy(), data.label_noise, num_classes, data.corruption_seed)
+    return torch.from_numpy(np.asarray(noisy)).long(), int(mask.sum())
 
 
 def load_hub_or_folder(
     data: DataArguments, model_args: ModelArguments, seed: int, channels: int | None, size: int | None
-) -> tuple[tuple[Any, Any, Any], list[str], int, int]:
-    """Train / validation / test datasets (PIL images, transformed on the fly), class names, channels, size."""
+) -> tuple[tuple[Any, Any, Any], list[str], int, int, dict[str, Any]]:
+    """Train / validation / test datasets (PIL images, transformed on the fly), class names, channels, size,
+    and `extra` as `load_npz` gives it."""
     from datasets import load_dataset
     from PIL import Image
 
+    from .common import shift_plan
+
+    if data.data_dir:
+        check_image_folder(data.data_dir)
     if data.data_dir and not data.dataset_name:
         data.dataset_name = "imagefolder"
     kwargs = {"data_dir": data.data_dir} if data.data_dir else {}
@@ -294,16 +354,63 @@ def load_hub_or_folder(
     def limit(split, n):
         return split.select(range(min(n, len(split)))) if n else split
 
-    splits = tuple(limit(s, n).with_transform(transform) for s, n in (
-        (train, data.max_train_samples), (validation, data.max_eval_samples), (test, data.max_eval_samples)))
-    return splits, names, native_channels, native_size
+    train = limit(train, data.max_train_samples)
+    flipped = 0
+    if data.label_noise:
+        noisy, flipped = noisy_labels(torch.tensor(train[label_col]), data, len(names))
+        train = train.remove_columns(label_col).add_column(label_col, noisy.tolist())
+    test = limit(test, data.max_eval_samples)
+    splits = tuple(s.with_transform(transform) for s in (train, limit(validation, data.max_eval_samples), test))
+    shifted: dict[str, dict[int, Any]] = {}
+    for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
+        shifted.setdefault(kind, {})[severity] = test.add_column("_row", list(range(len(test)))).with_transform(
+            functools.partial(corrupted_transform, transform=transform, image_col=image_col, kind=kind,
+                              severity=severity, seed=data.corruption_seed))
+    source = data.data_dir or data.dataset_name
+    extra = {"shifted": shifted, "label_noise_flipped": flipped,
+             "test_set": f"the {'test' if 'test' in ds else val_name or 'validation'} images of "
+                         f"{Path(source).name if data.data_dir else source} ({len(test)} images)"}
+    return splits, names, native_channels, native_size, extra
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def check_image_folder(data_dir: str) -> None:
+    """Raise unless `data_dir` is a folder holding image files (`IMAGE_SUFFIXES`) in class folders."""
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data_dir {folder} {'is a file' if folder.exists() else 'does not exist'}: give a "
+                                "folder of DATA_DIR/{train,test}/<class>/<image> (or DATA_DIR/<class>/<image>).")
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*") if p.is_file()):
+        raise ValueError(f"data_dir {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): put them in "
+                         "DATA_DIR/{train,test}/<class>/<image>.")
+
+
+def corrupted_transform(rows: dict, transform: Any, image_col: str, kind: str, severity: int, seed: int) -> dict:
+    """`transform` of hub/folder rows with each image corrupted first (`corrupt_images`, seeded per row by
+    `seed` and the row's index `_row`: the same copy every time)."""
+    from PIL import Image
+
+    from textmix.robustness import corrupt_images
+
+    out = []
+    for img, row in zip(rows[image_col], rows["_row"], strict=True):
+        img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
+        x = torch.from_numpy(np.asarray(img.convert("RGB" if img.mode not in ("L", "1") else "L"), dtype=np.uint8))
+        x = (x[None, None] if x.dim() == 2 else x.permute(2, 0, 1)[None])
+        y = corrupt_images(x, kind, severity, seed=seed * 1_000_003 + int(row))[0]
+        array = y[0].numpy() if y.shape[0] == 1 else y.permute(1, 2, 0).numpy()
+        out.append(Image.fromarray(array.astype(np.uint8)))
+    return transform({**rows, image_col: out})
 
 
 def load_data(
     model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments
-) -> tuple[dict[str, Any], list[str], int, int]:
-    """({"train", "validation", "test"} datasets, class names, channels, image size), the images shaped
-    for the model: a pretrained model's channels and size, else the data's own (or --image_size)."""
+) -> tuple[dict[str, Any], list[str], int, int, dict[str, Any]]:
+    """({"train", "validation", "test"} datasets, class names, channels, image size, extra), the images
+    shaped for the model: a pretrained model's channels and size, else the data's own (or --image_size);
+    `extra` has the corrupted test sets (`shifted`), `label_noise_flipped` and `test_set`."""
     from transformers import AutoConfig
 
     channels = size = None
@@ -314,15 +421,26 @@ def load_data(
         size = model_args.image_size or (image_size[0] if isinstance(image_size, (list, tuple)) else image_size)
     size = size or model_args.image_size
     if data_args.npz_path:
-        splits, names, native_channels, native_size = load_npz(data_args, channels, size, training_args.seed)
+        splits, names, native_channels, native_size, extra = load_npz(data_args, channels, size, training_args.seed)
     elif data_args.dataset_name or data_args.data_dir:
-        splits, names, native_channels, native_size = load_hub_or_folder(data_args, model_args, training_args.seed,
-                                                                         channels, size)
+        splits, names, native_channels, native_size, extra = load_hub_or_folder(
+            data_args, model_args, training_args.seed, channels, size)
         training_args.remove_unused_columns = False  # the transform needs the image column
     else:
         raise ValueError(NO_DATA)
     named = dict(zip(("train", "validation", "test"), splits, strict=True))
-    return named, names, channels or native_channels, size or native_size
+    return named, names, channels or native_channels, size or native_size, extra
+
+
+def check_data(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments) -> None:
+    """Raise what `load_data` would, without keeping anything: the data source, an .npz's arrays, an image
+    folder's images (a hub dataset is left to the run: reading it means downloading it)."""
+    if not data_args.has_data:
+        raise ValueError(NO_DATA)
+    if data_args.npz_path:
+        load_data(model_args, data_args, training_args)
+    elif data_args.data_dir:
+        check_image_folder(data_args.data_dir)
 
 
 def build_model(model_args: ModelArguments, names: list[str], channels: int, size: int) -> PreTrainedModel:
@@ -386,20 +504,25 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     check_output_dir(training_args.output_dir)
     check_model(model_args.model_name_or_path)
     with _denormals_flushed(training_args):
-        splits, names, channels, size = load_data(model_args, data_args, training_args)
+        splits, names, channels, size, extra = load_data(model_args, data_args, training_args)
         set_seed(training_args.seed)
         model = build_model(model_args, names, channels, size)
         trainer = MixTrainer(model=model, args=training_args, train_dataset=splits["train"],
                              eval_dataset=splits["validation"], compute_metrics=classification_metrics())
+        tags = tags or {}
         header = {
-            **(tags or {}),
-            "task": data_args.name(),
-            "method": (tags or {}).get("method", method_name(training_args)),
+            **tags,
+            "task": tags.get("task") or data_args.name(),
+            "method": tags.get("method", method_name(training_args)),
             "seed": training_args.seed,
             "model": model_args.model_name_or_path or f"{model_args.model_type} from scratch",
+            "modality": "image",
+            "test_set": extra["test_set"],
+            "label_noise": float(data_args.label_noise),
+            "label_noise_flipped": extra["label_noise_flipped"],
         }
         config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
-        return train_and_report(trainer, splits, header, config)
+        return train_and_report(trainer, splits, header, config, shifted=extra["shifted"])
 
 
 def compare(parser: HfArgumentParser, argv: list[str], model_args: ModelArguments, data_args: DataArguments,

@@ -119,6 +119,14 @@ class DataArguments:
                                        "of sentences (>= 1) held out for validation."})
     split_seed: int = field(
         default=0, metadata={"help": "Seed of the train/validation split (the same for every run and seed)."})
+    shift_kinds: list[str] | None = field(
+        default=None, metadata={"help": "Also test on corrupted copies of the test sentences: typo, deletion, swap, "
+                                        "mask (textmix.robustness.corrupt_words; tags follow their words)."})
+    shift_severities: list[int] | None = field(
+        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."})
+    label_noise: float = field(
+        default=0.0, metadata={"help": "Share of the training words whose tag is flipped to another tag, in [0, 1) "
+                                       "(seeded by --split_seed: the same flips for every method and seed)."})
     compare: list[str] | None = field(
         default=None, metadata={"help": "Train one model per mixing method (e.g. none embedding hidden) into "
                                         "OUTPUT_DIR/METHOD and report them together; default: the single "
@@ -145,6 +153,10 @@ class DataArguments:
                 raise InputError(f"--{name} must be > 0 (got {value}); leave it out to use every sentence.")
         if self.validation_split <= 0:
             raise InputError("--validation_split must be > 0: temperature scaling needs a validation split.")
+        from .common import check_label_noise, check_shift
+
+        check_shift(self.shift_kinds, self.shift_severities, "tokens")
+        check_label_noise(self.label_noise)
         if self.compare is not None and not self.compare:
             raise InputError("--compare needs at least one method, e.g. --compare none embedding hidden.")
 
@@ -322,6 +334,7 @@ class TaggedData:
     splits: dict[str, list[Sentence]]  # train, validation, test
     label_list: list[str]  # id -> tag: sorted, O first
     sources: dict[str, str]  # where each split comes from
+    label_noise_flipped: int = 0  # training tags flipped by --label_noise
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -403,7 +416,29 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> TaggedD
     if len(used) < 2:
         raise InputError(f"the training split has only one tag ({used[0]!r}) in its {len(splits['train'])} "
                          "sentences: a tagger learns nothing from it. Raise --max_train_samples.")
-    return TaggedData(splits, label_list, sources)
+    flipped = 0
+    if data_args.label_noise:
+        splits["train"], flipped = with_tag_noise(splits["train"], label_list, data_args.label_noise,
+                                                  data_args.split_seed)
+    return TaggedData(splits, label_list, sources, flipped)
+
+
+def with_tag_noise(sentences: list[Sentence], label_list: list[str], rate: float, seed: int
+                   ) -> tuple[list[Sentence], int]:
+    """`sentences` with `rate` of their words' tags flipped to another tag (`textmix.robustness.flip_labels`
+    over all words, seeded by `seed`), and how many were flipped."""
+    import numpy as np
+
+    from textmix.robustness import flip_labels
+
+    index = {tag: i for i, tag in enumerate(label_list)}
+    flat = np.asarray([index[t] for _, tags in sentences for t in tags])
+    noisy, mask = flip_labels(flat, rate, len(label_list), seed)
+    out, at = [], 0
+    for words, tags in sentences:
+        out.append((words, [label_list[int(i)] for i in noisy[at:at + len(tags)]]))
+        at += len(tags)
+    return out, int(mask.sum())
 
 
 # ----------------------------------------------------------------------------------------------- tokens
@@ -519,9 +554,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification, set_seed
 
     from textmix.calibration import token_classification_metrics
+    from textmix.robustness import corrupt_words
     from textmix.trainer import MixTrainer
 
-    from .common import method_name, train_and_report
+    from .common import method_name, shift_plan, train_and_report
 
     label2id = data.label2id
     splits, unscored = {}, {}
@@ -540,22 +576,35 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     model = with_lora(model, model_args, task_type="TOKEN_CLS")
+    shifted: dict[str, dict[int, Any]] = {}
+    mask_token = tokenizer.mask_token or tokenizer.unk_token or "[MASK]"
+    for kind, severity in shift_plan(data_args.shift_kinds, data_args.shift_severities):
+        corrupted = corrupt_words(data.splits["test"], kind, severity, seed=data_args.split_seed, mask_token=mask_token)
+        shifted.setdefault(kind, {})[severity] = tokenize(corrupted, tokenizer, label2id, data_args.max_seq_length,
+                                                          data_args.label_all_tokens)[0]
     trainer = MixTrainer(
         model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
         processing_class=tokenizer, data_collator=DataCollatorForTokenClassification(tokenizer),
         compute_metrics=token_classification_metrics(data.label_list),
     )
+    tags = tags or {}
+    test_file = data.sources.get("test", "test")
     header = {
-        **(tags or {}),
-        "task": data_args.name(),
-        "method": (tags or {}).get("method", method_name(training_args)),
+        **tags,
+        "task": tags.get("task") or data_args.name(),
+        "modality": "tokens",
+        "test_set": f"{Path(test_file).name if Path(test_file).exists() else test_file} "
+                    f"({len(data.splits['test'])} sentences)",
+        "label_noise": float(data_args.label_noise),
+        "label_noise_flipped": data.label_noise_flipped,
+        "method": tags.get("method", method_name(training_args)),
         "seed": training_args.seed,
         "model": model_args.model_name_or_path,
         "label_names": data.label_list,
         "unscored_words": unscored,
     }
     config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
-    return train_and_report(trainer, splits, header, config, problem_type="token")
+    return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted)
 
 
 # ----------------------------------------------------------------------------------------------- command line

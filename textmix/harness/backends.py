@@ -1,0 +1,237 @@
+"""Execution backends for `textmix compare`: how the independent runs of a grid are executed.
+
+`map_unordered(fn, items, backend=...)` calls a top-level, picklable `fn(item)` once per item and yields
+`(index, result)` as each call finishes; an exception raised by a call (or the crash of the process
+running it) is yielded as the result of that index, and the other calls go on.
+
+Backends (`BACKENDS`):
+
+- `local`: the calls run one after the other in this process, in the order of the items.
+- `ray`: the calls run in Ray worker processes, at most `num_workers` at a time. With no `address`, Ray is
+  started on this machine (and shut down at the end); with `address` (e.g. `"auto"` or `"ray://head:10001"`)
+  the calls go to an existing cluster, one GPU per call where the cluster has GPUs. Needs the `ray` extra:
+  `pip install 'textmix[ray]'`.
+
+Each worker is a fresh process per call (`max_calls=1`: no state, GPU memory or thread setting leaks from
+one run into the next), and a crashed call is not retried (`max_retries=0`): it is reported at once, and
+since a sweep is resumable, running `textmix compare` again trains what is left.
+
+A sweep run through Ray has two requirements:
+
+- The sweep folder (and the model and data the grid names) must be on a file system every worker sees at
+  the same path: any local folder when Ray runs on this machine, a shared file system (NFS, Lustre, ...)
+  for a cluster. Results are written there by the workers, not sent back through Ray.
+- Workers must import the module that defines `fn` (textmix itself, installed on every node).
+
+Every run takes a lock file in its own folder while it trains, so two processes (two Ray workers, two
+`textmix compare` commands, or both) never train the same run; a stale lock of a dead process is taken
+over. Without Ray, `textmix compare --shard I/N` splits the grid between independent processes instead,
+e.g. the tasks of a SLURM job array; both can be mixed on one sweep folder.
+
+Worker output (stdout, stderr, tracebacks) is not forwarded to this process (`log_to_driver=False`): it is
+in Ray's session logs (`/tmp/ray/session_latest/logs/worker-*` on each node); a failed call's traceback
+is also in the string of the exception yielded for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BACKENDS = ("local", "ray")
+"""The names `map_unordered(backend=...)` (and `textmix compare --backend`) accept."""
+
+FORWARDED_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "TEXTMIX_SHARED", "HF_HOME",
+                 "PYTHONPATH")
+"""Environment variables whose current values (when set) Ray workers receive by default; `env` adds to them."""
+
+RAY_MISSING = "--backend ray needs ray: pip install 'textmix[ray]'"
+
+CANCEL_GRACE_S = 10.0
+"""On interruption, how long cancelled calls get to clean up (release their run locks) before Ray stops."""
+
+
+def ray_available() -> bool:
+    """Whether `ray` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def map_unordered(fn: Callable[[T], R], items: Sequence[T], *, backend: str = "local", address: str | None = None,
+                  num_workers: int | None = None,
+                  env: Mapping[str, str] | None = None) -> Iterator[tuple[int, R | BaseException]]:
+    """Call `fn(item)` for every item; yield `(index into items, result or exception)` as each call finishes.
+
+    `backend`: one of `BACKENDS`. `local` runs the calls in this process, in order; `env` is set in
+    `os.environ` around each call (and restored after; libraries that read a variable when imported will
+    not see it). `ray` runs them in Ray workers:
+
+    - `address`: None starts Ray on this machine with `num_workers` (default: the CPUs of this machine)
+      CPUs, no dashboard and quiet logging, and shuts it down at the end; otherwise `ray.init(address=...)`
+      joins that cluster (left running). If Ray is already initialised in this process, it is used as is.
+    - `num_workers`: how many calls run at once (at most that many are submitted; the next one when one
+      finishes). Default: the cluster's GPUs if it has any, else its CPUs.
+    - Each call gets one GPU when the cluster has GPUs, else one CPU, and sets
+      `torch.set_num_threads(max(1, cpus // concurrent))` where `cpus` are the CPUs of the machine it runs on
+      and `concurrent` how many calls can run at once there (`num_workers`, capped by that node's share of
+      CPUs or GPUs in Ray's resources): the machine's cores are divided between the runs it holds.
+    - `env`: environment variables for the workers (Ray `runtime_env={"env_vars": ...}`), on top of the
+      current values of `FORWARDED_ENV`.
+
+    An exception raised by `fn` is yielded for its index (for `ray`, as the `RayTaskError` that is also an
+    instance of the original exception's class, with the remote traceback in its message); the crash of a
+    worker is yielded as its `ray.exceptions.RayError`. Other calls are not affected. On KeyboardInterrupt
+    (or when the caller stops iterating), calls not finished are cancelled (they get `CANCEL_GRACE_S` to
+    release their locks) and Ray is shut down if this function started it. Iterate inside
+    `with contextlib.closing(map_unordered(...)) as results:` so that this also happens at once when the
+    loop's body raises (otherwise it waits until the generator is garbage-collected).
+
+    Raises `ValueError` for an unknown backend or `num_workers < 1`, `ImportError` when `backend="ray"` and
+    ray is not installed (both at once, before the first call).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if num_workers is not None and num_workers < 1:
+        raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+    items = list(items)
+    if backend == "local":
+        return _map_local(fn, items, dict(env or {}))
+    if not ray_available():
+        raise ImportError(RAY_MISSING)
+    try:
+        import ray  # noqa: F401  (fail here, not at the first next(), on a broken install)
+    except ImportError as error:
+        raise ImportError(f"{RAY_MISSING} ({error})") from error
+    if not items:  # nothing to run: do not start Ray for it
+        return iter(())
+    return _map_ray(fn, items, address=address, num_workers=num_workers, env=env)
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Set `env` in `os.environ` inside the block, then restore the previous values."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _map_local(fn: Callable[[T], R], items: list[T], env: dict[str, str]) -> Iterator[tuple[int, R | BaseException]]:
+    """The `local` backend: the calls in this process, in order."""
+    for index, item in enumerate(items):
+        try:
+            with _environment(env):
+                result: R | BaseException = fn(item)
+        except Exception as error:  # noqa: BLE001 - yielded for its index, as documented
+            result = error
+        yield index, result
+
+
+def _machine_cpus() -> int:
+    """The CPUs this process may use (its affinity mask where the platform has one, else `os.cpu_count()`)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _worker_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment variables the Ray workers get: the set ones of `FORWARDED_ENV`, then `env`."""
+    merged = {key: os.environ[key] for key in FORWARDED_ENV if os.environ.get(key)}
+    merged.update({str(key): str(value) for key, value in (env or {}).items()})
+    return merged
+
+
+def _call_in_worker(fn: Callable[[T], R], item: T, slots_by_node: dict[str, int], default_slots: int) -> R:
+    """Run inside a Ray worker: divide the machine's CPUs between the calls its node runs at once, call `fn`."""
+    import ray
+
+    slots = slots_by_node.get(ray.get_runtime_context().get_node_id(), default_slots)
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        torch.set_num_threads(max(1, _machine_cpus() // max(1, slots)))
+    return fn(item)
+
+
+def _map_ray(fn: Callable[[T], R], items: list[T], *, address: str | None, num_workers: int | None,
+             env: Mapping[str, str] | None) -> Iterator[tuple[int, R | BaseException]]:
+    """The `ray` backend (see `map_unordered`)."""
+    import ray
+    from ray.exceptions import RayError, RayTaskError
+
+    started = False
+    if not ray.is_initialized():
+        quiet: dict[str, Any] = {"log_to_driver": False, "configure_logging": True, "logging_level": logging.WARNING}
+        if address is None:
+            ray.init(num_cpus=num_workers or _machine_cpus(), include_dashboard=False, **quiet)
+        elif address.startswith("ray://"):  # Ray Client: the options above would go to the server's ray.init
+            ray.init(address=address)
+        else:
+            ray.init(address=address, **quiet)
+        started = True
+    pending: dict[Any, int] = {}
+    try:
+        resources = ray.cluster_resources()
+        unit = "GPU" if resources.get("GPU", 0) > 0 else "CPU"
+        concurrent = max(1, num_workers or int(resources.get(unit, 1)))
+        slots_by_node = {node["NodeID"]: max(1, min(concurrent, int(node["Resources"].get(unit, 0))))
+                         for node in ray.nodes() if node.get("Alive") and node["Resources"].get(unit, 0) > 0}
+        options: dict[str, Any] = {"num_gpus": 1} if unit == "GPU" else {"num_cpus": 1}
+        env_vars = _worker_env(env)
+        if env_vars:
+            options["runtime_env"] = {"env_vars": env_vars}
+        remote = ray.remote(max_calls=1, max_retries=0)(_call_in_worker).options(**options)
+        fn_ref = ray.put(fn)  # sent once, not with every call
+        slots_ref = ray.put(slots_by_node)
+        following = iter(enumerate(items))
+
+        def submit() -> bool:
+            """Submit the next call; False when there is none left."""
+            for index, item in following:
+                pending[remote.remote(fn_ref, item, slots_ref, concurrent)] = index
+                return True
+            return False
+
+        while len(pending) < concurrent and submit():
+            pass
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            index = pending.pop(ref)
+            submit()
+            try:
+                result: R | BaseException = ray.get(ref)
+            except RayTaskError as error:
+                result = error.as_instanceof_cause()
+            except RayError as error:
+                result = error
+            yield index, result
+    finally:
+        # KeyboardInterrupt, GeneratorExit (the caller stopped iterating) or an error: stop what still runs.
+        # A plain cancel raises KeyboardInterrupt in the running calls, so they release their run locks.
+        try:
+            with contextlib.suppress(Exception):
+                for ref in pending:
+                    ray.cancel(ref)
+                if pending:
+                    ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_GRACE_S)
+        finally:
+            if started:
+                ray.shutdown()

@@ -1,0 +1,128 @@
+"""Pictures of `textmix report` beyond the reliability grid: distribution shift and label noise per task.
+
+matplotlib is imported inside the functions and drives an explicit Agg canvas (no pyplot, no global
+backend switch), as in `textmix.calibration.reliability`. Both functions draw from a task's entry of
+the report's summary (`textmix.harness.report.summarise`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PANELS = (("accuracy", "accuracy"), ("ece", "ECE"))
+"""The figures drawn, top to bottom: (key in the summary, axis label)."""
+
+
+def _figure(size: tuple[float, float]) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | Path) -> None:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=100)
+
+
+def _arrays(points: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    kept = [p for p in points if not math.isnan(p[1])]
+    x, mean, std = (np.asarray([p[i] for p in kept], dtype=float) for i in range(3))
+    return x, mean, np.nan_to_num(std)
+
+
+def _severity(severity: str) -> float:
+    try:
+        return float(severity)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _style(method: str, index: int, info: dict[str, Any], baseline: str | None) -> dict[str, Any]:
+    """Line style of a method: the baseline black and dashed, a method with seeds at chance marked in the legend."""
+    row = info["methods"].get(method, {})
+    name = f"{method} (at chance)" if row.get("at_chance_seeds") else method
+    if method == baseline:
+        return {"color": "black", "linestyle": "--", "label": f"{name} (baseline)", "zorder": 3}
+    return {"color": f"C{index % 10}", "label": name}
+
+
+def shift_plot(label: str, info: dict[str, Any], path: str | Path, baseline: str | None = None) -> None:
+    """Write `path`: in the manner of Ovadia et al. (2019), one column per shift kind of `info["shift"]`
+    with accuracy (top) and ECE (bottom) against severity, severity 0 the clean test set; one line per
+    method, mean over seeds with ± std shaded (`baseline` black and dashed)."""
+    shift = info["shift"]
+    kinds = shift["kinds"]
+    fig = _figure((3.0 * len(kinds) + 1.6, 5.2))
+    axes = np.asarray(fig.subplots(2, len(kinds), squeeze=False, sharey="row"))
+    styles = {m: _style(m, i, info, baseline) for i, m in enumerate(shift["methods"])}
+    for j, kind in enumerate(kinds):
+        for i, (key, name) in enumerate(PANELS):
+            ax = axes[i, j]
+            for method, per_kind in shift["methods"].items():
+                cells = per_kind.get(kind)
+                if not cells:
+                    continue
+                clean = shift.get("clean", {}).get(method, {})
+                points = [(0.0, clean.get(key, math.nan), clean.get(f"{key}_std", math.nan))]
+                points += [(_severity(s), c[key], c[f"{key}_std"]) for s, c in cells.items()
+                           if not math.isnan(_severity(s))]
+                x, mean, std = _arrays(sorted(points))
+                if x.size == 0:
+                    continue
+                ax.plot(x, mean, marker="o", markersize=3, **styles[method])
+                ax.fill_between(x, mean - std, mean + std, color=styles[method]["color"], alpha=0.15, linewidth=0)
+            if i == 0:
+                ax.set_title(kind, fontsize="medium")
+            else:
+                ax.set_xlabel("severity (0 = clean)")
+            if j == 0:
+                ax.set_ylabel(name)
+            ax.grid(alpha=0.3)
+    handles, names = [], []
+    for ax in axes.flat:
+        for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+            if name not in names:
+                handles.append(handle)
+                names.append(name)
+    if handles:
+        fig.legend(handles, names, loc="outside right center", fontsize="small")
+    fig.suptitle(f"{label}: accuracy and ECE under distribution shift (mean ± std over seeds)")
+    _save(fig, path)
+
+
+def label_noise_plot(task: str, variants: list[tuple[float, dict[str, Any]]], path: str | Path,
+                     baseline: str | None = None) -> None:
+    """Write `path`: test accuracy (left) and ECE (right) against the label-noise rate the runs were
+    trained at, one line per method, mean over seeds with ± std error bars (`baseline` black and dashed).
+    `variants`: (rate, the summary's entry of the task at that rate), for each rate."""
+    fig = _figure((9.0, 3.6))
+    axes = fig.subplots(1, 2, squeeze=False)[0]
+    methods = list(dict.fromkeys(m for _, info in variants for m in info["methods"]))
+    for i, (key, name) in enumerate(PANELS):
+        ax = axes[i]
+        for k, method in enumerate(methods):
+            points = [(rate, info["methods"][method][key], info["methods"][method][f"{key}_std"])
+                      for rate, info in variants if method in info["methods"]]
+            x, mean, std = _arrays(sorted(points))
+            if x.size:
+                with_rows = {"methods": {method: {"at_chance_seeds": [s for _, info in variants
+                                                                      for s in info["methods"].get(method, {}).get(
+                                                                          "at_chance_seeds", [])]}}}
+                ax.errorbar(x, mean, yerr=std, marker="o", markersize=3, capsize=3,
+                            **_style(method, k, with_rows, baseline))
+        ax.set_xlabel("label noise (share of training labels flipped)")
+        ax.set_ylabel(f"test {name}")
+        ax.grid(alpha=0.3)
+    handles, names = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="outside right center", fontsize="small")
+    fig.suptitle(f"{task}: test accuracy and ECE against label noise (mean ± std over seeds)")
+    _save(fig, path)

@@ -1,0 +1,224 @@
+"""The tasks of a `textmix compare` grid: GLUE names, or mappings naming files, hub datasets, images or tokens.
+
+    tasks:
+      - sst2                                # a GLUE task (from the grid's `glue_dir`, else the hub)
+      - name: reviews                       # text classification from files: csv, tsv, json, jsonl
+        train_file: data/reviews_train.csv
+        test_file: data/reviews_test.csv    # optional validation_file; else carved from train
+        text_columns: [review]
+        label_column: sentiment             # strings or whole numbers
+      - name: news
+        dataset: fancyzhx/ag_news           # a hub dataset (dataset_config, train_split, test_split, columns)
+      - name: digits
+        modality: image                     # the image recipe: an .npz, an image folder (data_dir) or a hub dataset
+        train_file: ../shared/data/mnist/mnist.npz
+      - name: wnut17
+        modality: tokens                    # token classification (the NER recipe): CoNLL, csv/json, hub
+        train_file: ../shared/data/wnut17/train.conll
+        test_file: ../shared/data/wnut17/test.conll
+
+Besides those short keys, a mapping may set `model_name_or_path` (its own model; image tasks default to
+a small ViT trained from scratch), `model` (the recipe's ModelArguments fields, e.g. `patch_size`),
+`data` (the recipe's DataArguments fields) and `training` (MixTrainingArguments fields). Each modality
+runs through its recipe (`RECIPES`), which all write the same results schema.
+
+Methods apply where they fit (`fits`): the baselines everywhere, text methods on text tasks, text
+methods that mix token labels on token tasks, image methods on image tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import parse_methods
+from ..methods import get_method
+from .checks import did_you_mean, unknown_key
+
+MODALITIES = ("text", "image", "tokens")
+RECIPES = {"text": "glue", "image": "image", "tokens": "ner"}
+"""The recipe module (under `textmix.harness.recipes`) that runs each modality."""
+
+SHORT_KEYS: dict[str, dict[str, str]] = {
+    "text": {"train_file": "train_file", "validation_file": "validation_file", "test_file": "test_file",
+             "text_columns": "text_columns", "label_column": "label_column", "problem_type": "problem_type",
+             "dataset": "dataset_name", "dataset_config": "dataset_config_name", "train_split": "train_split",
+             "test_split": "test_split"},
+    "image": {"train_file": "npz_path", "data_dir": "data_dir", "dataset": "dataset_name",
+              "dataset_config": "dataset_config_name", "image_column": "image_column", "label_column": "label_column"},
+    "tokens": {"train_file": "train_file", "validation_file": "validation_file", "test_file": "test_file",
+               "dataset": "dataset_name", "dataset_config": "dataset_config_name", "tokens_column": "tokens_column",
+               "tags_column": "tags_column"},
+}
+"""A task mapping's short keys, per modality, and the recipe's DataArguments field each one sets."""
+
+TASK_KEYS = ("name", "modality", "model_name_or_path", "model", "data", "training", "description")
+"""The keys every task mapping may have, besides its modality's `SHORT_KEYS`."""
+
+SET_BY_THE_GRID = {
+    "data": {"task_name": "the task's `name`", "glue_dir": "the grid's top-level `glue_dir`",
+             "compare": "the grid's `methods`", "skip_existing": "`textmix compare` (finished runs are skipped)",
+             "quick": "the grid"},
+    "training": {"seed": "the grid's `seeds`",
+                 "output_dir": "`textmix compare --output_dir` (runs go to OUTPUT_DIR/runs/<task>/<method>/seed<k>)"},
+}
+"""Recipe arguments that a grid sets itself, per section: setting them in `data` / `training` is an error."""
+
+FILE_FIELDS = ("train_file", "validation_file", "test_file", "npz_path", "data_dir")
+"""DataArguments fields that name files or folders (checked to exist, part of the data's fingerprint)."""
+
+
+@dataclass
+class TaskSpec:
+    """One task of a grid: its name, modality, and the recipe arguments it sets."""
+
+    name: str
+    modality: str = "text"
+    data: dict[str, Any] = field(default_factory=dict)
+    """The recipe's DataArguments fields the task sets (its data, and `data` overrides)."""
+    model: dict[str, Any] = field(default_factory=dict)
+    """The recipe's ModelArguments fields the task sets (`model_name_or_path` included when given)."""
+    training: dict[str, Any] = field(default_factory=dict)
+    glue: str | None = None
+    """The GLUE task's canonical name, for a GLUE task."""
+
+    @property
+    def recipe(self) -> str:
+        """The recipe module's name under `textmix.harness.recipes`."""
+        return RECIPES[self.modality]
+
+    def test_set(self) -> str:
+        """What the task's test set is, in a few words (before it is loaded)."""
+        data = self.data
+        if self.glue:
+            return f"GLUE {self.glue} dev"
+        if self.modality == "image":
+            if data.get("npz_path"):
+                return f"x_test/y_test of {Path(data['npz_path']).name}"
+            if data.get("data_dir"):
+                return f"the test images of {Path(data['data_dir']).name}"
+        if data.get("dataset_name"):
+            return f"{data['dataset_name']} [{data.get('test_split') or 'test'}]"
+        test = data.get("test_file") or data.get("validation_file")
+        return Path(test).name if test else "?"
+
+
+def recipe_module(modality: str) -> Any:
+    """The recipe module of a modality (`textmix.harness.recipes.glue`, `.image` or `.ner`)."""
+    return importlib.import_module(f"textmix.harness.recipes.{RECIPES[modality]}")
+
+
+@functools.cache
+def recipe_fields(modality: str) -> dict[str, set[str]]:
+    """The recipe's argument names of a modality: `data`, `model` and `training` (MixTrainingArguments)."""
+    from textmix.trainer import MixTrainingArguments
+
+    module = recipe_module(modality)
+    return {"data": {f.name for f in dataclasses.fields(module.DataArguments)},
+            "model": {f.name for f in dataclasses.fields(module.ModelArguments)},
+            "training": {f.name for f in dataclasses.fields(MixTrainingArguments) if f.init}}
+
+
+def task_name(entry: Any) -> str:
+    """The name of a grid's task entry (a GLUE name, or a mapping's `name`), as given."""
+    if isinstance(entry, Mapping):
+        return str(entry.get("name", "?"))
+    return str(entry)
+
+
+def section_problems(where: str, section: str, values: Any, modality: str) -> list[str]:
+    """Problems of a `data`, `model` or `training` mapping at `where`: not a mapping, unknown keys (with
+    the closest known one), keys the grid sets itself."""
+    if not isinstance(values, Mapping):
+        return [f"{where}: must be a mapping of the recipe's {section} arguments, got {type(values).__name__}"]
+    known = recipe_fields(modality)[section]
+    out = []
+    for key in values:
+        if key in SET_BY_THE_GRID.get(section, {}):
+            out.append(f"{where}: '{key}' is set by {SET_BY_THE_GRID[section][key]}; remove it here.")
+        elif key not in known:
+            out.append(unknown_key(where, key, known))
+    return out
+
+
+def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None, list[str]]:
+    """(the TaskSpec of a grid's task entry, its problems): a GLUE name, or a mapping (see the module)."""
+    from .glue import _ALIASES, GLUE_TASKS, glue_task
+
+    if not isinstance(entry, Mapping):
+        name = str(entry)
+        names = [*GLUE_TASKS, *_ALIASES]
+        if name.lower() not in names:
+            return None, [f"unknown GLUE task '{name}'{did_you_mean(name.lower(), names)}; choose from "
+                          f"{sorted(GLUE_TASKS)}, or give a mapping with `name` and its data (train_file, "
+                          "dataset, ...)."]
+        glue = glue_task(name).name
+        return TaskSpec(name, "text", {"task_name": glue, "glue_dir": glue_dir}, glue=glue), []
+    name = entry.get("name")
+    where = f"task {name}" if name else "a task mapping"
+    problems = [] if isinstance(name, str) and name else [f"{where}: needs a `name` (how reports call it)."]
+    if isinstance(name, str) and ("/" in name or name.startswith(".")):
+        problems.append(f"{where}: the name is a folder name of the sweep: no '/' and no leading '.'.")
+    modality = entry.get("modality", "text")
+    if modality not in MODALITIES:
+        return None, [*problems, f"{where}: modality {modality!r} is not one of {list(MODALITIES)}"
+                      f"{did_you_mean(str(modality), MODALITIES)}."]
+    short = SHORT_KEYS[modality]
+    known = [*TASK_KEYS, *short]
+    for key in entry:
+        if key not in known:
+            other = [m for m, keys in SHORT_KEYS.items() if key in keys]
+            hint = f" (a key of {other[0]} tasks: set `modality: {other[0]}`)" if other else ""
+            problems.append(unknown_key(where, key, known) + hint)
+    data = {short[k]: v for k, v in entry.items() if k in short}
+    for section in ("data", "model", "training"):
+        if section in entry:
+            found = section_problems(f"{where}.{section}", section, entry[section], modality)
+            problems += found
+            if not found:
+                clash = sorted(set(data) & set(entry[section])) if section == "data" else []
+                if clash:
+                    problems.append(f"{where}: {clash} given both as short keys and in `data`; keep one.")
+    if not any(data.get(k) for k in ("train_file", "npz_path", "data_dir", "dataset_name")) and not any(
+            isinstance(entry.get("data"), Mapping) and entry["data"].get(k)
+            for k in ("train_file", "npz_path", "data_dir", "dataset_name")):
+        keys = {"text": "train_file (+ test_file) or dataset", "image": "train_file (an .npz), data_dir or dataset",
+                "tokens": "train_file (+ test_file) or dataset"}[modality]
+        problems.append(f"{where}: no data: give {keys}.")
+    if problems:
+        return None, problems
+    data.update(entry.get("data") or {})
+    if modality == "text":
+        data["task_name"] = None
+    model = dict(entry.get("model") or {})
+    if entry.get("model_name_or_path"):
+        model["model_name_or_path"] = entry["model_name_or_path"]
+    return TaskSpec(name, modality, data, model, dict(entry.get("training") or {})), []
+
+
+def fits(method: str, training: Mapping[str, Any], modality: str) -> str | None:
+    """Why a grid method (training arguments `training`) does not fit a task of `modality`, or None when it
+    does: the baselines (no `mix_method`) fit every task; a mixing method fits tasks of its modality
+    (text methods that mix token labels: token tasks too)."""
+    mix = training.get("mix_method", "none")
+    if mix in (None, "", "none"):
+        return None
+    try:
+        parsed = parse_methods(mix)
+    except ValueError:
+        return None  # the recipe's arguments check names the problem
+    names = list(parsed) if isinstance(parsed, dict) else [parsed]
+    for name in names:
+        spec = get_method(name)
+        if modality == "image" and spec.modality != "image":
+            return f"{name} mixes text; the task is images"
+        if modality != "image" and spec.modality == "image":
+            return f"{name} mixes images; the task is {modality}"
+        if modality == "tokens" and not spec.token_labels:
+            return f"{name} does not mix token labels"
+    return None

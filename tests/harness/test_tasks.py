@@ -166,3 +166,19 @@ def test_an_image_task_and_a_csv_task_run_beside_glue_and_the_report_names_each_
     assert plan_info["tasks"]["rte"]["skipped_methods"] == {"mixup": "mixup mixes images; the task is text"}
     report = (out / "report.md").read_text()
     assert "test.csv (12 rows)" in report and "x_test/y_test of mnist.npz (32 images)" in report
+
+
+def test_a_grid_with_shift_but_no_test_labels_is_refused_before_any_run(tmp_path):
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "unlabelled.npz"
+    np.savez(npz, x_train=rng.integers(0, 255, (20, 8, 8), dtype=np.uint8), y_train=np.arange(20) % 2,
+             x_test=rng.integers(0, 255, (6, 8, 8), dtype=np.uint8))
+    rows = [(f"text {i}", "") for i in range(6)]
+    train, _ = reviews(tmp_path)
+    hidden = write_csv(tmp_path / "hidden.csv", rows)
+    tasks = [{"name": "pics", "modality": "image", "train_file": str(npz)},
+             {"name": "hidden", "train_file": str(train), "test_file": str(hidden), "label_column": "sentiment"}]
+    found = "\n".join(problems_of(tmp_path, tasks, methods="[none]",
+                                  extra="shift: {text: [typo], image: [blur]}\n"))
+    assert "task pics:" in found and "has x_test but no y_test" in found
+    assert "task hidden:" in found and "hidden.csv: 6 row(s) without a label" in found

@@ -123,3 +123,17 @@ def test_bad_arguments_raise_a_helpful_value_error(kwargs, message):
     args = {"labels": [0, 1, 2], "rate": 0.5, "num_classes": 3, "seed": 0} | kwargs
     with pytest.raises(ValueError, match=message):
         flip_labels(**args)
+
+
+def test_the_readme_example_of_the_robustness_package_runs():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "textmix.robustness" in b)
+    scope: dict = {"__name__": "readme"}
+    exec(compile(block, "README.md", "exec"), scope)
+    assert len(scope["typos"]) == 2 and scope["images"].shape == (4, 1, 28, 28)
+    (words, tags), = scope["words"]
+    kept = {"Paris": "B-loc", "is": "O", "nice": "O"}
+    assert len(words) == 2 and tags == [kept[w] for w in words]  # one word of three deleted, with its tag

@@ -352,7 +352,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from textmix.calibration import classification_metrics, regression_metrics
     from textmix.trainer import MixTrainer
 
-    from .common import method_name, multi_label_metrics, train_and_report
+    from .common import method_name, multi_label_metrics, tokenized, train_and_report
 
     set_seed(training_args.seed)
     splits = data.splits
@@ -368,9 +368,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         return tokenizer(*texts, truncation=True, max_length=data_args.max_seq_length)
 
     shifted = shifted_tests(splits["test"], data_args, tokenizer.mask_token or tokenizer.unk_token or "[MASK]")
+    tag = f"{model_args.model_name_or_path}|{data_args.max_seq_length}|{pair}"
     with training_args.main_process_first(desc="tokenize"):
-        splits = splits.map(tokenize, batched=True, desc="tokenize")
-        shifted = {kind: {sev: ds.map(tokenize, batched=True, desc="tokenize") for sev, ds in by_sev.items()}
+        splits = tokenized(splits, tokenize, tag, desc="tokenize")
+        shifted = {kind: {sev: tokenized(ds, tokenize, tag, desc="tokenize") for sev, ds in by_sev.items()}
                    for kind, by_sev in shifted.items()}
     problem = {"classification": "single_label_classification", "regression": "regression",
                "multi_label": "multi_label_classification"}[data.problem_type]

@@ -225,15 +225,18 @@ def load_npz(
                                 ".npz with x_train, y_train, x_test, y_test.")
     with np.load(data.npz_path, allow_pickle=False) as npz:  # plain arrays: no pickle
         arrays = {key: npz[key] for key in npz.files}
+    unlabelled = [k for k in ("x_test", "x_validation", "x_val", "x_valid") if k in arrays and "y" + k[1:] not in arrays]
+    if unlabelled:
+        raise ValueError(f"{path} has {unlabelled[0]} but no {'y' + unlabelled[0][1:]}: the test metrics (and "
+                         "shift, on corrupted copies of the test set) need the test labels.")
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing or not any(k in arrays for k in ("x_test", "x_validation", "x_val", "x_valid")):
         raise ValueError(f"{path} lacks {missing or 'x_test (or x_validation)'}: it holds {sorted(arrays)}; an .npz "
                          "needs x_train, y_train and x_test, y_test (and optionally x_validation, y_validation).")
 
-    def images(key: str) -> torch.Tensor:
+    def images(key: str) -> torch.Tensor:  # uint8 until `prepare`: only the images used become floats
         x = torch.from_numpy(arrays[key])
-        x = x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)  # (N, H, W) or (N, H, W, C) -> (N, C, H, W)
-        return x.float() / 255.0
+        return x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)  # (N, H, W) or (N, H, W, C) -> (N, C, H, W)
 
     x_train, y_train = images("x_train"), torch.from_numpy(arrays["y_train"]).long()
     val_key = next((k for k in ("x_validation", "x_val", "x_valid") if k in arrays), None)
@@ -253,7 +256,7 @@ def load_npz(
     std = data.image_std or [0.3081 if mnist_like else 0.5] * channels
 
     def prepare(x: torch.Tensor, limit: int | None) -> torch.Tensor:
-        x = x[:limit] if limit else x
+        x = (x[:limit] if limit else x).float() / 255.0
         if x.shape[1] != channels:
             if x.shape[1] != 1:
                 raise ValueError(f"the images have {x.shape[1]} channels, the model wants {channels}.")

@@ -500,6 +500,8 @@ def tokenize(sentences: Sequence[Sentence], tokenizer: PreTrainedTokenizerBase, 
     got no token (cut at `max_seq_length`, or no sub-token at all); the number of sentences they are in)."""
     from datasets import Dataset
 
+    from .common import tokenized
+
     data = Dataset.from_dict({"tokens": [w for w, _ in sentences], "tags": [t for _, t in sentences]})
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
@@ -511,7 +513,8 @@ def tokenize(sentences: Sequence[Sentence], tokenizer: PreTrainedTokenizerBase, 
             unscored.append(len(tags) - len({w for w in word_ids if w is not None}))
         return {**enc, "labels": labels, "unscored": unscored}
 
-    data = data.map(encode, batched=True, remove_columns=["tokens", "tags"], desc="tokenize")
+    tag = f"{getattr(tokenizer, 'name_or_path', '')}|{max_seq_length}|{label_all_tokens}|{sorted(label2id.items())}"
+    data = tokenized(data, encode, tag, remove_columns=["tokens", "tags"], desc="tokenize")
     lost = data["unscored"]
     return data.remove_columns("unscored"), int(sum(lost)), int(sum(1 for n in lost if n))
 

@@ -223,8 +223,9 @@ def test_shift_table_holds_the_means_over_seeds(sweep):
                 assert cell["accuracy_std"] == pytest.approx(
                     np.std([shift_acc(method, kind, k, s) for s in SEEDS], ddof=1))
                 (line,) = [x for x in md.splitlines() if x.startswith(f"| {kind} | {method} |")]
-                assert f"{acc:.4f} / {ece:.4f}" in line
-                clean = f"{means(CLEAN_ACC[method]):.4f} / {means(CLEAN_ECE[method]):.4f}"
+                assert f"{acc:.4f} / {ece:.4f} / 0.0500" in line  # accuracy / ECE / ECE after scaling
+                clean = (f"{means(CLEAN_ACC[method]):.4f} / {means(CLEAN_ECE[method]):.4f} / "
+                         f"{means(CLEAN_ECE[method]) / 2:.4f}")
                 assert line.split(" | ")[2] == clean  # severity 0: the clean test set
     # change in accuracy averaged over the kind's severities, paired against the baseline
     base = [np.mean([shift_acc("none", "typo", k, s) for k in SEVERITIES]) for s in SEEDS]

@@ -530,7 +530,8 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
         named = list(dict.fromkeys(str(r["test_set"]) for r in runs_here if r.get("test_set")))
         shift = shift_summary(runs_by_method, baseline)
         if shift:  # severity 0 of the tables and plots: the clean test set
-            shift["clean"] = {m: {k: rows[m][k] for k in ("accuracy", "accuracy_std", "ece", "ece_std")}
+            shift["clean"] = {m: {k: rows[m][k] for k in ("accuracy", "accuracy_std", "ece", "ece_std", "ece_ts",
+                                                        "ece_ts_std")}
                               for m in shift["methods"]}
         recommended, why_not = recommend(rows)
         flipped = [r["label_noise_flipped"] for r in runs_here if isinstance(r.get("label_noise_flipped"), int)]
@@ -668,7 +669,8 @@ def _recommendation_line(info: dict) -> str:
 def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
     severities = sorted({s for k in shift["kinds"] for s in shift["severities"][k]}, key=_severity_key)
     lines = [f"### {label}: distribution shift", "",
-             "Accuracy / ECE (mean over seeds) on corrupted copies of the test set, by kind and severity; severity 0 "
+             "Accuracy / ECE / ECE after temperature scaling (the temperature fitted on the clean validation split; "
+             "mean over seeds) on corrupted copies of the test set, by kind and severity; severity 0 "
              f"is the clean test set. Δ accuracy: the accuracy averaged over the kind's severities, mean paired change "
              f"against `{baseline}` over the same seeds (p-value of the paired t-test).", "",
              "| kind | method | 0 (clean) | " + " | ".join(severities) + " | Δ accuracy |",
@@ -679,10 +681,12 @@ def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
             if not cells:
                 continue
             clean = shift.get("clean", {}).get(method, {})
-            row = [f"{_num(clean.get('accuracy', math.nan))} / {_num(clean.get('ece', math.nan))}"]
+            row = [f"{_num(clean.get('accuracy', math.nan))} / {_num(clean.get('ece', math.nan))} / "
+                   f"{_num(clean.get('ece_ts', math.nan))}"]
             for severity in severities:
                 cell = cells.get(severity)
-                row.append("" if cell is None else f"{_num(cell['accuracy'])} / {_num(cell['ece'])}")
+                row.append("" if cell is None else
+                           f"{_num(cell['accuracy'])} / {_num(cell['ece'])} / {_num(cell.get('ece_ts', math.nan))}")
             change = shift["change"].get(method, {}).get(kind, {}).get("accuracy")
             lines.append(f"| {kind} | {method} | " + " | ".join(row) + f" | {_change(change)} |")
     return [*lines, ""]

@@ -145,9 +145,23 @@ def test_an_image_folder(tmp_path):
         "--patch_size", "4", "--hidden_size", "8", "--num_hidden_layers", "1", "--num_attention_heads", "2",
         "--intermediate_size", "8", "--mix_method", "cutmix", "--max_steps", "2", "--report_to", "none",
         "--use_cpu", "--disable_tqdm", "true", "--per_device_train_batch_size", "4", "--validation_share", "0.25",
+        "--shift_kinds", "occlusion", "contrast", "--shift_severities", "5", "--label_noise", "0.25",
     ])  # no validation folder: a quarter of train is held out
     assert 0 <= result["test"]["accuracy"] <= 1 and (tmp_path / "out" / "reliability.png").exists()
     assert result["task"] == "images" and result["sizes"] == {"train": 18, "validation": 6, "test": 12}
+    assert set(result["shift"]) == {"occlusion", "contrast"} and result["shift"]["occlusion"]["5"]["size"] == 12
+    assert result["label_noise_flipped"] == 5 and result["test_set"] == "the test images of images (12 images)"
+
+    import torch
+
+    data = recipe.DataArguments(data_dir=str(tmp_path / "images"), shift_kinds=["occlusion"], shift_severities=[5])
+    splits, _, _, _, extra = recipe.load_hub_or_folder(data, recipe.ModelArguments(), 0, None, 8)
+    clean, occluded = splits[2], extra["shifted"]["occlusion"][5]
+    for i in range(3):  # each image corrupted, the same way on every read, its label untouched
+        a, b = clean[i]["pixel_values"], occluded[i]["pixel_values"]
+        assert not torch.equal(a, b) and torch.equal(b, occluded[i]["pixel_values"])
+        assert clean[i]["labels"] == occluded[i]["labels"]
+        assert (b == -1).sum() >= 0.2 * b.numel()  # a 40 % box of zeros (normalised: -1; edges resized)
 
 
 def test_main_leaves_the_denormal_setting_as_it_found_it(tmp_path, tiny_npz):

@@ -400,7 +400,7 @@ def corrupted_transform(rows: dict, transform: Any, image_col: str, kind: str, s
     out = []
     for img, row in zip(rows[image_col], rows["_row"], strict=True):
         img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
-        x = torch.from_numpy(np.asarray(img.convert("RGB" if img.mode not in ("L", "1") else "L"), dtype=np.uint8))
+        x = torch.from_numpy(np.array(img.convert("RGB" if img.mode not in ("L", "1") else "L"), dtype=np.uint8))
         x = (x[None, None] if x.dim() == 2 else x.permute(2, 0, 1)[None])
         y = corrupt_images(x, kind, severity, seed=seed * 1_000_003 + int(row))[0]
         array = y[0].numpy() if y.shape[0] == 1 else y.permute(1, 2, 0).numpy()

@@ -140,7 +140,7 @@ def test_a_run_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_
     runs = plan(grid, out)
     seen = []
 
-    def run_one(run, model_name_or_path):
+    def run_one(run):
         lock = json.loads((run.folder / compare_module.LOCK_FILE).read_text())
         assert lock["pid"] == os.getpid()  # held while the run trains
         seen.append(run.seed)
@@ -170,7 +170,7 @@ def test_a_run_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_
 def test_a_sweep_where_every_run_fails_says_how_many_and_where_and_exits_non_zero(tmp_path, monkeypatch, capsys):
     import textmix.harness.compare as compare_module
 
-    def run_one(run, model_name_or_path):
+    def run_one(run):
         raise RuntimeError("boom in the model")
 
     monkeypatch.setattr(compare_module, "run_one", run_one)

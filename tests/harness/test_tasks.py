@@ -77,6 +77,9 @@ def test_methods_run_where_they_fit_and_the_plan_says_what_was_skipped(tmp_path)
     info = task_plan(grid)
     assert info["rte"]["skipped_methods"] == {"mixup": "mixup mixes images; the task is text"}
     assert info["digits"]["methods"] == ["none", "mixup"] and info["reviews"]["test_set"] == "test.csv"
+    # the grid's data keys an image task has no argument for are said, not silently dropped
+    assert info["digits"]["unapplied_data"] == ["max_test_samples", "validation_split", "max_seq_length"]
+    assert info["rte"]["unapplied_data"] == []
     assert len({r.key for r in runs}) == len(runs)
 
 
@@ -137,7 +140,7 @@ def test_shift_and_label_noise_are_checked_before_any_run(tmp_path):
     assert "did you mean 'text'" in found and "shift names no kinds" in found
 
 
-def test_an_image_task_and_a_csv_task_run_beside_glue_and_the_report_names_each_test_set(tmp_path):
+def test_an_image_task_and_a_csv_task_run_beside_glue_and_the_report_names_each_test_set(tmp_path, capsys):
     train, test = reviews(tmp_path)
     mnist = shared_path("data", "mnist", "mnist.npz")
     tasks = ["rte",
@@ -151,6 +154,8 @@ def test_an_image_task_and_a_csv_task_run_beside_glue_and_the_report_names_each_
     assert main(["compare", "--config", grid_file(tmp_path, tasks, methods="[none, mixup]",
                                                   extra="shift: {text: [mask], image: [occlusion], severities: [2]}\n"),
                  "--output_dir", str(out)]) == 0
+    assert ("task digits: the grid's data ['max_test_samples', 'validation_split', 'max_seq_length'] do not apply"
+            in capsys.readouterr().err)
     results = {p.parts[-4]: json.loads(p.read_text()) for p in out.glob("runs/*/*/seed0/results.json")}
     assert set(results) == {"rte", "reviews", "digits"}  # mixup only on digits, none everywhere
     assert results["reviews"]["test_set"] == "test.csv (12 rows)" and results["reviews"]["task"] == "reviews"
@@ -182,3 +187,16 @@ def test_a_grid_with_shift_but_no_test_labels_is_refused_before_any_run(tmp_path
                                   extra="shift: {text: [typo], image: [blur]}\n"))
     assert "task pics:" in found and "has x_test but no y_test" in found
     assert "task hidden:" in found and "hidden.csv: 6 row(s) without a label" in found
+
+
+def test_the_report_scores_a_task_by_what_it_is_not_by_its_name():
+    from textmix.harness.report import task_metric
+
+    def result(task, glue, problem_type="classification"):
+        return {"task": task, "problem_type": problem_type, "config": {"data": {"task_name": glue}}}
+
+    assert task_metric(result("CoLA", "cola")) == "matthews_correlation"  # a GLUE task under another spelling
+    assert task_metric(result("my-mrpc", "mrpc")) == "f1"
+    assert task_metric(result("cola", None)) == "accuracy"  # a file task that happens to be called cola
+    assert task_metric(result("prices", None, "regression")) == "pearson"
+    assert task_metric({"task": "stsb"}) == "pearson"  # results without a configuration: by name

@@ -308,11 +308,6 @@ def _merge(base: dict, extra: Mapping) -> dict:
     return out
 
 
-def _fields() -> dict[str, set[str]]:
-    """The GLUE recipe's argument names: `data` (DataArguments) and `training` (MixTrainingArguments)."""
-    return recipe_fields("text")
-
-
 def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:
     """(the TaskSpecs of the grid's `tasks`, their problems: unknown GLUE names, bad mappings, names twice)."""
     specs, problems = [], []
@@ -575,8 +570,6 @@ def _data_problem(modality: str, data: dict[str, Any], model: dict[str, Any], lo
             from .recipes.image import check_data
 
             check_data(model_args, data_args, MixTrainingArguments(output_dir="__check__", report_to="none"))
-        elif modality == "tokens":
-            module.load_data(data_args)
         else:
             module.load_data(data_args)
     except Exception as err:  # noqa: BLE001
@@ -696,7 +689,8 @@ def _task_args(grid: Mapping[str, Any], spec: TaskSpec) -> Mapping[str, Any]:
 
 
 def task_plan(grid: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per task: its modality, test set, the grid's methods that run on it and those skipped (with why)."""
+    """Per task: its modality, test set, the grid's methods that run on it and those skipped (with why), and
+    the grid-wide `data` keys its recipe has no argument for (`unapplied_data`: not applied to it)."""
     specs, _ = parse_tasks(grid)
     known = grid_methods()
     out = {}
@@ -709,8 +703,9 @@ def task_plan(grid: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 skipped[method] = reason
             else:
                 runs.append(method)
+        unapplied = [k for k in (grid.get("data") or {}) if k not in recipe_fields(spec.modality)["data"]]
         out[spec.name] = {"modality": spec.modality, "test_set": spec.test_set(), "methods": runs,
-                          "skipped_methods": skipped}
+                          "skipped_methods": skipped, "unapplied_data": unapplied}
     return out
 
 
@@ -763,17 +758,14 @@ def plan(grid: dict, output_dir: Path, fingerprints: bool = True, strict: bool =
     return runs
 
 
-def run_one(run: Run, model_name_or_path: str | None = None) -> dict:
+def run_one(run: Run) -> dict:
     """Train and evaluate one run through its modality's recipe; remove its checkpoints when done."""
     from textmix.trainer import MixTrainingArguments
 
     from .tasks import recipe_module
 
     module = recipe_module(run.modality)
-    model = dict(run.model)
-    if model_name_or_path and not model.get("model_name_or_path") and run.modality != "image":
-        model["model_name_or_path"] = model_name_or_path
-    model_args = module.ModelArguments(**{k: v for k, v in model.items() if v is not None})
+    model_args = module.ModelArguments(**{k: v for k, v in run.model.items() if v is not None})
     data_args = module.DataArguments(**{k: v for k, v in run.data.items() if v is not None or k == "glue_dir"})
     training_args = MixTrainingArguments(**run.training)
     results = module.run(model_args, data_args, training_args,
@@ -889,7 +881,7 @@ def _run_line(name: str, results: Mapping[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def train_run(run: Run, model_name_or_path: str | None = None) -> dict[str, Any]:
+def train_run(run: Run) -> dict[str, Any]:
     """Train one run unless another process holds its lock or it is done: takes the run's lock, trains with
     the Trainer's output in the run's `run.log`, releases the lock. Never raises for a failed run: returns
     {"status": "done" | "locked" | "failed", "results" | "holder" | "error" + "log"} (a backend's unit of work)."""
@@ -907,7 +899,7 @@ def train_run(run: Run, model_name_or_path: str | None = None) -> dict[str, Any]
             return {"status": "done", "results": json.loads((run.folder / "results.json").read_text(encoding="utf-8"))}
         run.folder.mkdir(parents=True, exist_ok=True)
         with open(run.folder / "run.log", "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-            results = run_one(run, model_name_or_path)
+            results = run_one(run)
         return {"status": "done", "results": results}
     except KeyboardInterrupt:
         raise
@@ -945,8 +937,13 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
         raise GridError(problems)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output_dir / "grid.json", grid)
-    write_json_atomic(output_dir / PLAN_FILE, {"tasks": task_plan(grid), "label_noise": grid.get("label_noise"),
+    tasks = task_plan(grid)
+    write_json_atomic(output_dir / PLAN_FILE, {"tasks": tasks, "label_noise": grid.get("label_noise"),
                                                "shift": grid.get("shift")})
+    for name, info in tasks.items():
+        if info["unapplied_data"]:
+            notice(f"task {name}: the grid's data {info['unapplied_data']} do not apply to it (the {info['modality']} "
+                   "recipe has no such argument); set its own in the task's `data` if it needs one.")
     runs = shard_runs(plan(grid, output_dir), shard)
     todo = [r for r in runs if not r.done]
     failures: list[dict[str, Any]] = []
@@ -957,8 +954,7 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
     if todo and backend == "local":
         bar.set_postfix_str(todo[0].name)
     finished = len(runs) - len(todo)
-    outcomes = map_unordered(functools.partial(train_run, model_name_or_path=grid.get("model_name_or_path")),
-                             todo, backend=backend, address=address, num_workers=workers)
+    outcomes = map_unordered(train_run, todo, backend=backend, address=address, num_workers=workers)
     with contextlib.closing(outcomes), contextlib.closing(bar):
         for i, outcome in outcomes:
             run = todo[i]

@@ -74,10 +74,16 @@ DEFAULT_TEST_SET = "GLUE dev"
 
 
 def task_metric(result: dict) -> str:
-    """The name of a run's task metric: entity F1 for token classification, else the GLUE task's (or accuracy)."""
+    """The name of a run's task metric: entity F1 for token classification; for a GLUE task (the recipe's
+    `task_name`, whatever the grid calls the task) GLUE's metric; Pearson for other regression tasks;
+    else accuracy. Results without their configuration fall back to the task's name."""
     if result.get("problem_type") == "token":
         return TOKEN_METRIC
-    return TASK_METRIC.get(result["task"], "accuracy")
+    data = (result.get("config") or {}).get("data") or {}
+    glue = data.get("task_name") if "task_name" in data else result.get("task")
+    if glue in TASK_METRIC:
+        return TASK_METRIC[glue]
+    return "pearson" if result.get("problem_type") == "regression" or result.get("regression") else "accuracy"
 
 
 def run_values(result: dict) -> dict[str, float]:

@@ -245,3 +245,15 @@ def test_shifted_test_sets_are_corrupted_copies_with_the_same_labels(tmp_path):
     assert masked["text_b"] == corrupt_text(test["text_b"], "mask", 5, seed=3001, mask_token="<mask>")
     assert all("<mask>" in t for t in masked["text_a"]) and shifted_tests(test, args, "<mask>")["typo"][5][
         "text_a"] == shifted["typo"][5]["text_a"]  # the same copy every time
+
+
+def test_tokenizing_under_the_same_tag_never_reads_back_a_stale_cache(tmp_path):
+    from datasets import Dataset, load_dataset
+
+    from textmix.harness.recipes.common import tokenized
+
+    Dataset.from_dict({"text": ["a", "b"]}).to_parquet(str(tmp_path / "train.parquet"))
+    data = load_dataset("parquet", data_files=str(tmp_path / "train.parquet"), cache_dir=str(tmp_path / "cache"))
+    first = tokenized(data["train"], lambda b: {"n": [1] * len(b["text"])}, "same-model|32")
+    second = tokenized(data["train"], lambda b: {"n": [2] * len(b["text"])}, "same-model|32")  # changed tokenizer
+    assert first["n"] == [1, 1] and second["n"] == [2, 2]

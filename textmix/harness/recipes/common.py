@@ -77,8 +77,9 @@ def save_npz_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -
 
 def tokenized(dataset: Any, fn: Callable[[dict], dict], tag: str, **kwargs: Any) -> Any:
     """`dataset.map(fn, batched=True, **kwargs)` (a `Dataset`, or each split of a `DatasetDict`) with a
-    fingerprint made from the dataset's own and `tag` (what determines `fn`: the tokenizer, the
-    length), so `datasets` does not hash `fn` itself — pickling a tokenizer costs about a second a call."""
+    fingerprint made from the dataset's own and `tag` (the tokenizer's name, the length), so `datasets`
+    does not hash `fn` itself — pickling a tokenizer costs about a second a call. Since `tag` cannot
+    tell a tokenizer changed under the same name, a cached result is never read back."""
     import hashlib
 
     from datasets import DatasetDict
@@ -86,7 +87,7 @@ def tokenized(dataset: Any, fn: Callable[[dict], dict], tag: str, **kwargs: Any)
     if isinstance(dataset, DatasetDict):
         return DatasetDict({name: tokenized(split, fn, f"{tag}|{name}", **kwargs) for name, split in dataset.items()})
     fingerprint = hashlib.sha256(f"{dataset._fingerprint}|{tag}".encode()).hexdigest()[:32]
-    return dataset.map(fn, batched=True, new_fingerprint=fingerprint, **kwargs)
+    return dataset.map(fn, batched=True, new_fingerprint=fingerprint, load_from_cache_file=False, **kwargs)
 
 
 def read_results(folder: str | os.PathLike) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from .checks import did_you_mean
+from .recipes.contracts import choose_text_columns, class_name, fix_classes, is_missing_label
 
 csv.field_size_limit(2**31 - 1)
 
@@ -211,6 +212,10 @@ class LoadedFiles:
     names: list[str] | None  # class names (classification, multi_label); None for regression
     dropped: dict[str, list[str]] = field(default_factory=dict)  # split -> locations of dropped unlabelled rows
     sources: dict[str, str] = field(default_factory=dict)  # split -> the file (or dataset[split]) it came from
+    text_columns: list[str] = field(default_factory=list)  # the columns read as text (text_a, text_b)
+    text_columns_how: str = ""  # given, or how they were guessed
+    dropped_unseen: dict[str, int] = field(default_factory=dict)  # split -> rows dropped for an unseen label
+    class_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class name -> rows
 
     @property
     def dropped_counts(self) -> dict[str, int]:
@@ -245,6 +250,7 @@ def read_files(
     drop_unlabelled: bool = False,
     label_separator: str = ",",
     validation_file: str | None = None,
+    drop_unseen: bool = False,
 ) -> LoadedFiles:
     """Text classification (or regression) data from csv, tsv or json(l) files, with the columns of GLUE:
     splits `train`, `test` and, when `validation_file` is given, `validation`.
@@ -254,14 +260,18 @@ def read_files(
     by `infer_problem_type`, and the reason kept in `reason`): classes are the sorted distinct labels
     (whole numbers in numeric order); regression labels stay floats; multi-label labels are json
     lists or strings split at `label_separator`, stored as 0/1 vectors over the sorted label names.
-    Rows whose label is empty or missing are an error naming them, or, with `drop_unlabelled`,
-    left out (their locations in `dropped`). Fewer than two classes is an error.
+    Rows whose label is missing (empty, NaN, or -1 for classes: `contracts.is_missing_label`) are an
+    error naming them, or, with `drop_unlabelled`, left out (their locations in `dropped`). The classes
+    are those of the training file (`contracts.fix_classes`): a test or validation label it never shows
+    is an error, or with `drop_unseen` its rows are left out (counted in `dropped_unseen`). Fewer than
+    two classes is an error.
     """
     files = {"train": train_file, "test": test_file}
     if validation_file:
         files["validation"] = validation_file
     raw = {split: _read_table(Path(file)) for split, file in files.items()}
-    return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, label_separator)
+    return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, label_separator,
+                       drop_unseen)
 
 
 def read_dataset(
@@ -274,6 +284,7 @@ def read_dataset(
     problem_type: str | None = None,
     drop_unlabelled: bool = False,
     cache_dir: str | None = None,
+    drop_unseen: bool = False,
 ) -> LoadedFiles:
     """`read_files` for a hub dataset (or a local folder of data files `datasets.load_dataset` reads):
     splits `train_split` and `test_split` (default: `test`, else `validation`). Class-label columns
@@ -303,7 +314,7 @@ def read_dataset(
                 row = {**row, label_column: None if value is None or value < 0 else feature.int2str(value)}
             rows.append((f"row {i}", row))
         raw[split] = rows
-    return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled)
+    return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, drop_unseen=drop_unseen)
 
 
 def read_tables(
@@ -314,6 +325,7 @@ def read_tables(
     problem_type: str | None = None,
     drop_unlabelled: bool = False,
     label_separator: str = ",",
+    drop_unseen: bool = False,
 ) -> LoadedFiles:
     """The data of `read_files` from rows already read: `raw` maps each split to its (location, row)
     records, `files` each split to the source named in errors."""
@@ -326,11 +338,10 @@ def read_tables(
     if label_column not in first:
         raise ValueError(f"label column {label_column!r} not in {train_file} (columns: {list(first)}"
                          f"{did_you_mean(label_column, first)}); set label_column.")
-    if not text_columns:
-        text_columns = [c for c in first if c != label_column and isinstance(first[c], str)
-                        and not _is_number(first[c])][:2]
+    text_columns, how = choose_text_columns(first, label_column, text_columns)
     if not 1 <= len(text_columns) <= 2:
-        raise ValueError(f"text_columns must name one or two columns, got {text_columns}.")
+        raise ValueError(f"text_columns must name one or two columns, got {text_columns} ({how}; columns: "
+                         f"{list(first)}).")
     for split, rows in raw.items():
         missing = [c for c in text_columns + [label_column] if c not in rows[0][1]]
         if missing:
@@ -338,17 +349,27 @@ def read_tables(
             raise ValueError(f"{files[split]} lacks column(s) {missing}{hint} (columns: {list(rows[0][1])}); set "
                              "text_columns / label_column.")
 
-    dropped: dict[str, list[str]] = {}
     for split, rows in raw.items():
         short = [where for where, row in rows if any(row.get(c) is None for c in text_columns)]
         if short:
             raise ValueError(f"{files[split]}: {len(short)} row(s) without the text column(s) {text_columns} "
                              f"({where_rows(short)}): fix the file.")
-        unlabelled = [where for where, row in rows if _unlabelled(row.get(label_column))]
+    present = [row[label_column] for rows in raw.values() for _, row in rows if not _unlabelled(row.get(label_column))]
+    if problem_type is None:
+        problem_type, reason = infer_problem_type(present)
+    else:
+        reason = "given"
+
+    def missing(value: Any) -> bool:  # -1 is a hidden label, except where labels are numbers to predict
+        return _unlabelled(value) or (problem_type != "regression" and is_missing_label(value))
+
+    dropped: dict[str, list[str]] = {}
+    for split, rows in raw.items():
+        unlabelled = [where for where, row in rows if missing(row.get(label_column))]
         if unlabelled and not drop_unlabelled:
             raise ValueError(f"{files[split]}: {len(unlabelled)} row(s) without a label in column "
-                             f"{label_column!r} ({where_rows(unlabelled)}): fill them in, or pass --drop_unlabelled "
-                             "to leave them out.")
+                             f"{label_column!r} (empty, NaN or -1, a hidden label; {where_rows(unlabelled)}): fill "
+                             "them in, or pass --drop_unlabelled to leave them out.")
         if unlabelled:
             dropped[split] = unlabelled
             keep = set(unlabelled)
@@ -356,11 +377,8 @@ def read_tables(
             if not raw[split]:
                 raise ValueError(f"{files[split]} has no labelled rows.")
 
-    values = [row[label_column] for rows in raw.values() for _, row in rows]
-    if problem_type is None:
-        problem_type, reason = infer_problem_type(values)
-    else:
-        reason = "given"
+    unseen_dropped: dict[str, int] = {}
+    counts: dict[str, dict[str, int]] = {}
     names: list[str] | None = None
     if problem_type == "regression":
         for split, rows in raw.items():
@@ -378,7 +396,8 @@ def read_tables(
             items = v if isinstance(v, list) else str(v).split(label_separator)
             return [_class_name(t) for t in items if str(t).strip()]
 
-        names = sorted({t for v in values for t in tokens(v)}, key=_class_order)
+        per_split = {split: [t for _, row in rows for t in tokens(row[label_column])] for split, rows in raw.items()}
+        names = fix_classes(per_split, files).names  # every label the test data uses is one training shows
         lookup = {n: i for i, n in enumerate(names)}
 
         def convert(v: Any) -> Any:
@@ -390,13 +409,17 @@ def read_tables(
         lists = [where for rows in raw.values() for where, row in rows if isinstance(row[label_column], list)]
         if lists:
             raise ValueError(f"labels are lists ({where_rows(lists)}): use --problem_type multi_label.")
-        whole = all(_is_number(v) and float(v).is_integer() for v in values)
-        name_of = (lambda v: str(int(float(v)))) if whole else _class_name
-        names = sorted({name_of(v) for v in values}, key=_class_order)
-        lookup = {n: i for i, n in enumerate(names)}
+        classes = fix_classes({split: [class_name(row[label_column]) for _, row in rows] for split, rows in raw.items()},
+                              files, drop_unseen)
+        for split, keep_row in classes.keep.items():
+            raw[split] = [record for record, kept in zip(raw[split], keep_row, strict=True) if kept]
+            if not raw[split]:
+                raise ValueError(f"{files[split]} has no rows left after dropping the labels training never shows.")
+        names, unseen_dropped, counts = classes.names, classes.dropped_unseen, classes.counts
+        lookup = classes.ids
 
         def convert(v: Any) -> Any:
-            return lookup[name_of(v)]
+            return lookup[class_name(v)]
 
     if names is not None and len(names) < 2:
         which = f"only one class ({names[0]!r})" if names else "no labels at all"
@@ -416,7 +439,8 @@ def read_tables(
         cols["label"] = [convert(r[label_column]) for _, r in rows]
         features = Features({**{k: Value("string") for k in cols if k != "label"}, "label": label_feature})
         out[split] = Dataset.from_dict(cols, features=features)
-    return LoadedFiles(DatasetDict(out), problem_type, reason, names, dropped, dict(files))
+    return LoadedFiles(DatasetDict(out), problem_type, reason, names, dropped, dict(files), list(text_columns), how,
+                       unseen_dropped, counts)
 
 
 def load_files(

@@ -123,6 +123,11 @@ class DataArguments:
         metadata={"help": "Leave out rows of the files whose label is empty or missing (counted in the log and in "
                   "results.json) instead of stopping with an error that names them."},
     )
+    drop_unseen_labels: bool = field(
+        default=False,
+        metadata={"help": "Leave out validation/test rows whose label the training data never shows (counted in the "
+                  "log and in results.json) instead of stopping with an error that names the labels."},
+    )
     label_separator: str = field(
         default=",", metadata={"help": "multi_label: separator of the labels in a csv/tsv field (json: a list)."}
     )
@@ -217,6 +222,10 @@ class RecipeData:
     dropped_unlabelled: dict[str, int] = field(default_factory=dict)
     test_set: str = ""  # what the test split is, e.g. "GLUE rte dev (277 rows)"
     label_noise_flipped: int = 0  # training labels flipped by --label_noise
+    label_names: list[str] | None = None  # class names in id order (None for regression)
+    inputs: dict[str, Any] = field(default_factory=dict)  # what was read as input: text_columns, and how chosen
+    splits_made: dict[str, str] = field(default_factory=dict)  # how each split was made
+    dropped_unseen: dict[str, int] = field(default_factory=dict)  # rows dropped for a label training never shows
 
     @property
     def regression(self) -> bool:
@@ -231,18 +240,26 @@ def load_data(data_args: DataArguments) -> RecipeData:
     from ..glue import glue_task, load_glue, read_dataset, read_files, where_rows
 
     dropped: dict[str, int] = {}
+    unseen: dict[str, int] = {}
     if data_args.task_name:
         task = glue_task(data_args.task_name)
         data = load_glue(task.name, data_args.glue_dir)
         problem_type = "regression" if task.is_regression else "classification"
         reason = "given" if data_args.problem_type else f"that of GLUE task {task.name}"
         num_labels, source = task.num_labels, f"GLUE task {task.name}"
+        label_names = None if task.is_regression else list(task.labels)
+        inputs = {"text_columns": [task.text_a] + ([task.text_b] if task.text_b else []),
+                  "how": f"the columns of GLUE task {task.name}"}
+        made = {"train": f"GLUE {task.name} train", "test": f"GLUE {task.name} dev"}
+        if "test_mismatched" in data:
+            made["test_mismatched"] = f"GLUE {task.name} dev mismatched"
     else:
         task = None
         if data_args.dataset_name:
             loaded = read_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split,
                                   data_args.test_split, data_args.text_columns, data_args.label_column,
-                                  data_args.problem_type, data_args.drop_unlabelled)
+                                  data_args.problem_type, data_args.drop_unlabelled,
+                                  drop_unseen=data_args.drop_unseen_labels)
             files = loaded.sources
             source = data_args.dataset_name
         else:
@@ -250,7 +267,7 @@ def load_data(data_args: DataArguments) -> RecipeData:
             validation_file = data_args.validation_file if data_args.test_file else None
             loaded = read_files(data_args.train_file, test_file, data_args.text_columns, data_args.label_column,
                                 data_args.problem_type, data_args.drop_unlabelled, data_args.label_separator,
-                                validation_file=validation_file)
+                                validation_file=validation_file, drop_unseen=data_args.drop_unseen_labels)
             files = {"train": data_args.train_file, "test": test_file, "validation": validation_file}
             source = data_args.train_file
         data, problem_type, reason = loaded.data, loaded.problem_type, loaded.reason
@@ -259,6 +276,18 @@ def load_data(data_args: DataArguments) -> RecipeData:
             notice(f"dropped {len(where)} unlabelled row(s) of {files[split]} ({where_rows(where)}) "
                    "(--drop_unlabelled)")
         dropped = loaded.dropped_counts
+        unseen = dict(loaded.dropped_unseen)
+        for split, count in unseen.items():
+            notice(f"dropped {count} row(s) of {files[split]} whose label the training data never shows "
+                   "(--drop_unseen_labels)")
+        label_names = None if problem_type == "regression" else list(loaded.names)
+        inputs = {"text_columns": list(loaded.text_columns), "how": loaded.text_columns_how}
+        notice(f"text read from column(s) {inputs['text_columns']} of {source} ({loaded.text_columns_how})")
+        if loaded.class_counts:
+            from .contracts import Classes, classes_notice
+
+            notice(classes_notice(Classes(label_names, {}, loaded.class_counts)))
+        made = {split: str(loaded.sources.get(split, files[split])) for split in data}
     train = data["train"].shuffle(seed=data_args.split_seed)
     if "validation" in data:  # given: nothing is carved
         splits = {"validation": data["validation"], "train": train}
@@ -276,6 +305,11 @@ def load_data(data_args: DataArguments) -> RecipeData:
             n_val = min(n_val, data_args.max_validation_samples)
         n_val = max(1, min(n_val, len(train) - 1))
         splits = {"validation": train.select(range(n_val)), "train": train.select(range(n_val, len(train)))}
+        made["validation"] = (f"{n_val} rows carved from {made['train']} (--validation_split "
+                              f"{data_args.validation_split}, --split_seed {data_args.split_seed}), disjoint from train")
+        made["train"] += f" less the {n_val} validation rows"
+    if data_args.max_train_samples is not None and data_args.max_train_samples < len(splits["train"]):
+        made["train"] += f", first {data_args.max_train_samples} after shuffling (--max_train_samples)"
     if data_args.max_train_samples is not None:
         splits["train"] = splits["train"].select(range(min(data_args.max_train_samples, len(splits["train"]))))
     if problem_type == "classification":
@@ -307,7 +341,8 @@ def load_data(data_args: DataArguments) -> RecipeData:
     else:
         name = files["test"] if data_args.dataset_name else Path(files["test"]).name
         test_set = f"{name} ({len(splits['test'])} rows)"
-    return RecipeData(DatasetDict(splits), task, num_labels, problem_type, reason, dropped, test_set, flipped)
+    return RecipeData(DatasetDict(splits), task, num_labels, problem_type, reason, dropped, test_set, flipped,
+                      label_names, inputs, {k: made[k] for k in splits if k in made}, unseen)
 
 
 def with_label_noise(train: Any, rate: float, num_labels: int, seed: int) -> tuple[Any, int]:
@@ -400,6 +435,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         "test_set": data.test_set,
         "label_noise": float(data_args.label_noise),
         "label_noise_flipped": data.label_noise_flipped,
+        "label_names": data.label_names,
+        "inputs": data.inputs,
+        "splits_made": data.splits_made,
+        "dropped_unseen_labels": data.dropped_unseen,
     }
     config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
     return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,

@@ -1,0 +1,299 @@
+"""The data contracts every recipe (text, image, tokens) checks where its data enters.
+
+Small pure functions; the recipes call them right after reading their data, before a model is loaded.
+
+- **Labels** (`is_missing_label`, `class_name`, `fix_classes`): the label set is fixed by the
+  training split. A validation or test label outside it is an error naming the values and the
+  source (or, on request, its rows are dropped and counted). `None`, empty or blank strings, NaN and
+  `-1` (a hidden test label, as GLUE and Kaggle exports write it) are "missing" everywhere. Labels
+  are whole numbers or names, never truncated: `1`, `1.0` and `" 1 "` are the class `1`; `Pos` and
+  `pos` are two classes (a case or space variant of a training class is named in the error).
+- **Inputs** (`choose_text_columns`, `image_layout`, `images_nchw`, `npz_labels`): which columns
+  are read as text is decided once and said; image arrays are scaled by their dtype and range
+  (uint8 in 0-255, float in 0-1, anything else an error) and laid out `(N, H, W)`, `(N, H, W, C)` or
+  `(N, C, H, W)`, detected or refused, never guessed.
+- **Splits** (`no_test_split`): the test set is never the validation set; a source without a test
+  split is an error unless a share of the training data is carved for it. Recipes record how each
+  split was made in results.json (`splits_made`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..checks import InputError
+
+MISSING_LABEL = -1
+"""The label value that means "no label" (besides empty and NaN), in files, .npz arrays and hub datasets."""
+
+ID_COLUMNS = ("id", "idx", "index", "guid", "uid", "uuid", "key", "row", "row_id")
+"""Column names never guessed as text (a column ending in `_id` neither)."""
+
+CHANNELS = (1, 3, 4)
+"""The channel counts an image array may have (grey, RGB, RGBA)."""
+
+
+# ----------------------------------------------------------------------------------------------- labels
+
+
+def is_missing_label(value: Any) -> bool:
+    """Whether a label value means "no label": None, an empty or blank string, NaN, or -1 (also "-1", -1.0)."""
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple, dict)):
+        return False  # [] is an explicit empty label set (multi_label)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return True
+        try:
+            number = float(text)
+        except ValueError:
+            return False
+        return number == MISSING_LABEL
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return math.isnan(float(value)) or float(value) == MISSING_LABEL
+    return False
+
+
+def class_name(value: Any) -> str:
+    """The class a label value names: whole numbers as integers (`1`, `1.0`, `" 1 "` -> "1"), anything
+    else its text without surrounding space (never truncated: 1.5 stays "1.5")."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if math.isfinite(number) and number.is_integer():
+        return str(int(number))
+    return text
+
+
+def class_order(name: str) -> tuple:
+    """Sort key of class names: whole numbers first, in numeric order, then names alphabetically."""
+    whole = name.lstrip("-").isdigit()
+    return (not whole, int(name) if whole else 0, name)
+
+
+@dataclass
+class Classes:
+    """The classes of a run (fixed by the training split) and what `fix_classes` found."""
+
+    names: list[str]
+    """Class names in id order (sorted by `class_order`)."""
+    keep: dict[str, list[bool]]
+    """Per split: which rows stay (False: a label the training split never shows, dropped on request)."""
+    counts: dict[str, dict[str, int]]
+    """Per split: rows per class (kept rows)."""
+    dropped_unseen: dict[str, int] = field(default_factory=dict)
+    """Per split: rows dropped for a label the training split never shows."""
+
+    @property
+    def ids(self) -> dict[str, int]:
+        """Class name -> id."""
+        return {name: i for i, name in enumerate(self.names)}
+
+    def absent(self, split: str) -> list[str]:
+        """The classes with no row in `split`."""
+        got = self.counts.get(split, {})
+        return [n for n in self.names if not got.get(n)]
+
+
+def fix_classes(labels: Mapping[str, Sequence[str]], sources: Mapping[str, str], drop_unseen: bool = False,
+                option: str = "--drop_unseen_labels", train: str = "train") -> Classes:
+    """The label contract: the classes are the distinct names of `labels[train]` (class names, missing
+    labels already removed), in `class_order`; every other split's labels must be among them.
+
+    A split with labels the training split never shows is an `InputError` naming the values, how many
+    rows carry them and `sources[split]` (a case or space variant of a training class is pointed out),
+    unless `drop_unseen`: then those rows are marked in `keep` and counted in `dropped_unseen`.
+    Fewer than two training classes is an error."""
+    names = sorted(set(labels[train]), key=class_order)
+    if len(names) < 2:
+        which = f"only one class ({names[0]!r})" if names else "no labels at all"
+        raise InputError(f"the training data ({sources.get(train, train)}) has {which}: a classifier needs at "
+                         "least two. Check the label column (or --max_train_samples).")
+    known = set(names)
+    folded = {n.casefold(): n for n in names}
+    keep: dict[str, list[bool]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    dropped: dict[str, int] = {}
+    for split, values in labels.items():
+        mask = [v in known for v in values]
+        if not all(mask):
+            unseen = Counter(v for v, ok in zip(values, mask, strict=True) if not ok)
+            if not drop_unseen:
+                shown = sorted(unseen, key=class_order)
+                listed = ", ".join(f"{v!r} ({unseen[v]} row{'s' if unseen[v] > 1 else ''})" for v in shown[:10])
+                more = f", ... ({len(shown) - 10} more)" if len(shown) > 10 else ""
+                variants = [f"{v!r} is {folded[v.casefold()]!r} in training" for v in shown
+                            if v.casefold() in folded]
+                hint = f" ({'; '.join(variants[:3])}: labels are compared exactly)" if variants else ""
+                raise InputError(
+                    f"{sources.get(split, split)} has label(s) the training data ({sources.get(train, train)}) never "
+                    f"shows: {listed}{more}{hint}; the training classes are {names[:20]}. A model cannot learn a class "
+                    f"it never sees: fix the labels, or pass {option} to leave those rows out (counted).")
+            dropped[split] = sum(unseen.values())
+        keep[split] = mask
+        counts[split] = dict(Counter(v for v, ok in zip(values, mask, strict=True) if ok))
+    return Classes(names, keep, counts, dropped)
+
+
+def classes_notice(classes: Classes, splits: Sequence[str] | None = None) -> str:
+    """One line listing the classes and their rows per split, and the classes a split lacks, e.g.
+    "classes (rows in train/validation/test): neg 40/5/6, pos 38/4/0; test lacks ['pos']"."""
+    splits = list(splits or classes.counts)
+    shown = ", ".join(f"{name} {'/'.join(str(classes.counts.get(s, {}).get(name, 0)) for s in splits)}"
+                      for name in classes.names[:20])
+    more = f", ... ({len(classes.names) - 20} more)" if len(classes.names) > 20 else ""
+    lacks = [f"{s} lacks {classes.absent(s)}" for s in splits if s != "train" and classes.absent(s)]
+    tail = ("; " + "; ".join(lacks) + " (its figures cover fewer classes than the model predicts)") if lacks else ""
+    return f"{len(classes.names)} classes (rows in {'/'.join(splits)}): {shown}{more}{tail}"
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+
+
+def _looks_like_id(name: str) -> bool:
+    key = name.strip().lower()
+    return key in ID_COLUMNS or key.endswith(("_id", "-id")) or key == "#"
+
+
+def _is_number(value: Any) -> bool:
+    if value is None or isinstance(value, (list, dict)):
+        return False
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def choose_text_columns(first: Mapping[str, Any], label_column: str, given: Sequence[str] | None = None
+                        ) -> tuple[list[str], str]:
+    """(the columns read as text, how they were chosen) for a table whose first row is `first`.
+
+    Given columns are used as they are; else the first one or two columns holding text that are not the
+    label, not numbers and not named like an identifier (`ID_COLUMNS`, `*_id`)."""
+    if given:
+        return list(given), "given (--text_columns)"
+    skipped = [c for c in first if c != label_column and isinstance(first[c], str) and not _is_number(first[c])
+               and _looks_like_id(str(c))]
+    chosen = [c for c in first if c != label_column and isinstance(first[c], str) and not _is_number(first[c])
+              and not _looks_like_id(str(c))][:2]
+    how = "guessed: the first text columns that are not the label"
+    if skipped:
+        how += f" (skipped {skipped}: named like identifiers)"
+    return chosen, how + "; set --text_columns to choose"
+
+
+def image_layout(shape: Sequence[int], key: str = "x", source: str = "the data") -> str:
+    """The layout of an image array of `shape`: "NHW", "NHWC" or "NCHW"; an `InputError` when it cannot be
+    told (not 3-D or 4-D, no dimension of 1, 3 or 4 channels, or both ends could be the channels)."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 3:
+        return "NHW"
+    if len(shape) != 4:
+        raise InputError(f"{source}: {key} has shape {shape}; images must be (N, H, W), (N, H, W, C) or (N, C, H, W).")
+    last, second = shape[3] in CHANNELS, shape[1] in CHANNELS
+    if last and not second:
+        return "NHWC"
+    if second and not last:
+        return "NCHW"
+    why = "both" if last else "neither"
+    raise InputError(f"{source}: {key} has shape {shape}: {why} of dimension 1 and 3 could be the channels "
+                     f"({list(CHANNELS)}), so the layout cannot be told. Save the images as (N, H, W, C) or "
+                     "(N, C, H, W) with images larger than 4 pixels a side.")
+
+
+def image_scale(array: np.ndarray, key: str = "x", source: str = "the data") -> float:
+    """What an image array is divided by to lie in [0, 1]: 255 for uint8, 1 for floats already in [0, 1];
+    anything else (other dtypes, floats outside [0, 1], NaN) is an `InputError` naming the fix."""
+    if array.dtype == np.uint8:
+        return 255.0
+    if np.issubdtype(array.dtype, np.floating):
+        if array.size == 0:
+            return 1.0
+        lo, hi = float(np.min(array)), float(np.max(array))
+        if math.isfinite(lo) and math.isfinite(hi) and lo >= 0.0 and hi <= 1.0:
+            return 1.0
+        raise InputError(f"{source}: {key} is {array.dtype} with values in [{lo:g}, {hi:g}]; float images must lie "
+                         "in [0, 1] (uint8 images in 0-255). Divide by 255, or save them as uint8.")
+    raise InputError(f"{source}: {key} is {array.dtype}; images must be uint8 (0-255) or float (0-1). Convert them "
+                     "with x.astype(np.uint8) (values 0-255) or x.astype(np.float32) / 255.")
+
+
+def images_nchw(array: np.ndarray, key: str = "x", source: str = "the data") -> tuple[Any, float]:
+    """(the images as a torch tensor (N, C, H, W) in their own dtype, the divisor that brings them to
+    [0, 1]) after `image_layout` and `image_scale`."""
+    import torch
+
+    layout = image_layout(array.shape, key, source)
+    scale = image_scale(array, key, source)
+    x = torch.from_numpy(np.ascontiguousarray(array))
+    if layout == "NHW":
+        x = x[:, None]
+    elif layout == "NHWC":
+        x = x.permute(0, 3, 1, 2)
+    return x, scale
+
+
+def npz_labels(array: np.ndarray, n_images: int, key: str = "y", source: str = "the data") -> np.ndarray:
+    """Class ids (int64, -1 = missing) from an .npz label array for `n_images` images: one whole number per
+    image. One-hot rows, a length other than the images', fractions or other dtypes are `InputError`s."""
+    y = np.asarray(array)
+    if y.ndim == 2 and y.shape[1] > 1 and y.shape[0] == n_images:
+        raise InputError(f"{source}: {key} has shape {y.shape}: one row of scores per image (one-hot?); give one "
+                         f"class id per image, e.g. {key} = {key}.argmax(1).")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise InputError(f"{source}: {key} has shape {y.shape}; give one class id per image, shape (N,).")
+    if len(y) != n_images:
+        raise InputError(f"{source}: {key} has {len(y)} labels for {n_images} images (x{key[1:]}); give one label "
+                         "per image.")
+    if y.dtype == bool or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise InputError(f"{source}: {key} is {y.dtype}; labels must be whole numbers (class ids; -1 = missing).")
+    if np.issubdtype(y.dtype, np.floating):
+        finite = np.isfinite(y)
+        if (~finite).any() or not np.all(np.equal(np.mod(y[finite], 1), 0)):
+            bad = y[~finite | (np.mod(np.where(finite, y, 0), 1) != 0)][:3]
+            raise InputError(f"{source}: {key} holds values that are not whole numbers ({bad.tolist()}); labels "
+                             "are class ids (never truncated).")
+    y = y.astype(np.int64)
+    below = y[y < MISSING_LABEL]
+    if below.size:
+        raise InputError(f"{source}: {key} holds negative labels ({sorted(set(below.tolist()))[:3]}); class ids "
+                         "are >= 0, and -1 means missing.")
+    return y
+
+
+# ----------------------------------------------------------------------------------------------- splits
+
+
+def no_test_split(source: str, option: str) -> InputError:
+    """The error for a data source without a test split: testing on the validation data would fit the
+    temperature on the test set itself."""
+    return InputError(f"{source} has no test split: testing on the validation data would fit the temperature "
+                      f"on the test set itself. Give test data, or pass {option} (a share of the training data) "
+                      "to carve a test split from it.")
+
+
+def carve_count(n: int, share: float, what: str, source: str) -> int:
+    """How many of `n` rows a share (< 1) or count (>= 1) `share` holds out, at least 1 and leaving at least 1."""
+    if n < 2:
+        raise InputError(f"{source} has {n} row(s): too few to hold out a {what} split and keep rows to train on.")
+    k = int(round(share * n)) if share < 1 else int(share)
+    return max(1, min(k, n - 1))

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from textmix.harness.checks import InputError
-from textmix.harness.recipes import contracts
 from textmix.harness.recipes.glue import DataArguments, load_data
 
 
@@ -88,3 +87,131 @@ def test_a_validation_split_carved_from_training_rows_is_disjoint_from_them(tmp_
     assert len(validation) == 10 and len(train) == 30
     assert not set(train) & set(validation)  # a temperature fitted on rows the model trained on is wrong
     assert set(train) | set(validation) == {f"train sentence {i}" for i in range(40)}
+
+
+# ----------------------------------------------------------------------------------------------- images
+
+from textmix.harness.recipes import image as image_recipe  # noqa: E402
+
+
+def npz(tmp_path, name="data.npz", **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+def digits(n, shape=(6, 6), dtype=np.uint8, classes=(0, 1, 2), seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, *shape)).astype(np.uint8)
+    if dtype != np.uint8:
+        x = (x / 255.0).astype(dtype)
+    return x, rng.choice(np.asarray(classes), n).astype(np.int64)
+
+
+def load(path, seed=0, **kwargs):
+    data = image_recipe.DataArguments(npz_path=str(path), image_mean=[0.0], image_std=[1.0], **kwargs)
+    return image_recipe.load_npz(data, None, None, seed)
+
+
+def test_float_images_in_zero_one_are_not_divided_again_and_channels_first_is_read_as_such(tmp_path):
+    (xt, yt), (xv, yv), (xs, ys) = digits(40, dtype=np.float32), digits(10, dtype=np.float32, seed=1), digits(10, seed=2)
+    path = npz(tmp_path, x_train=xt, y_train=yt, x_validation=xv, y_validation=yv, x_test=(xs / 255.0).astype(np.float32),
+               y_test=ys)
+    (train, _, test), _, channels, size, extra = load(path)
+    assert channels == 1 and size == 6
+    assert np.allclose(train.x[:, 0].numpy(), xt) and np.allclose(test.x[:, 0].numpy(), xs / 255.0)
+    assert extra["inputs"]["scaled_by"] == 1.0 and extra["inputs"]["layouts"]["x_train"] == "NHW float32"
+    first = npz(tmp_path, "cf.npz", x_train=xt[:, None], y_train=yt, x_test=xs[:, None] / 255.0, y_test=ys)
+    (train, _, _), _, channels, _, extra = load(first)  # (N, 1, H, W): one channel, not six
+    assert channels == 1 and train.x.shape[1:] == (1, 6, 6)
+    last = npz(tmp_path, "cl.npz", x_train=np.stack([xt] * 3, -1), y_train=yt, x_test=np.stack([xs / 255.0] * 3, -1),
+               y_test=ys)
+    assert load(last)[2] == 3
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"x_train": lambda x: x.astype(np.float32)}, r"float32 with values in \[0, 255\]"),
+    ({"x_train": lambda x: x.astype(np.int32)}, r"int32; images must be uint8"),
+    ({"x_train": lambda x: np.zeros((len(x), 3, 5, 3), np.uint8)}, "layout cannot be told"),
+    ({"y_train": lambda y: y[:-1]}, r"y_train has 39 labels for 40 images"),
+    ({"y_train": lambda y: np.eye(3)[y]}, r"one-hot\?.*y_train.argmax\(1\)"),
+    ({"y_train": lambda y: y + 0.5}, "not whole numbers"),
+    ({"y_train": lambda y: np.where(np.arange(len(y)) < 3, -1, y)}, r"3 of the 40 labels of y_train are -1 \(missing\)"),
+])
+def test_bad_npz_arrays_are_errors_naming_the_fix(tmp_path, change, match):
+    (xt, yt), (xs, ys) = digits(40), digits(10, seed=2)
+    arrays = {"x_train": xt, "y_train": yt, "x_test": xs, "y_test": ys}
+    for key, fn in change.items():
+        arrays[key] = fn(arrays[key])
+    if arrays["x_train"].ndim == 4:
+        arrays["x_test"] = np.zeros((10, 3, 5, 3), np.uint8)
+    with pytest.raises(InputError, match=match):
+        load(npz(tmp_path, **arrays))
+
+
+def test_npz_labels_are_the_training_classes_and_missing_ones_are_dropped_on_request(tmp_path):
+    (xt, yt), (xs, ys) = digits(40, classes=(3, 7)), digits(10, classes=(3, 7), seed=2)
+    (train, val, test), names, _, _, extra = load(npz(tmp_path, x_train=xt, y_train=yt, x_test=xs, y_test=ys))
+    assert names == ["3", "7"]  # two outputs, not eight
+    assert set(train.y.tolist()) | set(test.y.tolist()) == {0, 1}
+    assert (test.y.numpy() == (ys == 7)).all()
+    ys[:2] = -1
+    (_, _, test), _, _, _, extra = load(npz(tmp_path, x_train=xt, y_train=yt, x_test=xs, y_test=ys),
+                                        drop_unlabelled=True)
+    assert len(test) == 8 and extra["dropped_unlabelled"] == {"test": 2}
+    ys[:2] = 5  # a class the training images never show
+    with pytest.raises(InputError, match=r"y_test of .* has label\(s\) .* never shows: '5' \(2 rows\)"):
+        load(npz(tmp_path, x_train=xt, y_train=yt, x_test=xs, y_test=ys))
+
+
+def test_without_test_images_the_test_set_is_carved_on_request_never_the_validation_set(tmp_path):
+    (xt, yt), (xv, yv) = digits(40), digits(10, seed=1)
+    xt[:, 0, 0], xt[:, 0, 1] = np.arange(40), 0  # each training image marked by its index
+    path = npz(tmp_path, x_train=xt, y_train=yt, x_validation=xv, y_validation=yv)
+    with pytest.raises(InputError, match=r"has no test split: .*--test_share"):
+        load(path)
+    (train, val, test), _, _, _, extra = load(path, test_share=0.25)
+    marks = lambda split: {round(float(v) * 255) for v in split.x[:, 0, 0, 0]}  # noqa: E731
+    assert len(test) == 10 and len(train) == 30 and not marks(train) & marks(test)
+    assert marks(train) | marks(test) == set(range(40)) and not np.allclose(val.x.numpy()[:10], test.x.numpy()[:10])
+    assert "carved from x_train" in extra["splits_made"]["test"] and extra["test_set"].startswith("images carved")
+    (train, val, test), _, _, _, _ = load(npz(tmp_path, "nv.npz", x_train=xt, y_train=yt), test_share=8,
+                                          validation_share=0.25)
+    assert not marks(train) & marks(test) and not marks(val) & marks(test) and not marks(train) & marks(val)
+    assert len(test) == 8 and len(val) == 8 and len(train) == 24
+
+
+def test_an_image_folder_without_split_folders_needs_a_carved_test_set(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for label in ("cat", "dog"):
+        folder = tmp_path / "images" / label
+        folder.mkdir(parents=True)
+        for k in range(8):
+            Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).save(folder / f"{k}.png")
+    data = image_recipe.DataArguments(data_dir=str(tmp_path / "images"))
+    with pytest.raises(InputError, match="has no test split.*--test_share"):
+        image_recipe.load_hub_or_folder(data, image_recipe.ModelArguments(), 0, None, 6)
+    data = image_recipe.DataArguments(data_dir=str(tmp_path / "images"), test_share=0.25, validation_share=0.25)
+    (train, val, test), names, _, _, extra = image_recipe.load_hub_or_folder(data, image_recipe.ModelArguments(), 0,
+                                                                             None, 6)
+    assert names == ["cat", "dog"] and (len(train), len(val), len(test)) == (9, 3, 4)
+    assert set(extra["splits_made"]) == {"train", "validation", "test"}
+
+
+def test_shifted_images_are_seeded_by_the_corruption_seed_not_the_training_seed(tmp_path):
+    (xt, yt), (xs, ys) = digits(20), digits(10, seed=2)
+    path = npz(tmp_path, x_train=xt, y_train=yt, x_test=xs, y_test=ys)
+    kinds = {"shift_kinds": ["gaussian_noise", "occlusion"], "shift_severities": [3]}
+    copies = [load(path, seed=s, corruption_seed=c, **kinds)[4]["shifted"] for s, c in ((0, 0), (1, 0), (0, 1))]
+    for kind in kinds["shift_kinds"]:
+        first, other_seed, other_corruption = (c[kind][3].x for c in copies)
+        assert torch_equal(first, other_seed)  # every method and seed sees the same corrupted copies
+        assert not torch_equal(first, other_corruption)
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)

@@ -114,6 +114,20 @@ class DataArguments:
     validation_share: float = field(
         default=0.1, metadata={"help": "Share of train held out for validation when the data has no validation split."}
     )
+    test_share: float | None = field(
+        default=None, metadata={"help": "Share of train (< 1) or number of images (>= 1) held out as the test set "
+                                        "when the data has no test split, drawn with --corruption_seed (the same for "
+                                        "every seed); without it such data is an error: the test set is never the "
+                                        "validation set."}
+    )
+    drop_unlabelled: bool = field(
+        default=False, metadata={"help": "Leave out images whose label is missing (-1) instead of stopping with an "
+                                         "error (counted in the log and in results.json)."}
+    )
+    drop_unseen_labels: bool = field(
+        default=False, metadata={"help": "Leave out validation/test images whose class the training data never "
+                                         "shows instead of stopping with an error (counted)."}
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training images."})
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Use only this many validation and test images."}
@@ -156,6 +170,10 @@ class DataArguments:
 
         check_shift(self.shift_kinds, self.shift_severities, "image")
         check_label_noise(self.label_noise)
+        for name in ("validation_share", "test_share"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"--{name} must be > 0 (a share < 1 or a number of images), got {value}.")
 
     @property
     def has_data(self) -> bool:
@@ -217,7 +235,18 @@ def load_npz(
     {kind: {severity: TensorImages}}), `label_noise_flipped` and `test_set` (what the test set is)."""
     from textmix.robustness import corrupt_images
 
+    from ..checks import InputError, notice
     from .common import shift_plan
+    from .contracts import (
+        MISSING_LABEL,
+        carve_count,
+        classes_notice,
+        fix_classes,
+        image_layout,
+        images_nchw,
+        no_test_split,
+        npz_labels,
+    )
 
     path = Path(data.npz_path)
     if not path.is_file():
@@ -230,24 +259,79 @@ def load_npz(
         raise ValueError(f"{path} has {unlabelled[0]} but no {'y' + unlabelled[0][1:]}: the test metrics (and "
                          "shift, on corrupted copies of the test set) need the test labels.")
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
-    if missing or not any(k in arrays for k in ("x_test", "x_validation", "x_val", "x_valid")):
-        raise ValueError(f"{path} lacks {missing or 'x_test (or x_validation)'}: it holds {sorted(arrays)}; an .npz "
-                         "needs x_train, y_train and x_test, y_test (and optionally x_validation, y_validation).")
-
-    def images(key: str) -> torch.Tensor:  # uint8 until `prepare`: only the images used become floats
-        x = torch.from_numpy(arrays[key])
-        return x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)  # (N, H, W) or (N, H, W, C) -> (N, C, H, W)
-
-    x_train, y_train = images("x_train"), torch.from_numpy(arrays["y_train"]).long()
+    if missing:
+        raise ValueError(f"{path} lacks {missing}: it holds {sorted(arrays)}; an .npz needs x_train, y_train and "
+                         "x_test, y_test (and optionally x_validation, y_validation).")
     val_key = next((k for k in ("x_validation", "x_val", "x_valid") if k in arrays), None)
+    if "x_test" not in arrays and data.test_share is None:
+        raise no_test_split(f"{path} (arrays {sorted(arrays)})", "--test_share")
+    keys = ["x_train"] + ([val_key] if val_key else []) + (["x_test"] if "x_test" in arrays else [])
+    raw: dict[str, tuple[torch.Tensor, np.ndarray]] = {}
+    scales, layouts = set(), {}
+    for key in keys:  # uint8 (or float) until `prepare`: only the images used become floats
+        x, scale = images_nchw(arrays[key], key, str(path))
+        raw[key] = (x, npz_labels(arrays["y" + key[1:]], x.shape[0], "y" + key[1:], str(path)))
+        scales.add(scale)
+        layouts[key] = f"{image_layout(arrays[key].shape, key, str(path))} {arrays[key].dtype}"
+    if len(scales) > 1:
+        raise InputError(f"{path}: the arrays mix uint8 and float images ({layouts}); save them all in one dtype.")
+    if len({tuple(x.shape[1:]) for x, _ in raw.values()}) > 1:
+        raise InputError(f"{path}: the images differ in shape across arrays "
+                         f"({ {k: tuple(x.shape[1:]) for k, (x, _) in raw.items()} }, as (C, H, W)).")
+    scale = scales.pop()
+    name = path.name
+    made = {}
+    dropped_unlabelled: dict[str, int] = {}
+    for key, (x, y) in list(raw.items()):
+        hidden = y == MISSING_LABEL
+        if hidden.any():
+            if not data.drop_unlabelled:
+                raise InputError(f"{path}: {int(hidden.sum())} of the {len(y)} labels of y{key[1:]} are -1 (missing): "
+                                 "give them, or pass --drop_unlabelled to leave those images out (counted).")
+            raw[key] = (x[torch.from_numpy(~hidden)], y[~hidden])
+            dropped_unlabelled[key[2:]] = int(hidden.sum())
+    x_train, y_train = raw["x_train"]
+    made["train"] = f"x_train/y_train of {name}"
+    if "x_test" in raw:
+        x_test, y_test = raw["x_test"]
+        made["test"] = f"x_test/y_test of {name}"
+    else:  # carved from train, never the validation images
+        order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(data.corruption_seed))
+        n_test = carve_count(x_train.shape[0], data.test_share, "test", str(path))
+        held, kept = order[:n_test].sort().values, order[n_test:].sort().values
+        x_test, y_test = x_train[held], y_train[held.numpy()]
+        x_train, y_train = x_train[kept], y_train[kept.numpy()]
+        made["test"] = (f"{n_test} images carved from x_train of {name} (--test_share {data.test_share}, "
+                        f"--corruption_seed {data.corruption_seed}), disjoint from train and validation")
     if val_key is not None:
-        x_val, y_val = images(val_key), torch.from_numpy(arrays["y" + val_key[1:]]).long()
+        x_val, y_val = raw[val_key]
+        made["validation"] = f"{val_key}/y{val_key[1:]} of {name}"
     else:
         order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(seed))
         n_val = int(round(data.validation_share * len(order)))
-        x_val, y_val = x_train[order[:n_val]], y_train[order[:n_val]]
-        x_train, y_train = x_train[order[n_val:]], y_train[order[n_val:]]
-    x_test, y_test = (images("x_test"), torch.from_numpy(arrays["y_test"]).long()) if "x_test" in arrays else (x_val, y_val)
+        x_val, y_val = x_train[order[:n_val]], y_train[order[:n_val].numpy()]
+        x_train, y_train = x_train[order[n_val:]], y_train[order[n_val:].numpy()]
+        made["validation"] = (f"{n_val} images carved from x_train of {name} (--validation_share "
+                              f"{data.validation_share}), disjoint from train")
+    classes = fix_classes({"train": [str(v) for v in y_train.tolist()], "validation": [str(v) for v in y_val.tolist()],
+                           "test": [str(v) for v in y_test.tolist()]},
+                          {"train": f"y_train of {path}", "validation": f"y{(val_key or '_train')[1:]} of {path}",
+                           "test": f"y_test of {path}" if "x_test" in raw else f"the test images carved from {path}"},
+                          data.drop_unseen_labels)
+    notice(classes_notice(classes, ["train", "validation", "test"]))
+    if classes.dropped_unseen.get("validation"):
+        keep = torch.tensor(classes.keep["validation"])
+        x_val, y_val = x_val[keep], y_val[keep.numpy()]
+    if classes.dropped_unseen.get("test"):
+        keep = torch.tensor(classes.keep["test"])
+        x_test, y_test = x_test[keep], y_test[keep.numpy()]
+    ids = classes.ids
+
+    def class_ids(y: np.ndarray) -> torch.Tensor:
+        return torch.tensor([ids[str(v)] for v in y.tolist()], dtype=torch.long)
+
+    y_train, y_val, y_test = class_ids(y_train), class_ids(y_val), class_ids(y_test)
+    inputs = {"layouts": layouts, "scaled_by": scale}
     native_channels = x_train.shape[1]
     channels = channels or native_channels
     size = size or x_train.shape[-1]
@@ -256,7 +340,7 @@ def load_npz(
     std = data.image_std or [0.3081 if mnist_like else 0.5] * channels
 
     def prepare(x: torch.Tensor, limit: int | None) -> torch.Tensor:
-        x = (x[:limit] if limit else x).float() / 255.0
+        x = (x[:limit] if limit else x).float() / scale
         if x.shape[1] != channels:
             if x.shape[1] != 1:
                 raise ValueError(f"the images have {x.shape[1]} channels, the model wants {channels}.")
@@ -266,7 +350,7 @@ def load_npz(
         return _normalise(x, mean, std).contiguous()
 
     n_train, n_eval = data.max_train_samples, data.max_eval_samples
-    num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    num_classes = len(classes.names)
     y_train = y_train[:n_train] if n_train else y_train
     y_train, flipped = noisy_labels(y_train, data, num_classes)
     x_test, y_test = (x_test[:n_eval], y_test[:n_eval]) if n_eval else (x_test, y_test)
@@ -280,9 +364,11 @@ def load_npz(
         corrupted = corrupt_images(x_test, kind, severity, seed=data.corruption_seed)
         shifted.setdefault(kind, {})[severity] = TensorImages(prepare(corrupted, None), y_test)
     extra = {"shifted": shifted, "label_noise_flipped": flipped,
-             "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'validation images'} of "
-                         f"{Path(data.npz_path).name} ({len(y_test)} images)"}
-    return splits, [str(i) for i in range(num_classes)], native_channels, x_train.shape[-1], extra
+             "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'images carved from x_train'} of "
+                         f"{Path(data.npz_path).name} ({len(y_test)} images)",
+             "splits_made": made, "inputs": inputs, "dropped_unlabelled": dropped_unlabelled,
+             "dropped_unseen_labels": dict(classes.dropped_unseen)}
+    return splits, list(classes.names), native_channels, x_train.shape[-1], extra
 
 
 def noisy_labels(labels: torch.Tensor, data: DataArguments, num_classes: int) -> tuple[torch.Tensor, int]:
@@ -304,7 +390,16 @@ def load_hub_or_folder(
     from datasets import load_dataset
     from PIL import Image
 
+    from ..checks import InputError, notice
     from .common import shift_plan
+    from .contracts import (
+        carve_count,
+        class_name,
+        classes_notice,
+        fix_classes,
+        is_missing_label,
+        no_test_split,
+    )
 
     if data.data_dir:
         check_image_folder(data.data_dir)
@@ -315,15 +410,58 @@ def load_hub_or_folder(
     train = ds["train"]
     image_col = data.image_column or next(c for c in ("image", "img", "pixel_values") if c in train.column_names)
     label_col = data.label_column or next(c for c in ("label", "labels", "fine_label") if c in train.column_names)
+    source = data.data_dir or data.dataset_name
+    shown = Path(source).name if data.data_dir else source
     val_name = next((s for s in ("validation", "val", "valid") if s in ds), None)
+    made = {"train": f"the train split of {shown}"}
+    if "test" in ds:
+        test = ds["test"]
+        made["test"] = f"the test split of {shown}"
+    elif data.test_share is None:
+        raise no_test_split(f"{shown} (splits {list(ds)})", "--test_share")
+    else:  # carved from train, never the validation images
+        n_test = carve_count(len(train), data.test_share, "test", shown)
+        parts = train.train_test_split(test_size=n_test, seed=data.corruption_seed)
+        train, test = parts["train"], parts["test"]
+        made["test"] = (f"{n_test} images carved from the train split of {shown} (--test_share {data.test_share}, "
+                        f"--corruption_seed {data.corruption_seed}), disjoint from train and validation")
     if val_name is None:
         parts = train.train_test_split(test_size=data.validation_share, seed=seed)
         train, validation = parts["train"], parts["test"]
+        made["validation"] = (f"{len(validation)} images carved from the train split of {shown} (--validation_share "
+                              f"{data.validation_share}), disjoint from train")
     else:
         validation = ds[val_name]
-    test = ds["test"] if "test" in ds else validation
+        made["validation"] = f"the {val_name} split of {shown}"
     feature = train.features[label_col]
-    names = list(feature.names) if hasattr(feature, "names") else [str(i) for i in sorted(set(train[label_col]))]
+    feature_names = list(feature.names) if hasattr(feature, "names") else None
+    parts_by_split = {"train": train, "validation": validation, "test": test}
+    dropped_unlabelled: dict[str, int] = {}
+    for split, part in parts_by_split.items():
+        values = part[label_col]
+        hidden = [i for i, v in enumerate(values) if is_missing_label(v)]
+        if hidden and not data.drop_unlabelled:
+            raise InputError(f"{made[split]}: {len(hidden)} image(s) without a label (-1 or empty): give them, or pass "
+                             "--drop_unlabelled to leave them out (counted).")
+        if hidden:
+            gone = set(hidden)
+            parts_by_split[split] = part.select([i for i in range(len(values)) if i not in gone])
+            dropped_unlabelled[split] = len(hidden)
+
+    def name_of(value: Any) -> str:
+        return feature_names[int(value)] if feature_names else class_name(value)
+
+    classes = fix_classes({split: [name_of(v) for v in part[label_col]] for split, part in parts_by_split.items()},
+                          made, data.drop_unseen_labels)
+    notice(classes_notice(classes, ["train", "validation", "test"]))
+    ids = classes.ids
+    for split, part in parts_by_split.items():
+        if classes.dropped_unseen.get(split):
+            part = part.select([i for i, kept in enumerate(classes.keep[split]) if kept])
+        new_ids = [ids[name_of(v)] for v in part[label_col]]
+        parts_by_split[split] = part.remove_columns(label_col).add_column(label_col, new_ids)
+    train, validation, test = parts_by_split["train"], parts_by_split["validation"], parts_by_split["test"]
+    names = list(classes.names)
 
     processor_mean = processor_std = None
     if model_args.model_name_or_path:
@@ -369,10 +507,10 @@ def load_hub_or_folder(
         shifted.setdefault(kind, {})[severity] = test.add_column("_row", list(range(len(test)))).with_transform(
             functools.partial(corrupted_transform, transform=transform, image_col=image_col, kind=kind,
                               severity=severity, seed=data.corruption_seed))
-    source = data.data_dir or data.dataset_name
     extra = {"shifted": shifted, "label_noise_flipped": flipped,
-             "test_set": f"the {'test' if 'test' in ds else val_name or 'validation'} images of "
-                         f"{Path(source).name if data.data_dir else source} ({len(test)} images)"}
+             "test_set": f"the {'test' if 'test' in ds else 'carved test'} images of {shown} ({len(test)} images)",
+             "splits_made": made, "inputs": {"image_column": image_col, "label_column": label_col},
+             "dropped_unlabelled": dropped_unlabelled, "dropped_unseen_labels": dict(classes.dropped_unseen)}
     return splits, names, native_channels, native_size, extra
 
 
@@ -523,9 +661,14 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
             "test_set": extra["test_set"],
             "label_noise": float(data_args.label_noise),
             "label_noise_flipped": extra["label_noise_flipped"],
+            "label_names": names,
+            "inputs": extra["inputs"],
+            "splits_made": extra["splits_made"],
+            "dropped_unseen_labels": extra["dropped_unseen_labels"],
         }
         config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
-        return train_and_report(trainer, splits, header, config, shifted=extra["shifted"])
+        return train_and_report(trainer, splits, header, config, shifted=extra["shifted"],
+                                dropped_unlabelled=extra["dropped_unlabelled"])
 
 
 def compare(parser: HfArgumentParser, argv: list[str], model_args: ModelArguments, data_args: DataArguments,

@@ -125,6 +125,10 @@ class MixConfig:
         """Raise `ValueError` naming the fix for any field out of range."""
         if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0):
             raise ValueError(f"alpha must be a finite number > 0 (got {self.alpha!r}); try alpha=0.4.")
+        for name in ("prob", "label_smoothing"):  # a string ("1") would fail the comparison with a TypeError
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__}); e.g. {name}=1.0.")
         if not 0.0 <= self.prob <= 1.0:
             raise ValueError(f"prob must be within [0, 1] (got {self.prob!r}).")
         if self.lam_mode not in LAM_MODES:

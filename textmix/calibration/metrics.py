@@ -143,6 +143,7 @@ def _prepare(scores: ScoresLike, labels: LabelsLike, from_logits: bool) -> _Prep
             log_probs = probs.clamp_min(torch.finfo(torch.float64).tiny).log()
     else:
         if from_logits:
+            _warn_if_probabilities(s)
             log_probs = torch.log_softmax(s, dim=1)
             probs = torch.softmax(s, dim=1)
         else:
@@ -159,6 +160,18 @@ def _prepare(scores: ScoresLike, labels: LabelsLike, from_logits: bool) -> _Prep
             log_probs = probs.clamp_min(torch.finfo(torch.float64).tiny).log()
     y = _as_labels(labels, probs.shape[0], probs.shape[1])
     return _Prepared(probs, log_probs, y)
+
+
+def _warn_if_probabilities(s: torch.Tensor) -> None:
+    """Warn when logits (N, C) look like probabilities: every entry in [0, 1] and every row summing to 1
+    (softmax of probabilities squeezes them towards uniform, so every figure would be wrong)."""
+    if s.shape[1] < 2 or (s < 0).any() or (s > 1).any():
+        return
+    if ((s.sum(dim=1) - 1.0).abs() <= PROB_SUM_ATOL).all():
+        import warnings
+
+        warnings.warn("the scores look like probabilities (every row in [0, 1], summing to 1) but are read as logits "
+                      "(from_logits=True): pass from_logits=False for probabilities.", UserWarning, stacklevel=4)
 
 
 def _check_prob_range(s: torch.Tensor) -> None:

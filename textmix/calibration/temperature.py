@@ -14,9 +14,27 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from .metrics import LabelsLike, ScoresLike, _as_float_tensor, _as_labels, calibration_report
+from .metrics import (
+    LabelsLike,
+    ScoresLike,
+    _as_float_tensor,
+    _as_labels,
+    _warn_if_probabilities,
+    calibration_report,
+)
 
-__all__ = ["apply_temperature", "fit_temperature", "temperature_scaling_report"]
+__all__ = ["TEMPERATURE_BOUNDS", "apply_temperature", "at_search_bound", "fit_temperature",
+           "temperature_scaling_report"]
+
+TEMPERATURE_BOUNDS = (1e-2, 1e2)
+"""`fit_temperature`'s default search interval."""
+
+
+def at_search_bound(temperature: float, bounds: tuple[float, float] = TEMPERATURE_BOUNDS, rtol: float = 0.01) -> bool:
+    """Whether a fitted `temperature` lies at (within `rtol`, relative, of) an end of the search interval
+    `bounds`: the NLL was still falling there, so the fit says little (e.g. validation predictions all right)."""
+    lo, hi = bounds
+    return temperature <= lo * (1 + rtol) or temperature >= hi * (1 - rtol)
 
 _A = TypeVar("_A", torch.Tensor, np.ndarray)
 
@@ -70,6 +88,8 @@ def fit_temperature(
     if not lo <= 1.0 <= hi:
         raise ValueError(f"need min_temperature <= 1 <= max_temperature, got [{lo}, {hi}]")
     logits = _logit_matrix(val_logits)
+    if logits.shape[1] >= 2 and _as_float_tensor(val_logits, "logits").dim() == 2:
+        _warn_if_probabilities(logits)
     labels = _as_labels(val_labels, logits.shape[0], logits.shape[1])
 
     def nll(log_t: float) -> float:

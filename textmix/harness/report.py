@@ -76,7 +76,11 @@ DEFAULT_TEST_SET = "GLUE dev"
 def task_metric(result: dict) -> str:
     """The name of a run's task metric: entity F1 for token classification; for a GLUE task (the recipe's
     `task_name`, whatever the grid calls the task) GLUE's metric; Pearson for other regression tasks;
-    else accuracy. Results without their configuration fall back to the task's name."""
+    else accuracy. Results without their configuration fall back to the task's name. A run's own
+    `task_metric` (the NER recipe's, for tags that are not entities: accuracy) wins."""
+    own = result.get("task_metric")
+    if isinstance(own, str) and own:
+        return own
     if result.get("problem_type") == "token":
         return TOKEN_METRIC
     data = (result.get("config") or {}).get("data") or {}

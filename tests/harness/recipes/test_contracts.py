@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from textmix.harness.checks import InputError
+from textmix.harness.recipes import contracts
 from textmix.harness.recipes.glue import DataArguments, load_data
 
 
@@ -215,3 +216,156 @@ def torch_equal(a, b):
     import torch
 
     return torch.equal(a, b)
+
+
+# ----------------------------------------------------------------------------------------------- the weak ones
+
+
+def test_a_tokenizer_without_pad_and_eos_fails_before_the_weights_load_with_a_hint_that_applies(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, PreTrainedTokenizerFast
+
+    from textmix.harness.recipes import glue
+
+    raw = Tokenizer(models.WordLevel({"[UNK]": 0, "good": 1, "bad": 2}, unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    folder = tmp_path / "model"
+    PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]").save_pretrained(folder)
+    BertConfig(vocab_size=3, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=8).save_pretrained(folder)  # no weights: loading them would fail otherwise
+    train = write_csv(tmp_path / "train.csv", "text,label", [f"good {i},pos" if i % 2 else f"bad {i},neg"
+                                                             for i in range(8)])
+    model_args, data_args, training_args = glue.parse_args([
+        "--train_file", train, "--validation_file", train, "--model_name_or_path", str(folder),
+        "--output_dir", str(tmp_path / "out"), "--report_to", "none", "--use_cpu", "--validation_split", "2"])
+    with pytest.raises(InputError, match=r"neither a padding token nor an end-of-sequence token.*add_special_tokens"):
+        glue.run(model_args, data_args, training_args)
+
+
+@pytest.mark.parametrize("option,value", [("lora_dropout", 1.5), ("lora_dropout", -0.1), ("lora_alpha", 0.0),
+                                          ("lora_alpha", -4.0)])
+def test_lora_options_out_of_range_are_errors_naming_the_option(option, value):
+    from textmix.harness.recipes import glue, ner
+
+    for recipe in (glue, ner):
+        with pytest.raises(ValueError, match=f"--{option} must"):
+            recipe.ModelArguments(lora_r=4, **{option: value})
+
+
+def conll(path, sentences):
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in sentences) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_without_seqeval_entity_tags_fail_before_training_naming_the_install(tmp_path, monkeypatch):
+    import sys
+
+    from textmix.harness.recipes import ner
+
+    sentence = [("Paris", "B-loc"), ("is", "O"), ("big", "O")]
+    files = {"train_file": conll(tmp_path / "train.conll", [sentence] * 4),
+             "test_file": conll(tmp_path / "test.conll", [sentence])}
+    assert ner.load_data(ner.DataArguments(**files)).entities
+    monkeypatch.setitem(sys.modules, "seqeval", None)  # as if it were not installed
+    with pytest.raises(InputError, match=r"needs seqeval for entity F1: pip install 'textmix\[ner\]'"):
+        ner.load_data(ner.DataArguments(**files))
+
+
+def test_tags_that_are_not_entities_are_scored_by_token_accuracy_and_said(tmp_path, capsys):
+    from textmix.harness.recipes import ner
+    from textmix.harness.report import task_metric
+
+    sentence = [("dogs", "NNS"), ("bark", "VBP"), ("loudly", "RB")]
+    files = {"train_file": conll(tmp_path / "train.conll", [sentence] * 4),
+             "test_file": conll(tmp_path / "test.conll", [sentence])}
+    data = ner.load_data(ner.DataArguments(**files))
+    assert not data.entities
+    assert "are not entity tags" in capsys.readouterr().err
+    assert task_metric({"problem_type": "token", "task_metric": "accuracy"}) == "accuracy"
+    assert task_metric({"problem_type": "token"}) == "entity_f1"
+
+
+def test_entity_tag_schemes():
+    assert contracts.entity_tags(["O", "B-PER", "I-PER"]) and contracts.entity_tags(["O", "S-LOC", "E-LOC"])
+    assert not contracts.entity_tags(["NN", "VB", "O"]) and not contracts.entity_tags(["O"])
+    assert not contracts.entity_tags(["O", "B-"])
+
+
+def test_one_word_texts_under_swap_or_deletion_get_a_notice():
+    said = contracts.one_word_notice(["hello", "two words", " ", "three more words"], ["swap", "typo"])
+    assert said.startswith("2 of the 4 test texts have fewer than two words: the ['swap'] shift")
+    assert contracts.one_word_notice(["hello"], ["typo", "mask"]) is None
+    assert contracts.one_word_notice(["two words"], ["deletion"]) is None
+
+
+def test_the_mask_shift_without_a_mask_token_is_said_or_refused(capsys):
+    from types import SimpleNamespace
+
+    with_unk = SimpleNamespace(mask_token=None, unk_token="<unk>")
+    assert contracts.mask_token(with_unk, ["mask"], "gpt") == "<unk>"
+    assert "has no mask token: the `mask` shift replaces words with its unknown token '<unk>'" in capsys.readouterr().err
+    with pytest.raises(InputError, match="neither a mask token nor an unknown token"):
+        contracts.mask_token(SimpleNamespace(mask_token=None, unk_token=None), ["typo", "mask"], "gpt")
+    assert contracts.mask_token(SimpleNamespace(mask_token="[MASK]", unk_token=None), ["mask"], "bert") == "[MASK]"
+
+
+def test_a_class_missing_from_validation_or_test_is_said(tmp_path, capsys):
+    text_data(tmp_path, ["pos", "neg", "mid"] * 4, ["pos", "neg"])
+    assert "test lacks ['mid'] (its figures cover fewer classes than the model predicts)" in capsys.readouterr().err
+
+
+def test_a_string_probability_in_mixconfig_is_a_clear_error():
+    from textmix import MixConfig
+
+    with pytest.raises(ValueError, match=r"prob must be a number, got '1' \(str\)"):
+        MixConfig(method="hidden", prob="1")
+    with pytest.raises(ValueError, match="label_smoothing must be a number"):
+        MixConfig(method="hidden", label_smoothing="0.1")
+
+
+def test_probabilities_passed_as_logits_warn():
+    import warnings
+
+    from textmix.calibration import calibration_report, fit_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, 3)) * 3
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = rng.integers(0, 3, 50)
+    with pytest.warns(UserWarning, match="look like probabilities"):
+        calibration_report(probs, labels)
+    with pytest.warns(UserWarning, match="look like probabilities"):
+        fit_temperature(probs, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        calibration_report(logits, labels)
+        calibration_report(probs, labels, from_logits=False)
+        fit_temperature(logits, labels)
+
+
+def test_a_temperature_at_its_search_bound_is_flagged(capsys):
+    from types import SimpleNamespace
+
+    from textmix.calibration.temperature import at_search_bound
+    from textmix.harness.recipes.common import predict_and_calibrate
+
+    assert at_search_bound(0.01) and at_search_bound(100.0) and not at_search_bound(1.3)
+    labels = np.arange(40) % 2
+    right = np.stack([np.where(labels == 0, 0.01, -0.01), np.where(labels == 1, 0.01, -0.01)], 1)  # all right, barely
+    rng = np.random.default_rng(0)
+    noisy = right * 400 + rng.normal(size=right.shape) * 6
+
+    class Trainer:
+        def __init__(self, logits):
+            self.logits = logits
+
+        def predict(self, split, metric_key_prefix):
+            return SimpleNamespace(predictions=self.logits[split], label_ids=labels, metrics={})
+
+    results, _ = predict_and_calibrate(Trainer({"validation": right, "test": right}), {"validation": "validation",
+                                                                                       "test": "test"})
+    assert results["temperature_at_bound"] is True
+    assert "lies at an end of its search interval" in capsys.readouterr().err
+    results, _ = predict_and_calibrate(Trainer({"validation": noisy, "test": noisy}), {"validation": "validation",
+                                                                                       "test": "test"})
+    assert results["temperature_at_bound"] is False

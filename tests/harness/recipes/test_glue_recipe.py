@@ -20,7 +20,7 @@ RESULT_KEYS = {"task", "method", "seed", "model", "regression", "problem_type", 
                "train_time_s", "train_loss", "this_attempt", "resumed_from", "validation", "test", "test_ts",
                "temperature", "test_majority_accuracy", "config", "versions", "device", "world_size",
                "modality", "test_set", "label_noise", "label_noise_flipped", "validation_ts",
-               "label_names", "inputs", "splits_made", "dropped_unseen_labels"}
+               "label_names", "inputs", "splits_made", "dropped_unseen_labels", "temperature_at_bound"}
 """The keys of a classifier's results.json: the schema of textmix.harness.recipes.common, shared by every recipe."""
 TINY = ["--max_train_samples", "32", "--max_test_samples", "24", "--validation_split", "16", "--max_steps", "2",
         "--per_device_train_batch_size", "8", "--max_seq_length", "48", "--report_to", "none",

@@ -399,6 +399,13 @@ def predict_and_calibrate(
             from textmix.calibration import fit_temperature
 
             temperature = fit_temperature(*validation)
+        from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
+
+        results["temperature_at_bound"] = at_search_bound(temperature)
+        if results["temperature_at_bound"]:
+            notice(f"the temperature {temperature:.4g} lies at an end of its search interval {list(TEMPERATURE_BOUNDS)}: "
+                   "the validation NLL was still falling there (every validation prediction right, or too few "
+                   "rows?), so the scaled figures say little (temperature_at_bound in results.json)")
         results["validation"].update(selective_metrics(*validation))
         results["validation_ts"] = calibration_report(apply_temperature(validation[0], temperature), validation[1])
         if shifted:

@@ -297,3 +297,67 @@ def carve_count(n: int, share: float, what: str, source: str) -> int:
         raise InputError(f"{source} has {n} row(s): too few to hold out a {what} split and keep rows to train on.")
     k = int(round(share * n)) if share < 1 else int(share)
     return max(1, min(k, n - 1))
+
+
+# ----------------------------------------------------------------------------------------------- tags and tokenizers
+
+ENTITY_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
+"""Prefixes of entity tags (BIO, BIOES, BILOU); `O` is outside every entity."""
+
+
+def entity_tags(tags: Sequence[str]) -> bool:
+    """Whether `tags` are entity tags that entity F1 (seqeval) can score: every tag `O` or
+    `<prefix>-<type>` (`ENTITY_PREFIXES`), and at least one entity tag."""
+    entity = [t for t in tags if t != "O"]
+    return bool(entity) and all(t.startswith(ENTITY_PREFIXES) and len(t) > 2 for t in entity)
+
+
+def check_seqeval(what: str) -> None:
+    """Raise `InputError` naming the install when `seqeval` (entity F1) is missing; `what` says what needs it."""
+    import importlib.util
+
+    if importlib.util.find_spec("seqeval") is None:
+        raise InputError(f"{what} needs seqeval for entity F1: pip install 'textmix[ner]' (or pip install seqeval).")
+
+
+def padding_token(tokenizer: Any, model: str) -> str | None:
+    """Give `tokenizer` a padding token when it lacks one: its end-of-sequence token (returned, for a notice),
+    else an `InputError` saying how to add one. Returns None when it already had one."""
+    if tokenizer.pad_token is not None:
+        return None
+    if tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+        return str(tokenizer.eos_token)
+    raise InputError(
+        f"the tokenizer of {model} has neither a padding token nor an end-of-sequence token to pad with: batches "
+        "cannot be padded. Add one and save the tokenizer into the model folder, e.g. "
+        "tok.add_special_tokens({'pad_token': '[PAD]'}); tok.save_pretrained(folder) (and resize the model's "
+        "embeddings: model.resize_token_embeddings(len(tok)); model.save_pretrained(folder)).")
+
+
+def mask_token(tokenizer: Any, kinds: Sequence[str] | None, model: str) -> str:
+    """The token the `mask` shift writes: the tokenizer's mask token, else (with a notice) its unknown
+    token; an `InputError` when `mask` is asked for and it has neither."""
+    from ..checks import notice
+
+    if tokenizer.mask_token is not None:
+        return str(tokenizer.mask_token)
+    if "mask" not in (kinds or []):
+        return str(tokenizer.unk_token or "[MASK]")
+    if tokenizer.unk_token is not None:
+        notice(f"the tokenizer of {model} has no mask token: the `mask` shift replaces words with its unknown token "
+               f"{tokenizer.unk_token!r}")
+        return str(tokenizer.unk_token)
+    raise InputError(f"--shift_kinds mask: the tokenizer of {model} has neither a mask token nor an unknown token to "
+                     "mask words with; leave `mask` out of --shift_kinds for this model.")
+
+
+def one_word_notice(texts: Sequence[str], kinds: Sequence[str] | None) -> str | None:
+    """A notice when some test texts have a single word: `swap` and `deletion` leave them unchanged at
+    every severity (None when no text or no such kind is concerned)."""
+    unchanged = [k for k in (kinds or []) if k in ("swap", "deletion")]
+    single = sum(1 for t in texts if len(str(t).split()) < 2)
+    if not unchanged or not single:
+        return None
+    return (f"{single} of the {len(texts)} test texts have fewer than two words: the {unchanged} shift leaves them "
+            "unchanged at every severity (identical copies)")

@@ -60,6 +60,11 @@ class ModelArguments:
     def __post_init__(self) -> None:
         if self.lora_r is not None and self.lora_r <= 0:
             raise ValueError(f"--lora_r must be a positive rank, got {self.lora_r}.")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"--lora_dropout must be a probability in [0, 1), got {self.lora_dropout}.")
+        if not self.lora_alpha > 0:
+            raise ValueError(f"--lora_alpha must be > 0 (the adapter's update is scaled by lora_alpha / lora_r; 0 "
+                             f"trains an adapter that changes nothing), got {self.lora_alpha}.")
 
 
 def with_lora(model: Any, model_args: ModelArguments, task_type: str = "SEQ_CLS") -> Any:
@@ -388,13 +393,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from textmix.trainer import MixTrainer
 
     from .common import method_name, multi_label_metrics, tokenized, train_and_report
+    from .contracts import mask_token, one_word_notice, padding_token
 
     set_seed(training_args.seed)
     splits = data.splits
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
                                               trust_remote_code=model_args.trust_remote_code)
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # decoder-only tokenizers (GPT-2, Llama)
-        tokenizer.pad_token = tokenizer.eos_token
+    if padding_token(tokenizer, model_args.model_name_or_path):  # decoder-only tokenizers (GPT-2, Llama)
         notice("the tokenizer has no padding token: padding with its end-of-sequence token")
     pair = "text_b" in splits["train"].column_names
 
@@ -402,7 +407,11 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         texts = (batch["text_a"], batch["text_b"]) if pair else (batch["text_a"],)
         return tokenizer(*texts, truncation=True, max_length=data_args.max_seq_length)
 
-    shifted = shifted_tests(splits["test"], data_args, tokenizer.mask_token or tokenizer.unk_token or "[MASK]")
+    shifted = shifted_tests(splits["test"], data_args,
+                            mask_token(tokenizer, data_args.shift_kinds, model_args.model_name_or_path))
+    said = one_word_notice(splits["test"]["text_a"], data_args.shift_kinds)
+    if said:
+        notice(said)
     tag = f"{model_args.model_name_or_path}|{data_args.max_seq_length}|{pair}"
     with training_args.main_process_first(desc="tokenize"):
         splits = tokenized(splits, tokenize, tag, desc="tokenize")

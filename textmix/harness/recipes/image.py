@@ -582,6 +582,10 @@ def check_data(model_args: ModelArguments, data_args: DataArguments, training_ar
         load_data(model_args, data_args, training_args)
     elif data_args.data_dir:
         check_image_folder(data_args.data_dir)
+        if not (Path(data_args.data_dir) / "test").is_dir() and data_args.test_share is None:
+            from .contracts import no_test_split
+
+            raise no_test_split(f"{data_args.data_dir} (no test/ folder)", "--test_share")
 
 
 def build_model(model_args: ModelArguments, names: list[str], channels: int, size: int) -> PreTrainedModel:

@@ -335,6 +335,7 @@ class TaggedData:
     label_list: list[str]  # id -> tag: sorted, O first
     sources: dict[str, str]  # where each split comes from
     label_noise_flipped: int = 0  # training tags flipped by --label_noise
+    entities: bool = True  # whether the tags are entity tags (BIO, ...): entity F1 is the task metric
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -401,6 +402,14 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> TaggedD
         held, kept = carve(len(train), data_args.validation_split, data_args.split_seed)
         validation, train = [train[i] for i in held], [train[i] for i in kept]
         sources["validation"] = f"{len(held)} sentences of {sources['train']} (--validation_split)"
+    from .contracts import check_seqeval, entity_tags
+
+    entities = entity_tags(label_list)
+    if entities:
+        check_seqeval(f"the tags of {sources['train']} ({label_list[:6]}...)")
+    else:
+        notice(f"the tags of {sources['train']} ({label_list[:6]}) are not entity tags (BIO: O, B-x, I-x, ...): entity "
+               "F1 does not apply; the task metric is token accuracy (task_metric in results.json)")
     known = set(label_list)
     for split, sentences in (("validation", validation), ("test", test)):
         unseen = sorted_tags({t for _, tags in sentences for t in tags} - known)
@@ -420,7 +429,7 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> TaggedD
     if data_args.label_noise:
         splits["train"], flipped = with_tag_noise(splits["train"], label_list, data_args.label_noise,
                                                   data_args.split_seed)
-    return TaggedData(splits, label_list, sources, flipped)
+    return TaggedData(splits, label_list, sources, flipped, entities)
 
 
 def with_tag_noise(sentences: list[Sentence], label_list: list[str], rate: float, seed: int
@@ -477,6 +486,7 @@ def load_tokenizer(model_args: ModelArguments) -> PreTrainedTokenizerBase:
     from transformers import AutoConfig, AutoTokenizer
 
     from ..checks import notice
+    from .contracts import padding_token
 
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
                                         trust_remote_code=model_args.trust_remote_code)
@@ -488,8 +498,7 @@ def load_tokenizer(model_args: ModelArguments) -> PreTrainedTokenizerBase:
             f"the tokenizer of {model_args.model_name_or_path} ({type(tokenizer).__name__}) is not a fast tokenizer: "
             "the recipe gives each word's tag to its first sub-token with word_ids(), which only fast tokenizers "
             "have. Use a model folder with a fast tokenizer (a tokenizer.json, from the `tokenizers` library).")
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # decoder-only tokenizers
-        tokenizer.pad_token = tokenizer.eos_token
+    if padding_token(tokenizer, model_args.model_name_or_path):  # decoder-only tokenizers pad with EOS
         notice("the tokenizer has no padding token: padding with its end-of-sequence token")
     return tokenizer
 
@@ -561,6 +570,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from textmix.trainer import MixTrainer
 
     from .common import method_name, shift_plan, train_and_report
+    from .contracts import mask_token as shift_mask_token
+    from .contracts import one_word_notice
 
     label2id = data.label2id
     splits, unscored = {}, {}
@@ -580,7 +591,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         model.config.pad_token_id = tokenizer.pad_token_id
     model = with_lora(model, model_args, task_type="TOKEN_CLS")
     shifted: dict[str, dict[int, Any]] = {}
-    mask_token = tokenizer.mask_token or tokenizer.unk_token or "[MASK]"
+    mask_token = shift_mask_token(tokenizer, data_args.shift_kinds, model_args.model_name_or_path)
+    said = one_word_notice([" ".join(words) for words, _ in data.splits["test"]], data_args.shift_kinds)
+    if said:
+        notice(said.replace("texts", "sentences"))
     for kind, severity in shift_plan(data_args.shift_kinds, data_args.shift_severities):
         corrupted = corrupt_words(data.splits["test"], kind, severity, seed=data_args.split_seed, mask_token=mask_token)
         shifted.setdefault(kind, {})[severity] = tokenize(corrupted, tokenizer, label2id, data_args.max_seq_length,
@@ -588,7 +602,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     trainer = MixTrainer(
         model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
         processing_class=tokenizer, data_collator=DataCollatorForTokenClassification(tokenizer),
-        compute_metrics=token_classification_metrics(data.label_list),
+        compute_metrics=token_classification_metrics(data.label_list, entities=data.entities),
     )
     tags = tags or {}
     test_file = data.sources.get("test", "test")
@@ -605,7 +619,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         "model": model_args.model_name_or_path,
         "label_names": data.label_list,
         "unscored_words": unscored,
+        "inputs": {"tokens_column": data_args.tokens_column, "tags_column": data_args.tags_column or "tags/ner_tags",
+                   "how": "CoNLL: the first and the last column" if not data_args.dataset_name else "given"},
+        "splits_made": {split: str(data.sources.get(split, split)) for split in ("train", "validation", "test")},
+        "dropped_unseen_labels": {},
     }
+    if not data.entities:
+        header["task_metric"] = "accuracy"  # the tags are not entities: token accuracy, not entity F1
     config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
     return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted)
 

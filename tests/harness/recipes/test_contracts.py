@@ -369,3 +369,71 @@ def test_a_temperature_at_its_search_bound_is_flagged(capsys):
     results, _ = predict_and_calibrate(Trainer({"validation": noisy, "test": noisy}), {"validation": "validation",
                                                                                        "test": "test"})
     assert results["temperature_at_bound"] is False
+
+
+# ----------------------------------------------------------------------------------------------- property
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+LABEL_VALUES = st.one_of(
+    st.sampled_from(["pos", "neg", "Pos", " neg", "neg ", "mid", "", "  ", "-1", "-1.0", "1", "1.0", " 2", "10",
+                     "1.5", "n/a"]),
+    st.integers(-1, 12), st.sampled_from([-1.0, 2.0, 3.5]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(train=st.lists(LABEL_VALUES, min_size=1, max_size=12), test=st.lists(LABEL_VALUES, min_size=1, max_size=8),
+       drop_unseen=st.booleans())
+def test_the_label_contract_over_random_label_sets(train, test, drop_unseen):
+    """Oracle: a loop over the rows with the contract's rules written out (missing = None, blank, NaN or -1;
+    a class is the label's text, whole numbers as integers; the classes are the training split's)."""
+    from textmix.harness.glue import read_tables
+
+    def missing(v):
+        return v is None or (isinstance(v, str) and not v.strip()) or (not isinstance(v, str) and float(v) == -1) or (
+            isinstance(v, str) and v.strip() in ("-1", "-1.0"))
+
+    def name(v):
+        text = str(v).strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return str(int(number)) if number.is_integer() else text
+
+    raw = {split: [(f"line {i + 2}", {"text": f"t{i}", "label": v}) for i, v in enumerate(values)]
+           for split, values in (("train", train), ("test", test))}
+    files = {"train": "train.csv", "test": "test.csv"}
+    kept = {split: [v for v in values if not missing(v)] for split, values in (("train", train), ("test", test))}
+    classes = sorted({name(v) for v in kept["train"]}, key=lambda n: (not n.lstrip("-").isdigit(),
+                                                                      int(n) if n.lstrip("-").isdigit() else 0, n))
+    unseen = [name(v) for v in kept["test"] if name(v) not in classes]
+    expect_error = (not kept["train"] or not kept["test"] or len(classes) < 2
+                    or (unseen and not drop_unseen) or (drop_unseen and len(unseen) == len(kept["test"])))
+    try:
+        loaded = read_tables(raw, files, ["text"], "label", "classification", drop_unlabelled=True,
+                             drop_unseen=drop_unseen)
+    except ValueError as err:
+        assert expect_error, f"unexpected error: {err}"
+        if unseen and not drop_unseen and len(classes) >= 2 and kept["test"]:
+            assert "never shows" in str(err) and all(repr(u) in str(err) for u in sorted(set(unseen))[:10])
+        return
+    assert not expect_error
+    assert loaded.names == classes
+    assert loaded.data["train"]["label"] == [classes.index(name(v)) for v in kept["train"]]
+    assert loaded.data["test"]["label"] == [classes.index(name(v)) for v in kept["test"] if name(v) in classes]
+    assert loaded.dropped_unseen == ({"test": len(unseen)} if unseen else {})
+    assert loaded.dropped_counts == {s: len(v) - len(kept[s]) for s, v in (("train", train), ("test", test))
+                                     if len(v) > len(kept[s])}
+
+
+@pytest.mark.parametrize("n,count", [(10, 0.2), (7, 3), (2, 0.5), (50, 0.1)])
+def test_the_ner_validation_carve_is_disjoint_from_the_sentences_trained_on(n, count):
+    from textmix.harness.recipes.ner import carve
+
+    held, kept = carve(n, count, seed=3)
+    assert len(held) == max(1, min(int(round(count * n)) if count < 1 else int(count), n - 1))
+    assert not set(held) & set(kept) and sorted(held + kept) == list(range(n))

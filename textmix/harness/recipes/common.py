@@ -19,7 +19,11 @@ Every recipe run writes, into its `output_dir`:
   `accuracy_at_coverage_50/80/90`, `mean_confidence`; `textmix.calibration.selective_metrics`); with
   `--shift_kinds`, `shift`: kind -> severity -> the same figures on a corrupted copy of the test set
   (`ece_ts`, `nll_ts`, ... with the validation temperature); then `config` (the recipe's arguments),
-  `versions`, `device` and `world_size`;
+  `versions`, `device` and `world_size`; from the data contracts (`textmix.harness.recipes.contracts`)
+  `label_names` (class names in id order; null for regression), `inputs` (what was read as input: the
+  text columns and how they were chosen, image layouts and scaling, token and tag columns),
+  `splits_made` (how each split was made) and `dropped_unseen_labels`; `temperature_at_bound` (the
+  fitted temperature lies at an end of its search interval);
 - `predictions.npz`: `<split>_logits` and `<split>_labels` of every predicted split;
 - `reliability.png`: the test split's reliability diagram (single-label and token classifiers).
 

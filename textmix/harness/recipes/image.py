@@ -101,8 +101,9 @@ class DataArguments:
     )
     npz_path: str | None = field(
         default=None,
-        metadata={"help": "An .npz with x_train, y_train and x_validation / x_test (+ y_*), images (N, H, W[, C]) "
-                  "uint8, e.g. ../shared/data/mnist/mnist.npz."},
+        metadata={"help": "An .npz with x_train, y_train, x_test, y_test and optionally x_validation, y_validation: "
+                  "images (N, H, W), (N, H, W, C) or (N, C, H, W), uint8 (0-255) or float (0-1); labels whole "
+                  "numbers, -1 = missing; e.g. ../shared/data/mnist/mnist.npz."},
     )
     task_name: str | None = field(
         default=None,

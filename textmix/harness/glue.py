@@ -368,7 +368,7 @@ def read_tables(
         unlabelled = [where for where, row in rows if missing(row.get(label_column))]
         if unlabelled and not drop_unlabelled:
             raise ValueError(f"{files[split]}: {len(unlabelled)} row(s) without a label in column "
-                             f"{label_column!r} (empty, NaN or -1, a hidden label; {where_rows(unlabelled)}): fill "
+                             f"{label_column!r} ({where_rows(unlabelled)}): empty, NaN or -1 (a hidden label); fill "
                              "them in, or pass --drop_unlabelled to leave them out.")
         if unlabelled:
             dropped[split] = unlabelled

@@ -31,7 +31,7 @@ def text_data(tmp_path, train_labels, test_labels, validation_labels=None, heade
 
 
 def test_a_hidden_test_label_of_minus_one_is_missing_not_a_class(tmp_path):
-    with pytest.raises(ValueError, match=r"test.csv: 4 row\(s\) without a label .*-1") as err:
+    with pytest.raises(ValueError, match=r"test.csv: 4 row\(s\) without a label .*-1 \(a hidden label\)") as err:
         text_data(tmp_path, [0, 1] * 5, [-1] * 4)
     assert "--drop_unlabelled" in str(err.value)
     data = text_data(tmp_path, [0, 1] * 5, [-1, -1, 0, 1], drop_unlabelled=True)

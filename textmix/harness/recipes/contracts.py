@@ -121,10 +121,13 @@ def fix_classes(labels: Mapping[str, Sequence[str]], sources: Mapping[str, str],
     unless `drop_unseen`: then those rows are marked in `keep` and counted in `dropped_unseen`.
     Fewer than two training classes is an error."""
     names = sorted(set(labels[train]), key=class_order)
+    source = sources.get(train, train)
+    if len(labels[train]) == 1:
+        raise InputError(f"{source} has 1 row: too few to train a classifier (and to hold out a validation split).")
     if len(names) < 2:
         which = f"only one class ({names[0]!r})" if names else "no labels at all"
-        raise InputError(f"the training data ({sources.get(train, train)}) has {which}: a classifier needs at "
-                         "least two. Check the label column (or --max_train_samples).")
+        raise InputError(f"the training split has {which} in {source}: a classifier needs at least two. Check the "
+                         "label column (or --max_train_samples), or use --problem_type regression for numbers.")
     known = set(names)
     folded = {n.casefold(): n for n in names}
     keep: dict[str, list[bool]] = {}

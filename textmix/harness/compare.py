@@ -770,7 +770,8 @@ def run_one(run: Run) -> dict:
     training_args = MixTrainingArguments(**run.training)
     results = module.run(model_args, data_args, training_args,
                          tags={"method": run.method, "grid_key": run.key, "task": run.task})
-    for checkpoint in [*run.folder.glob("checkpoint-*"), *run.folder.glob("damaged-checkpoint-*")]:
+    for checkpoint in [*run.folder.glob("checkpoint-*"), *run.folder.glob("damaged-checkpoint-*"),
+                       *run.folder.glob("superseded-checkpoint-*")]:
         shutil.rmtree(checkpoint, ignore_errors=True)
     return results
 

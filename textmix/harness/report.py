@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
 import subprocess
 import warnings
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .recipes.common import write_atomic, write_json_atomic
 
 TASK_METRIC = {"cola": "matthews_correlation", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
 TOKEN_METRIC = "entity_f1"
@@ -790,9 +791,8 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
         lines += [f"- {f.get('task')} / {f.get('method')} / seed {f.get('seed')}: {f.get('error')}"
                   + (f" (traceback: `{f['log']}`)" if f.get("log") else "") for f in summary["failures"]]
         lines.append("")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    text = "\n".join(lines).encode("utf-8")
+    write_atomic(path, lambda f: f.write(text))
 
 
 def write_csv(summary: dict, path: Path) -> None:
@@ -801,8 +801,9 @@ def write_csv(summary: dict, path: Path) -> None:
     for col in COLUMNS:
         fields += [col, f"{col}_std"]
     fields += ["task_metric_delta", "task_metric_p", "ece_delta", "ece_p", "aurc_delta", "aurc_p"]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    import io
+
+    with io.StringIO(newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for label, info in summary["tasks"].items():
@@ -816,7 +817,8 @@ def write_csv(summary: dict, path: Path) -> None:
                     change = row.get(f"{col}_change") or {}
                     out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
                 writer.writerow(out)
-    os.replace(tmp, path)
+        text = f.getvalue().encode("utf-8")
+    write_atomic(path, lambda g: g.write(text))
 
 
 def write_reliability(results: list[dict], path: Path, summary: dict | None = None) -> None:
@@ -952,7 +954,5 @@ def write_report(
     write_markdown(summary, out_dir / "report.md", meta)
     write_csv(summary, out_dir / "report.csv")
     write_reliability(results, out_dir / "reliability.png", summary)
-    tmp = out_dir / "report.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, out_dir / "report.json")
+    write_json_atomic(out_dir / "report.json", summary)
     return summary

@@ -66,7 +66,16 @@ from pathlib import Path
 from typing import Any
 
 from ..methods import method_names
-from .checks import InputError, did_you_mean, notice, problem_model, problem_output_dir, unknown_key
+from .checks import (
+    InputError,
+    did_you_mean,
+    names_twice,
+    notice,
+    problem_model,
+    problem_name,
+    problem_output_dir,
+    unknown_key,
+)
 from .paths import shared_dir
 from .tasks import (
     FILE_FIELDS,
@@ -316,10 +325,15 @@ def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:
         problems += found
         if spec is not None:
             specs.append(spec)
-    names = [s.name for s in specs]
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = names_twice("task", [s.name for s in specs])
     if twice:
-        problems.append(f"task name(s) {twice} appear more than once: each task needs its own name.")
+        problems.append(twice)
+    glue: dict[str, list[str]] = {}
+    for spec in specs:
+        if spec.glue:
+            glue.setdefault(spec.glue, []).append(spec.name)
+    problems += [f"tasks {names} are all GLUE {task}: give it once." for task, names in glue.items()
+                 if len(names) > 1 and names_twice("task", names) is None]
     return specs, problems
 
 
@@ -410,6 +424,12 @@ def grid_problems(grid: Mapping[str, Any]) -> list[str]:
         problems.append("method_args: must map method names to training arguments.")
         method_args = {}
     methods = grid.get("methods") or []
+    problems += [p for p in (problem_name("method", m) for m in methods) if p]
+    twice = names_twice("method", methods) if isinstance(methods, list) else None
+    if twice:
+        problems.append(twice)
+    if isinstance(seeds, list) and len({str(x) for x in seeds}) != len(seeds):
+        problems.append(f"seeds lists a seed more than once: {seeds}; each seed is one run of a cell.")
     unknown = [m for m in methods if m not in known and m not in method_args]
     if unknown:
         hints = "".join(did_you_mean(m, known) for m in unknown)

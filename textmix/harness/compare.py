@@ -477,6 +477,9 @@ def grid_problems(grid: Mapping[str, Any]) -> list[str]:
                      for k in (values or {}) if k not in recipe_fields("text")["training"]]
     if "baseline" in grid and not isinstance(grid["baseline"], str):
         problems.append(f"baseline must be a method name, got {grid['baseline']!r}.")
+    elif "baseline" in grid and isinstance(methods, list) and grid["baseline"] not in methods:
+        problems.append(f"baseline {grid['baseline']!r} is not one of the grid's methods"
+                        f"{did_you_mean(grid['baseline'], map(str, methods))}: {methods}.")
     problems += _shift_problems(grid)
     return problems
 

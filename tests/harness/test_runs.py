@@ -113,3 +113,24 @@ def test_files_are_written_through_unique_temporary_names_never_through_a_symlin
     assert not (run / "results.json").is_symlink() and json.loads((run / "results.json").read_text()) == {"x": 1}
     np.testing.assert_array_equal(np.load(run / "predictions.npz")["a"], np.arange(3))
     assert sorted(p.name for p in run.iterdir() if not p.is_symlink()) == ["predictions.npz", "results.json"]
+
+
+def test_when_every_run_is_locked_elsewhere_the_command_says_so_not_no_results(tmp_path, monkeypatch, capsys):
+    from conftest import shared_path
+
+    import textmix.harness.compare as compare_module
+    from textmix.harness.cli import main
+
+    config = tmp_path / "grid.yaml"
+    config.write_text(
+        f"model_name_or_path: {shared_path('models', 'bert-tiny')}\nglue_dir: {shared_path('data', 'glue')}\n"
+        "tasks: [rte]\nmethods: [none]\nseeds: [0, 1]\n"
+        "data: {max_train_samples: 16, max_test_samples: 16, validation_split: 8, max_seq_length: 32}\n"
+        "training: {max_steps: 1}\n", encoding="utf-8")
+    monkeypatch.setattr(compare_module, "acquire_lock", lambda folder: "pid 4242 on host elsewhere since 21:00")
+    assert main(["compare", "--config", str(config), "--output_dir", str(tmp_path / "sweep")]) == 0
+    err = capsys.readouterr().err
+    assert "no results" not in err and "textmix compare first" not in err
+    assert "being trained by pid 4242 on host elsewhere" in err
+    assert "no report yet: every run without results (2) is being trained by another process" in err
+    assert not (tmp_path / "sweep" / "report.md").exists()

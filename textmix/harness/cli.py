@@ -101,6 +101,11 @@ def _compare(args: argparse.Namespace) -> int:
         return 0
     summary = compare(grid, args.output_dir, check=False, shard=shard, backend=args.backend, address=args.address,
                       workers=args.workers)
+    if summary.get("pending"):
+        print(f"no report yet: every run without results ({len(summary['locked'])}) is being trained by another "
+              f"process (locked, see above); run `textmix report {args.output_dir}` when they are done.",
+              file=sys.stderr)
+        return 0
     print(f"report: {args.output_dir}/report.md")
     failures = summary.get("failures") or []
     if failures:

@@ -948,7 +948,8 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
     to the run's `run.log`.
 
     A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep
-    goes on; `SweepFailed` when no run has results."""
+    goes on; `SweepFailed` when no run has results. When every run without results is locked by another
+    process, there is no report yet: returns {"pending": True, "locked": [...], ...}."""
     from tqdm.auto import tqdm
 
     from .backends import map_unordered
@@ -1005,6 +1006,8 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
     if locked:
         notice(f"{len(locked)} run(s) left to another process that is training them: {', '.join(locked)}; "
                "run `textmix report` when it is done.")
+    if locked and not failures and not any(r.done for r in runs):  # everything is another process's, for now
+        return {"n_runs": len(runs), "locked": locked, "pending": True, "failures": [], "clashes": []}
     if failures and not any(r.done for r in runs):
         raise SweepFailed(f"{len(failures)} of {len(runs)} runs failed and no run has results; the errors are in "
                           f"{output_dir / 'failures.json'}, the tracebacks in each run's error.log (first: "

@@ -55,3 +55,37 @@ def test_load_grid_raises_with_every_name_problem(tmp_path):
     with pytest.raises(GridError) as err:
         load_grid(config=str(config))
     assert len(err.value.problems) == 3 and "3 problems" in str(err.value)
+
+
+def test_a_model_with_its_own_code_needs_trust_remote_code_and_the_check_passes_it_through(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    import transformers
+    from conftest import shared_path
+
+    from textmix.harness.compare import check_grid
+
+    folder = tmp_path / "custom"
+    shutil.copytree(shared_path("models", "bert-tiny"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoConfig": "my_code.MyConfig"}}))
+    tasks = [{"name": "reviews", "train_file": "missing.csv", "test_file": "missing.csv"}]
+    base = {"model_name_or_path": str(folder), "tasks": tasks, "methods": ["none"], "seeds": [0]}
+    problems = check_grid(base)
+    assert any("runs code of its own (`auto_map` in its config.json)" in p and "trust_remote_code: true" in p
+               for p in problems), problems
+    seen = []
+
+    def loader(name_or_path, **kwargs):
+        seen.append(kwargs.get("trust_remote_code"))
+        return transformers.BertConfig()
+
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", loader)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", loader)
+    trusted = {**base, "tasks": [{**tasks[0], "model": {"trust_remote_code": True}}]}
+    problems = check_grid(trusted)
+    assert not any("code of its own" in p for p in problems) and seen == [True, True]  # asked, never prompted
+    seen.clear()
+    check_grid({**base, "model_name_or_path": str(shared_path("models", "bert-tiny"))})
+    assert seen == [False, False]  # an explicit False: transformers raises instead of asking on the terminal

@@ -503,9 +503,16 @@ def check_grid(grid: Mapping[str, Any], output_dir: str | Path | None = None) ->
         if problem:
             problems.append(problem)
     specs, _ = parse_tasks(grid)
-    models = {str(s.model.get("model_name_or_path") or grid.get("model_name_or_path")): s.name
-              for s in specs if s.modality != "image" or s.model.get("model_name_or_path")}
-    for model, task in models.items():
+    models: dict[tuple[str, bool], str] = {}
+    for s in specs:
+        if s.modality == "image" and not s.model.get("model_name_or_path"):
+            continue
+        over = _task_args(grid, s) if isinstance(grid.get("task_args") or {}, Mapping) else {}
+        over = over.get("model") if isinstance(over, Mapping) else None
+        args = {**s.model, **(over if isinstance(over, Mapping) else {})}
+        trust = args.get("trust_remote_code") is True
+        models.setdefault((str(args.get("model_name_or_path") or grid.get("model_name_or_path")), trust), s.name)
+    for (model, trust), task in models.items():
         if model == "None":
             continue
         where = "model_name_or_path" if model == str(grid.get("model_name_or_path")) else f"task {task}: model_name_or_path"
@@ -513,12 +520,19 @@ def check_grid(grid: Mapping[str, Any], output_dir: str | Path | None = None) ->
         if problem:
             problems.append(problem)
         elif Path(model).expanduser().is_dir():
+            custom = _own_code(Path(model).expanduser())
+            if custom and not trust:
+                problems.append(f"{where} {model} runs code of its own ({custom}): textmix runs it only when asked; set "
+                                f"`model: {{trust_remote_code: true}}` on task {task} (or in task_args) if you trust "
+                                "it, or choose another model.")
+                continue
             try:
                 from transformers import AutoConfig, AutoTokenizer
 
-                config = AutoConfig.from_pretrained(model)
+                # an explicit trust_remote_code: transformers never asks on the terminal
+                config = AutoConfig.from_pretrained(model, trust_remote_code=trust)
                 if not getattr(config, "num_channels", None):  # image models have a processor, not a tokenizer
-                    AutoTokenizer.from_pretrained(model)
+                    AutoTokenizer.from_pretrained(model, trust_remote_code=trust)
             except Exception as err:  # noqa: BLE001 - any failure to load is the problem to report
                 problems.append(f"{where} {model} does not load: {err}")
     glue_dir = grid.get("glue_dir")
@@ -537,6 +551,19 @@ def check_grid(grid: Mapping[str, Any], output_dir: str | Path | None = None) ->
         if bars:
             datasets.enable_progress_bars()
     return list(dict.fromkeys(problems))
+
+
+def _own_code(folder: Path) -> str | None:
+    """Which file of a local model folder asks to run the model's own code (an `auto_map` in config.json or
+    tokenizer_config.json), or None."""
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            content = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(content, Mapping) and content.get("auto_map"):
+            return f"`auto_map` in its {name}"
+    return None
 
 
 def _run_problems(grid: Mapping[str, Any], check_glue: bool) -> list[str]:

@@ -103,3 +103,11 @@ def test_a_baseline_typo_is_an_error_with_the_closest_name(tmp_path, capsys):
     grid = {"model_name_or_path": "m", "tasks": ["rte"], "methods": ["none", "span"], "seeds": [0], "baseline": "nnoe"}
     assert any("baseline 'nnoe' is not one of the grid's methods (did you mean 'none'?)" in p
                for p in grid_problems(grid))
+
+
+def test_a_run_with_non_finite_figures_says_so_when_it_finishes():
+    from textmix.harness.recipes.common import nonfinite_figures
+
+    predicted = {"validation": {"pearson": math.nan, "mse": 0.3}, "test": {"pearson": 0.5, "mse": math.inf},
+                 "temperature": 1.0, "shift": {"typo": {"1": {"ece": math.nan}}}}
+    assert nonfinite_figures(predicted) == ["validation.pearson", "test.mse"]

@@ -29,10 +29,14 @@ Every calibration figure, the temperature (fitted on the validation split's labe
 majority accuracy (the share of the most frequent tag) and the reliability diagram are over the
 labelled tokens, each token one prediction (`textmix.calibration.labelled_tokens`).
 
-Files are written by the main process only, each to a temporary name and then renamed, so a killed
-run never leaves a half-written file behind. A run continues from the newest checkpoint in its
-`output_dir` that is complete and loads (`resume_checkpoint`); a damaged one is moved aside to
-`damaged-checkpoint-N`, with a message naming the file.
+Files are written by the main process only, each to a new temporary file of a unique name in its
+folder and then renamed (`write_atomic`), so a killed run never leaves a half-written file behind and
+a symlink is never written through. A run continues from the newest checkpoint in its `output_dir`
+that is complete, loads and was written by the same run (`resume_checkpoint`, `run_identity`, stored
+in each checkpoint's `RUN_FILE`); a damaged one is moved aside to `damaged-checkpoint-N`, with a
+message naming the file, one of another configuration to `superseded-checkpoint-N`, with a message
+naming what changed. A checkpoint at the run's last step is not trained further: its results are
+written without training.
 """
 
 from __future__ import annotations
@@ -521,6 +525,14 @@ def predict_and_calibrate(
     return results, arrays
 
 
+def nonfinite_figures(results: Mapping[str, Any]) -> list[str]:
+    """`split.figure` of every figure of a run's split dicts (`validation`, `test`, `test_ts`, ...) that is NaN
+    or infinite (a regression run's Pearson on constant predictions, say)."""
+    return [f"{split}.{key}" for split, figures in results.items() if isinstance(figures, Mapping) and split != "shift"
+            for key, value in figures.items()
+            if isinstance(value, float) and not np.isfinite(value)]
+
+
 def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, modality: str) -> None:
     """Raise `InputError` for shift kinds that do not exist for `modality` (`text`, `tokens`, `image`) or
     severities outside 1-5."""
@@ -639,6 +651,10 @@ def train_and_report(
     }
     predicted, arrays = predict_and_calibrate(trainer, splits, problem_type=problem_type, shifted=shifted)
     results.update(predicted)
+    odd = nonfinite_figures(predicted)
+    if odd:
+        notice(f"{training_args.output_dir}: figures that are not finite numbers: {', '.join(odd)} (e.g. constant "
+               "predictions); `textmix report` lists this run as incomplete and leaves it out of the means.")
     results["config"] = dict(config)
     results["versions"] = versions()
     results["device"] = str(training_args.device)

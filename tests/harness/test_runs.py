@@ -83,9 +83,12 @@ def test_a_run_resumes_only_a_checkpoint_of_its_own_configuration(tmp_path, tiny
 def test_identity_changes_name_the_argument_and_a_grid_key_ignores_paths():
     from textmix.harness.recipes.common import identity_changes, run_identity
 
-    config = {"training": {"learning_rate": 1e-4, "output_dir": "a", "max_steps": 10}, "data": {"train_file": "x"}}
+    config = {"training": {"learning_rate": 1e-4, "output_dir": "a", "max_steps": 10, "local_rank": 0},
+              "data": {"train_file": "x"}}
     here = run_identity({"grid_key": "k1"}, config)
-    assert "output_dir" not in here["config"]["training"]
+    assert "output_dir" not in here["config"]["training"] and "local_rank" not in here["config"]["training"]
+    other_rank = run_identity({}, {**config, "training": {**config["training"], "local_rank": 1}})
+    assert identity_changes(run_identity({}, config), other_rank) == []  # every process of a run agrees
     moved = run_identity({"grid_key": "k1"}, {**config, "data": {"train_file": "elsewhere/x"}})
     assert identity_changes(here, moved) == []  # a sweep moved elsewhere: the run key decides
     edited = run_identity({"grid_key": "k2"}, {**config, "training": {**config["training"], "max_steps": 20}})

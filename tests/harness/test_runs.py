@@ -137,3 +137,28 @@ def test_when_every_run_is_locked_elsewhere_the_command_says_so_not_no_results(t
     assert "being trained by pid 4242 on host elsewhere" in err
     assert "no report yet: every run without results (2) is being trained by another process" in err
     assert not (tmp_path / "sweep" / "report.md").exists()
+
+
+def test_a_runs_log_files_are_never_written_through_a_symlink(tmp_path, monkeypatch):
+    import textmix.harness.compare as compare_module
+    from textmix.checkpoints import write_complete_marker
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("run.log", "error.log"):
+        (outside / name).write_text("keep")
+    run = compare_module.Run("t", "none", 0, tmp_path / "run", {}, {})
+    run.folder.mkdir()
+    (run.folder / "run.log").symlink_to(outside / "run.log")
+    (run.folder / "error.log").symlink_to(outside / "error.log")
+    monkeypatch.setattr(compare_module, "run_one", lambda r: print("trained") or {})
+    outcome = compare_module.train_run(run)
+    assert outcome["status"] == "failed" and "run.log" in outcome["error"]  # refused, said, not followed
+    assert (outside / "run.log").read_text() == "keep" and (outside / "error.log").read_text() == "keep"
+    assert "run.log" in (run.folder / "error.log").read_text() and not (run.folder / "error.log").is_symlink()
+    checkpoint = tmp_path / "checkpoint-1"
+    checkpoint.mkdir()
+    (checkpoint / "model.safetensors").write_bytes(b"x")
+    write_complete_marker(checkpoint)
+    assert json.loads((checkpoint / "textmix_complete").read_text())["sizes"] == {"model.safetensors": 1}
+    assert sorted(p.name for p in checkpoint.iterdir()) == ["model.safetensors", "textmix_complete"]

@@ -933,6 +933,14 @@ def _run_line(name: str, results: Mapping[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def _append(path: Path) -> Any:
+    """`path` opened to append text, never through a symlink (an `OSError` naming it)."""
+    if path.is_symlink():
+        raise OSError(f"{path} is a symbolic link: textmix writes a run's files only inside its folder; remove it.")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)  # also if planted meanwhile
+    return os.fdopen(os.open(path, flags, 0o666), "a", encoding="utf-8")
+
+
 def train_run(run: Run) -> dict[str, Any]:
     """Train one run unless another process holds its lock or it is done: takes the run's lock, trains with
     the Trainer's output in the run's `run.log`, releases the lock. Never raises for a failed run: returns
@@ -950,14 +958,17 @@ def train_run(run: Run) -> dict[str, Any]:
         if run.done:  # another process finished it meanwhile
             return {"status": "done", "results": json.loads((run.folder / "results.json").read_text(encoding="utf-8"))}
         run.folder.mkdir(parents=True, exist_ok=True)
-        with open(run.folder / "run.log", "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        with _append(run.folder / "run.log") as log, contextlib.redirect_stdout(log):
             results = run_one(run)
         return {"status": "done", "results": results}
     except KeyboardInterrupt:
         raise
     except Exception as err:  # keep going; the report lists what failed
+        from .recipes.common import write_atomic
+
         log = run.folder / "error.log"
-        log.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+        text = "".join(traceback.format_exception(err)).encode("utf-8")
+        write_atomic(log, lambda f: f.write(text))
         return {"status": "failed", "error": repr(err), "log": str(log)}
     finally:
         release_lock(run.folder)

@@ -42,6 +42,8 @@ class MixedBatch:
     method: str | None = None
     layer: int | None = None
     boxes: torch.Tensor | None = None
+    step: Any = None
+    """The hooks' `Step` of a batch mixed inside the model (activation and patch methods), else None."""
 
     @property
     def mixed(self) -> bool:
@@ -49,7 +51,18 @@ class MixedBatch:
         return self.method is not None
 
     def loss(self, logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        """Soft-target loss of `logits` against `targets` over the valid rows (`"mean"` or `"sum"`)."""
+        """Soft-target loss of `logits` against `targets` over the valid rows (`"mean"` or `"sum"`).
+
+        Raises for a batch mixed inside the model when no training forward met its hooks (the model was
+        put in eval mode after `mix()`): the logits would be unmixed while the targets are mixed."""
+        step = self.step
+        if step is not None and step.perm is not None and not step.reached:
+            raise RuntimeError(
+                f"this batch is mixed inside the model ({self.method}), but no training-mode forward of the model "
+                "ran on it (was the model put in eval mode after mix()?): its logits are unmixed while the targets "
+                "are mixed. Call model.train() before mix() and the forward; in eval mode, mix() returns the batch "
+                "unmixed."
+            )
         return soft_loss(logits, self.targets, self.valid, self.task_kind, reduction)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 import warnings
 from pathlib import Path
 
@@ -22,8 +23,9 @@ def write_complete_marker(folder: str | os.PathLike) -> None:
     """Mark the checkpoint `folder` complete, recording the size of each of its files (atomically)."""
     folder = Path(folder)
     sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != COMPLETE_MARKER}
-    tmp = folder / (COMPLETE_MARKER + ".tmp")
-    tmp.write_text(json.dumps({"complete": True, "sizes": sizes}), encoding="utf-8")
+    tmp = folder / f".{COMPLETE_MARKER}.{uuid.uuid4().hex}.tmp"  # a new file: never written through a symlink
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as f:
+        f.write(json.dumps({"complete": True, "sizes": sizes}))
     os.replace(tmp, folder / COMPLETE_MARKER)
 
 

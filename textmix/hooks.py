@@ -30,6 +30,8 @@ class Step:
     """Weight of every row's own activation (B,)."""
     used: bool = False
     """Whether a training forward of the model has run on this step (a step serves exactly one)."""
+    reached: bool = False
+    """Whether a hook of its method met this step in a training forward (the mixing reached the model)."""
     pool: torch.Tensor | None = None
     """Decoder-only models: the position the model pools in each row (B,) (`textmix.pooling`)."""
     pool_from: torch.Tensor | None = None
@@ -124,6 +126,7 @@ class HookSet:
                 f"the mixer prepared a batch of {step.perm.shape[0]} rows but the model got {batch_size}; "
                 "call mixer.mix(batch) for every batch and feed mb.inputs to the model."
             )
+        step.reached = True
         return step
 
 

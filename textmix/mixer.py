@@ -216,7 +216,7 @@ class Mixer:
                                        self.num_labels, self.config.label_smoothing)
         return MixedBatch(inputs=applied.inputs, perm=applied.perm, lam=applied.lam, targets=targets, valid=valid,
                           task_kind=self.task_kind, method=applied.name or plan.method, layer=plan.layer,
-                          boxes=applied.boxes)
+                          boxes=applied.boxes, step=applied.step if self._hooks[plan.method] else None)
 
 
 def _special_token_ids(tokenizer: Any, given: list[int] | None, model_config: Any) -> torch.Tensor | None:

@@ -205,6 +205,14 @@ class MixTrainer(Trainer):
         with self.mixer:
             return super().train(resume_from_checkpoint, *args, **kwargs)
 
+    def _run_epoch(self, *args: Any, **kwargs: Any) -> None:
+        # transformers enters the epoch of a resumed checkpoint before it checks `max_steps`: a checkpoint at
+        # the last step, mid-epoch, would train one step more. A run that has all its steps trains none.
+        if self.state.max_steps > 0 and self.state.global_step >= self.state.max_steps:
+            self.control.should_training_stop = True
+            return None
+        return super()._run_epoch(*args, **kwargs)
+
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         reload_legacy_named_weights(resume_from_checkpoint, model if model is not None else self.model)

@@ -117,7 +117,8 @@ def test_a_method_that_fits_no_task_and_other_grid_mistakes_are_errors(tmp_path)
         load_grid(config=grid_file(tmp_path, [digits], methods="[none, hidden]"))
     found = problems_of(tmp_path, ["rte", "rte", {"name": "x/y", "train_file": "a.csv"}, {"train_file": "a.csv"}])
     text = "\n".join(found)
-    assert "['rte'] appear more than once" in text and "no '/'" in text and "needs a `name`" in text
+    assert "appear more than once (ignoring case): 'rte' and 'rte'" in text and "has a path separator" in text
+    assert "needs a `name`" in text
     found = problems_of(tmp_path, ["rte", {"name": "nodata", "modality": "tokens"}])
     assert any("task nodata: no data" in p for p in found)
     found = problems_of(tmp_path, [{"name": "w", "modality": "words", "train_file": "a"}])

@@ -31,9 +31,21 @@ def _new_figure(figsize: tuple[float, float]) -> Any:
 
 
 def _save(fig: Any, path: PathLike) -> None:
+    """Save `fig` as a PNG at `path` through a new temporary file of a unique name and a rename (never
+    written through a symlink at `path` or at a temporary name)."""
+    import uuid
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=100)
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _draw_bars(ax: Any, bins: ReliabilityBins, *, show_gap: bool = True, show_counts: bool = False) -> None:

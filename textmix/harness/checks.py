@@ -53,6 +53,44 @@ def unknown_key(where: str, key: str, known: Iterable[str], what: str = "key") -
     return f"{prefix}unknown {what} '{key}'{did_you_mean(key, known)}"
 
 
+NAME_MAX = 64
+"""The longest task or method name of a grid (each is a folder of the sweep, and a column of the report)."""
+
+
+def problem_name(what: str, name: Any) -> str | None:
+    """Why `name` cannot name a `what` (`task`, `method`) of a grid, or None. Each name is a folder of the
+    sweep (`runs/<task>/<method>/`): a non-empty string without path separators ('/', '\\'), without
+    '..', not starting with '.', without control characters, at most `NAME_MAX` characters."""
+    if not isinstance(name, str) or not name.strip():
+        return f"{what} name {name!r} must be a non-empty string."
+    why = None
+    if "/" in name or "\\" in name or os.path.isabs(name):
+        why = "has a path separator ('/' or '\\')"
+    elif ".." in name or name.startswith("."):
+        why = "has '..' or starts with '.'"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        why = "has a control character"
+    elif len(name) > NAME_MAX:
+        why = f"is {len(name)} characters long (at most {NAME_MAX})"
+    if why is None:
+        return None
+    return (f"{what} name {name!r} {why}: it names a folder of the sweep (runs/<task>/<method>/); choose a plain "
+            f"name (letters, digits, '-', '_').")
+
+
+def names_twice(what: str, names: Iterable[str]) -> str | None:
+    """A problem when some of `names` (of tasks, methods) are the same ignoring case (the sweep's folders
+    would clash on a case-insensitive file system, and `rte` / `RTE` would run one thing twice), or None."""
+    seen: dict[str, list[str]] = {}
+    for name in names:
+        seen.setdefault(str(name).casefold(), []).append(str(name))
+    twice = [group for group in seen.values() if len(group) > 1]
+    if not twice:
+        return None
+    listed = "; ".join(" and ".join(repr(n) for n in group) for group in twice)
+    return f"{what} names appear more than once (ignoring case): {listed}; each {what} needs its own name."
+
+
 def problem_output_dir(path: str | os.PathLike, option: str = "--output_dir", create: bool = True) -> str | None:
     """Why `path` cannot be an output folder (a file, cannot be created, not writable), or None.
 

@@ -54,6 +54,7 @@ def _report(args: argparse.Namespace) -> int:
     print(f"report: {args.sweep_dir}/report.md")
     for skipped in summary.get("skipped", []):
         print(f"skipped {skipped['file']}: {skipped['reason']}", file=sys.stderr)
+    incomplete = _say_incomplete(summary)
     if summary.get("clashes"):
         for clash in summary["clashes"]:
             print(f"clash: {clash['task']}/{clash['method']}: {clash['reason']} ({len(clash['folders'])} runs, "
@@ -61,7 +62,15 @@ def _report(args: argparse.Namespace) -> int:
         print("runs that claim the same task, method and seed (or differ in configuration) are not merged; "
               "move one set away or re-run them so that their method names differ.", file=sys.stderr)
         return 1
-    return 0
+    return 1 if incomplete else 0
+
+
+def _say_incomplete(summary: dict) -> bool:
+    """Print the sweep's incomplete runs (left out of the means) to stderr; whether there were any."""
+    for run in summary.get("incomplete") or []:
+        print(f"incomplete: {run['task']}/{run['method']}/seed{run['seed']}: {run['reason']} (left out of the "
+              f"means; {run['folder']})", file=sys.stderr)
+    return bool(summary.get("incomplete"))
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -92,6 +101,11 @@ def _compare(args: argparse.Namespace) -> int:
         return 0
     summary = compare(grid, args.output_dir, check=False, shard=shard, backend=args.backend, address=args.address,
                       workers=args.workers)
+    if summary.get("pending"):
+        print(f"no report yet: every run without results ({len(summary['locked'])}) is being trained by another "
+              f"process (locked, see above); run `textmix report {args.output_dir}` when they are done.",
+              file=sys.stderr)
+        return 0
     print(f"report: {args.output_dir}/report.md")
     failures = summary.get("failures") or []
     if failures:
@@ -99,7 +113,7 @@ def _compare(args: argparse.Namespace) -> int:
               f"{Path(args.output_dir) / 'failures.json'}, the tracebacks in each run's error.log "
               f"(first: {failures[0].get('log', '?')}).", file=sys.stderr)
         return 1
-    if summary.get("clashes"):
+    if _say_incomplete(summary) or summary.get("clashes"):
         return 1
     return 0
 

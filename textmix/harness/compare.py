@@ -30,7 +30,8 @@ corrupted copies of its test set (text kinds on text and token tasks, image kind
 csv task shipped with textmix (`textmix/harness/data/reviews`).
 
 Each run lives in `DIR/runs/<task>/<method>/seed<k>/`. Finished runs (a `results.json` with the same
-run key) are skipped; an interrupted run resumes from its last complete checkpoint. The run key
+run key) are skipped; an interrupted run resumes from its last complete checkpoint of the same
+configuration (see `textmix.harness.recipes.common.resume_checkpoint`). The run key
 (`Run.key`) hashes what determines a run's results: its data and training arguments (not paths:
 not `output_dir`, nor where the data files are), the model (its files' contents and sizes, not its
 path) and the task's data files (their sizes): a sweep copied or moved elsewhere, or started from
@@ -66,7 +67,16 @@ from pathlib import Path
 from typing import Any
 
 from ..methods import method_names
-from .checks import InputError, did_you_mean, notice, problem_model, problem_output_dir, unknown_key
+from .checks import (
+    InputError,
+    did_you_mean,
+    names_twice,
+    notice,
+    problem_model,
+    problem_name,
+    problem_output_dir,
+    unknown_key,
+)
 from .paths import shared_dir
 from .tasks import (
     FILE_FIELDS,
@@ -316,10 +326,15 @@ def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:
         problems += found
         if spec is not None:
             specs.append(spec)
-    names = [s.name for s in specs]
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = names_twice("task", [s.name for s in specs])
     if twice:
-        problems.append(f"task name(s) {twice} appear more than once: each task needs its own name.")
+        problems.append(twice)
+    glue: dict[str, list[str]] = {}
+    for spec in specs:
+        if spec.glue:
+            glue.setdefault(spec.glue, []).append(spec.name)
+    problems += [f"tasks {names} are all GLUE {task}: give it once." for task, names in glue.items()
+                 if len(names) > 1 and names_twice("task", names) is None]
     return specs, problems
 
 
@@ -410,6 +425,12 @@ def grid_problems(grid: Mapping[str, Any]) -> list[str]:
         problems.append("method_args: must map method names to training arguments.")
         method_args = {}
     methods = grid.get("methods") or []
+    problems += [p for p in (problem_name("method", m) for m in methods) if p]
+    twice = names_twice("method", methods) if isinstance(methods, list) else None
+    if twice:
+        problems.append(twice)
+    if isinstance(seeds, list) and len({str(x) for x in seeds}) != len(seeds):
+        problems.append(f"seeds lists a seed more than once: {seeds}; each seed is one run of a cell.")
     unknown = [m for m in methods if m not in known and m not in method_args]
     if unknown:
         hints = "".join(did_you_mean(m, known) for m in unknown)
@@ -457,6 +478,9 @@ def grid_problems(grid: Mapping[str, Any]) -> list[str]:
                      for k in (values or {}) if k not in recipe_fields("text")["training"]]
     if "baseline" in grid and not isinstance(grid["baseline"], str):
         problems.append(f"baseline must be a method name, got {grid['baseline']!r}.")
+    elif "baseline" in grid and isinstance(methods, list) and grid["baseline"] not in methods:
+        problems.append(f"baseline {grid['baseline']!r} is not one of the grid's methods"
+                        f"{did_you_mean(grid['baseline'], map(str, methods))}: {methods}.")
     problems += _shift_problems(grid)
     return problems
 
@@ -480,9 +504,16 @@ def check_grid(grid: Mapping[str, Any], output_dir: str | Path | None = None) ->
         if problem:
             problems.append(problem)
     specs, _ = parse_tasks(grid)
-    models = {str(s.model.get("model_name_or_path") or grid.get("model_name_or_path")): s.name
-              for s in specs if s.modality != "image" or s.model.get("model_name_or_path")}
-    for model, task in models.items():
+    models: dict[tuple[str, bool], str] = {}
+    for s in specs:
+        if s.modality == "image" and not s.model.get("model_name_or_path"):
+            continue
+        over = _task_args(grid, s) if isinstance(grid.get("task_args") or {}, Mapping) else {}
+        over = over.get("model") if isinstance(over, Mapping) else None
+        args = {**s.model, **(over if isinstance(over, Mapping) else {})}
+        trust = args.get("trust_remote_code") is True
+        models.setdefault((str(args.get("model_name_or_path") or grid.get("model_name_or_path")), trust), s.name)
+    for (model, trust), task in models.items():
         if model == "None":
             continue
         where = "model_name_or_path" if model == str(grid.get("model_name_or_path")) else f"task {task}: model_name_or_path"
@@ -490,12 +521,19 @@ def check_grid(grid: Mapping[str, Any], output_dir: str | Path | None = None) ->
         if problem:
             problems.append(problem)
         elif Path(model).expanduser().is_dir():
+            custom = _own_code(Path(model).expanduser())
+            if custom and not trust:
+                problems.append(f"{where} {model} runs code of its own ({custom}): textmix runs it only when asked; set "
+                                f"`model: {{trust_remote_code: true}}` on task {task} (or in task_args) if you trust "
+                                "it, or choose another model.")
+                continue
             try:
                 from transformers import AutoConfig, AutoTokenizer
 
-                config = AutoConfig.from_pretrained(model)
+                # an explicit trust_remote_code: transformers never asks on the terminal
+                config = AutoConfig.from_pretrained(model, trust_remote_code=trust)
                 if not getattr(config, "num_channels", None):  # image models have a processor, not a tokenizer
-                    AutoTokenizer.from_pretrained(model)
+                    AutoTokenizer.from_pretrained(model, trust_remote_code=trust)
             except Exception as err:  # noqa: BLE001 - any failure to load is the problem to report
                 problems.append(f"{where} {model} does not load: {err}")
     glue_dir = grid.get("glue_dir")
@@ -514,6 +552,19 @@ def check_grid(grid: Mapping[str, Any], output_dir: str | Path | None = None) ->
         if bars:
             datasets.enable_progress_bars()
     return list(dict.fromkeys(problems))
+
+
+def _own_code(folder: Path) -> str | None:
+    """Which file of a local model folder asks to run the model's own code (an `auto_map` in config.json or
+    tokenizer_config.json), or None."""
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            content = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(content, Mapping) and content.get("auto_map"):
+            return f"`auto_map` in its {name}"
+    return None
 
 
 def _run_problems(grid: Mapping[str, Any], check_glue: bool) -> list[str]:
@@ -770,7 +821,8 @@ def run_one(run: Run) -> dict:
     training_args = MixTrainingArguments(**run.training)
     results = module.run(model_args, data_args, training_args,
                          tags={"method": run.method, "grid_key": run.key, "task": run.task})
-    for checkpoint in [*run.folder.glob("checkpoint-*"), *run.folder.glob("damaged-checkpoint-*")]:
+    for checkpoint in [*run.folder.glob("checkpoint-*"), *run.folder.glob("damaged-checkpoint-*"),
+                       *run.folder.glob("superseded-checkpoint-*")]:
         shutil.rmtree(checkpoint, ignore_errors=True)
     return results
 
@@ -881,6 +933,14 @@ def _run_line(name: str, results: Mapping[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def _append(path: Path) -> Any:
+    """`path` opened to append text, never through a symlink (an `OSError` naming it)."""
+    if path.is_symlink():
+        raise OSError(f"{path} is a symbolic link: textmix writes a run's files only inside its folder; remove it.")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)  # also if planted meanwhile
+    return os.fdopen(os.open(path, flags, 0o666), "a", encoding="utf-8")
+
+
 def train_run(run: Run) -> dict[str, Any]:
     """Train one run unless another process holds its lock or it is done: takes the run's lock, trains with
     the Trainer's output in the run's `run.log`, releases the lock. Never raises for a failed run: returns
@@ -898,14 +958,17 @@ def train_run(run: Run) -> dict[str, Any]:
         if run.done:  # another process finished it meanwhile
             return {"status": "done", "results": json.loads((run.folder / "results.json").read_text(encoding="utf-8"))}
         run.folder.mkdir(parents=True, exist_ok=True)
-        with open(run.folder / "run.log", "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        with _append(run.folder / "run.log") as log, contextlib.redirect_stdout(log):
             results = run_one(run)
         return {"status": "done", "results": results}
     except KeyboardInterrupt:
         raise
     except Exception as err:  # keep going; the report lists what failed
+        from .recipes.common import write_atomic
+
         log = run.folder / "error.log"
-        log.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+        text = "".join(traceback.format_exception(err)).encode("utf-8")
+        write_atomic(log, lambda f: f.write(text))
         return {"status": "failed", "error": repr(err), "log": str(log)}
     finally:
         release_lock(run.folder)
@@ -924,7 +987,8 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
     to the run's `run.log`.
 
     A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep
-    goes on; `SweepFailed` when no run has results."""
+    goes on; `SweepFailed` when no run has results. When every run without results is locked by another
+    process, there is no report yet: returns {"pending": True, "locked": [...], ...}."""
     from tqdm.auto import tqdm
 
     from .backends import map_unordered
@@ -981,6 +1045,8 @@ def compare(grid: dict, output_dir: str | Path, progress: bool = True, check: bo
     if locked:
         notice(f"{len(locked)} run(s) left to another process that is training them: {', '.join(locked)}; "
                "run `textmix report` when it is done.")
+    if locked and not failures and not any(r.done for r in runs):  # everything is another process's, for now
+        return {"n_runs": len(runs), "locked": locked, "pending": True, "failures": [], "clashes": []}
     if failures and not any(r.done for r in runs):
         raise SweepFailed(f"{len(failures)} of {len(runs)} runs failed and no run has results; the errors are in "
                           f"{output_dir / 'failures.json'}, the tracebacks in each run's error.log (first: "

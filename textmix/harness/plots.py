@@ -27,9 +27,11 @@ def _figure(size: tuple[float, float]) -> Any:
 
 
 def _save(fig: Any, path: str | Path) -> None:
+    from .recipes.common import write_atomic
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=100)
+    write_atomic(out, lambda f: fig.savefig(f, format="png", dpi=100))  # never through a symlink at `out`
 
 
 def _arrays(points: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

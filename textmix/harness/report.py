@@ -20,8 +20,11 @@ chosen on validation, reported with its test figures).
 A run's identity is its whole configuration (`config` in results.json, less seeds, paths and
 reporting options). Runs that share a task (and noise rate) and method but differ in configuration,
 or repeat a seed, are never pooled: that cell is left out of the tables and the diagrams and listed
-under "Clashes" (`clashes` in report.json). A results.json that does not load is skipped with a
-warning naming it and listed under "Skipped files" (`skipped`).
+under "Clashes" (`clashes` in report.json). A results.json that does not load, or has an entry of the
+wrong type, is skipped with a warning naming it and listed under "Skipped files" (`skipped`), as is a
+damaged grid.json, failures.json or plan.json. A run with a missing or non-finite figure
+(`incomplete_reason`) is never averaged: it is listed under "Incomplete runs" (`incomplete`), left out
+of the means, and its row says how many seeds remain (`incomplete_seeds`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
 import subprocess
 import warnings
@@ -40,6 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .checks import InputError, did_you_mean
+from .recipes.common import write_atomic, write_json_atomic
 
 TASK_METRIC = {"cola": "matthews_correlation", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
 TOKEN_METRIC = "entity_f1"
@@ -115,6 +120,58 @@ def run_values(result: dict) -> dict[str, float]:
     return {k: _number(v) for k, v in values.items()}
 
 
+REQUIRED = {"classification": ("task_metric", "accuracy", "ece"), "token": ("task_metric", "accuracy", "ece"),
+            "multi_label": ("task_metric", "ece"), "regression": ("task_metric",)}
+"""The figures a run of each problem type must have to count in the means; without one it is incomplete."""
+FIGURE_SOURCES = {"ece_ts": ("test_ts", "ece"), "validation_nll_ts": ("validation_ts", "nll"),
+                  "temperature": (None, "temperature"), "train_time_s": (None, "train_time_s")}
+"""Where `run_values` reads a column in results.json ((section or None for the top level, key)); the
+others are `test.<column>` (`task_metric`: the task's metric)."""
+MAPPINGS = ("test", "test_ts", "validation", "validation_ts", "config", "shift")
+"""Entries of results.json that must be mappings when present (else the file is skipped, naming the entry)."""
+
+
+def _source(result: dict, column: str) -> tuple[str, Any]:
+    """(`section.key` of a column in results.json, its raw value or None)."""
+    section, key = FIGURE_SOURCES.get(column, ("test", column))
+    if column == "task_metric":
+        key = task_metric(result)
+    holder = result if section is None else (result.get(section) or {})
+    return (key if section is None else f"{section}.{key}"), holder.get(key)
+
+
+def incomplete_reason(result: dict) -> str | None:
+    """Why a run cannot count in the means, or None: a figure its problem type needs (`REQUIRED`) is missing,
+    or a figure the report averages (`COLUMNS`) is not a number or not finite (NaN, inf)."""
+    kind = result.get("problem_type") or ("regression" if result.get("regression") else "classification")
+    required = REQUIRED.get(kind, REQUIRED["classification"])
+    found = []
+    for column in COLUMNS:
+        where, value = _source(result, column)
+        if value is None:
+            if column in required:
+                found.append(f"{where} is missing")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            found.append(f"{where} is {value!r} (a {type(value).__name__}, not a number)")
+        elif not math.isfinite(value):
+            found.append(f"{where} is {value}")
+    return "; ".join(dict.fromkeys(found)) or None  # the task metric may be accuracy itself
+
+
+def split_incomplete(results: list[dict]) -> tuple[list[dict], list[dict[str, Any]]]:
+    """(runs with every figure, incomplete runs as {task, method, seed, label_noise, folder, reason}): an
+    incomplete run is listed, never averaged (see `incomplete_reason`)."""
+    complete, incomplete = [], []
+    for r in results:
+        reason = incomplete_reason(r)
+        if reason is None:
+            complete.append(r)
+        else:
+            incomplete.append({"task": variant(r), "method": r["method"], "seed": r["seed"],
+                               "folder": r.get("_folder", "?"), "reason": reason})
+    return complete, incomplete
+
+
 def _number(value: Any) -> float:
     """A figure as a float (NaN for a missing or unknown one, e.g. the training time of an old resumed run)."""
     try:
@@ -181,8 +238,7 @@ def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             reason = f"not valid JSON ({err})"
         else:
-            missing = [k for k in ("task", "method", "seed") if not isinstance(result, dict) or k not in result]
-            reason = f"lacks {missing}" if missing else ""
+            reason = _schema_problem(result)
         if reason:
             warnings.warn(f"{path}: {reason}; skipped (run it again, or remove the file).", stacklevel=2)
             skipped.append({"file": str(path), "reason": reason})
@@ -190,6 +246,28 @@ def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
         result["_folder"] = str(path.parent)
         out.append(result)
     return out, skipped
+
+
+def _schema_problem(result: Any) -> str:
+    """What makes a loaded results.json unusable ('' when nothing): not a mapping, `task`, `method` or `seed`
+    missing or of the wrong type, an entry of `MAPPINGS` that is not a mapping, a `label_noise` not a number."""
+    if not isinstance(result, dict):
+        return f"holds a {type(result).__name__}, not a mapping"
+    missing = [k for k in ("task", "method", "seed") if k not in result]
+    if missing:
+        return f"lacks {missing}"
+    wrong = [f"`{k}` is {result[k]!r} (a {type(result[k]).__name__}, not {want})"
+             for k, ok, want in (("task", isinstance(result["task"], str), "a string"),
+                                 ("method", isinstance(result["method"], str), "a string"),
+                                 ("seed", isinstance(result["seed"], int) and not isinstance(result["seed"], bool),
+                                  "a whole number"))
+             if not ok]
+    wrong += [f"`{k}` is a {type(result[k]).__name__}, not a mapping" for k in MAPPINGS
+              if result.get(k) is not None and not isinstance(result[k], dict)]
+    noise = result.get("label_noise")
+    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float))):
+        wrong.append(f"`label_noise` is {noise!r} (a {type(noise).__name__}, not a number)")
+    return "; ".join(wrong)
 
 
 def collect(sweep_dir: str | Path) -> list[dict]:
@@ -753,7 +831,7 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
             mark = f" ⚠ {len(row['at_chance_seeds'])}/{row['n_seeds']}" if row["at_chance_seeds"] else ""
             accuracy = "" if metric == "accuracy" else f" {_fmt(row['accuracy'], row['accuracy_std'])} |"
             lines.append(
-                f"| {method}{mark} | {_fmt(row['task_metric'], row['task_metric_std'])} | "
+                f"| {method}{mark}{_seeds_note(row)} | {_fmt(row['task_metric'], row['task_metric_std'])} | "
                 f"{_change(row.get('task_metric_change'))} |{accuracy} "
                 f"{_fmt(row['ece'], row['ece_std'])} | {_change(row.get('ece_change'))} | "
                 f"{_fmt(row['ece_ts'], row['ece_ts_std'])} | {_fmt(row['mce'], row['mce_std'])} | "
@@ -785,6 +863,13 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
             lines.append(f"- {clash['task']} / {clash['method']}: {clash['reason']}; runs: "
                          + ", ".join(f"`{f}`" for f in clash["folders"]))
         lines.append("")
+    if summary.get("incomplete"):
+        lines += ["## Incomplete runs", "", "Runs with a missing or non-finite figure: left out of the means, "
+                  "changes and diagrams above (the rows they belong to say how many seeds are left). Run them "
+                  "again, or look at their run.log.", ""]
+        lines += [f"- {r['task']} / {r['method']} / seed {r['seed']}: {r['reason']} (`{r['folder']}`)"
+                  for r in summary["incomplete"]]
+        lines.append("")
     if summary.get("skipped"):
         lines += ["## Skipped files", ""]
         lines += [f"- `{s['file']}`: {s['reason']}" for s in summary["skipped"]]
@@ -794,33 +879,35 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
         lines += [f"- {f.get('task')} / {f.get('method')} / seed {f.get('seed')}: {f.get('error')}"
                   + (f" (traceback: `{f['log']}`)" if f.get("log") else "") for f in summary["failures"]]
         lines.append("")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    text = "\n".join(lines).encode("utf-8")
+    write_atomic(path, lambda f: f.write(text))
 
 
 def write_csv(summary: dict, path: Path) -> None:
     """report.csv: one row per task (and label-noise rate) and method with the summary's figures."""
-    fields = ["task", "method", "label_noise", "n_seeds", "majority_accuracy", "at_chance_seeds"]
+    fields = ["task", "method", "label_noise", "n_seeds", "majority_accuracy", "at_chance_seeds", "incomplete_seeds"]
     for col in COLUMNS:
         fields += [col, f"{col}_std"]
     fields += ["task_metric_delta", "task_metric_p", "ece_delta", "ece_p", "aurc_delta", "aurc_p"]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    import io
+
+    with io.StringIO(newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for label, info in summary["tasks"].items():
             for method, row in info["methods"].items():
                 out = {"task": info.get("task", label), "method": method, "label_noise": info.get("label_noise", 0.0),
                        "n_seeds": row["n_seeds"], "majority_accuracy": info["majority_accuracy"],
-                       "at_chance_seeds": " ".join(map(str, row["at_chance_seeds"]))}
+                       "at_chance_seeds": " ".join(map(str, row["at_chance_seeds"])),
+                       "incomplete_seeds": " ".join(map(str, row.get("incomplete_seeds") or []))}
                 for col in COLUMNS:
                     out[col], out[f"{col}_std"] = row[col], row[f"{col}_std"]
                 for col in ("task_metric", "ece", "aurc"):
                     change = row.get(f"{col}_change") or {}
                     out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
                 writer.writerow(out)
-    os.replace(tmp, path)
+        text = f.getvalue().encode("utf-8")
+    write_atomic(path, lambda g: g.write(text))
 
 
 def write_reliability(results: list[dict], path: Path, summary: dict | None = None) -> None:
@@ -879,6 +966,23 @@ def write_plots(summary: dict, out_dir: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+def _mark_incomplete(summary: dict, incomplete: list[dict[str, Any]]) -> None:
+    """Record in each row of `summary` the seeds of its incomplete runs (`incomplete_seeds`), left out of its means."""
+    for info in summary["tasks"].values():
+        for row in info["methods"].values():
+            row["incomplete_seeds"] = []
+    for run in incomplete:
+        row = ((summary["tasks"].get(run["task"]) or {}).get("methods") or {}).get(run["method"])
+        if row is not None:
+            row["incomplete_seeds"].append(run["seed"])
+
+
+def _seeds_note(row: dict) -> str:
+    """' (n of m seeds)' for a row whose incomplete runs are left out of its means, else ''."""
+    left_out = len(row.get("incomplete_seeds") or [])
+    return f" ({row['n_seeds']} of {row['n_seeds'] + left_out} seeds)" if left_out else ""
+
+
 def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
     """Rebuild report.md/.csv/.json, reliability.png and the shift and label-noise plots of a sweep from
     its results on disk (see `scan`) and, where the sweep has them, its grid.json, plan.json and failures.json."""
@@ -890,20 +994,50 @@ def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
                                     f"file(s) are damaged ({skipped[0]['file']}: {skipped[0]['reason']}); run "
                                     "`textmix compare` again to redo them.")
         raise FileNotFoundError(f"no results under {sweep_dir}/runs: run `textmix compare` first.")
-    grid_path = sweep_dir / "grid.json"
-    order = json.loads(grid_path.read_text()) if grid_path.exists() else None
-    failures_path = sweep_dir / "failures.json"
-    failures = json.loads(failures_path.read_text()) if failures_path.exists() else []
-    plan = None
-    plan_path = sweep_dir / "plan.json"
-    if plan_path.exists():
-        try:
-            plan = json.loads(plan_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            warnings.warn(f"{plan_path}: not valid JSON ({err}); the report says nothing about skipped methods.",
-                          stacklevel=2)
-    return write_report(results, sweep_dir, baseline=baseline, order=order, failures=failures, skipped=skipped,
-                        plan=plan if isinstance(plan, dict) else None)
+    skipped = list(skipped)
+    order = _sweep_file(sweep_dir / "grid.json", dict, "the tables follow the order of the results", skipped)
+    failures = _sweep_file(sweep_dir / "failures.json", list, "failed runs are not listed", skipped)
+    if failures is not None and not all(isinstance(f, dict) for f in failures):
+        skipped.append({"file": str(sweep_dir / "failures.json"), "reason": "holds entries that are not mappings; "
+                        "failed runs are not listed"})
+        failures = None
+    plan = _sweep_file(sweep_dir / "plan.json", dict, "the report says nothing about skipped methods", skipped)
+    _check_baseline(baseline, {r["method"] for r in results}, _order_names(order or {}, "methods"))
+    return write_report(results, sweep_dir, baseline=baseline, order=order, failures=failures or [], skipped=skipped,
+                        plan=plan)
+
+
+def _check_baseline(baseline: str, finished: set[str], planned: list[str]) -> None:
+    """An `InputError` (with the closest name) when `baseline` is no method of the sweep; a warning when it is
+    one but has no results (the change columns are then empty). The default `none` absent is a warning."""
+    if baseline in finished:
+        return
+    known = sorted(finished | set(planned))
+    if baseline not in known and baseline != "none":
+        raise InputError(f"--baseline {baseline!r} is not a method of this sweep{did_you_mean(baseline, known)}; "
+                         f"its methods are {known}.")
+    warnings.warn(f"the baseline {baseline!r} has no results in this sweep: the change columns are empty; "
+                  f"choose another with --baseline (one of {sorted(finished)}).", stacklevel=3)
+
+
+def _sweep_file(path: Path, kind: type, without: str, skipped: list[dict[str, str]]) -> Any:
+    """The content of a sweep's JSON file `path` (None when it does not exist); a file that is not valid JSON
+    or not of `kind` is named in a warning and in `skipped` (saying what the report lacks without it) and
+    gives None."""
+    if not path.exists():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        reason = f"not valid JSON ({err})"
+    else:
+        if isinstance(value, kind):
+            return value
+        reason = f"holds a {type(value).__name__}, not a {'mapping' if kind is dict else 'list'}"
+    reason += f"; {without} (run `textmix compare` again to rewrite it)"
+    warnings.warn(f"{path}: {reason}.", stacklevel=3)
+    skipped.append({"file": str(path), "reason": reason})
+    return None
 
 
 def models_line(results: list[dict]) -> str:
@@ -946,17 +1080,18 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     first = results[0] if results else {}
     results, clashes = find_clashes(results)
+    results, incomplete = split_incomplete(results)
     summary = summarise(results, baseline=baseline, order=order, plan=plan, test_set=test_set)
+    _mark_incomplete(summary, incomplete)
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "textmix": textmix.__version__,
             "commit": _git_commit(), "model": models_line(results) or first.get("model"), "n_runs": len(results),
             "versions": first.get("versions"), "source": source, "test_set": test_set}
     summary["meta"], summary["failures"] = meta, failures or []
     summary["clashes"], summary["skipped"] = clashes, list(skipped or [])
+    summary["incomplete"] = incomplete
     summary["plots"] = write_plots(summary, out_dir)
     write_markdown(summary, out_dir / "report.md", meta)
     write_csv(summary, out_dir / "report.csv")
     write_reliability(results, out_dir / "reliability.png", summary)
-    tmp = out_dir / "report.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, out_dir / "report.json")
+    write_json_atomic(out_dir / "report.json", summary)
     return summary

@@ -38,7 +38,7 @@ from typing import Any
 
 from ..config import parse_methods
 from ..methods import get_method
-from .checks import did_you_mean, unknown_key
+from .checks import did_you_mean, problem_name, unknown_key
 
 MODALITIES = ("text", "image", "tokens")
 RECIPES = {"text": "glue", "image": "image", "tokens": "ner"}
@@ -162,8 +162,9 @@ def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None
     name = entry.get("name")
     where = f"task {name}" if name else "a task mapping"
     problems = [] if isinstance(name, str) and name else [f"{where}: needs a `name` (how reports call it)."]
-    if isinstance(name, str) and ("/" in name or name.startswith(".")):
-        problems.append(f"{where}: the name is a folder name of the sweep: no '/' and no leading '.'.")
+    bad_name = problem_name("task", name) if isinstance(name, str) and name else None
+    if bad_name:
+        problems.append(f"{where}: {bad_name}")
     modality = entry.get("modality", "text")
     if modality not in MODALITIES:
         return None, [*problems, f"{where}: modality {modality!r} is not one of {list(MODALITIES)}"

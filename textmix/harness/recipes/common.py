@@ -33,10 +33,14 @@ Every calibration figure, the temperature (fitted on the validation split's labe
 majority accuracy (the share of the most frequent tag) and the reliability diagram are over the
 labelled tokens, each token one prediction (`textmix.calibration.labelled_tokens`).
 
-Files are written by the main process only, each to a temporary name and then renamed, so a killed
-run never leaves a half-written file behind. A run continues from the newest checkpoint in its
-`output_dir` that is complete and loads (`resume_checkpoint`); a damaged one is moved aside to
-`damaged-checkpoint-N`, with a message naming the file.
+Files are written by the main process only, each to a new temporary file of a unique name in its
+folder and then renamed (`write_atomic`), so a killed run never leaves a half-written file behind and
+a symlink is never written through. A run continues from the newest checkpoint in its `output_dir`
+that is complete, loads and was written by the same run (`resume_checkpoint`, `run_identity`, stored
+in each checkpoint's `RUN_FILE`); a damaged one is moved aside to `damaged-checkpoint-N`, with a
+message naming the file, one of another configuration to `superseded-checkpoint-N`, with a message
+naming what changed. A checkpoint at the run's last step is not trained further: its results are
+written without training.
 """
 
 from __future__ import annotations
@@ -61,22 +65,40 @@ TRAIN_TIME_FILE = "textmix_train_time.json"
 """In each checkpoint: the training time up to it, over every attempt (`{"step": N, "train_time_s": t}`)."""
 DAMAGED_PREFIX = "damaged-"
 """A checkpoint that failed verification is renamed to `damaged-checkpoint-N` (kept for inspection)."""
+RUN_FILE = "textmix_run.json"
+"""In each checkpoint: the identity of the run that wrote it (`run_identity`); a run resumes only its own."""
+SUPERSEDED_PREFIX = "superseded-"
+"""A checkpoint of another configuration is renamed to `superseded-checkpoint-N` (kept, never resumed)."""
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
+    """Write `path` through `write(binary file)`: into a new temporary file of a unique name in the same
+    folder (created exclusively, with the umask's permissions: a symlink planted at a temporary name is
+    never written through), then renamed over `path` (a symlink at `path` is replaced, not followed).
+    The temporary file is removed when `write` fails."""
+    import uuid
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)  # the umask applies
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> None:
-    """Write `payload` as indented JSON to `path` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: two sweeps may write one file
-    tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write `payload` as indented JSON to `path` atomically (`write_atomic`)."""
+    text = json.dumps(payload, indent=2, default=str).encode("utf-8")
+    write_atomic(path, lambda f: f.write(text))
 
 
 def save_npz_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """Save plain arrays (no pickled objects) to the `.npz` file `path` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    """Save plain arrays (no pickled objects) to the `.npz` file `path` atomically (`write_atomic`)."""
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def tokenized(dataset: Any, fn: Callable[[dict], dict], tag: str, **kwargs: Any) -> Any:
@@ -207,21 +229,106 @@ def verify_checkpoint(checkpoint: str | os.PathLike) -> str | None:
     return None
 
 
-def resume_checkpoint(training_args: Any) -> str | None:
+def run_identity(header: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """What makes a run this run, stored with each of its checkpoints (`RUN_FILE`): the grid's run key
+    (`grid_key` in `header`, for runs of `textmix compare`; it ignores paths) and the recipe's arguments
+    (`config`: sections of arguments) without those that do not change results (paths of the output,
+    reporting: `textmix.harness.compare.RESULT_NEUTRAL`) or differ between its processes (`PER_PROCESS`)."""
+    from ..compare import RESULT_NEUTRAL
+
+    neutral = RESULT_NEUTRAL | PER_PROCESS
+    plain = json.loads(json.dumps(dict(config), default=str))
+    return {"grid_key": header.get("grid_key"),
+            "config": {section: ({k: v for k, v in values.items() if k not in neutral}
+                                 if isinstance(values, dict) else values) for section, values in plain.items()}}
+
+
+PER_PROCESS = frozenset({"local_rank", "hub_token"})
+"""Training arguments that differ between the processes of one run (or are secrets): not part of its identity."""
+
+
+def identity_changes(stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> list[str]:
+    """How the run `identity` differs from the `stored` one of a checkpoint, one entry per changed argument
+    (`training.learning_rate: 0.0001 -> 0.0003`); [] when it is the same run. Two runs of a grid are the
+    same when their run keys are (paths may differ); a checkpoint without a stored identity is of an
+    unknown run."""
+    if not isinstance(stored, Mapping) or not isinstance(stored.get("config"), Mapping):
+        return [f"the checkpoint does not record the configuration it was trained with ({RUN_FILE})"]
+    if stored.get("grid_key") and stored.get("grid_key") == identity.get("grid_key"):
+        return []
+    old, new = _flat(stored["config"]), _flat(identity["config"])
+    changes = [f"{k}: {old.get(k, '(not set)')!r} -> {new.get(k, '(not set)')!r}"
+               for k in sorted(set(old) | set(new)) if old.get(k, _UNSET) != new.get(k, _UNSET)]
+    if not changes and stored.get("grid_key") != identity.get("grid_key"):
+        changes = [f"the model's or the data's files (run key {stored.get('grid_key')} -> {identity.get('grid_key')})"]
+    return changes
+
+
+_UNSET = object()
+
+
+def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _stored_identity(checkpoint: Path) -> Any:
+    try:
+        return json.loads((checkpoint / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _move_aside(checkpoint: Path, prefix: str, training_args: Any) -> str:
+    """Rename `checkpoint` to `<prefix>checkpoint-N` (main process only); says where it went."""
+    if getattr(training_args, "process_index", 0) != 0:
+        return "left to the main process"
+    aside = checkpoint.with_name(prefix + checkpoint.name)
+    try:
+        if aside.exists():
+            import shutil
+
+            shutil.rmtree(aside)
+        checkpoint.rename(aside)
+        return f"moved to {aside.name}"
+    except OSError as err:
+        return f"could not be moved aside ({err})"
+
+
+def resume_checkpoint(training_args: Any, identity: Mapping[str, Any] | None = None) -> str | None:
     """The checkpoint to resume from: `--resume_from_checkpoint` if given (an error naming the file when
-    it does not load), else the newest complete checkpoint in `output_dir` that loads, else None.
+    it does not load), else the newest complete checkpoint in `output_dir` that loads and (given the
+    run's `identity`, see `run_identity`) was written by the same run, else None.
 
     A damaged checkpoint (a truncated weights, optimizer, scheduler, RNG or mixer file, say) is moved
-    aside to `damaged-checkpoint-N` by the main process, with a message, and the previous one is used."""
+    aside to `damaged-checkpoint-N` by the main process, with a message, and the previous one is used. A
+    checkpoint of another configuration (the grid was edited: another learning rate, more steps) is
+    moved aside to `superseded-checkpoint-N`, with a message naming what changed, and never resumed.
+    `--resume_from_checkpoint` of another configuration is resumed as asked, with that message."""
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume is not True:
         problem = verify_checkpoint(resume)
         if problem:
             raise CheckpointError(f"--resume_from_checkpoint {resume}: {problem}. Give another checkpoint, or "
                                   "leave the option out to resume from the newest one that loads.")
+        changes = identity_changes(_stored_identity(Path(resume)), identity) if identity is not None else []
+        if changes:
+            notice(f"--resume_from_checkpoint {resume} was written by another configuration ({'; '.join(changes)}); "
+                   "resuming from it as asked.")
         return str(resume)
     for checkpoint in complete_checkpoints(training_args.output_dir):
         problem = verify_checkpoint(checkpoint)
+        changes = identity_changes(_stored_identity(checkpoint), identity) if identity is not None else []
+        if problem is None and changes:
+            where = _move_aside(checkpoint, SUPERSEDED_PREFIX, training_args)
+            notice(f"checkpoint {checkpoint} is of another configuration, not resumed ({'; '.join(changes)}); "
+                   f"{where}; this run starts from the beginning.")
+            continue
         if problem is None:
             return str(checkpoint)
         aside = checkpoint.with_name(DAMAGED_PREFIX + checkpoint.name)
@@ -268,11 +375,12 @@ def _logged_loss(log_history: list[dict[str, Any]], up_to_step: int) -> tuple[fl
     return total, covered
 
 
-def progress_callback(earlier_time: float | None, start: float) -> Any:
+def progress_callback(earlier_time: float | None, start: float, identity: Mapping[str, Any] | None = None) -> Any:
     """A `TrainerCallback` that makes checkpoints carry what a resumed run needs to report its totals:
     a log entry at every save (so the logged losses cover every step up to it) and, in
     `TRAIN_TIME_FILE`, the training time up to it (`earlier_time`, the time before this attempt, or
-    None when unknown, plus the time since `start`, a `time.perf_counter()` value)."""
+    None when unknown, plus the time since `start`, a `time.perf_counter()` value); and, given the run's
+    `identity` (`run_identity`), that in `RUN_FILE`, so only the same run resumes the checkpoint."""
     from transformers import TrainerCallback
 
     class TextmixProgressCallback(TrainerCallback):
@@ -288,6 +396,8 @@ def progress_callback(earlier_time: float | None, start: float) -> Any:
             if state.is_world_process_zero and folder.is_dir():
                 spent = None if earlier_time is None else earlier_time + time.perf_counter() - start
                 write_json_atomic(folder / TRAIN_TIME_FILE, {"step": state.global_step, "train_time_s": spent})
+                if identity is not None:
+                    write_json_atomic(folder / RUN_FILE, identity)
 
     return TextmixProgressCallback()
 
@@ -431,6 +541,14 @@ def predict_and_calibrate(
     return results, arrays
 
 
+def nonfinite_figures(results: Mapping[str, Any]) -> list[str]:
+    """`split.figure` of every figure of a run's split dicts (`validation`, `test`, `test_ts`, ...) that is NaN
+    or infinite (a regression run's Pearson on constant predictions, say)."""
+    return [f"{split}.{key}" for split, figures in results.items() if isinstance(figures, Mapping) and split != "shift"
+            for key, value in figures.items()
+            if isinstance(value, float) and not np.isfinite(value)]
+
+
 def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, modality: str) -> None:
     """Raise `InputError` for shift kinds that do not exist for `modality` (`text`, `tokens`, `image`) or
     severities outside 1-5."""
@@ -510,18 +628,22 @@ def train_and_report(
 
     problem_type = _problem_type(problem_type, regression)
     training_args = trainer.args
-    resume = resume_checkpoint(training_args)
+    identity = run_identity(header, config)
+    resume = resume_checkpoint(training_args, identity)
     from_step, earlier_time = 0, 0.0
     if resume:
         state = _checkpoint_state(resume)
         from_step = int(state.get("global_step", 0))
         earlier_time = _earlier_time(resume)
-        notice(f"resuming from {resume} (step {from_step} of {state.get('max_steps', '?')})")
+        if from_step >= int(state.get("max_steps") or 0) > 0:
+            notice(f"{resume} holds the run's last step ({from_step}): writing its results without training")
+        else:
+            notice(f"resuming from {resume} (step {from_step} of {state.get('max_steps', '?')})")
         if earlier_time is None:
             notice(f"{resume} does not record the training time before it (written by an older version): "
                    "train_time_s will be null; this_attempt.train_time_s has this attempt's.")
     start = time.perf_counter()
-    _add_before_marker(trainer, progress_callback(earlier_time, start))
+    _add_before_marker(trainer, progress_callback(earlier_time, start, identity))
     train_output = trainer.train(resume_from_checkpoint=resume)
     attempt_time = time.perf_counter() - start
     steps = int(trainer.state.global_step) - from_step
@@ -545,6 +667,10 @@ def train_and_report(
     }
     predicted, arrays = predict_and_calibrate(trainer, splits, problem_type=problem_type, shifted=shifted)
     results.update(predicted)
+    odd = nonfinite_figures(predicted)
+    if odd:
+        notice(f"{training_args.output_dir}: figures that are not finite numbers: {', '.join(odd)} (e.g. constant "
+               "predictions); `textmix report` lists this run as incomplete and leaves it out of the means.")
     results["config"] = dict(config)
     results["versions"] = versions()
     results["device"] = str(training_args.device)

@@ -1,0 +1,164 @@
+"""Runs and resumes: a run resumes only its own configuration's checkpoint, never trains past `max_steps`,
+and a finished-but-unreported run writes its results without training; files are written through
+unique temporary names, never through a symlink."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textmix.harness.recipes import image as recipe
+
+TINY_VIT = ["--patch_size", "3", "--hidden_size", "16", "--num_hidden_layers", "1", "--num_attention_heads", "2",
+            "--intermediate_size", "16"]
+QUIET = ["--report_to", "none", "--use_cpu", "--disable_tqdm", "true", "--dataloader_pin_memory", "false"]
+
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 64), ("validation", 32), ("test", 32)):
+        y = rng.integers(0, 3, n)
+        x = (rng.random((n, 12, 12)) * 60).astype(np.uint8)
+        x[np.arange(n), 2 + 3 * y, :] = 255
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y.astype(np.int64)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def image_args(npz, out, *extra):
+    return ["--npz_path", str(npz), "--mix_method", "cutmix", *TINY_VIT, "--per_device_train_batch_size", "16",
+            "--save_strategy", "steps", "--lr_scheduler_type", "constant", *QUIET, "--output_dir", str(out), *extra]
+
+
+def test_a_restart_after_the_last_checkpoint_trains_no_step_and_writes_the_results(tmp_path, tiny_npz, capsys):
+    # 4 steps an epoch; max_steps 5 ends mid-epoch, where transformers would train a sixth step on resume
+    args = image_args(tiny_npz, tmp_path / "run", "--max_steps", "5", "--save_steps", "2")
+    (straight,) = recipe.main(args)
+    logits = np.load(tmp_path / "run" / "predictions.npz")["test_logits"]
+    (tmp_path / "run" / "results.json").unlink()  # killed after the last checkpoint, before the results
+    capsys.readouterr()
+    (again,) = recipe.main(args)
+    assert Path(again["resumed_from"]).name == "checkpoint-5"
+    assert again["this_attempt"]["steps"] == 0 and again["this_attempt"]["from_step"] == 5
+    assert not (tmp_path / "run" / "checkpoint-6").exists()
+    assert "holds the run's last step (5): writing its results without training" in capsys.readouterr().err
+    np.testing.assert_array_equal(np.load(tmp_path / "run" / "predictions.npz")["test_logits"], logits)
+    assert again["test"] == straight["test"] and again["train_loss"] == pytest.approx(straight["train_loss"])
+
+
+def test_a_run_resumes_only_a_checkpoint_of_its_own_configuration(tmp_path, tiny_npz, capsys):
+    old = image_args(tiny_npz, tmp_path / "run", "--max_steps", "4", "--save_steps", "2", "--learning_rate", "1e-3")
+    recipe.main(old)
+    for name in ("checkpoint-4", "results.json"):  # killed after step 2
+        path = tmp_path / "run" / name
+        __import__("shutil").rmtree(path) if path.is_dir() else path.unlink()
+    new = image_args(tiny_npz, tmp_path / "run", "--max_steps", "4", "--save_steps", "2", "--learning_rate", "3e-3")
+    capsys.readouterr()
+    (edited,) = recipe.main(new)  # the grid was edited: another learning rate
+    err = capsys.readouterr().err
+    assert edited["resumed_from"] is None and edited["this_attempt"] == {**edited["this_attempt"], "from_step": 0,
+                                                                          "steps": 4}
+    assert "is of another configuration, not resumed (training.learning_rate: 0.001 -> 0.003)" in err
+    assert (tmp_path / "run" / "superseded-checkpoint-2").is_dir()
+    (fresh,) = recipe.main(image_args(tiny_npz, tmp_path / "fresh", "--max_steps", "4", "--learning_rate", "3e-3"))
+    np.testing.assert_allclose(np.load(tmp_path / "run" / "predictions.npz")["test_logits"],
+                               np.load(tmp_path / "fresh" / "predictions.npz")["test_logits"], rtol=1e-5, atol=1e-6)
+    # the same configuration still resumes (save cadence and paths do not count)
+    (tmp_path / "run" / "results.json").unlink()
+    __import__("shutil").rmtree(tmp_path / "run" / "checkpoint-4")
+    capsys.readouterr()
+    (resumed,) = recipe.main(new)
+    assert Path(resumed["resumed_from"]).name == "checkpoint-2"
+    assert json.loads((tmp_path / "run" / "checkpoint-2" / "textmix_run.json").read_text())["config"]["training"][
+        "learning_rate"] == 3e-3
+
+
+def test_identity_changes_name_the_argument_and_a_grid_key_ignores_paths():
+    from textmix.harness.recipes.common import identity_changes, run_identity
+
+    config = {"training": {"learning_rate": 1e-4, "output_dir": "a", "max_steps": 10, "local_rank": 0},
+              "data": {"train_file": "x"}}
+    here = run_identity({"grid_key": "k1"}, config)
+    assert "output_dir" not in here["config"]["training"] and "local_rank" not in here["config"]["training"]
+    other_rank = run_identity({}, {**config, "training": {**config["training"], "local_rank": 1}})
+    assert identity_changes(run_identity({}, config), other_rank) == []  # every process of a run agrees
+    moved = run_identity({"grid_key": "k1"}, {**config, "data": {"train_file": "elsewhere/x"}})
+    assert identity_changes(here, moved) == []  # a sweep moved elsewhere: the run key decides
+    edited = run_identity({"grid_key": "k2"}, {**config, "training": {**config["training"], "max_steps": 20}})
+    assert identity_changes(here, edited) == ["training.max_steps: 10 -> 20"]
+    assert identity_changes(None, here)[0].startswith("the checkpoint does not record")
+    files = run_identity({"grid_key": "k3"}, config)
+    assert "run key k1 -> k3" in identity_changes(here, files)[0]
+
+
+def test_files_are_written_through_unique_temporary_names_never_through_a_symlink(tmp_path):
+    from textmix.harness.recipes.common import save_npz_atomic, write_json_atomic
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    run = tmp_path / "run"
+    run.mkdir()
+    victim = outside / "victim.npz"
+    victim.write_bytes(b"keep")
+    for name in ("predictions.tmp.npz", f"results.json.{os.getpid()}.tmp"):
+        (run / name).symlink_to(victim)
+    (run / "results.json").symlink_to(outside / "results.json")
+    save_npz_atomic(run / "predictions.npz", {"a": np.arange(3)})
+    write_json_atomic(run / "results.json", {"x": 1})
+    assert victim.read_bytes() == b"keep" and not (outside / "results.json").exists()
+    assert not (run / "results.json").is_symlink() and json.loads((run / "results.json").read_text()) == {"x": 1}
+    np.testing.assert_array_equal(np.load(run / "predictions.npz")["a"], np.arange(3))
+    assert sorted(p.name for p in run.iterdir() if not p.is_symlink()) == ["predictions.npz", "results.json"]
+
+
+def test_when_every_run_is_locked_elsewhere_the_command_says_so_not_no_results(tmp_path, monkeypatch, capsys):
+    from conftest import shared_path
+
+    import textmix.harness.compare as compare_module
+    from textmix.harness.cli import main
+
+    config = tmp_path / "grid.yaml"
+    config.write_text(
+        f"model_name_or_path: {shared_path('models', 'bert-tiny')}\nglue_dir: {shared_path('data', 'glue')}\n"
+        "tasks: [rte]\nmethods: [none]\nseeds: [0, 1]\n"
+        "data: {max_train_samples: 16, max_test_samples: 16, validation_split: 8, max_seq_length: 32}\n"
+        "training: {max_steps: 1}\n", encoding="utf-8")
+    monkeypatch.setattr(compare_module, "acquire_lock", lambda folder: "pid 4242 on host elsewhere since 21:00")
+    assert main(["compare", "--config", str(config), "--output_dir", str(tmp_path / "sweep")]) == 0
+    err = capsys.readouterr().err
+    assert "no results" not in err and "textmix compare first" not in err
+    assert "being trained by pid 4242 on host elsewhere" in err
+    assert "no report yet: every run without results (2) is being trained by another process" in err
+    assert not (tmp_path / "sweep" / "report.md").exists()
+
+
+def test_a_runs_log_files_are_never_written_through_a_symlink(tmp_path, monkeypatch):
+    import textmix.harness.compare as compare_module
+    from textmix.checkpoints import write_complete_marker
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("run.log", "error.log"):
+        (outside / name).write_text("keep")
+    run = compare_module.Run("t", "none", 0, tmp_path / "run", {}, {})
+    run.folder.mkdir()
+    (run.folder / "run.log").symlink_to(outside / "run.log")
+    (run.folder / "error.log").symlink_to(outside / "error.log")
+    monkeypatch.setattr(compare_module, "run_one", lambda r: print("trained") or {})
+    outcome = compare_module.train_run(run)
+    assert outcome["status"] == "failed" and "run.log" in outcome["error"]  # refused, said, not followed
+    assert (outside / "run.log").read_text() == "keep" and (outside / "error.log").read_text() == "keep"
+    assert "run.log" in (run.folder / "error.log").read_text() and not (run.folder / "error.log").is_symlink()
+    checkpoint = tmp_path / "checkpoint-1"
+    checkpoint.mkdir()
+    (checkpoint / "model.safetensors").write_bytes(b"x")
+    write_complete_marker(checkpoint)
+    assert json.loads((checkpoint / "textmix_complete").read_text())["sizes"] == {"model.safetensors": 1}
+    assert sorted(p.name for p in checkpoint.iterdir()) == ["model.safetensors", "textmix_complete"]

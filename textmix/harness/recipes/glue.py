@@ -428,12 +428,11 @@ def shifted_tests(test: Any, data_args: DataArguments, mask_token: str) -> dict[
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command-line entry point (see the module docstring)."""
-    import torch.distributed as dist
-
     model_args, data_args, training_args = parse_args(argv)
     results = run(model_args, data_args, training_args)
-    if dist.is_available() and dist.is_initialized():  # shut the process group down cleanly
-        dist.destroy_process_group()
+    from .common import shutdown_distributed
+
+    shutdown_distributed()  # frees the trainer, then destroys the process group
     return results
 
 

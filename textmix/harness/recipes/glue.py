@@ -352,7 +352,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from textmix.calibration import classification_metrics, regression_metrics
     from textmix.trainer import MixTrainer
 
-    from .common import method_name, multi_label_metrics, tokenized, train_and_report
+    from .common import file_task_name, method_name, multi_label_metrics, tokenized, train_and_report
 
     set_seed(training_args.seed)
     splits = data.splits
@@ -392,7 +392,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     header = {
         **tags,
         "task": tags.get("task") or (data.task.name if data.task else data_args.dataset_name
-                                     or Path(data_args.train_file).stem),
+                                     or file_task_name(data_args.train_file)),
         "method": tags.get("method", method_name(training_args)),
         "seed": training_args.seed,
         "model": model_args.model_name_or_path,
@@ -430,7 +430,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command-line entry point (see the module docstring)."""
     model_args, data_args, training_args = parse_args(argv)
     results = run(model_args, data_args, training_args)
-    from .common import shutdown_distributed
+    from .common import shutdown_distributed, summary_line
+
+    if training_args.process_index == 0:
+        print("\n" + summary_line(results), flush=True)
 
     shutdown_distributed()  # frees the trainer, then destroys the process group
     return results

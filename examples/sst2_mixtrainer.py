@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import load_dataset
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, set_seed
 
 from textmix import MixTrainer, MixTrainingArguments
 from textmix.calibration import classification_metrics, reliability_overlay, temperature_scaling_report
@@ -28,7 +28,8 @@ from textmix.harness.paths import shared_dir
 SHARED = shared_dir()  # $TEXTMIX_SHARED, else the `shared` folder beside the checkout, else ../shared
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Train and compare each method; returns {method: (test logits, test labels)}."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--glue_dir", default=os.environ.get("GLUE_DIR", str(SHARED / "data/glue")))
     parser.add_argument("--model", default=str(SHARED / "models/bert-tiny"))
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--output_dir", default="out/sst2")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     files = {split: str(Path(args.glue_dir) / "SST-2" / f"{split}.tsv") for split in ("train", "dev")}
     data = load_dataset("csv", data_files=files, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -48,6 +49,7 @@ def main() -> None:
 
     curves, rows = {}, []
     for method in args.methods:
+        set_seed(args.seed)  # before the model: its new head is drawn now, the same for every method and run
         model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=2)
         training_args = MixTrainingArguments(
             output_dir=f"{args.output_dir}/{method}", mix_method=method, mix_alpha=0.4, num_train_epochs=args.epochs,
@@ -71,6 +73,7 @@ def main() -> None:
     reliability_overlay({m: (np.asarray(p), np.asarray(y)) for m, (p, y) in curves.items()}, str(path),
                         title=f"SST-2 dev, {Path(args.model).name}")
     print(f"reliability diagram: {path}")
+    return curves
 
 
 if __name__ == "__main__":

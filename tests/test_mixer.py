@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from conftest import ARCHS, SPECIAL, ragged_batch, tiny_model
@@ -262,3 +264,24 @@ def test_all_padding_rows_stay_finite(arch):
         assert torch.isfinite(logits).all() and torch.isfinite(mb.loss(logits)), method
         if method == "span":  # no content tokens: nothing to cut, the row keeps its label
             assert mb.lam[2] == 1 and torch.equal(mb.inputs["input_ids"][2], batch["input_ids"][2])
+
+
+def test_mix_in_eval_mode_warns_once_naming_model_train():
+    model = tiny_model("bert").eval()  # as from_pretrained returns it
+    batch = batch_for("bert", b=6, length=10, seed=6)
+    mixer = Mixer(model, MixConfig(method="hidden", layers=(1,), seed=0))
+    with mixer, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first, second = mixer.mix(batch), mixer.mix(batch)
+        assert not first.mixed and not second.mixed and bool((first.lam == 1).all())
+        model.train()
+        assert mixer.mix(batch).mixed
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(messages) == 1 and "model.train()" in messages[0] and "eval mode" in messages[0]
+
+
+def test_training_mode_mixing_does_not_warn():
+    model = tiny_model("bert")
+    with Mixer(model, MixConfig(method="hidden", layers=(1,), seed=0)) as mixer, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mixer.mix(batch_for("bert", b=6, length=10, seed=6)).mixed

@@ -7,6 +7,7 @@ registry), the draws (`textmix.draws`, with their order contract and checkpoint 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,6 +69,7 @@ class Mixer:
         self.model = model
         self.label_key = label_key
         self._depth = 0
+        self._warned_eval = False
         self.config = config if config is not None else MixConfig()
         self.methods = self.config.method_weights
         self.seed_offset = int(seed_offset)
@@ -189,11 +191,13 @@ class Mixer:
     def mix(self, batch: Mapping[str, Any]) -> MixedBatch:
         """Mix one training batch: draw partners and lambdas, prepare the hooks, return a `MixedBatch`.
 
-        In eval mode the batch comes back unmixed and no random number is drawn.
+        In eval mode the batch comes back unmixed and no random number is drawn; the first such call
+        warns (models come out of `from_pretrained` in eval mode: call `model.train()` to mix).
         """
         inputs, labels, special_tokens_mask = split_batch(batch, self.label_key)
         capture, self.hookset.step = self.hookset.step, None
         if self.model is not None and not self.model.training:
+            self._warn_eval_mode()
             return self._unmixed(inputs, labels)
         plan = self.draws.take(self.methods, self.ctx.layers)
         if not plan.mixed or labels.shape[0] < 2:
@@ -217,6 +221,15 @@ class Mixer:
         return MixedBatch(inputs=applied.inputs, perm=applied.perm, lam=applied.lam, targets=targets, valid=valid,
                           task_kind=self.task_kind, method=applied.name or plan.method, layer=plan.layer,
                           boxes=applied.boxes, step=applied.step if self._hooks[plan.method] else None)
+
+    def _warn_eval_mode(self) -> None:
+        if not self._warned_eval:  # once per mixer: evaluation loops call mix() on purpose
+            self._warned_eval = True
+            warnings.warn(
+                "Mixer.mix() got a model in eval mode and returns the batch unmixed; call model.train() before "
+                "training (from_pretrained returns models in eval mode). This warning is shown once per mixer.",
+                UserWarning, stacklevel=3,
+            )
 
 
 def _special_token_ids(tokenizer: Any, given: list[int] | None, model_config: Any) -> torch.Tensor | None:

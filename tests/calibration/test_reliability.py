@@ -159,6 +159,10 @@ def test_grid_png_layout_and_bins(tmp_path: Path, captured_figures: list) -> Non
         )
         np.testing.assert_allclose(heights(ax, "accuracy"), np.nan_to_num(oracle["accuracy"]), atol=1e-12)
         assert f"ECE {out[key].ece:.3f}" in ax.texts[0].get_text()
+    (legend,) = fig.legends  # what the grey bars and the rest are
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "accuracy per confidence bin", "gap to the bin's mean confidence", "share of samples in the bin (grey)",
+        "perfect calibration"]
 
 
 def test_binary_probabilities_and_validation(tmp_path: Path) -> None:

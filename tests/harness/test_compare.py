@@ -282,3 +282,17 @@ def test_the_any_task_smoke_grid_with_shift_and_label_noise(tmp_path, monkeypatc
         assert (out / name).stat().st_size > 1000
     text = (out / "report.md").read_text()
     assert "## reviews · label noise 0.2" in text and "Does mixing do what it is said to do?" in text
+
+
+def test_dry_run_counts_the_runs_and_estimates_time_from_finished_ones(tmp_path, capsys):
+    grid_file = str(tiny_grid_file(tmp_path, methods="[none, hidden]", seeds="[0, 1]"))
+    out = tmp_path / "sweep"
+    assert main(["compare", "--config", grid_file, "--output_dir", str(out), "--dry_run"]) == 0
+    assert "4 runs (0 done, 4 to train); no time estimate yet" in capsys.readouterr().out
+    runs = plan(load_grid(None, grid_file, validate=False), out)
+    assert len({r.cost for r in runs}) == 1  # equal steps: the estimate is the mean time x runs left
+    for run, seconds in zip(runs[:2], (60.0, 180.0), strict=True):  # two finished runs, as compare records them
+        run.folder.mkdir(parents=True, exist_ok=True)
+        (run.folder / "results.json").write_text(json.dumps({"grid_key": run.key, "train_time_s": seconds}))
+    assert main(["compare", "--config", grid_file, "--output_dir", str(out), "--dry_run"]) == 0
+    assert "4 runs (2 done, 2 to train); about 4 min of training left" in capsys.readouterr().out  # 2 x 120 s

@@ -222,3 +222,24 @@ def test_a_grid_whose_tasks_are_dicts_orders_the_report(tmp_path):
     grid = {"tasks": ["rte", {"name": "reviews", "train_file": "x.csv"}], "methods": ["none", "span"]}
     (tmp_path / "grid.json").write_text(json.dumps(grid))
     assert list(build_report(tmp_path)["tasks"]) == ["rte", "reviews"]
+
+
+def test_an_at_chance_baseline_gets_no_direction_and_a_bound_temperature_is_marked():
+    from textmix.calibration import fit_temperature
+    from textmix.harness.report import baseline_calibration, baseline_line
+
+    # the case seen: at chance, a fitted 0.93 read as "under-confident" beside confidence 0.118 vs accuracy 0.016
+    chance = baseline_calibration({"temperature": 0.93, "mean_confidence": 0.118, "accuracy": 0.016,
+                                   "at_chance_seeds": [0, 1]})
+    line = baseline_line("none", chance)
+    assert "under-confident" not in line and "temperature 0.93 (not judged: at chance)" in line
+    # confidently wrong on every row: the NLL falls all the way to the search's upper end, where the fit stops
+    logits = np.tile([[4.0, 0.0, 0.0]], (30, 1))
+    temperature = fit_temperature(logits, np.full(30, 1))
+    assert temperature > 99
+    bound = baseline_calibration({"temperature": temperature, "mean_confidence": 0.96, "accuracy": 0.5,
+                                  "at_chance_seeds": []})
+    assert bound["at_bound"] and "over-confident" not in baseline_line("none", bound)
+    assert f"temperature {temperature:.2f} (the search bound, not a fit)" in baseline_line("none", bound)
+    fitted = baseline_calibration({"temperature": 1.4, "mean_confidence": 0.95, "accuracy": 0.8, "at_chance_seeds": []})
+    assert fitted["direction"] == "over-confident" and not fitted["at_bound"]

@@ -16,6 +16,7 @@ from conftest import tiny_model  # noqa: E402
 from trainer_utils import pad_collate, ragged_dataset  # noqa: E402
 
 from textmix import MixTrainer, MixTrainingArguments  # noqa: E402
+from textmix.harness.recipes.common import shutdown_distributed  # noqa: E402
 
 
 class RecordingTrainer(MixTrainer):
@@ -41,11 +42,8 @@ def main() -> None:
         "lams": trainer.lams, "world_size": args.world_size,
         "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
     }))
-    import torch.distributed as dist
-
-    if dist.is_initialized():  # a clean shutdown: gloo threads left running abort the process at exit
-        dist.barrier()
-        dist.destroy_process_group()
+    del trainer  # the flake's cause: a live trainer (its DDP wrapper) keeps the gloo group alive past
+    shutdown_distributed()  # destroy_process_group() and rank 0 aborted at exit; see shutdown_distributed
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ def reliability_grid(
     """Rows x columns of small reliability diagrams, e.g. ``{(task, method): (logits, labels)}``, in one PNG.
 
     Rows and columns follow first appearance in ``results``; missing cells stay blank. Each cell shows
-    accuracy bars, the gap, the share of samples per bin (grey) and its ECE.
+    accuracy bars, the gap, the share of samples per bin (grey) and its ECE; a legend under the grid says so.
     """
     if not results:
         raise ValueError("`results` is empty")
@@ -234,6 +234,17 @@ def reliability_grid(
                 va="top",
                 fontsize="small",
             )
+    drawn = next((ax for ax in axes.flat if ax.get_legend_handles_labels()[0]), None)
+    if drawn is not None:
+        from matplotlib.lines import Line2D
+
+        handles, labels = drawn.get_legend_handles_labels()
+        names = {"accuracy": "accuracy per confidence bin", "gap": "gap to the bin's mean confidence",
+                 "share of samples": "share of samples in the bin (grey)"}
+        handles.append(Line2D([], [], linestyle="--", color="0.4", linewidth=1))
+        labels = [names.get(label, label) for label in labels] + ["perfect calibration"]
+        fig.legend(handles, labels, loc="outside lower center", ncol=1 if len(cols) == 1 else 2 if len(cols) < 4 else 4,
+                   fontsize="small")
     if title:
         fig.suptitle(title)
     _save(fig, path)

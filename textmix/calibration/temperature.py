@@ -67,12 +67,18 @@ def _logit_matrix(logits: ScoresLike) -> torch.Tensor:
     return s
 
 
+MIN_TEMPERATURE = 1e-2
+"""The lower end of `fit_temperature`'s search (its default)."""
+MAX_TEMPERATURE = 1e2
+"""The upper end of `fit_temperature`'s search (its default): a fit ending here is a bound, not an optimum."""
+
+
 def fit_temperature(
     val_logits: ScoresLike,
     val_labels: LabelsLike,
     *,
-    min_temperature: float = 1e-2,
-    max_temperature: float = 1e2,
+    min_temperature: float = MIN_TEMPERATURE,
+    max_temperature: float = MAX_TEMPERATURE,
     xatol: float = 1e-9,
 ) -> float:
     """Fit the temperature that minimises validation NLL of ``softmax(logits / T)``; returns ``T`` as a float.

@@ -442,13 +442,40 @@ def shift_summary(runs_by_method: dict[str, list[dict]], baseline: str = "none")
     return {"kinds": kinds, "severities": severities, "methods": methods, "change": change}
 
 
+def temperature_at_bound(temperature: float) -> bool:
+    """Whether a (mean) fitted temperature sits at an end of `fit_temperature`'s search range (within 1 %):
+    the search stopped there, so the value is a bound, not a fitted optimum."""
+    from textmix.calibration.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE
+
+    if temperature is None or math.isnan(temperature):
+        return False
+    return temperature >= MAX_TEMPERATURE * 0.99 or temperature <= MIN_TEMPERATURE * 1.01
+
+
 def baseline_calibration(row: dict[str, Any] | None) -> dict[str, Any] | None:
     """The baseline's miscalibration of a task: mean temperature, mean confidence and accuracy over seeds
-    and the `calibration_direction`; None without a baseline row or any of those figures."""
+    and the `calibration_direction`; None without a baseline row or any of those figures. A baseline with
+    seeds at chance gets no direction (`not judged: at chance`: its confidence says nothing about a model
+    that learned), nor does a temperature at the search bound (`at_bound`)."""
     if not row or all(math.isnan(row.get(k, math.nan)) for k in ("temperature", "mean_confidence")):
         return None
+    at_bound = temperature_at_bound(row["temperature"])
+    if row.get("at_chance_seeds"):
+        direction = "not judged: at chance"
+    elif at_bound:
+        direction = "not judged: temperature at the search bound"
+    else:
+        direction = calibration_direction(row["temperature"])
     return {"temperature": row["temperature"], "mean_confidence": row["mean_confidence"],
-            "accuracy": row["accuracy"], "direction": calibration_direction(row["temperature"])}
+            "accuracy": row["accuracy"], "direction": direction, "at_bound": at_bound}
+
+
+def temperature_text(calibration: dict[str, Any], missing: str = "not recorded") -> str:
+    """The temperature as report.md shows it: 2 decimals, `missing`, or marked as the search bound."""
+    temperature = calibration["temperature"]
+    if math.isnan(temperature):
+        return missing
+    return f"{temperature:.2f}" + (" (the search bound, not a fit)" if calibration.get("at_bound") else "")
 
 
 RECOMMENDED_TEST = ("task_metric", "accuracy", "ece", "ece_ts", "nll", "aurc")
@@ -679,8 +706,7 @@ def _git_commit() -> str | None:
 
 def baseline_line(baseline: str, calibration: dict[str, Any]) -> str:
     """report.md's line on the direction of a task's baseline miscalibration."""
-    temperature = calibration["temperature"]
-    shown = "not recorded" if math.isnan(temperature) else f"{temperature:.2f}"
+    shown = temperature_text(calibration)
     return (f"Baseline `{baseline}`: temperature {shown} ({calibration['direction']}), mean confidence "
             f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}.")
 
@@ -718,7 +744,7 @@ def _verdict_lines(summary: dict) -> list[str]:
         calibration = row.get("baseline_calibration")
         if row["claim"] == "calibration":
             beside = ("–" if not calibration else
-                      f"temperature {_num(calibration['temperature'], 2)} ({calibration['direction']}); mean "
+                      f"temperature {temperature_text(calibration, '–')} ({calibration['direction']}); mean "
                       f"confidence {_num(calibration['mean_confidence'], 3)} vs accuracy "
                       f"{_num(calibration['accuracy'], 3)}")
         else:

@@ -85,3 +85,11 @@ def test_healthy_checkpoints_and_an_explicit_damaged_one(tmp_path, checkpoints):
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="checkpoint-3/model.safetensors"):
         resume_checkpoint(args_for(run, resume=str(run / "checkpoint-3")))
+
+
+def test_a_file_task_is_named_after_its_folder_or_stem(tmp_path):
+    from textmix.harness.recipes.common import file_task_name
+
+    assert file_task_name(tmp_path / "reviews" / "train.csv") == "reviews"
+    assert file_task_name(tmp_path / "reviews" / "Training.tsv") == "reviews"
+    assert file_task_name(tmp_path / "data" / "reviews_train.csv") == "reviews_train"

@@ -20,7 +20,8 @@ RESULT_KEYS = {"task", "method", "seed", "model", "regression", "problem_type", 
                "train_time_s", "train_loss", "this_attempt", "resumed_from", "validation", "test", "test_ts",
                "temperature", "test_majority_accuracy", "config", "versions", "device", "world_size",
                "modality", "test_set", "label_noise", "label_noise_flipped", "validation_ts",
-               "label_names", "inputs", "splits_made", "dropped_unseen_labels", "temperature_at_bound"}
+               "label_names", "inputs", "splits_made", "dropped_unseen_labels", "temperature_at_bound",
+               "final_model"}
 """The keys of a classifier's results.json: the schema of textmix.harness.recipes.common, shared by every recipe."""
 TINY = ["--max_train_samples", "32", "--max_test_samples", "24", "--validation_split", "16", "--max_steps", "2",
         "--per_device_train_batch_size", "8", "--max_seq_length", "48", "--report_to", "none",
@@ -55,7 +56,7 @@ def test_every_local_glue_task_runs(tmp_path, task, method):
         assert (out / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_csv_task_and_yaml_config(tmp_path):
+def test_csv_task_and_yaml_config(tmp_path, capsys):
     rows = ["text,label"] + [f"sentence number {i} is {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}"
                              for i in range(60)]
     (tmp_path / "train.csv").write_text("\n".join(rows), encoding="utf-8")
@@ -68,7 +69,15 @@ def test_csv_task_and_yaml_config(tmp_path):
         encoding="utf-8")
     results = main([str(config)])
     assert results["sizes"] == {"validation": 10, "train": 50, "test": 20}
-    assert results["task"] == "train" and "ece" in results["test"]
+    assert results["task"] == tmp_path.name and "ece" in results["test"]  # train.csv: named after its folder
+    assert results["final_model"] == str(tmp_path / "out")
+    from transformers import AutoModelForSequenceClassification
+
+    saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out")  # the final model, as trained
+    assert saved.config.num_labels == 2 and (tmp_path / "out" / "tokenizer.json").is_file()
+    line = capsys.readouterr().out.strip().splitlines()[-1]  # the final metrics, as the other recipes print them
+    assert line.startswith("span: test accuracy ") and f"{results['test']['accuracy']:.4f}" in line
+    assert f"in {tmp_path / 'out'}" in line
 
 
 def test_missing_data_arguments_are_named():

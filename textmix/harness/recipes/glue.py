@@ -392,7 +392,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from textmix.calibration import classification_metrics, regression_metrics
     from textmix.trainer import MixTrainer
 
-    from .common import method_name, multi_label_metrics, tokenized, train_and_report
+    from .common import file_task_name, method_name, multi_label_metrics, tokenized, train_and_report
     from .contracts import mask_token, one_word_notice, padding_token
 
     set_seed(training_args.seed)
@@ -436,7 +436,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     header = {
         **tags,
         "task": tags.get("task") or (data.task.name if data.task else data_args.dataset_name
-                                     or Path(data_args.train_file).stem),
+                                     or file_task_name(data_args.train_file)),
         "method": tags.get("method", method_name(training_args)),
         "seed": training_args.seed,
         "model": model_args.model_name_or_path,
@@ -476,12 +476,14 @@ def shifted_tests(test: Any, data_args: DataArguments, mask_token: str) -> dict[
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command-line entry point (see the module docstring)."""
-    import torch.distributed as dist
-
     model_args, data_args, training_args = parse_args(argv)
     results = run(model_args, data_args, training_args)
-    if dist.is_available() and dist.is_initialized():  # shut the process group down cleanly
-        dist.destroy_process_group()
+    from .common import shutdown_distributed, summary_line
+
+    if training_args.process_index == 0:
+        print("\n" + summary_line(results), flush=True)
+
+    shutdown_distributed()  # frees the trainer, then destroys the process group
     return results
 
 

@@ -720,7 +720,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
     Returns the results dict of each run, in the order of the methods.
     """
-    import torch.distributed as dist
     from transformers import HfArgumentParser
 
     from textmix.trainer import MixTrainingArguments
@@ -737,8 +736,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if training_args.process_index == 0:
             _print_line(result)
         results = [result]
-    if dist.is_available() and dist.is_initialized():  # shut the process group down cleanly
-        dist.destroy_process_group()
+    from .common import shutdown_distributed
+
+    shutdown_distributed()  # frees the trainer, then destroys the process group
     return results
 
 

@@ -716,8 +716,6 @@ def _print_line(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Command-line entry point (see the module docstring): the results dict of one run, or with
     `--compare` the list of each method's, in the order of the methods."""
-    import torch.distributed as dist
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     model_args, data_args, training_args = _parse(parser, argv)
@@ -727,8 +725,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | list[dict[str, Any]]
         outcome = run(model_args, data_args, training_args)
         if training_args.process_index == 0:
             _print_line(outcome)
-    if dist.is_available() and dist.is_initialized():  # shut the process group down cleanly
-        dist.destroy_process_group()
+    from .common import shutdown_distributed
+
+    shutdown_distributed()  # frees the trainer, then destroys the process group
     return outcome
 
 

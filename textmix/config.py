@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from .methods import method_names, methods_help
 
 LAM_MODES = ("batch", "row", "pair")
+LABEL_WEIGHTS = ("area", "attention")
 PARTNERS = ("permute", "flip")
 EMBEDDING_TARGETS = ("word", "module")
 
@@ -109,6 +110,13 @@ class MixConfig:
         default=0.0, metadata={"help": "Label smoothing applied to one-hot targets before mixing (0..1)."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the mixer's random generators."})
+    clean_weight: float = field(
+        default=0.0,
+        metadata={"help": "RegMixup (Pinto et al., 2022): every training step also trains on the clean batch, "
+                  "loss = CE(clean) + clean_weight * mixed loss, two forwards per step (MixTrainer runs them; by "
+                  "hand: mixer.clean(batch), then mixer.mix(batch)). 0 (default): the mixed loss alone. Pair it "
+                  "with a large alpha (10-20). Works with every method. Must be >= 0."},
+    )
 
     def __post_init__(self) -> None:
         parsed = parse_methods(self.method)
@@ -123,6 +131,12 @@ class MixConfig:
 
     def validate(self) -> None:
         """Raise `ValueError` naming the fix for any field out of range."""
+        eta = self.clean_weight
+        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta) or eta < 0:
+            raise ValueError(
+                f"clean_weight must be a number >= 0 (got {eta!r}): 0 trains on the mixed loss alone, e.g. 1 "
+                "trains on CE(clean) + 1 * mixed loss (RegMixup)."
+            )
         if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0):
             raise ValueError(f"alpha must be a finite number > 0 (got {self.alpha!r}); try alpha=0.4.")
         if not 0.0 <= self.prob <= 1.0:

@@ -31,6 +31,10 @@ class MixedBatch:
     (B, 4) long, ``[y0, y1, x0, x1)`` of the region row i took from its partner, in pixels (cutmix)
     or patches (patch_cutmix); empty for rows that were blended (Mixup) or not mixed. `method` is
     the method drawn for the batch, or e.g. ``"mixup+cutmix"`` when rows drew theirs one by one.
+
+    With `label_weights="attention"` (`textmix.attention`), `lam` and `targets` are the area ones
+    until the model has run on `inputs`; `loss()` (or `read_attention()`) then sets both from the
+    attention that forward captured.
     """
 
     inputs: dict[str, Any]
@@ -42,6 +46,19 @@ class MixedBatch:
     method: str | None = None
     layer: int | None = None
     boxes: torch.Tensor | None = None
+    attention: Any = None
+    """`textmix.attention.AttentionLabels` while the label weights still wait for the mixed forward."""
+    base_targets: torch.Tensor | None = None
+    """The targets before mixing (with `attention`): what `read_attention` mixes with the new lambdas."""
+
+    def read_attention(self) -> None:
+        """With label weights from attention: set `lam` and `targets` from the attention the mixed forward
+        captured (a `RuntimeError` before that forward); nothing otherwise."""
+        if self.attention is None:
+            return
+        self.lam = self.attention.lam()
+        self.targets = mix_targets(self.base_targets, self.perm, self.lam)
+        self.attention = None
 
     @property
     def mixed(self) -> bool:
@@ -50,6 +67,7 @@ class MixedBatch:
 
     def loss(self, logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """Soft-target loss of `logits` against `targets` over the valid rows (`"mean"` or `"sum"`)."""
+        self.read_attention()
         return soft_loss(logits, self.targets, self.valid, self.task_kind, reduction)
 
 

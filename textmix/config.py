@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
-from .methods import method_names, methods_help
+from .methods import method_names, methods_help, registered
 
 LAM_MODES = ("batch", "row", "pair")
 LABEL_WEIGHTS = ("area", "attention")
@@ -117,6 +117,18 @@ class MixConfig:
                   "hand: mixer.clean(batch), then mixer.mix(batch)). 0 (default): the mixed loss alone. Pair it "
                   "with a large alpha (10-20). Works with every method. Must be >= 0."},
     )
+    label_weights: str = field(
+        default="area",
+        metadata={
+            "choices": LABEL_WEIGHTS,
+            "help": "Label weight of a row that got a pasted region (cutmix, patch_cutmix, span, saliency_span): "
+            "'area' (default): the share of pixels, patches or content tokens it kept; 'attention': TransMix "
+            "(Chen et al., 2022), the mean of that share and the share of the last layer's attention of the "
+            "pooled token ([CLS]; decoders: the last token) that falls outside the pasted region, read from "
+            "the mixed forward (no extra forward). Needs the model; with models whose attention module has "
+            "no query/key projections or uses rotary embeddings (decoders), attn_implementation='eager'."
+        },
+    )
 
     def __post_init__(self) -> None:
         parsed = parse_methods(self.method)
@@ -131,6 +143,19 @@ class MixConfig:
 
     def validate(self) -> None:
         """Raise `ValueError` naming the fix for any field out of range."""
+        if self.label_weights not in LABEL_WEIGHTS:
+            raise ValueError(f"label_weights must be one of {LABEL_WEIGHTS} (got {self.label_weights!r}).")
+        if self.label_weights == "attention":
+            from .methods import get_method
+
+            flat = [m for m in self.method_weights if not get_method(m).attention_labels]
+            if flat:
+                pasting = [m.name for m in registered() if m.attention_labels]
+                raise ValueError(
+                    f"label_weights='attention' weighs a row's label by the attention on the region pasted from "
+                    f"its partner, but method(s) {flat} paste no region (they blend); use one of {pasting}, or "
+                    "label_weights='area'."
+                )
         eta = self.clean_weight
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta) or eta < 0:
             raise ValueError(

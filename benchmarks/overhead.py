@@ -6,7 +6,8 @@ measured interleaved in one run.
 Every round runs each variant once, in an order that rotates; a variant's ratio in a round is its
 time over the plain step's time in the same round, and the table gives the median of those ratios
 with their interquartile range (robust to a machine whose speed drifts). A second plain variant
-shows the noise floor. A second table gives the time of `mix()` alone and the number of operators
+shows the noise floor. `hidden+clean` and `span+clean` are RegMixup steps (`clean_weight=1`: a clean
+forward and backward, then the mixed one, as MixTrainer runs them). A second table gives the time of `mix()` alone and the number of operators
 it runs (torch profiler), i.e. where the remaining cost is. Also times hidden Mixup done the MixText way (the lower layers run twice, once for each side of
 the pair) against textmix's single pass. Prints a Markdown table; results go in benchmarks/README.md.
 """
@@ -28,6 +29,8 @@ from textmix.masks import union_attention_mask
 
 SHARED = shared_dir()
 METHODS = ["embedding", "hidden", "pooled", "span", "saliency_span"]
+CLEAN = {"hidden+clean": "hidden", "span+clean": "span"}
+"""RegMixup variants (`clean_weight=1`, alpha 20): a clean forward and backward, then the mixed one."""
 
 
 def sst2_sentences(n: int) -> tuple[list[str], list[int]]:
@@ -75,12 +78,14 @@ def measure(model, optimizer, mixers, batch, layer, gen, warmup, repeats) -> dic
         torch.nn.functional.cross_entropy(model(**plain_inputs).logits, batch["labels"]).backward()
 
     def mixed(mixer):
+        eta = mixer.config.clean_weight
+
         def step():
-            if mixer.next_needs_saliency:
+            if eta > 0 or mixer.next_needs_saliency:  # as MixTrainer: clean pass, then the mixed one
                 clean = mixer.clean(batch)
                 clean.loss(model(**clean.inputs).logits).backward()
             mb = mixer.mix(batch)
-            mb.loss(model(**mb.inputs).logits).backward()
+            ((eta if eta > 0 else 1.0) * mb.loss(model(**mb.inputs).logits)).backward()
 
         return step
 
@@ -139,14 +144,17 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--methods", nargs="+", default=[*METHODS, *CLEAN],
+                        help=f"variants to time besides the plain step (default all: {[*METHODS, *CLEAN]})")
     args = parser.parse_args()
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=2).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     layer = model.config.num_hidden_layers // 2 or 1
-    mixers = {m: Mixer(model, MixConfig(method=m, alpha=0.4, layers=(layer,), seed=0), tokenizer=tokenizer)
-              for m in METHODS}
+    mixers = {m: Mixer(model, MixConfig(method=CLEAN.get(m, m), alpha=20.0 if m in CLEAN else 0.4, layers=(layer,),
+                                        clean_weight=1.0 if m in CLEAN else 0.0, seed=0), tokenizer=tokenizer)
+              for m in args.methods}
     sentences, labels = sst2_sentences(args.batch_size)
     gen = torch.Generator().manual_seed(0)
     print(f"model {args.model}, batch {args.batch_size}, hidden layer {layer}, torch {torch.__version__}, "

@@ -76,3 +76,20 @@ def test_a_resumed_mixer_continues_the_recorded_draws():
     with resumed:
         rest = [resumed.mix(batch) for _ in expected[1:]]
     assert [(mb.method, mb.layer, mb.perm.tolist()) for mb in rest] == [tuple(w[:3]) for w in expected[1:]]
+
+
+@pytest.mark.parametrize("case", ["plan: method and layer per batch, batch lambda", "span starts (label weight = kept tokens)",
+                                  "images: per-row switch, lambdas, boxes"])
+def test_a_clean_pass_draws_nothing(case):
+    """RegMixup (clean_weight > 0): `clean()` before every `mix()` leaves the recorded draws as they are."""
+    kwargs, batch, expected = RECORDED[case]
+    images = "pixel_values" in batch
+    mixer = Mixer(None if images else tiny_model("bert"), MixConfig(**kwargs, clean_weight=1.0),
+                  special_token_ids=list(SPECIAL.values()), num_labels=3 if images else None)
+    with mixer:
+        for want in expected:
+            clean = mixer.clean(batch)
+            assert clean.method is None and bool((clean.lam == 1).all())
+            mb = mixer.mix(batch)
+            assert (mb.method, mb.perm.tolist(), [round(v, 6) for v in mb.lam.tolist()]) == (
+                want[0], want[2], want[3])

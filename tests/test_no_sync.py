@@ -88,3 +88,78 @@ def test_span_on_whole_words_needs_no_host_read(monkeypatch):
     with no_host_reads(monkeypatch):
         mb = mixer.mix(batch)
     assert (mb.lam < 1).any()
+
+
+def _tiny_vit(impl: str = "sdpa"):
+    from transformers import ViTConfig, ViTForImageClassification
+
+    torch.manual_seed(0)
+    return ViTForImageClassification(ViTConfig(image_size=8, patch_size=2, num_channels=3, hidden_size=16,
+                                               num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
+                                               num_labels=3, attn_implementation=impl)).train()
+
+
+def _images():
+    g = torch.Generator().manual_seed(0)
+    return {"pixel_values": torch.rand((6, 3, 8, 8), generator=g), "labels": torch.tensor([0, 1, 2, 0, 1, 2])}
+
+
+@pytest.mark.parametrize("method", ["hidden", "span", "saliency_span", "patch_cutmix", "cutmix"])
+def test_regmixup_clean_pass_and_mix_need_no_host_read(method, monkeypatch):
+    """clean_weight > 0: `clean()` and `mix()` of every step read nothing back (MixTrainer's two passes)."""
+    monkeypatch.setattr(sampling, "reads_are_free", lambda device: False)
+    image = method in method_names(modality="image")
+    model = _tiny_vit() if image else tiny_model("bert")
+    batch = _images() if image else ragged_batch(b=6, length=12, seed=1)
+    mixer = Mixer(model, MixConfig(method=method, alpha=20.0, clean_weight=1.0, layers=[1], seed=0),
+                  special_token_ids=list(SPECIAL.values()))
+    with mixer:
+        for _ in range(2):
+            _ = mixer.next_method  # the plan comes from the CPU generator
+            with no_host_reads(monkeypatch):
+                clean = mixer.clean(batch)
+            clean.loss(model(**clean.inputs).logits).backward()
+            with no_host_reads(monkeypatch):
+                mb = mixer.mix(batch)
+            mb.loss(model(**mb.inputs).logits).backward()
+    assert mb.method == method and (mb.lam < 1).any()
+
+
+@pytest.mark.parametrize("method", ["patch_cutmix", "cutmix"])
+@pytest.mark.parametrize("impl", ["sdpa", "eager"])
+def test_transmix_capture_and_label_weights_need_no_host_read(method, impl, monkeypatch):
+    """label_weights='attention' on a ViT: mix(), the mixed forward with its capture hook and the loss that
+    turns the attention into label weights read nothing back."""
+    monkeypatch.setattr(sampling, "reads_are_free", lambda device: False)
+    model = _tiny_vit(impl)
+    mixer = Mixer(model, MixConfig(method=method, alpha=1.0, lam_mode="row", label_weights="attention", seed=0))
+    with mixer:
+        _ = mixer.next_method
+        with no_host_reads(monkeypatch):
+            mb = mixer.mix(batch := _images())
+            loss = mb.loss(model(**mb.inputs).logits)
+    loss.backward()
+    assert mb.attention is None and (mb.lam < 1).any() and batch["labels"].shape == (6,)
+
+
+@pytest.mark.parametrize("method", ["span", "saliency_span"])
+def test_attention_span_labels_need_no_host_read_in_mix_and_loss(method, monkeypatch):
+    """label_weights='attention' on BERT (SDPA): mix() and the loss read nothing back; the capture hook runs
+    inside the model's forward, which is checked on the ViT above (BERT's own mask code is not ours)."""
+    monkeypatch.setattr(sampling, "reads_are_free", lambda device: False)
+    model = tiny_model("bert")
+    batch = ragged_batch(b=6, length=12, seed=1)
+    mixer = Mixer(model, MixConfig(method=method, alpha=1.0, label_weights="attention", seed=0),
+                  special_token_ids=list(SPECIAL.values()))
+    with mixer:
+        if mixer.next_needs_saliency:
+            clean = mixer.clean(batch)
+            clean.loss(model(**clean.inputs).logits).backward()
+        _ = mixer.next_method
+        with no_host_reads(monkeypatch):
+            mb = mixer.mix(batch)
+        logits = model(**mb.inputs).logits
+        with no_host_reads(monkeypatch):
+            loss = mb.loss(logits)
+    loss.backward()
+    assert (mb.lam < 1).any()

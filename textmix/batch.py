@@ -31,6 +31,10 @@ class MixedBatch:
     (B, 4) long, ``[y0, y1, x0, x1)`` of the region row i took from its partner, in pixels (cutmix)
     or patches (patch_cutmix); empty for rows that were blended (Mixup) or not mixed. `method` is
     the method drawn for the batch, or e.g. ``"mixup+cutmix"`` when rows drew theirs one by one.
+
+    With `label_weights="attention"` (`textmix.attention`), `lam` and `targets` are the area ones
+    until the model has run on `inputs`; `loss()` (or `read_attention()`) then sets both from the
+    attention that forward captured.
     """
 
     inputs: dict[str, Any]
@@ -44,6 +48,19 @@ class MixedBatch:
     boxes: torch.Tensor | None = None
     step: Any = None
     """The hooks' `Step` of a batch mixed inside the model (activation and patch methods), else None."""
+    attention: Any = None
+    """`textmix.attention.AttentionLabels` while the label weights still wait for the mixed forward."""
+    base_targets: torch.Tensor | None = None
+    """The targets before mixing (with `attention`): what `read_attention` mixes with the new lambdas."""
+
+    def read_attention(self) -> None:
+        """With label weights from attention: set `lam` and `targets` from the attention the mixed forward
+        captured (a `RuntimeError` before that forward); nothing otherwise."""
+        if self.attention is None:
+            return
+        self.lam = self.attention.lam()
+        self.targets = mix_targets(self.base_targets, self.perm, self.lam)
+        self.attention = None
 
     @property
     def mixed(self) -> bool:
@@ -63,6 +80,7 @@ class MixedBatch:
                 "are mixed. Call model.train() before mix() and the forward; in eval mode, mix() returns the batch "
                 "unmixed."
             )
+        self.read_attention()
         return soft_loss(logits, self.targets, self.valid, self.task_kind, reduction)
 
 

@@ -6,9 +6,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
-from .methods import method_names, methods_help
+from .methods import method_names, methods_help, registered
 
 LAM_MODES = ("batch", "row", "pair")
+LABEL_WEIGHTS = ("area", "attention")
 PARTNERS = ("permute", "flip")
 EMBEDDING_TARGETS = ("word", "module")
 
@@ -109,6 +110,25 @@ class MixConfig:
         default=0.0, metadata={"help": "Label smoothing applied to one-hot targets before mixing (0..1)."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the mixer's random generators."})
+    clean_weight: float = field(
+        default=0.0,
+        metadata={"help": "RegMixup (Pinto et al., 2022): every training step also trains on the clean batch, "
+                  "loss = CE(clean) + clean_weight * mixed loss, two forwards per step (MixTrainer runs them; by "
+                  "hand: mixer.clean(batch), then mixer.mix(batch)). 0 (default): the mixed loss alone. Pair it "
+                  "with a large alpha (10-20). Works with every method. Must be >= 0."},
+    )
+    label_weights: str = field(
+        default="area",
+        metadata={
+            "choices": LABEL_WEIGHTS,
+            "help": "Label weight of a row that got a pasted region (cutmix, patch_cutmix, span, saliency_span): "
+            "'area' (default): the share of pixels, patches or content tokens it kept; 'attention': TransMix "
+            "(Chen et al., 2022), the mean of that share and the share of the last layer's attention of the "
+            "pooled token ([CLS]; decoders: the last token) that falls outside the pasted region, read from "
+            "the mixed forward (no extra forward). Needs the model; with models whose attention module has "
+            "no query/key projections or uses rotary embeddings (decoders), attn_implementation='eager'."
+        },
+    )
 
     def __post_init__(self) -> None:
         parsed = parse_methods(self.method)
@@ -123,6 +143,25 @@ class MixConfig:
 
     def validate(self) -> None:
         """Raise `ValueError` naming the fix for any field out of range."""
+        if self.label_weights not in LABEL_WEIGHTS:
+            raise ValueError(f"label_weights must be one of {LABEL_WEIGHTS} (got {self.label_weights!r}).")
+        if self.label_weights == "attention":
+            from .methods import get_method
+
+            flat = [m for m in self.method_weights if not get_method(m).attention_labels]
+            if flat:
+                pasting = [m.name for m in registered() if m.attention_labels]
+                raise ValueError(
+                    f"label_weights='attention' weighs a row's label by the attention on the region pasted from "
+                    f"its partner, but method(s) {flat} paste no region (they blend); use one of {pasting}, or "
+                    "label_weights='area'."
+                )
+        eta = self.clean_weight
+        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta) or eta < 0:
+            raise ValueError(
+                f"clean_weight must be a number >= 0 (got {eta!r}): 0 trains on the mixed loss alone, e.g. 1 "
+                "trains on CE(clean) + 1 * mixed loss (RegMixup)."
+            )
         if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0):
             raise ValueError(f"alpha must be a finite number > 0 (got {self.alpha!r}); try alpha=0.4.")
         for name in ("prob", "label_smoothing"):  # a string ("1") would fail the comparison with a TypeError

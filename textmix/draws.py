@@ -28,6 +28,12 @@ draws nothing):
      for the per-row switch (n = 1 in batch mode, else B); the Mixup lambdas (if Mixup may be drawn);
      the CutMix lambdas (if CutMix may be drawn and `cutmix_minmax` is unset, from `cutmix_alpha`)
      and n x 4 float64 uniforms for the boxes; with `prob_per_row`, n uniforms for the gate.
+4. **A clean pass draws nothing.** With `clean_weight` > 0 (RegMixup) every step runs `Mixer.clean`
+   then `Mixer.mix` on the same batch: `clean` may peek at the plan (step 1, drawn once and kept
+   pending for `mix`) and draws nothing else, so the draws of a run with `clean_weight` > 0 are,
+   batch for batch, those of the same configuration with `clean_weight` = 0 (pinned by
+   `test_a_clean_pass_draws_nothing`). Label weights from attention (`label_weights="attention"`)
+   are read from the mixed forward and draw nothing either.
 """
 
 from __future__ import annotations

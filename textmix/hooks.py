@@ -36,6 +36,8 @@ class Step:
     """Decoder-only models: the position the model pools in each row (B,) (`textmix.pooling`)."""
     pool_from: torch.Tensor | None = None
     """Decoder-only models: where each row's mixed content ends (B,); moved to `pool` before the head."""
+    attention: Any = None
+    """With `label_weights="attention"`: the `textmix.attention.AttentionLabels` the capture hook fills."""
 
 
 @dataclass

@@ -81,17 +81,19 @@ class Mixer:
             if problem_type not in PROBLEM_TYPES:
                 raise ValueError(f"problem_type must be one of {list(PROBLEM_TYPES)} (got {problem_type!r}).")
             self.task_kind = PROBLEM_TYPES[problem_type]
-        fields_of = {name: m.arch_fields for name, m in self._method.items() if m.arch_fields}
+        fields_of = {name: m.arch_fields_for(self.config) for name, m in self._method.items() if m.arch_fields_for(self.config)}
         if model is None and fields_of:
             raise ValueError(
                 f"method(s) {list(fields_of)} mix inside a model: pass the model to Mixer(model, cfg). "
-                "Without a model only the pixel methods 'mixup' and 'cutmix' (and 'span') work."
+                "Without a model only the pixel methods 'mixup' and 'cutmix' (and 'span') work, with "
+                "label_weights='area'."
             )
         inner = unwrap_adapters(model)  # the transformers model inside a PEFT wrapper; hooks go on its modules
         self.arch: ResolvedArch | None = None
         if fields_of:
             self.arch = resolve_for_methods(
-                inner, arch, lambda spec: {n: m.fields_for(spec) for n, m in self._method.items() if m.arch_fields})
+                inner, arch, lambda spec: {n: m.needed_fields(spec, self.config) for n, m in self._method.items()
+                               if m.arch_fields_for(self.config)})
         if self.task_kind == "token":
             unfit = [n for n, m in self._method.items() if not m.token_labels]
             if unfit:
@@ -107,7 +109,7 @@ class Mixer:
                               task_kind=self.task_kind,
                               special_ids=_special_token_ids(tokenizer, special_token_ids, model_config))
         for name, method in self._method.items():
-            if method.arch_fields:
+            if method.arch_fields_for(self.config):
                 method.check_model(self.ctx)
                 choices = method.layer_choices(self.ctx)
                 if choices is not None:
@@ -216,11 +218,14 @@ class Mixer:
             embedding_grad=grad, special_tokens_mask=special_tokens_mask, labels=labels,
         ))
         self.hookset.step = applied.step
+        base = targets
         targets, valid = mixed_targets(targets, labels, applied.perm, applied.lam, applied.labels, self.task_kind,
                                        self.num_labels, self.config.label_smoothing)
         return MixedBatch(inputs=applied.inputs, perm=applied.perm, lam=applied.lam, targets=targets, valid=valid,
                           task_kind=self.task_kind, method=applied.name or plan.method, layer=plan.layer,
-                          boxes=applied.boxes, step=applied.step if self._hooks[plan.method] else None)
+                          boxes=applied.boxes, step=applied.step if self._hooks[plan.method] else None,
+                          attention=applied.attention,
+                          base_targets=base if applied.attention is not None else None)
 
     def _warn_eval_mode(self) -> None:
         if not self._warned_eval:  # once per mixer: evaluation loops call mix() on purpose

@@ -132,8 +132,10 @@ class MixTrainer(Trainer):
     `mix_config=MixConfig(...)` with any `TrainingArguments`; with neither there is no mixer and
     each step is the plain Trainer's. Evaluation and prediction are the plain Trainer's. The
     training loss is normalised by the labelled rows of the whole accumulated (and, across
-    processes, global) batch, so gradient accumulation is exact, with and without mixing. The
-    mixer's generator state is saved in every checkpoint and restored on resume.
+    processes, global) batch, so gradient accumulation is exact, with and without mixing. With
+    `clean_weight` > 0 (RegMixup) every step runs a clean forward and a mixed one and trains on
+    CE(clean) + clean_weight * mixed loss. The mixer's generator state is saved in every checkpoint
+    and restored on resume.
     """
 
     loss_is_scaled_for_ga = True
@@ -167,7 +169,7 @@ class MixTrainer(Trainer):
         self.mixing_enabled = self.mixer is not None
         self._task_kind = self.mixer.task_kind if self.mixer is not None else task_kind_of(
             getattr(self.model, "config", None), self.model)
-        self._half_loss = False
+        self._mixed_weight = 1.0
         self._mix_stats = self._empty_stats()
         self._schedule = _MixScheduleCallback(self)
         self.add_callback(self._schedule)
@@ -230,23 +232,36 @@ class MixTrainer(Trainer):
             count = self.accelerator.gather(count.reshape(1)).sum()
         return count
 
+    def _pass_weights(self) -> tuple[float, float] | None:
+        """(clean, mixed) loss weights when the next step runs a clean pass before the mixed one, else None:
+        (1, clean_weight) with `clean_weight` > 0 (RegMixup), (0.5, 0.5) for saliency_span alone."""
+        if not self.mixing_enabled:
+            return None
+        eta = self.mixer.config.clean_weight
+        if eta > 0:
+            return 1.0, float(eta)
+        return (0.5, 0.5) if self.mixer.next_needs_saliency else None
+
     def training_step(self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch=None) -> torch.Tensor:
-        if not (self.mixing_enabled and self.mixer.next_needs_saliency):
+        weights = self._pass_weights()
+        if weights is None:
             return super().training_step(model, inputs, num_items_in_batch)
-        # Saliency span: the clean pass's backward gives the saliency; train on (clean + mixed) / 2.
+        # Clean pass, then the mixed one (`clean()` then `mix()`): RegMixup's CE(clean) + eta * mixed loss, or
+        # saliency span's (clean + mixed) / 2, whose clean backward gives the saliency. Both passes are scaled
+        # to the accumulated batch, so gradient accumulation stays exact.
+        clean_weight, self._mixed_weight = weights
         model.train()
         prepared = self._prepare_inputs(inputs)
         with self.compute_loss_context_manager():
             clean = self.mixer.clean(prepared)
             outputs = model(**clean.inputs)
-            clean_loss = 0.5 * self._scaled_loss(clean.loss(outputs.logits, reduction="sum"), num_items_in_batch,
-                                                 clean.valid.sum())
+            clean_loss = clean_weight * self._scaled_loss(clean.loss(outputs.logits, reduction="sum"),
+                                                          num_items_in_batch, clean.valid.sum())
         self.accelerator.backward(clean_loss)
-        self._half_loss = True
         try:
             mixed_loss = super().training_step(model, inputs, num_items_in_batch)
         finally:
-            self._half_loss = False
+            self._mixed_weight = 1.0
         return clean_loss.detach() + mixed_loss
 
     def _scaled_loss(self, total: torch.Tensor, num_items_in_batch, rows: torch.Tensor) -> torch.Tensor:
@@ -267,8 +282,8 @@ class MixTrainer(Trainer):
         batch = self.mixer.mix(inputs) if self.mixing_enabled else self.mixer.clean(inputs)
         outputs = model(**batch.inputs)
         loss = self._scaled_loss(batch.loss(outputs.logits, reduction="sum"), num_items_in_batch, batch.valid.sum())
-        if self._half_loss:
-            loss = 0.5 * loss
+        if self._mixed_weight != 1.0:
+            loss = self._mixed_weight * loss
         self._record(batch)
         return (loss, outputs) if return_outputs else loss
 

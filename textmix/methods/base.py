@@ -47,6 +47,9 @@ class MixContext:
     """Per-batch layer choices of each method that has them (hidden Mixup)."""
     task_kind: str = "single_label"
     """The labels' kind (`textmix.targets.TASK_KINDS`); "token" for token classification."""
+    attention_source: str | None = None
+    """With `label_weights="attention"`: how the last layer's attention is read ("recompute" or "returned",
+    see `textmix.attention`), set by `check_model`."""
 
 
 @dataclass
@@ -79,6 +82,9 @@ class Applied:
     labels: torch.Tensor | None = None
     """Token classification: the labels after mixing (B, L), when tokens moved with their labels; the
     targets are then theirs (one-hot), not a blend."""
+    attention: Any = None
+    """With `label_weights="attention"`: the batch's `textmix.attention.AttentionLabels` (also on `step`), from
+    which `MixedBatch.loss` sets `lam` and the targets after the mixed forward."""
 
 
 class MixMethod:
@@ -99,6 +105,11 @@ class MixMethod:
     """Whether `Mixer.clean` must run a clean forward and backward before `mix` (saliency span)."""
     token_labels: ClassVar[bool] = False
     """Whether it mixes token classification batches (labels per token), position by position."""
+    attention_labels: ClassVar[bool] = False
+    """Whether it pastes a region (a box, a span), so that `label_weights="attention"` can weigh a row's
+    label by the attention on that region (`textmix.attention`)."""
+    attention_fields: ClassVar[tuple[str, ...]] = ("layers",)
+    """`ArchSpec` fields it needs besides `arch_fields` with `label_weights="attention"`."""
 
     @property
     def modality(self) -> str:
@@ -109,8 +120,39 @@ class MixMethod:
         """`ArchSpec` fields to resolve for this model (default `arch_fields`)."""
         return self.arch_fields
 
+    def weighs_by_attention(self, config: Any) -> bool:
+        """Whether this method reads its label weights from attention under `config` (a MixConfig)."""
+        return self.attention_labels and getattr(config, "label_weights", "area") == "attention"
+
+    def arch_fields_for(self, config: Any) -> tuple[str, ...]:
+        """`ArchSpec` fields the method needs under `config`: `arch_fields`, plus `attention_fields` when it
+        weighs labels by attention."""
+        extra = self.attention_fields if self.weighs_by_attention(config) else ()
+        return tuple(dict.fromkeys((*self.arch_fields, *extra)))
+
+    def needed_fields(self, spec: ArchSpec, config: Any) -> tuple[str, ...]:
+        """`fields_for(spec)` plus what `label_weights="attention"` adds under `config`."""
+        extra = self.attention_fields if self.weighs_by_attention(config) else ()
+        return tuple(dict.fromkeys((*self.fields_for(spec), *extra)))
+
     def check_model(self, ctx: MixContext) -> None:
         """Raise if the resolved model cannot run this method (called once, when the mixer is built)."""
+        if self.weighs_by_attention(ctx.config):
+            from ..attention import check_capturable, find_attention
+
+            ctx.attention_source = check_capturable(ctx.model, find_attention(ctx.arch.layers[-1]),
+                                                    ctx.arch.spec.pooling, self.name)
+
+    def attention_hooks(self, ctx: MixContext, hookset: HookSet) -> list[Hook]:
+        """With `label_weights="attention"`: the hook that keeps the last layer's attention during the mixed
+        forward (`textmix.attention`); else none."""
+        if not self.weighs_by_attention(ctx.config):
+            return []
+        from ..attention import capture_hook, find_attention
+        from ..hooks import Hook
+
+        module = find_attention(ctx.arch.layers[-1])
+        return [Hook(module, capture_hook(self.name, hookset, ctx.attention_source), with_kwargs=True)]
 
     def layer_choices(self, ctx: MixContext) -> list[int] | None:
         """Layers one of which is drawn per batch (hidden Mixup), or None."""

@@ -13,7 +13,7 @@ import torch
 from .. import image as image_ops
 from ..hooks import Hook, HookSet, Step, first_tensor, replace_first
 from .base import Applied, MixContext, register
-from .pixels import ImageMix
+from .pixels import ImageMix, attention_labels
 
 
 @dataclass
@@ -51,12 +51,15 @@ class PatchMix(ImageMix):
                 )
             return replace_first(output, image_ops.mix_tokens(tokens, step.perm, step.token_weight))
 
-        return [Hook(ctx.arch.patch_embeddings, mix_patches)]
+        return [Hook(ctx.arch.patch_embeddings, mix_patches), *self.attention_hooks(ctx, hookset)]
 
     def finish(self, ctx, inputs, x, perm, lam, blend_weight, boxes, size, may_blend, name) -> Applied:
         weights = image_ops.token_weights(boxes, size, blend_weight)
-        return Applied(inputs, perm, lam, boxes=boxes, name=name,
-                       step=PatchStep(self.name, perm, lam, grid=size, token_weight=weights))
+        labels = None
+        if self.weighs_by_attention(ctx.config):
+            labels = attention_labels(image_ops.box_mask(boxes, size).flatten(1).float(), lam)
+        return Applied(inputs, perm, lam, boxes=boxes, name=name, attention=labels,
+                       step=PatchStep(self.name, perm, lam, grid=size, token_weight=weights, attention=labels))
 
 
 @register
@@ -69,5 +72,8 @@ class PatchMixup(PatchMix):
 @register
 class PatchCutMix(PatchMix):
     name = "patch_cutmix"
-    summary = "a box of the partner's patch tokens pasted in; label weight = the exact patch share kept"
+    summary = ("a box of the partner's patch tokens pasted in; label weight = the exact patch share kept; with "
+               "`label_weights=\"attention\"` (TransMix) the mean of that share and the share of the class "
+               "token's last-layer attention outside the box")
     attention = "–"
+    attention_labels = True

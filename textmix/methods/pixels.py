@@ -7,8 +7,11 @@ Patch-token mixing for ViTs (`textmix.methods.patches`) reuses all of this on th
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .. import image as image_ops
+from ..attention import AttentionLabels
+from ..hooks import Hook, HookSet, Step
 from .base import Applied, BatchContext, MixContext, MixMethod, register
 
 
@@ -28,7 +31,11 @@ class ImageMix(MixMethod):
                name: str) -> Applied:
         """Mix the pixels now (or, for patch methods, prepare the hook's step)."""
         mixed = image_ops.mix_images(x, perm, blend_weight, boxes, inplace=ctx.config.inplace, blend=may_blend)
-        return Applied(dict(inputs, pixel_values=mixed), perm, lam, boxes=boxes, name=name)
+        if not self.weighs_by_attention(ctx.config):
+            return Applied(dict(inputs, pixel_values=mixed), perm, lam, boxes=boxes, name=name)
+        labels = attention_labels(pixel_region(boxes, size, ctx.arch.patch_size), lam)
+        return Applied(dict(inputs, pixel_values=mixed), perm, lam, boxes=boxes, name=name,
+                       step=Step(self.name, perm, lam, attention=labels), attention=labels)
 
     def apply(self, ctx: MixContext, batch: BatchContext) -> Applied:
         cfg = ctx.config
@@ -69,6 +76,20 @@ class ImageMix(MixMethod):
         return self.finish(ctx, batch.inputs, x, perm, lam, blend_weight, boxes, size, may_blend, name)
 
 
+def pixel_region(boxes: torch.Tensor, size: tuple[int, int], patch_size: tuple[int, int]) -> torch.Tensor:
+    """(B, gh * gw) float: 1 for the patches whose pixel the nearest-neighbour downsampling of the pasted box
+    picks (TransMix's `nn.Upsample(size=grid)` of the box mask), row-major over the patch grid."""
+    grid = (size[0] // patch_size[0], size[1] // patch_size[1])
+    mask = image_ops.box_mask(boxes, size).float()[:, None]
+    return F.interpolate(mask, size=grid, mode="nearest").flatten(1)
+
+
+def attention_labels(region: torch.Tensor, lam: torch.Tensor) -> AttentionLabels:
+    """`AttentionLabels` of an image batch: every patch counts, the class token (position 0) asks."""
+    return AttentionLabels(region=region, support=torch.ones_like(region), area=lam,
+                           query=torch.zeros(region.shape[0], dtype=torch.long, device=region.device))
+
+
 @register
 class Mixup(ImageMix):
     name = "mixup"
@@ -82,6 +103,13 @@ class Mixup(ImageMix):
 class CutMix(ImageMix):
     name = "cutmix"
     family = "pixels"
-    summary = "a box of the partner's pixels pasted in; label weight = the exact pixel share kept"
+    summary = ("a box of the partner's pixels pasted in; label weight = the exact pixel share kept; with "
+               "`label_weights=\"attention\"` (TransMix, ViT) the mean of that share and the share of the class "
+               "token's last-layer attention outside the box")
     attention = "–"
     blend_name, cut_name = "mixup", "cutmix"
+    attention_labels = True
+    attention_fields = ("patch_embeddings", "layers")  # the patch grid and the last block
+
+    def hooks(self, ctx: MixContext, hookset: HookSet) -> list[Hook]:
+        return self.attention_hooks(ctx, hookset)

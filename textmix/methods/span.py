@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 
 from .. import span as span_ops
-from ..hooks import Hook, HookSet, SaliencyCapture
+from ..attention import AttentionLabels
+from ..hooks import Hook, HookSet, SaliencyCapture, Step
+from ..pooling import last_token_positions
 from ..targets import IGNORE_INDEX
 from .base import Applied, BatchContext, MixContext, MixMethod, register
 
@@ -36,10 +38,24 @@ class SpanCutMix(MixMethod):
     family = "tokens"
     summary = ("token ids: in each segment of a row, one span is replaced by an equally long span of the "
                "partner's same segment (SSMix without saliency); token classification: spans of whole words, "
-               "the partner's labels moving with its tokens")
+               "the partner's labels moving with its tokens; with `label_weights=\"attention\"` the label weight "
+               "is the mean of the kept token share and the share of the pooled token's last-layer attention "
+               "outside the pasted spans")
     attention = "unchanged (lengths never change)"
     needs_special_tokens = True
     token_labels = True  # token classification: spans of whole words, labels moving with them
+    attention_labels = True
+
+    def check_model(self, ctx: MixContext) -> None:
+        if self.weighs_by_attention(ctx.config) and ctx.task_kind == "token":
+            raise ValueError(
+                f"label_weights='attention' weighs a sequence's label, but token classification moves the "
+                f"partner's labels with its tokens: use label_weights='area' with method {self.name!r}."
+            )
+        super().check_model(ctx)
+
+    def hooks(self, ctx: MixContext, hookset: HookSet) -> list[Hook]:
+        return self.attention_hooks(ctx, hookset)
 
     def starts(self, ctx: MixContext, batch: BatchContext, seg: span_ops.Segments, perm: torch.Tensor,
                lengths: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,8 +75,16 @@ class SpanCutMix(MixMethod):
         seg = span_ops.find_segments(content_of(ctx, batch, ids))
         lengths = span_ops.span_lengths(seg, perm, lam)
         start_own, start_partner = self.starts(ctx, batch, seg, perm, lengths, ids)
-        new_ids, _ = span_ops.paste_spans(ids, seg, perm, lengths, start_own, start_partner)
-        return Applied(dict(batch.inputs, input_ids=new_ids), perm, span_ops.kept_share(seg, lengths))
+        new_ids, pasted = span_ops.paste_spans(ids, seg, perm, lengths, start_own, start_partner)
+        lam = span_ops.kept_share(seg, lengths)
+        if not self.weighs_by_attention(ctx.config):
+            return Applied(dict(batch.inputs, input_ids=new_ids), perm, lam)
+        # the pooled query: [CLS] (position 0) for encoders, the last token for decoder-only models
+        query = (last_token_positions(batch.inputs, getattr(ctx.model.config, "pad_token_id", None))
+                 if ctx.arch.spec.pooling == "last" else torch.zeros_like(perm))
+        labels = AttentionLabels(region=pasted.float(), support=(seg.seg_id >= 0).float(), area=lam, query=query)
+        return Applied(dict(batch.inputs, input_ids=new_ids), perm, lam, step=Step(self.name, perm, lam, attention=labels),
+                       attention=labels)
 
 
     def apply_to_words(self, ctx: MixContext, batch: BatchContext, ids: torch.Tensor) -> Applied:
@@ -90,7 +114,7 @@ class SpanCutMix(MixMethod):
 @register
 class SaliencySpanCutMix(SpanCutMix):
     name = "saliency_span"
-    summary = ("as `span`, but the row's least salient window receives the partner's most salient window; "
+    summary = ("as `span` (`label_weights=\"attention\"` too), but the row's least salient window receives the partner's most salient window; "
                "saliency = norm of the gradient of the clean loss w.r.t. the word embeddings")
     arch_fields = ("word_embeddings",)
     needs_saliency = True
@@ -112,7 +136,7 @@ class SaliencySpanCutMix(SpanCutMix):
             output.register_hook(keep)
             return output
 
-        return [Hook(ctx.arch.word_embeddings, capture_gradient)]
+        return [Hook(ctx.arch.word_embeddings, capture_gradient), *self.attention_hooks(ctx, hookset)]
 
     def starts(self, ctx: MixContext, batch: BatchContext, seg: span_ops.Segments, perm: torch.Tensor,
                lengths: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,200 @@
+"""Label weights from attention (`label_weights="attention"`): TransMix on a tiny ViT (patch and pixel CutMix),
+attention-weighted span labels on BERT and a Llama-layout decoder, against weights computed by hand (loops)
+from `output_attentions=True` with eager attention on the same mixed batch.
+
+The oracle mixer uses `label_weights="area"` (the draws are the same) and runs the eager model with
+`output_attentions=True`; the row's own weight is, as in TransMix's reference (`ratio=0.5`), the mean of
+its kept area share and 1 - (attention on the pasted region / attention on all patches or content
+tokens). The models get a large initializer range so that attention is far from uniform and the
+attention weight far from the area weight.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import SPECIAL, tiny_model
+
+from textmix import MixConfig, Mixer
+
+LABELS = torch.tensor([0, 1, 2, 0, 1, 2, 1, 0])
+
+
+def vit(impl: str):
+    from transformers import ViTConfig, ViTForImageClassification
+
+    torch.manual_seed(0)
+    return ViTForImageClassification(ViTConfig(
+        image_size=8, patch_size=2, num_channels=3, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=16, num_labels=3, initializer_range=0.5, attn_implementation=impl)).train()
+
+
+def hand_lam(attn_row: torch.Tensor, region: list[bool], support: list[bool], area: float | None = None) -> float:
+    """TransMix by hand: (kept area share + kept attention share) / 2, with python sums; the area share is
+    the kept share of `support` unless given (pixel CutMix: the kept pixel share)."""
+    on = [float(a) for a, r, s in zip(attn_row, region, support, strict=True) if s]
+    pasted = sum(float(a) for a, r, s in zip(attn_row, region, support, strict=True) if s and r)
+    if area is None:
+        area = 1 - sum(1 for r, s in zip(region, support, strict=True) if r and s) / len(on)
+    return (area + (1 - pasted / sum(on))) / 2
+
+
+def check_targets(mb, labels, lam_expected):
+    torch.testing.assert_close(mb.lam, torch.tensor(lam_expected), rtol=1e-4, atol=1e-5)
+    eye = torch.eye(3)
+    want = mb.lam[:, None] * eye[labels] + (1 - mb.lam[:, None]) * eye[labels[mb.perm]]
+    torch.testing.assert_close(mb.targets, want)
+
+
+def mixed_weights(model, cfg, batch, **kwargs):
+    """The mixer's weights under label_weights='attention' after one forward (the loss reads them)."""
+    mixer = Mixer(model, MixConfig(**cfg, label_weights="attention"), **kwargs)
+    with mixer:
+        if mixer.next_needs_saliency:
+            clean = mixer.clean(batch)
+            clean.loss(model(**clean.inputs).logits).backward()
+        mb = mixer.mix(batch)
+        area = mb.lam.clone()
+        mb.loss(model(**mb.inputs).logits).backward()
+    return mb, area
+
+
+def oracle_forward(model, cfg, batch, **kwargs):
+    """The same draws with label_weights='area', the eager model run with output_attentions=True."""
+    mixer = Mixer(model, MixConfig(**cfg), **kwargs)
+    with mixer:
+        if mixer.next_needs_saliency:
+            clean = mixer.clean(batch)
+            clean.loss(model(**clean.inputs).logits).backward()
+        mb = mixer.mix(batch)
+        out = model(**mb.inputs, output_attentions=True)
+    return mb, out.attentions[-1].detach().mean(1)  # (B, L, L), mean over heads
+
+
+@pytest.mark.parametrize("impl", ["eager", "sdpa"])
+@pytest.mark.parametrize("method", ["patch_cutmix", "cutmix"])
+def test_transmix_weights_equal_the_hand_computation(method, impl):
+    g = torch.Generator().manual_seed(0)
+    batch = {"pixel_values": torch.rand((8, 3, 8, 8), generator=g), "labels": LABELS}
+    cfg = dict(method=method, alpha=1.0, cutmix_alpha=1.0, lam_mode="row", seed=1)
+    mb, area = mixed_weights(vit(impl), cfg, batch)
+    ref, attn = oracle_forward(vit("eager"), cfg, batch)
+    assert torch.equal(ref.perm, mb.perm) and torch.equal(ref.boxes, mb.boxes) and torch.equal(ref.lam, area)
+    grid, cell = 4, (1 if method == "patch_cutmix" else 2)  # boxes on the patch grid, or in pixels
+    expected = []
+    for i in range(8):
+        y0, y1, x0, x1 = ref.boxes[i].tolist()
+        # patch (r, c) is pasted when its nearest-neighbour pixel (r * 2, c * 2) lies in the pixel box
+        region = [y0 <= r * cell < y1 and x0 <= c * cell < x1 for r in range(grid) for c in range(grid)]
+        pixels = 1 - (y1 - y0) * (x1 - x0) / 64 if method == "cutmix" else None  # the kept share of 8 x 8 pixels
+        expected.append(hand_lam(attn[i, 0, 1:], region, [True] * grid * grid, pixels) if ref.perm[i] != i else 1.0)
+    assert sum(e < 1 for e in expected) >= 3
+    assert (mb.lam - area).abs().max() > 0.01  # attention is not the area here: the test can tell them apart
+    check_targets(mb, LABELS, expected)
+
+
+def unique_text_batch(b: int = 8, length: int = 12, seed: int = 0, decoder: bool = False, side: str = "right"):
+    """Rows of distinct content ids (no id appears twice in the batch), so pasted tokens are where ids changed."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.zeros((b, length), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    pool = (torch.randperm(117, generator=g) + 3).tolist()
+    for i in range(b):
+        n = int(torch.randint(5, length + 1, (1,), generator=g))
+        row = [SPECIAL["cls"], *[pool.pop() for _ in range(n - 2)], SPECIAL["sep"]]
+        where = slice(0, n) if side == "right" else slice(length - n, length)
+        ids[i, where], mask[i, where] = torch.tensor(row), 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": LABELS[:b]}
+
+
+def span_expected(batch, ref, attn, query):
+    ids, new = batch["input_ids"], ref.inputs["input_ids"]
+    content = (batch["attention_mask"] == 1) & (ids > 2)
+    out = []
+    for i in range(ids.shape[0]):
+        region = (new[i] != ids[i]).tolist()
+        out.append(hand_lam(attn[i, int(query[i])], region, content[i].tolist()) if ref.perm[i] != i else 1.0)
+    return out
+
+
+@pytest.mark.parametrize(("method", "impl"), [("span", "eager"), ("span", "sdpa"), ("saliency_span", "sdpa")])
+def test_span_attention_weights_on_bert_equal_the_hand_computation(method, impl):
+    batch = unique_text_batch(seed=4)
+    cfg = dict(method=method, alpha=1.0, lam_mode="row", seed=2)
+    kw = dict(special_token_ids=list(SPECIAL.values()))
+    mb, area = mixed_weights(tiny_model("bert", initializer_range=0.5, attn_implementation=impl), cfg, batch, **kw)
+    ref, attn = oracle_forward(tiny_model("bert", initializer_range=0.5, attn_implementation="eager"), cfg, batch,
+                               **kw)
+    assert torch.equal(ref.perm, mb.perm) and torch.equal(ref.inputs["input_ids"], mb.inputs["input_ids"])
+    expected = span_expected(batch, ref, attn, torch.zeros(8, dtype=torch.long))  # the [CLS] row
+    assert sum(e < 1 for e in expected) >= 3 and (mb.lam - area).abs().max() > 0.01
+    check_targets(mb, LABELS, expected)
+
+
+def tiny_llama(impl: str):
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(0)
+    return LlamaForSequenceClassification(LlamaConfig(
+        vocab_size=120, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=64, num_labels=3, pad_token_id=0, bos_token_id=1,
+        eos_token_id=2, initializer_range=0.5, attn_implementation=impl)).train()
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_span_attention_weights_on_a_llama_layout_decoder_read_the_pooled_token(side):
+    batch = unique_text_batch(seed=5, side=side)
+    cfg = dict(method="span", alpha=1.0, lam_mode="row", seed=3)
+    kw = dict(special_token_ids=list(SPECIAL.values()))
+    mb, area = mixed_weights(tiny_llama("eager"), cfg, batch, **kw)
+    ref, attn = oracle_forward(tiny_llama("eager"), cfg, batch, **kw)
+    ids = batch["input_ids"]
+    last = torch.tensor([max(t for t in range(ids.shape[1]) if ids[i, t] != 0) for i in range(ids.shape[0])])
+    expected = span_expected(batch, ref, attn, last)
+    assert sum(e < 1 for e in expected) >= 3 and (mb.lam - area).abs().max() > 0.01
+    check_targets(mb, LABELS, expected)
+
+
+# ---------------------------------------------------------------- clear errors
+
+
+def test_attention_on_a_decoder_without_eager_attention_names_the_fix():
+    with pytest.raises(ValueError, match="attn_implementation='eager'"):
+        Mixer(tiny_llama("sdpa"), MixConfig(method="span", label_weights="attention"), special_token_ids=[0, 1, 2])
+
+
+@pytest.mark.parametrize("method", ["embedding", "hidden", "pooled", "mixup", "patch_mixup", "span:1,hidden:1",
+                                    "mixup:1,cutmix:1"])
+def test_attention_with_a_method_that_pastes_no_region_is_an_error(method):
+    with pytest.raises(ValueError, match="paste no region"):
+        MixConfig(method=method, label_weights="attention")
+
+
+def test_unknown_label_weights_is_an_error():
+    with pytest.raises(ValueError, match="label_weights must be one of"):
+        MixConfig(method="span", label_weights="length")
+
+
+def test_pixel_cutmix_with_attention_needs_the_model():
+    with pytest.raises(ValueError, match="pass the model"):
+        Mixer(None, MixConfig(method="cutmix", label_weights="attention"), num_labels=3)
+
+
+def test_attention_on_token_classification_is_an_error():
+    from test_token_classification import tiny_tagger
+
+    with pytest.raises(ValueError, match="label_weights='area'"):
+        Mixer(tiny_tagger(), MixConfig(method="span", label_weights="attention"), special_token_ids=[0, 1, 2])
+
+
+def test_the_loss_before_the_forward_is_an_error_and_eval_mixes_nothing():
+    model = vit("sdpa")
+    batch = {"pixel_values": torch.rand((8, 3, 8, 8)), "labels": LABELS}
+    mixer = Mixer(model, MixConfig(method="patch_cutmix", alpha=1.0, label_weights="attention"))
+    with mixer:
+        mb = mixer.mix(batch)
+        with pytest.raises(RuntimeError, match="run the model on mb.inputs"):
+            mb.loss(torch.zeros((8, 3)))
+        model.eval()
+        mb = mixer.mix(batch)
+        assert not mb.mixed and mb.attention is None

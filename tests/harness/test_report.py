@@ -49,6 +49,21 @@ def test_summary_means_stds_changes_and_best():
     assert best["ece"] == "span" and best["task_metric"] == "span"  # hidden is excluded: a seed at chance
 
 
+def test_columns_come_from_one_declaration_with_their_metadata():
+    from textmix.harness.report import COLUMN, COLUMNS, LOWER_IS_BETTER, REPORT_COLUMNS, run_values
+
+    assert COLUMNS == [c.name for c in REPORT_COLUMNS]
+    assert {"smece", "smece_ts", "nll_ts", "brier_ts", "ece_sweep"} <= LOWER_IS_BETTER
+    assert "temperature" not in LOWER_IS_BETTER and "accuracy" not in LOWER_IS_BETTER
+    assert COLUMN["smece"].bounds == (0.0, 1.0) and COLUMN["smece"].higher_is_better is False
+    run = {"task": "rte", "test": {"accuracy": 0.7, "smece": 0.11, "ece_sweep": 0.12, "nll": 0.6, "brier": 0.4},
+           "test_ts": {"smece": 0.05, "nll": 0.55, "brier": 0.38}, "validation_ts": {"nll": 0.5}, "temperature": 1.3}
+    values = run_values(run)
+    assert (values["smece"], values["smece_ts"], values["ece_sweep"]) == (0.11, 0.05, 0.12)
+    assert (values["nll_ts"], values["brier_ts"], values["validation_nll_ts"]) == (0.55, 0.38, 0.5)
+    assert values["temperature"] == 1.3 and math.isnan(values["aurc"])
+
+
 def test_paired_change_needs_matching_seeds():
     out = paired_change({0: 1.0, 1: 2.0}, {1: 2.5, 2: 9.0})
     assert out["n"] == 1 and out["delta"] == 0.5 and math.isnan(out["p_value"])

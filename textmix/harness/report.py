@@ -35,6 +35,7 @@ import subprocess
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -44,11 +45,51 @@ import numpy as np
 TASK_METRIC = {"cola": "matthews_correlation", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
 TOKEN_METRIC = "entity_f1"
 """The task metric of token classification runs (`problem_type` `token`, the NER recipe)."""
-COLUMNS = ["task_metric", "accuracy", "ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "aurc",
-           "accuracy_at_coverage_80", "mean_confidence", "temperature", "validation_nll_ts", "train_time_s"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One figure of a run in the report: where it is read in results.json (`split`: a results entry such as
+    `test` or `test_ts`, or None for a top-level entry; `key` in it), whether higher is better (True, False,
+    or None for figures that are neither: they describe a direction) and its range (`bounds`; None: open)."""
+
+    name: str
+    split: str | None
+    key: str
+    higher_is_better: bool | None
+    bounds: tuple[float, float | None] | None = None
+    label: str = ""
+
+
+REPORT_COLUMNS: tuple[Column, ...] = (
+    Column("task_metric", "test", "", True, label="task metric"),
+    Column("accuracy", "test", "accuracy", True, (0.0, 1.0), "accuracy"),
+    Column("ece", "test", "ece", False, (0.0, 1.0), "ECE"),
+    Column("ece_ts", "test_ts", "ece", False, (0.0, 1.0), "ECE after temperature scaling"),
+    Column("smece", "test", "smece", False, (0.0, 1.0), "smooth ECE"),
+    Column("smece_ts", "test_ts", "smece", False, (0.0, 1.0), "smooth ECE after temperature scaling"),
+    Column("ece_sweep", "test", "ece_sweep", False, (0.0, 1.0), "monotone-sweep ECE"),
+    Column("mce", "test", "mce", False, (0.0, 1.0), "MCE"),
+    Column("adaptive_ece", "test", "adaptive_ece", False, (0.0, 1.0), "adaptive ECE"),
+    Column("brier", "test", "brier", False, (0.0, 2.0), "Brier score"),
+    Column("brier_ts", "test_ts", "brier", False, (0.0, 2.0), "Brier score after temperature scaling"),
+    Column("nll", "test", "nll", False, (0.0, None), "NLL"),
+    Column("nll_ts", "test_ts", "nll", False, (0.0, None), "NLL after temperature scaling"),
+    Column("aurc", "test", "aurc", False, (0.0, 1.0), "AURC"),
+    Column("accuracy_at_coverage_80", "test", "accuracy_at_coverage_80", True, (0.0, 1.0),
+           "accuracy at 80 % coverage"),
+    Column("mean_confidence", "test", "mean_confidence", None, (0.0, 1.0), "mean confidence"),
+    Column("temperature", None, "temperature", None, (0.0, None), "temperature"),
+    Column("validation_nll_ts", "validation_ts", "nll", False, (0.0, None),
+           "validation NLL after temperature scaling"),
+    Column("train_time_s", None, "train_time_s", False, (0.0, None), "training time (s)"),
+)
+"""The figures of a run the report reads, averages over seeds and writes to report.csv: one declaration
+each, from which `COLUMNS`, `LOWER_IS_BETTER` and `run_values` follow."""
+COLUMN = {c.name: c for c in REPORT_COLUMNS}
+COLUMNS = [c.name for c in REPORT_COLUMNS]
 """The figures of a run (`run_values`) that the report averages over seeds and writes to report.csv."""
-LOWER_IS_BETTER = {"ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "aurc", "validation_nll_ts",
-                   "train_time_s"}
+LOWER_IS_BETTER = {c.name for c in REPORT_COLUMNS if c.higher_is_better is False}
 """Columns where lower is better; of the others, `temperature` and `mean_confidence` are neither (they
 describe the direction of miscalibration), the rest are higher-is-better."""
 CHANCE_MARGIN = 0.02
@@ -88,26 +129,11 @@ def task_metric(result: dict) -> str:
 
 def run_values(result: dict) -> dict[str, float]:
     """The report's figures of one run's results.json (the keys of `COLUMNS`)."""
-    test = result.get("test") or {}
-    ts = result.get("test_ts") or {}
-    validation_ts = result.get("validation_ts") or {}
-    metric = task_metric(result)
-    values = {
-        "task_metric": test.get(metric, math.nan),
-        "accuracy": test.get("accuracy", math.nan),
-        "ece": test.get("ece", math.nan),
-        "ece_ts": ts.get("ece", math.nan),
-        "mce": test.get("mce", math.nan),
-        "adaptive_ece": test.get("adaptive_ece", math.nan),
-        "brier": test.get("brier", math.nan),
-        "nll": test.get("nll", math.nan),
-        "aurc": test.get("aurc", math.nan),
-        "accuracy_at_coverage_80": test.get("accuracy_at_coverage_80", math.nan),
-        "mean_confidence": test.get("mean_confidence", math.nan),
-        "temperature": result.get("temperature", math.nan),
-        "validation_nll_ts": validation_ts.get("nll", math.nan),
-        "train_time_s": result.get("train_time_s", math.nan),
-    }
+    values = {}
+    for column in REPORT_COLUMNS:
+        where = result if column.split is None else (result.get(column.split) or {})
+        key = task_metric(result) if column.name == "task_metric" else column.key
+        values[column.name] = where.get(key, math.nan) if isinstance(where, dict) else math.nan
     return {k: _number(v) for k, v in values.items()}
 
 
@@ -710,7 +736,8 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
         "Each task says what its test set is.",
         "Figures: mean ± std over seeds. Change: mean paired difference against the baseline over the same "
         "seeds, with the paired t-test's p-value. ECE: 15 equal-width bins; ECE (TS): after temperature "
-        "scaling fitted on the validation split. AURC: area under the risk-coverage curve (lower is better); "
+        "scaling fitted on the validation split; smECE: smooth ECE (Błasiok & Nakkiran 2023: kernel-smoothed, no "
+        "bins; consistent where binned ECE is not), (TS) after temperature scaling. AURC: area under the risk-coverage curve (lower is better); "
         "acc@80% cov.: accuracy on the 80 % most confident predictions. ⚠ marks methods with seeds whose "
         f"accuracy does not beat the majority class by more than {CHANCE_MARGIN:.2f}"
         + (f" (token classification: whose entity F1 is not above {CHANCE_MARGIN:.2f}; there accuracy, ECE, "
@@ -743,8 +770,9 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
                   f"best ECE after temperature scaling: **{info['best']['ece_ts']}**"
                   + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", "",
                   f"| method | {metric} | Δ {metric} |{'' if metric == 'accuracy' else ' accuracy |'} ECE | Δ ECE "
-                  "| ECE (TS) | MCE | adaptive ECE | Brier | NLL | AURC | acc@80% cov. | train time (s) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("" if metric == "accuracy" else "---|")]
+                  "| ECE (TS) | smECE | smECE (TS) | MCE | adaptive ECE | Brier | NLL | AURC | acc@80% cov. "
+                  "| train time (s) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("" if metric == "accuracy" else "---|")]
         for method, row in info["methods"].items():
             mark = f" ⚠ {len(row['at_chance_seeds'])}/{row['n_seeds']}" if row["at_chance_seeds"] else ""
             accuracy = "" if metric == "accuracy" else f" {_fmt(row['accuracy'], row['accuracy_std'])} |"
@@ -752,7 +780,8 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
                 f"| {method}{mark} | {_fmt(row['task_metric'], row['task_metric_std'])} | "
                 f"{_change(row.get('task_metric_change'))} |{accuracy} "
                 f"{_fmt(row['ece'], row['ece_std'])} | {_change(row.get('ece_change'))} | "
-                f"{_fmt(row['ece_ts'], row['ece_ts_std'])} | {_fmt(row['mce'], row['mce_std'])} | "
+                f"{_fmt(row['ece_ts'], row['ece_ts_std'])} | {_fmt(row['smece'], row['smece_std'])} | "
+                f"{_fmt(row['smece_ts'], row['smece_ts_std'])} | {_fmt(row['mce'], row['mce_std'])} | "
                 f"{_fmt(row['adaptive_ece'], row['adaptive_ece_std'])} | {_fmt(row['brier'], row['brier_std'])} | "
                 f"{_fmt(row['nll'], row['nll_std'])} | {_fmt(row['aurc'], row['aurc_std'])} | "
                 f"{_fmt(row['accuracy_at_coverage_80'], row['accuracy_at_coverage_80_std'])} | "

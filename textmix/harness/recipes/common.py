@@ -14,7 +14,9 @@ Every recipe run writes, into its `output_dir`:
   checkpoint the run continued from, or null), one metric dict per predicted split (`validation`,
   `test`, ...: the task metrics and, for classifiers, accuracy, ECE, MCE, adaptive ECE, Brier, NLL),
   for single-label classifiers and token classifiers `<test split>_ts` (the same after temperature
-  scaling fitted on `validation`), `validation_ts`, `temperature` and `<test split>_majority_accuracy`,
+  scaling fitted on `validation`; both with `smece` (smooth ECE), `ece_sweep` (monotone-sweep ECE) and
+  `smece_ci`, smECE's 95 % bootstrap interval over the test examples, `RUN_BOOTSTRAP` resamples drawn
+  with `BOOTSTRAP_SEED`, so the same for every run on one test set), `validation_ts`, `temperature` and `<test split>_majority_accuracy`,
   and beside the calibration figures the selective-prediction ones (`aurc`,
   `accuracy_at_coverage_50/80/90`, `mean_confidence`; `textmix.calibration.selective_metrics`); with
   `--shift_kinds`, `shift`: kind -> severity -> the same figures on a corrupted copy of the test set
@@ -357,6 +359,12 @@ def _scored(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> tuple[
     return logits, labels
 
 
+RUN_BOOTSTRAP = 200
+"""Resamples of the test examples behind each run's `smece_ci` (the report resamples predictions.npz itself)."""
+BOOTSTRAP_SEED = 0
+"""One seed for every run's resamples: runs on one test set are resampled alike (paired intervals)."""
+
+
 def predict_and_calibrate(
     trainer: Any, splits: Mapping[str, Any], regression: bool = False, problem_type: str | None = None,
     shifted: Mapping[str, Mapping[int, Any]] | None = None,
@@ -385,6 +393,7 @@ def predict_and_calibrate(
                          if not k.endswith(("_runtime", "_per_second"))}
     if problem_type in CALIBRATED:
         from textmix.calibration import apply_temperature, calibration_report, selective_metrics
+        from textmix.calibration.smooth import bootstrap_interval
 
         validation = _scored(arrays["validation_logits"], arrays["validation_labels"], problem_type)
         for name in [n for n in names if n.startswith("test")]:
@@ -394,6 +403,10 @@ def predict_and_calibrate(
             results["temperature"] = report["temperature"]
             results[f"{name}_majority_accuracy"] = majority_accuracy(test[1])
             results[name].update(selective_metrics(*test))
+            scaled = (apply_temperature(np.asarray(test[0], dtype=np.float64), report["temperature"]), test[1])
+            for key, (scores, labels) in ((name, test), (f"{name}_ts", scaled)):
+                results[key]["smece_ci"] = list(bootstrap_interval(
+                    scores, labels, "smece", n_bootstrap=RUN_BOOTSTRAP, level=0.95, seed=BOOTSTRAP_SEED))
         temperature = results.get("temperature")
         if temperature is None:  # no test split: fit it for the validation figures alone
             from textmix.calibration import fit_temperature
@@ -412,7 +425,7 @@ def predict_and_calibrate(
                                if not k.endswith(("_runtime", "_per_second"))}
                     figures.update(selective_metrics(scores, labels))
                     scaled = calibration_report(apply_temperature(scores, temperature), labels)
-                    figures.update({f"{k}_ts": scaled[k] for k in ("ece", "nll", "brier", "adaptive_ece")})
+                    figures.update({f"{k}_ts": scaled[k] for k in ("ece", "nll", "brier", "adaptive_ece", "smece")})
                     figures["size"] = len(dataset)
                     results["shift"].setdefault(kind, {})[str(severity)] = figures
     elif shifted:
@@ -469,7 +482,7 @@ def write_run(output_dir: str | os.PathLike, results: Mapping[str, Any], arrays:
         if problem_type == "token":
             title += " (labelled tokens)"
         reliability_diagram(*_scored(arrays["test_logits"], arrays["test_labels"], problem_type),
-                            str(out / RELIABILITY_FILE), title=title)
+                            str(out / RELIABILITY_FILE), title=title, smooth=True)
     write_json_atomic(out / RESULTS_FILE, results)  # last: its presence marks a finished run
 
 

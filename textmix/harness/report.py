@@ -220,7 +220,8 @@ def collect(sweep_dir: str | Path) -> list[dict]:
 
 
 IDENTITY_NEUTRAL = {"seed", "output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm",
-                    "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit", "cache_dir", "glue_dir"}
+                    "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit", "cache_dir", "glue_dir",
+                    "save_calibrated"}
 """Configuration entries that do not make runs different experiments (seeds, paths, reporting)."""
 _BASENAME_ONLY = {"model_name_or_path", "train_file", "validation_file", "test_file", "npz_path", "data_dir"}
 

@@ -80,6 +80,36 @@ def test_results_carry_smooth_ece_with_intervals_before_and_after_temperature_sc
         assert saved[split]["smece_ci"] == pytest.approx(list(np.quantile(values, [0.025, 0.975])), abs=1e-6)
 
 
+def test_save_calibrated_writes_a_model_a_plain_pipeline_loads_with_the_ts_probabilities(tmp_path):
+    import csv
+
+    from transformers import pipeline
+
+    from textmix.calibration import apply_temperature
+    from textmix.harness.recipes.glue import cli
+
+    # what `python recipes/run_glue.py ... --save_calibrated` runs
+    assert cli([*common(tmp_path, "sst2", "hidden"), "--save_calibrated"]) == 0
+    out = tmp_path / "sst2"
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["calibrated"] == "calibrated"
+    config = json.loads((out / "calibrated" / "config.json").read_text())
+    assert config["textmix_calibration"]["temperature"] == pytest.approx(saved["temperature"])
+
+    with open(shared_path("data", "glue", "SST-2", "dev.tsv"), encoding="utf-8") as f:
+        sentences = [row["sentence"] for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)][:24]
+    arrays = np.load(out / "predictions.npz")
+    scaled = apply_temperature(arrays["test_logits"].astype(np.float64), saved["temperature"])
+    expected = np.exp(scaled - scaled.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    classify = pipeline("text-classification", model=str(out / "calibrated"), device="cpu")
+    got = classify(sentences, top_k=None, truncation=True, max_length=48)
+    labels = classify.model.config.id2label
+    probs = np.array([[next(d["score"] for d in row if d["label"] == labels[k]) for k in range(2)] for row in got])
+    assert saved["temperature"] != pytest.approx(1.0, abs=1e-3)  # the test means something: T changes the figures
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
 def test_csv_task_and_yaml_config(tmp_path):
     rows = ["text,label"] + [f"sentence number {i} is {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}"
                              for i in range(60)]

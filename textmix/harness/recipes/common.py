@@ -23,7 +23,12 @@ Every recipe run writes, into its `output_dir`:
   (`ece_ts`, `nll_ts`, ... with the validation temperature); then `config` (the recipe's arguments),
   `versions`, `device` and `world_size`;
 - `predictions.npz`: `<split>_logits` and `<split>_labels` of every predicted split;
-- `reliability.png`: the test split's reliability diagram (single-label and token classifiers).
+- `reliability.png`: the test split's reliability diagram (single-label and token classifiers), with the
+  smoothed reliability curve;
+- with `--save_calibrated`, `calibrated/`: the trained model with the validation temperature folded into
+  its classification head (`textmix.calibration.export`; LoRA adapters merged) and its tokenizer,
+  written with `save_pretrained`: `pipeline("text-classification", model=".../calibrated")` gives the
+  temperature-scaled probabilities; config.json's `textmix_calibration` records the temperature.
 
 Token classification (`problem_type` `token`, the NER recipe): logits are (N, L, C) and labels
 (N, L) with -100 where a position is not scored (special tokens, padding, sub-word continuations).
@@ -486,6 +491,28 @@ def write_run(output_dir: str | os.PathLike, results: Mapping[str, Any], arrays:
     write_json_atomic(out / RESULTS_FILE, results)  # last: its presence marks a finished run
 
 
+CALIBRATED_DIR = "calibrated"
+"""The folder of a run's `output_dir` that `--save_calibrated` writes the calibrated model to."""
+
+
+def write_calibrated(trainer: Any, splits: Mapping[str, Any], temperature: float) -> Path:
+    """Save `trainer.model` with `temperature` folded into its head (`textmix.calibration.export`) and the
+    trainer's tokenizer or image processor to `<output_dir>/calibrated`, checked on a batch of the test set
+    (the folded model's logits must be the model's divided by the temperature)."""
+    import torch
+
+    from textmix.calibration.export import save_calibrated
+
+    test = next(name for name in splits if name.startswith("test"))
+    batch = next(iter(trainer.get_test_dataloader(splits[test])))
+    device = next(trainer.model.parameters()).device
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    out = save_calibrated(trainer.model, temperature, Path(trainer.args.output_dir) / CALIBRATED_DIR,
+                          trainer.processing_class, check_inputs=batch)
+    notice(f"calibrated model (temperature {temperature:.4f} folded into its head) written to {out}")
+    return out
+
+
 def train_and_report(
     trainer: Any,
     splits: Mapping[str, Any],
@@ -495,6 +522,7 @@ def train_and_report(
     problem_type: str | None = None,
     dropped_unlabelled: Mapping[str, int] | None = None,
     shifted: Mapping[str, Mapping[int, Any]] | None = None,
+    save_calibrated: bool = False,
 ) -> dict[str, Any]:
     """Train `trainer` (resuming from the newest complete checkpoint that loads, saying so), predict,
     calibrate and write the run's files.
@@ -506,6 +534,8 @@ def train_and_report(
     `train_loss` cover every step of the run, earlier attempts included (the time up to the checkpoint
     resumed from, from its `TRAIN_TIME_FILE`; the loss from its logged history); `this_attempt` has
     this process's part. `shifted`: corrupted copies of the test set (see `predict_and_calibrate`).
+    `save_calibrated`: also write `CALIBRATED_DIR`, the model with the validation temperature folded into
+    its head (`write_calibrated`; single-label and token classifiers), named in results.json's `calibrated`.
     Returns the results dict (on every process; only the main one writes).
     """
     import torch
@@ -551,7 +581,13 @@ def train_and_report(
     results["versions"] = versions()
     results["device"] = str(training_args.device)
     results["world_size"] = training_args.world_size
+    if save_calibrated and problem_type not in CALIBRATED:
+        notice(f"--save_calibrated: a {problem_type} run has no temperature; no calibrated model is written.")
+    elif save_calibrated:
+        results["calibrated"] = CALIBRATED_DIR
     if trainer.is_world_process_zero():
+        if results.get("calibrated"):
+            write_calibrated(trainer, splits, results["temperature"])
         write_run(training_args.output_dir, results, arrays, problem_type=problem_type)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()

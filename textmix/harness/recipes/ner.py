@@ -607,7 +607,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         "unscored_words": unscored,
     }
     config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
-    return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted)
+    return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted,
+                            save_calibrated=model_args.save_calibrated)
 
 
 # ----------------------------------------------------------------------------------------------- command line

@@ -237,3 +237,16 @@ def test_a_grid_whose_tasks_are_dicts_orders_the_report(tmp_path):
     grid = {"tasks": ["rte", {"name": "reviews", "train_file": "x.csv"}], "methods": ["none", "span"]}
     (tmp_path / "grid.json").write_text(json.dumps(grid))
     assert list(build_report(tmp_path)["tasks"]) == ["rte", "reviews"]
+
+
+def test_the_recommendation_names_the_calibrated_model_of_its_best_validation_seed(tmp_path):
+    for method, val in (("none", (0.50, 0.52)), ("span", (0.40, 0.30))):
+        for seed in (0, 1):
+            r = result("rte", method, seed, 0.8, 0.1)
+            r.update(validation_ts={"nll": val[seed]}, calibrated="calibrated")
+            folder = write_run(tmp_path, f"runs/rte/{method}/seed{seed}", r)
+            (folder / "calibrated").mkdir()
+    info = build_report(tmp_path)["tasks"]["rte"]
+    assert info["recommended"]["method"] == "span"
+    assert info["recommended"]["calibrated_model"] == str(tmp_path / "runs/rte/span/seed1/calibrated")
+    assert "runs/rte/span/seed1/calibrated" in (tmp_path / "report.md").read_text()

@@ -419,6 +419,17 @@ def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, s
             "chosen_on": "validation NLL after temperature scaling", "test": test}, ""
 
 
+def calibrated_to_ship(runs: list[dict]) -> str | None:
+    """The `calibrated/` folder (written with `--save_calibrated` / a grid's `save_calibrated: true`) of the
+    recommended method's seed with the lowest validation NLL after temperature scaling, or None."""
+    written = [r for r in runs if r.get("calibrated") and r.get("_folder")
+               and (Path(r["_folder"]) / str(r["calibrated"])).is_dir()]
+    if not written:
+        return None
+    best = min(written, key=lambda r: _nan_high(_number((r.get("validation_ts") or {}).get("nll"))))
+    return str(Path(best["_folder"]) / str(best["calibrated"]))
+
+
 def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
             shift: dict | None) -> dict[str, Any]:
     """The changes against the baseline behind each claim of the verdict on one task (claims without data left out)."""
@@ -567,6 +578,8 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
                                                         "ece_ts_std")}
                               for m in shift["methods"]}
         recommended, why_not = recommend(rows)
+        if recommended:
+            recommended["calibrated_model"] = calibrated_to_ship(runs_by_method.get(recommended["method"], []))
         flipped = [r["label_noise_flipped"] for r in runs_here if isinstance(r.get("label_noise_flipped"), int)]
         summary["tasks"][label] = {
             "majority_accuracy": majority, "methods": rows, "best": best, "all_at_chance": not learned,
@@ -696,7 +709,9 @@ def _recommendation_line(info: dict) -> str:
                 f"ECE after temperature scaling {_fmt(test['ece_ts'], test['ece_ts_std'])}"]
     return (f"Recommended: **{chosen['method']}**, chosen on validation NLL after temperature scaling "
             f"({_fmt(chosen['validation_nll_ts'], chosen['validation_nll_ts_std'])}; methods at chance are not "
-            f"eligible, and the test set plays no part in the choice). Its test figures: {', '.join(figures)}.")
+            f"eligible, and the test set plays no part in the choice). Its test figures: {', '.join(figures)}."
+            + (f" Calibrated model to ship (its seed with the lowest validation NLL, the validation temperature "
+               f"folded into its head): `{chosen['calibrated_model']}`." if chosen.get("calibrated_model") else ""))
 
 
 def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:

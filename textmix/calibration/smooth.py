@@ -39,6 +39,7 @@ __all__ = [
     "check_bootstrap",
     "smooth_calibration_error",
     "smooth_ece_binary",
+    "smooth_ece_rows",
     "smooth_reliability",
     "sweep_calibration_error",
     "sweep_ece_binary",
@@ -122,6 +123,60 @@ def _bandwidth(f: np.ndarray, y: np.ndarray) -> float:
         else:
             start = mid
     return start
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel_spectrum(sigma: float, points: int, size: int) -> np.ndarray:
+    """The real FFT (length `size`) of `_kernel(sigma, points)`: the bisections of many resamples share few bandwidths."""
+    from scipy.fft import rfft
+
+    return rfft(_kernel(sigma, points), size)
+
+
+def _smece_rows(f: np.ndarray, y: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    """`_smece_at(f[k], y[k], sigmas[k])` for every row k of (K, N) confidences and outcomes, the kernel
+    sums of rows with one grid size done in one batched FFT."""
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    out = np.empty(len(sigmas))
+    points_of = np.array([max(2000, round(20 / s)) // 2 + 1 for s in sigmas])
+    for points in np.unique(points_of):
+        rows = np.flatnonzero(points_of == points)
+        values = np.empty((2 * rows.size, points))
+        for j, k in enumerate(rows):
+            values[2 * j] = _grid_values(f[k], f[k] - y[k], points)
+            values[2 * j + 1] = _grid_values(f[k], np.ones_like(f[k]), points)
+        extended = np.concatenate([values[:, ::-1][:, :-1], values, values[:, ::-1][:, 1:]], axis=1)
+        size = next_fast_len(extended.shape[1] + points - 1, real=True)
+        spectra = np.repeat(np.stack([_kernel_spectrum(float(sigmas[k]), int(points), size) for k in rows]), 2, axis=0)
+        full = irfft(rfft(extended, size, axis=1) * spectra, size, axis=1)
+        smoothed = full[:, points - 1: extended.shape[1]][:, points // 2: points // 2 + points]  # "valid", sliced
+        for j, k in enumerate(rows):
+            t = np.linspace(0, 1, max(round(10 / sigmas[k]), _MESH_POINTS))
+            idx = (t * (points - 1)).astype(int).clip(0, points - 2)
+            frac = t * (points - 1) - idx
+            sums, density = (row[idx] * (1 - frac) + row[idx + 1] * frac for row in smoothed[2 * j: 2 * j + 2])
+            density = density + _DENSITY_EPS
+            out[k] = np.sum(np.abs(sums / density) * density) / np.sum(density)
+    return out
+
+
+def smooth_ece_rows(confidence: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """smECE of each row of (K, N) confidences against (K, N) outcomes (e.g. bootstrap resamples), each
+    with its own bandwidth: `smooth_ece_binary` row by row, the bisections run side by side."""
+    f, y = np.asarray(confidence, np.float64), np.asarray(outcome, np.float64)
+    if f.ndim != 2 or f.shape != y.shape or f.size == 0:
+        raise ValueError(f"need (K, N) confidences and outcomes of one shape, got {f.shape} and {y.shape}")
+    _check_binary(f, y)
+    at_one = _smece_rows(f, y, np.ones(len(f)))
+    done = (1.0 < _SEARCH_EPS) | (1.0 < at_one)
+    start, end = np.ones(len(f)), np.zeros(len(f))
+    for _ in range(_SEARCH_STEPS):
+        mid = (start + end) / 2
+        ok = (mid < _SEARCH_EPS) | (mid < _smece_rows(f, y, mid))
+        end, start = np.where(ok, mid, end), np.where(ok, start, mid)
+    sigma = np.where(done, 1.0, start)
+    return np.where(done, at_one, _smece_rows(f, y, sigma))
 
 
 def _check_sigma(sigma: float | None) -> float | None:
@@ -264,7 +319,11 @@ def bootstrap_interval(
     if fn is None:
         raise ValueError(f"unknown metric {metric!r}; choose from {sorted(_TOP_LABEL_METRICS)} or pass a function")
     f, y = top_label(scores, labels, from_logits=from_logits)
-    values = np.array([fn(f[idx], y[idx]) for idx in bootstrap_indices(f.size, n_bootstrap, seed)])
+    pool = bootstrap_indices(f.size, n_bootstrap, seed)
+    if metric == "smece":
+        values = smooth_ece_rows(f[pool], y[pool])
+    else:
+        values = np.array([fn(f[idx], y[idx]) for idx in pool])
     tail = (1.0 - float(level)) / 2
     low, high = np.quantile(values, [tail, 1.0 - tail])
     return float(low), float(high)

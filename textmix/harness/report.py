@@ -34,13 +34,15 @@ import re
 import subprocess
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .intervals import LEVEL, REPORT_BOOTSTRAP, task_intervals
 
 TASK_METRIC = {"cola": "matthews_correlation", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
 TOKEN_METRIC = "entity_f1"
@@ -108,7 +110,44 @@ OCCLUSION_KINDS = ("occlusion", "mask")
 'occlusion robustness' claim. Every other kind counts towards 'corruption robustness'."""
 SHIFT_KINDS = ("typo", "deletion", "swap", "mask", "gaussian_noise", "blur", "contrast", "occlusion")
 """Known shift kinds, in the order of the tables and plots (others follow, sorted)."""
-CLAIMS = ("calibration", "corruption robustness", "occlusion robustness", "label-noise tolerance")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim made for mixing, judged per task against the baseline: on `metrics` (report columns, or
+    `shifted accuracy`), `better` lower or higher; a method helps (hurts) only where every metric says so.
+    `evidence` says where the per-method changes come from (`CLAIM_EVIDENCE`); `stand_in`: a column used
+    for a metric that older results lack; `text`: what the claim measures, for report.md."""
+
+    name: str
+    metrics: tuple[str, ...]
+    better: str
+    evidence: str
+    text: str
+    stand_in: tuple[tuple[str, str], ...] = ()
+
+
+CLAIM_TABLE: tuple[Claim, ...] = (
+    Claim("calibration", ("smece", "nll", "brier"), "lower", "columns",
+          "smooth ECE, NLL and Brier score on the clean test set (lower is better; helps or hurts only where all "
+          "three agree: NLL and Brier are proper scores, rewarding calibration and sharpness together)",
+          stand_in=(("smece", "ece"),)),
+    Claim("calibration after temperature scaling", ("smece_ts", "nll_ts"), "lower", "columns",
+          "does mixing + temperature scaling beat the baseline + temperature scaling: smooth ECE and NLL after "
+          "scaling with the temperature fitted on validation (helps or hurts only where both agree)",
+          stand_in=(("smece_ts", "ece_ts"),)),
+    Claim("corruption robustness", ("shifted accuracy",), "higher", "shift",
+          "test accuracy on corrupted copies of the test set, averaged per seed over every shift kind but "
+          f"{' and '.join(OCCLUSION_KINDS)} and over their severities"),
+    Claim("occlusion robustness", ("shifted accuracy",), "higher", "occlusion",
+          "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: masked words are "
+          "occluded text) and their severities"),
+    Claim("label-noise tolerance", ("accuracy",), "higher", "noisy",
+          "test accuracy of runs trained with that share of training labels flipped, against the baseline trained at "
+          "the same rate"),
+)
+"""The claims of the verdict table, in its order: one declaration each."""
+CLAIMS = tuple(c.name for c in CLAIM_TABLE)
 """The claims of the verdict table, in its order."""
 DEFAULT_TEST_SET = "GLUE dev"
 """What a task's test set is called when neither its results nor the caller say."""
@@ -419,6 +458,44 @@ def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, s
             "chosen_on": "validation NLL after temperature scaling", "test": test}, ""
 
 
+CHANGE_COLUMNS = ("task_metric", "accuracy", "ece", "ece_ts", "smece", "smece_ts", "brier", "brier_ts", "nll",
+                  "nll_ts", "aurc")
+"""Columns whose change against the baseline each row carries (`<column>_change`: paired t-test over seeds,
+and a bootstrap interval for those of `textmix.harness.intervals.EXAMPLE_METRICS`)."""
+RECOMMENDED_VS_TS = ("nll_ts", "smece_ts")
+"""The test figures after temperature scaling shown when the recommended method is held against the baseline
++ temperature scaling; the first (NLL, the proper score the recommendation is chosen on) decides."""
+
+
+def add_intervals(rows: dict[str, dict[str, Any]], intervals: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Put each method's bootstrap intervals (`task_intervals`) into its row's `<metric>_change` (`low`,
+    `high`, `detectable`, `level`), making the change from the interval where results.json lacked the figure."""
+    for method, by_metric in intervals.items():
+        for metric, change in by_metric.items():
+            if not change["n_seeds"] or method not in rows:
+                continue
+            entry = rows[method].get(f"{metric}_change")
+            if not entry or not entry.get("n"):
+                entry = {"delta": change["delta"], "p_value": math.nan, "n": change["n_seeds"]}
+            rows[method][f"{metric}_change"] = {**entry, "low": change["low"], "high": change["high"],
+                                                "detectable": change["detectable"], "level": LEVEL}
+
+
+def against_baseline_ts(method: str, rows: dict[str, dict[str, Any]], baseline: str) -> dict[str, Any]:
+    """Did `method` (the recommendation) beat `baseline` + temperature scaling on the test set: `verdict`
+    (`beat`, `lost` or `unclear`: from the interval of the NLL after scaling, else its t-test) and the
+    `changes` of `RECOMMENDED_VS_TS`."""
+    if method == baseline:
+        return {"verdict": "is the baseline", "changes": {}}
+    changes = {m: c for m in RECOMMENDED_VS_TS if (c := rows.get(method, {}).get(f"{m}_change")) and c.get("n")}
+    if not changes:
+        return {"verdict": "unknown", "changes": {}}
+    decisive = changes.get(RECOMMENDED_VS_TS[0])
+    judged = "unclear" if decisive is None else judge(decisive, "lower")
+    verdict = {"helps": "beat", "hurts": "lost"}.get(judged, "unclear")
+    return {"verdict": verdict, "changes": changes}
+
+
 def calibrated_to_ship(runs: list[dict]) -> str | None:
     """The `calibrated/` folder (written with `--save_calibrated` / a grid's `save_calibrated: true`) of the
     recommended method's seed with the lowest validation NLL after temperature scaling, or None."""
@@ -430,30 +507,74 @@ def calibrated_to_ship(runs: list[dict]) -> str | None:
     return str(Path(best["_folder"]) / str(best["calibrated"]))
 
 
+def _column_changes(claim: Claim, rows: dict[str, dict], others: list[str]) -> dict[str, dict]:
+    """{method: {metric: change}} from the summary rows' `<metric>_change` (t-test and, where the runs'
+    predictions allow, the bootstrap interval), a metric older results lack replaced by its stand-in."""
+    stand_in = dict(claim.stand_in)
+    out = {}
+    for m in others:
+        changes = {}
+        for metric in claim.metrics:
+            change = rows[m].get(f"{metric}_change")
+            if (not change or not change["n"]) and metric in stand_in:
+                metric, change = stand_in[metric], rows[m].get(f"{stand_in[metric]}_change")
+            if change and change["n"]:
+                changes[metric] = change
+        if changes:
+            out[m] = changes
+    return out
+
+
+CLAIM_EVIDENCE: dict[str, Callable[..., Any]] = {
+    "columns": lambda claim, rows, runs, base, others, kinds, noise: _column_changes(claim, rows, others),
+    "shift": lambda claim, rows, runs, base, others, kinds, noise: (
+        {m: {"shifted accuracy": paired_change(*shift_means(runs[base], runs[m], chosen))} for m in others}
+        if (chosen := [k for k in kinds if k not in OCCLUSION_KINDS]) else {}),
+    "occlusion": lambda claim, rows, runs, base, others, kinds, noise: (
+        {m: {"shifted accuracy": paired_change(*shift_means(runs[base], runs[m], chosen))} for m in others}
+        if (chosen := [k for k in kinds if k in OCCLUSION_KINDS]) else {}),
+    "noisy": lambda claim, rows, runs, base, others, kinds, noise: (
+        {m: {"accuracy": rows[m].get("accuracy_change")} for m in others} if noise > 0 else {}),
+}
+"""Where each kind of claim (`Claim.evidence`) gets its changes against the baseline: {method: {metric: change}}."""
+
+
 def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
             shift: dict | None) -> dict[str, Any]:
-    """The changes against the baseline behind each claim of the verdict on one task (claims without data left out)."""
+    """The changes against the baseline behind each claim of `CLAIM_TABLE` on one task (claims without data left out)."""
     if baseline not in rows:
         return {}
     others = [m for m in rows if m != baseline]
-    claims: dict[str, Any] = {}
-
-    def add(claim: str, metric: str, better: str, changes: dict[str, dict], **extra: Any) -> None:
-        changes = {m: c for m, c in changes.items() if c and c["n"]}
-        if changes:
-            claims[claim] = {"metric": metric, "better": better, **extra, "changes": changes}
-
-    add("calibration", "ece", "lower", {m: rows[m].get("ece_change") for m in others})
     kinds = (shift or {}).get("kinds", [])
-    for claim, chosen in (("corruption robustness", [k for k in kinds if k not in OCCLUSION_KINDS]),
-                          ("occlusion robustness", [k for k in kinds if k in OCCLUSION_KINDS])):
-        if chosen:
-            add(claim, "shifted accuracy", "higher",
-                {m: paired_change(*shift_means(runs_by_method[baseline], runs_by_method[m], chosen))
-                 for m in others}, kinds=chosen)
-    if noise > 0:
-        add("label-noise tolerance", "accuracy", "higher", {m: rows[m].get("accuracy_change") for m in others})
+    claims: dict[str, Any] = {}
+    for claim in CLAIM_TABLE:
+        found = CLAIM_EVIDENCE[claim.evidence](claim, rows, runs_by_method, baseline, others, kinds, noise)
+        changes = {m: {k: c for k, c in by.items() if c and c["n"]} for m, by in found.items()}
+        changes = {m: by for m, by in changes.items() if by}
+        if changes:
+            extra = {"kinds": [k for k in kinds if (k in OCCLUSION_KINDS) == (claim.evidence == "occlusion")]} \
+                if claim.evidence in ("shift", "occlusion") else {}
+            claims[claim.name] = {"metric": ", ".join(claim.metrics), "better": claim.better, **extra,
+                                  "changes": changes}
     return claims
+
+
+def judge(change: dict[str, Any], better: str, alpha: float = ALPHA) -> str:
+    """`helps`, `hurts` or `unclear` for one metric's change against the baseline: from its bootstrap
+    interval where there is one (helps when the whole interval is on the better side of 0, hurts when it
+    is on the worse side), else from the paired t-test (p < `alpha`, by the sign)."""
+    sign = -1.0 if better == "lower" else 1.0
+    low, high = change.get("low", math.nan), change.get("high", math.nan)
+    if not (math.isnan(_number(low)) or math.isnan(_number(high))):
+        if sign * low > 0 and sign * high > 0:
+            return "helps"
+        if sign * low < 0 and sign * high < 0:
+            return "hurts"
+        return "unclear"
+    p = change.get("p_value", math.nan)
+    if math.isnan(_number(p)) or p >= alpha or change["delta"] == 0:
+        return "unclear"
+    return "helps" if sign * change["delta"] > 0 else "hurts"
 
 
 def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
@@ -474,22 +595,30 @@ def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
                                    "at_chance": [], "baseline_at_chance": bool(base.get("at_chance_seeds"))}
             if "kinds" in data:
                 row["kinds"] = data["kinds"]
-            for method, change in data["changes"].items():
-                entry = {"method": method, **change}
+            for method, by_metric in data["changes"].items():
+                first = next(iter(by_metric.values()))
+                judged = {k: judge(c, data["better"], alpha) for k, c in by_metric.items()}
+                entry = {"method": method, "delta": first["delta"], "p_value": first["p_value"], "n": first["n"],
+                         "metrics": {k: {**c, "judged": judged[k]} for k, c in by_metric.items()},
+                         "evidence": "bootstrap interval" if all("low" in c for c in by_metric.values())
+                         else "paired t-test"}
                 at_chance = info["methods"].get(method, {}).get("at_chance_seeds")
-                right = change["delta"] < 0 if data["better"] == "lower" else change["delta"] > 0
+                verdicts = set(judged.values())
                 if at_chance:
                     entry["at_chance_seeds"] = at_chance
                     row["at_chance"].append(entry)
-                elif change["p_value"] < alpha:
-                    row["helps" if right else "hurts"].append(entry)
+                elif verdicts == {"helps"}:
+                    row["helps"].append(entry)
+                elif verdicts == {"hurts"}:
+                    row["hurts"].append(entry)
                 else:
                     row["no_change"].append(entry)
-            if claim == "calibration":
+            if claim.startswith("calibration"):
                 row["baseline_calibration"] = info.get("baseline_calibration")
             rows.append(row)
-    return {"alpha": alpha, "test": "paired t-test over seeds against the baseline", "baseline": summary["baseline"],
-            "claims": list(CLAIMS), "rows": rows}
+    return {"alpha": alpha, "test": "bootstrap interval (seeds, then test examples; paired) where the runs' "
+            "predictions allow, else the paired t-test over seeds, against the baseline",
+            "baseline": summary["baseline"], "claims": list(CLAIMS), "rows": rows}
 
 
 def _skipped_methods(entries: Any) -> dict[str, str]:
@@ -513,7 +642,7 @@ def _order_names(order: dict, key: str) -> list[str]:
 
 
 def summarise(results: list[dict], baseline: str = "none", order: dict | None = None, plan: dict | None = None,
-              test_set: str = DEFAULT_TEST_SET) -> dict[str, Any]:
+              test_set: str = DEFAULT_TEST_SET, n_bootstrap: int = REPORT_BOOTSTRAP) -> dict[str, Any]:
     """Per task (and label-noise rate, see `variant`) and method: mean/std of every figure, change against
     `baseline`, chance marks, best method; per task its test set, skipped methods, baseline calibration,
     shift summary and recommendation; and the `verdict` over all tasks.
@@ -521,8 +650,12 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
     `order` ({"tasks": [...], "methods": [...]}, e.g. the grid, whose tasks may be `{"name": ...}` dicts) fixes
     the order of rows and tables (a task's noise rates follow it, clean first). `plan`: the sweep's plan.json (`tasks.<task>.skipped_methods`,
     `test_set`, `modality`). `test_set`: what a task's test set is called when neither its results nor
-    the plan say.
+    the plan say. `n_bootstrap`: replicates of each change's bootstrap interval (`textmix.harness.intervals`;
+    >= 100), where the runs' predictions.npz allow one.
     """
+    from textmix.calibration.smooth import check_bootstrap
+
+    check_bootstrap(n_bootstrap, LEVEL)
     by_cell: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in results:
         by_cell[(variant(r), r["method"])].append(r)
@@ -558,11 +691,12 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
             base_runs = by_cell.get((label, baseline))
             if base_runs and method != baseline:
                 base_values = {r["seed"]: run_values(r) for r in base_runs}
-                for col in ("task_metric", "accuracy", "ece", "ece_ts", "nll", "aurc"):
+                for col in CHANGE_COLUMNS:
                     row[f"{col}_change"] = paired_change({s: v[col] for s, v in base_values.items()},
                                                          {s: v[col] for s, v in values.items()})
             row["per_seed"] = values
             rows[method] = row
+        add_intervals(rows, task_intervals(runs_by_method, baseline, n_bootstrap=n_bootstrap))
         learned = {m: r for m, r in rows.items() if not r["at_chance_seeds"]}
         pool = learned or rows
         best = {
@@ -580,6 +714,7 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
         recommended, why_not = recommend(rows)
         if recommended:
             recommended["calibrated_model"] = calibrated_to_ship(runs_by_method.get(recommended["method"], []))
+            recommended["against_baseline_ts"] = against_baseline_ts(recommended["method"], rows, baseline)
         flipped = [r["label_noise_flipped"] for r in runs_here if isinstance(r.get("label_noise_flipped"), int)]
         summary["tasks"][label] = {
             "majority_accuracy": majority, "methods": rows, "best": best, "all_at_chance": not learned,
@@ -590,7 +725,7 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
             "test_set": " / ".join(named) if named else planned.get("test_set") or test_set,
             "skipped_methods": _skipped_methods(planned.get("skipped_methods")),
             "baseline_calibration": baseline_calibration(rows.get(baseline)),
-            "recommended": recommended, "recommendation_note": why_not,
+            "recommended": recommended, "recommendation_note": why_not, "baseline": baseline,
             "shift": shift, "claims": _claims(rows, runs_by_method, baseline, noise, shift),
         }
     summary["verdict"] = verdict(summary)
@@ -643,15 +778,7 @@ def baseline_line(baseline: str, calibration: dict[str, Any]) -> str:
             f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}.")
 
 
-CLAIM_TEXT = {
-    "calibration": "test ECE on the clean test set (lower is better)",
-    "corruption robustness": "test accuracy on corrupted copies of the test set, averaged per seed over every "
-                             f"shift kind but {' and '.join(OCCLUSION_KINDS)} and over their severities",
-    "occlusion robustness": "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: "
-                            "masked words are occluded text) and their severities",
-    "label-noise tolerance": "test accuracy of runs trained with that share of training labels flipped, against the "
-                             "baseline trained at the same rate",
-}
+CLAIM_TEXT = {c.name: c.text for c in CLAIM_TABLE}
 """What each claim of the verdict measures, for report.md."""
 
 
@@ -660,21 +787,34 @@ def _verdict_lines(summary: dict) -> list[str]:
     base, alpha = summary["baseline"], judged["alpha"]
     seeds = [row["n_seeds"] for info in summary["tasks"].values() for row in info["methods"].values()]
     lines = ["## Does mixing do what it is said to do?", "",
-             f"One row per claim and task: every method against the baseline `{base}` over the same seeds "
-             f"(paired t-test, significant when p < {alpha}; helps or hurts by the sign of the mean change). "
-             f"⚠: the method has seeds at chance, so its figures are no evidence either way. Methods are listed "
-             f"with their mean change and p-value.", ""]
+             f"One row per claim and task: every method against the baseline `{base}` over the same seeds. "
+             f"Where the runs' predictions are on disk, each change has a {LEVEL:.0%} interval from a paired, "
+             "hierarchical bootstrap (the seeds, then the test examples, the same resamples for every method): "
+             "a method helps (hurts) where the whole interval lies on the better (worse) side of 0, and is "
+             "unclear otherwise; ± is the smallest change that interval could tell from none (its half-width). "
+             f"Without predictions the paired t-test over seeds decides (p < {alpha}, by the sign). A claim judged "
+             "on several figures helps or hurts only where all of them agree. "
+             "⚠: the method has seeds at chance, so its figures are no evidence either way. Methods are listed "
+             "with their mean change, interval and p-value.", ""]
     if not judged["rows"]:
         return [*lines, "No claim has data here (it needs a baseline and another method on the same task).", ""]
-    lines += [f"| claim | task | helps | hurts | no significant change | at chance ⚠ | baseline `{base}` |",
+    lines += [f"| claim | task | helps | hurts | unclear | at chance ⚠ | baseline `{base}` |",
               "|---|---|---|---|---|---|---|"]
 
+    def figure(metric: str, change: dict) -> str:
+        label = COLUMN[metric].label if metric in COLUMN else metric
+        text = f"{label} {change['delta']:+.4f}"
+        if not math.isnan(_number(change.get("low"))):
+            text += f" [{change['low']:+.4f}, {change['high']:+.4f}] ±{change['detectable']:.4f}"
+        return text + f", p={_p(change['p_value'])}"
+
     def names(entries: list[dict], mark: str = "") -> str:
-        return ", ".join(f"{e['method']}{mark} ({e['delta']:+.4f}, p={_p(e['p_value'])})" for e in entries) or "–"
+        return ", ".join(f"{e['method']}{mark} ({'; '.join(figure(k, c) for k, c in e['metrics'].items())})"
+                         for e in entries) or "–"
 
     for row in judged["rows"]:
         calibration = row.get("baseline_calibration")
-        if row["claim"] == "calibration":
+        if row["claim"].startswith("calibration"):
             beside = ("–" if not calibration else
                       f"temperature {_num(calibration['temperature'], 2)} ({calibration['direction']}); mean "
                       f"confidence {_num(calibration['mean_confidence'], 3)} vs accuracy "
@@ -685,7 +825,7 @@ def _verdict_lines(summary: dict) -> list[str]:
             beside = f"⚠ at chance{'; ' + beside if beside else ''}"
         lines.append(f"| {row['claim']} | {row['task']} | {names(row['helps'])} | {names(row['hurts'])} | "
                      f"{names(row['no_change'])} | {names(row['at_chance'], ' ⚠')} | {beside} |")
-    lines += ["", "Claims: " + "; ".join(f"**{c}**: {CLAIM_TEXT[c]}" for c in CLAIMS) + ".",
+    lines += ["", "Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in CLAIM_TABLE) + ".",
               "",
               f"Mixing is often said to calibrate; whether it helps depends on which way the baseline is off: "
               f"a temperature above {OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
@@ -694,9 +834,43 @@ def _verdict_lines(summary: dict) -> list[str]:
               "",
               f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
               f"freedom, so with 2 seeds p-values are coarse and a real effect seldom reaches p < {alpha}; "
-              f"'no significant change' is not evidence of no effect. Seeds per cell here: "
-              f"{min(seeds) if seeds else 0} to {max(seeds) if seeds else 0}.", ""]
+              f"'unclear' is not evidence of no effect: the ± beside an interval is the smallest change it could "
+              f"have detected. Seeds per cell here: {min(seeds) if seeds else 0} to {max(seeds) if seeds else 0}.",
+              "", _recommended_vs_ts_summary(summary), ""]
     return lines
+
+
+def _recommended_vs_ts_summary(summary: dict) -> str:
+    """report.md's count of tasks where the recommended method beat the baseline + temperature scaling on test."""
+    base = summary["baseline"]
+    verdicts = [(info.get("recommended") or {}).get("against_baseline_ts", {}).get("verdict")
+                for info in summary["tasks"].values()]
+    judged = [v for v in verdicts if v in ("beat", "lost", "unclear")]
+    if not judged:
+        return (f"Recommended method against `{base}` + temperature scaling: no task has a recommendation other "
+                f"than `{base}` with the test figures after scaling to compare.")
+    return (f"**The recommended method (chosen on validation) beat `{base}` + temperature scaling on the test set "
+            f"on {judged.count('beat')} of {len(judged)} tasks** (by the interval of the NLL after scaling), lost on {judged.count('lost')} and was unclear on {judged.count('unclear')}"
+            + (f"; on {verdicts.count('is the baseline')} more the recommendation is `{base}` itself"
+               if "is the baseline" in verdicts else "") + ".")
+
+
+def _versus_ts_line(chosen: dict, baseline: str) -> str:
+    """One task's line: did its recommendation beat `baseline` + temperature scaling on test, by how much."""
+    against = chosen.get("against_baseline_ts") or {}
+    verdict = against.get("verdict")
+    if verdict in (None, "unknown"):
+        return ""
+    if verdict == "is the baseline":
+        return f" Against `{baseline}` + temperature scaling: the recommendation is `{baseline}` itself."
+    parts = []
+    for metric, c in against["changes"].items():
+        text = f"{COLUMN[metric].label} {c['delta']:+.4f}"
+        if not math.isnan(_number(c.get("low"))):
+            text += f" [{c['low']:+.4f}, {c['high']:+.4f}]"
+        parts.append(text)
+    word = {"beat": "beat", "lost": "lost to", "unclear": "did not clearly beat"}[verdict]
+    return f" On the test set it {word} `{baseline}` + temperature scaling: " + "; ".join(parts) + "."
 
 
 def _recommendation_line(info: dict) -> str:
@@ -710,6 +884,7 @@ def _recommendation_line(info: dict) -> str:
     return (f"Recommended: **{chosen['method']}**, chosen on validation NLL after temperature scaling "
             f"({_fmt(chosen['validation_nll_ts'], chosen['validation_nll_ts_std'])}; methods at chance are not "
             f"eligible, and the test set plays no part in the choice). Its test figures: {', '.join(figures)}."
+            + _versus_ts_line(chosen, info.get("baseline", "none"))
             + (f" Calibrated model to ship (its seed with the lowest validation NLL, the validation temperature "
                f"folded into its head): `{chosen['calibrated_model']}`." if chosen.get("calibrated_model") else ""))
 
@@ -840,12 +1015,17 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
     os.replace(tmp, path)
 
 
+INTERVAL_CSV = ("smece", "nll", "brier", "smece_ts", "nll_ts")
+"""Changes against the baseline whose bootstrap interval report.csv carries (`<column>_delta/_low/_high`)."""
+
+
 def write_csv(summary: dict, path: Path) -> None:
     """report.csv: one row per task (and label-noise rate) and method with the summary's figures."""
     fields = ["task", "method", "label_noise", "n_seeds", "majority_accuracy", "at_chance_seeds"]
     for col in COLUMNS:
         fields += [col, f"{col}_std"]
     fields += ["task_metric_delta", "task_metric_p", "ece_delta", "ece_p", "aurc_delta", "aurc_p"]
+    fields += [f"{col}_{part}" for col in INTERVAL_CSV for part in ("delta", "low", "high")]
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
@@ -860,6 +1040,10 @@ def write_csv(summary: dict, path: Path) -> None:
                 for col in ("task_metric", "ece", "aurc"):
                     change = row.get(f"{col}_change") or {}
                     out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
+                for col in INTERVAL_CSV:
+                    change = row.get(f"{col}_change") or {}
+                    for part in ("delta", "low", "high"):
+                        out[f"{col}_{part}"] = change.get(part)
                 writer.writerow(out)
     os.replace(tmp, path)
 

@@ -11,7 +11,7 @@ from transformers import EvalPrediction
 
 from textmix.calibration import calibration_report, classification_metrics, regression_metrics
 
-CALIBRATION_KEYS = {"ece", "adaptive_ece", "mce", "rmsce", "classwise_ece", "brier", "nll"}
+CALIBRATION_KEYS = {"ece", "adaptive_ece", "mce", "rmsce", "classwise_ece", "smece", "ece_sweep", "brier", "nll"}
 
 
 def with_ignored(labels: np.ndarray, rng: np.random.Generator, frac: float = 0.2) -> np.ndarray:

@@ -78,3 +78,17 @@ def test_batches_binary_scores_and_probabilities(evaluate_offline, tmp_path: Pat
     got = metric.compute(predictions=probs, references=labels, from_logits=False)
     for k, v in calibration_report(probs, labels, from_logits=False).items():
         assert got[k] == pytest.approx(v, abs=1e-12), k
+
+
+def test_smooth_ece_interval_on_request(evaluate_offline, tmp_path: Path) -> None:
+    from textmix.calibration import bootstrap_interval
+
+    metric = load_metric(evaluate_offline, tmp_path)
+    rng = np.random.default_rng(1)
+    logits, labels = rng.normal(size=(120, 3)) * 2, rng.integers(0, 3, 120)
+    got = metric.compute(predictions=logits, references=labels, n_bootstrap=100, level=0.9, seed=4)
+    low, high = bootstrap_interval(logits, labels, "smece", n_bootstrap=100, level=0.9, seed=4)
+    assert got["smece_low"] == low and got["smece_high"] == high and low <= got["smece"] <= high
+    for bad in ({"n_bootstrap": 50}, {"n_bootstrap": 100, "level": 1.5}):
+        with pytest.raises(ValueError, match="n_bootstrap|level"):
+            metric.compute(predictions=logits, references=labels, **bad)

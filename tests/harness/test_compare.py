@@ -118,6 +118,17 @@ def fake_results(run, **extra):
     return result
 
 
+def test_the_grid_flag_save_calibrated_reaches_every_run_and_not_the_run_key(tmp_path):
+    from textmix.harness.compare import grid_problems
+
+    grid = load_grid("smoke")
+    flagged = plan({**grid, "save_calibrated": True}, tmp_path, fingerprints=False)
+    assert flagged and all(r.model["save_calibrated"] is True for r in flagged)
+    assert [r.key for r in flagged] == [r.key for r in plan(grid, tmp_path, fingerprints=False)]
+    assert not any("save_calibrated" in r.model for r in plan(grid, tmp_path, fingerprints=False))
+    assert any("save_calibrated must be true or false" in p for p in grid_problems({**grid, "save_calibrated": "yes"}))
+
+
 def test_the_run_key_ignores_where_the_sweep_is(tmp_path, monkeypatch):
     grid = load_grid(config=str(tiny_grid_file(tmp_path)))
     monkeypatch.chdir(tmp_path)

@@ -49,6 +49,21 @@ def test_summary_means_stds_changes_and_best():
     assert best["ece"] == "span" and best["task_metric"] == "span"  # hidden is excluded: a seed at chance
 
 
+def test_columns_come_from_one_declaration_with_their_metadata():
+    from textmix.harness.report import COLUMN, COLUMNS, LOWER_IS_BETTER, REPORT_COLUMNS, run_values
+
+    assert COLUMNS == [c.name for c in REPORT_COLUMNS]
+    assert {"smece", "smece_ts", "nll_ts", "brier_ts", "ece_sweep"} <= LOWER_IS_BETTER
+    assert "temperature" not in LOWER_IS_BETTER and "accuracy" not in LOWER_IS_BETTER
+    assert COLUMN["smece"].bounds == (0.0, 1.0) and COLUMN["smece"].higher_is_better is False
+    run = {"task": "rte", "test": {"accuracy": 0.7, "smece": 0.11, "ece_sweep": 0.12, "nll": 0.6, "brier": 0.4},
+           "test_ts": {"smece": 0.05, "nll": 0.55, "brier": 0.38}, "validation_ts": {"nll": 0.5}, "temperature": 1.3}
+    values = run_values(run)
+    assert (values["smece"], values["smece_ts"], values["ece_sweep"]) == (0.11, 0.05, 0.12)
+    assert (values["nll_ts"], values["brier_ts"], values["validation_nll_ts"]) == (0.55, 0.38, 0.5)
+    assert values["temperature"] == 1.3 and math.isnan(values["aurc"])
+
+
 def test_paired_change_needs_matching_seeds():
     out = paired_change({0: 1.0, 1: 2.0}, {1: 2.5, 2: 9.0})
     assert out["n"] == 1 and out["delta"] == 0.5 and math.isnan(out["p_value"])
@@ -212,8 +227,10 @@ def test_the_test_set_argument_is_only_the_fallback(tmp_path):
 
 def test_a_single_seed_is_never_significant():
     runs = [result("rte", "none", 0, 0.70, 0.10), result("rte", "span", 0, 0.90, 0.01)]
-    (row,) = summarise(runs)["verdict"]["rows"]
-    assert row["claim"] == "calibration" and row["helps"] == [] and [e["method"] for e in row["no_change"]] == ["span"]
+    rows = summarise(runs)["verdict"]["rows"]
+    assert {row["claim"] for row in rows} == {"calibration", "calibration after temperature scaling"}
+    for row in rows:
+        assert row["helps"] == [] and [e["method"] for e in row["no_change"]] == ["span"]
 
 
 def test_a_grid_whose_tasks_are_dicts_orders_the_report(tmp_path):
@@ -243,3 +260,16 @@ def test_an_at_chance_baseline_gets_no_direction_and_a_bound_temperature_is_mark
     assert f"temperature {temperature:.2f} (the search bound, not a fit)" in baseline_line("none", bound)
     fitted = baseline_calibration({"temperature": 1.4, "mean_confidence": 0.95, "accuracy": 0.8, "at_chance_seeds": []})
     assert fitted["direction"] == "over-confident" and not fitted["at_bound"]
+
+
+def test_the_recommendation_names_the_calibrated_model_of_its_best_validation_seed(tmp_path):
+    for method, val in (("none", (0.50, 0.52)), ("span", (0.40, 0.30))):
+        for seed in (0, 1):
+            r = result("rte", method, seed, 0.8, 0.1)
+            r.update(validation_ts={"nll": val[seed]}, calibrated="calibrated")
+            folder = write_run(tmp_path, f"runs/rte/{method}/seed{seed}", r)
+            (folder / "calibrated").mkdir()
+    info = build_report(tmp_path)["tasks"]["rte"]
+    assert info["recommended"]["method"] == "span"
+    assert info["recommended"]["calibrated_model"] == str(tmp_path / "runs/rte/span/seed1/calibrated")
+    assert "runs/rte/span/seed1/calibrated" in (tmp_path / "report.md").read_text()

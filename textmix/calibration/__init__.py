@@ -25,6 +25,14 @@ from .metrics import (
 )
 from .reliability import reliability_diagram, reliability_grid, reliability_overlay
 from .selective import accuracy_at_coverage, aurc, risk_coverage, selective_metrics
+from .smooth import (
+    SmoothReliability,
+    bootstrap_indices,
+    bootstrap_interval,
+    smooth_calibration_error,
+    smooth_reliability,
+    sweep_calibration_error,
+)
 from .temperature import apply_temperature, fit_temperature, temperature_scaling_report
 from .tokens import (
     entity_calibration,
@@ -43,11 +51,14 @@ def evaluate_module_path() -> str:
 __all__ = [
     "REPORT_KEYS",
     "ReliabilityBins",
+    "SmoothReliability",
     "accuracy",
     "accuracy_at_coverage",
     "adaptive_calibration_error",
     "apply_temperature",
     "aurc",
+    "bootstrap_indices",
+    "bootstrap_interval",
     "brier_score",
     "calibration_report",
     "classification_metrics",
@@ -68,6 +79,9 @@ __all__ = [
     "risk_coverage",
     "rms_calibration_error",
     "selective_metrics",
+    "smooth_calibration_error",
+    "smooth_reliability",
+    "sweep_calibration_error",
     "temperature_scaling_report",
     "to_probabilities",
     "token_calibration_report",

@@ -22,6 +22,8 @@ at 1, as ``numpy.histogram`` and Guo et al. 2017 do):
   ``N % n_bins`` groups get the extra sample, as ``numpy.array_split``); each group is weighted by its size.
 * classwise ECE: for every class ``k`` the equal-width ECE of ``p_k`` against ``1[y == k]`` over all
   samples, averaged over all ``C`` classes (Kull et al. 2019).
+* smECE / ECE_sweep: the smooth ECE (Błasiok & Nakkiran 2023) and the monotone-sweep ECE (Roelofs et al.
+  2022) of the top-label confidence; see :mod:`.smooth`.
 * Brier score: ``mean_i sum_k (p_ik - 1[y_i == k])^2`` (range [0, 2]; for binary this is twice
   scikit-learn's ``brier_score_loss``).
 * NLL: mean negative log-likelihood of the true class (natural log); from probabilities, ``p`` is clamped
@@ -47,7 +49,8 @@ _PROB_RANGE_ATOL = 1e-6
 # extra bin torchmetrics would otherwise open for it.
 _BELOW_ONE = math.nextafter(1.0, 0.0)
 
-REPORT_KEYS = ("accuracy", "ece", "adaptive_ece", "mce", "rmsce", "classwise_ece", "brier", "nll")
+REPORT_KEYS = ("accuracy", "ece", "adaptive_ece", "mce", "rmsce", "classwise_ece", "smece", "ece_sweep", "brier",
+               "nll")
 
 __all__ = [
     "PROB_SUM_ATOL",
@@ -311,9 +314,14 @@ def accuracy(scores: ScoresLike, labels: LabelsLike, *, from_logits: bool = True
 def calibration_report(
     scores: ScoresLike, labels: LabelsLike, *, n_bins: int = 15, from_logits: bool = True
 ) -> dict[str, float]:
-    """All calibration figures at once: accuracy, ece, adaptive_ece, mce, rmsce, classwise_ece, brier, nll."""
+    """All calibration figures at once: accuracy, ece, adaptive_ece, mce, rmsce, classwise_ece, smece,
+    ece_sweep, brier, nll (the keys of ``REPORT_KEYS``)."""
+    from .smooth import smooth_ece_binary, sweep_ece_binary
+
     _check_n_bins(n_bins)
     p = _prepare(scores, labels, from_logits)
+    conf, hits = _top_label(p.probs, p.labels)
+    conf_np, hits_np = conf.numpy(), hits.double().numpy()
     return {
         "accuracy": _accuracy(p),
         "ece": _ece(p, n_bins, "l1"),
@@ -321,6 +329,8 @@ def calibration_report(
         "mce": _ece(p, n_bins, "max"),
         "rmsce": _ece(p, n_bins, "l2"),
         "classwise_ece": _classwise_ece(p, n_bins),
+        "smece": smooth_ece_binary(conf_np, hits_np)[0],
+        "ece_sweep": sweep_ece_binary(conf_np, hits_np)[0],
         "brier": _brier(p),
         "nll": _nll(p),
     }

@@ -130,17 +130,36 @@ def reliability_diagram(
     title: str | None = None,
     *,
     from_logits: bool = True,
+    smooth: bool = False,
 ) -> ReliabilityBins:
-    """Write one model's reliability diagram (accuracy bars, gap, diagonal, bin-count panel) to a PNG."""
+    """Write one model's reliability diagram (accuracy bars, gap, diagonal, bin-count panel) to a PNG.
+
+    ``smooth=True`` adds the smoothed reliability curve behind smECE (``smooth_reliability``; the line has
+    gid "smooth") with its smECE in the legend, and the smoothed density of the confidences in the lower panel.
+    """
     bins = reliability_bins(probs_or_logits, labels, n_bins=n_bins, from_logits=from_logits)
     fig = _new_figure((5.0, 6.0))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     _draw_bars(top, bins)
     top.set_ylabel("accuracy")
-    top.legend(loc="upper left", title=f"ECE = {bins.ece:.4f}", fontsize="small")
+    title_text = f"ECE = {bins.ece:.4f}"
+    curve = None
+    if smooth:
+        from .smooth import smooth_reliability
+
+        curve = smooth_reliability(probs_or_logits, labels, from_logits=from_logits)
+        top.plot(curve.t, curve.accuracy, color="black", linewidth=2, zorder=5, gid="smooth",
+                 label=f"smoothed (sigma = {curve.sigma:.3f})")
+        title_text += f", smECE = {curve.smece:.4f}"
+    top.legend(loc="upper left", title=title_text, fontsize="small")
     if title:
         top.set_title(title)
     _draw_counts(bottom, {"samples": bins})
+    if curve is not None:
+        twin = bottom.twinx()
+        twin.plot(curve.t, curve.density, color="black", linewidth=1, gid="smooth_density")
+        twin.set_ylim(bottom=0)
+        twin.set_ylabel("density")
     _save(fig, path)
     return bins
 

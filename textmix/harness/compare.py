@@ -225,7 +225,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 GRID_KEYS = ("description", "model_name_or_path", "glue_dir", "tasks", "methods", "seeds", "data", "training",
-             "task_args", "method_args", "baseline", "shift", "label_noise")
+             "task_args", "method_args", "baseline", "shift", "label_noise", "save_calibrated")
 """The keys a grid may have at the top level."""
 
 SHIFT_KEYS = ("text", "image", "severities")
@@ -481,6 +481,8 @@ def grid_problems(grid: Mapping[str, Any]) -> list[str]:
     elif "baseline" in grid and isinstance(methods, list) and grid["baseline"] not in methods:
         problems.append(f"baseline {grid['baseline']!r} is not one of the grid's methods"
                         f"{did_you_mean(grid['baseline'], map(str, methods))}: {methods}.")
+    if "save_calibrated" in grid and not isinstance(grid["save_calibrated"], bool):
+        problems.append(f"save_calibrated must be true or false, got {grid['save_calibrated']!r}.")
     problems += _shift_problems(grid)
     return problems
 
@@ -708,8 +710,9 @@ class Run:
         }
         if self.modality != "text":
             payload["modality"] = self.modality
-        if {k: v for k, v in self.model.items() if k != "model_name_or_path"}:
-            payload["model"] = {k: v for k, v in self.model.items() if k != "model_name_or_path"}
+        model = {k: v for k, v in self.model.items() if k not in ("model_name_or_path", "save_calibrated")}
+        if model:  # writing calibrated/ or not changes no figure
+            payload["model"] = model
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @property
@@ -787,6 +790,8 @@ def plan(grid: dict, output_dir: Path, fingerprints: bool = True, strict: bool =
         if spec.modality != "image" and "model_name_or_path" not in model:
             model["model_name_or_path"] = grid.get("model_name_or_path")
         model.update(over.get("model") or {})
+        if grid.get("save_calibrated"):  # every classifier run writes calibrated/; the report names the one to ship
+            model["save_calibrated"] = True
         for rate in rates:
             for method in grid["methods"]:
                 method_training = {**known.get(method, {}), **((grid.get("method_args") or {}).get(method) or {})}

@@ -36,7 +36,8 @@ import re
 import subprocess
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -44,16 +45,57 @@ from typing import Any
 import numpy as np
 
 from .checks import InputError, did_you_mean
+from .intervals import LEVEL, REPORT_BOOTSTRAP, task_intervals
 from .recipes.common import write_atomic, write_json_atomic
 
 TASK_METRIC = {"cola": "matthews_correlation", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
 TOKEN_METRIC = "entity_f1"
 """The task metric of token classification runs (`problem_type` `token`, the NER recipe)."""
-COLUMNS = ["task_metric", "accuracy", "ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "aurc",
-           "accuracy_at_coverage_80", "mean_confidence", "temperature", "validation_nll_ts", "train_time_s"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One figure of a run in the report: where it is read in results.json (`split`: a results entry such as
+    `test` or `test_ts`, or None for a top-level entry; `key` in it), whether higher is better (True, False,
+    or None for figures that are neither: they describe a direction) and its range (`bounds`; None: open)."""
+
+    name: str
+    split: str | None
+    key: str
+    higher_is_better: bool | None
+    bounds: tuple[float, float | None] | None = None
+    label: str = ""
+
+
+REPORT_COLUMNS: tuple[Column, ...] = (
+    Column("task_metric", "test", "", True, label="task metric"),
+    Column("accuracy", "test", "accuracy", True, (0.0, 1.0), "accuracy"),
+    Column("ece", "test", "ece", False, (0.0, 1.0), "ECE"),
+    Column("ece_ts", "test_ts", "ece", False, (0.0, 1.0), "ECE after temperature scaling"),
+    Column("smece", "test", "smece", False, (0.0, 1.0), "smooth ECE"),
+    Column("smece_ts", "test_ts", "smece", False, (0.0, 1.0), "smooth ECE after temperature scaling"),
+    Column("ece_sweep", "test", "ece_sweep", False, (0.0, 1.0), "monotone-sweep ECE"),
+    Column("mce", "test", "mce", False, (0.0, 1.0), "MCE"),
+    Column("adaptive_ece", "test", "adaptive_ece", False, (0.0, 1.0), "adaptive ECE"),
+    Column("brier", "test", "brier", False, (0.0, 2.0), "Brier score"),
+    Column("brier_ts", "test_ts", "brier", False, (0.0, 2.0), "Brier score after temperature scaling"),
+    Column("nll", "test", "nll", False, (0.0, None), "NLL"),
+    Column("nll_ts", "test_ts", "nll", False, (0.0, None), "NLL after temperature scaling"),
+    Column("aurc", "test", "aurc", False, (0.0, 1.0), "AURC"),
+    Column("accuracy_at_coverage_80", "test", "accuracy_at_coverage_80", True, (0.0, 1.0),
+           "accuracy at 80 % coverage"),
+    Column("mean_confidence", "test", "mean_confidence", None, (0.0, 1.0), "mean confidence"),
+    Column("temperature", None, "temperature", None, (0.0, None), "temperature"),
+    Column("validation_nll_ts", "validation_ts", "nll", False, (0.0, None),
+           "validation NLL after temperature scaling"),
+    Column("train_time_s", None, "train_time_s", False, (0.0, None), "training time (s)"),
+)
+"""The figures of a run the report reads, averages over seeds and writes to report.csv: one declaration
+each, from which `COLUMNS`, `LOWER_IS_BETTER` and `run_values` follow."""
+COLUMN = {c.name: c for c in REPORT_COLUMNS}
+COLUMNS = [c.name for c in REPORT_COLUMNS]
 """The figures of a run (`run_values`) that the report averages over seeds and writes to report.csv."""
-LOWER_IS_BETTER = {"ece", "ece_ts", "mce", "adaptive_ece", "brier", "nll", "aurc", "validation_nll_ts",
-                   "train_time_s"}
+LOWER_IS_BETTER = {c.name for c in REPORT_COLUMNS if c.higher_is_better is False}
 """Columns where lower is better; of the others, `temperature` and `mean_confidence` are neither (they
 describe the direction of miscalibration), the rest are higher-is-better."""
 CHANCE_MARGIN = 0.02
@@ -72,7 +114,44 @@ OCCLUSION_KINDS = ("occlusion", "mask")
 'occlusion robustness' claim. Every other kind counts towards 'corruption robustness'."""
 SHIFT_KINDS = ("typo", "deletion", "swap", "mask", "gaussian_noise", "blur", "contrast", "occlusion")
 """Known shift kinds, in the order of the tables and plots (others follow, sorted)."""
-CLAIMS = ("calibration", "corruption robustness", "occlusion robustness", "label-noise tolerance")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim made for mixing, judged per task against the baseline: on `metrics` (report columns, or
+    `shifted accuracy`), `better` lower or higher; a method helps (hurts) only where every metric says so.
+    `evidence` says where the per-method changes come from (`CLAIM_EVIDENCE`); `stand_in`: a column used
+    for a metric that older results lack; `text`: what the claim measures, for report.md."""
+
+    name: str
+    metrics: tuple[str, ...]
+    better: str
+    evidence: str
+    text: str
+    stand_in: tuple[tuple[str, str], ...] = ()
+
+
+CLAIM_TABLE: tuple[Claim, ...] = (
+    Claim("calibration", ("smece", "nll", "brier"), "lower", "columns",
+          "smooth ECE, NLL and Brier score on the clean test set (lower is better; helps or hurts only where all "
+          "three agree: NLL and Brier are proper scores, rewarding calibration and sharpness together)",
+          stand_in=(("smece", "ece"),)),
+    Claim("calibration after temperature scaling", ("smece_ts", "nll_ts"), "lower", "columns",
+          "does mixing + temperature scaling beat the baseline + temperature scaling: smooth ECE and NLL after "
+          "scaling with the temperature fitted on validation (helps or hurts only where both agree)",
+          stand_in=(("smece_ts", "ece_ts"),)),
+    Claim("corruption robustness", ("shifted accuracy",), "higher", "shift",
+          "test accuracy on corrupted copies of the test set, averaged per seed over every shift kind but "
+          f"{' and '.join(OCCLUSION_KINDS)} and over their severities"),
+    Claim("occlusion robustness", ("shifted accuracy",), "higher", "occlusion",
+          "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: masked words are "
+          "occluded text) and their severities"),
+    Claim("label-noise tolerance", ("accuracy",), "higher", "noisy",
+          "test accuracy of runs trained with that share of training labels flipped, against the baseline trained at "
+          "the same rate"),
+)
+"""The claims of the verdict table, in its order: one declaration each."""
+CLAIMS = tuple(c.name for c in CLAIM_TABLE)
 """The claims of the verdict table, in its order."""
 DEFAULT_TEST_SET = "GLUE dev"
 """What a task's test set is called when neither its results nor the caller say."""
@@ -97,26 +176,11 @@ def task_metric(result: dict) -> str:
 
 def run_values(result: dict) -> dict[str, float]:
     """The report's figures of one run's results.json (the keys of `COLUMNS`)."""
-    test = result.get("test") or {}
-    ts = result.get("test_ts") or {}
-    validation_ts = result.get("validation_ts") or {}
-    metric = task_metric(result)
-    values = {
-        "task_metric": test.get(metric, math.nan),
-        "accuracy": test.get("accuracy", math.nan),
-        "ece": test.get("ece", math.nan),
-        "ece_ts": ts.get("ece", math.nan),
-        "mce": test.get("mce", math.nan),
-        "adaptive_ece": test.get("adaptive_ece", math.nan),
-        "brier": test.get("brier", math.nan),
-        "nll": test.get("nll", math.nan),
-        "aurc": test.get("aurc", math.nan),
-        "accuracy_at_coverage_80": test.get("accuracy_at_coverage_80", math.nan),
-        "mean_confidence": test.get("mean_confidence", math.nan),
-        "temperature": result.get("temperature", math.nan),
-        "validation_nll_ts": validation_ts.get("nll", math.nan),
-        "train_time_s": result.get("train_time_s", math.nan),
-    }
+    values = {}
+    for column in REPORT_COLUMNS:
+        where = result if column.split is None else (result.get(column.split) or {})
+        key = task_metric(result) if column.name == "task_metric" else column.key
+        values[column.name] = where.get(key, math.nan) if isinstance(where, dict) else math.nan
     return {k: _number(v) for k, v in values.items()}
 
 
@@ -276,7 +340,8 @@ def collect(sweep_dir: str | Path) -> list[dict]:
 
 
 IDENTITY_NEUTRAL = {"seed", "output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm",
-                    "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit", "cache_dir", "glue_dir"}
+                    "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit", "cache_dir", "glue_dir",
+                    "save_calibrated"}
 """Configuration entries that do not make runs different experiments (seeds, paths, reporting)."""
 _BASENAME_ONLY = {"model_name_or_path", "train_file", "validation_file", "test_file", "npz_path", "data_dir"}
 
@@ -501,30 +566,123 @@ def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, s
             "chosen_on": "validation NLL after temperature scaling", "test": test}, ""
 
 
+CHANGE_COLUMNS = ("task_metric", "accuracy", "ece", "ece_ts", "smece", "smece_ts", "brier", "brier_ts", "nll",
+                  "nll_ts", "aurc")
+"""Columns whose change against the baseline each row carries (`<column>_change`: paired t-test over seeds,
+and a bootstrap interval for those of `textmix.harness.intervals.EXAMPLE_METRICS`)."""
+RECOMMENDED_VS_TS = ("nll_ts", "smece_ts")
+"""The test figures after temperature scaling shown when the recommended method is held against the baseline
++ temperature scaling; the first (NLL, the proper score the recommendation is chosen on) decides."""
+
+
+def add_intervals(rows: dict[str, dict[str, Any]], intervals: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Put each method's bootstrap intervals (`task_intervals`) into its row's `<metric>_change` (`low`,
+    `high`, `detectable`, `level`), making the change from the interval where results.json lacked the figure."""
+    for method, by_metric in intervals.items():
+        for metric, change in by_metric.items():
+            if not change["n_seeds"] or method not in rows:
+                continue
+            entry = rows[method].get(f"{metric}_change")
+            if not entry or not entry.get("n"):
+                entry = {"delta": change["delta"], "p_value": math.nan, "n": change["n_seeds"]}
+            rows[method][f"{metric}_change"] = {**entry, "low": change["low"], "high": change["high"],
+                                                "detectable": change["detectable"], "level": LEVEL}
+
+
+def against_baseline_ts(method: str, rows: dict[str, dict[str, Any]], baseline: str) -> dict[str, Any]:
+    """Did `method` (the recommendation) beat `baseline` + temperature scaling on the test set: `verdict`
+    (`beat`, `lost` or `unclear`: from the interval of the NLL after scaling, else its t-test) and the
+    `changes` of `RECOMMENDED_VS_TS`."""
+    if method == baseline:
+        return {"verdict": "is the baseline", "changes": {}}
+    changes = {m: c for m in RECOMMENDED_VS_TS if (c := rows.get(method, {}).get(f"{m}_change")) and c.get("n")}
+    if not changes:
+        return {"verdict": "unknown", "changes": {}}
+    decisive = changes.get(RECOMMENDED_VS_TS[0])
+    judged = "unclear" if decisive is None else judge(decisive, "lower")
+    verdict = {"helps": "beat", "hurts": "lost"}.get(judged, "unclear")
+    return {"verdict": verdict, "changes": changes}
+
+
+def calibrated_to_ship(runs: list[dict]) -> str | None:
+    """The `calibrated/` folder (written with `--save_calibrated` / a grid's `save_calibrated: true`) of the
+    recommended method's seed with the lowest validation NLL after temperature scaling, or None."""
+    written = [r for r in runs if r.get("calibrated") and r.get("_folder")
+               and (Path(r["_folder"]) / str(r["calibrated"])).is_dir()]
+    if not written:
+        return None
+    best = min(written, key=lambda r: _nan_high(_number((r.get("validation_ts") or {}).get("nll"))))
+    return str(Path(best["_folder"]) / str(best["calibrated"]))
+
+
+def _column_changes(claim: Claim, rows: dict[str, dict], others: list[str]) -> dict[str, dict]:
+    """{method: {metric: change}} from the summary rows' `<metric>_change` (t-test and, where the runs'
+    predictions allow, the bootstrap interval), a metric older results lack replaced by its stand-in."""
+    stand_in = dict(claim.stand_in)
+    out = {}
+    for m in others:
+        changes = {}
+        for metric in claim.metrics:
+            change = rows[m].get(f"{metric}_change")
+            if (not change or not change["n"]) and metric in stand_in:
+                metric, change = stand_in[metric], rows[m].get(f"{stand_in[metric]}_change")
+            if change and change["n"]:
+                changes[metric] = change
+        if changes:
+            out[m] = changes
+    return out
+
+
+CLAIM_EVIDENCE: dict[str, Callable[..., Any]] = {
+    "columns": lambda claim, rows, runs, base, others, kinds, noise: _column_changes(claim, rows, others),
+    "shift": lambda claim, rows, runs, base, others, kinds, noise: (
+        {m: {"shifted accuracy": paired_change(*shift_means(runs[base], runs[m], chosen))} for m in others}
+        if (chosen := [k for k in kinds if k not in OCCLUSION_KINDS]) else {}),
+    "occlusion": lambda claim, rows, runs, base, others, kinds, noise: (
+        {m: {"shifted accuracy": paired_change(*shift_means(runs[base], runs[m], chosen))} for m in others}
+        if (chosen := [k for k in kinds if k in OCCLUSION_KINDS]) else {}),
+    "noisy": lambda claim, rows, runs, base, others, kinds, noise: (
+        {m: {"accuracy": rows[m].get("accuracy_change")} for m in others} if noise > 0 else {}),
+}
+"""Where each kind of claim (`Claim.evidence`) gets its changes against the baseline: {method: {metric: change}}."""
+
+
 def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
             shift: dict | None) -> dict[str, Any]:
-    """The changes against the baseline behind each claim of the verdict on one task (claims without data left out)."""
+    """The changes against the baseline behind each claim of `CLAIM_TABLE` on one task (claims without data left out)."""
     if baseline not in rows:
         return {}
     others = [m for m in rows if m != baseline]
-    claims: dict[str, Any] = {}
-
-    def add(claim: str, metric: str, better: str, changes: dict[str, dict], **extra: Any) -> None:
-        changes = {m: c for m, c in changes.items() if c and c["n"]}
-        if changes:
-            claims[claim] = {"metric": metric, "better": better, **extra, "changes": changes}
-
-    add("calibration", "ece", "lower", {m: rows[m].get("ece_change") for m in others})
     kinds = (shift or {}).get("kinds", [])
-    for claim, chosen in (("corruption robustness", [k for k in kinds if k not in OCCLUSION_KINDS]),
-                          ("occlusion robustness", [k for k in kinds if k in OCCLUSION_KINDS])):
-        if chosen:
-            add(claim, "shifted accuracy", "higher",
-                {m: paired_change(*shift_means(runs_by_method[baseline], runs_by_method[m], chosen))
-                 for m in others}, kinds=chosen)
-    if noise > 0:
-        add("label-noise tolerance", "accuracy", "higher", {m: rows[m].get("accuracy_change") for m in others})
+    claims: dict[str, Any] = {}
+    for claim in CLAIM_TABLE:
+        found = CLAIM_EVIDENCE[claim.evidence](claim, rows, runs_by_method, baseline, others, kinds, noise)
+        changes = {m: {k: c for k, c in by.items() if c and c["n"]} for m, by in found.items()}
+        changes = {m: by for m, by in changes.items() if by}
+        if changes:
+            extra = {"kinds": [k for k in kinds if (k in OCCLUSION_KINDS) == (claim.evidence == "occlusion")]} \
+                if claim.evidence in ("shift", "occlusion") else {}
+            claims[claim.name] = {"metric": ", ".join(claim.metrics), "better": claim.better, **extra,
+                                  "changes": changes}
     return claims
+
+
+def judge(change: dict[str, Any], better: str, alpha: float = ALPHA) -> str:
+    """`helps`, `hurts` or `unclear` for one metric's change against the baseline: from its bootstrap
+    interval where there is one (helps when the whole interval is on the better side of 0, hurts when it
+    is on the worse side), else from the paired t-test (p < `alpha`, by the sign)."""
+    sign = -1.0 if better == "lower" else 1.0
+    low, high = change.get("low", math.nan), change.get("high", math.nan)
+    if not (math.isnan(_number(low)) or math.isnan(_number(high))):
+        if sign * low > 0 and sign * high > 0:
+            return "helps"
+        if sign * low < 0 and sign * high < 0:
+            return "hurts"
+        return "unclear"
+    p = change.get("p_value", math.nan)
+    if math.isnan(_number(p)) or p >= alpha or change["delta"] == 0:
+        return "unclear"
+    return "helps" if sign * change["delta"] > 0 else "hurts"
 
 
 def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
@@ -545,22 +703,30 @@ def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
                                    "at_chance": [], "baseline_at_chance": bool(base.get("at_chance_seeds"))}
             if "kinds" in data:
                 row["kinds"] = data["kinds"]
-            for method, change in data["changes"].items():
-                entry = {"method": method, **change}
+            for method, by_metric in data["changes"].items():
+                first = next(iter(by_metric.values()))
+                judged = {k: judge(c, data["better"], alpha) for k, c in by_metric.items()}
+                entry = {"method": method, "delta": first["delta"], "p_value": first["p_value"], "n": first["n"],
+                         "metrics": {k: {**c, "judged": judged[k]} for k, c in by_metric.items()},
+                         "evidence": "bootstrap interval" if all("low" in c for c in by_metric.values())
+                         else "paired t-test"}
                 at_chance = info["methods"].get(method, {}).get("at_chance_seeds")
-                right = change["delta"] < 0 if data["better"] == "lower" else change["delta"] > 0
+                verdicts = set(judged.values())
                 if at_chance:
                     entry["at_chance_seeds"] = at_chance
                     row["at_chance"].append(entry)
-                elif change["p_value"] < alpha:
-                    row["helps" if right else "hurts"].append(entry)
+                elif verdicts == {"helps"}:
+                    row["helps"].append(entry)
+                elif verdicts == {"hurts"}:
+                    row["hurts"].append(entry)
                 else:
                     row["no_change"].append(entry)
-            if claim == "calibration":
+            if claim.startswith("calibration"):
                 row["baseline_calibration"] = info.get("baseline_calibration")
             rows.append(row)
-    return {"alpha": alpha, "test": "paired t-test over seeds against the baseline", "baseline": summary["baseline"],
-            "claims": list(CLAIMS), "rows": rows}
+    return {"alpha": alpha, "test": "bootstrap interval (seeds, then test examples; paired) where the runs' "
+            "predictions allow, else the paired t-test over seeds, against the baseline",
+            "baseline": summary["baseline"], "claims": list(CLAIMS), "rows": rows}
 
 
 def _skipped_methods(entries: Any) -> dict[str, str]:
@@ -584,7 +750,7 @@ def _order_names(order: dict, key: str) -> list[str]:
 
 
 def summarise(results: list[dict], baseline: str = "none", order: dict | None = None, plan: dict | None = None,
-              test_set: str = DEFAULT_TEST_SET) -> dict[str, Any]:
+              test_set: str = DEFAULT_TEST_SET, n_bootstrap: int = REPORT_BOOTSTRAP) -> dict[str, Any]:
     """Per task (and label-noise rate, see `variant`) and method: mean/std of every figure, change against
     `baseline`, chance marks, best method; per task its test set, skipped methods, baseline calibration,
     shift summary and recommendation; and the `verdict` over all tasks.
@@ -592,8 +758,12 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
     `order` ({"tasks": [...], "methods": [...]}, e.g. the grid, whose tasks may be `{"name": ...}` dicts) fixes
     the order of rows and tables (a task's noise rates follow it, clean first). `plan`: the sweep's plan.json (`tasks.<task>.skipped_methods`,
     `test_set`, `modality`). `test_set`: what a task's test set is called when neither its results nor
-    the plan say.
+    the plan say. `n_bootstrap`: replicates of each change's bootstrap interval (`textmix.harness.intervals`;
+    >= 100), where the runs' predictions.npz allow one.
     """
+    from textmix.calibration.smooth import check_bootstrap
+
+    check_bootstrap(n_bootstrap, LEVEL)
     by_cell: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in results:
         by_cell[(variant(r), r["method"])].append(r)
@@ -629,11 +799,12 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
             base_runs = by_cell.get((label, baseline))
             if base_runs and method != baseline:
                 base_values = {r["seed"]: run_values(r) for r in base_runs}
-                for col in ("task_metric", "accuracy", "ece", "ece_ts", "nll", "aurc"):
+                for col in CHANGE_COLUMNS:
                     row[f"{col}_change"] = paired_change({s: v[col] for s, v in base_values.items()},
                                                          {s: v[col] for s, v in values.items()})
             row["per_seed"] = values
             rows[method] = row
+        add_intervals(rows, task_intervals(runs_by_method, baseline, n_bootstrap=n_bootstrap))
         learned = {m: r for m, r in rows.items() if not r["at_chance_seeds"]}
         pool = learned or rows
         best = {
@@ -649,6 +820,9 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
                                                         "ece_ts_std")}
                               for m in shift["methods"]}
         recommended, why_not = recommend(rows)
+        if recommended:
+            recommended["calibrated_model"] = calibrated_to_ship(runs_by_method.get(recommended["method"], []))
+            recommended["against_baseline_ts"] = against_baseline_ts(recommended["method"], rows, baseline)
         flipped = [r["label_noise_flipped"] for r in runs_here if isinstance(r.get("label_noise_flipped"), int)]
         summary["tasks"][label] = {
             "majority_accuracy": majority, "methods": rows, "best": best, "all_at_chance": not learned,
@@ -659,7 +833,7 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
             "test_set": " / ".join(named) if named else planned.get("test_set") or test_set,
             "skipped_methods": _skipped_methods(planned.get("skipped_methods")),
             "baseline_calibration": baseline_calibration(rows.get(baseline)),
-            "recommended": recommended, "recommendation_note": why_not,
+            "recommended": recommended, "recommendation_note": why_not, "baseline": baseline,
             "shift": shift, "claims": _claims(rows, runs_by_method, baseline, noise, shift),
         }
     summary["verdict"] = verdict(summary)
@@ -711,15 +885,7 @@ def baseline_line(baseline: str, calibration: dict[str, Any]) -> str:
             f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}.")
 
 
-CLAIM_TEXT = {
-    "calibration": "test ECE on the clean test set (lower is better)",
-    "corruption robustness": "test accuracy on corrupted copies of the test set, averaged per seed over every "
-                             f"shift kind but {' and '.join(OCCLUSION_KINDS)} and over their severities",
-    "occlusion robustness": "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: "
-                            "masked words are occluded text) and their severities",
-    "label-noise tolerance": "test accuracy of runs trained with that share of training labels flipped, against the "
-                             "baseline trained at the same rate",
-}
+CLAIM_TEXT = {c.name: c.text for c in CLAIM_TABLE}
 """What each claim of the verdict measures, for report.md."""
 
 
@@ -728,21 +894,34 @@ def _verdict_lines(summary: dict) -> list[str]:
     base, alpha = summary["baseline"], judged["alpha"]
     seeds = [row["n_seeds"] for info in summary["tasks"].values() for row in info["methods"].values()]
     lines = ["## Does mixing do what it is said to do?", "",
-             f"One row per claim and task: every method against the baseline `{base}` over the same seeds "
-             f"(paired t-test, significant when p < {alpha}; helps or hurts by the sign of the mean change). "
-             f"⚠: the method has seeds at chance, so its figures are no evidence either way. Methods are listed "
-             f"with their mean change and p-value.", ""]
+             f"One row per claim and task: every method against the baseline `{base}` over the same seeds. "
+             f"Where the runs' predictions are on disk, each change has a {LEVEL:.0%} interval from a paired, "
+             "hierarchical bootstrap (the seeds, then the test examples, the same resamples for every method): "
+             "a method helps (hurts) where the whole interval lies on the better (worse) side of 0, and is "
+             "unclear otherwise; ± is the smallest change that interval could tell from none (its half-width). "
+             f"Without predictions the paired t-test over seeds decides (p < {alpha}, by the sign). A claim judged "
+             "on several figures helps or hurts only where all of them agree. "
+             "⚠: the method has seeds at chance, so its figures are no evidence either way. Methods are listed "
+             "with their mean change, interval and p-value.", ""]
     if not judged["rows"]:
         return [*lines, "No claim has data here (it needs a baseline and another method on the same task).", ""]
-    lines += [f"| claim | task | helps | hurts | no significant change | at chance ⚠ | baseline `{base}` |",
+    lines += [f"| claim | task | helps | hurts | unclear | at chance ⚠ | baseline `{base}` |",
               "|---|---|---|---|---|---|---|"]
 
+    def figure(metric: str, change: dict) -> str:
+        label = COLUMN[metric].label if metric in COLUMN else metric
+        text = f"{label} {change['delta']:+.4f}"
+        if not math.isnan(_number(change.get("low"))):
+            text += f" [{change['low']:+.4f}, {change['high']:+.4f}] ±{change['detectable']:.4f}"
+        return text + f", p={_p(change['p_value'])}"
+
     def names(entries: list[dict], mark: str = "") -> str:
-        return ", ".join(f"{e['method']}{mark} ({e['delta']:+.4f}, p={_p(e['p_value'])})" for e in entries) or "–"
+        return ", ".join(f"{e['method']}{mark} ({'; '.join(figure(k, c) for k, c in e['metrics'].items())})"
+                         for e in entries) or "–"
 
     for row in judged["rows"]:
         calibration = row.get("baseline_calibration")
-        if row["claim"] == "calibration":
+        if row["claim"].startswith("calibration"):
             beside = ("–" if not calibration else
                       f"temperature {temperature_text(calibration, '–')} ({calibration['direction']}); mean "
                       f"confidence {_num(calibration['mean_confidence'], 3)} vs accuracy "
@@ -753,7 +932,7 @@ def _verdict_lines(summary: dict) -> list[str]:
             beside = f"⚠ at chance{'; ' + beside if beside else ''}"
         lines.append(f"| {row['claim']} | {row['task']} | {names(row['helps'])} | {names(row['hurts'])} | "
                      f"{names(row['no_change'])} | {names(row['at_chance'], ' ⚠')} | {beside} |")
-    lines += ["", "Claims: " + "; ".join(f"**{c}**: {CLAIM_TEXT[c]}" for c in CLAIMS) + ".",
+    lines += ["", "Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in CLAIM_TABLE) + ".",
               "",
               f"Mixing is often said to calibrate; whether it helps depends on which way the baseline is off: "
               f"a temperature above {OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
@@ -762,9 +941,43 @@ def _verdict_lines(summary: dict) -> list[str]:
               "",
               f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
               f"freedom, so with 2 seeds p-values are coarse and a real effect seldom reaches p < {alpha}; "
-              f"'no significant change' is not evidence of no effect. Seeds per cell here: "
-              f"{min(seeds) if seeds else 0} to {max(seeds) if seeds else 0}.", ""]
+              f"'unclear' is not evidence of no effect: the ± beside an interval is the smallest change it could "
+              f"have detected. Seeds per cell here: {min(seeds) if seeds else 0} to {max(seeds) if seeds else 0}.",
+              "", _recommended_vs_ts_summary(summary), ""]
     return lines
+
+
+def _recommended_vs_ts_summary(summary: dict) -> str:
+    """report.md's count of tasks where the recommended method beat the baseline + temperature scaling on test."""
+    base = summary["baseline"]
+    verdicts = [(info.get("recommended") or {}).get("against_baseline_ts", {}).get("verdict")
+                for info in summary["tasks"].values()]
+    judged = [v for v in verdicts if v in ("beat", "lost", "unclear")]
+    if not judged:
+        return (f"Recommended method against `{base}` + temperature scaling: no task has a recommendation other "
+                f"than `{base}` with the test figures after scaling to compare.")
+    return (f"**The recommended method (chosen on validation) beat `{base}` + temperature scaling on the test set "
+            f"on {judged.count('beat')} of {len(judged)} tasks** (by the interval of the NLL after scaling), lost on {judged.count('lost')} and was unclear on {judged.count('unclear')}"
+            + (f"; on {verdicts.count('is the baseline')} more the recommendation is `{base}` itself"
+               if "is the baseline" in verdicts else "") + ".")
+
+
+def _versus_ts_line(chosen: dict, baseline: str) -> str:
+    """One task's line: did its recommendation beat `baseline` + temperature scaling on test, by how much."""
+    against = chosen.get("against_baseline_ts") or {}
+    verdict = against.get("verdict")
+    if verdict in (None, "unknown"):
+        return ""
+    if verdict == "is the baseline":
+        return f" Against `{baseline}` + temperature scaling: the recommendation is `{baseline}` itself."
+    parts = []
+    for metric, c in against["changes"].items():
+        text = f"{COLUMN[metric].label} {c['delta']:+.4f}"
+        if not math.isnan(_number(c.get("low"))):
+            text += f" [{c['low']:+.4f}, {c['high']:+.4f}]"
+        parts.append(text)
+    word = {"beat": "beat", "lost": "lost to", "unclear": "did not clearly beat"}[verdict]
+    return f" On the test set it {word} `{baseline}` + temperature scaling: " + "; ".join(parts) + "."
 
 
 def _recommendation_line(info: dict) -> str:
@@ -777,7 +990,10 @@ def _recommendation_line(info: dict) -> str:
                 f"ECE after temperature scaling {_fmt(test['ece_ts'], test['ece_ts_std'])}"]
     return (f"Recommended: **{chosen['method']}**, chosen on validation NLL after temperature scaling "
             f"({_fmt(chosen['validation_nll_ts'], chosen['validation_nll_ts_std'])}; methods at chance are not "
-            f"eligible, and the test set plays no part in the choice). Its test figures: {', '.join(figures)}.")
+            f"eligible, and the test set plays no part in the choice). Its test figures: {', '.join(figures)}."
+            + _versus_ts_line(chosen, info.get("baseline", "none"))
+            + (f" Calibrated model to ship (its seed with the lowest validation NLL, the validation temperature "
+               f"folded into its head): `{chosen['calibrated_model']}`." if chosen.get("calibrated_model") else ""))
 
 
 def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
@@ -818,7 +1034,8 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
         "Each task says what its test set is.",
         "Figures: mean ± std over seeds. Change: mean paired difference against the baseline over the same "
         "seeds, with the paired t-test's p-value. ECE: 15 equal-width bins; ECE (TS): after temperature "
-        "scaling fitted on the validation split. AURC: area under the risk-coverage curve (lower is better); "
+        "scaling fitted on the validation split; smECE: smooth ECE (Błasiok & Nakkiran 2023: kernel-smoothed, no "
+        "bins; consistent where binned ECE is not), (TS) after temperature scaling. AURC: area under the risk-coverage curve (lower is better); "
         "acc@80% cov.: accuracy on the 80 % most confident predictions. ⚠ marks methods with seeds whose "
         f"accuracy does not beat the majority class by more than {CHANCE_MARGIN:.2f}"
         + (f" (token classification: whose entity F1 is not above {CHANCE_MARGIN:.2f}; there accuracy, ECE, "
@@ -851,8 +1068,9 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
                   f"best ECE after temperature scaling: **{info['best']['ece_ts']}**"
                   + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", "",
                   f"| method | {metric} | Δ {metric} |{'' if metric == 'accuracy' else ' accuracy |'} ECE | Δ ECE "
-                  "| ECE (TS) | MCE | adaptive ECE | Brier | NLL | AURC | acc@80% cov. | train time (s) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("" if metric == "accuracy" else "---|")]
+                  "| ECE (TS) | smECE | smECE (TS) | MCE | adaptive ECE | Brier | NLL | AURC | acc@80% cov. "
+                  "| train time (s) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("" if metric == "accuracy" else "---|")]
         for method, row in info["methods"].items():
             mark = f" ⚠ {len(row['at_chance_seeds'])}/{row['n_seeds']}" if row["at_chance_seeds"] else ""
             accuracy = "" if metric == "accuracy" else f" {_fmt(row['accuracy'], row['accuracy_std'])} |"
@@ -860,7 +1078,8 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
                 f"| {method}{mark}{_seeds_note(row)} | {_fmt(row['task_metric'], row['task_metric_std'])} | "
                 f"{_change(row.get('task_metric_change'))} |{accuracy} "
                 f"{_fmt(row['ece'], row['ece_std'])} | {_change(row.get('ece_change'))} | "
-                f"{_fmt(row['ece_ts'], row['ece_ts_std'])} | {_fmt(row['mce'], row['mce_std'])} | "
+                f"{_fmt(row['ece_ts'], row['ece_ts_std'])} | {_fmt(row['smece'], row['smece_std'])} | "
+                f"{_fmt(row['smece_ts'], row['smece_ts_std'])} | {_fmt(row['mce'], row['mce_std'])} | "
                 f"{_fmt(row['adaptive_ece'], row['adaptive_ece_std'])} | {_fmt(row['brier'], row['brier_std'])} | "
                 f"{_fmt(row['nll'], row['nll_std'])} | {_fmt(row['aurc'], row['aurc_std'])} | "
                 f"{_fmt(row['accuracy_at_coverage_80'], row['accuracy_at_coverage_80_std'])} | "
@@ -909,12 +1128,17 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
     write_atomic(path, lambda f: f.write(text))
 
 
+INTERVAL_CSV = ("smece", "nll", "brier", "smece_ts", "nll_ts")
+"""Changes against the baseline whose bootstrap interval report.csv carries (`<column>_delta/_low/_high`)."""
+
+
 def write_csv(summary: dict, path: Path) -> None:
     """report.csv: one row per task (and label-noise rate) and method with the summary's figures."""
     fields = ["task", "method", "label_noise", "n_seeds", "majority_accuracy", "at_chance_seeds", "incomplete_seeds"]
     for col in COLUMNS:
         fields += [col, f"{col}_std"]
     fields += ["task_metric_delta", "task_metric_p", "ece_delta", "ece_p", "aurc_delta", "aurc_p"]
+    fields += [f"{col}_{part}" for col in INTERVAL_CSV for part in ("delta", "low", "high")]
     import io
 
     with io.StringIO(newline="") as f:
@@ -931,6 +1155,10 @@ def write_csv(summary: dict, path: Path) -> None:
                 for col in ("task_metric", "ece", "aurc"):
                     change = row.get(f"{col}_change") or {}
                     out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
+                for col in INTERVAL_CSV:
+                    change = row.get(f"{col}_change") or {}
+                    for part in ("delta", "low", "high"):
+                        out[f"{col}_{part}"] = change.get(part)
                 writer.writerow(out)
         text = f.getvalue().encode("utf-8")
     write_atomic(path, lambda g: g.write(text))

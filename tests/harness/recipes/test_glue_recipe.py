@@ -56,6 +56,62 @@ def test_every_local_glue_task_runs(tmp_path, task, method):
         assert (out / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_results_carry_smooth_ece_with_intervals_before_and_after_temperature_scaling(tmp_path):
+    pytest.importorskip("relplot")
+    import relplot
+
+    from textmix.calibration import apply_temperature, bootstrap_indices
+    from textmix.harness.recipes.common import BOOTSTRAP_SEED, RUN_BOOTSTRAP
+
+    main(common(tmp_path, "rte", "none"))
+    saved = json.loads((tmp_path / "rte" / "results.json").read_text())
+    arrays = np.load(tmp_path / "rte" / "predictions.npz")
+    labels = arrays["test_labels"]
+    for split, logits in (("test", arrays["test_logits"]),
+                          ("test_ts", apply_temperature(arrays["test_logits"].astype(np.float64), saved["temperature"]))):
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        f, y = p.max(1), (p.argmax(1) == labels).astype(float)
+        assert saved[split]["smece"] == pytest.approx(relplot.smECE(f, y), abs=1e-6), split
+        assert "ece_sweep" in saved[split]
+        low, high = saved[split]["smece_ci"]
+        assert low <= saved[split]["smece"] + 1e-9 and high >= saved[split]["smece"] - 1e-9
+        if split == "test_ts":
+            continue  # the interval's oracle once: relplot on each of the run's resamples
+        values = [relplot.smECE(f[i], y[i]) for i in bootstrap_indices(len(f), RUN_BOOTSTRAP, BOOTSTRAP_SEED)]
+        assert saved[split]["smece_ci"] == pytest.approx(list(np.quantile(values, [0.025, 0.975])), abs=1e-6)
+
+
+def test_save_calibrated_writes_a_model_a_plain_pipeline_loads_with_the_ts_probabilities(tmp_path):
+    import csv
+
+    from transformers import pipeline
+
+    from textmix.calibration import apply_temperature
+    from textmix.harness.recipes.glue import cli
+
+    # what `python recipes/run_glue.py ... --save_calibrated` runs
+    assert cli([*common(tmp_path, "sst2", "hidden"), "--save_calibrated"]) == 0
+    out = tmp_path / "sst2"
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["calibrated"] == "calibrated"
+    config = json.loads((out / "calibrated" / "config.json").read_text())
+    assert config["textmix_calibration"]["temperature"] == pytest.approx(saved["temperature"])
+
+    with open(shared_path("data", "glue", "SST-2", "dev.tsv"), encoding="utf-8") as f:
+        sentences = [row["sentence"] for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)][:24]
+    arrays = np.load(out / "predictions.npz")
+    scaled = apply_temperature(arrays["test_logits"].astype(np.float64), saved["temperature"])
+    expected = np.exp(scaled - scaled.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    classify = pipeline("text-classification", model=str(out / "calibrated"), device="cpu")
+    got = classify(sentences, top_k=None, truncation=True, max_length=48)
+    labels = classify.model.config.id2label
+    probs = np.array([[next(d["score"] for d in row if d["label"] == labels[k]) for k in range(2)] for row in got])
+    assert saved["temperature"] != pytest.approx(1.0, abs=1e-3)  # the test means something: T changes the figures
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
 def test_csv_task_and_yaml_config(tmp_path, capsys):
     rows = ["text,label"] + [f"sentence number {i} is {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}"
                              for i in range(60)]

@@ -23,7 +23,7 @@ from .test_glue_recipe import RESULT_KEYS  # the schema every recipe shares
 ROOT = Path(__file__).resolve().parents[3]
 WNUT_TAGS = ["O", "B-corporation", "B-creative-work", "B-group", "B-location", "B-person", "B-product",
              "I-corporation", "I-creative-work", "I-group", "I-location", "I-person", "I-product"]
-CALIBRATION_KEYS = {"accuracy", "ece", "adaptive_ece", "mce", "rmsce", "classwise_ece", "brier", "nll"}
+CALIBRATION_KEYS = {"accuracy", "ece", "adaptive_ece", "mce", "rmsce", "classwise_ece", "smece", "ece_sweep", "brier", "nll"}
 ENTITY_KEYS = {"entity_f1", "entity_precision", "entity_recall"}
 QUIET = ["--report_to", "none", "--use_cpu", "--dataloader_pin_memory", "false", "--disable_tqdm", "true"]
 TINY = ["--max_train_samples", "64", "--max_eval_samples", "32", "--max_test_samples", "32", "--max_steps", "3",
@@ -55,7 +55,7 @@ def test_a_wnut17_run_writes_the_shared_schema_for_tokens(wnut_run):
     assert saved["sizes"] == {"train": 64, "validation": 32, "test": 32}
     for split in ("validation", "test"):
         assert CALIBRATION_KEYS | ENTITY_KEYS <= set(saved[split])
-    assert set(saved["test_ts"]) == CALIBRATION_KEYS and saved["temperature"] > 0
+    assert set(saved["test_ts"]) == CALIBRATION_KEYS | {"smece_ci"} and saved["temperature"] > 0
     assert saved["test_ts"]["accuracy"] == pytest.approx(saved["test"]["accuracy"])  # scaling keeps the argmax
     with np.load(out / "predictions.npz", allow_pickle=False) as arrays:
         logits, labels = arrays["test_logits"], arrays["test_labels"]

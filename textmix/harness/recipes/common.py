@@ -15,7 +15,9 @@ Every recipe run writes, into its `output_dir`:
   as Hugging Face's example scripts save it: `output_dir`; adapters only for PEFT), one metric dict per predicted split (`validation`,
   `test`, ...: the task metrics and, for classifiers, accuracy, ECE, MCE, adaptive ECE, Brier, NLL),
   for single-label classifiers and token classifiers `<test split>_ts` (the same after temperature
-  scaling fitted on `validation`), `validation_ts`, `temperature` and `<test split>_majority_accuracy`,
+  scaling fitted on `validation`; both with `smece` (smooth ECE), `ece_sweep` (monotone-sweep ECE) and
+  `smece_ci`, smECE's 95 % bootstrap interval over the test examples, `RUN_BOOTSTRAP` resamples drawn
+  with `BOOTSTRAP_SEED`, so the same for every run on one test set), `validation_ts`, `temperature` and `<test split>_majority_accuracy`,
   and beside the calibration figures the selective-prediction ones (`aurc`,
   `accuracy_at_coverage_50/80/90`, `mean_confidence`; `textmix.calibration.selective_metrics`); with
   `--shift_kinds`, `shift`: kind -> severity -> the same figures on a corrupted copy of the test set
@@ -26,7 +28,12 @@ Every recipe run writes, into its `output_dir`:
   `splits_made` (how each split was made) and `dropped_unseen_labels`; `temperature_at_bound` (the
   fitted temperature lies at an end of its search interval);
 - `predictions.npz`: `<split>_logits` and `<split>_labels` of every predicted split;
-- `reliability.png`: the test split's reliability diagram (single-label and token classifiers).
+- `reliability.png`: the test split's reliability diagram (single-label and token classifiers), with the
+  smoothed reliability curve;
+- with `--save_calibrated`, `calibrated/`: the trained model with the validation temperature folded into
+  its classification head (`textmix.calibration.export`; LoRA adapters merged) and its tokenizer,
+  written with `save_pretrained`: `pipeline("text-classification", model=".../calibrated")` gives the
+  temperature-scaled probabilities; config.json's `textmix_calibration` records the temperature.
 
 Token classification (`problem_type` `token`, the NER recipe): logits are (N, L, C) and labels
 (N, L) with -100 where a position is not scored (special tokens, padding, sub-word continuations).
@@ -472,6 +479,12 @@ def _scored(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> tuple[
     return logits, labels
 
 
+RUN_BOOTSTRAP = 200
+"""Resamples of the test examples behind each run's `smece_ci` (the report resamples predictions.npz itself)."""
+BOOTSTRAP_SEED = 0
+"""One seed for every run's resamples: runs on one test set are resampled alike (paired intervals)."""
+
+
 def predict_and_calibrate(
     trainer: Any, splits: Mapping[str, Any], regression: bool = False, problem_type: str | None = None,
     shifted: Mapping[str, Mapping[int, Any]] | None = None,
@@ -500,6 +513,7 @@ def predict_and_calibrate(
                          if not k.endswith(("_runtime", "_per_second"))}
     if problem_type in CALIBRATED:
         from textmix.calibration import apply_temperature, calibration_report, selective_metrics
+        from textmix.calibration.smooth import bootstrap_interval
 
         validation = _scored(arrays["validation_logits"], arrays["validation_labels"], problem_type)
         for name in [n for n in names if n.startswith("test")]:
@@ -509,6 +523,10 @@ def predict_and_calibrate(
             results["temperature"] = report["temperature"]
             results[f"{name}_majority_accuracy"] = majority_accuracy(test[1])
             results[name].update(selective_metrics(*test))
+            scaled = (apply_temperature(np.asarray(test[0], dtype=np.float64), report["temperature"]), test[1])
+            for key, (scores, labels) in ((name, test), (f"{name}_ts", scaled)):
+                results[key]["smece_ci"] = list(bootstrap_interval(
+                    scores, labels, "smece", n_bootstrap=RUN_BOOTSTRAP, level=0.95, seed=BOOTSTRAP_SEED))
         temperature = results.get("temperature")
         if temperature is None:  # no test split: fit it for the validation figures alone
             from textmix.calibration import fit_temperature
@@ -534,7 +552,7 @@ def predict_and_calibrate(
                                if not k.endswith(("_runtime", "_per_second"))}
                     figures.update(selective_metrics(scores, labels))
                     scaled = calibration_report(apply_temperature(scores, temperature), labels)
-                    figures.update({f"{k}_ts": scaled[k] for k in ("ece", "nll", "brier", "adaptive_ece")})
+                    figures.update({f"{k}_ts": scaled[k] for k in ("ece", "nll", "brier", "adaptive_ece", "smece")})
                     figures["size"] = len(dataset)
                     results["shift"].setdefault(kind, {})[str(severity)] = figures
     elif shifted:
@@ -599,8 +617,30 @@ def write_run(output_dir: str | os.PathLike, results: Mapping[str, Any], arrays:
         if problem_type == "token":
             title += " (labelled tokens)"
         reliability_diagram(*_scored(arrays["test_logits"], arrays["test_labels"], problem_type),
-                            str(out / RELIABILITY_FILE), title=title)
+                            str(out / RELIABILITY_FILE), title=title, smooth=True)
     write_json_atomic(out / RESULTS_FILE, results)  # last: its presence marks a finished run
+
+
+CALIBRATED_DIR = "calibrated"
+"""The folder of a run's `output_dir` that `--save_calibrated` writes the calibrated model to."""
+
+
+def write_calibrated(trainer: Any, splits: Mapping[str, Any], temperature: float) -> Path:
+    """Save `trainer.model` with `temperature` folded into its head (`textmix.calibration.export`) and the
+    trainer's tokenizer or image processor to `<output_dir>/calibrated`, checked on a batch of the test set
+    (the folded model's logits must be the model's divided by the temperature)."""
+    import torch
+
+    from textmix.calibration.export import save_calibrated
+
+    test = next(name for name in splits if name.startswith("test"))
+    batch = next(iter(trainer.get_test_dataloader(splits[test])))
+    device = next(trainer.model.parameters()).device
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    out = save_calibrated(trainer.model, temperature, Path(trainer.args.output_dir) / CALIBRATED_DIR,
+                          trainer.processing_class, check_inputs=batch)
+    notice(f"calibrated model (temperature {temperature:.4f} folded into its head) written to {out}")
+    return out
 
 
 def train_and_report(
@@ -612,6 +652,7 @@ def train_and_report(
     problem_type: str | None = None,
     dropped_unlabelled: Mapping[str, int] | None = None,
     shifted: Mapping[str, Mapping[int, Any]] | None = None,
+    save_calibrated: bool = False,
 ) -> dict[str, Any]:
     """Train `trainer` (resuming from the newest complete checkpoint that loads, saying so), predict,
     calibrate and write the run's files.
@@ -623,6 +664,8 @@ def train_and_report(
     `train_loss` cover every step of the run, earlier attempts included (the time up to the checkpoint
     resumed from, from its `TRAIN_TIME_FILE`; the loss from its logged history); `this_attempt` has
     this process's part. `shifted`: corrupted copies of the test set (see `predict_and_calibrate`).
+    `save_calibrated`: also write `CALIBRATED_DIR`, the model with the validation temperature folded into
+    its head (`write_calibrated`; single-label and token classifiers), named in results.json's `calibrated`.
     Returns the results dict (on every process; only the main one writes).
     """
     import torch
@@ -678,7 +721,13 @@ def train_and_report(
     results["versions"] = versions()
     results["device"] = str(training_args.device)
     results["world_size"] = training_args.world_size
+    if save_calibrated and problem_type not in CALIBRATED:
+        notice(f"--save_calibrated: a {problem_type} run has no temperature; no calibrated model is written.")
+    elif save_calibrated:
+        results["calibrated"] = CALIBRATED_DIR
     if trainer.is_world_process_zero():
+        if results.get("calibrated"):
+            write_calibrated(trainer, splits, results["temperature"])
         write_run(training_args.output_dir, results, arrays, problem_type=problem_type)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()

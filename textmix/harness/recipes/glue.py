@@ -56,6 +56,10 @@ class ModelArguments:
     lora_target_modules: list[str] | None = field(
         default=None, metadata={"help": "Module names LoRA adapts, e.g. q_proj v_proj (default: peft's choice "
                                         "for the architecture; 'all-linear' for every linear layer)."})
+    save_calibrated: bool = field(
+        default=False, metadata={"help": "Also write <output_dir>/calibrated: the model with the validation temperature "
+                                         "folded into its classification head (save_pretrained; LoRA merged), so "
+                                         "it gives temperature-scaled probabilities without textmix."})
 
     def __post_init__(self) -> None:
         if self.lora_r is not None and self.lora_r <= 0:
@@ -451,7 +455,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     }
     config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
     return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
-                            dropped_unlabelled=data.dropped_unlabelled, shifted=shifted)
+                            dropped_unlabelled=data.dropped_unlabelled, shifted=shifted,
+                            save_calibrated=model_args.save_calibrated)
 
 
 def shifted_tests(test: Any, data_args: DataArguments, mask_token: str) -> dict[str, dict[int, Any]]:

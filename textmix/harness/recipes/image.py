@@ -85,6 +85,10 @@ class ModelArguments:
     num_attention_heads: int = field(default=4, metadata={"help": "From scratch: attention heads."})
     intermediate_size: int = field(default=128, metadata={"help": "From scratch: MLP width."})
     hidden_dropout_prob: float = field(default=0.0, metadata={"help": "From scratch: dropout."})
+    save_calibrated: bool = field(
+        default=False, metadata={"help": "Also write <output_dir>/calibrated: the model with the validation temperature "
+                                         "folded into its classification head (save_pretrained; LoRA merged), so "
+                                         "it gives temperature-scaled probabilities without textmix."})
 
 
 @dataclass
@@ -673,7 +677,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         }
         config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
         return train_and_report(trainer, splits, header, config, shifted=extra["shifted"],
-                                dropped_unlabelled=extra["dropped_unlabelled"])
+                                dropped_unlabelled=extra["dropped_unlabelled"],
+                                save_calibrated=model_args.save_calibrated)
 
 
 def compare(parser: HfArgumentParser, argv: list[str], model_args: ModelArguments, data_args: DataArguments,

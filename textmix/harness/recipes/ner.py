@@ -627,7 +627,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     if not data.entities:
         header["task_metric"] = "accuracy"  # the tags are not entities: token accuracy, not entity F1
     config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
-    return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted)
+    return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted,
+                            save_calibrated=model_args.save_calibrated)
 
 
 # ----------------------------------------------------------------------------------------------- command line

@@ -1,0 +1,126 @@
+"""The temperature folded into the head: the folded model's logits are the original's divided by T."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ARCHS, ragged_batch, tiny_model
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+from textmix.calibration.export import CONFIG_KEY, HeadError, calibrated_model, final_linear, save_calibrated
+
+T = 1.7
+
+
+def logits_of(model, batch) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+
+
+def assert_folded(model, batch, temperature: float = T) -> torch.nn.Module:
+    before = logits_of(model, batch)
+    folded = calibrated_model(model, temperature)
+    torch.testing.assert_close(logits_of(folded, batch), before / temperature, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logits_of(model, batch), before, atol=0, rtol=0)  # the original is untouched
+    assert getattr(folded.config, CONFIG_KEY)["temperature"] == pytest.approx(temperature)
+    return folded
+
+
+@pytest.mark.parametrize("model_type", ARCHS)
+def test_every_encoder_family(model_type):
+    model = tiny_model(model_type, num_labels=3)
+    with torch.no_grad():  # a trained-looking head: a random, non-zero bias
+        final_linear(model)[1].bias.normal_()
+    assert_folded(model, ragged_batch())
+
+
+def tiny_decoder(model_type: str):
+    if model_type == "gpt2":
+        kwargs = dict(n_layer=2, n_embd=32, n_head=2, n_positions=64)
+    else:
+        kwargs = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+                      num_key_value_heads=1, max_position_embeddings=64, head_dim=16)
+    config = AutoConfig.for_model(model_type, vocab_size=120, num_labels=3, pad_token_id=0, bos_token_id=1,
+                                  eos_token_id=2, **kwargs)
+    torch.manual_seed(0)
+    return AutoModelForSequenceClassification.from_config(config)
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "gpt2"])
+def test_a_decoder_classifier_without_bias(model_type):
+    model = tiny_decoder(model_type)
+    path, head = final_linear(model)
+    assert path == "score" and head.bias is None
+    assert_folded(model, ragged_batch())  # right-padded with pad_token_id 0: pooled at each row's last token
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta"])
+def test_a_token_classifier(model_type):
+    from conftest import ARCH_KWARGS
+
+    config = AutoConfig.for_model(model_type, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=37, vocab_size=120, max_position_embeddings=64, num_labels=5,
+                                  **ARCH_KWARGS[model_type])
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_config(config)
+    assert final_linear(model)[0] == "classifier"
+    assert_folded(model, ragged_batch())
+
+
+def test_a_vit_image_classifier():
+    from transformers import ViTConfig, ViTForImageClassification
+
+    torch.manual_seed(0)
+    model = ViTForImageClassification(ViTConfig(image_size=28, patch_size=7, num_channels=1, hidden_size=32,
+                                                num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
+                                                num_labels=10))
+    assert_folded(model, {"pixel_values": torch.randn(4, 1, 28, 28)})
+
+
+def test_a_lora_model_is_merged_then_folded():
+    peft = pytest.importorskip("peft")
+    model = tiny_model("bert", num_labels=3)
+    wrapped = peft.get_peft_model(model, peft.LoraConfig(task_type="SEQ_CLS", r=4, target_modules=["query", "value"]))
+    with torch.no_grad():  # a trained adapter: B is zero at initialisation
+        for name, p in wrapped.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.5)
+    folded = assert_folded(wrapped, ragged_batch())
+    assert not hasattr(folded, "peft_config") and type(folded).__name__ == "BertForSequenceClassification"
+
+
+def test_saved_and_reloaded_with_plain_transformers(tmp_path):
+    model, batch = tiny_model("bert"), ragged_batch()
+    before = logits_of(model, batch)
+    out = save_calibrated(model, T, tmp_path / "calibrated", check_inputs=batch)
+    loaded = AutoModelForSequenceClassification.from_pretrained(out)
+    torch.testing.assert_close(logits_of(loaded, batch), before / T, atol=1e-5, rtol=1e-5)
+    assert getattr(loaded.config, CONFIG_KEY)["temperature"] == pytest.approx(T)
+    assert getattr(loaded.config, CONFIG_KEY)["head"] == "classifier"
+
+
+def test_a_head_that_is_not_a_final_linear_layer_is_refused_naming_the_class():
+    from transformers import DeiTConfig, DeiTForImageClassificationWithTeacher
+
+    teacher = DeiTForImageClassificationWithTeacher(DeiTConfig(
+        image_size=28, patch_size=7, num_channels=1, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=48, num_labels=4))
+    with pytest.raises(HeadError, match="DeiTForImageClassificationWithTeacher"):
+        calibrated_model(teacher, T)
+
+    model = tiny_model("bert")
+    model.classifier = torch.nn.Sequential(torch.nn.Linear(32, 3), torch.nn.Tanh())
+    with pytest.raises(HeadError, match="BertForSequenceClassification"):
+        calibrated_model(model, T)
+
+    shifted = tiny_model("bert")  # a linear layer, but something follows it: caught on the check inputs
+    shifted.classifier.register_forward_hook(lambda module, args, output: output + 1.0)
+    with pytest.raises(HeadError, match="BertForSequenceClassification.*follows the last linear layer"):
+        calibrated_model(shifted, T, check_inputs=ragged_batch())
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_temperatures(bad):
+    with pytest.raises(ValueError, match="temperature"):
+        calibrated_model(tiny_model("bert"), bad)

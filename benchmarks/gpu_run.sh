@@ -22,7 +22,9 @@
 #
 # OUTDIR gets at most 8 files: log.txt (everything printed), env.txt, checks.md (the output of 2-4: the
 # step-ratio tables), report.md (the sweep's report), summary.md, timing.tsv, sweep.tar.gz (the sweep
-# folder: grid, plan, report, each run's results.json, predictions.npz, run.log; no checkpoints).
+# folder: grid, plan, report, each run's results.json, predictions.npz, run.log, the shards' logs; no
+# checkpoints). On the device machine of this workplace: run(command="benchmarks/gpu_run.sh",
+# carry=["gpu_carry"], timeout_s=600), from the checkout the session started in (that is what travels).
 set -u -o pipefail
 
 MODE=gpu
@@ -41,7 +43,9 @@ OUTDIR=${OUTDIR:-${OUT:-out/gpu_run}}
 CARRY=$(cd "${GPU_CARRY:-gpu_carry}" 2>/dev/null && pwd) || { echo "no carry folder ${GPU_CARRY:-gpu_carry}: run python benchmarks/prepare_gpu_carry.py first" >&2; exit 2; }
 mkdir -p "$OUTDIR" && OUTDIR=$(cd "$OUTDIR" && pwd)
 SCRATCH=$(mktemp -d /tmp/gpu_run.XXXXXX)
-SWEEP=$SCRATCH/sweep
+# The sweep: on the GPU machine in a fixed folder, so that a second call on the same (still warm) machine
+# finishes what a first one left (finished runs are skipped; $SWEEP_DIR to choose); a dry run starts afresh.
+if [ "$MODE" = gpu ]; then SWEEP=${SWEEP_DIR:-/tmp/textmix-gpu-sweep}; else SWEEP=$SCRATCH/sweep; fi
 LOG=$OUTDIR/log.txt
 TIMING=$OUTDIR/timing.tsv
 : >"$LOG"
@@ -59,7 +63,7 @@ else
     PY=${PYTHON:-python}
     SHARDS=${SHARDS:-2}
     DEVICE=(--device cpu); TINY=(--tiny); GRID=(--config benchmarks/gpu_tiny.yaml)
-    LIMITS=(setup=60 checks=300 decoder=120 vision=120 sweep=900 report=120)
+    LIMITS=(setup=60 checks=300 decoder=120 vision=120 sweep=1500 report=120)  # a shared 2-core CPU
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 limit() { local kv; for kv in "${LIMITS[@]}"; do [ "${kv%%=*}" = "$1" ] && echo "${kv#*=}"; done; }
@@ -135,7 +139,8 @@ phase sweep sweep
 phase report "$PY" -m textmix.harness.cli report "$SWEEP"
 [ -f "$SWEEP/report.md" ] && cp "$SWEEP/report.md" "$OUTDIR/report.md"
 "$PY" benchmarks/gpu_run_summary.py "$SWEEP" "$TIMING" --shards "$SHARDS" 2>&1 | tee "$OUTDIR/summary.md" | tee -a "$LOG"
-tar -czf "$OUTDIR/sweep.tar.gz" -C "$SCRATCH" --exclude='checkpoint-*' --exclude='*.safetensors' \
-    sweep $(cd "$SCRATCH" && ls shard*.log 2>/dev/null)
+cp "$SCRATCH"/shard*.log "$SWEEP"/ 2>/dev/null
+tar -czf "$OUTDIR/sweep.tar.gz" --exclude='checkpoint-*' --exclude='*.safetensors' --exclude='.textmix-run.lock' \
+    -C "$(dirname "$SWEEP")" "$(basename "$SWEEP")"
 rm -rf "$SCRATCH"
 ls -la "$OUTDIR" | tee -a "$LOG"

@@ -2,10 +2,13 @@
 synchronisation inside `mix()`, patch CutMix on a tiny ViT, and timings against timm and torchvision.
 
     PYTHONPATH=. python benchmarks/vision_gpu_check.py        (on a machine with CUDA; timm/torchvision optional)
+    PYTHONPATH=. python benchmarks/vision_gpu_check.py --device cpu --tiny    (a dry run: same code, toy sizes;
+                                                                              the no-sync check needs CUDA)
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -21,6 +24,18 @@ from textmix import MixConfig, Mixer  # noqa: E402
 from textmix import image as ops  # noqa: E402
 
 dev = torch.device("cuda")
+"""The device of every check (`--device`)."""
+
+
+def sync() -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def sync_debug(mode: str) -> None:
+    """CUDA's sync debug mode ("error": any host synchronisation raises); nothing to set on the CPU."""
+    if dev.type == "cuda":
+        torch.cuda.set_sync_debug_mode(mode)
 
 
 def check_draws_and_pixels() -> None:
@@ -36,16 +51,16 @@ def check_draws_and_pixels() -> None:
         mixer = Mixer(None, cfg, num_labels=5)
         mixer.mix({"pixel_values": x, "labels": y})  # first call creates the generator
         mixer_state = mixer.state_dict()
-        state = mixer_state["devices"]["cuda:0"]
-        torch.cuda.synchronize()
-        torch.cuda.set_sync_debug_mode("error")  # any host synchronisation inside mix() raises
+        state = mixer_state["devices"][str(x.device)]
+        sync()
+        sync_debug("error")  # any host synchronisation inside mix() raises
         try:
             mixer.mix({"pixel_values": x, "labels": y})
         except RuntimeError as err:
             syncs += 1
             print(f"host synchronisation in mix() with {kw}: {traceback.format_exc(limit=-3)} {err}")
         finally:
-            torch.cuda.set_sync_debug_mode("default")
+            sync_debug("default")
         mixer.load_state_dict(mixer_state)
         mb = mixer.mix({"pixel_values": x, "labels": y})
         gen = torch.Generator(device=dev)
@@ -55,8 +70,9 @@ def check_draws_and_pixels() -> None:
         assert max(abs(a - b) for a, b in zip(mb.lam.tolist(), lam, strict=True)) < 1e-6, kw
         expected = reference_images(x.cpu(), perm, blend, boxes)
         torch.testing.assert_close(mb.inputs["pixel_values"].cpu(), expected, rtol=1e-6, atol=1e-6)
-    print(f"draws and pixels on CUDA match the per-row reference: {len(configs)} configurations; "
-          f"host synchronisations inside mix(): {syncs}")
+    checked = syncs if dev.type == "cuda" else "not checked (needs CUDA)"
+    print(f"draws and pixels on {dev.type} match the per-row reference: {len(configs)} configurations; "
+          f"host synchronisations inside mix(): {checked}")
 
 
 def check_patch_cutmix() -> None:
@@ -74,7 +90,7 @@ def check_patch_cutmix() -> None:
         mb = mixer.mix({"pixel_values": x, "labels": y})
         with torch.no_grad():
             logits = model(**mb.inputs).logits
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16):
             mb16 = mixer.mix({"pixel_values": x, "labels": y})
             loss = mb16.loss(model(**mb16.inputs).logits)
         loss.backward()
@@ -84,13 +100,13 @@ def check_patch_cutmix() -> None:
         expected = model(pixel_values=pixels).logits
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
     assert torch.equal(mb.lam, ops.kept_fraction(mb.boxes, (8, 8))) and torch.isfinite(loss)
-    print(f"patch_cutmix on CUDA equals patch-aligned pixel CutMix (max diff "
+    print(f"patch_cutmix on {dev.type} equals patch-aligned pixel CutMix (max diff "
           f"{(logits - expected).abs().max().item():.2e}); bf16 autocast loss {loss.item():.4f}")
 
 
-def timings() -> None:
-    x = torch.randn((64, 3, 224, 224), device=dev)
-    y = torch.randint(0, 1000, (64,), device=dev)
+def timings(batch_size: int = 64, side: int = 224, rounds: int = 45, warmup: int = 5) -> None:
+    x = torch.randn((batch_size, 3, side, side), device=dev)
+    y = torch.randint(0, 1000, (batch_size,), device=dev)
     batch = {"pixel_values": x, "labels": y}
     cases = {}
     try:
@@ -112,15 +128,16 @@ def timings() -> None:
             cases[(method, "batch", "torchvision")] = lambda tv=tv: tv(x, y)
     cases[("clone", "-", "-")] = lambda: x.clone()
     times = {k: [] for k in cases}
-    for r in range(45):
+    for r in range(rounds + warmup):
         for k, fn in cases.items():
-            torch.cuda.synchronize()
+            sync()
             t0 = time.perf_counter()
             fn()
-            torch.cuda.synchronize()
-            if r >= 5:
+            sync()
+            if r >= warmup:
                 times[k].append(1000 * (time.perf_counter() - t0))
-    print(f"\n{torch.cuda.get_device_name()}, torch {torch.__version__}: median ms per call, 64 x 3 x 224 x 224 float32")
+    name = torch.cuda.get_device_name() if dev.type == "cuda" else "CPU"
+    print(f"\n{name}, torch {torch.__version__}: median ms per call, {batch_size} x 3 x {side} x {side} float32")
     print("| method | mode | timm (with clone) | torchvision | textmix |\n|---|---|---|---|---|")
     for method in ("mixup", "cutmix"):
         for mode in ("batch", "pair", "elem"):
@@ -131,6 +148,13 @@ def timings() -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda", help="cuda (default), or cpu for a dry run")
+    parser.add_argument("--tiny", action="store_true", help="toy timing sizes (a dry run: 4 x 3 x 32 x 32, 2 rounds)")
+    args = parser.parse_args()
+    dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("no CUDA device (a dry run on the CPU: --device cpu --tiny)")
     check_draws_and_pixels()
     check_patch_cutmix()
-    timings()
+    timings(*((4, 32, 2, 1) if args.tiny else ()))

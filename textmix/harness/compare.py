@@ -189,17 +189,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "label_noise": [0.0, 0.2],
     },
     "gpu": {
-        "description": "One GPU (<= 8 min on an H100): MiniLM-L6 on SST-2, MRPC, RTE, CoLA and STS-B, every text "
-                       "method, 3 seeds.",
+        "description": "One GPU: MiniLM-L6 on SST-2, MRPC, RTE, CoLA and STS-B (2,000 training rows each), every "
+                       "text method, 3 seeds: 105 runs of 96 steps, bf16, batch 64; benchmarks/gpu_run.sh runs it as "
+                       "7 processes sharing the GPU in about 5 minutes on one H100/H200, set-up and checks included "
+                       "(an estimate, not yet measured on a GPU: from the CPU dry run and earlier H200 step times; "
+                       "benchmarks/README.md).",
         "model_name_or_path": "{shared}/models/minilm-l6",
         "glue_dir": "{shared}/data/glue",
         "tasks": ["sst2", "mrpc", "rte", "cola", "stsb"],
         "methods": list(METHODS),
         "seeds": [0, 1, 2],
         "data": {"max_train_samples": 2000, "max_seq_length": 128, "validation_split": 500},
-        "training": {"num_train_epochs": 2, "learning_rate": 1e-4, "per_device_train_batch_size": 64,
-                     "per_device_eval_batch_size": 256, "save_strategy": "no", "bf16": True,
-                     "dataloader_num_workers": 2},
+        "training": {"num_train_epochs": 3, "learning_rate": 1e-4, "per_device_train_batch_size": 64,
+                     "per_device_eval_batch_size": 512, "save_strategy": "no", "bf16": True,
+                     "dataloader_num_workers": 0, "logging_steps": 32},
     },
     "standard": {
         "description": "MiniLM-L6 on SST-2, MRPC, RTE and CoLA, full training sets, 3 seeds (hours on CPU).",

@@ -69,8 +69,10 @@ def test_results_fields_of_the_wrong_type_skip_the_file_naming_the_field(tmp_pat
     write(tmp_path, {**result("none", 1, 0.7), "test": "0.7"})
     write(tmp_path, {**result("none", 2, 0.7), "seed": "two"}, folder="seed2")
     write(tmp_path, {**result("none", 3, 0.7), "config": ["x"]})
+    (tmp_path / "runs/rte/none/seed4/results.json").mkdir(parents=True)  # not a file at all
     assert main(["report", str(tmp_path)]) == 0
     err = capsys.readouterr().err
+    assert "seed4/results.json: cannot be read (Is a directory)" in err
     assert "seed1/results.json: `test` is a str, not a mapping" in err
     assert "seed2/results.json: `seed` is 'two' (a str, not a whole number)" in err
     assert "seed3/results.json: `config` is a list, not a mapping" in err

@@ -293,7 +293,8 @@ def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
 
     Runs are at `runs/<task>/<method>/seed<k>/` or, trained with label noise, at
     `runs/<task>/<method>/noise<rate>/seed<k>/`. A file that is not valid JSON (a truncated write,
-    say) or lacks `task`, `method` or `seed` is skipped with a warning naming it."""
+    say), cannot be read, or lacks `task`, `method` or `seed` or has an entry of the wrong type
+    (`_schema_problem`) is skipped with a warning naming it."""
     out, skipped = [], []
     paths = sorted({p for pattern in RUN_PATTERNS for p in Path(sweep_dir).glob(pattern)})
     for path in paths:
@@ -301,6 +302,8 @@ def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
             result = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             reason = f"not valid JSON ({err})"
+        except OSError as err:
+            reason = f"cannot be read ({err.strerror or err})"
         else:
             reason = _schema_problem(result)
         if reason:

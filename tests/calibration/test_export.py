@@ -82,9 +82,9 @@ def test_a_lora_model_is_merged_then_folded():
     peft = pytest.importorskip("peft")
     model = tiny_model("bert", num_labels=3)
     wrapped = peft.get_peft_model(model, peft.LoraConfig(task_type="SEQ_CLS", r=4, target_modules=["query", "value"]))
-    with torch.no_grad():  # a trained adapter: B is zero at initialisation
+    with torch.no_grad():  # a trained adapter (B is zero at initialisation) and a trained copy of the head
         for name, p in wrapped.named_parameters():
-            if "lora_B" in name:
+            if "lora_B" in name or "modules_to_save" in name:
                 p.normal_(std=0.5)
     folded = assert_folded(wrapped, ragged_batch())
     assert not hasattr(folded, "peft_config") and type(folded).__name__ == "BertForSequenceClassification"
@@ -118,6 +118,12 @@ def test_a_head_that_is_not_a_final_linear_layer_is_refused_naming_the_class():
     shifted.classifier.register_forward_hook(lambda module, args, output: output + 1.0)
     with pytest.raises(HeadError, match="BertForSequenceClassification.*follows the last linear layer"):
         calibrated_model(shifted, T, check_inputs=ragged_batch())
+
+
+def test_a_bf16_model_passes_its_own_check():
+    model, batch = tiny_model("bert").to(torch.bfloat16), ragged_batch()
+    folded = calibrated_model(model, T, check_inputs=batch)
+    assert folded.classifier.weight.dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])

@@ -178,3 +178,17 @@ def test_bad_inputs_name_the_problem() -> None:
         bootstrap_interval(np.zeros((3, 2)), [0, 1, 0], "ece15", n_bootstrap=100)
     f, y = top_label(np.array([[2.0, 0.0], [0.0, 1.0]]), [0, 0])
     assert np.allclose(f, [1 / (1 + np.exp(-2)), 1 / (1 + np.exp(-1))]) and list(y) == [1.0, 0.0]
+
+
+def test_smece_of_many_resamples_at_once_equals_relplot_on_each() -> None:
+    from textmix.calibration.smooth import smooth_ece_rows
+
+    rng = np.random.default_rng(8)
+    f = rng.uniform(0.34, 1.0, 300)
+    y = (rng.uniform(size=f.size) < f ** 1.5).astype(float)
+    pool = bootstrap_indices(f.size, 100, seed=1)
+    pool[:3] = 0  # a degenerate resample (one example) among them
+    got = smooth_ece_rows(f[pool], y[pool])
+    for k in (0, 3, 17, 42, 99):
+        assert got[k] == pytest.approx(relplot.smECE(f[pool[k]], y[pool[k]]), abs=1e-6)
+    np.testing.assert_allclose(got, [smooth_ece_binary(f[i], y[i])[0] for i in pool], atol=1e-9)

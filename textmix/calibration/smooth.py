@@ -133,31 +133,41 @@ def _kernel_spectrum(sigma: float, points: int, size: int) -> np.ndarray:
     return rfft(_kernel(sigma, points), size)
 
 
+def _grid_rows(f: np.ndarray, w: np.ndarray, points: int) -> np.ndarray:
+    """`_grid_values` of every row of (R, N) confidences and weights, in one bincount."""
+    pos = f * (points - 1)
+    bins = pos.astype(int).clip(0, points - 2)
+    frac = pos - bins
+    offset = (np.arange(f.shape[0]) * points)[:, None]
+    size = f.shape[0] * points
+    flat = (np.bincount((bins + offset).ravel(), ((1 - frac) * w).ravel(), minlength=size)
+            + np.bincount((bins + 1 + offset).ravel(), (frac * w).ravel(), minlength=size))
+    return flat.reshape(f.shape[0], points)
+
+
 def _smece_rows(f: np.ndarray, y: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
-    """`_smece_at(f[k], y[k], sigmas[k])` for every row k of (K, N) confidences and outcomes, the kernel
-    sums of rows with one grid size done in one batched FFT."""
+    """`_smece_at(f[k], y[k], sigmas[k])` for every row k of (K, N) confidences and outcomes, rows with one
+    grid size smoothed in one batched FFT and read off at one set of points."""
     from scipy.fft import irfft, next_fast_len, rfft
 
     out = np.empty(len(sigmas))
     points_of = np.array([max(2000, round(20 / s)) // 2 + 1 for s in sigmas])
-    for points in np.unique(points_of):
-        rows = np.flatnonzero(points_of == points)
-        values = np.empty((2 * rows.size, points))
-        for j, k in enumerate(rows):
-            values[2 * j] = _grid_values(f[k], f[k] - y[k], points)
-            values[2 * j + 1] = _grid_values(f[k], np.ones_like(f[k]), points)
+    mesh_of = np.array([max(round(10 / s), _MESH_POINTS) for s in sigmas])
+    for points, mesh in {(int(p), int(m)) for p, m in zip(points_of, mesh_of, strict=True)}:
+        rows = np.flatnonzero((points_of == points) & (mesh_of == mesh))
+        values = np.concatenate([_grid_rows(f[rows], f[rows] - y[rows], points),
+                                 _grid_rows(f[rows], np.ones((rows.size, f.shape[1])), points)])
         extended = np.concatenate([values[:, ::-1][:, :-1], values, values[:, ::-1][:, 1:]], axis=1)
         size = next_fast_len(extended.shape[1] + points - 1, real=True)
-        spectra = np.repeat(np.stack([_kernel_spectrum(float(sigmas[k]), int(points), size) for k in rows]), 2, axis=0)
-        full = irfft(rfft(extended, size, axis=1) * spectra, size, axis=1)
+        spectra = np.stack([_kernel_spectrum(float(sigmas[k]), points, size) for k in rows])
+        full = irfft(rfft(extended, size, axis=1) * np.concatenate([spectra, spectra]), size, axis=1)
         smoothed = full[:, points - 1: extended.shape[1]][:, points // 2: points // 2 + points]  # "valid", sliced
-        for j, k in enumerate(rows):
-            t = np.linspace(0, 1, max(round(10 / sigmas[k]), _MESH_POINTS))
-            idx = (t * (points - 1)).astype(int).clip(0, points - 2)
-            frac = t * (points - 1) - idx
-            sums, density = (row[idx] * (1 - frac) + row[idx + 1] * frac for row in smoothed[2 * j: 2 * j + 2])
-            density = density + _DENSITY_EPS
-            out[k] = np.sum(np.abs(sums / density) * density) / np.sum(density)
+        t = np.linspace(0, 1, mesh)
+        idx = (t * (points - 1)).astype(int).clip(0, points - 2)
+        frac = t * (points - 1) - idx
+        at_t = smoothed[:, idx] * (1 - frac) + smoothed[:, idx + 1] * frac
+        sums, density = at_t[: rows.size], at_t[rows.size:] + _DENSITY_EPS
+        out[rows] = np.sum(np.abs(sums / density) * density, axis=1) / np.sum(density, axis=1)
     return out
 
 

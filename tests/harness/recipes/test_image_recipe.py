@@ -186,3 +186,30 @@ def test_the_launcher_script_runs_the_module(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):  # no data: the module's parser says so
         runpy.run_path(str(ROOT / "recipes" / "run_image_classification.py"), run_name="__main__")
     assert "--npz_path" in capsys.readouterr().err
+
+
+def test_save_calibrated_folds_the_temperature_into_the_vit_head(tmp_path, tiny_npz, monkeypatch):
+    import torch
+    from transformers import AutoModelForImageClassification
+
+    from textmix.calibration import export
+
+    seen = {}
+    original = export.calibrated_model
+
+    def spy(model, temperature, **kwargs):  # the trained model and the test batch the recipe checks on
+        seen.update(model=model, batch=kwargs["check_inputs"])
+        return original(model, temperature, **kwargs)
+
+    monkeypatch.setattr(export, "calibrated_model", spy)
+    out = tmp_path / "out"
+    recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), *TINY_VIT, "--max_steps", "2",
+                 "--per_device_train_batch_size", "16", "--save_strategy", "no", "--save_calibrated", *QUIET])
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["calibrated"] == "calibrated"
+    folded = AutoModelForImageClassification.from_pretrained(out / "calibrated").eval()
+    assert folded.config.textmix_calibration["temperature"] == pytest.approx(saved["temperature"])
+    pixels = seen["batch"]["pixel_values"]
+    with torch.no_grad():
+        expected = seen["model"].eval()(pixel_values=pixels).logits / saved["temperature"]
+        torch.testing.assert_close(folded(pixel_values=pixels).logits, expected, atol=1e-5, rtol=1e-5)

@@ -40,16 +40,17 @@ def wnut(*extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def wnut_run(tmp_path_factory):
-    """One hidden-Mixup run on WNUT-17 (64 training sentences, 3 steps): (results, output folder)."""
+    """One hidden-Mixup run on WNUT-17 (64 training sentences, 3 steps), with its calibrated model: (results,
+    output folder)."""
     out = tmp_path_factory.mktemp("wnut") / "hidden"
-    results = main(wnut("--mix_method", "hidden", "--output_dir", str(out), *TINY))
+    results = main(wnut("--mix_method", "hidden", "--output_dir", str(out), "--save_calibrated", *TINY))
     return results, out
 
 
 def test_a_wnut17_run_writes_the_shared_schema_for_tokens(wnut_run):
     results, out = wnut_run
     saved = json.loads((out / "results.json").read_text())
-    assert set(saved) == RESULT_KEYS | {"label_names", "unscored_words"}
+    assert set(saved) == RESULT_KEYS | {"label_names", "unscored_words", "calibrated"}
     assert saved["problem_type"] == "token" and not saved["regression"] and saved["method"] == "hidden"
     assert saved["task"] == "wnut17" and saved["label_names"] == WNUT_TAGS  # sorted, O first
     assert saved["sizes"] == {"train": 64, "validation": 32, "test": 32}
@@ -74,6 +75,25 @@ def test_a_wnut17_run_writes_the_shared_schema_for_tokens(wnut_run):
     assert saved["test_majority_accuracy"] == pytest.approx(majority)
     assert (out / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert saved["config"]["data"]["label_all_tokens"] is False and results["test"] == saved["test"]
+
+
+def test_the_calibrated_tagger_gives_the_scaled_logits_of_the_labelled_tokens(wnut_run):
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    _, out = wnut_run
+    saved = json.loads((out / "results.json").read_text())
+    folded = AutoModelForTokenClassification.from_pretrained(out / "calibrated").eval()
+    tokenizer = AutoTokenizer.from_pretrained(out / "calibrated")
+    assert folded.config.textmix_calibration["temperature"] == pytest.approx(saved["temperature"])
+    with np.load(out / "predictions.npz", allow_pickle=False) as arrays:
+        logits, labels = arrays["test_logits"], arrays["test_labels"]
+    for i, (words, _) in enumerate(read_conll(shared_path("data", "wnut17", "test.conll"))[:4]):
+        enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=64, return_tensors="pt")
+        with torch.no_grad():
+            got = folded(**enc).logits[0].numpy()
+        scored = labels[i, : got.shape[0]] != -100
+        np.testing.assert_allclose(got[scored], logits[i, : got.shape[0]][scored] / saved["temperature"], atol=1e-4)
 
 
 def test_the_temperature_is_fitted_on_the_saved_validation_labelled_tokens(wnut_run):

@@ -371,6 +371,43 @@ def test_a_temperature_at_its_search_bound_is_flagged(capsys):
     assert results["temperature_at_bound"] is False
 
 
+def test_a_temperature_in_the_flat_nll_of_an_all_right_validation_split_is_flagged(capsys):
+    """Every validation prediction right with margin 10 (NLL <= log(1 + e^-10 / T)): the bounded search stops
+    inside the interval (where the NLL is ~0), yet the fit is no fit: the NLL at the lower bound is as low."""
+    import math
+    from types import SimpleNamespace
+
+    from textmix.calibration import fit_temperature
+    from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
+    from textmix.harness.recipes.common import predict_and_calibrate
+
+    labels = np.arange(40) % 2
+    sign = np.where(labels == 1, 1.0, -1.0)
+    confident = np.stack([-5 * sign, 5 * sign], 1)  # right, margin 10
+    t = fit_temperature(confident, labels)
+    lo = TEMPERATURE_BOUNDS[0]
+    assert lo * 1.01 < t < 1  # inside: the bound test alone misses it
+    assert not at_search_bound(t)
+    hand = math.log1p(math.exp(-10 / t))  # the mean NLL at t (every row alike), by hand
+    assert hand < 1e-4 and math.log1p(math.exp(-10 / lo)) < hand  # flat: the lower bound is as low
+    assert at_search_bound(t, logits=confident, labels=labels)
+
+    class Trainer:
+        def predict(self, split, metric_key_prefix):
+            return SimpleNamespace(predictions=confident, label_ids=labels, metrics={})
+
+    results, _ = predict_and_calibrate(Trainer(), {"validation": "validation", "test": "test"})
+    assert results["temperature"] == pytest.approx(t) and results["temperature_at_bound"] is True
+    assert "lies at an end of its search interval" in capsys.readouterr().err
+    # a genuine optimum inside: a quarter of the predictions wrong (margin 2) holds T away from both ends
+    mixed = np.where(np.arange(40)[:, None] % 4 == 0, -0.2 * confident, confident)
+    t = fit_temperature(mixed, labels)
+    assert lo * 1.01 < t < TEMPERATURE_BOUNDS[1] * 0.99
+    assert not at_search_bound(t, logits=mixed, labels=labels)
+    constant = np.zeros((40, 2))  # a constant model: the NLL is log 2 at every T, so T is undetermined
+    assert at_search_bound(fit_temperature(constant, labels), logits=constant, labels=labels)
+
+
 # ----------------------------------------------------------------------------------------------- property
 
 

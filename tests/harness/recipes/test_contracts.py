@@ -298,6 +298,28 @@ def test_one_word_texts_under_swap_or_deletion_get_a_notice():
     assert contracts.one_word_notice(["two words"], ["deletion"]) is None
 
 
+def test_one_word_test_texts_get_the_notice_in_a_real_recipe_run(tmp_path, capsys):
+    """Through the GLUE recipe (bert-tiny, one step): the notice is printed, and what it says holds: the
+    `swap` copies of one-word test texts are the test set itself (same figures)."""
+    from conftest import shared_path
+
+    from textmix.harness.recipes.glue import main
+
+    words = ["good", "bad", "great", "awful", "fine", "poor"]
+    train = write_csv(tmp_path / "train.csv", "text,label",
+                      [f"this is sentence {i} about {w},{i % 2}" for i, w in enumerate(words * 4)])
+    test = write_csv(tmp_path / "test.csv", "text,label", [f"{w},{i % 2}" for i, w in enumerate(words)])
+    results = main(["--train_file", train, "--validation_file", test, "--shift_kinds", "swap", "typo",
+                    "--shift_severities", "5", "--model_name_or_path", str(shared_path("models", "bert-tiny")),
+                    "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--validation_split", "6",
+                    "--per_device_train_batch_size", "8", "--max_seq_length", "16", "--report_to", "none",
+                    "--save_strategy", "no", "--use_cpu", "--dataloader_pin_memory", "false"])
+    err = capsys.readouterr().err
+    assert "6 of the 6 test texts have fewer than two words: the ['swap'] shift leaves them unchanged" in err
+    swapped = results["shift"]["swap"]["5"]
+    assert swapped["accuracy"] == results["test"]["accuracy"] and swapped["nll"] == pytest.approx(results["test"]["nll"])
+
+
 def test_the_mask_shift_without_a_mask_token_is_said_or_refused(capsys):
     from types import SimpleNamespace
 

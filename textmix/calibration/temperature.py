@@ -23,18 +23,49 @@ from .metrics import (
     calibration_report,
 )
 
-__all__ = ["TEMPERATURE_BOUNDS", "apply_temperature", "at_search_bound", "fit_temperature",
+__all__ = ["NLL_FLAT_TOL", "TEMPERATURE_BOUNDS", "apply_temperature", "at_search_bound", "fit_temperature",
            "temperature_scaling_report"]
 
 TEMPERATURE_BOUNDS = (1e-2, 1e2)
 """`fit_temperature`'s default search interval."""
 
 
-def at_search_bound(temperature: float, bounds: tuple[float, float] = TEMPERATURE_BOUNDS, rtol: float = 0.01) -> bool:
-    """Whether a fitted `temperature` lies at (within `rtol`, relative, of) an end of the search interval
-    `bounds`: the NLL was still falling there, so the fit says little (e.g. validation predictions all right)."""
+NLL_FLAT_TOL = 1e-4
+"""`at_search_bound`'s tolerance (nats of mean NLL): a fit whose NLL is within it of the NLL at an end of
+the search interval is not told apart from that end."""
+
+
+def at_search_bound(temperature: float, bounds: tuple[float, float] = TEMPERATURE_BOUNDS, rtol: float = 0.01, *,
+                    logits: ScoresLike | None = None, labels: LabelsLike | None = None,
+                    nll_tol: float = NLL_FLAT_TOL) -> bool:
+    """Whether a fitted `temperature` is an end of the search interval `bounds` rather than a fit, by two
+    criteria (either flags it):
+
+    - it lies within `rtol` (relative) of an end: the NLL was still falling there;
+    - given the validation `logits` and `labels` it was fitted on, the mean NLL at an end of the interval is
+      at most `nll_tol` (nats) above the NLL at `temperature`: the NLL is flat between the two, so any
+      temperature there fits as well. This is the case of validation predictions that are all right with
+      large margins: the NLL falls to (nearly) 0 well before the lower bound and the bounded search stops
+      anywhere in that flat stretch, inside the interval, where the first criterion alone misses it. A
+      genuine optimum has a clearly higher NLL at both ends (a wrong prediction costs ~margin / T at the
+      lower end; every prediction costs ~log C at the upper end); a constant model (the NLL flat
+      everywhere) is flagged too: its temperature is undetermined.
+
+    Without `logits` and `labels` only the first criterion is checked."""
     lo, hi = bounds
-    return temperature <= lo * (1 + rtol) or temperature >= hi * (1 - rtol)
+    if temperature <= lo * (1 + rtol) or temperature >= hi * (1 - rtol):
+        return True
+    if logits is None or labels is None:
+        return False
+    s = _logit_matrix(logits)
+    y = _as_labels(labels, s.shape[0], s.shape[1])
+
+    def nll(t: float) -> float:
+        return float(torch.nn.functional.cross_entropy(s / t, y))
+
+    at = nll(float(temperature))
+    return min(nll(lo), nll(hi)) - at <= nll_tol
+
 
 _A = TypeVar("_A", torch.Tensor, np.ndarray)
 
@@ -86,7 +117,8 @@ def fit_temperature(
     ``T > 1`` softens over-confident logits, ``T < 1`` sharpens under-confident ones. The result is
     searched within ``[min_temperature, max_temperature]``. When every prediction is correct the NLL keeps
     falling as ``T -> 0`` and reaches 0 in float64 near the lower bound, so any ``T`` in that flat region may be
-    returned. The returned ``T`` never has a higher NLL than ``T = 1``.
+    returned: `at_search_bound` (with the validation logits and labels) tells such a fit from an optimum.
+    The returned ``T`` never has a higher NLL than ``T = 1``.
     """
     from scipy.optimize import minimize_scalar
 

@@ -298,6 +298,28 @@ def test_one_word_texts_under_swap_or_deletion_get_a_notice():
     assert contracts.one_word_notice(["two words"], ["deletion"]) is None
 
 
+def test_one_word_test_texts_get_the_notice_in_a_real_recipe_run(tmp_path, capsys):
+    """Through the GLUE recipe (bert-tiny, one step): the notice is printed, and what it says holds: the
+    `swap` copies of one-word test texts are the test set itself (same figures)."""
+    from conftest import shared_path
+
+    from textmix.harness.recipes.glue import main
+
+    words = ["good", "bad", "great", "awful", "fine", "poor"]
+    train = write_csv(tmp_path / "train.csv", "text,label",
+                      [f"this is sentence {i} about {w},{i % 2}" for i, w in enumerate(words * 4)])
+    test = write_csv(tmp_path / "test.csv", "text,label", [f"{w},{i % 2}" for i, w in enumerate(words)])
+    results = main(["--train_file", train, "--validation_file", test, "--shift_kinds", "swap", "typo",
+                    "--shift_severities", "5", "--model_name_or_path", str(shared_path("models", "bert-tiny")),
+                    "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--validation_split", "6",
+                    "--per_device_train_batch_size", "8", "--max_seq_length", "16", "--report_to", "none",
+                    "--save_strategy", "no", "--use_cpu", "--dataloader_pin_memory", "false"])
+    err = capsys.readouterr().err
+    assert "6 of the 6 test texts have fewer than two words: the ['swap'] shift leaves them unchanged" in err
+    swapped = results["shift"]["swap"]["5"]
+    assert swapped["accuracy"] == results["test"]["accuracy"] and swapped["nll"] == pytest.approx(results["test"]["nll"])
+
+
 def test_the_mask_shift_without_a_mask_token_is_said_or_refused(capsys):
     from types import SimpleNamespace
 
@@ -369,6 +391,43 @@ def test_a_temperature_at_its_search_bound_is_flagged(capsys):
     results, _ = predict_and_calibrate(Trainer({"validation": noisy, "test": noisy}), {"validation": "validation",
                                                                                        "test": "test"})
     assert results["temperature_at_bound"] is False
+
+
+def test_a_temperature_in_the_flat_nll_of_an_all_right_validation_split_is_flagged(capsys):
+    """Every validation prediction right with margin 10 (NLL <= log(1 + e^-10 / T)): the bounded search stops
+    inside the interval (where the NLL is ~0), yet the fit is no fit: the NLL at the lower bound is as low."""
+    import math
+    from types import SimpleNamespace
+
+    from textmix.calibration import fit_temperature
+    from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
+    from textmix.harness.recipes.common import predict_and_calibrate
+
+    labels = np.arange(40) % 2
+    sign = np.where(labels == 1, 1.0, -1.0)
+    confident = np.stack([-5 * sign, 5 * sign], 1)  # right, margin 10
+    t = fit_temperature(confident, labels)
+    lo = TEMPERATURE_BOUNDS[0]
+    assert lo * 1.01 < t < 1  # inside: the bound test alone misses it
+    assert not at_search_bound(t)
+    hand = math.log1p(math.exp(-10 / t))  # the mean NLL at t (every row alike), by hand
+    assert hand < 1e-4 and math.log1p(math.exp(-10 / lo)) < hand  # flat: the lower bound is as low
+    assert at_search_bound(t, logits=confident, labels=labels)
+
+    class Trainer:
+        def predict(self, split, metric_key_prefix):
+            return SimpleNamespace(predictions=confident, label_ids=labels, metrics={})
+
+    results, _ = predict_and_calibrate(Trainer(), {"validation": "validation", "test": "test"})
+    assert results["temperature"] == pytest.approx(t) and results["temperature_at_bound"] is True
+    assert "lies at an end of its search interval" in capsys.readouterr().err
+    # a genuine optimum inside: a quarter of the predictions wrong (margin 2) holds T away from both ends
+    mixed = np.where(np.arange(40)[:, None] % 4 == 0, -0.2 * confident, confident)
+    t = fit_temperature(mixed, labels)
+    assert lo * 1.01 < t < TEMPERATURE_BOUNDS[1] * 0.99
+    assert not at_search_bound(t, logits=mixed, labels=labels)
+    constant = np.zeros((40, 2))  # a constant model: the NLL is log 2 at every T, so T is undetermined
+    assert at_search_bound(fit_temperature(constant, labels), logits=constant, labels=labels)
 
 
 # ----------------------------------------------------------------------------------------------- property

@@ -255,7 +255,7 @@ def test_bad_inputs_are_errors_that_name_the_fix(tmp_path, case):
     elif case == "unseen tag":
         (tmp_path / "test.conll").write_text("Paul\tB-athlete\n", encoding="utf-8")
         argv += ["--test_file", str(tmp_path / "test.conll")]
-        error, match = InputError, r"tag\(s\) \['B-athlete'\] that the training data .* never shows"
+        error, match = InputError, r"test.conll has label\(s\) the training data .* never shows: 'B-athlete' \(1 word\)"
     elif case == "output_dir is a file":
         (tmp_path / "out").write_text("", encoding="utf-8")
         error, match = InputError, "is a file, not a folder"
@@ -302,3 +302,92 @@ def test_a_config_file_gives_the_same_arguments_and_compare_overrides_method_and
     run_args = ner._parse(ner._parser(), [str(config)], mix_method="hidden", output_dir=str(tmp_path / "out" / "hidden"))[2]
     assert run_args.mix_method == "hidden" and run_args.output_dir == str(tmp_path / "out" / "hidden")
     assert data_args.name() == "wnut17"
+
+
+# ----------------------------------------------------------------------------------------------- the label contract
+
+
+def conll(path: Path, sentences) -> str:
+    """Write `sentences` ([(word, tag), ...] each; a tag of "" writes `word<TAB>`) as a CoNLL file."""
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in sentences) + "\n", encoding="utf-8")
+    return str(path)
+
+
+TAGGED = [("paul", "B-per"), ("lives", "O"), ("in", "O"), ("london", "B-loc")]
+
+
+def test_empty_and_minus_one_tags_are_missing_in_every_reader(tmp_path):
+    (tmp_path / "a.conll").write_text("paul\tB-per\nlives\t\nin\t-1\nlondon B-loc\n\nhere -1\n", encoding="utf-8")
+    assert read_conll(tmp_path / "a.conll") == [(["paul", "lives", "in", "london"], ["B-per", None, None, "B-loc"]),
+                                                (["here"], [None])]
+    rows = [{"tokens": ["paul", "lives", "in", "york"], "tags": ["B-per", None, "", -1]},
+            {"tokens": ["one", "two"], "tags": [1.0, " 2 "]}]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    assert read_table(tmp_path / "a.jsonl") == [(["paul", "lives", "in", "york"], ["B-per", None, None, None]),
+                                                (["one", "two"], ["1", "2"])]  # class names, as for text labels
+    (tmp_path / "a.csv").write_text("tokens,tags\npaul lives,B-per -1\n", encoding="utf-8")
+    assert read_table(tmp_path / "a.csv") == [(["paul", "lives"], ["B-per", None])]
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    features = Features({"tokens": List(Value("string")), "ner_tags": List(ClassLabel(names=["O", "B-loc", "I-loc"]))})
+    (tmp_path / "hub").mkdir()
+    for split, tags in (("train", [0, 1, 2]), ("test", [-1, -1, -1])):  # a hidden test split, as hub exports have
+        Dataset.from_dict({"tokens": [["to", "new", "york"]], "ner_tags": [tags]},
+                          features=features).to_parquet(str(tmp_path / "hub" / f"{split}-00000-of-00001.parquet"))
+    hub = ner.read_hub(ner.DataArguments(dataset_name=str(tmp_path / "hub")))
+    assert hub["test"] == [(["to", "new", "york"], [None, None, None])]  # not the last name ('I-loc') for -1
+
+
+def test_a_word_without_a_tag_is_neither_trained_on_nor_scored():
+    from transformers import AutoTokenizer
+
+    label2id = {"O": 0, "B-x": 1, "I-x": 2}
+    for every in (False, True):
+        assert align_labels([None, 0, 1, 1, 2, 2, None], ["B-x", None, "B-x"], label2id, every) == [
+            -100, 1, -100, -100, 1, 2 if every else -100, -100]
+    tokenizer = AutoTokenizer.from_pretrained(shared_path("models", "bert-tiny"))
+    data, _, _ = ner.tokenize([(["paul", "lives", "in", "london"], ["B-x", None, "O", None])], tokenizer, label2id, 16)
+    assert data[0]["labels"] == [-100, 1, -100, 0, -100, -100]  # [CLS] paul lives in london [SEP]
+
+
+def test_the_tag_contract_missing_tags_unseen_tags_and_the_notice(tmp_path, capsys):
+    train = conll(tmp_path / "train.conll", [TAGGED, [("paul", "B-per"), ("in", ""), ("york", "B-loc")],
+                                             [("london", "B-loc"), ("today", "-1")]])
+    dev = conll(tmp_path / "dev.conll", [TAGGED, [("york", "B-loc"), ("now", "")]])
+    test = conll(tmp_path / "test.conll", [[("paul", "B-per"), ("in", "-1"), ("rome", "B-city")],
+                                           [("in", "B-city"), ("paris", "O")]])
+    args = {"train_file": train, "validation_file": dev, "test_file": test}
+    with pytest.raises(InputError, match=r"test.conll has label\(s\) the training data \(.*train.conll\) never shows: "
+                                         r"'B-city' \(2 words\).*--drop_unseen_labels to leave those words out"):
+        ner.load_data(ner.DataArguments(**args))
+    data = ner.load_data(ner.DataArguments(**args, drop_unseen_labels=True))
+    assert data.label_list == ["O", "B-loc", "B-per"]  # no class '-1', O first
+    assert data.splits["test"] == [(["paul", "in", "rome"], ["B-per", None, None]), (["in", "paris"], [None, "O"])]
+    assert data.dropped_unseen == {"test": 2}
+    assert data.untagged == {"train": 2, "validation": 1, "test": 3}
+    err = capsys.readouterr().err
+    # counted by hand: train O 2, B-loc 3, B-per 2; validation O 2, B-loc 2, B-per 1; test O 1, B-per 1
+    assert "3 classes (words in train/validation/test): O 2/2/1, B-loc 3/2/0, B-per 2/1/1; test lacks ['B-loc']" in err
+    assert "2 word(s) of the train split have no tag (empty or -1: missing): not trained on or scored" in err
+    assert "2 word(s) of " in err and "have a tag the training data never shows: not scored" in err
+    hidden = conll(tmp_path / "hidden.conll", [[("paul", "-1"), ("in", "")]])  # a test split with hidden tags only
+    with pytest.raises(InputError, match=r"the test split \(.*hidden.conll, 1 sentences\) has no tagged word"):
+        ner.load_data(ner.DataArguments(train_file=train, validation_file=dev, test_file=hidden))
+    untagged = conll(tmp_path / "untagged.conll", [[("paul", "")], [("in", "-1")]])
+    with pytest.raises(InputError, match=r"untagged.conll has no tag \(every tag is missing: empty or -1\)"):
+        ner.load_data(ner.DataArguments(train_file=untagged, test_file=test))
+
+
+def test_a_run_with_missing_tags_scores_only_the_tagged_words(tmp_path, capsys):
+    sentences = [TAGGED, [("paul", "B-per"), ("in", ""), ("london", "B-loc")], [("in", "O"), ("york", "-1")]] * 4
+    train = conll(tmp_path / "train.conll", sentences)
+    test = conll(tmp_path / "test.conll", [[("paul", "-1"), ("lives", "O"), ("in", "O"), ("london", "")]] * 3)
+    results = main(["--train_file", train, "--test_file", test, "--validation_split", "3", "--model_name_or_path",
+                    str(shared_path("models", "bert-tiny")), "--output_dir", str(tmp_path / "out"), "--max_steps", "1",
+                    "--per_device_train_batch_size", "4", "--max_seq_length", "16", "--save_strategy", "no", *QUIET])
+    assert results["label_names"] == ["O", "B-loc", "B-per"]
+    assert results["dropped_unlabelled"]["test"] == 6  # 2 missing tags in each of 3 sentences
+    with np.load(tmp_path / "out" / "predictions.npz", allow_pickle=False) as arrays:
+        assert arrays["test_logits"].shape[2] == 3
+        assert ((arrays["test_labels"] != -100).sum(1) == 2).all()  # one token per word here; 2 tagged words each
+    assert "3 classes (words in train/validation/test)" in capsys.readouterr().err

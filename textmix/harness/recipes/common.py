@@ -26,7 +26,8 @@ Every recipe run writes, into its `output_dir`:
   `label_names` (class names in id order; null for regression), `inputs` (what was read as input: the
   text columns and how they were chosen, image layouts and scaling, token and tag columns),
   `splits_made` (how each split was made) and `dropped_unseen_labels`; `temperature_at_bound` (the
-  fitted temperature lies at an end of its search interval);
+  fitted temperature lies at an end of its search interval, or the validation NLL there is as low:
+  `textmix.calibration.temperature.at_search_bound`);
 - `predictions.npz`: `<split>_logits` and `<split>_labels` of every predicted split;
 - `reliability.png`: the test split's reliability diagram (single-label and token classifiers), with the
   smoothed reliability curve;
@@ -534,11 +535,12 @@ def predict_and_calibrate(
             temperature = fit_temperature(*validation)
         from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
 
-        results["temperature_at_bound"] = at_search_bound(temperature)
+        results["temperature_at_bound"] = at_search_bound(temperature, logits=validation[0], labels=validation[1])
         if results["temperature_at_bound"]:
-            notice(f"the temperature {temperature:.4g} lies at an end of its search interval {list(TEMPERATURE_BOUNDS)}: "
-                   "the validation NLL was still falling there (every validation prediction right, or too few "
-                   "rows?), so the scaled figures say little (temperature_at_bound in results.json)")
+            notice(f"the temperature {temperature:.4g} lies at an end of its search interval {list(TEMPERATURE_BOUNDS)} "
+                   "(or the validation NLL is as low there): the validation NLL was still falling, or flat (every "
+                   "validation prediction right, or too few rows?), so the scaled figures say little "
+                   "(temperature_at_bound in results.json)")
         results["validation"].update(selective_metrics(*validation))
         results["validation_ts"] = calibration_report(apply_temperature(validation[0], temperature), validation[1])
         if shifted:

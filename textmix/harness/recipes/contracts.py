@@ -2,9 +2,10 @@
 
 Small pure functions; the recipes call them right after reading their data, before a model is loaded.
 
-- **Labels** (`is_missing_label`, `class_name`, `fix_classes`): the label set is fixed by the
-  training split. A validation or test label outside it is an error naming the values and the
-  source (or, on request, its rows are dropped and counted). `None`, empty or blank strings, NaN and
+- **Labels** (`is_missing_label`, `class_name`, `label_name`, `fix_classes`, `classes_notice`; the same
+  for token tags, one label per word): the label set is fixed by the training split. A validation or
+  test label outside it is an error naming the values and the source (or, on request, its rows are
+  dropped and counted; a word's tag is then left unscored). `None`, empty or blank strings, NaN and
   `-1` (a hidden test label, as GLUE and Kaggle exports write it) are "missing" everywhere. Labels
   are whole numbers or names, never truncated: `1`, `1.0` and `" 1 "` are the class `1`; `Pos` and
   `pos` are two classes (a case or space variant of a training class is named in the error).
@@ -81,6 +82,11 @@ def class_name(value: Any) -> str:
     return text
 
 
+def label_name(value: Any) -> str | None:
+    """The class a label value names (`class_name`), or None when it is missing (`is_missing_label`)."""
+    return None if is_missing_label(value) else class_name(value)
+
+
 def class_order(name: str) -> tuple:
     """Sort key of class names: whole numbers first, in numeric order, then names alphabetically."""
     whole = name.lstrip("-").isdigit()
@@ -112,14 +118,15 @@ class Classes:
 
 
 def fix_classes(labels: Mapping[str, Sequence[str]], sources: Mapping[str, str], drop_unseen: bool = False,
-                option: str = "--drop_unseen_labels", train: str = "train") -> Classes:
+                option: str = "--drop_unseen_labels", train: str = "train", unit: str = "row") -> Classes:
     """The label contract: the classes are the distinct names of `labels[train]` (class names, missing
     labels already removed), in `class_order`; every other split's labels must be among them.
 
     A split with labels the training split never shows is an `InputError` naming the values, how many
     rows carry them and `sources[split]` (a case or space variant of a training class is pointed out),
     unless `drop_unseen`: then those rows are marked in `keep` and counted in `dropped_unseen`.
-    Fewer than two training classes is an error."""
+    Fewer than two training classes is an error. `unit`: what one label belongs to, in messages ("row";
+    "word" for token tags)."""
     names = sorted(set(labels[train]), key=class_order)
     source = sources.get(train, train)
     if len(labels[train]) == 1:
@@ -139,7 +146,7 @@ def fix_classes(labels: Mapping[str, Sequence[str]], sources: Mapping[str, str],
             unseen = Counter(v for v, ok in zip(values, mask, strict=True) if not ok)
             if not drop_unseen:
                 shown = sorted(unseen, key=class_order)
-                listed = ", ".join(f"{v!r} ({unseen[v]} row{'s' if unseen[v] > 1 else ''})" for v in shown[:10])
+                listed = ", ".join(f"{v!r} ({unseen[v]} {unit}{'s' if unseen[v] > 1 else ''})" for v in shown[:10])
                 more = f", ... ({len(shown) - 10} more)" if len(shown) > 10 else ""
                 variants = [f"{v!r} is {folded[v.casefold()]!r} in training" for v in shown
                             if v.casefold() in folded]
@@ -147,23 +154,23 @@ def fix_classes(labels: Mapping[str, Sequence[str]], sources: Mapping[str, str],
                 raise InputError(
                     f"{sources.get(split, split)} has label(s) the training data ({sources.get(train, train)}) never "
                     f"shows: {listed}{more}{hint}; the training classes are {names[:20]}. A model cannot learn a class "
-                    f"it never sees: fix the labels, or pass {option} to leave those rows out (counted).")
+                    f"it never sees: fix the labels, or pass {option} to leave those {unit}s out (counted).")
             dropped[split] = sum(unseen.values())
         keep[split] = mask
         counts[split] = dict(Counter(v for v, ok in zip(values, mask, strict=True) if ok))
     return Classes(names, keep, counts, dropped)
 
 
-def classes_notice(classes: Classes, splits: Sequence[str] | None = None) -> str:
-    """One line listing the classes and their rows per split, and the classes a split lacks, e.g.
-    "classes (rows in train/validation/test): neg 40/5/6, pos 38/4/0; test lacks ['pos']"."""
+def classes_notice(classes: Classes, splits: Sequence[str] | None = None, unit: str = "rows") -> str:
+    """One line listing the classes and their rows (`unit`: "words" for token tags) per split, and the classes
+    a split lacks, e.g. "classes (rows in train/validation/test): neg 40/5/6, pos 38/4/0; test lacks ['pos']"."""
     splits = list(splits or classes.counts)
     shown = ", ".join(f"{name} {'/'.join(str(classes.counts.get(s, {}).get(name, 0)) for s in splits)}"
                       for name in classes.names[:20])
     more = f", ... ({len(classes.names) - 20} more)" if len(classes.names) > 20 else ""
     lacks = [f"{s} lacks {classes.absent(s)}" for s in splits if s != "train" and classes.absent(s)]
     tail = ("; " + "; ".join(lacks) + " (its figures cover fewer classes than the model predicts)") if lacks else ""
-    return f"{len(classes.names)} classes (rows in {'/'.join(splits)}): {shown}{more}{tail}"
+    return f"{len(classes.names)} classes ({unit} in {'/'.join(splits)}): {shown}{more}{tail}"
 
 
 # ----------------------------------------------------------------------------------------------- inputs

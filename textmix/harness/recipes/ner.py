@@ -19,10 +19,16 @@ Splits: train, validation and test. Without validation data a validation split i
 training data (`--validation_split`, the same split for every seed); with validation data but no test
 data, the validation data is the test set (as GLUE dev is) and a validation split is carved.
 
-Labels: the tags of the training data (all of it, before `--max_train_samples`), sorted with `O`
-first, are the model's `id2label`; a tag of the validation or test data that training never shows is
-an error naming it. Only the first sub-token of each word carries the word's tag; the others,
-special tokens and padding are -100 (`--label_all_tokens`: every sub-token carries it, `B-x`
+Labels: the data contract of every recipe (`textmix.harness.recipes.contracts`), one label per word.
+The tags of the training data (all of it, before `--max_train_samples`), sorted with `O` first, are
+the model's `id2label`; a tag of the validation or test data that training never shows is an error
+naming it, its word count and the file (`--drop_unseen_labels`: those words are left unscored instead,
+counted in `dropped_unseen_labels`). An empty tag (`word<TAB>` in CoNLL, `""` or null in a table) and
+`-1` (also a `ClassLabel` id of -1 in a hub dataset) are *missing*: the word is neither trained on
+nor scored (label -100), counted per split in the log and in `dropped_unlabelled`; a validation or
+test split with no tagged word is an error. Tags are class names (`1.0` and `1` are one tag). A
+notice lists the tags and their words per split (and the tags a split lacks). Only the first
+sub-token of each word carries the word's tag; the others, special tokens and padding are -100 (`--label_all_tokens`: every sub-token carries it, `B-x`
 continuations as `I-x`). Words cut off by `--max_seq_length` are neither trained on nor scored; how
 many, per split, is printed and recorded (`unscored_words` in results.json).
 
@@ -49,12 +55,14 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..checks import InputError
+from .contracts import label_name
 from .glue import ModelArguments as _GlueModelArguments
 from .glue import with_lora
 
@@ -70,8 +78,8 @@ TABLE_SUFFIXES = (".csv", ".json", ".jsonl")
 PREFIX_SPACE_TYPES = {"bloom", "gpt2", "roberta", "deberta", "longformer", "bart"}
 """Model types whose byte-level BPE tokenizers need `add_prefix_space=True` for pre-split words."""
 
-Sentence = tuple[list[str], list[str]]
-"""(words, tags) of one sentence."""
+Sentence = tuple[list[str], list[str | None]]
+"""(words, tags) of one sentence; a tag of None is missing (the word is neither trained on nor scored)."""
 
 csv.field_size_limit(2**31 - 1)
 
@@ -127,6 +135,10 @@ class DataArguments:
     label_noise: float = field(
         default=0.0, metadata={"help": "Share of the training words whose tag is flipped to another tag, in [0, 1) "
                                        "(seeded by --split_seed: the same flips for every method and seed)."})
+    drop_unseen_labels: bool = field(
+        default=False, metadata={"help": "Leave unscored (and untrained) the validation/test words whose tag the "
+                                         "training data never shows (counted in the log and in results.json) "
+                                         "instead of stopping with an error that names the tags."})
     compare: list[str] | None = field(
         default=None, metadata={"help": "Train one model per mixing method (e.g. none embedding hidden) into "
                                         "OUTPUT_DIR/METHOD and report them together; default: the single "
@@ -178,7 +190,8 @@ class DataArguments:
 def read_conll(path: str | Path) -> list[Sentence]:
     """The sentences of a CoNLL file: one `token<TAB>tag` per line (or whitespace-separated columns, the
     tag last); any line that is empty or holds only whitespace ends a sentence; `-DOCSTART-` lines are
-    skipped. A line without a token and a tag is an error naming it."""
+    skipped. An empty tag (`token<TAB>`) or `-1` is missing (None). A line without a token and a tag
+    column is an error naming it."""
     sentences: list[Sentence] = []
     words: list[str] = []
     tags: list[str] = []
@@ -193,18 +206,20 @@ def read_conll(path: str | Path) -> list[Sentence]:
             if text.startswith("-DOCSTART-"):
                 continue
             parts = [p.strip() for p in (text.split("\t") if "\t" in text else text.split())]
-            if len(parts) < 2 or not parts[0] or not parts[-1]:
+            if len(parts) < 2 or not parts[0]:
                 raise InputError(f"{path}, line {number}: expected `token<TAB>tag`, got {text!r}. Fix the line (a "
-                                 "sentence ends at an empty or whitespace-only line).")
+                                 "sentence ends at an empty or whitespace-only line; `token<TAB>` or a tag of -1 is "
+                                 "a word without a tag).")
             words.append(parts[0])
-            tags.append(parts[-1])
+            tags.append(label_name(parts[-1]))
     if words:
         sentences.append((words, tags))
     return sentences
 
 
-def _as_list(value: Any, column: str, where: str) -> list[str]:
-    """A list cell of a table: a list, a JSON list in a string, or whitespace-separated words."""
+def _as_list(value: Any, column: str, where: str) -> list[Any]:
+    """A list cell of a table: a list (its values as they are), a JSON list in a string, or
+    whitespace-separated words."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
@@ -216,7 +231,7 @@ def _as_list(value: Any, column: str, where: str) -> list[str]:
             return text.split()
     if not isinstance(value, list):
         raise InputError(f"{where}: column {column!r} holds {type(value).__name__}, not a list of words or tags.")
-    return [str(v) for v in value]
+    return list(value)
 
 
 def _table_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -270,7 +285,7 @@ def _check_tokens_column(columns: Sequence[str], tokens_column: str, where: str)
 def read_table(path: str | Path, tokens_column: str = "tokens", tags_column: str | None = None) -> list[Sentence]:
     """The sentences of a csv / json / jsonl file with a column of words and one of tags (lists; in csv a
     JSON list or whitespace-separated). Rows with no word are skipped; a row whose words and tags differ in
-    number is an error naming it."""
+    number is an error naming it. A tag that is empty, null or -1 is missing (None)."""
     path = Path(path)
     rows = _table_rows(path)
     if not rows:
@@ -280,8 +295,8 @@ def read_table(path: str | Path, tokens_column: str = "tokens", tags_column: str
     tags_column = _tags_column(columns, tags_column, str(path))
     sentences = []
     for where, row in rows:
-        words = _as_list(row.get(tokens_column), tokens_column, where)
-        tags = _as_list(row.get(tags_column), tags_column, where)
+        words = [str(w) for w in _as_list(row.get(tokens_column), tokens_column, where)]
+        tags = [label_name(t) for t in _as_list(row.get(tags_column), tags_column, where)]
         if len(words) != len(tags):
             raise InputError(f"{where}: {len(words)} words but {len(tags)} tags; each word needs one tag.")
         if words:
@@ -299,8 +314,10 @@ def read_file(path: str | Path, data_args: DataArguments) -> list[Sentence]:
 
 def read_hub(data_args: DataArguments, cache_dir: str | None = None) -> dict[str, list[Sentence]]:
     """train / validation / test sentences of a hub dataset with a tokens column and a tags column (tag
-    names, or ids of a `ClassLabel`, turned into names)."""
+    names, or ids of a `ClassLabel`, turned into names; -1, empty and None are missing tags: None)."""
     from datasets import load_dataset
+
+    from .contracts import class_name, is_missing_label
 
     ds = load_dataset(data_args.dataset_name, data_args.dataset_config_name, cache_dir=cache_dir)
     aliases = {"train": ("train",), "validation": ("validation", "valid", "dev"), "test": ("test",)}
@@ -316,7 +333,8 @@ def read_hub(data_args: DataArguments, cache_dir: str | None = None) -> dict[str
         inner = getattr(part.features[tags_column], "feature", None)
         names_of = getattr(inner, "names", None)
         out[split] = [
-            ([str(w) for w in words], [names_of[t] if names_of else str(t) for t in tags])
+            ([str(w) for w in words],
+             [None if is_missing_label(t) else names_of[t] if names_of else class_name(t) for t in tags])
             for words, tags in zip(part[data_args.tokens_column], part[tags_column], strict=True) if words
         ]
     if "train" not in out:
@@ -336,6 +354,8 @@ class TaggedData:
     sources: dict[str, str]  # where each split comes from
     label_noise_flipped: int = 0  # training tags flipped by --label_noise
     entities: bool = True  # whether the tags are entity tags (BIO, ...): entity F1 is the task metric
+    untagged: dict[str, int] = field(default_factory=dict)  # per split: words with a missing tag (not scored)
+    dropped_unseen: dict[str, int] = field(default_factory=dict)  # per split: words whose unseen tag is unscored
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -343,9 +363,21 @@ class TaggedData:
         return {tag: i for i, tag in enumerate(self.label_list)}
 
 
-def sorted_tags(tags: Sequence[str] | set[str]) -> list[str]:
-    """The distinct `tags`, sorted, with `O` first."""
-    return sorted(set(tags), key=lambda t: (t != "O", t))
+def sorted_tags(tags: Sequence[str | None] | set[str | None]) -> list[str]:
+    """The distinct `tags` (missing ones, None, left out), sorted, with `O` first."""
+    return sorted(set(tags) - {None}, key=lambda t: (t != "O", t))
+
+
+def split_tags(sentences: Sequence[Sentence]) -> list[str]:
+    """The tags of every tagged word of `sentences`, in order (missing tags left out)."""
+    return [t for _, tags in sentences for t in tags if t is not None]
+
+
+def without_tags(sentences: Sequence[Sentence], keep: Sequence[bool]) -> list[Sentence]:
+    """`sentences` with the tags of the tagged words `keep` marks False (one flag per tagged word, in
+    `split_tags` order) made missing."""
+    flags = iter(keep)
+    return [(words, [t if t is None or next(flags) else None for t in tags]) for words, tags in sentences]
 
 
 def carve(n: int, count: float, seed: int) -> tuple[list[int], list[int]]:
@@ -360,9 +392,13 @@ def carve(n: int, count: float, seed: int) -> tuple[list[int], list[int]]:
 
 
 def load_data(data_args: DataArguments, cache_dir: str | None = None) -> TaggedData:
-    """The train / validation / test sentences of `data_args` and the tag list. Errors name the problem:
-    a missing or empty file, a training split with fewer than two tags, a tag only the evaluation data has."""
+    """The train / validation / test sentences of `data_args` and the tag list, under the label contract
+    (`contracts.fix_classes`, one label per tagged word). Errors name the problem: a missing or empty
+    file, a training split with fewer than two tags, a tag only the evaluation data has (unless
+    `--drop_unseen_labels`: its words are left unscored, counted), a validation or test split with no
+    tagged word. A notice lists the tags and their words per split."""
     from ..checks import notice
+    from .contracts import Classes, classes_notice, fix_classes
 
     if data_args.dataset_name:
         raw = read_hub(data_args, cache_dir)
@@ -391,10 +427,19 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> TaggedD
         notice(f"no test data: {sources['validation']} is the test set; a validation split is carved from the "
                "training data (--validation_split)")
         test, validation, sources["test"] = validation, None, sources.pop("validation")
-    label_list = sorted_tags(t for _, tags in train for t in tags)
+    label_list = sorted_tags(split_tags(train))
     if len(label_list) < 2:
-        raise InputError(f"{sources['train']} has only one tag ({label_list[0]!r}) in its {len(train)} sentences: a "
-                         "tagger learns nothing from it. Check the tag column (the last one of each line).")
+        which = f"only one tag ({label_list[0]!r})" if label_list else "no tag (every tag is missing: empty or -1)"
+        raise InputError(f"{sources['train']} has {which} in its {len(train)} sentences: a tagger learns nothing "
+                         "from it. Check the tag column (the last one of each line).")
+    given = {"train": train, "test": test, **({"validation": validation} if validation is not None else {})}
+    classes = fix_classes({split: split_tags(sentences) for split, sentences in given.items()}, sources,
+                          drop_unseen=data_args.drop_unseen_labels, unit="word")
+    for split, count in classes.dropped_unseen.items():
+        given[split] = without_tags(given[split], classes.keep[split])
+        notice(f"{count} word(s) of {sources[split]} have a tag the training data never shows: not scored "
+               "(--drop_unseen_labels)")
+    test, validation = given["test"], given.get("validation")
     if validation is None:
         if len(train) < 2:
             raise InputError(f"{sources['train']} has {len(train)} sentence: too few to hold out a validation split "
@@ -410,43 +455,47 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> TaggedD
     else:
         notice(f"the tags of {sources['train']} ({label_list[:6]}) are not entity tags (BIO: O, B-x, I-x, ...): entity "
                "F1 does not apply; the task metric is token accuracy (task_metric in results.json)")
-    known = set(label_list)
-    for split, sentences in (("validation", validation), ("test", test)):
-        unseen = sorted_tags({t for _, tags in sentences for t in tags} - known)
-        if unseen:
-            raise InputError(f"{sources[split]} has tag(s) {unseen} that the training data "
-                             f"({sources['train']}) never shows; the model cannot predict them. Fix the tags, or "
-                             "train on data that has them.")
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_test_samples}
     splits = {"train": train, "validation": validation, "test": test}
     splits = {name: rows[:limits[name]] if limits[name] else rows for name, rows in splits.items()}
-    used = sorted_tags(t for _, tags in splits["train"] for t in tags)
+    used = sorted_tags(split_tags(splits["train"]))
     if len(used) < 2:
-        raise InputError(f"the training split has only one tag ({used[0]!r}) in its {len(splits['train'])} "
-                         "sentences: a tagger learns nothing from it. Raise --max_train_samples.")
+        which = f"only one tag ({used[0]!r})" if used else "no tagged word"
+        raise InputError(f"the training split has {which} in its {len(splits['train'])} sentences: a tagger learns "
+                         "nothing from it. Raise --max_train_samples.")
+    for name in ("validation", "test"):
+        if not split_tags(splits[name]):
+            raise InputError(f"the {name} split ({sources[name]}, {len(splits[name])} sentences) has no tagged word "
+                             "(every tag is missing: empty or -1): nothing to "
+                             f"{'fit the temperature on' if name == 'validation' else 'score'}. Give tagged "
+                             f"{name} data.")
+    untagged = {name: sum(t is None for _, tags in rows for t in tags) for name, rows in splits.items()}
+    untagged = {name: n for name, n in untagged.items() if n}
+    for name, count in untagged.items():
+        notice(f"{count} word(s) of the {name} split have no tag (empty or -1: missing): not trained on or scored")
+    counts = {name: dict(Counter(split_tags(rows))) for name, rows in splits.items()}
+    notice(classes_notice(Classes(label_list, {}, counts), list(splits), unit="words"))
     flipped = 0
     if data_args.label_noise:
         splits["train"], flipped = with_tag_noise(splits["train"], label_list, data_args.label_noise,
                                                   data_args.split_seed)
-    return TaggedData(splits, label_list, sources, flipped, entities)
+    return TaggedData(splits, label_list, sources, flipped, entities, untagged, dict(classes.dropped_unseen))
 
 
 def with_tag_noise(sentences: list[Sentence], label_list: list[str], rate: float, seed: int
                    ) -> tuple[list[Sentence], int]:
-    """`sentences` with `rate` of their words' tags flipped to another tag (`textmix.robustness.flip_labels`
-    over all words, seeded by `seed`), and how many were flipped."""
+    """`sentences` with `rate` of their tagged words' tags flipped to another tag (`textmix.robustness.flip_labels`
+    over all tagged words, seeded by `seed`; missing tags stay missing), and how many were flipped."""
     import numpy as np
 
     from textmix.robustness import flip_labels
 
     index = {tag: i for i, tag in enumerate(label_list)}
-    flat = np.asarray([index[t] for _, tags in sentences for t in tags])
+    flat = np.asarray([index[t] for t in split_tags(sentences)], dtype=np.int64)
     noisy, mask = flip_labels(flat, rate, len(label_list), seed)
-    out, at = [], 0
-    for words, tags in sentences:
-        out.append((words, [label_list[int(i)] for i in noisy[at:at + len(tags)]]))
-        at += len(tags)
+    flipped = iter(label_list[int(i)] for i in noisy)
+    out = [(words, [None if t is None else next(flipped) for t in tags]) for words, tags in sentences]
     return out, int(mask.sum())
 
 
@@ -460,15 +509,16 @@ def continuation_tag(tag: str, label2id: Mapping[str, int]) -> str:
     return tag
 
 
-def align_labels(word_ids: Sequence[int | None], tags: Sequence[str], label2id: Mapping[str, int],
+def align_labels(word_ids: Sequence[int | None], tags: Sequence[str | None], label2id: Mapping[str, int],
                  label_all_tokens: bool = False) -> list[int]:
     """Label ids per token from `word_ids` (a fast tokenizer's `word_ids()`: the word of each token, None
     for special tokens and padding): the first sub-token of a word gets its tag, later ones -100 (or,
-    with `label_all_tokens`, `continuation_tag`), special tokens -100."""
+    with `label_all_tokens`, `continuation_tag`), special tokens and every sub-token of a word whose tag
+    is missing (None) -100."""
     labels: list[int] = []
     previous = None
     for word in word_ids:
-        if word is None:
+        if word is None or tags[word] is None:
             labels.append(IGNORE_INDEX)
         elif word != previous:
             labels.append(label2id[tags[word]])
@@ -622,12 +672,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         "inputs": {"tokens_column": data_args.tokens_column, "tags_column": data_args.tags_column or "tags/ner_tags",
                    "how": "CoNLL: the first and the last column" if not data_args.dataset_name else "given"},
         "splits_made": {split: str(data.sources.get(split, split)) for split in ("train", "validation", "test")},
-        "dropped_unseen_labels": {},
+        "dropped_unseen_labels": data.dropped_unseen,
     }
     if not data.entities:
         header["task_metric"] = "accuracy"  # the tags are not entities: token accuracy, not entity F1
     config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
     return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted,
+                            dropped_unlabelled=data.untagged,
                             save_calibrated=model_args.save_calibrated)
 
 

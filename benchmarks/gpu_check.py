@@ -117,6 +117,7 @@ def time_steps(path: str, length: int = 128, repeats: int = 30, base_size: bool 
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_config(config).cuda().train()
     else:
+        torch.manual_seed(0)  # the new head: the same in every run
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).cuda().train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     texts = [f"sentence {i} " + "word " * (5 + 3 * i) for i in range(32)]

@@ -144,3 +144,15 @@ def test_a_dataset_folder_is_read_like_files_with_class_names_and_hidden_labels(
         read_dataset(str(folder))
     with pytest.raises(ValueError, match="does not load"):
         read_dataset(str(tmp_path / "nothing-here"))
+
+
+def test_glue_defaults_to_the_shared_folder_and_offline_names_glue_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    monkeypatch.setenv("TEXTMIX_SHARED", str(shared_path()))
+    rte = load_glue("rte")  # no --glue_dir, no $GLUE_DIR: shared_dir()/data/glue
+    assert len(rte["test"]) == 277 and len(rte["train"]) == 2490
+    monkeypatch.setenv("TEXTMIX_SHARED", str(tmp_path))  # no GLUE here: the hub, which is offline
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="--glue_dir"):
+        load_glue("rte")

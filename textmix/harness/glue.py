@@ -136,10 +136,11 @@ def read_glue_tsv(task: GlueTask, path: Path, labelled: bool = True) -> Dataset:
 def load_glue(task_name: str, glue_dir: str | os.PathLike | None = None) -> DatasetDict:
     """A GLUE task with `train` and `test` (= GLUE dev; MNLI also `test_mismatched`) splits.
 
-    Reads `glue_dir/<Task>/` (argument, else `$GLUE_DIR`) when given, else the hub's `nyu-mll/glue`.
+    Reads `glue_dir/<Task>/` (argument, else `$GLUE_DIR`, else `shared_dir()/data/glue` when it holds
+    the task), else the hub's `nyu-mll/glue`; a hub that cannot be reached is an error naming `--glue_dir`.
     """
     task = glue_task(task_name)
-    glue_dir = glue_dir or os.environ.get("GLUE_DIR")
+    glue_dir = glue_dir or os.environ.get("GLUE_DIR") or _shared_glue(task.folder)
     if glue_dir:
         folder = Path(glue_dir) / task.folder
         if not folder.is_dir():
@@ -151,7 +152,14 @@ def load_glue(task_name: str, glue_dir: str | os.PathLike | None = None) -> Data
         return DatasetDict({split: read_glue_tsv(task, folder / name) for split, name in files.items()})
     from datasets import load_dataset
 
-    hub = load_dataset("nyu-mll/glue", task.name)
+    try:
+        hub = load_dataset("nyu-mll/glue", task.name)
+    except Exception as err:  # offline, no cache: say where GLUE can come from instead
+        raise FileNotFoundError(
+            f"GLUE task {task.name} could not be loaded from the hub (nyu-mll/glue: {type(err).__name__}: {err}). "
+            "Offline, pass --glue_dir DIR (or set $GLUE_DIR) with the task folders of GLUE's download script "
+            "(CoLA, SST-2, MRPC, ...)."
+        ) from err
     text_a, text_b = _hub_columns(task.name)
     out = {}
     for split, hub_split in task.hub_splits.items():
@@ -161,6 +169,14 @@ def load_glue(task_name: str, glue_dir: str | os.PathLike | None = None) -> Data
         keep = ["text_a", "label"] + (["text_b"] if text_b else [])
         out[split] = ds.remove_columns([c for c in ds.column_names if c not in keep])
     return DatasetDict(out)
+
+
+def _shared_glue(folder: str) -> str | None:
+    """`shared_dir()/data/glue` when it holds the task's folder (the default without --glue_dir)."""
+    from .paths import shared_dir
+
+    glue = shared_dir() / "data" / "glue"
+    return str(glue) if (glue / folder).is_dir() else None
 
 
 def _hub_columns(name: str) -> tuple[str, str | None]:

@@ -323,3 +323,22 @@ def test_tokenizing_under_the_same_tag_never_reads_back_a_stale_cache(tmp_path):
     first = tokenized(data["train"], lambda b: {"n": [1] * len(b["text"])}, "same-model|32")
     second = tokenized(data["train"], lambda b: {"n": [2] * len(b["text"])}, "same-model|32")  # changed tokenizer
     assert first["n"] == [1, 1] and second["n"] == [2, 2]
+
+
+def test_a_bf16_checkpoint_trains_in_float32(tmp_path):
+    """transformers 5 loads a checkpoint in its own dtype; the recipe trains float32 weights (bf16 on CPU is
+    slow and an AdamW step on bf16 weights loses small updates): the final model is saved in float32."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    bf16 = tmp_path / "bert-tiny-bf16"
+    AutoModelForSequenceClassification.from_pretrained(shared_path("models", "bert-tiny"), num_labels=2).to(
+        "cpu").bfloat16().save_pretrained(bf16)
+    AutoTokenizer.from_pretrained(shared_path("models", "bert-tiny")).save_pretrained(bf16)
+    argv = common(tmp_path, "rte")
+    argv[argv.index("--model_name_or_path") + 1] = str(bf16)
+    main(argv)
+    with safe_open(str(tmp_path / "rte" / "model.safetensors"), "pt") as saved:
+        dtypes = {saved.get_tensor(k).dtype for k in saved.keys()}
+    assert dtypes == {torch.float32}

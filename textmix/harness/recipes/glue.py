@@ -426,6 +426,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     model = AutoModelForSequenceClassification.from_pretrained(
         model_args.model_name_or_path, num_labels=data.num_labels, cache_dir=model_args.cache_dir,
         trust_remote_code=model_args.trust_remote_code, problem_type=problem,
+        dtype="float32",  # trained weights in float32 (bf16 checkpoints too); --bf16 / --fp16 for mixed precision
     )
     if model.config.pad_token_id is None:  # decoder-only models pool the last token that is not padding
         model.config.pad_token_id = tokenizer.pad_token_id

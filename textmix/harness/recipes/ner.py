@@ -636,6 +636,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     model = AutoModelForTokenClassification.from_pretrained(
         model_args.model_name_or_path, num_labels=len(data.label_list), id2label=dict(enumerate(data.label_list)),
         label2id=label2id, cache_dir=model_args.cache_dir, trust_remote_code=model_args.trust_remote_code,
+        dtype="float32",  # trained weights in float32 (bf16 checkpoints too); --bf16 / --fp16 for mixed precision
     )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id

@@ -198,3 +198,13 @@ def test_the_loss_before_the_forward_is_an_error_and_eval_mixes_nothing():
         model.eval()
         mb = mixer.mix(batch)
         assert not mb.mixed and mb.attention is None
+
+
+def test_mixtrainer_trains_with_transmix_and_the_clean_loss(tmp_path):
+    """Both options through MixTrainer on a tiny ViT: the logged label weight is the attention one."""
+    from test_regmixup import image_batch, trainer_step
+
+    model = vit("sdpa")
+    seen, loss, grads = trainer_step(tmp_path, model, image_batch(8), 1, mix_method="patch_cutmix", mix_alpha=1.0,
+                                     mix_label_weights="attention", mix_clean_weight=1.0, mix_lam_mode="row")
+    assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads.values())

@@ -198,3 +198,43 @@ def test_the_loss_before_the_forward_is_an_error_and_eval_mixes_nothing():
         model.eval()
         mb = mixer.mix(batch)
         assert not mb.mixed and mb.attention is None
+
+
+def test_mixtrainer_trains_with_transmix_and_the_clean_loss(tmp_path):
+    """Both options through MixTrainer on a tiny ViT: the logged label weight is the attention one."""
+    from test_regmixup import image_batch, trainer_step
+
+    model = vit("sdpa")
+    seen, loss, grads = trainer_step(tmp_path, model, image_batch(8), 1, mix_method="patch_cutmix", mix_alpha=1.0,
+                                     mix_label_weights="attention", mix_clean_weight=1.0, mix_lam_mode="row")
+    assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads.values())
+
+
+@pytest.mark.parametrize("form", ["padding01", "bool4d", "additive4d", "none"])
+def test_recomputed_attention_row_takes_every_mask_form(form):
+    """`recompute_row` against a per-row, per-head loop, for each way a model hands its attention module a mask."""
+    from torch import nn
+
+    from textmix.attention import recompute_row
+
+    torch.manual_seed(0)
+    module = nn.Module()
+    module.query, module.key, module.num_attention_heads = nn.Linear(8, 8), nn.Linear(8, 8), 2
+    hidden = torch.randn(3, 5, 8)
+    keep = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]])
+    query = torch.tensor([0, 2, 1])
+    masks = {"padding01": keep, "bool4d": keep.bool()[:, None, None, :].expand(3, 1, 5, 5),
+             "additive4d": ((1.0 - keep.float()) * -1e9)[:, None, None, :], "none": None}
+    got = recompute_row(module, hidden, masks[form], query)
+    module.requires_grad_(False)
+    for i in range(3):
+        want = torch.zeros(5)
+        for h in range(2):
+            q = module.query(hidden[i, int(query[i])])[h * 4:(h + 1) * 4]
+            k = module.key(hidden[i])[:, h * 4:(h + 1) * 4]
+            scores = [float(q @ k[j]) / 2.0 for j in range(5)]
+            allowed = [j for j in range(5) if form == "none" or keep[i, j]]
+            z = sum(torch.exp(torch.tensor(scores[j])) for j in allowed)
+            for j in allowed:
+                want[j] += float(torch.exp(torch.tensor(scores[j])) / z) / 2
+        torch.testing.assert_close(got[i], want, rtol=1e-4, atol=1e-6)

@@ -16,7 +16,8 @@ come from (`attention_source`):
 * ``"recompute"``: encoders and ViTs whose attention module has query/key projections (`query`/`key`
   or `q_proj`/`k_proj`) and no rotary embedding: the query row's softmax(q k^T / sqrt(d) + mask) is
   recomputed from the module's input in the hook (one key projection of the last layer, no
-  gradient). Works with every attention implementation (eager, SDPA, flash), and gives the
+  gradient), with the mask the module gets (additive float, boolean, or a 0/1 padding mask). Works
+  with eager and SDPA attention (both tested against eager's `output_attentions`), and gives the
   probabilities before attention dropout, as the reference does.
 * ``"returned"``: other models (decoder-only models with rotary embeddings): the attention weights the
   module returns, which only eager attention computes (load the model with
@@ -137,7 +138,7 @@ def recompute_row(module: nn.Module, hidden: torch.Tensor, mask: Any, query: tor
     scaling = getattr(module, "scaling", None) or d ** -0.5
     scores = torch.einsum("bhd,blhd->bhl", q.float(), k.float()) * scaling
     if isinstance(mask, torch.Tensor):
-        m = mask
+        m = mask if mask.is_floating_point() else mask.bool()  # float: additive; bool / 0-1 integers: keep
         if m.dim() == 2:  # (B, L) padding mask
             m = m[:, None, None, :]
         m = m.expand(b, m.shape[1], m.shape[2], length)

@@ -222,4 +222,6 @@ def fits(method: str, training: Mapping[str, Any], modality: str) -> str | None:
             return f"{name} mixes images; the task is {modality}"
         if modality == "tokens" and not spec.token_labels:
             return f"{name} does not mix token labels"
+    if modality == "tokens" and training.get("mix_label_weights") == "attention":
+        return "label_weights 'attention' weighs a sequence's label; the task labels tokens"
     return None

@@ -1,0 +1,61 @@
+"""RegMixup and attention label weights in grids: the example grid over the `quick` preset plans the variants
+where they fit, with their training arguments reaching MixConfig; bad values are grid problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+from textmix import MixTrainingArguments
+from textmix.harness.compare import check_grid, load_grid, plan
+from textmix.harness.tasks import fits
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "grids" / "regmixup_quick.yaml"
+
+
+def test_the_example_grid_plans_the_variants_where_they_fit(tmp_path):
+    grid = load_grid("quick", str(EXAMPLE), seeds=[0])
+    runs = plan(grid, tmp_path, fingerprints=False)
+    cells = {(r.task, r.method): r for r in runs}
+    for task in ("sst2", "rte", "reviews"):
+        assert {(task, m) for m in ("regmixup_hidden", "regmixup_span", "span_attention")} <= set(cells)
+        assert (task, "transmix_cutmix") not in cells and (task, "regmixup_mixup") not in cells
+    assert {("digits", "regmixup_mixup"), ("digits", "transmix_cutmix")} <= set(cells)
+    assert ("digits", "regmixup_hidden") not in cells
+    expected = {"regmixup_hidden": ("hidden", 1.0, "area", 20.0), "regmixup_span": ("span", 1.0, "area", 20.0),
+                "span_attention": ("span", 0.0, "attention", 0.4),
+                "regmixup_mixup": ("mixup", 1.0, "area", 20.0), "transmix_cutmix": ("cutmix", 0.0, "attention", None)}
+    for (task, method), run in cells.items():
+        if method not in expected:
+            continue
+        training = {k: v for k, v in run.training.items() if k != "output_dir"}
+        cfg = MixTrainingArguments(output_dir=str(tmp_path / "x"), **training).mix_config()
+        name, eta, weights, alpha = expected[method]
+        assert (cfg.method, cfg.clean_weight, cfg.label_weights) == (name, eta, weights), (task, method)
+        if alpha is not None:
+            assert cfg.alpha == alpha
+
+
+def test_the_options_are_command_line_arguments():
+    (a,) = HfArgumentParser(MixTrainingArguments).parse_args_into_dataclasses(
+        ["--output_dir", "x", "--mix_method", "span", "--mix_clean_weight", "1", "--mix_alpha", "20",
+         "--mix_label_weights", "attention"])
+    cfg = a.mix_config()
+    assert (cfg.clean_weight, cfg.alpha, cfg.label_weights) == (1.0, 20.0, "attention")
+
+
+def test_attention_labels_do_not_fit_token_tasks():
+    assert fits("span_attention", {"mix_method": "span", "mix_label_weights": "attention"}, "tokens")
+    assert fits("span_attention", {"mix_method": "span", "mix_label_weights": "attention"}, "text") is None
+    assert fits("span", {"mix_method": "span"}, "tokens") is None
+
+
+def test_bad_values_in_method_args_are_grid_problems(tmp_path):
+    config = tmp_path / "grid.yaml"
+    config.write_text("methods: [none, reg, att]\nmethod_args:\n"
+                      "  reg: {mix_method: hidden, mix_clean_weight: -1}\n"
+                      "  att: {mix_method: hidden, mix_label_weights: attention}\n", encoding="utf-8")
+    problems = "\n".join(check_grid(load_grid("smoke", str(config)), tmp_path / "sweep"))
+    assert "training of method reg: clean_weight must be a number >= 0" in problems
+    assert "training of method att: label_weights='attention'" in problems and "paste no region" in problems

@@ -93,3 +93,16 @@ def test_a_clean_pass_draws_nothing(case):
             mb = mixer.mix(batch)
             assert (mb.method, mb.perm.tolist(), [round(v, 6) for v in mb.lam.tolist()]) == (
                 want[0], want[2], want[3])
+
+
+def test_attention_label_weights_draw_nothing():
+    """label_weights='attention' draws what 'area' draws: the recorded span draws, before the forward."""
+    kwargs, batch, expected = RECORDED["span starts (label weight = kept tokens)"]
+    model = tiny_model("bert")
+    mixer = Mixer(model, MixConfig(**kwargs, label_weights="attention"), special_token_ids=list(SPECIAL.values()))
+    with mixer:
+        for want in expected:
+            mb = mixer.mix(batch)
+            assert (mb.method, mb.perm.tolist(), [round(v, 6) for v in mb.lam.tolist()]) == (
+                want[0], want[2], want[3])
+            mb.loss(model(**mb.inputs).logits)  # the attention weights come from the forward, drawing nothing

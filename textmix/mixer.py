@@ -81,7 +81,8 @@ class Mixer:
             if problem_type not in PROBLEM_TYPES:
                 raise ValueError(f"problem_type must be one of {list(PROBLEM_TYPES)} (got {problem_type!r}).")
             self.task_kind = PROBLEM_TYPES[problem_type]
-        fields_of = {name: m.arch_fields_for(self.config) for name, m in self._method.items() if m.arch_fields_for(self.config)}
+        fields_of = {name: m.arch_fields_for(self.config) for name, m in self._method.items()
+                     if m.arch_fields_for(self.config)}
         if model is None and fields_of:
             raise ValueError(
                 f"method(s) {list(fields_of)} mix inside a model: pass the model to Mixer(model, cfg). "
@@ -93,7 +94,7 @@ class Mixer:
         if fields_of:
             self.arch = resolve_for_methods(
                 inner, arch, lambda spec: {n: m.needed_fields(spec, self.config) for n, m in self._method.items()
-                               if m.arch_fields_for(self.config)})
+                                           if m.arch_fields_for(self.config)})
         if self.task_kind == "token":
             unfit = [n for n, m in self._method.items() if not m.token_labels]
             if unfit:

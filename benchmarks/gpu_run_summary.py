@@ -55,10 +55,11 @@ def main() -> None:
     print(f"| total | {sum(int(r['seconds']) for r in times.values())} | "
           f"{sum(int(r['limit_s']) for r in times.values())} | |")
     results = run_results(args.sweep) if (args.sweep / "runs").is_dir() else []
-    failures = args.sweep / "failures.json"
-    failed = len(json.loads(failures.read_text(encoding="utf-8"))) if failures.exists() else 0
-    print(f"\nsweep: {len(results)} runs done of {planned_runs(args.sweep)} planned, {failed} failed "
-          f"(as written by the shards), {args.shards} shards")
+    # failures.json is written by each shard with its own failures (the last to end wins): count error logs
+    failed = sorted(str(p.parent.relative_to(args.sweep / "runs")) for p in (args.sweep / "runs").glob("**/error.log")
+                    if not (p.parent / "results.json").exists()) if (args.sweep / "runs").is_dir() else []
+    print(f"\nsweep: {len(results)} runs done of {planned_runs(args.sweep)} planned, {len(failed)} failed "
+          f"{failed if failed else ''}, {args.shards} shards")
     if not results or "sweep" not in times:
         return
     steps = [r["this_attempt"]["steps"] for r in results]

@@ -42,6 +42,7 @@ def test_cli_fields():
         MixTrainingArguments(output_dir="x", mix_method="hidden", mix_alpha=0)
 
 
+@pytest.mark.filterwarnings("error:Mixer.mix:UserWarning")  # MixTrainer never calls mix() in eval mode: no warning
 def test_evaluation_is_bit_identical_to_the_plain_trainer(tmp_path):
     train, evals = ragged_dataset(48), ragged_dataset(40, seed=1)
     model = tiny_model("bert")

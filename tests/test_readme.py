@@ -36,6 +36,7 @@ CLAIMS = {
     "textmix compare --preset quick --output_dir out/quick\n": "test_quickstart_command",
     'pip install -e ".[dev]" && python -m pytest -q': "test_test_command_is_what_ci_runs",
     "mixer = Mixer(model, MixConfig(": "test_api_snippet_mixes",
+    "loss = loss + eta * mb.loss(": "test_regmixup_by_hand_snippet",
     'mix_method="span", mix_alpha=0.4': "test_trainer_snippet",
     "reliability_overlay(curves": "test_complete_run_and_its_fair_baseline",
     "arch=ArchSpec(": "test_arch_override_snippet",
@@ -158,6 +159,40 @@ def test_api_snippet_mixes():
     assert len(seen) == 8  # 256 rows in batches of 32
     assert any(bool((mb.lam < 1).any()) for mb in seen), "the API snippet trained without mixing a row"
     assert {mb.layer for mb in seen} <= {1, 2} and not any("eval mode" in w for w in ns["_warnings"])
+
+
+def test_regmixup_by_hand_snippet():
+    """The RegMixup block as written, in a `pooled` mixer's context on bert-tiny (dropout off): its loss is
+    CE(clean) + eta * the soft CE of the head on hand-mixed pooled vectors (the oracle)."""
+    import torch.nn.functional as F
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from textmix import MixConfig, Mixer
+
+    path = str(shared_path("models", "bert-tiny"))
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+    texts = ["a fine film", "dull and long", "the best of the year", "not worth it", "warm", "a mess"]
+    batch = dict(tokenizer(texts, padding=True, return_tensors="pt"))
+    batch["labels"] = torch.tensor([1, 0, 1, 0, 1, 0])
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with torch.no_grad():
+        clean = F.cross_entropy(model(**inputs).logits, batch["labels"])
+        pooled = model.bert(**inputs).pooler_output
+    mixer = Mixer(model, MixConfig(method="pooled", alpha=20.0, clean_weight=1.0, seed=0))
+    with mixer, torch.no_grad():
+        out = run_exec(block("loss = loss + eta * mb.loss("), {"mixer": mixer, "model": model, "batch": batch,
+                                                                "eta": 0.5})
+    mb = out["mb"]
+    assert bool((mb.lam < 1).any()), "the block mixed nothing"
+    lam = mb.lam.reshape(-1, 1)
+    logits = model.classifier(lam * pooled + (1 - lam) * pooled[mb.perm])
+    onehot = F.one_hot(batch["labels"], 2).float()
+    targets = lam * onehot + (1 - lam) * onehot[mb.perm]
+    mixed = -(targets * logits.log_softmax(-1)).sum(-1).mean()
+    torch.testing.assert_close(out["loss"], clean + 0.5 * mixed, rtol=1e-5, atol=1e-6)
 
 
 def test_trainer_snippet(tmp_path):

@@ -16,6 +16,7 @@ from conftest import shared_path
 
 from textmix.harness.checks import InputError
 from textmix.harness.recipes import ner
+from textmix.harness.recipes.arguments import parse
 from textmix.harness.recipes.ner import align_labels, main, read_conll, read_table
 
 from .test_glue_recipe import RESULT_KEYS  # the schema every recipe shares
@@ -299,7 +300,7 @@ def test_a_config_file_gives_the_same_arguments_and_compare_overrides_method_and
                       "report_to: none\nuse_cpu: true\n", encoding="utf-8")
     model_args, data_args, training_args = ner.parse_args([str(config)])
     assert data_args.compare == ["none", "hidden"] and data_args.max_seq_length == 32
-    run_args = ner._parse(ner._parser(), [str(config)], mix_method="hidden", output_dir=str(tmp_path / "out" / "hidden"))[2]
+    run_args = parse(ner._parser(), [str(config)], mix_method="hidden", output_dir=str(tmp_path / "out" / "hidden"))[2]
     assert run_args.mix_method == "hidden" and run_args.output_dir == str(tmp_path / "out" / "hidden")
     assert data_args.name() == "wnut17"
 

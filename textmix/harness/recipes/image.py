@@ -30,7 +30,7 @@ import contextlib
 import functools
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ import numpy as np
 import torch
 
 from ..paths import shared_dir
+from .arguments import DataArgumentsBase, as_config, renamed
+from .arguments import ModelArguments as _SharedModelArguments
 
 if TYPE_CHECKING:
     from transformers import HfArgumentParser, PreTrainedModel
@@ -64,8 +66,9 @@ def quick_defaults() -> dict[str, str | list[str]]:
 
 
 @dataclass
-class ModelArguments:
-    """The model: a pretrained checkpoint, or a ViT-style config trained from scratch."""
+class ModelArguments(_SharedModelArguments):
+    """The model: a pretrained checkpoint, or a ViT-style config trained from scratch (the shared fields:
+    `textmix.harness.recipes.arguments.ModelArguments`; LoRA is for the text and token recipes)."""
 
     model_name_or_path: str | None = field(
         default=None,
@@ -85,15 +88,29 @@ class ModelArguments:
     num_attention_heads: int = field(default=4, metadata={"help": "From scratch: attention heads."})
     intermediate_size: int = field(default=128, metadata={"help": "From scratch: MLP width."})
     hidden_dropout_prob: float = field(default=0.0, metadata={"help": "From scratch: dropout."})
-    save_calibrated: bool = field(
-        default=False, metadata={"help": "Also write <output_dir>/calibrated: the model with the validation temperature "
-                                         "folded into its classification head (save_pretrained; LoRA merged), so "
-                                         "it gives temperature-scaled probabilities without textmix."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lora_r is not None:
+            raise ValueError("--lora_r: the image recipe trains the whole model (LoRA is for the GLUE and NER "
+                             "recipes); leave --lora_* out.")
 
 
 @dataclass
-class DataArguments:
-    """The data: a hub dataset, an image folder, or an .npz file of arrays."""
+class DataArguments(DataArgumentsBase):
+    """The data: a hub dataset, an image folder, or an .npz file of arrays (the shared fields:
+    `DataArgumentsBase`).
+
+    For one release, `--max_eval_samples` without `--max_predict_samples` also caps the test images, as it
+    did before the names were shared (a `FutureWarning` says so): give `--max_predict_samples` to cap the
+    test set on its own."""
+
+    MODALITY = "image"
+    UNIT = "image"
+    RENAMED = {"validation_share": "validation_split", "corruption_seed": "split_seed"}
+    TASK_DATA_ONLY = frozenset({"validation_split", "max_predict_samples", "split_seed"})
+    """Shared names the image recipe did not have before: a grid's top-level `data` (written for text
+    tasks) does not set them for image tasks; a task's own `data` does."""
 
     dataset_name: str | None = field(
         default=None, metadata={"help": "Hub dataset id (e.g. cifar10), or 'imagefolder' with --data_dir."}
@@ -116,12 +133,13 @@ class DataArguments:
     )
     image_column: str | None = field(default=None, metadata={"help": "Image column (default: image or img)."})
     label_column: str | None = field(default=None, metadata={"help": "Label column (default: label or labels)."})
-    validation_share: float = field(
-        default=0.1, metadata={"help": "Share of train held out for validation when the data has no validation split."}
+    validation_split: float = field(
+        default=0.1, metadata={"help": "Share of train (< 1) or number of images (>= 1) held out for validation "
+                                       "when the data has no validation split (drawn with the training --seed)."}
     )
     test_share: float | None = field(
         default=None, metadata={"help": "Share of train (< 1) or number of images (>= 1) held out as the test set "
-                                        "when the data has no test split, drawn with --corruption_seed (the same for "
+                                        "when the data has no test split, drawn with --split_seed (the same for "
                                         "every seed); without it such data is an error: the test set is never the "
                                         "validation set."}
     )
@@ -135,8 +153,10 @@ class DataArguments:
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training images."})
     max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Use only this many validation and test images."}
+        default=None, metadata={"help": "Use only this many validation images (and, for one release, test images "
+                                        "when --max_predict_samples is not given)."}
     )
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Use only this many test images."})
     image_mean: list[float] | None = field(
         default=None, metadata={"help": "Normalisation mean per channel (default: the processor's, MNIST's, or 0.5)."}
     )
@@ -145,16 +165,16 @@ class DataArguments:
         default=None, metadata={"help": "Also test on corrupted copies of the test images: gaussian_noise, blur, "
                                         "contrast, occlusion (textmix.robustness.corrupt_images)."}
     )
-    shift_severities: list[int] | None = field(
-        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."}
-    )
     label_noise: float = field(
-        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1)."}
+        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1) (seeded by "
+                                       "--split_seed)."}
     )
-    corruption_seed: int = field(
-        default=0, metadata={"help": "Seed of the corrupted test images and of --label_noise (the same for every "
-                                     "method and seed)."}
+    split_seed: int = field(
+        default=0, metadata={"help": "Seed of the test split carved by --test_share, the corrupted test images and "
+                                     "--label_noise (the same for every method and seed)."}
     )
+    validation_share: float | None = renamed("validation_split")
+    corruption_seed: int | None = renamed("split_seed")
     compare: list[str] | None = field(
         default=None, metadata={"help": "Train one model per mixing method (e.g. none mixup cutmix patch_cutmix) "
                                         "into OUTPUT_DIR/METHOD and report them together; default: the single "
@@ -171,14 +191,16 @@ class DataArguments:
     )
 
     def __post_init__(self) -> None:
-        from .common import check_label_noise, check_shift
+        import warnings
 
-        check_shift(self.shift_kinds, self.shift_severities, "image")
-        check_label_noise(self.label_noise)
-        for name in ("validation_share", "test_share"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"--{name} must be > 0 (a share < 1 or a number of images), got {value}.")
+        super().__post_init__()  # renamed arguments, caps, validation split, shift, label noise
+        if self.test_share is not None and not self.test_share > 0:
+            raise ValueError(f"--test_share must be > 0 (a share < 1 or a number of images), got {self.test_share}.")
+        if self.max_eval_samples is not None and self.max_predict_samples is None:
+            warnings.warn("--max_eval_samples caps the validation images; for one release it also caps the test "
+                          "images when --max_predict_samples is not given, as before: give --max_predict_samples "
+                          "to cap the test set.", FutureWarning, stacklevel=3)
+            self.max_predict_samples = self.max_eval_samples
 
     @property
     def has_data(self) -> bool:
@@ -301,23 +323,24 @@ def load_npz(
         x_test, y_test = raw["x_test"]
         made["test"] = f"x_test/y_test of {name}"
     else:  # carved from train, never the validation images
-        order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(data.corruption_seed))
+        order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(data.split_seed))
         n_test = carve_count(x_train.shape[0], data.test_share, "test", str(path))
         held, kept = order[:n_test].sort().values, order[n_test:].sort().values
         x_test, y_test = x_train[held], y_train[held.numpy()]
         x_train, y_train = x_train[kept], y_train[kept.numpy()]
         made["test"] = (f"{n_test} images carved from x_train of {name} (--test_share {data.test_share}, "
-                        f"--corruption_seed {data.corruption_seed}), disjoint from train and validation")
+                        f"--split_seed {data.split_seed}), disjoint from train and validation")
     if val_key is not None:
         x_val, y_val = raw[val_key]
         made["validation"] = f"{val_key}/y{val_key[1:]} of {name}"
     else:
         order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(seed))
-        n_val = int(round(data.validation_share * len(order)))
+        share = data.validation_split
+        n_val = int(round(share * len(order))) if share < 1 else min(int(share), len(order) - 1)
         x_val, y_val = x_train[order[:n_val]], y_train[order[:n_val].numpy()]
         x_train, y_train = x_train[order[n_val:]], y_train[order[n_val:].numpy()]
-        made["validation"] = (f"{n_val} images carved from x_train of {name} (--validation_share "
-                              f"{data.validation_share}), disjoint from train")
+        made["validation"] = (f"{n_val} images carved from x_train of {name} (--validation_split "
+                              f"{data.validation_split}), disjoint from train")
     classes = fix_classes({"train": [str(v) for v in y_train.tolist()], "validation": [str(v) for v in y_val.tolist()],
                            "test": [str(v) for v in y_test.tolist()]},
                           {"train": f"y_train of {path}", "validation": f"y{(val_key or '_train')[1:]} of {path}",
@@ -354,11 +377,11 @@ def load_npz(
             x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         return _normalise(x, mean, std).contiguous()
 
-    n_train, n_eval = data.max_train_samples, data.max_eval_samples
+    n_train, n_eval, n_test = data.max_train_samples, data.max_eval_samples, data.max_predict_samples
     num_classes = len(classes.names)
     y_train = y_train[:n_train] if n_train else y_train
     y_train, flipped = noisy_labels(y_train, data, num_classes)
-    x_test, y_test = (x_test[:n_eval], y_test[:n_eval]) if n_eval else (x_test, y_test)
+    x_test, y_test = (x_test[:n_test], y_test[:n_test]) if n_test else (x_test, y_test)
     splits = (
         TensorImages(prepare(x_train, n_train), y_train),
         TensorImages(prepare(x_val, n_eval), y_val[:n_eval] if n_eval else y_val),
@@ -366,7 +389,7 @@ def load_npz(
     )
     shifted = {}
     for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
-        corrupted = corrupt_images(x_test, kind, severity, seed=data.corruption_seed)
+        corrupted = corrupt_images(x_test, kind, severity, seed=data.split_seed)
         shifted.setdefault(kind, {})[severity] = TensorImages(prepare(corrupted, None), y_test)
     extra = {"shifted": shifted, "label_noise_flipped": flipped,
              "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'images carved from x_train'} of "
@@ -377,13 +400,13 @@ def load_npz(
 
 
 def noisy_labels(labels: torch.Tensor, data: DataArguments, num_classes: int) -> tuple[torch.Tensor, int]:
-    """`labels` with `--label_noise` of them flipped to another class (seeded by `--corruption_seed`), and
+    """`labels` with `--label_noise` of them flipped to another class (seeded by `--split_seed`), and
     how many were flipped."""
     if not data.label_noise:
         return labels, 0
     from textmix.robustness import flip_labels
 
-    noisy, mask = flip_labels(labels.numpy(), data.label_noise, num_classes, data.corruption_seed)
+    noisy, mask = flip_labels(labels.numpy(), data.label_noise, num_classes, data.split_seed)
     return torch.from_numpy(np.asarray(noisy)).long(), int(mask.sum())
 
 
@@ -426,15 +449,15 @@ def load_hub_or_folder(
         raise no_test_split(f"{shown} (splits {list(ds)})", "--test_share")
     else:  # carved from train, never the validation images
         n_test = carve_count(len(train), data.test_share, "test", shown)
-        parts = train.train_test_split(test_size=n_test, seed=data.corruption_seed)
+        parts = train.train_test_split(test_size=n_test, seed=data.split_seed)
         train, test = parts["train"], parts["test"]
         made["test"] = (f"{n_test} images carved from the train split of {shown} (--test_share {data.test_share}, "
-                        f"--corruption_seed {data.corruption_seed}), disjoint from train and validation")
+                        f"--split_seed {data.split_seed}), disjoint from train and validation")
     if val_name is None:
-        parts = train.train_test_split(test_size=data.validation_share, seed=seed)
+        parts = train.train_test_split(test_size=_share_or_count(data.validation_split), seed=seed)
         train, validation = parts["train"], parts["test"]
-        made["validation"] = (f"{len(validation)} images carved from the train split of {shown} (--validation_share "
-                              f"{data.validation_share}), disjoint from train")
+        made["validation"] = (f"{len(validation)} images carved from the train split of {shown} (--validation_split "
+                              f"{data.validation_split}), disjoint from train")
     else:
         validation = ds[val_name]
         made["validation"] = f"the {val_name} split of {shown}"
@@ -505,13 +528,13 @@ def load_hub_or_folder(
     if data.label_noise:
         noisy, flipped = noisy_labels(torch.tensor(train[label_col]), data, len(names))
         train = train.remove_columns(label_col).add_column(label_col, noisy.tolist())
-    test = limit(test, data.max_eval_samples)
+    test = limit(test, data.max_predict_samples)
     splits = tuple(s.with_transform(transform) for s in (train, limit(validation, data.max_eval_samples), test))
     shifted: dict[str, dict[int, Any]] = {}
     for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
         shifted.setdefault(kind, {})[severity] = test.add_column("_row", list(range(len(test)))).with_transform(
             functools.partial(corrupted_transform, transform=transform, image_col=image_col, kind=kind,
-                              severity=severity, seed=data.corruption_seed))
+                              severity=severity, seed=data.split_seed))
     extra = {"shifted": shifted, "label_noise_flipped": flipped,
              "test_set": f"the {'test' if 'test' in ds else 'carved test'} images of {shown} ({len(test)} images)",
              "splits_made": made, "inputs": {"image_column": image_col, "label_column": label_col},
@@ -520,6 +543,11 @@ def load_hub_or_folder(
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def _share_or_count(value: float) -> float | int:
+    """A share (< 1) as it is, a number of images (>= 1) as an int (`datasets`' `test_size`)."""
+    return value if value < 1 else int(value)
 
 
 def check_image_folder(data_dir: str) -> None:
@@ -675,7 +703,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
             "splits_made": extra["splits_made"],
             "dropped_unseen_labels": extra["dropped_unseen_labels"],
         }
-        config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
+        config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
         return train_and_report(trainer, splits, header, config, shifted=extra["shifted"],
                                 dropped_unlabelled=extra["dropped_unlabelled"],
                                 save_calibrated=model_args.save_calibrated)

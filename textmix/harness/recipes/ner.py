@@ -57,14 +57,14 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..checks import InputError
+from .arguments import DataArgumentsBase, argument_parser, as_config, parse, renamed, with_lora
+from .arguments import ModelArguments as _SharedModelArguments
 from .contracts import label_name
-from .glue import ModelArguments as _GlueModelArguments
-from .glue import with_lora
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -85,14 +85,19 @@ csv.field_size_limit(2**31 - 1)
 
 
 @dataclass
-class ModelArguments(_GlueModelArguments):
+class ModelArguments(_SharedModelArguments):
     """Which model to fine-tune as a tagger (a new token classification head is added); `--lora_*` train a
     LoRA adapter (peft task type TOKEN_CLS) and the head instead of the whole model."""
 
 
 @dataclass
-class DataArguments:
-    """Which data to train and test on, and how its words become labelled tokens."""
+class DataArguments(DataArgumentsBase):
+    """Which data to train and test on, and how its words become labelled tokens (the shared fields:
+    `DataArgumentsBase`)."""
+
+    MODALITY = "tokens"
+    UNIT = "sentence"
+    RENAMED = {"max_test_samples": "max_predict_samples"}
 
     train_file: str | None = field(
         default=None, metadata={"help": "Training data: CoNLL (token<TAB>tag per line), .csv, .json or .jsonl "
@@ -121,17 +126,14 @@ class DataArguments:
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Train on at most this many sentences (after carving validation)."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Validate on at most this many sentences."})
-    max_test_samples: int | None = field(default=None, metadata={"help": "Test on at most this many sentences."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Test on at most this many sentences."})
+    max_test_samples: int | None = renamed("max_predict_samples")
     validation_split: float = field(
         default=0.1, metadata={"help": "Without validation data: share of the training sentences (< 1) or number "
                                        "of sentences (>= 1) held out for validation."})
-    split_seed: int = field(
-        default=0, metadata={"help": "Seed of the train/validation split (the same for every run and seed)."})
     shift_kinds: list[str] | None = field(
         default=None, metadata={"help": "Also test on corrupted copies of the test sentences: typo, deletion, swap, "
                                         "mask (textmix.robustness.corrupt_words; tags follow their words)."})
-    shift_severities: list[int] | None = field(
-        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."})
     label_noise: float = field(
         default=0.0, metadata={"help": "Share of the training words whose tag is flipped to another tag, in [0, 1) "
                                        "(seeded by --split_seed: the same flips for every method and seed)."})
@@ -159,16 +161,7 @@ class DataArguments:
         if self.max_seq_length <= 0:
             raise InputError(f"--max_seq_length must be > 0 (got {self.max_seq_length}): the tokens kept per "
                              "sentence.")
-        for name in ("max_train_samples", "max_eval_samples", "max_test_samples"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise InputError(f"--{name} must be > 0 (got {value}); leave it out to use every sentence.")
-        if self.validation_split <= 0:
-            raise InputError("--validation_split must be > 0: temperature scaling needs a validation split.")
-        from .common import check_label_noise, check_shift
-
-        check_shift(self.shift_kinds, self.shift_severities, "tokens")
-        check_label_noise(self.label_noise)
+        super().__post_init__()  # caps, validation split, shift, label noise
         if self.compare is not None and not self.compare:
             raise InputError("--compare needs at least one method, e.g. --compare none embedding hidden.")
 
@@ -456,7 +449,7 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> TaggedD
         notice(f"the tags of {sources['train']} ({label_list[:6]}) are not entity tags (BIO: O, B-x, I-x, ...): entity "
                "F1 does not apply; the task metric is token accuracy (task_metric in results.json)")
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_test_samples}
+              "test": data_args.max_predict_samples}
     splits = {"train": train, "validation": validation, "test": test}
     splits = {name: rows[:limits[name]] if limits[name] else rows for name, rows in splits.items()}
     used = sorted_tags(split_tags(splits["train"]))
@@ -677,7 +670,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     }
     if not data.entities:
         header["task_metric"] = "accuracy"  # the tags are not entities: token accuracy, not entity F1
-    config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
+    config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
     return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted,
                             dropped_unlabelled=data.untagged,
                             save_calibrated=model_args.save_calibrated)
@@ -686,41 +679,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
 # ----------------------------------------------------------------------------------------------- command line
 
 
-def _config_file(argv: Sequence[str]) -> Path | None:
-    return Path(argv[0]) if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")) else None
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    import yaml
-
-    text = path.read_text(encoding="utf-8")
-    values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    if not isinstance(values, dict):
-        raise InputError(f"{path} must hold a mapping of argument names to values.")
-    return values
-
-
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, MixTrainingArguments]:
     """(ModelArguments, DataArguments, MixTrainingArguments) from the command line or one .json/.yaml file."""
-    return _parse(_parser(), list(sys.argv[1:] if argv is None else argv))
+    return parse(_parser(), argv)
 
 
 def _parser() -> HfArgumentParser:
-    from transformers import HfArgumentParser
-
-    from textmix.trainer import MixTrainingArguments
-
-    return HfArgumentParser((ModelArguments, DataArguments, MixTrainingArguments))
-
-
-def _parse(parser: HfArgumentParser, argv: list[str], **override: str) -> tuple[Any, ...]:
-    """The dataclasses of `argv` (a command line or one config file), with `override` (e.g. a method and
-    output folder of `--compare`) replacing the given values."""
-    path = _config_file(argv)
-    if path is not None:
-        return parser.parse_dict({**_read_config(path), **override})
-    extra = [item for key, value in override.items() for item in (f"--{key}", value)]
-    return parser.parse_args_into_dataclasses(args=[*argv, *extra])
+    return argument_parser(ModelArguments, DataArguments)
 
 
 def compare(parser: HfArgumentParser, argv: list[str], model_args: ModelArguments, data_args: DataArguments,
@@ -737,7 +702,7 @@ def compare(parser: HfArgumentParser, argv: list[str], model_args: ModelArgument
     methods = list(dict.fromkeys(data_args.compare))
     per_method = {}
     for method in methods:  # fresh TrainingArguments per method: the same arguments with this method and folder
-        run_args = _parse(parser, argv, mix_method=method, output_dir=str(out / method))[2]
+        run_args = parse(parser, argv, mix_method=method, output_dir=str(out / method))[2]
         check_token_methods(run_args)
         per_method[method] = run_args
     results = []
@@ -771,7 +736,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | list[dict[str, Any]]
     `--compare` the list of each method's, in the order of the methods."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    model_args, data_args, training_args = _parse(parser, argv)
+    model_args, data_args, training_args = parse(parser, argv)
     if data_args.compare:
         outcome: dict[str, Any] | list[dict[str, Any]] = compare(parser, argv, model_args, data_args, training_args)
     else:

@@ -748,18 +748,25 @@ def _print_line(result: dict[str, Any]) -> None:
           f"{result['train_time_s'] / 60:.1f} min of training", flush=True)
 
 
+def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, MixTrainingArguments]:
+    """(ModelArguments, DataArguments, MixTrainingArguments) from the command line (with `--quick`'s defaults)
+    or one .json/.yaml file."""
+    from .arguments import argument_parser, parse
+
+    argv = with_quick_defaults(list(sys.argv[1:] if argv is None else argv))
+    return parse(argument_parser(ModelArguments, DataArguments), argv)
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Command-line entry point (see the module docstring): one run, or one per `--compare` method.
 
     Returns the results dict of each run, in the order of the methods.
     """
-    from transformers import HfArgumentParser
-
-    from textmix.trainer import MixTrainingArguments
+    from .arguments import argument_parser, parse
 
     argv = with_quick_defaults(list(sys.argv[1:] if argv is None else argv))
-    parser = HfArgumentParser((ModelArguments, DataArguments, MixTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    parser = argument_parser(ModelArguments, DataArguments)
+    model_args, data_args, training_args = parse(parser, argv)
     if not data_args.has_data:
         parser.error(NO_DATA)
     if data_args.compare:

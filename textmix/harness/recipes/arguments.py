@@ -76,6 +76,7 @@ class DataArgumentsBase:
     and label noise. Subclasses set `MODALITY` (for the shift kinds) `UNIT` (what a row is, for messages) and
     `RENAMED` ({old name: new name}, each old name a `renamed` field), and may re-declare a field to change its help or default."""
 
+    _argument_group_name: ClassVar[str] = "data arguments"  # HfArgumentParser's --help group
     MODALITY: ClassVar[str] = "text"
     UNIT: ClassVar[str] = "example"
     RENAMED: ClassVar[dict[str, str]] = {}
@@ -125,6 +126,8 @@ class DataArgumentsBase:
 @dataclass
 class ModelArguments:
     """Which model to fine-tune; `--lora_*` train a LoRA adapter (and the head) instead of the whole model."""
+
+    _argument_group_name: ClassVar[str] = "model arguments"  # HfArgumentParser's --help group
 
     model_name_or_path: str = field(
         default=DEFAULT_MODEL, metadata={"help": "Hub id or local folder of a pretrained model."}

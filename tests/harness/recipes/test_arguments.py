@@ -103,3 +103,15 @@ def test_run_keys_of_the_presets_did_not_change(preset):
     for run in runs:  # a grid's top-level data does not give the image recipe the names new to it
         if run.modality == "image":
             assert not {"validation_split", "max_predict_samples", "split_seed"} & set(run.data)
+
+
+def test_docs_recipes_lists_every_argument_and_every_rename():
+    text = (Path(__file__).resolve().parents[3] / "docs" / "recipes.md").read_text(encoding="utf-8")
+    for module in (glue, ner, image):
+        for cls in (module.ModelArguments, module.DataArguments):
+            old = renamed_fields(cls)
+            for f in dataclasses.fields(cls):
+                if f.name not in old:
+                    assert f"| `--{f.name}` |" in text, (module.__name__, f.name)
+            for name, new in old.items():
+                assert f"| `--{name}` | `--{new}`" in text, (module.__name__, name)

@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from datasets import DatasetDict
 
-    from textmix.harness.glue import GlueTask
     from textmix.trainer import MixTrainingArguments
 
 from .arguments import DEFAULT_MODEL, DataArgumentsBase, ModelArguments, renamed, with_lora
+from .contracts import RecipeData
 
 __all__ = ["DEFAULT_MODEL", "DataArguments", "ModelArguments", "RecipeData", "load_data", "parse_args", "run",
            "with_lora"]
@@ -138,29 +137,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     from .arguments import argument_parser, parse
 
     return parse(argument_parser(ModelArguments, DataArguments), argv)
-
-
-@dataclass
-class RecipeData:
-    """The data of a run, split, and how its labels are read."""
-
-    splits: DatasetDict  # train, validation, test[...]
-    task: GlueTask | None
-    num_labels: int
-    problem_type: str  # classification, regression or multi_label
-    reason: str  # "given", "that of GLUE task <name>", or why it was inferred from the labels
-    dropped_unlabelled: dict[str, int] = field(default_factory=dict)
-    test_set: str = ""  # what the test split is, e.g. "GLUE rte dev (277 rows)"
-    label_noise_flipped: int = 0  # training labels flipped by --label_noise
-    label_names: list[str] | None = None  # class names in id order (None for regression)
-    inputs: dict[str, Any] = field(default_factory=dict)  # what was read as input: text_columns, and how chosen
-    splits_made: dict[str, str] = field(default_factory=dict)  # how each split was made
-    dropped_unseen: dict[str, int] = field(default_factory=dict)  # rows dropped for a label training never shows
-
-    @property
-    def regression(self) -> bool:
-        """Whether the labels are numbers to predict."""
-        return self.problem_type == "regression"
 
 
 def load_data(data_args: DataArguments) -> RecipeData:

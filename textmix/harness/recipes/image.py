@@ -38,6 +38,7 @@ import torch
 from ..paths import shared_dir
 from .arguments import DataArgumentsBase, as_config, renamed
 from .arguments import ModelArguments as _SharedModelArguments
+from .contracts import RecipeData
 from .image_data import (  # noqa: F401 - the recipe's data, re-exported
     TensorImages,
     check_image_folder,
@@ -241,12 +242,10 @@ def with_quick_defaults(argv: list[str]) -> list[str]:
     return defaults + argv
 
 
-def load_data(
-    model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments
-) -> tuple[dict[str, Any], list[str], int, int, dict[str, Any]]:
-    """({"train", "validation", "test"} datasets, class names, channels, image size, extra), the images
-    shaped for the model: a pretrained model's channels and size, else the data's own (or --image_size);
-    `extra` has the corrupted test sets (`shifted`), `label_noise_flipped` and `test_set`."""
+def load_data(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments) -> RecipeData:
+    """The splits (train, validation, test `TensorImages` or datasets), class names, corrupted test copies
+    (`shifted`) and how each split was made, the images shaped for the model (`image_shape`): a pretrained
+    model's channels and size, else the data's own (or --image_size)."""
     from transformers import AutoConfig
 
     channels = size = None
@@ -264,8 +263,11 @@ def load_data(
         training_args.remove_unused_columns = False  # the transform needs the image column
     else:
         raise ValueError(NO_DATA)
-    named = dict(zip(("train", "validation", "test"), splits, strict=True))
-    return named, names, channels or native_channels, size or native_size, extra
+    return RecipeData(
+        dict(zip(("train", "validation", "test"), splits, strict=True)), None, len(names), "classification", "given",
+        extra["dropped_unlabelled"], extra["test_set"], extra["label_noise_flipped"], list(names), extra["inputs"],
+        extra["splits_made"], extra["dropped_unseen_labels"], extra["shifted"],
+        (channels or native_channels, size or native_size))
 
 
 def check_data(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments) -> None:
@@ -344,9 +346,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     check_output_dir(training_args.output_dir)
     check_model(model_args.model_name_or_path)
     with _denormals_flushed(training_args):
-        splits, names, channels, size, extra = load_data(model_args, data_args, training_args)
+        data = load_data(model_args, data_args, training_args)
+        splits, names = data.splits, data.label_names
         set_seed(training_args.seed)
-        model = build_model(model_args, names, channels, size)
+        model = build_model(model_args, names, *data.image_shape)
         trainer = MixTrainer(model=model, args=training_args, train_dataset=splits["train"],
                              eval_dataset=splits["validation"], compute_metrics=classification_metrics())
         tags = tags or {}
@@ -357,17 +360,17 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
             "seed": training_args.seed,
             "model": model_args.model_name_or_path or f"{model_args.model_type} from scratch",
             "modality": "image",
-            "test_set": extra["test_set"],
+            "test_set": data.test_set,
             "label_noise": float(data_args.label_noise),
-            "label_noise_flipped": extra["label_noise_flipped"],
+            "label_noise_flipped": data.label_noise_flipped,
             "label_names": names,
-            "inputs": extra["inputs"],
-            "splits_made": extra["splits_made"],
-            "dropped_unseen_labels": extra["dropped_unseen_labels"],
+            "inputs": data.inputs,
+            "splits_made": data.splits_made,
+            "dropped_unseen_labels": data.dropped_unseen,
         }
         config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
-        return train_and_report(trainer, splits, header, config, shifted=extra["shifted"],
-                                dropped_unlabelled=extra["dropped_unlabelled"],
+        return train_and_report(trainer, splits, header, config, shifted=data.shifted,
+                                dropped_unlabelled=data.dropped_unlabelled,
                                 save_calibrated=model_args.save_calibrated)
 
 

@@ -391,8 +391,14 @@ class RecipeData:
     dropped_unseen: dict[str, int] = field(default_factory=dict)  # rows dropped for a label training never shows
     shifted: dict[str, dict[int, Any]] = field(default_factory=dict)  # corrupted test copies made while loading
     image_shape: tuple[int, int] | None = None  # images: (channels, side) as the model takes them
+    task_metric: str | None = None  # the task metric when not the problem type's own (tags that are not entities)
 
     @property
     def regression(self) -> bool:
         """Whether the labels are numbers to predict."""
         return self.problem_type == "regression"
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        """Label name -> id."""
+        return {name: i for i, name in enumerate(self.label_names or [])}

@@ -64,7 +64,6 @@ from .arguments import ModelArguments as _SharedModelArguments
 from .ner_data import (  # noqa: F401 - the recipe's data, re-exported
     TABLE_SUFFIXES,
     Sentence,
-    TaggedData,
     carve,
     load_data,
     read_conll,
@@ -316,7 +315,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
                    "or scored.")
     set_seed(training_args.seed)
     model = AutoModelForTokenClassification.from_pretrained(
-        model_args.model_name_or_path, num_labels=len(data.label_list), id2label=dict(enumerate(data.label_list)),
+        model_args.model_name_or_path, num_labels=len(data.label_names), id2label=dict(enumerate(data.label_names)),
         label2id=label2id, cache_dir=model_args.cache_dir, trust_remote_code=model_args.trust_remote_code,
         dtype="float32",  # trained weights in float32 (bf16 checkpoints too); --bf16 / --fp16 for mixed precision
     )
@@ -335,33 +334,30 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     trainer = MixTrainer(
         model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
         processing_class=tokenizer, data_collator=DataCollatorForTokenClassification(tokenizer),
-        compute_metrics=token_classification_metrics(data.label_list, entities=data.entities),
+        compute_metrics=token_classification_metrics(data.label_names, entities=data.task_metric is None),
     )
     tags = tags or {}
-    test_file = data.sources.get("test", "test")
     header = {
         **tags,
         "task": tags.get("task") or data_args.name(),
         "modality": "tokens",
-        "test_set": f"{Path(test_file).name if Path(test_file).exists() else test_file} "
-                    f"({len(data.splits['test'])} sentences)",
+        "test_set": data.test_set,
         "label_noise": float(data_args.label_noise),
         "label_noise_flipped": data.label_noise_flipped,
         "method": tags.get("method", method_name(training_args)),
         "seed": training_args.seed,
         "model": model_args.model_name_or_path,
-        "label_names": data.label_list,
+        "label_names": data.label_names,
         "unscored_words": unscored,
-        "inputs": {"tokens_column": data_args.tokens_column, "tags_column": data_args.tags_column or "tags/ner_tags",
-                   "how": "CoNLL: the first and the last column" if not data_args.dataset_name else "given"},
-        "splits_made": {split: str(data.sources.get(split, split)) for split in ("train", "validation", "test")},
+        "inputs": data.inputs,
+        "splits_made": data.splits_made,
         "dropped_unseen_labels": data.dropped_unseen,
     }
-    if not data.entities:
-        header["task_metric"] = "accuracy"  # the tags are not entities: token accuracy, not entity F1
+    if data.task_metric:
+        header["task_metric"] = data.task_metric  # the tags are not entities: token accuracy, not entity F1
     config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
     return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted,
-                            dropped_unlabelled=data.untagged,
+                            dropped_unlabelled=data.dropped_unlabelled,
                             save_calibrated=model_args.save_calibrated)
 
 

@@ -8,12 +8,11 @@ import csv
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..checks import InputError
-from .contracts import label_name
+from .contracts import RecipeData, label_name
 
 if TYPE_CHECKING:
     from .ner import DataArguments
@@ -187,24 +186,6 @@ def read_hub(data_args: DataArguments, cache_dir: str | None = None) -> dict[str
 # ----------------------------------------------------------------------------------------------- splits
 
 
-@dataclass
-class TaggedData:
-    """The sentences of a run, split, and the tags the model predicts."""
-
-    splits: dict[str, list[Sentence]]  # train, validation, test
-    label_list: list[str]  # id -> tag: sorted, O first
-    sources: dict[str, str]  # where each split comes from
-    label_noise_flipped: int = 0  # training tags flipped by --label_noise
-    entities: bool = True  # whether the tags are entity tags (BIO, ...): entity F1 is the task metric
-    untagged: dict[str, int] = field(default_factory=dict)  # per split: words with a missing tag (not scored)
-    dropped_unseen: dict[str, int] = field(default_factory=dict)  # per split: words whose unseen tag is unscored
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        """Tag -> id."""
-        return {tag: i for i, tag in enumerate(self.label_list)}
-
-
 def sorted_tags(tags: Sequence[str | None] | set[str | None]) -> list[str]:
     """The distinct `tags` (missing ones, None, left out), sorted, with `O` first."""
     return sorted(set(tags) - {None}, key=lambda t: (t != "O", t))
@@ -233,7 +214,7 @@ def carve(n: int, count: float, seed: int) -> tuple[list[int], list[int]]:
     return sorted(int(i) for i in order[:k]), sorted(int(i) for i in order[k:])
 
 
-def load_data(data_args: DataArguments, cache_dir: str | None = None) -> TaggedData:
+def load_data(data_args: DataArguments, cache_dir: str | None = None) -> RecipeData:
     """The train / validation / test sentences of `data_args` and the tag list, under the label contract
     (`contracts.fix_classes`, one label per tagged word). Errors name the problem: a missing or empty
     file, a training split with fewer than two tags, a tag only the evaluation data has (unless
@@ -322,7 +303,14 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> TaggedD
     if data_args.label_noise:
         splits["train"], flipped = with_tag_noise(splits["train"], label_list, data_args.label_noise,
                                                   data_args.split_seed)
-    return TaggedData(splits, label_list, sources, flipped, entities, untagged, dict(classes.dropped_unseen))
+    test = sources.get("test", "test")
+    test_set = f"{Path(test).name if Path(test).exists() else test} ({len(splits['test'])} sentences)"
+    inputs = {"tokens_column": data_args.tokens_column, "tags_column": data_args.tags_column or "tags/ner_tags",
+              "how": "CoNLL: the first and the last column" if not data_args.dataset_name else "given"}
+    return RecipeData(splits, None, len(label_list), "token", "entity tags" if entities else "tags that are not "
+                      "entities", untagged, test_set, flipped, label_list, inputs,
+                      {split: str(sources.get(split, split)) for split in ("train", "validation", "test")},
+                      dict(classes.dropped_unseen), task_metric=None if entities else "accuracy")
 
 
 def with_tag_noise(sentences: list[Sentence], label_list: list[str], rate: float, seed: int

@@ -294,7 +294,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from textmix.trainer import MixTrainer
 
     from .arguments import as_config
-    from .common import file_task_name, method_name, multi_label_metrics, tokenized, train_and_report
+    from .common import multi_label_metrics, tokenized, train_and_report
     from .contracts import mask_token, one_word_notice, padding_token
 
     set_seed(training_args.seed)
@@ -335,8 +335,19 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics,
     )
-    tags = tags or {}
-    header = {
+    header = _header(tags or {}, data, model_args, data_args, training_args)
+    config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
+    return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
+                            dropped_unlabelled=data.dropped_unlabelled, shifted=shifted,
+                            save_calibrated=model_args.save_calibrated)
+
+
+def _header(tags: dict[str, Any], data: RecipeData, model_args: ModelArguments, data_args: DataArguments,
+            training_args: MixTrainingArguments) -> dict[str, Any]:
+    """The run's entries of results.json besides its figures (task, method, seed, data facts); `tags` first."""
+    from .common import file_task_name, method_name
+
+    return {
         **tags,
         "task": tags.get("task") or (data.task.name if data.task else data_args.dataset_name
                                      or file_task_name(data_args.train_file)),
@@ -352,10 +363,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         "splits_made": data.splits_made,
         "dropped_unseen_labels": data.dropped_unseen,
     }
-    config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
-    return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
-                            dropped_unlabelled=data.dropped_unlabelled, shifted=shifted,
-                            save_calibrated=model_args.save_calibrated)
 
 
 def shifted_tests(test: Any, data_args: DataArguments, mask_token: str) -> dict[str, dict[int, Any]]:

@@ -276,6 +276,29 @@ def check_token_methods(training_args: MixTrainingArguments) -> None:
                          f"batches (labels per token); use one of {fit}, or none.")
 
 
+def _shifted_tests(data: Any, data_args: DataArguments, model_args: ModelArguments,
+                   tokenizer: PreTrainedTokenizerBase) -> dict[str, dict[int, Any]]:
+    """Tokenized corrupted copies of the test sentences ({kind: {severity: dataset}}) for `--shift_kinds`
+    (`textmix.robustness.corrupt_words`, seeded by `--split_seed`; tags follow their words)."""
+    from textmix.robustness import corrupt_words
+
+    from ..checks import notice
+    from .common import shift_plan
+    from .contracts import mask_token as shift_mask_token
+    from .contracts import one_word_notice
+
+    shifted: dict[str, dict[int, Any]] = {}
+    mask_token = shift_mask_token(tokenizer, data_args.shift_kinds, model_args.model_name_or_path)
+    said = one_word_notice([" ".join(words) for words, _ in data.splits["test"]], data_args.shift_kinds)
+    if said:
+        notice(said.replace("texts", "sentences"))
+    for kind, severity in shift_plan(data_args.shift_kinds, data_args.shift_severities):
+        corrupted = corrupt_words(data.splits["test"], kind, severity, seed=data_args.split_seed, mask_token=mask_token)
+        shifted.setdefault(kind, {})[severity] = tokenize(corrupted, tokenizer, data.label2id, data_args.max_seq_length,
+                                                          data_args.label_all_tokens)[0]
+    return shifted
+
+
 def run(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments,
         tags: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train a token classifier (resuming from the last complete checkpoint in `output_dir`), predict,
@@ -297,12 +320,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification, set_seed
 
     from textmix.calibration import token_classification_metrics
-    from textmix.robustness import corrupt_words
     from textmix.trainer import MixTrainer
 
-    from .common import method_name, shift_plan, train_and_report
-    from .contracts import mask_token as shift_mask_token
-    from .contracts import one_word_notice
+    from .common import method_name, train_and_report
 
     label2id = data.label2id
     splits, unscored = {}, {}
@@ -322,15 +342,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     model = with_lora(model, model_args, task_type="TOKEN_CLS")
-    shifted: dict[str, dict[int, Any]] = {}
-    mask_token = shift_mask_token(tokenizer, data_args.shift_kinds, model_args.model_name_or_path)
-    said = one_word_notice([" ".join(words) for words, _ in data.splits["test"]], data_args.shift_kinds)
-    if said:
-        notice(said.replace("texts", "sentences"))
-    for kind, severity in shift_plan(data_args.shift_kinds, data_args.shift_severities):
-        corrupted = corrupt_words(data.splits["test"], kind, severity, seed=data_args.split_seed, mask_token=mask_token)
-        shifted.setdefault(kind, {})[severity] = tokenize(corrupted, tokenizer, label2id, data_args.max_seq_length,
-                                                          data_args.label_all_tokens)[0]
+    shifted = _shifted_tests(data, data_args, model_args, tokenizer)
     trainer = MixTrainer(
         model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
         processing_class=tokenizer, data_collator=DataCollatorForTokenClassification(tokenizer),

@@ -214,15 +214,8 @@ def carve(n: int, count: float, seed: int) -> tuple[list[int], list[int]]:
     return sorted(int(i) for i in order[:k]), sorted(int(i) for i in order[k:])
 
 
-def load_data(data_args: DataArguments, cache_dir: str | None = None) -> RecipeData:
-    """The train / validation / test sentences of `data_args` and the tag list, under the label contract
-    (`contracts.fix_classes`, one label per tagged word). Errors name the problem: a missing or empty
-    file, a training split with fewer than two tags, a tag only the evaluation data has (unless
-    `--drop_unseen_labels`: its words are left unscored, counted), a validation or test split with no
-    tagged word. A notice lists the tags and their words per split."""
-    from ..checks import notice
-    from .contracts import Classes, classes_notice, fix_classes
-
+def _read_splits(data_args: DataArguments, cache_dir: str | None) -> tuple[dict[str, list[Sentence]], dict[str, str]]:
+    """The sentences of each given split (hub dataset or files) and where each comes from."""
     if data_args.dataset_name:
         raw = read_hub(data_args, cache_dir)
         sources = {split: f"{data_args.dataset_name}[{split}]" for split in raw}
@@ -239,6 +232,19 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> RecipeD
                 raise FileNotFoundError(f"--{split}_file {file} {what}: give a CoNLL (token<TAB>tag per line), "
                                         ".csv, .json or .jsonl file.")
             raw[split], sources[split] = read_file(path, data_args), str(file)
+    return raw, sources
+
+
+def load_data(data_args: DataArguments, cache_dir: str | None = None) -> RecipeData:
+    """The train / validation / test sentences of `data_args` and the tag list, under the label contract
+    (`contracts.fix_classes`, one label per tagged word). Errors name the problem: a missing or empty
+    file, a training split with fewer than two tags, a tag only the evaluation data has (unless
+    `--drop_unseen_labels`: its words are left unscored, counted), a validation or test split with no
+    tagged word. A notice lists the tags and their words per split."""
+    from ..checks import notice
+    from .contracts import Classes, classes_notice, fix_classes
+
+    raw, sources = _read_splits(data_args, cache_dir)
     for split, sentences in raw.items():
         if not sentences:
             raise InputError(f"{sources[split]} holds no sentence: a file needs `token<TAB>tag` lines (or rows with "

@@ -1,4 +1,5 @@
-"""The `textmix` command: `textmix compare` runs a sweep, `textmix report` rebuilds its report.
+"""The `textmix` command: `textmix compare` runs a sweep, `textmix report` rebuilds its report, `textmix train
+RECIPE ...` runs one recipe (the arguments of `python recipes/run_<recipe>.py`; docs/recipes.md).
 
 Errors are one message on stderr (exit status 2 for bad input, 1 for failed runs); `--debug` or
 `TEXTMIX_DEBUG=1` shows the traceback instead.
@@ -12,7 +13,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `textmix` argument parser (subcommands `compare` and `report`)."""
+    """The `textmix` argument parser (subcommands `compare`, `train` and `report`)."""
     from .compare import PRESETS, grid_methods
 
     parser = argparse.ArgumentParser(prog="textmix", description="Mixup/CutMix for Hugging Face models.")
@@ -41,10 +42,38 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--address", help="with --backend ray: the address of a running Ray cluster (default: start "
                                        "Ray on this machine); the sweep folder must be on a file system it shares")
     cmp.add_argument("--workers", type=int, help="with --backend ray: runs at once (default: one per CPU, or per GPU)")
+    recipes = train_recipes()
+    listed = ", ".join(f"{name} ({modality})" for name, modality in recipes.items())
+    train = sub.add_parser(
+        "train", help=f"train and evaluate one model with a recipe: {listed}",
+        description=f"Recipes: {listed}. The arguments after the recipe are the recipe's own (those of "
+                    "recipes/run_glue.py, run_ner.py, run_image_classification.py; `textmix train RECIPE --help` "
+                    "lists them, docs/recipes.md groups them), or one .json/.yaml file of them. For several "
+                    "processes use the launchers: torchrun / accelerate launch recipes/run_<recipe>.py.")
+    train.add_argument("recipe", choices=list(recipes), help="the recipe")
+    train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's arguments")
     rep = sub.add_parser("report", help="rebuild a sweep's report from the results on disk")
     rep.add_argument("sweep_dir")
     rep.add_argument("--baseline", default="none", help="method the others are compared with")
     return parser
+
+
+def train_recipes() -> dict[str, str]:
+    """{recipe name: modality} of every recipe `textmix train` runs (from `textmix.harness.tasks.RECIPES`)."""
+    from .tasks import RECIPES
+
+    return {recipe: modality for modality, recipe in RECIPES.items()}
+
+
+def _train(args: argparse.Namespace) -> int:
+    """`textmix train RECIPE ...`: the recipe's command line (errors as one message, as its launcher's)."""
+    import importlib
+    import os
+
+    if args.debug:
+        os.environ["TEXTMIX_DEBUG"] = "1"
+    module = importlib.import_module(f"textmix.harness.recipes.{args.recipe}")
+    return module.cli(list(args.recipe_args))
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -147,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     from .checks import friendly_errors
 
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        return _train(args)  # the recipe's own error handling (one message, exit status 2)
     command = _report if args.command == "report" else _compare
     return friendly_errors(command, args, debug=args.debug)
 

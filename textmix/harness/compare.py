@@ -760,7 +760,7 @@ def task_plan(grid: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 skipped[method] = reason
             else:
                 runs.append(method)
-        unapplied = [k for k in (grid.get("data") or {}) if k not in recipe_fields(spec.modality)["data"]]
+        unapplied = [k for k in (grid.get("data") or {}) if k not in recipe_fields(spec.modality)["grid_data"]]
         out[spec.name] = {"modality": spec.modality, "test_set": spec.test_set(), "methods": runs,
                           "skipped_methods": skipped, "unapplied_data": unapplied}
     return out
@@ -781,7 +781,7 @@ def plan(grid: dict, output_dir: Path, fingerprints: bool = True, strict: bool =
     for spec in specs:
         fields = recipe_fields(spec.modality)
         over = _task_args(grid, spec)
-        data = {k: v for k, v in (grid.get("data") or {}).items() if k in fields["data"]}
+        data = {k: v for k, v in (grid.get("data") or {}).items() if k in fields["grid_data"]}
         if shift:
             kinds = shift.get("image" if spec.modality == "image" else "text")
             if kinds:

@@ -115,11 +115,13 @@ def recipe_module(modality: str) -> Any:
 
 @functools.cache
 def recipe_fields(modality: str) -> dict[str, set[str]]:
-    """The recipe's argument names of a modality: `data`, `model` and `training` (MixTrainingArguments)."""
+    """The recipe's argument names of a modality: `data`, `model` and `training` (MixTrainingArguments), and
+    `grid_data`: the `data` names a grid's top-level `data` applies to it (all but its `TASK_DATA_ONLY`)."""
     from textmix.trainer import MixTrainingArguments
 
     module = recipe_module(modality)
-    return {"data": {f.name for f in dataclasses.fields(module.DataArguments)},
+    data = {f.name for f in dataclasses.fields(module.DataArguments)}
+    return {"data": data, "grid_data": data - set(getattr(module.DataArguments, "TASK_DATA_ONLY", ())),
             "model": {f.name for f in dataclasses.fields(module.ModelArguments)},
             "training": {f.name for f in dataclasses.fields(MixTrainingArguments) if f.init}}
 

@@ -265,7 +265,7 @@ def test_without_seqeval_entity_tags_fail_before_training_naming_the_install(tmp
     sentence = [("Paris", "B-loc"), ("is", "O"), ("big", "O")]
     files = {"train_file": conll(tmp_path / "train.conll", [sentence] * 4),
              "test_file": conll(tmp_path / "test.conll", [sentence])}
-    assert ner.load_data(ner.DataArguments(**files)).entities
+    assert ner.load_data(ner.DataArguments(**files)).task_metric is None  # entity tags: entity F1
     monkeypatch.setitem(sys.modules, "seqeval", None)  # as if it were not installed
     with pytest.raises(InputError, match=r"needs seqeval for entity F1: pip install 'textmix\[ner\]'"):
         ner.load_data(ner.DataArguments(**files))
@@ -279,7 +279,7 @@ def test_tags_that_are_not_entities_are_scored_by_token_accuracy_and_said(tmp_pa
     files = {"train_file": conll(tmp_path / "train.conll", [sentence] * 4),
              "test_file": conll(tmp_path / "test.conll", [sentence])}
     data = ner.load_data(ner.DataArguments(**files))
-    assert not data.entities
+    assert data.task_metric == "accuracy"  # not entity tags
     assert "are not entity tags" in capsys.readouterr().err
     assert task_metric({"problem_type": "token", "task_metric": "accuracy"}) == "accuracy"
     assert task_metric({"problem_type": "token"}) == "entity_f1"

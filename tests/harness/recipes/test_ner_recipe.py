@@ -16,6 +16,7 @@ from conftest import shared_path
 
 from textmix.harness.checks import InputError
 from textmix.harness.recipes import ner
+from textmix.harness.recipes.arguments import parse
 from textmix.harness.recipes.ner import align_labels, main, read_conll, read_table
 
 from .test_glue_recipe import RESULT_KEYS  # the schema every recipe shares
@@ -171,7 +172,7 @@ def test_a_dataset_folder_with_class_label_tags(tmp_path):
     data_args = ner.DataArguments(dataset_name=str(tmp_path))
     assert ner.read_hub(data_args) == {split: [(["to", "New", "York"], ["O", "B-loc", "I-loc"])]
                                        for split in ("train", "validation", "test")}
-    assert ner.load_data(data_args).label_list == ["O", "B-loc", "I-loc"]
+    assert ner.load_data(data_args).label_names == ["O", "B-loc", "I-loc"]
 
 
 def test_validation_is_carved_from_train_the_same_for_every_seed(tmp_path):
@@ -184,7 +185,7 @@ def test_validation_is_carved_from_train_the_same_for_every_seed(tmp_path):
     dev_as_test = ner.load_data(ner.DataArguments(train_file=str(folder / "train.conll"),
                                                   validation_file=str(folder / "dev.conll"), validation_split=50))
     assert len(dev_as_test.splits["test"]) == 1009 and len(dev_as_test.splits["validation"]) == 50
-    assert dev_as_test.sources["test"] == str(folder / "dev.conll")
+    assert dev_as_test.splits_made["test"] == str(folder / "dev.conll")
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, capsys):
@@ -299,7 +300,7 @@ def test_a_config_file_gives_the_same_arguments_and_compare_overrides_method_and
                       "report_to: none\nuse_cpu: true\n", encoding="utf-8")
     model_args, data_args, training_args = ner.parse_args([str(config)])
     assert data_args.compare == ["none", "hidden"] and data_args.max_seq_length == 32
-    run_args = ner._parse(ner._parser(), [str(config)], mix_method="hidden", output_dir=str(tmp_path / "out" / "hidden"))[2]
+    run_args = parse(ner._parser(), [str(config)], mix_method="hidden", output_dir=str(tmp_path / "out" / "hidden"))[2]
     assert run_args.mix_method == "hidden" and run_args.output_dir == str(tmp_path / "out" / "hidden")
     assert data_args.name() == "wnut17"
 
@@ -361,10 +362,10 @@ def test_the_tag_contract_missing_tags_unseen_tags_and_the_notice(tmp_path, caps
                                          r"'B-city' \(2 words\).*--drop_unseen_labels to leave those words out"):
         ner.load_data(ner.DataArguments(**args))
     data = ner.load_data(ner.DataArguments(**args, drop_unseen_labels=True))
-    assert data.label_list == ["O", "B-loc", "B-per"]  # no class '-1', O first
+    assert data.label_names == ["O", "B-loc", "B-per"]  # no class '-1', O first
     assert data.splits["test"] == [(["paul", "in", "rome"], ["B-per", None, None]), (["in", "paris"], [None, "O"])]
     assert data.dropped_unseen == {"test": 2}
-    assert data.untagged == {"train": 2, "validation": 1, "test": 3}
+    assert data.dropped_unlabelled == {"train": 2, "validation": 1, "test": 3}
     err = capsys.readouterr().err
     # counted by hand: train O 2, B-loc 3, B-per 2; validation O 2, B-loc 2, B-per 1; test O 1, B-per 1
     assert "3 classes (words in train/validation/test): O 2/2/1, B-loc 3/2/0, B-per 2/1/1; test lacks ['B-loc']" in err

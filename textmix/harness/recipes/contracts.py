@@ -371,3 +371,34 @@ def one_word_notice(texts: Sequence[str], kinds: Sequence[str] | None) -> str | 
         return None
     return (f"{single} of the {len(texts)} test texts have fewer than two words: the {unchanged} shift leaves them "
             "unchanged at every severity (identical copies)")
+
+
+@dataclass
+class RecipeData:
+    """The data of a run as every recipe's `load_data` returns it: the splits, and how its labels are read."""
+
+    splits: Mapping[str, Any]  # train, validation, test[...]: datasets (text, tokens) or TensorImages (image)
+    task: Any  # the GLUE task (`textmix.harness.glue.GlueTask`), or None
+    num_labels: int
+    problem_type: str  # classification, regression, multi_label or token
+    reason: str  # "given", "that of GLUE task <name>", or why it was inferred from the labels
+    dropped_unlabelled: dict[str, int] = field(default_factory=dict)
+    test_set: str = ""  # what the test split is, e.g. "GLUE rte dev (277 rows)"
+    label_noise_flipped: int = 0  # training labels flipped by --label_noise
+    label_names: list[str] | None = None  # class names in id order (None for regression)
+    inputs: dict[str, Any] = field(default_factory=dict)  # what was read as input, and how chosen
+    splits_made: dict[str, str] = field(default_factory=dict)  # how each split was made
+    dropped_unseen: dict[str, int] = field(default_factory=dict)  # rows dropped for a label training never shows
+    shifted: dict[str, dict[int, Any]] = field(default_factory=dict)  # corrupted test copies made while loading
+    image_shape: tuple[int, int] | None = None  # images: (channels, side) as the model takes them
+    task_metric: str | None = None  # the task metric when not the problem type's own (tags that are not entities)
+
+    @property
+    def regression(self) -> bool:
+        """Whether the labels are numbers to predict."""
+        return self.problem_type == "regression"
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        """Label name -> id."""
+        return {name: i for i, name in enumerate(self.label_names or [])}

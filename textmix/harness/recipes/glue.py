@@ -24,75 +24,28 @@ regression; else classification), and the choice is printed.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from datasets import DatasetDict
 
-    from textmix.harness.glue import GlueTask
     from textmix.trainer import MixTrainingArguments
 
-DEFAULT_MODEL = "google/bert_uncased_L-2_H-128_A-2"  # BERT-tiny on the hub
+from .arguments import DEFAULT_MODEL, DataArgumentsBase, ModelArguments, renamed, with_lora
+from .contracts import RecipeData
+
+__all__ = ["DEFAULT_MODEL", "DataArguments", "ModelArguments", "RecipeData", "load_data", "parse_args", "run",
+           "with_lora"]
 
 
 @dataclass
-class ModelArguments:
-    """Which model to fine-tune."""
+class DataArguments(DataArgumentsBase):
+    """Which data to train and test on (the shared fields: `DataArgumentsBase`)."""
 
-    model_name_or_path: str = field(
-        default=DEFAULT_MODEL, metadata={"help": "Hub id or local folder of a pretrained model."}
-    )
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "Allow model code from the hub (only for models you trust)."}
-    )
-    cache_dir: str | None = field(default=None, metadata={"help": "Where hub downloads are cached."})
-    lora_r: int | None = field(
-        default=None, metadata={"help": "Train a LoRA adapter of this rank instead of the whole model (needs peft: "
-                                        "pip install textmix[peft]); the classification head trains fully."})
-    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scaling alpha (used with --lora_r)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path (used with --lora_r)."})
-    lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "Module names LoRA adapts, e.g. q_proj v_proj (default: peft's choice "
-                                        "for the architecture; 'all-linear' for every linear layer)."})
-    save_calibrated: bool = field(
-        default=False, metadata={"help": "Also write <output_dir>/calibrated: the model with the validation temperature "
-                                         "folded into its classification head (save_pretrained; LoRA merged), so "
-                                         "it gives temperature-scaled probabilities without textmix."})
-
-    def __post_init__(self) -> None:
-        if self.lora_r is not None and self.lora_r <= 0:
-            raise ValueError(f"--lora_r must be a positive rank, got {self.lora_r}.")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise ValueError(f"--lora_dropout must be a probability in [0, 1), got {self.lora_dropout}.")
-        if not self.lora_alpha > 0:
-            raise ValueError(f"--lora_alpha must be > 0 (the adapter's update is scaled by lora_alpha / lora_r; 0 "
-                             f"trains an adapter that changes nothing), got {self.lora_alpha}.")
-
-
-def with_lora(model: Any, model_args: ModelArguments, task_type: str = "SEQ_CLS") -> Any:
-    """`model` wrapped in a LoRA adapter as `--lora_*` say (TRL's ModelConfig style), or as it is.
-
-    `task_type`: peft's task type (`SEQ_CLS` for sequence classifiers, `TOKEN_CLS` for taggers); it
-    decides which head peft trains fully beside the adapter."""
-    if model_args.lora_r is None:
-        return model
-    try:
-        import peft
-    except ImportError:
-        raise ImportError("--lora_r needs peft: pip install 'textmix[peft]'.") from None
-    targets = model_args.lora_target_modules
-    if targets == ["all-linear"]:
-        targets = "all-linear"
-    config = peft.LoraConfig(task_type=task_type, r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
-                             lora_dropout=model_args.lora_dropout, target_modules=targets)
-    return peft.get_peft_model(model, config)
-
-
-@dataclass
-class DataArguments:
-    """Which data to train and test on."""
+    MODALITY = "text"
+    UNIT = "example"
+    RENAMED = {"max_test_samples": "max_predict_samples", "max_validation_samples": "max_eval_samples"}
 
     task_name: str | None = field(
         default=None, metadata={"help": "GLUE task: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli."}
@@ -141,33 +94,16 @@ class DataArguments:
         default=",", metadata={"help": "multi_label: separator of the labels in a csv/tsv field (json: a list)."}
     )
     max_seq_length: int = field(default=128, metadata={"help": "Tokens per example after truncation (> 0)."})
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Use at most this many training examples (after carving validation)."}
-    )
-    max_test_samples: int | None = field(default=None, metadata={"help": "Test on at most this many examples."})
-    validation_split: float = field(
-        default=0.1,
-        metadata={"help": "Share of the training data (< 1) or number of examples (>= 1) held out for validation."},
-    )
-    max_validation_samples: int | None = field(default=2000, metadata={"help": "Cap on the validation split."})
-    split_seed: int = field(
-        default=0, metadata={"help": "Seed of the train/validation split (the same for every run and seed)."}
-    )
+    max_eval_samples: int | None = field(default=2000, metadata={"help": "Validate on at most this many examples."})
+    max_test_samples: int | None = renamed("max_predict_samples")
+    max_validation_samples: int | None = renamed("max_eval_samples")
     shift_kinds: list[str] | None = field(
         default=None, metadata={"help": "Also test on corrupted copies of the test set: typo, deletion, swap, mask "
                                         "(textmix.robustness.corrupt_text)."}
     )
-    shift_severities: list[int] | None = field(
-        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."}
-    )
-    label_noise: float = field(
-        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1) (seeded by "
-                                       "--split_seed: the same flips for every method and seed)."}
-    )
 
     def __post_init__(self) -> None:
         from ..glue import check_problem_type, glue_task
-        from .common import check_label_noise, check_shift
 
         files = self.train_file or self.validation_file or self.test_file
         sources = [bool(self.task_name), bool(files), bool(self.dataset_name)]
@@ -185,61 +121,22 @@ class DataArguments:
             raise ValueError("--text_columns and --label_column are for files or datasets; a GLUE task has its own.")
         if self.max_seq_length <= 0:
             raise ValueError(f"--max_seq_length must be > 0 (got {self.max_seq_length}): the tokens kept per example.")
-        for name in ("max_train_samples", "max_test_samples", "max_validation_samples"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"--{name} must be > 0 (got {value}); leave it out to use every example.")
-        if self.validation_split <= 0:
-            raise ValueError("--validation_split must be > 0: temperature scaling needs a validation split.")
+        super().__post_init__()  # caps, validation split, shift, label noise
         check_problem_type(self.problem_type)
         if self.task_name and self.problem_type:
             own = "regression" if glue_task(self.task_name).is_regression else "classification"
             if self.problem_type != own:
                 raise ValueError(f"GLUE task {self.task_name} is {own}; --problem_type {self.problem_type} does not "
                                  "apply (leave it out).")
-        check_shift(self.shift_kinds, self.shift_severities, "text")
-        check_label_noise(self.label_noise)
         if self.label_noise and self.problem_type in ("regression", "multi_label"):
             raise ValueError(f"--label_noise flips class labels; a {self.problem_type} task has none to flip.")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, MixTrainingArguments]:
     """(ModelArguments, DataArguments, MixTrainingArguments) from the command line or one .json/.yaml file."""
-    from transformers import HfArgumentParser
+    from .arguments import argument_parser, parse
 
-    from textmix.trainer import MixTrainingArguments
-
-    parser = HfArgumentParser((ModelArguments, DataArguments, MixTrainingArguments))
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-        path = Path(argv[0])
-        if path.suffix == ".json":
-            return parser.parse_json_file(str(path))
-        return parser.parse_yaml_file(str(path))
-    return parser.parse_args_into_dataclasses(args=argv)
-
-
-@dataclass
-class RecipeData:
-    """The data of a run, split, and how its labels are read."""
-
-    splits: DatasetDict  # train, validation, test[...]
-    task: GlueTask | None
-    num_labels: int
-    problem_type: str  # classification, regression or multi_label
-    reason: str  # "given", "that of GLUE task <name>", or why it was inferred from the labels
-    dropped_unlabelled: dict[str, int] = field(default_factory=dict)
-    test_set: str = ""  # what the test split is, e.g. "GLUE rte dev (277 rows)"
-    label_noise_flipped: int = 0  # training labels flipped by --label_noise
-    label_names: list[str] | None = None  # class names in id order (None for regression)
-    inputs: dict[str, Any] = field(default_factory=dict)  # what was read as input: text_columns, and how chosen
-    splits_made: dict[str, str] = field(default_factory=dict)  # how each split was made
-    dropped_unseen: dict[str, int] = field(default_factory=dict)  # rows dropped for a label training never shows
-
-    @property
-    def regression(self) -> bool:
-        """Whether the labels are numbers to predict."""
-        return self.problem_type == "regression"
+    return parse(argument_parser(ModelArguments, DataArguments), argv)
 
 
 def load_data(data_args: DataArguments) -> RecipeData:
@@ -300,9 +197,9 @@ def load_data(data_args: DataArguments) -> RecipeData:
     train = data["train"].shuffle(seed=data_args.split_seed)
     if "validation" in data:  # given: nothing is carved
         splits = {"validation": data["validation"], "train": train}
-        if data_args.max_validation_samples is not None:
+        if data_args.max_eval_samples is not None:
             splits["validation"] = splits["validation"].select(
-                range(min(data_args.max_validation_samples, len(splits["validation"]))))
+                range(min(data_args.max_eval_samples, len(splits["validation"]))))
     else:
         if len(train) < 2:
             raise ValueError(f"{source} has {len(train)} row{'s' if len(train) != 1 else ''}: too few to hold out a "
@@ -310,8 +207,8 @@ def load_data(data_args: DataArguments) -> RecipeData:
                              "learn).")
         n_val = data_args.validation_split
         n_val = int(round(n_val * len(train))) if n_val < 1 else int(n_val)
-        if data_args.max_validation_samples is not None:
-            n_val = min(n_val, data_args.max_validation_samples)
+        if data_args.max_eval_samples is not None:
+            n_val = min(n_val, data_args.max_eval_samples)
         n_val = max(1, min(n_val, len(train) - 1))
         splits = {"validation": train.select(range(n_val)), "train": train.select(range(n_val, len(train)))}
         made["validation"] = (f"{n_val} rows carved from {made['train']} (--validation_split "
@@ -331,8 +228,8 @@ def load_data(data_args: DataArguments) -> RecipeData:
     for name in data:
         if name not in ("train", "validation"):
             test = data[name]
-            if data_args.max_test_samples is not None:
-                test = test.select(range(min(data_args.max_test_samples, len(test))))
+            if data_args.max_predict_samples is not None:
+                test = test.select(range(min(data_args.max_predict_samples, len(test))))
             splits[name] = test
     if data_args.shift_kinds and problem_type != "classification":
         raise ValueError(f"--shift_kinds measures classifiers on corrupted test sets; this task is {problem_type} "
@@ -396,7 +293,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     from textmix.calibration import classification_metrics, regression_metrics
     from textmix.trainer import MixTrainer
 
-    from .common import file_task_name, method_name, multi_label_metrics, tokenized, train_and_report
+    from .arguments import as_config
+    from .common import multi_label_metrics, tokenized, train_and_report
     from .contracts import mask_token, one_word_notice, padding_token
 
     set_seed(training_args.seed)
@@ -437,8 +335,19 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics,
     )
-    tags = tags or {}
-    header = {
+    header = _header(tags or {}, data, model_args, data_args, training_args)
+    config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
+    return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
+                            dropped_unlabelled=data.dropped_unlabelled, shifted=shifted,
+                            save_calibrated=model_args.save_calibrated)
+
+
+def _header(tags: dict[str, Any], data: RecipeData, model_args: ModelArguments, data_args: DataArguments,
+            training_args: MixTrainingArguments) -> dict[str, Any]:
+    """The run's entries of results.json besides its figures (task, method, seed, data facts); `tags` first."""
+    from .common import file_task_name, method_name
+
+    return {
         **tags,
         "task": tags.get("task") or (data.task.name if data.task else data_args.dataset_name
                                      or file_task_name(data_args.train_file)),
@@ -454,10 +363,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         "splits_made": data.splits_made,
         "dropped_unseen_labels": data.dropped_unseen,
     }
-    config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
-    return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
-                            dropped_unlabelled=data.dropped_unlabelled, shifted=shifted,
-                            save_calibrated=model_args.save_calibrated)
 
 
 def shifted_tests(test: Any, data_args: DataArguments, mask_token: str) -> dict[str, dict[int, Any]]:

@@ -27,17 +27,26 @@ below, and the MNIST file in `shared_dir()`); anything given on the command line
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from ..paths import shared_dir
+from .arguments import DataArgumentsBase, as_config, renamed
+from .arguments import ModelArguments as _SharedModelArguments
+from .contracts import RecipeData
+from .image_data import (  # noqa: F401 - the recipe's data, re-exported
+    TensorImages,
+    check_image_folder,
+    corrupted_transform,
+    load_hub_or_folder,
+    load_npz,
+    noisy_labels,
+)
 
 if TYPE_CHECKING:
     from transformers import HfArgumentParser, PreTrainedModel
@@ -64,8 +73,9 @@ def quick_defaults() -> dict[str, str | list[str]]:
 
 
 @dataclass
-class ModelArguments:
-    """The model: a pretrained checkpoint, or a ViT-style config trained from scratch."""
+class ModelArguments(_SharedModelArguments):
+    """The model: a pretrained checkpoint, or a ViT-style config trained from scratch (the shared fields:
+    `textmix.harness.recipes.arguments.ModelArguments`; LoRA is for the text and token recipes)."""
 
     model_name_or_path: str | None = field(
         default=None,
@@ -85,15 +95,29 @@ class ModelArguments:
     num_attention_heads: int = field(default=4, metadata={"help": "From scratch: attention heads."})
     intermediate_size: int = field(default=128, metadata={"help": "From scratch: MLP width."})
     hidden_dropout_prob: float = field(default=0.0, metadata={"help": "From scratch: dropout."})
-    save_calibrated: bool = field(
-        default=False, metadata={"help": "Also write <output_dir>/calibrated: the model with the validation temperature "
-                                         "folded into its classification head (save_pretrained; LoRA merged), so "
-                                         "it gives temperature-scaled probabilities without textmix."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lora_r is not None:
+            raise ValueError("--lora_r: the image recipe trains the whole model (LoRA is for the GLUE and NER "
+                             "recipes); leave --lora_* out.")
 
 
 @dataclass
-class DataArguments:
-    """The data: a hub dataset, an image folder, or an .npz file of arrays."""
+class DataArguments(DataArgumentsBase):
+    """The data: a hub dataset, an image folder, or an .npz file of arrays (the shared fields:
+    `DataArgumentsBase`).
+
+    For one release, `--max_eval_samples` without `--max_predict_samples` also caps the test images, as it
+    did before the names were shared (a `FutureWarning` says so): give `--max_predict_samples` to cap the
+    test set on its own."""
+
+    MODALITY = "image"
+    UNIT = "image"
+    RENAMED = {"validation_share": "validation_split", "corruption_seed": "split_seed"}
+    TASK_DATA_ONLY = frozenset({"validation_split", "max_predict_samples", "split_seed"})
+    """Shared names the image recipe did not have before: a grid's top-level `data` (written for text
+    tasks) does not set them for image tasks; a task's own `data` does."""
 
     dataset_name: str | None = field(
         default=None, metadata={"help": "Hub dataset id (e.g. cifar10), or 'imagefolder' with --data_dir."}
@@ -116,12 +140,13 @@ class DataArguments:
     )
     image_column: str | None = field(default=None, metadata={"help": "Image column (default: image or img)."})
     label_column: str | None = field(default=None, metadata={"help": "Label column (default: label or labels)."})
-    validation_share: float = field(
-        default=0.1, metadata={"help": "Share of train held out for validation when the data has no validation split."}
+    validation_split: float = field(
+        default=0.1, metadata={"help": "Share of train (< 1) or number of images (>= 1) held out for validation "
+                                       "when the data has no validation split (drawn with the training --seed)."}
     )
     test_share: float | None = field(
         default=None, metadata={"help": "Share of train (< 1) or number of images (>= 1) held out as the test set "
-                                        "when the data has no test split, drawn with --corruption_seed (the same for "
+                                        "when the data has no test split, drawn with --split_seed (the same for "
                                         "every seed); without it such data is an error: the test set is never the "
                                         "validation set."}
     )
@@ -135,8 +160,10 @@ class DataArguments:
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training images."})
     max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Use only this many validation and test images."}
+        default=None, metadata={"help": "Use only this many validation images (and, for one release, test images "
+                                        "when --max_predict_samples is not given)."}
     )
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Use only this many test images."})
     image_mean: list[float] | None = field(
         default=None, metadata={"help": "Normalisation mean per channel (default: the processor's, MNIST's, or 0.5)."}
     )
@@ -145,16 +172,16 @@ class DataArguments:
         default=None, metadata={"help": "Also test on corrupted copies of the test images: gaussian_noise, blur, "
                                         "contrast, occlusion (textmix.robustness.corrupt_images)."}
     )
-    shift_severities: list[int] | None = field(
-        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."}
-    )
     label_noise: float = field(
-        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1)."}
+        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1) (seeded by "
+                                       "--split_seed)."}
     )
-    corruption_seed: int = field(
-        default=0, metadata={"help": "Seed of the corrupted test images and of --label_noise (the same for every "
-                                     "method and seed)."}
+    split_seed: int = field(
+        default=0, metadata={"help": "Seed of the test split carved by --test_share, the corrupted test images and "
+                                     "--label_noise (the same for every method and seed)."}
     )
+    validation_share: float | None = renamed("validation_split")
+    corruption_seed: int | None = renamed("split_seed")
     compare: list[str] | None = field(
         default=None, metadata={"help": "Train one model per mixing method (e.g. none mixup cutmix patch_cutmix) "
                                         "into OUTPUT_DIR/METHOD and report them together; default: the single "
@@ -171,14 +198,16 @@ class DataArguments:
     )
 
     def __post_init__(self) -> None:
-        from .common import check_label_noise, check_shift
+        import warnings
 
-        check_shift(self.shift_kinds, self.shift_severities, "image")
-        check_label_noise(self.label_noise)
-        for name in ("validation_share", "test_share"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"--{name} must be > 0 (a share < 1 or a number of images), got {value}.")
+        super().__post_init__()  # renamed arguments, caps, validation split, shift, label noise
+        if self.test_share is not None and not self.test_share > 0:
+            raise ValueError(f"--test_share must be > 0 (a share < 1 or a number of images), got {self.test_share}.")
+        if self.max_eval_samples is not None and self.max_predict_samples is None:
+            warnings.warn("--max_eval_samples caps the validation images; for one release it also caps the test "
+                          "images when --max_predict_samples is not given, as before: give --max_predict_samples "
+                          "to cap the test set.", FutureWarning, stacklevel=3)
+            self.max_predict_samples = self.max_eval_samples
 
     @property
     def has_data(self) -> bool:
@@ -199,19 +228,6 @@ class DataArguments:
 NO_DATA = "give the data: --npz_path, --dataset_name or --data_dir (or --quick)."
 
 
-class TensorImages(torch.utils.data.Dataset):
-    """Images (N, C, H, W) float and labels (N,) as Trainer rows."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.x[i], "labels": self.y[i]}
-
-
 def with_quick_defaults(argv: list[str]) -> list[str]:
     """`--quick`: prepend its defaults, so the command line still overrides them (argparse keeps the last)."""
     if "--quick" not in argv and not any(a.startswith("--quick=") for a in argv):
@@ -226,337 +242,10 @@ def with_quick_defaults(argv: list[str]) -> list[str]:
     return defaults + argv
 
 
-def _normalise(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
-    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x - m) / s
-
-
-def load_npz(
-    data: DataArguments, channels: int | None, size: int | None, seed: int
-) -> tuple[tuple[TensorImages, TensorImages, TensorImages], list[str], int, int, dict[str, Any]]:
-    """Train / validation / test `TensorImages` from an .npz of uint8 arrays, class names, the images'
-    own number of channels and size, and `extra`: `shifted` (corrupted copies of the test images,
-    {kind: {severity: TensorImages}}), `label_noise_flipped` and `test_set` (what the test set is)."""
-    from textmix.robustness import corrupt_images
-
-    from ..checks import InputError, notice
-    from .common import shift_plan
-    from .contracts import (
-        MISSING_LABEL,
-        carve_count,
-        classes_notice,
-        fix_classes,
-        image_layout,
-        images_nchw,
-        no_test_split,
-        npz_labels,
-    )
-
-    path = Path(data.npz_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"npz_path {path} {'is a folder' if path.is_dir() else 'does not exist'}: give an "
-                                ".npz with x_train, y_train, x_test, y_test.")
-    with np.load(data.npz_path, allow_pickle=False) as npz:  # plain arrays: no pickle
-        arrays = {key: npz[key] for key in npz.files}
-    unlabelled = [k for k in ("x_test", "x_validation", "x_val", "x_valid") if k in arrays and "y" + k[1:] not in arrays]
-    if unlabelled:
-        raise ValueError(f"{path} has {unlabelled[0]} but no {'y' + unlabelled[0][1:]}: the test metrics (and "
-                         "shift, on corrupted copies of the test set) need the test labels.")
-    missing = [k for k in ("x_train", "y_train") if k not in arrays]
-    if missing:
-        raise ValueError(f"{path} lacks {missing}: it holds {sorted(arrays)}; an .npz needs x_train, y_train and "
-                         "x_test, y_test (and optionally x_validation, y_validation).")
-    val_key = next((k for k in ("x_validation", "x_val", "x_valid") if k in arrays), None)
-    if "x_test" not in arrays and data.test_share is None:
-        raise no_test_split(f"{path} (arrays {sorted(arrays)})", "--test_share")
-    keys = ["x_train"] + ([val_key] if val_key else []) + (["x_test"] if "x_test" in arrays else [])
-    raw: dict[str, tuple[torch.Tensor, np.ndarray]] = {}
-    scales, layouts = set(), {}
-    for key in keys:  # uint8 (or float) until `prepare`: only the images used become floats
-        x, scale = images_nchw(arrays[key], key, str(path))
-        raw[key] = (x, npz_labels(arrays["y" + key[1:]], x.shape[0], "y" + key[1:], str(path)))
-        scales.add(scale)
-        layouts[key] = f"{image_layout(arrays[key].shape, key, str(path))} {arrays[key].dtype}"
-    if len(scales) > 1:
-        raise InputError(f"{path}: the arrays mix uint8 and float images ({layouts}); save them all in one dtype.")
-    if len({tuple(x.shape[1:]) for x, _ in raw.values()}) > 1:
-        raise InputError(f"{path}: the images differ in shape across arrays "
-                         f"({ {k: tuple(x.shape[1:]) for k, (x, _) in raw.items()} }, as (C, H, W)).")
-    scale = scales.pop()
-    name = path.name
-    made = {}
-    dropped_unlabelled: dict[str, int] = {}
-    for key, (x, y) in list(raw.items()):
-        hidden = y == MISSING_LABEL
-        if hidden.any():
-            if not data.drop_unlabelled:
-                raise InputError(f"{path}: {int(hidden.sum())} of the {len(y)} labels of y{key[1:]} are -1 (missing): "
-                                 "give them, or pass --drop_unlabelled to leave those images out (counted).")
-            raw[key] = (x[torch.from_numpy(~hidden)], y[~hidden])
-            dropped_unlabelled[key[2:]] = int(hidden.sum())
-    x_train, y_train = raw["x_train"]
-    made["train"] = f"x_train/y_train of {name}"
-    if "x_test" in raw:
-        x_test, y_test = raw["x_test"]
-        made["test"] = f"x_test/y_test of {name}"
-    else:  # carved from train, never the validation images
-        order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(data.corruption_seed))
-        n_test = carve_count(x_train.shape[0], data.test_share, "test", str(path))
-        held, kept = order[:n_test].sort().values, order[n_test:].sort().values
-        x_test, y_test = x_train[held], y_train[held.numpy()]
-        x_train, y_train = x_train[kept], y_train[kept.numpy()]
-        made["test"] = (f"{n_test} images carved from x_train of {name} (--test_share {data.test_share}, "
-                        f"--corruption_seed {data.corruption_seed}), disjoint from train and validation")
-    if val_key is not None:
-        x_val, y_val = raw[val_key]
-        made["validation"] = f"{val_key}/y{val_key[1:]} of {name}"
-    else:
-        order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(seed))
-        n_val = int(round(data.validation_share * len(order)))
-        x_val, y_val = x_train[order[:n_val]], y_train[order[:n_val].numpy()]
-        x_train, y_train = x_train[order[n_val:]], y_train[order[n_val:].numpy()]
-        made["validation"] = (f"{n_val} images carved from x_train of {name} (--validation_share "
-                              f"{data.validation_share}), disjoint from train")
-    classes = fix_classes({"train": [str(v) for v in y_train.tolist()], "validation": [str(v) for v in y_val.tolist()],
-                           "test": [str(v) for v in y_test.tolist()]},
-                          {"train": f"y_train of {path}", "validation": f"y{(val_key or '_train')[1:]} of {path}",
-                           "test": f"y_test of {path}" if "x_test" in raw else f"the test images carved from {path}"},
-                          data.drop_unseen_labels)
-    notice(classes_notice(classes, ["train", "validation", "test"]))
-    if classes.dropped_unseen.get("validation"):
-        keep = torch.tensor(classes.keep["validation"])
-        x_val, y_val = x_val[keep], y_val[keep.numpy()]
-    if classes.dropped_unseen.get("test"):
-        keep = torch.tensor(classes.keep["test"])
-        x_test, y_test = x_test[keep], y_test[keep.numpy()]
-    ids = classes.ids
-
-    def class_ids(y: np.ndarray) -> torch.Tensor:
-        return torch.tensor([ids[str(v)] for v in y.tolist()], dtype=torch.long)
-
-    y_train, y_val, y_test = class_ids(y_train), class_ids(y_val), class_ids(y_test)
-    inputs = {"layouts": layouts, "scaled_by": scale}
-    native_channels = x_train.shape[1]
-    channels = channels or native_channels
-    size = size or x_train.shape[-1]
-    mnist_like = native_channels == 1  # grey digits: MNIST's statistics
-    mean = data.image_mean or [0.1307 if mnist_like else 0.5] * channels
-    std = data.image_std or [0.3081 if mnist_like else 0.5] * channels
-
-    def prepare(x: torch.Tensor, limit: int | None) -> torch.Tensor:
-        x = (x[:limit] if limit else x).float() / scale
-        if x.shape[1] != channels:
-            if x.shape[1] != 1:
-                raise ValueError(f"the images have {x.shape[1]} channels, the model wants {channels}.")
-            x = x.expand(-1, channels, -1, -1)
-        if x.shape[-1] != size or x.shape[-2] != size:
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        return _normalise(x, mean, std).contiguous()
-
-    n_train, n_eval = data.max_train_samples, data.max_eval_samples
-    num_classes = len(classes.names)
-    y_train = y_train[:n_train] if n_train else y_train
-    y_train, flipped = noisy_labels(y_train, data, num_classes)
-    x_test, y_test = (x_test[:n_eval], y_test[:n_eval]) if n_eval else (x_test, y_test)
-    splits = (
-        TensorImages(prepare(x_train, n_train), y_train),
-        TensorImages(prepare(x_val, n_eval), y_val[:n_eval] if n_eval else y_val),
-        TensorImages(prepare(x_test, None), y_test),
-    )
-    shifted = {}
-    for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
-        corrupted = corrupt_images(x_test, kind, severity, seed=data.corruption_seed)
-        shifted.setdefault(kind, {})[severity] = TensorImages(prepare(corrupted, None), y_test)
-    extra = {"shifted": shifted, "label_noise_flipped": flipped,
-             "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'images carved from x_train'} of "
-                         f"{Path(data.npz_path).name} ({len(y_test)} images)",
-             "splits_made": made, "inputs": inputs, "dropped_unlabelled": dropped_unlabelled,
-             "dropped_unseen_labels": dict(classes.dropped_unseen)}
-    return splits, list(classes.names), native_channels, x_train.shape[-1], extra
-
-
-def noisy_labels(labels: torch.Tensor, data: DataArguments, num_classes: int) -> tuple[torch.Tensor, int]:
-    """`labels` with `--label_noise` of them flipped to another class (seeded by `--corruption_seed`), and
-    how many were flipped."""
-    if not data.label_noise:
-        return labels, 0
-    from textmix.robustness import flip_labels
-
-    noisy, mask = flip_labels(labels.numpy(), data.label_noise, num_classes, data.corruption_seed)
-    return torch.from_numpy(np.asarray(noisy)).long(), int(mask.sum())
-
-
-def load_hub_or_folder(
-    data: DataArguments, model_args: ModelArguments, seed: int, channels: int | None, size: int | None
-) -> tuple[tuple[Any, Any, Any], list[str], int, int, dict[str, Any]]:
-    """Train / validation / test datasets (PIL images, transformed on the fly), class names, channels, size,
-    and `extra` as `load_npz` gives it."""
-    from datasets import load_dataset
-    from PIL import Image
-
-    from ..checks import InputError, notice
-    from .common import shift_plan
-    from .contracts import (
-        carve_count,
-        class_name,
-        classes_notice,
-        fix_classes,
-        is_missing_label,
-        no_test_split,
-    )
-
-    if data.data_dir:
-        check_image_folder(data.data_dir)
-    if data.data_dir and not data.dataset_name:
-        data.dataset_name = "imagefolder"
-    kwargs = {"data_dir": data.data_dir} if data.data_dir else {}
-    ds = load_dataset(data.dataset_name, data.dataset_config_name, **kwargs)
-    train = ds["train"]
-    image_col = data.image_column or next(c for c in ("image", "img", "pixel_values") if c in train.column_names)
-    label_col = data.label_column or next(c for c in ("label", "labels", "fine_label") if c in train.column_names)
-    source = data.data_dir or data.dataset_name
-    shown = Path(source).name if data.data_dir else source
-    val_name = next((s for s in ("validation", "val", "valid") if s in ds), None)
-    made = {"train": f"the train split of {shown}"}
-    if "test" in ds:
-        test = ds["test"]
-        made["test"] = f"the test split of {shown}"
-    elif data.test_share is None:
-        raise no_test_split(f"{shown} (splits {list(ds)})", "--test_share")
-    else:  # carved from train, never the validation images
-        n_test = carve_count(len(train), data.test_share, "test", shown)
-        parts = train.train_test_split(test_size=n_test, seed=data.corruption_seed)
-        train, test = parts["train"], parts["test"]
-        made["test"] = (f"{n_test} images carved from the train split of {shown} (--test_share {data.test_share}, "
-                        f"--corruption_seed {data.corruption_seed}), disjoint from train and validation")
-    if val_name is None:
-        parts = train.train_test_split(test_size=data.validation_share, seed=seed)
-        train, validation = parts["train"], parts["test"]
-        made["validation"] = (f"{len(validation)} images carved from the train split of {shown} (--validation_share "
-                              f"{data.validation_share}), disjoint from train")
-    else:
-        validation = ds[val_name]
-        made["validation"] = f"the {val_name} split of {shown}"
-    feature = train.features[label_col]
-    feature_names = list(feature.names) if hasattr(feature, "names") else None
-    parts_by_split = {"train": train, "validation": validation, "test": test}
-    dropped_unlabelled: dict[str, int] = {}
-    for split, part in parts_by_split.items():
-        values = part[label_col]
-        hidden = [i for i, v in enumerate(values) if is_missing_label(v)]
-        if hidden and not data.drop_unlabelled:
-            raise InputError(f"{made[split]}: {len(hidden)} image(s) without a label (-1 or empty): give them, or pass "
-                             "--drop_unlabelled to leave them out (counted).")
-        if hidden:
-            gone = set(hidden)
-            parts_by_split[split] = part.select([i for i in range(len(values)) if i not in gone])
-            dropped_unlabelled[split] = len(hidden)
-
-    def name_of(value: Any) -> str:
-        return feature_names[int(value)] if feature_names else class_name(value)
-
-    classes = fix_classes({split: [name_of(v) for v in part[label_col]] for split, part in parts_by_split.items()},
-                          made, data.drop_unseen_labels)
-    notice(classes_notice(classes, ["train", "validation", "test"]))
-    ids = classes.ids
-    for split, part in parts_by_split.items():
-        if classes.dropped_unseen.get(split):
-            part = part.select([i for i, kept in enumerate(classes.keep[split]) if kept])
-        new_ids = [ids[name_of(v)] for v in part[label_col]]
-        parts_by_split[split] = part.remove_columns(label_col).add_column(label_col, new_ids)
-    train, validation, test = parts_by_split["train"], parts_by_split["validation"], parts_by_split["test"]
-    names = list(classes.names)
-
-    processor_mean = processor_std = None
-    if model_args.model_name_or_path:
-        try:
-            from transformers import AutoImageProcessor
-
-            proc = AutoImageProcessor.from_pretrained(model_args.model_name_or_path, use_fast=False)
-            processor_mean, processor_std = proc.image_mean, proc.image_std
-            proc_size = getattr(proc, "size", None) or {}
-            size = size or proc_size.get("height") or proc_size.get("shortest_edge")
-        except Exception:  # noqa: BLE001 - no processor: fall back to 0.5 / 0.5
-            pass
-    first = train[0][image_col]
-    native_channels = 1 if getattr(first, "mode", "RGB") in ("L", "1") else 3
-    native_size = getattr(first, "size", (224, 224))[0]
-    channels = channels or native_channels
-    size = size or native_size
-    mean = data.image_mean or processor_mean or [0.5] * channels
-    std = data.image_std or processor_std or [0.5] * channels
-
-    def transform(rows: dict) -> dict:
-        out = []
-        for img in rows[image_col]:
-            img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
-            img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
-            arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
-            out.append(arr[None] if arr.dim() == 2 else arr.permute(2, 0, 1))
-        x = _normalise(torch.stack(out), mean, std)
-        return {"pixel_values": list(x), "labels": list(rows[label_col])}
-
-    def limit(split, n):
-        return split.select(range(min(n, len(split)))) if n else split
-
-    train = limit(train, data.max_train_samples)
-    flipped = 0
-    if data.label_noise:
-        noisy, flipped = noisy_labels(torch.tensor(train[label_col]), data, len(names))
-        train = train.remove_columns(label_col).add_column(label_col, noisy.tolist())
-    test = limit(test, data.max_eval_samples)
-    splits = tuple(s.with_transform(transform) for s in (train, limit(validation, data.max_eval_samples), test))
-    shifted: dict[str, dict[int, Any]] = {}
-    for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
-        shifted.setdefault(kind, {})[severity] = test.add_column("_row", list(range(len(test)))).with_transform(
-            functools.partial(corrupted_transform, transform=transform, image_col=image_col, kind=kind,
-                              severity=severity, seed=data.corruption_seed))
-    extra = {"shifted": shifted, "label_noise_flipped": flipped,
-             "test_set": f"the {'test' if 'test' in ds else 'carved test'} images of {shown} ({len(test)} images)",
-             "splits_made": made, "inputs": {"image_column": image_col, "label_column": label_col},
-             "dropped_unlabelled": dropped_unlabelled, "dropped_unseen_labels": dict(classes.dropped_unseen)}
-    return splits, names, native_channels, native_size, extra
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-def check_image_folder(data_dir: str) -> None:
-    """Raise unless `data_dir` is a folder holding image files (`IMAGE_SUFFIXES`) in class folders."""
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data_dir {folder} {'is a file' if folder.exists() else 'does not exist'}: give a "
-                                "folder of DATA_DIR/{train,test}/<class>/<image> (or DATA_DIR/<class>/<image>).")
-    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*") if p.is_file()):
-        raise ValueError(f"data_dir {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): put them in "
-                         "DATA_DIR/{train,test}/<class>/<image>.")
-
-
-def corrupted_transform(rows: dict, transform: Any, image_col: str, kind: str, severity: int, seed: int) -> dict:
-    """`transform` of hub/folder rows with each image corrupted first (`corrupt_images`, seeded per row by
-    `seed` and the row's index `_row`: the same copy every time)."""
-    from PIL import Image
-
-    from textmix.robustness import corrupt_images
-
-    out = []
-    for img, row in zip(rows[image_col], rows["_row"], strict=True):
-        img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
-        x = torch.from_numpy(np.array(img.convert("RGB" if img.mode not in ("L", "1") else "L"), dtype=np.uint8))
-        x = (x[None, None] if x.dim() == 2 else x.permute(2, 0, 1)[None])
-        y = corrupt_images(x, kind, severity, seed=seed * 1_000_003 + int(row))[0]
-        array = y[0].numpy() if y.shape[0] == 1 else y.permute(1, 2, 0).numpy()
-        out.append(Image.fromarray(array.astype(np.uint8)))
-    return transform({**rows, image_col: out})
-
-
-def load_data(
-    model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments
-) -> tuple[dict[str, Any], list[str], int, int, dict[str, Any]]:
-    """({"train", "validation", "test"} datasets, class names, channels, image size, extra), the images
-    shaped for the model: a pretrained model's channels and size, else the data's own (or --image_size);
-    `extra` has the corrupted test sets (`shifted`), `label_noise_flipped` and `test_set`."""
+def load_data(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments) -> RecipeData:
+    """The splits (train, validation, test `TensorImages` or datasets), class names, corrupted test copies
+    (`shifted`) and how each split was made, the images shaped for the model (`image_shape`): a pretrained
+    model's channels and size, else the data's own (or --image_size)."""
     from transformers import AutoConfig
 
     channels = size = None
@@ -574,8 +263,11 @@ def load_data(
         training_args.remove_unused_columns = False  # the transform needs the image column
     else:
         raise ValueError(NO_DATA)
-    named = dict(zip(("train", "validation", "test"), splits, strict=True))
-    return named, names, channels or native_channels, size or native_size, extra
+    return RecipeData(
+        dict(zip(("train", "validation", "test"), splits, strict=True)), None, len(names), "classification", "given",
+        extra["dropped_unlabelled"], extra["test_set"], extra["label_noise_flipped"], list(names), extra["inputs"],
+        extra["splits_made"], extra["dropped_unseen_labels"], extra["shifted"],
+        (channels or native_channels, size or native_size))
 
 
 def check_data(model_args: ModelArguments, data_args: DataArguments, training_args: MixTrainingArguments) -> None:
@@ -654,9 +346,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     check_output_dir(training_args.output_dir)
     check_model(model_args.model_name_or_path)
     with _denormals_flushed(training_args):
-        splits, names, channels, size, extra = load_data(model_args, data_args, training_args)
+        data = load_data(model_args, data_args, training_args)
+        splits, names = data.splits, data.label_names
         set_seed(training_args.seed)
-        model = build_model(model_args, names, channels, size)
+        model = build_model(model_args, names, *data.image_shape)
         trainer = MixTrainer(model=model, args=training_args, train_dataset=splits["train"],
                              eval_dataset=splits["validation"], compute_metrics=classification_metrics())
         tags = tags or {}
@@ -667,17 +360,17 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
             "seed": training_args.seed,
             "model": model_args.model_name_or_path or f"{model_args.model_type} from scratch",
             "modality": "image",
-            "test_set": extra["test_set"],
+            "test_set": data.test_set,
             "label_noise": float(data_args.label_noise),
-            "label_noise_flipped": extra["label_noise_flipped"],
+            "label_noise_flipped": data.label_noise_flipped,
             "label_names": names,
-            "inputs": extra["inputs"],
-            "splits_made": extra["splits_made"],
-            "dropped_unseen_labels": extra["dropped_unseen_labels"],
+            "inputs": data.inputs,
+            "splits_made": data.splits_made,
+            "dropped_unseen_labels": data.dropped_unseen,
         }
-        config = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()}
-        return train_and_report(trainer, splits, header, config, shifted=extra["shifted"],
-                                dropped_unlabelled=extra["dropped_unlabelled"],
+        config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
+        return train_and_report(trainer, splits, header, config, shifted=data.shifted,
+                                dropped_unlabelled=data.dropped_unlabelled,
                                 save_calibrated=model_args.save_calibrated)
 
 
@@ -720,18 +413,25 @@ def _print_line(result: dict[str, Any]) -> None:
           f"{result['train_time_s'] / 60:.1f} min of training", flush=True)
 
 
+def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, MixTrainingArguments]:
+    """(ModelArguments, DataArguments, MixTrainingArguments) from the command line (with `--quick`'s defaults)
+    or one .json/.yaml file."""
+    from .arguments import argument_parser, parse
+
+    argv = with_quick_defaults(list(sys.argv[1:] if argv is None else argv))
+    return parse(argument_parser(ModelArguments, DataArguments), argv)
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Command-line entry point (see the module docstring): one run, or one per `--compare` method.
 
     Returns the results dict of each run, in the order of the methods.
     """
-    from transformers import HfArgumentParser
-
-    from textmix.trainer import MixTrainingArguments
+    from .arguments import argument_parser, parse
 
     argv = with_quick_defaults(list(sys.argv[1:] if argv is None else argv))
-    parser = HfArgumentParser((ModelArguments, DataArguments, MixTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    parser = argument_parser(ModelArguments, DataArguments)
+    model_args, data_args, training_args = parse(parser, argv)
     if not data_args.has_data:
         parser.error(NO_DATA)
     if data_args.compare:

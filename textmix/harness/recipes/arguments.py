@@ -1,0 +1,223 @@
+"""The recipes' shared arguments: one data-arguments base, one model-arguments class, one parser.
+
+Every recipe (`glue`, `image`, `ner`) names its data arguments the way transformers' example scripts do:
+`max_train_samples` (training), `max_eval_samples` (validation), `max_predict_samples` (test), one
+`validation_split` (share < 1 or number >= 1 held out of the training data when there is no validation
+data) and one `split_seed` (the seed of the data's splits, label noise and corrupted copies: the same
+for every method and seed). Each recipe's `DataArguments` subclasses `DataArgumentsBase` with only its
+own fields.
+
+Renamed arguments keep working for one release (`RENAMED`): the old name, on the command line, in a
+config file or in a grid's `data`, sets the new one with a `FutureWarning` naming it; giving both with
+different values is an error naming the new one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from transformers import HfArgumentParser
+
+DEFAULT_MODEL = "google/bert_uncased_L-2_H-128_A-2"  # BERT-tiny on the hub
+
+
+def renamed(new: str) -> Any:
+    """The field of an old argument name that now sets `new` (list it in the class's `RENAMED` too)."""
+    return field(default=None, metadata={"help": f"Deprecated, removed in the next release: use --{new}."})
+
+
+def renamed_fields(cls: Any) -> dict[str, str]:
+    """{old name: new name} of the renamed arguments of an argument class (or an instance of one): its
+    `RENAMED`, checked against its fields."""
+    old = dict(getattr(cls, "RENAMED", {}))
+    names = {f.name for f in dataclasses.fields(cls)}
+    missing = sorted(k for k, v in old.items() if k not in names or v not in names)
+    if missing:
+        raise TypeError(f"{cls.__name__ if isinstance(cls, type) else type(cls).__name__}.RENAMED names "
+                        f"{missing}: each old and new name must be a field.")
+    return old
+
+
+def as_config(args: Any) -> dict[str, Any]:
+    """The arguments of a dataclass as written to results.json (`config`), without the renamed old names."""
+    old = renamed_fields(args)
+    return {k: v for k, v in dataclasses.asdict(args).items() if k not in old}
+
+
+def _resolve_renamed(args: Any) -> None:
+    """Move each renamed old argument that was given onto its new name (a `FutureWarning`); an error when both
+    are given with different values. The old field is left unset."""
+    defaults = {f.name: f.default for f in dataclasses.fields(args)}
+    for old, new in renamed_fields(args).items():
+        value = getattr(args, old)
+        if value is None:
+            continue
+        current = getattr(args, new)
+        if current != defaults[new] and current != value:
+            raise ValueError(f"--{old} is the old name of --{new}; give only --{new} (got --{old} {value} and "
+                             f"--{new} {current}).")
+        warnings.warn(f"--{old} is deprecated and will be removed in the next release: use --{new} (same meaning).",
+                      FutureWarning, stacklevel=4)
+        setattr(args, new, value)
+        setattr(args, old, None)
+
+
+@dataclass
+class DataArgumentsBase:
+    """Data arguments every recipe has: hub dataset, name, caps of each split, validation split, seeds, shift
+    and label noise. Subclasses set `MODALITY` (for the shift kinds) `UNIT` (what a row is, for messages) and
+    `RENAMED` ({old name: new name}, each old name a `renamed` field), and may re-declare a field to change its help or default."""
+
+    _argument_group_name: ClassVar[str] = "data arguments"  # HfArgumentParser's --help group
+    MODALITY: ClassVar[str] = "text"
+    UNIT: ClassVar[str] = "example"
+    RENAMED: ClassVar[dict[str, str]] = {}
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A hub dataset (or a local folder of data files) instead of files."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration."})
+    task_name: str | None = field(
+        default=None, metadata={"help": "The data's name in results.json and reports."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Train on at most this many rows (after carving validation)."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Validate on at most this many rows."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Test on at most this many rows."})
+    validation_split: float = field(
+        default=0.1, metadata={"help": "Without validation data: share of the training data (< 1) or number of "
+                                       "rows (>= 1) held out for validation."})
+    split_seed: int = field(
+        default=0, metadata={"help": "Seed of the data's splits, label noise and corrupted copies (the same for "
+                                     "every method and seed)."})
+    shift_kinds: list[str] | None = field(
+        default=None, metadata={"help": "Also test on corrupted copies of the test set (textmix.robustness)."})
+    shift_severities: list[int] | None = field(
+        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."})
+    label_noise: float = field(
+        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1) (seeded by "
+                                       "--split_seed: the same flips for every method and seed)."})
+    drop_unseen_labels: bool = field(
+        default=False, metadata={"help": "Leave out validation/test rows whose label the training data never shows "
+                                         "(counted in the log and in results.json) instead of stopping with an "
+                                         "error that names the labels."})
+
+    def __post_init__(self) -> None:
+        from ..checks import InputError
+        from .common import check_label_noise, check_shift
+
+        _resolve_renamed(self)
+        for name in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InputError(f"--{name} must be > 0 (got {value}); leave it out to use every {self.UNIT}.")
+        if not self.validation_split > 0:
+            raise InputError("--validation_split must be > 0: temperature scaling needs a validation split.")
+        check_shift(self.shift_kinds, self.shift_severities, self.MODALITY)
+        check_label_noise(self.label_noise)
+
+
+@dataclass
+class ModelArguments:
+    """Which model to fine-tune; `--lora_*` train a LoRA adapter (and the head) instead of the whole model."""
+
+    _argument_group_name: ClassVar[str] = "model arguments"  # HfArgumentParser's --help group
+
+    model_name_or_path: str = field(
+        default=DEFAULT_MODEL, metadata={"help": "Hub id or local folder of a pretrained model."}
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow model code from the hub (only for models you trust)."}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "Where hub downloads are cached."})
+    lora_r: int | None = field(
+        default=None, metadata={"help": "Train a LoRA adapter of this rank instead of the whole model (needs peft: "
+                                        "pip install textmix[peft]); the classification head trains fully."})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scaling alpha (used with --lora_r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path (used with --lora_r)."})
+    lora_target_modules: list[str] | None = field(
+        default=None, metadata={"help": "Module names LoRA adapts, e.g. q_proj v_proj (default: peft's choice "
+                                        "for the architecture; 'all-linear' for every linear layer)."})
+    save_calibrated: bool = field(
+        default=False, metadata={"help": "Also write <output_dir>/calibrated: the model with the validation temperature "
+                                         "folded into its classification head (save_pretrained; LoRA merged), so "
+                                         "it gives temperature-scaled probabilities without textmix."})
+
+    def __post_init__(self) -> None:
+        if self.lora_r is not None and self.lora_r <= 0:
+            raise ValueError(f"--lora_r must be a positive rank, got {self.lora_r}.")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"--lora_dropout must be a probability in [0, 1), got {self.lora_dropout}.")
+        if not self.lora_alpha > 0:
+            raise ValueError(f"--lora_alpha must be > 0 (the adapter's update is scaled by lora_alpha / lora_r; 0 "
+                             f"trains an adapter that changes nothing), got {self.lora_alpha}.")
+
+
+def with_lora(model: Any, model_args: ModelArguments, task_type: str = "SEQ_CLS") -> Any:
+    """`model` wrapped in a LoRA adapter as `--lora_*` say (TRL's ModelConfig style), or as it is.
+
+    `task_type`: peft's task type (`SEQ_CLS` for sequence classifiers, `TOKEN_CLS` for taggers); it
+    decides which head peft trains fully beside the adapter."""
+    if model_args.lora_r is None:
+        return model
+    try:
+        import peft
+    except ImportError:
+        raise ImportError("--lora_r needs peft: pip install 'textmix[peft]'.") from None
+    targets = model_args.lora_target_modules
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    config = peft.LoraConfig(task_type=task_type, r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
+                             lora_dropout=model_args.lora_dropout, target_modules=targets)
+    return peft.get_peft_model(model, config)
+
+
+# ----------------------------------------------------------------------------------------------- parsing
+
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def config_file(argv: Sequence[str]) -> Path | None:
+    """The config file when the command line is one .json/.yaml path, else None."""
+    return Path(argv[0]) if len(argv) == 1 and argv[0].endswith(CONFIG_SUFFIXES) else None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The mapping of argument names to values in a .json or .yaml file (`yaml.safe_load`)."""
+    import yaml
+
+    from ..checks import InputError
+
+    if not path.is_file():
+        raise InputError(f"config file {path} does not exist.")
+    text = path.read_text(encoding="utf-8")
+    values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(values, dict):
+        raise InputError(f"{path} must hold a mapping of argument names to values.")
+    return values
+
+
+def argument_parser(*classes: Any) -> HfArgumentParser:
+    """An `HfArgumentParser` of the recipe's argument classes, then `MixTrainingArguments`."""
+    from transformers import HfArgumentParser
+
+    from textmix.trainer import MixTrainingArguments
+
+    return HfArgumentParser((*classes, MixTrainingArguments))
+
+
+def parse(parser: HfArgumentParser, argv: Sequence[str] | None = None, **override: Any) -> tuple[Any, ...]:
+    """The dataclasses of `argv` (default: the command line): flags, or one .json/.yaml config file; `override`
+    (e.g. a method and an output folder) replaces the given values."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    path = config_file(argv)
+    if path is not None:
+        return parser.parse_dict({**read_config(path), **override})
+    extra = [item for key, value in override.items() for item in (f"--{key}", str(value))]
+    return parser.parse_args_into_dataclasses(args=[*argv, *extra])

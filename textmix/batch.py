@@ -76,9 +76,9 @@ class MixedBatch:
         if step is not None and step.perm is not None and not step.reached:
             raise RuntimeError(
                 f"this batch is mixed inside the model ({self.method}), but no training-mode forward of the model "
-                "ran on it (was the model put in eval mode after mix()?): its logits are unmixed while the targets "
-                "are mixed. Call model.train() before mix() and the forward; in eval mode, mix() returns the batch "
-                "unmixed."
+                "ran on it: run the model on mb.inputs in train mode before mb.loss() (was the model put in eval mode "
+                "after mix()?), else its logits are unmixed while the targets are mixed. Call model.train() before "
+                "mix() and the forward; in eval mode, mix() returns the batch unmixed."
             )
         self.read_attention()
         return soft_loss(logits, self.targets, self.valid, self.task_kind, reduction)

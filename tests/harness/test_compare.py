@@ -288,7 +288,8 @@ def test_the_any_task_smoke_grid_with_shift_and_label_noise(tmp_path, monkeypatc
     assert report["tasks"]["reviews"]["test_set"].startswith("test.csv (")
     assert report["tasks"]["digits"]["skipped_methods"] == {"hidden": "hidden mixes text; the task is images"}
     claims = {row["claim"] for row in report["verdict"]["rows"]}
-    assert claims == {"calibration", "corruption robustness", "occlusion robustness", "label-noise tolerance"}
+    assert claims == {"calibration", "calibration after temperature scaling", "corruption robustness",
+                      "occlusion robustness", "label-noise tolerance"}
     for name in ("shift_digits.png", "shift_wnut17.png", "label_noise_reviews.png", "reliability.png"):
         assert (out / name).stat().st_size > 1000
     text = (out / "report.md").read_text()

@@ -144,7 +144,7 @@ def test_the_run_key_ignores_where_the_sweep_is(tmp_path, monkeypatch):
 
 
 def test_a_run_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_over(tmp_path, monkeypatch, capsys):
-    import textmix.harness.compare as compare_module
+    import textmix.harness.compare.execute as compare_module
 
     grid = load_grid(config=str(tiny_grid_file(tmp_path, seeds="[0, 1, 2]")))
     out = tmp_path / "sweep"
@@ -179,7 +179,7 @@ def test_a_run_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_
 
 
 def test_a_sweep_where_every_run_fails_says_how_many_and_where_and_exits_non_zero(tmp_path, monkeypatch, capsys):
-    import textmix.harness.compare as compare_module
+    import textmix.harness.compare.execute as compare_module
 
     def run_one(run):
         raise RuntimeError("boom in the model")

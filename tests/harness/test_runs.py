@@ -116,7 +116,7 @@ def test_files_are_written_through_unique_temporary_names_never_through_a_symlin
 def test_when_every_run_is_locked_elsewhere_the_command_says_so_not_no_results(tmp_path, monkeypatch, capsys):
     from conftest import shared_path
 
-    import textmix.harness.compare as compare_module
+    import textmix.harness.compare.execute as compare_module
     from textmix.harness.cli import main
 
     config = tmp_path / "grid.yaml"
@@ -135,7 +135,7 @@ def test_when_every_run_is_locked_elsewhere_the_command_says_so_not_no_results(t
 
 
 def test_a_runs_log_files_are_never_written_through_a_symlink(tmp_path, monkeypatch):
-    import textmix.harness.compare as compare_module
+    import textmix.harness.compare.execute as compare_module
     from textmix.checkpoints import write_complete_marker
 
     outside = tmp_path / "outside"

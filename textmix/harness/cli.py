@@ -105,7 +105,7 @@ def _say_incomplete(summary: dict) -> bool:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .compare import GridError, check_grid, compare, load_grid, parse_shard, plan, shard_runs
+    from .compare import GridError, check_grid, compare, load_grid, parse_shard, parse_sweep, plan, shard_runs
 
     grid = load_grid(args.preset, args.config, validate=False, glue_dir=args.glue_dir,
                      model_name_or_path=args.model_name_or_path, tasks=args.tasks, methods=args.methods,
@@ -120,17 +120,18 @@ def _compare(args: argparse.Namespace) -> int:
 
         if not ray_available():
             raise ImportError("--backend ray needs ray: pip install 'textmix[ray]'.")
-    problems = check_grid(grid, args.output_dir)  # everything at once: keys, paths, models, data, values
+    sweep = parse_sweep(grid)  # the grid parsed once, for the checks, the plan and the runs
+    problems = check_grid(sweep, args.output_dir)  # everything at once: keys, paths, models, data, values
     if problems:
         raise GridError(problems)
     if args.dry_run:
-        runs = shard_runs(plan(grid, Path(args.output_dir)), shard)
+        runs = shard_runs(plan(sweep, Path(args.output_dir)), shard)
         for run in runs:
             print(json.dumps({"task": run.task, "method": run.method, "seed": run.seed, "label_noise": run.label_noise,
                               "modality": run.modality, "done": run.done}))
         print(dry_run_summary(runs))
         return 0
-    summary = compare(grid, args.output_dir, check=False, shard=shard, backend=args.backend, address=args.address,
+    summary = compare(sweep, args.output_dir, check=False, shard=shard, backend=args.backend, address=args.address,
                       workers=args.workers)
     if summary.get("pending"):
         print(f"no report yet: every run without results ({len(summary['locked'])}) is being trained by another "

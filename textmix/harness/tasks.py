@@ -20,10 +20,12 @@
 Besides those short keys, a mapping may set `model_name_or_path` (its own model; image tasks default to
 a small ViT trained from scratch), `model` (the recipe's ModelArguments fields, e.g. `patch_size`),
 `data` (the recipe's DataArguments fields) and `training` (MixTrainingArguments fields). Each modality
-runs through its recipe (`RECIPES`), which all write the same results schema.
+runs through its registered recipe (`textmix.harness.recipes.registry`), which all write the same results schema.
 
 Methods apply where they fit (`fits`): the baselines everywhere, text methods on text tasks, text
-methods that mix token labels on token tasks, image methods on image tasks.
+methods that mix token labels on token tasks, image methods on image tasks. What each modality takes
+(short keys, test-set naming, which methods mix it) is its recipe's registration
+(`textmix.harness.recipes.registry`).
 """
 
 from __future__ import annotations
@@ -39,26 +41,22 @@ from typing import Any
 from ..config import parse_methods
 from ..methods import get_method
 from .checks import did_you_mean, problem_name, unknown_key
+from .recipes.registry import DEFAULT_MODALITY, get_recipe, recipe_names, recipes
 
-MODALITIES = ("text", "image", "tokens")
-RECIPES = {"text": "glue", "image": "image", "tokens": "ner"}
-"""The recipe module (under `textmix.harness.recipes`) that runs each modality."""
 
-SHORT_KEYS: dict[str, dict[str, str]] = {
-    "text": {"train_file": "train_file", "validation_file": "validation_file", "test_file": "test_file",
-             "text_columns": "text_columns", "label_column": "label_column", "problem_type": "problem_type",
-             "dataset": "dataset_name", "dataset_config": "dataset_config_name", "train_split": "train_split",
-             "test_split": "test_split"},
-    "image": {"train_file": "npz_path", "data_dir": "data_dir", "dataset": "dataset_name",
-              "dataset_config": "dataset_config_name", "image_column": "image_column", "label_column": "label_column"},
-    "tokens": {"train_file": "train_file", "validation_file": "validation_file", "test_file": "test_file",
-               "dataset": "dataset_name", "dataset_config": "dataset_config_name", "tokens_column": "tokens_column",
-               "tags_column": "tags_column"},
-}
-"""A task mapping's short keys, per modality, and the recipe's DataArguments field each one sets."""
+def __getattr__(name: str) -> Any:
+    """`MODALITIES`, `RECIPES` and `SHORT_KEYS`, derived from the recipe registry (kept for old imports)."""
+    if name == "MODALITIES":
+        return recipe_names()
+    if name == "RECIPES":
+        return {m: r.run.__module__.rsplit(".", 1)[-1] for m, r in recipes().items()}
+    if name == "SHORT_KEYS":
+        return {m: dict(r.short_keys) for m, r in recipes().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 TASK_KEYS = ("name", "modality", "model_name_or_path", "model", "data", "training", "description")
-"""The keys every task mapping may have, besides its modality's `SHORT_KEYS`."""
+"""The keys every task mapping may have, besides its modality's short keys (`Recipe.short_keys`)."""
 
 SET_BY_THE_GRID = {
     "data": {"task_name": "the task's `name`", "glue_dir": "the grid's top-level `glue_dir`",
@@ -78,7 +76,7 @@ class TaskSpec:
     """One task of a grid: its name, modality, and the recipe arguments it sets."""
 
     name: str
-    modality: str = "text"
+    modality: str = DEFAULT_MODALITY
     data: dict[str, Any] = field(default_factory=dict)
     """The recipe's DataArguments fields the task sets (its data, and `data` overrides)."""
     model: dict[str, Any] = field(default_factory=dict)
@@ -90,18 +88,18 @@ class TaskSpec:
     @property
     def recipe(self) -> str:
         """The recipe module's name under `textmix.harness.recipes`."""
-        return RECIPES[self.modality]
+        return get_recipe(self.modality).run.__module__.rsplit(".", 1)[-1]
 
     def test_set(self) -> str:
-        """What the task's test set is, in a few words (before it is loaded)."""
+        """What the task's test set is, in a few words (before it is loaded): the recipe's own naming
+        (`Recipe.test_set`), else the hub dataset's split or the test file."""
         data = self.data
         if self.glue:
             return f"GLUE {self.glue} dev"
-        if self.modality == "image":
-            if data.get("npz_path"):
-                return f"x_test/y_test of {Path(data['npz_path']).name}"
-            if data.get("data_dir"):
-                return f"the test images of {Path(data['data_dir']).name}"
+        namer = get_recipe(self.modality).test_set
+        named = namer(data) if namer else None
+        if named:
+            return named
         if data.get("dataset_name"):
             return f"{data['dataset_name']} [{data.get('test_split') or 'test'}]"
         test = data.get("test_file") or data.get("validation_file")
@@ -109,8 +107,9 @@ class TaskSpec:
 
 
 def recipe_module(modality: str) -> Any:
-    """The recipe module of a modality (`textmix.harness.recipes.glue`, `.image` or `.ner`)."""
-    return importlib.import_module(f"textmix.harness.recipes.{RECIPES[modality]}")
+    """The recipe module of a modality (`textmix.harness.recipes.glue`, `.image` or `.ner`, or where its
+    `Recipe` was registered)."""
+    return importlib.import_module(get_recipe(modality).run.__module__)
 
 
 @functools.cache
@@ -119,10 +118,10 @@ def recipe_fields(modality: str) -> dict[str, set[str]]:
     `grid_data`: the `data` names a grid's top-level `data` applies to it (all but its `TASK_DATA_ONLY`)."""
     from textmix.trainer import MixTrainingArguments
 
-    module = recipe_module(modality)
-    data = {f.name for f in dataclasses.fields(module.DataArguments)}
-    return {"data": data, "grid_data": data - set(getattr(module.DataArguments, "TASK_DATA_ONLY", ())),
-            "model": {f.name for f in dataclasses.fields(module.ModelArguments)},
+    recipe = get_recipe(modality)
+    data = {f.name for f in dataclasses.fields(recipe.data_arguments)}
+    return {"data": data, "grid_data": data - set(getattr(recipe.data_arguments, "TASK_DATA_ONLY", ())),
+            "model": {f.name for f in dataclasses.fields(recipe.model_arguments)},
             "training": {f.name for f in dataclasses.fields(MixTrainingArguments) if f.init}}
 
 
@@ -160,22 +159,24 @@ def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None
                           f"{sorted(GLUE_TASKS)}, or give a mapping with `name` and its data (train_file, "
                           "dataset, ...)."]
         glue = glue_task(name).name
-        return TaskSpec(name, "text", {"task_name": glue, "glue_dir": glue_dir}, glue=glue), []
+        return TaskSpec(name, DEFAULT_MODALITY, {"task_name": glue, "glue_dir": glue_dir}, glue=glue), []
     name = entry.get("name")
     where = f"task {name}" if name else "a task mapping"
     problems = [] if isinstance(name, str) and name else [f"{where}: needs a `name` (how reports call it)."]
     bad_name = problem_name("task", name) if isinstance(name, str) and name else None
     if bad_name:
         problems.append(f"{where}: {bad_name}")
-    modality = entry.get("modality", "text")
-    if modality not in MODALITIES:
-        return None, [*problems, f"{where}: modality {modality!r} is not one of {list(MODALITIES)}"
-                      f"{did_you_mean(str(modality), MODALITIES)}."]
-    short = SHORT_KEYS[modality]
+    modality = entry.get("modality", DEFAULT_MODALITY)
+    modalities = recipe_names()
+    if modality not in modalities:
+        return None, [*problems, f"{where}: modality {modality!r} is not one of {list(modalities)}"
+                      f"{did_you_mean(str(modality), modalities)}."]
+    recipe = get_recipe(modality)
+    short = recipe.short_keys
     known = [*TASK_KEYS, *short]
     for key in entry:
         if key not in known:
-            other = [m for m, keys in SHORT_KEYS.items() if key in keys]
+            other = [m for m, r in recipes().items() if key in r.short_keys]
             hint = f" (a key of {other[0]} tasks: set `modality: {other[0]}`)" if other else ""
             problems.append(unknown_key(where, key, known) + hint)
     data = {short[k]: v for k, v in entry.items() if k in short}
@@ -187,17 +188,13 @@ def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None
                 clash = sorted(set(data) & set(entry[section])) if section == "data" else []
                 if clash:
                     problems.append(f"{where}: {clash} given both as short keys and in `data`; keep one.")
-    if not any(data.get(k) for k in ("train_file", "npz_path", "data_dir", "dataset_name")) and not any(
-            isinstance(entry.get("data"), Mapping) and entry["data"].get(k)
-            for k in ("train_file", "npz_path", "data_dir", "dataset_name")):
-        keys = {"text": "train_file (+ test_file) or dataset", "image": "train_file (an .npz), data_dir or dataset",
-                "tokens": "train_file (+ test_file) or dataset"}[modality]
-        problems.append(f"{where}: no data: give {keys}.")
+    if not any(data.get(k) for k in recipe.data_sources) and not any(
+            isinstance(entry.get("data"), Mapping) and entry["data"].get(k) for k in recipe.data_sources):
+        problems.append(f"{where}: no data: give {recipe.data_hint}.")
     if problems:
         return None, problems
     data.update(entry.get("data") or {})
-    if modality == "text":
-        data["task_name"] = None
+    data.update(recipe.data_defaults)
     model = dict(entry.get("model") or {})
     if entry.get("model_name_or_path"):
         model["model_name_or_path"] = entry["model_name_or_path"]
@@ -216,14 +213,22 @@ def fits(method: str, training: Mapping[str, Any], modality: str) -> str | None:
     except ValueError:
         return None  # the recipe's arguments check names the problem
     names = list(parsed) if isinstance(parsed, dict) else [parsed]
+    recipe = get_recipe(modality)
     for name in names:
         spec = get_method(name)
-        if modality == "image" and spec.modality != "image":
-            return f"{name} mixes text; the task is images"
-        if modality != "image" and spec.modality == "image":
-            return f"{name} mixes images; the task is {modality}"
-        if modality == "tokens" and not spec.token_labels:
+        if spec.modality != recipe.mixes:
+            return f"{name} mixes {_examples(spec.modality)}; the task is {recipe.label}"
+        if recipe.token_labels and not spec.token_labels:
             return f"{name} does not mix token labels"
-    if modality == "tokens" and training.get("mix_label_weights") == "attention":
+    if recipe.token_labels and training.get("mix_label_weights") == "attention":
         return "label_weights 'attention' weighs a sequence's label; the task labels tokens"
     return None
+
+
+def _examples(method_modality: str) -> str:
+    """What a method of `method_modality` mixes, in a message ('text', 'images'): the label of the recipe of
+    that modality when one is registered."""
+    try:
+        return get_recipe(method_modality).label
+    except KeyError:
+        return method_modality

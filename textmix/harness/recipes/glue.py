@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .registry import Recipe, loads_data, register_recipe
+
 if TYPE_CHECKING:
 
     from textmix.trainer import MixTrainingArguments
@@ -403,6 +405,15 @@ def cli(argv: list[str] | None = None) -> int:
     from ..checks import recipe_cli
 
     return recipe_cli(main, argv, "run_glue")
+
+
+register_recipe(Recipe(  # the `text` modality of `textmix compare` (textmix.harness.recipes.registry)
+    "text", DataArguments, ModelArguments, run, check_data=loads_data(load_data),
+    short_keys={"train_file": "train_file", "validation_file": "validation_file", "test_file": "test_file",
+                "text_columns": "text_columns", "label_column": "label_column", "problem_type": "problem_type",
+                "dataset": "dataset_name", "dataset_config": "dataset_config_name", "train_split": "train_split",
+                "test_split": "test_split"},
+    data_hint="train_file (+ test_file) or dataset", mixes="text", shift="text", data_defaults={"task_name": None}))
 
 
 if __name__ == "__main__":

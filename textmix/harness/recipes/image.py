@@ -47,6 +47,7 @@ from .image_data import (  # noqa: F401 - the recipe's data, re-exported
     load_npz,
     noisy_labels,
 )
+from .registry import Recipe, register_recipe
 
 if TYPE_CHECKING:
     from transformers import HfArgumentParser, PreTrainedModel
@@ -452,6 +453,16 @@ def cli(argv: list[str] | None = None) -> int:
     from ..checks import recipe_cli
 
     return recipe_cli(main, argv, "run_image_classification")
+
+
+register_recipe(Recipe(  # the `image` modality of `textmix compare` (textmix.harness.recipes.registry)
+    "image", DataArguments, ModelArguments, run, check_data=check_data, noun="images", mixes="image", shift="image",
+    short_keys={"train_file": "npz_path", "data_dir": "data_dir", "dataset": "dataset_name",
+                "dataset_config": "dataset_config_name", "image_column": "image_column", "label_column": "label_column"},
+    data_sources=("npz_path", "data_dir", "dataset_name"), data_hint="train_file (an .npz), data_dir or dataset",
+    grid_model=False,
+    test_set=lambda data: (f"x_test/y_test of {Path(data['npz_path']).name}" if data.get("npz_path") else
+                           f"the test images of {Path(data['data_dir']).name}" if data.get("data_dir") else None)))
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ from .ner_data import (  # noqa: F401 - the recipe's data, re-exported
     with_tag_noise,
     without_tags,
 )
+from .registry import Recipe, loads_data, register_recipe
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -451,6 +452,14 @@ def cli(argv: list[str] | None = None) -> int:
     from ..checks import recipe_cli
 
     return recipe_cli(main, argv, "run_ner")
+
+
+register_recipe(Recipe(  # the `tokens` modality of `textmix compare` (textmix.harness.recipes.registry)
+    "tokens", DataArguments, ModelArguments, run, check_data=loads_data(load_data), mixes="text", token_labels=True,
+    short_keys={"train_file": "train_file", "validation_file": "validation_file", "test_file": "test_file",
+                "dataset": "dataset_name", "dataset_config": "dataset_config_name", "tokens_column": "tokens_column",
+                "tags_column": "tags_column"},
+    data_hint="train_file (+ test_file) or dataset", shift="text"))
 
 
 if __name__ == "__main__":

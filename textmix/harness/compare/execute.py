@@ -1,0 +1,266 @@
+"""Running a sweep (`compare`): each run under its lock (`train_run`), through its recipe (`run_one`), then
+the report."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..checks import notice
+from .check import check_grid
+from .grid import GridError
+from .runs import Run, plan, shard_runs, task_plan
+from .sweep import Sweep, as_sweep
+
+LOCK_FILE = ".textmix-run.lock"
+"""In a run's folder while a process trains it: {"pid", "host", "since"}."""
+
+PLAN_FILE = "plan.json"
+"""In the sweep folder: per task its modality, test set, methods and the methods skipped on it (and why)."""
+
+
+class SweepFailed(RuntimeError):
+    """Every run of a sweep failed: nothing to report."""
+
+    exit_code = 1
+
+
+def run_one(run: Run) -> dict:
+    """Train and evaluate one run through its modality's recipe; remove its checkpoints when done."""
+    from textmix.trainer import MixTrainingArguments
+
+    from ..recipes.registry import get_recipe
+
+    recipe = get_recipe(run.modality)
+    model_args = recipe.model_arguments(**{k: v for k, v in run.model.items() if v is not None})
+    data_args = recipe.data_arguments(**{k: v for k, v in run.data.items() if v is not None or k == "glue_dir"})
+    training_args = MixTrainingArguments(**run.training)
+    results = recipe.run(model_args, data_args, training_args,
+                         tags={"method": run.method, "grid_key": run.key, "task": run.task})
+    for checkpoint in [*run.folder.glob("checkpoint-*"), *run.folder.glob("damaged-checkpoint-*"),
+                       *run.folder.glob("superseded-checkpoint-*")]:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return results
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(folder: Path) -> str | None:
+    """Take the run folder's lock (`LOCK_FILE`, created atomically with this process's pid and host).
+
+    Returns None when taken, else who holds it ("pid N on host H since T"). A lock of a local process
+    that is gone is stale: it is taken over, with a message."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    host = socket.gethostname()
+    me = {"pid": os.getpid(), "host": host, "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(5):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(path.read_text(encoding="utf-8"))
+                pid, their_host = int(holder["pid"]), str(holder["host"])
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            except (OSError, ValueError, KeyError, TypeError):
+                try:
+                    age = time.time() - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age < 30:  # being written right now
+                    return f"a process that is starting it ({path})"
+                pid, their_host, holder = -1, host, {}
+            mine = their_host == host and pid == os.getpid()
+            if their_host != host or (pid > 0 and _alive(pid) and not mine):
+                return f"pid {pid} on host {their_host} since {holder.get('since', '?')}"
+            stale = path.with_name(f"{LOCK_FILE}.stale-{os.getpid()}")
+            try:
+                os.replace(path, stale)  # atomic: of several processes taking it over, one wins the create
+            except FileNotFoundError:
+                continue
+            stale.unlink(missing_ok=True)
+            if not mine:
+                notice(f"taking over the stale lock of {folder} (pid {pid} on host {their_host} is gone)")
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(me, f)
+        return None
+    return f"processes competing for {path}"
+
+
+def release_lock(folder: Path) -> None:
+    """Remove the run folder's lock if this process holds it."""
+    path = folder / LOCK_FILE
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
+        path.unlink(missing_ok=True)
+
+
+def _run_line(name: str, results: Mapping[str, Any]) -> str:
+    """One line for a finished run: task/method/seed, the task metric, accuracy, ECE and training time."""
+    from ..report import task_metric
+
+    test = results.get("test", {}) if isinstance(results.get("test"), Mapping) else {}
+    metric = task_metric(results) if "task" in results else "accuracy"
+    parts = [name]
+    if metric in test and metric != "accuracy":
+        parts.append(f"{metric} {test[metric]:.4f}")
+    for key, label in (("accuracy", "acc"), ("ece", "ECE")):
+        if key in test:
+            parts.append(f"{label} {test[key]:.4f}")
+    if results.get("train_time_s") is not None:
+        parts.append(f"{results['train_time_s']:.0f} s")
+    return "  ".join(parts)
+
+
+def _append(path: Path) -> Any:
+    """`path` opened to append text, never through a symlink (an `OSError` naming it)."""
+    if path.is_symlink():
+        raise OSError(f"{path} is a symbolic link: textmix writes a run's files only inside its folder; remove it.")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)  # also if planted meanwhile
+    return os.fdopen(os.open(path, flags, 0o666), "a", encoding="utf-8")
+
+
+def train_run(run: Run) -> dict[str, Any]:
+    """Train one run unless another process holds its lock or it is done: takes the run's lock, trains with
+    the Trainer's output in the run's `run.log`, releases the lock. Never raises for a failed run: returns
+    {"status": "done" | "locked" | "failed", "results" | "holder" | "error" + "log"} (a backend's unit of work)."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # weight loading and saving bars
+    datasets.disable_progress_bars()
+    holder = acquire_lock(run.folder)
+    if holder is not None:
+        return {"status": "locked", "holder": holder}
+    try:
+        if run.done:  # another process finished it meanwhile
+            return {"status": "done", "results": json.loads((run.folder / "results.json").read_text(encoding="utf-8"))}
+        run.folder.mkdir(parents=True, exist_ok=True)
+        with _append(run.folder / "run.log") as log, contextlib.redirect_stdout(log):
+            results = run_one(run)
+        return {"status": "done", "results": results}
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # keep going; the report lists what failed
+        from ..recipes.common import write_atomic
+
+        log = run.folder / "error.log"
+        text = "".join(traceback.format_exception(err)).encode("utf-8")
+        write_atomic(log, lambda f: f.write(text))
+        return {"status": "failed", "error": repr(err), "log": str(log)}
+    finally:
+        release_lock(run.folder)
+
+
+def _write_plan(sweep: Sweep, output_dir: Path) -> None:
+    """The sweep folder's grid.json and plan.json (`task_plan`), and a notice per task that some of the grid's
+    `data` does not apply to."""
+    from ..recipes.common import write_json_atomic
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(output_dir / "grid.json", sweep.grid)
+    tasks = task_plan(sweep)
+    write_json_atomic(output_dir / PLAN_FILE, {"tasks": tasks, "label_noise": sweep.grid.get("label_noise"),
+                                               "shift": sweep.grid.get("shift")})
+    for name, info in tasks.items():
+        if info["unapplied_data"]:
+            notice(f"task {name}: the grid's data {info['unapplied_data']} do not apply to it (the {info['modality']} "
+                   "recipe has no such argument); set its own in the task's `data` if it needs one.")
+
+
+def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: bool = True, check: bool = True,
+            shard: tuple[int, int] | None = None, backend: str = "local", address: str | None = None,
+            workers: int | None = None) -> dict:
+    """Check the grid (`check_grid`: a `GridError` lists every problem; `check=False` when the caller
+    has), run every unfinished run of it in `output_dir` that no other process is training, then write
+    the report; returns the report. With `shard=(I, N)` only that shard's runs are trained (see
+    `shard_runs`); the report covers every run finished so far. `backend`: `local` (one run after the
+    other, in this process) or `ray` (runs in parallel on Ray: `workers` at once on this machine, or on
+    the cluster at `address`; see `textmix.harness.backends`). The console gets one progress bar, a
+    line per finished run and the recipe's notices (resuming, fallbacks); what the Trainer prints goes
+    to the run's `run.log`.
+
+    A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep
+    goes on; `SweepFailed` when no run has results. When every run without results is locked by another
+    process, there is no report yet: returns {"pending": True, "locked": [...], ...}."""
+    from tqdm.auto import tqdm
+
+    from ..backends import map_unordered
+    from ..recipes.common import write_json_atomic
+    from ..report import build_report
+
+    output_dir = Path(output_dir)
+    sweep = as_sweep(grid)  # the grid parsed once: checks, task plan and runs read it
+    problems = check_grid(sweep, output_dir) if check else []
+    if problems:
+        raise GridError(problems)
+    _write_plan(sweep, output_dir)
+    runs = shard_runs(plan(sweep, output_dir), shard)
+    todo = [r for r in runs if not r.done]
+    failures: list[dict[str, Any]] = []
+    locked: list[str] = []
+    bar = tqdm(total=sum(r.cost for r in runs), initial=sum(r.cost for r in runs if r.done), disable=not progress,
+               desc=f"{len(runs) - len(todo)}/{len(runs)} runs", unit="step", dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}")
+    if todo and backend == "local":
+        bar.set_postfix_str(todo[0].name)
+    finished = len(runs) - len(todo)
+    outcomes = map_unordered(train_run, todo, backend=backend, address=address, num_workers=workers)
+    with contextlib.closing(outcomes), contextlib.closing(bar):
+        for i, outcome in outcomes:
+            run = todo[i]
+            if isinstance(outcome, BaseException):  # the worker itself died
+                outcome = {"status": "failed", "error": repr(outcome), "log": None}
+            if outcome["status"] == "locked":
+                locked.append(run.name)
+                notice(f"run {run.folder} is being trained by {outcome['holder']}: skipped (that process writes its "
+                       f"results; if it does not exist any more, remove {run.folder / LOCK_FILE}).")
+            elif outcome["status"] == "failed":
+                failures.append({"task": run.task, "method": run.method, "seed": run.seed,
+                                 "label_noise": run.label_noise, "folder": str(run.folder),
+                                 "error": outcome["error"], "log": outcome["log"]})
+                print(f"\nrun {run.folder} failed: {outcome['error']} (traceback: {outcome['log']})", file=sys.stderr)
+            else:
+                bar.write(_run_line(run.name, outcome["results"]))
+            finished += 1
+            failed = f", {len(failures)} failed" if failures else ""
+            bar.set_description(f"{finished}/{len(runs)} runs{failed}")
+            bar.update(run.cost)
+            if backend == "local" and i + 1 < len(todo):
+                bar.set_postfix_str(todo[i + 1].name)
+    write_json_atomic(output_dir / "failures.json", failures)
+    if locked:
+        notice(f"{len(locked)} run(s) left to another process that is training them: {', '.join(locked)}; "
+               "run `textmix report` when it is done.")
+    if locked and not failures and not any(r.done for r in runs):  # everything is another process's, for now
+        return {"n_runs": len(runs), "locked": locked, "pending": True, "failures": [], "clashes": []}
+    if failures and not any(r.done for r in runs):
+        raise SweepFailed(f"{len(failures)} of {len(runs)} runs failed and no run has results; the errors are in "
+                          f"{output_dir / 'failures.json'}, the tracebacks in each run's error.log (first: "
+                          f"{failures[0]['log']}: {failures[0]['error']}).")
+    summary = build_report(output_dir, baseline=sweep.baseline)
+    summary["n_runs"], summary["locked"] = len(runs), locked
+    return summary

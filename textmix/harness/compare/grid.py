@@ -1,0 +1,84 @@
+"""A grid from a preset and/or a YAML/JSON file (`load_grid`), and `GridError`, every problem of a grid at once."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..checks import InputError, did_you_mean
+from ..paths import shared_dir
+from .presets import PRESETS
+from .sweep import grid_problems
+
+
+class GridError(InputError):
+    """Problems of a grid, all of them (`problems`), found before the first run."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        head = "the grid has a problem" if len(problems) == 1 else f"the grid has {len(problems)} problems"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+def load_grid(preset: str | None = None, config: str | None = None, validate: bool = True,
+              **overrides: Any) -> dict[str, Any]:
+    """A grid from a preset and/or a YAML/JSON file, with top-level overrides (None values ignored).
+
+    `{shared}` in a preset's paths becomes `shared_dir()`. With `validate`, its keys and names are
+    checked at every level (`grid_problems`): a `GridError` lists every problem (`check_grid` checks
+    those and everything on disk).
+    """
+    if preset is None and config is None:
+        raise ValueError(f"give --preset ({', '.join(PRESETS)}) or --config FILE.")
+    grid: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}{did_you_mean(preset, PRESETS)}; choose from {sorted(PRESETS)}.")
+        grid = _with_shared(copy.deepcopy(PRESETS[preset]), str(shared_dir()))
+    if config is not None:
+        import yaml
+
+        path = Path(config)
+        if not path.is_file():
+            raise FileNotFoundError(f"--config {config} does not exist.")
+        text = path.read_text(encoding="utf-8")
+        try:
+            loaded = json.loads(text) if config.endswith(".json") else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as err:
+            raise InputError(f"{config} is not valid {'JSON' if config.endswith('.json') else 'YAML'}: {err}") from None
+        if not isinstance(loaded, Mapping):
+            raise ValueError(f"{config} must hold a mapping (tasks, methods, seeds, ...).")
+        grid = _merge(grid, loaded)
+    grid = _merge(grid, {k: v for k, v in overrides.items() if v is not None})
+    problems = grid_problems(grid) if validate else []
+    if problems:
+        raise GridError(problems)
+    return grid
+
+
+REVIEWS_DIR = Path(__file__).resolve().parent.parent / "data" / "reviews"
+"""The `reviews` csv task of the presets (see its README.md): `{reviews}` in a preset's paths."""
+
+
+def _with_shared(value: Any, shared: str) -> Any:
+    """`value` with `{shared}` (and `{reviews}`) in every string, at any depth, replaced by their folders."""
+    if isinstance(value, str):
+        return value.replace("{shared}", shared).replace("{reviews}", str(REVIEWS_DIR))
+    if isinstance(value, list):
+        return [_with_shared(v, shared) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _with_shared(v, shared) for k, v in value.items()}
+    return value
+
+
+def _merge(base: dict, extra: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

@@ -1,0 +1,220 @@
+"""The runs of a grid (`plan`): one `Run` per task x label noise x method x seed, its key and folder; the
+task plan (`task_plan`) and shards (`shard_runs`)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..recipes.registry import DEFAULT_MODALITY, get_recipe
+from ..tasks import FILE_FIELDS, TaskSpec, recipe_fields
+from .grid import GridError
+from .presets import _TRAINING_DEFAULTS
+from .sweep import Sweep, as_sweep
+
+RESULT_NEUTRAL = {"output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm", "overwrite_output_dir",
+                  "resume_from_checkpoint", "save_total_limit"}
+"""Training arguments that do not change a run's results (paths, reporting): left out of the run key."""
+
+
+@functools.cache
+def _model_fingerprint(name_or_path: str) -> str:
+    """What identifies a model, independent of its path: a hash of a local folder's small files (config,
+    tokenizer) and of its weight files' names and sizes; a hub id as it is."""
+    folder = Path(name_or_path).expanduser()
+    if not folder.is_dir():
+        return f"id:{name_or_path}"
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if not path.is_file():
+            continue
+        if path.suffix in (".json", ".txt", ".model", ".tiktoken", ".py"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        elif path.suffix in (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5"):
+            digest.update(f"{path.name}:{path.stat().st_size}\0".encode())
+    return f"folder:{digest.hexdigest()[:16]}"
+
+
+def _data_fingerprint(data: Mapping[str, Any]) -> str:
+    """What identifies a task's data, independent of where it is: the sizes of its files (or the hub's name)."""
+    from ..glue import glue_task
+
+    if data.get("task_name"):
+        spec = glue_task(data["task_name"])
+        glue_dir = data.get("glue_dir")
+        if not glue_dir:
+            return f"hub:nyu-mll/glue/{spec.name}"
+        folder = Path(glue_dir) / spec.folder
+        names = ["train.tsv", *spec.test_files.values()]
+        return spec.name + ":" + ",".join(
+            f"{n}={(folder / n).stat().st_size if (folder / n).is_file() else 'missing'}" for n in names)
+    parts = []
+    for key in FILE_FIELDS:
+        if data.get(key):
+            path = Path(data[key])
+            if path.is_file():
+                size = path.stat().st_size
+            elif path.is_dir():
+                size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+            else:
+                size = "missing"
+            parts.append(f"{key}={path.name}:{size}")
+    if data.get("dataset_name"):
+        parts.append(f"hub:{data['dataset_name']}/{data.get('dataset_config_name')}")
+    return ",".join(parts)
+
+
+@dataclass
+class Run:
+    """One cell of the grid."""
+
+    task: str
+    method: str
+    seed: int
+    folder: Path
+    data: dict[str, Any]
+    training: dict[str, Any]
+    inputs: dict[str, str] = field(default_factory=dict)
+    """Fingerprints of the model and the data (see `plan`), part of the key."""
+    modality: str = DEFAULT_MODALITY
+    model: dict[str, Any] = field(default_factory=dict)
+    """The recipe's ModelArguments fields (`model_name_or_path` and any `model` overrides)."""
+    label_noise: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """task/method[/noise<r>]/seed<k>, as on the console."""
+        noise = f"/noise{self.label_noise:g}" if self.label_noise else ""
+        return f"{self.task}/{self.method}{noise}/seed{self.seed}"
+
+    @property
+    def key(self) -> str:
+        """Hash of everything that determines the run's results, and of nothing else (no paths)."""
+        payload = {
+            "data": {k: v for k, v in self.data.items() if k != "glue_dir" and k not in FILE_FIELDS},
+            "training": {k: v for k, v in self.training.items() if k not in RESULT_NEUTRAL},
+            "inputs": self.inputs,
+        }
+        if self.modality != DEFAULT_MODALITY:
+            payload["modality"] = self.modality
+        model = {k: v for k, v in self.model.items() if k not in ("model_name_or_path", "save_calibrated")}
+        if model:  # writing calibrated/ or not changes no figure
+            payload["model"] = model
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    @property
+    def done(self) -> bool:
+        """Whether the folder holds the results of a run with this key."""
+        path = self.folder / "results.json"
+        if not path.exists():
+            return False
+        try:
+            return json.loads(path.read_text(encoding="utf-8")).get("grid_key") == self.key
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            return False
+
+    @property
+    def cost(self) -> float:
+        """Relative cost, for a time-weighted progress bar."""
+        steps = self.training.get("max_steps") or self.training.get("num_train_epochs", 3) * (
+            self.data.get("max_train_samples") or 10000)
+        return float(steps) * (2.0 if self.training.get("mix_method") == "saliency_span" else 1.0)
+
+
+def task_plan(grid: Mapping[str, Any] | Sweep) -> dict[str, dict[str, Any]]:
+    """Per task: its modality, test set, the grid's methods that run on it and those skipped (with why), and
+    the grid-wide `data` keys its recipe has no argument for (`unapplied_data`: not applied to it)."""
+    sweep = as_sweep(grid)
+    out = {}
+    for spec in sweep.tasks:
+        unapplied = [k for k in (sweep.grid.get("data") or {}) if k not in recipe_fields(spec.modality)["grid_data"]]
+        out[spec.name] = {"modality": spec.modality, "test_set": spec.test_set(), "methods": sweep.methods_of(spec),
+                          "skipped_methods": dict(sweep.misfits.get(spec.name, {})), "unapplied_data": unapplied}
+    return out
+
+
+def _task_data(sweep: Sweep, spec: TaskSpec) -> dict[str, Any]:
+    """A task's DataArguments fields: the grid-wide `data` its recipe has, the shift, the task's own, its task_args."""
+    fields = recipe_fields(spec.modality)
+    data = {k: v for k, v in (sweep.grid.get("data") or {}).items() if k in fields["grid_data"]}
+    family = get_recipe(spec.modality).shift
+    if sweep.shift and family:
+        kinds = sweep.shift.get(family)
+        if kinds:
+            data["shift_kinds"] = list(kinds)
+            data["shift_severities"] = list(sweep.shift.get("severities") or [1, 3, 5])
+    data.update(spec.data)
+    data.update(sweep.task_overrides(spec, "data"))
+    return data
+
+
+def _task_model(sweep: Sweep, spec: TaskSpec) -> dict[str, Any]:
+    """A task's ModelArguments fields: its own, the grid's model when it needs one, its task_args."""
+    model = dict(spec.model)
+    if get_recipe(spec.modality).grid_model and "model_name_or_path" not in model:
+        model["model_name_or_path"] = sweep.grid.get("model_name_or_path")
+    model.update(sweep.task_overrides(spec, "model"))
+    if sweep.grid.get("save_calibrated"):  # every classifier run writes calibrated/; the report names the one to ship
+        model["save_calibrated"] = True
+    return model
+
+
+def plan(grid: Mapping[str, Any] | Sweep, output_dir: Path, fingerprints: bool = True,
+         strict: bool = True) -> list[Run]:
+    """Every run of the grid, in order (task, label noise, method, seed), of the methods that fit each task.
+    `fingerprints`: identify the model and data files for the run keys (reads them; off for checks that
+    need no keys). `strict`: a `GridError` when a task entry is wrong (else such tasks are left out)."""
+    sweep = as_sweep(grid)
+    if sweep.task_problems and strict:
+        raise GridError(sweep.task_problems)
+    if not sweep.plannable:
+        raise GridError(sweep.problems)
+    runs = []
+    for spec in sweep.tasks:
+        data, model = _task_data(sweep, spec), _task_model(sweep, spec)
+        for rate in sweep.label_noise:
+            for method in sweep.methods_of(spec):
+                for seed in sweep.seeds:
+                    training = {**_TRAINING_DEFAULTS, **(sweep.grid.get("training") or {}), **spec.training,
+                                **sweep.task_overrides(spec, "training"), **sweep.methods[method], "seed": seed}
+                    run_data = {**data, "label_noise": rate} if rate else dict(data)
+                    folder = output_dir / "runs" / spec.name / method
+                    folder = (folder / f"noise{rate:g}" if rate else folder) / f"seed{seed}"
+                    training["output_dir"] = str(folder)
+                    inputs = {}
+                    if fingerprints:
+                        model_id = model.get("model_name_or_path")
+                        inputs = {"model": _model_fingerprint(str(model_id)) if model_id else "from scratch",
+                                  "data": _data_fingerprint(run_data)}
+                    runs.append(Run(spec.name, method, seed, folder, run_data, training, inputs,
+                                    spec.modality, model, rate))
+    return runs
+
+
+def parse_shard(shard: str | None) -> tuple[int, int] | None:
+    """`"I/N"` (1 <= I <= N) as (I, N), or None; a `ValueError` naming the form otherwise."""
+    if shard is None:
+        return None
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N (e.g. 2/8 for the second of 8 shards), got {shard!r}.") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard {shard}: I must be within 1..N.")
+    return i, n
+
+
+def shard_runs(runs: list[Run], shard: tuple[int, int] | None) -> list[Run]:
+    """The runs of shard (I, N): every N-th run of the plan from the I-th on (all runs without a shard).
+
+    The plan's order depends only on the grid, so N processes (a SLURM job array, say) with shards
+    1/N..N/N cover every run once; the run locks keep them apart if shards overlap by mistake."""
+    if shard is None:
+        return runs
+    i, n = shard
+    return runs[i - 1::n]

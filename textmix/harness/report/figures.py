@@ -1,0 +1,186 @@
+"""The report's policy: the figures of a run and the claims of the verdict, each declared once, and the thresholds."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+TASK_METRIC = {"cola": "matthews_correlation", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
+TOKEN_METRIC = "entity_f1"
+"""The task metric of token classification runs (`problem_type` `token`, the NER recipe)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One figure of a run in the report: where it is read in results.json (`split`: a results entry such as
+    `test` or `test_ts`, or None for a top-level entry; `key` in it), whether higher is better (True, False,
+    or None for figures that are neither: they describe a direction) and its range (`bounds`; None: open)."""
+
+    name: str
+    split: str | None
+    key: str
+    higher_is_better: bool | None
+    bounds: tuple[float, float | None] | None = None
+    label: str = ""
+
+
+REPORT_COLUMNS: tuple[Column, ...] = (
+    Column("task_metric", "test", "", True, label="task metric"),
+    Column("accuracy", "test", "accuracy", True, (0.0, 1.0), "accuracy"),
+    Column("ece", "test", "ece", False, (0.0, 1.0), "ECE"),
+    Column("ece_ts", "test_ts", "ece", False, (0.0, 1.0), "ECE after temperature scaling"),
+    Column("smece", "test", "smece", False, (0.0, 1.0), "smooth ECE"),
+    Column("smece_ts", "test_ts", "smece", False, (0.0, 1.0), "smooth ECE after temperature scaling"),
+    Column("ece_sweep", "test", "ece_sweep", False, (0.0, 1.0), "monotone-sweep ECE"),
+    Column("mce", "test", "mce", False, (0.0, 1.0), "MCE"),
+    Column("adaptive_ece", "test", "adaptive_ece", False, (0.0, 1.0), "adaptive ECE"),
+    Column("brier", "test", "brier", False, (0.0, 2.0), "Brier score"),
+    Column("brier_ts", "test_ts", "brier", False, (0.0, 2.0), "Brier score after temperature scaling"),
+    Column("nll", "test", "nll", False, (0.0, None), "NLL"),
+    Column("nll_ts", "test_ts", "nll", False, (0.0, None), "NLL after temperature scaling"),
+    Column("aurc", "test", "aurc", False, (0.0, 1.0), "AURC"),
+    Column("accuracy_at_coverage_80", "test", "accuracy_at_coverage_80", True, (0.0, 1.0),
+           "accuracy at 80 % coverage"),
+    Column("mean_confidence", "test", "mean_confidence", None, (0.0, 1.0), "mean confidence"),
+    Column("temperature", None, "temperature", None, (0.0, None), "temperature"),
+    Column("validation_nll_ts", "validation_ts", "nll", False, (0.0, None),
+           "validation NLL after temperature scaling"),
+    Column("train_time_s", None, "train_time_s", False, (0.0, None), "training time (s)"),
+)
+"""The figures of a run the report reads, averages over seeds and writes to report.csv: one declaration
+each, from which `COLUMNS`, `LOWER_IS_BETTER` and `run_values` follow."""
+COLUMN = {c.name: c for c in REPORT_COLUMNS}
+COLUMNS = [c.name for c in REPORT_COLUMNS]
+"""The figures of a run (`run_values`) that the report averages over seeds and writes to report.csv."""
+LOWER_IS_BETTER = {c.name for c in REPORT_COLUMNS if c.higher_is_better is False}
+"""Columns where lower is better; of the others, `temperature` and `mean_confidence` are neither (they
+describe the direction of miscalibration), the rest are higher-is-better."""
+CHANCE_MARGIN = 0.02
+"""A run 'beats the majority class clearly' when its accuracy exceeds it by more than this; a token
+classification run (where always answering `O` scores an entity F1 of 0) when its entity F1 does."""
+ALPHA = 0.05
+"""Significance level of the verdict: a change against the baseline counts when the paired t-test over
+seeds gives p < ALPHA (with few seeds the test has little power)."""
+OVERCONFIDENT_T = 1.05
+"""A fitted temperature above this: the model was over-confident (temperature scaling softened it)."""
+UNDERCONFIDENT_T = 0.95
+"""A fitted temperature below this: the model was under-confident (temperature scaling sharpened it).
+Between the two the baseline is 'close to calibrated'."""
+OCCLUSION_KINDS = ("occlusion", "mask")
+"""Shift kinds that hide part of the input (image patches; masked words are occluded text): the
+'occlusion robustness' claim. Every other kind counts towards 'corruption robustness'."""
+SHIFT_KINDS = ("typo", "deletion", "swap", "mask", "gaussian_noise", "blur", "contrast", "occlusion")
+"""Known shift kinds, in the order of the tables and plots (others follow, sorted)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim made for mixing, judged per task against the baseline: on `metrics` (report columns, or
+    `shifted accuracy`), `better` lower or higher; a method helps (hurts) only where every metric says so.
+    `evidence` says where the per-method changes come from (`CLAIM_EVIDENCE`); `stand_in`: a column used
+    for a metric that older results lack; `text`: what the claim measures, for report.md."""
+
+    name: str
+    metrics: tuple[str, ...]
+    better: str
+    evidence: str
+    text: str
+    stand_in: tuple[tuple[str, str], ...] = ()
+
+
+CLAIM_TABLE: tuple[Claim, ...] = (
+    Claim("calibration", ("smece", "nll", "brier"), "lower", "columns",
+          "smooth ECE, NLL and Brier score on the clean test set (lower is better; helps or hurts only where all "
+          "three agree: NLL and Brier are proper scores, rewarding calibration and sharpness together)",
+          stand_in=(("smece", "ece"),)),
+    Claim("calibration after temperature scaling", ("smece_ts", "nll_ts"), "lower", "columns",
+          "does mixing + temperature scaling beat the baseline + temperature scaling: smooth ECE and NLL after "
+          "scaling with the temperature fitted on validation (helps or hurts only where both agree)",
+          stand_in=(("smece_ts", "ece_ts"),)),
+    Claim("corruption robustness", ("shifted accuracy",), "higher", "shift",
+          "test accuracy on corrupted copies of the test set, averaged per seed over every shift kind but "
+          f"{' and '.join(OCCLUSION_KINDS)} and over their severities"),
+    Claim("occlusion robustness", ("shifted accuracy",), "higher", "occlusion",
+          "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: masked words are "
+          "occluded text) and their severities"),
+    Claim("label-noise tolerance", ("accuracy",), "higher", "noisy",
+          "test accuracy of runs trained with that share of training labels flipped, against the baseline trained at "
+          "the same rate"),
+)
+"""The claims of the verdict table, in its order: one declaration each."""
+CLAIMS = tuple(c.name for c in CLAIM_TABLE)
+"""The claims of the verdict table, in its order."""
+DEFAULT_TEST_SET = "GLUE dev"
+"""What a task's test set is called when neither its results nor the caller say."""
+
+
+def task_metric(result: dict) -> str:
+    """The name of a run's task metric: entity F1 for token classification; for a GLUE task (the recipe's
+    `task_name`, whatever the grid calls the task) GLUE's metric; Pearson for other regression tasks;
+    else accuracy. Results without their configuration fall back to the task's name. A run's own
+    `task_metric` (the NER recipe's, for tags that are not entities: accuracy) wins."""
+    own = result.get("task_metric")
+    if isinstance(own, str) and own:
+        return own
+    if result.get("problem_type") == "token":
+        return TOKEN_METRIC
+    data = (result.get("config") or {}).get("data") or {}
+    glue = data.get("task_name") if "task_name" in data else result.get("task")
+    if glue in TASK_METRIC:
+        return TASK_METRIC[glue]
+    return "pearson" if result.get("problem_type") == "regression" or result.get("regression") else "accuracy"
+
+
+def run_values(result: dict) -> dict[str, float]:
+    """The report's figures of one run's results.json (the keys of `COLUMNS`)."""
+    values = {}
+    for column in REPORT_COLUMNS:
+        where = result if column.split is None else (result.get(column.split) or {})
+        key = task_metric(result) if column.name == "task_metric" else column.key
+        values[column.name] = where.get(key, math.nan) if isinstance(where, dict) else math.nan
+    return {k: _number(v) for k, v in values.items()}
+
+
+REQUIRED = {"classification": ("task_metric", "accuracy", "ece"), "token": ("task_metric", "accuracy", "ece"),
+            "multi_label": ("task_metric", "ece"), "regression": ("task_metric",)}
+"""The figures a run of each problem type must have to count in the means; without one it is incomplete."""
+FIGURE_SOURCES = {"ece_ts": ("test_ts", "ece"), "validation_nll_ts": ("validation_ts", "nll"),
+                  "temperature": (None, "temperature"), "train_time_s": (None, "train_time_s")}
+"""Where `run_values` reads a column in results.json ((section or None for the top level, key)); the
+others are `test.<column>` (`task_metric`: the task's metric)."""
+MAPPINGS = ("test", "test_ts", "validation", "validation_ts", "config", "shift")
+"""Entries of results.json that must be mappings when present (else the file is skipped, naming the entry)."""
+
+
+def _number(value: Any) -> float:
+    """A figure as a float (NaN for a missing or unknown one, e.g. the training time of an old resumed run)."""
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+SHIFT_METRICS = ("accuracy", "ece", "nll", "brier", "aurc", "mean_confidence", "ece_ts", "nll_ts")
+"""The figures of a shifted test set that the shift summary averages over seeds."""
+
+
+RECOMMENDED_TEST = ("task_metric", "accuracy", "ece", "ece_ts", "nll", "aurc")
+"""The test figures reported beside a recommendation (means over seeds)."""
+
+
+CHANGE_COLUMNS = ("task_metric", "accuracy", "ece", "ece_ts", "smece", "smece_ts", "brier", "brier_ts", "nll",
+                  "nll_ts", "aurc")
+"""Columns whose change against the baseline each row carries (`<column>_change`: paired t-test over seeds,
+and a bootstrap interval for those of `textmix.harness.intervals.EXAMPLE_METRICS`)."""
+RECOMMENDED_VS_TS = ("nll_ts", "smece_ts")
+"""The test figures after temperature scaling shown when the recommended method is held against the baseline
++ temperature scaling; the first (NLL, the proper score the recommendation is chosen on) decides."""
+
+
+CLAIM_TEXT = {c.name: c.text for c in CLAIM_TABLE}
+"""What each claim of the verdict measures, for report.md."""
+
+
+INTERVAL_CSV = ("smece", "nll", "brier", "smece_ts", "nll_ts")
+"""Changes against the baseline whose bootstrap interval report.csv carries (`<column>_delta/_low/_high`)."""

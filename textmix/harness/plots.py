@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-PANELS = (("accuracy", "accuracy"), ("ece", "ECE"))
-"""The figures drawn, top to bottom: (key in the summary, axis label)."""
+from .report.figures import PANELS  # the figures drawn, top to bottom: (key in the summary, axis label)
 
 
 def _figure(size: tuple[float, float]) -> Any:

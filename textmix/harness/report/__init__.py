@@ -55,7 +55,6 @@ from .figures import (  # noqa: F401
     COLUMN,
     COLUMNS,
     DEFAULT_TEST_SET,
-    FIGURE_SOURCES,
     INTERVAL_CSV,
     LOWER_IS_BETTER,
     MAPPINGS,

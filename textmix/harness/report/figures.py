@@ -13,9 +13,20 @@ TOKEN_METRIC = "entity_f1"
 
 @dataclass(frozen=True)
 class Column:
-    """One figure of a run in the report: where it is read in results.json (`split`: a results entry such as
-    `test` or `test_ts`, or None for a top-level entry; `key` in it), whether higher is better (True, False,
-    or None for figures that are neither: they describe a direction) and its range (`bounds`; None: open)."""
+    """One figure of a run in the report, declared once: where it is read in results.json (`split`: a results
+    entry such as `test` or `test_ts`, or None for a top-level entry; `key` in it), whether higher is better
+    (True, False, or None for figures that are neither: they describe a direction), its range (`bounds`;
+    None: open), its `label` in sentences and plots, and where else it appears:
+
+    - `header`: its column in report.md's per-method table (None: not there; `{metric}`: the task's metric),
+      with `digits` decimals, followed by its change against the baseline when `delta_in_table`; a column
+      whose header is the task metric's name is left out (it would repeat the task metric);
+    - `change`: each row carries its change against the baseline (`<name>_change`); `csv_change`: report.csv
+      has its `_delta` and `_p`; `interval_csv`: report.csv has its bootstrap interval (`_delta/_low/_high`),
+      at this position (0: not);
+    - `shift`: averaged over seeds on each shifted test set, at this position of the shift summary (0: not);
+      `shift_shown`: a figure of the shift table's cells; `plotted`: a panel of the shift and label-noise plots;
+    - `recommended`: reported beside a recommendation."""
 
     name: str
     split: str | None
@@ -23,39 +34,78 @@ class Column:
     higher_is_better: bool | None
     bounds: tuple[float, float | None] | None = None
     label: str = ""
+    header: str | None = None
+    digits: int = 4
+    delta_in_table: bool = False
+    change: bool = False
+    csv_change: bool = False
+    interval_csv: int = 0
+    shift: int = 0
+    shift_shown: bool = False
+    plotted: bool = False
+    recommended: bool = False
 
 
+UNIT = (0.0, 1.0)
+POSITIVE = (0.0, None)
 REPORT_COLUMNS: tuple[Column, ...] = (
-    Column("task_metric", "test", "", True, label="task metric"),
-    Column("accuracy", "test", "accuracy", True, (0.0, 1.0), "accuracy"),
-    Column("ece", "test", "ece", False, (0.0, 1.0), "ECE"),
-    Column("ece_ts", "test_ts", "ece", False, (0.0, 1.0), "ECE after temperature scaling"),
-    Column("smece", "test", "smece", False, (0.0, 1.0), "smooth ECE"),
-    Column("smece_ts", "test_ts", "smece", False, (0.0, 1.0), "smooth ECE after temperature scaling"),
-    Column("ece_sweep", "test", "ece_sweep", False, (0.0, 1.0), "monotone-sweep ECE"),
-    Column("mce", "test", "mce", False, (0.0, 1.0), "MCE"),
-    Column("adaptive_ece", "test", "adaptive_ece", False, (0.0, 1.0), "adaptive ECE"),
-    Column("brier", "test", "brier", False, (0.0, 2.0), "Brier score"),
-    Column("brier_ts", "test_ts", "brier", False, (0.0, 2.0), "Brier score after temperature scaling"),
-    Column("nll", "test", "nll", False, (0.0, None), "NLL"),
-    Column("nll_ts", "test_ts", "nll", False, (0.0, None), "NLL after temperature scaling"),
-    Column("aurc", "test", "aurc", False, (0.0, 1.0), "AURC"),
-    Column("accuracy_at_coverage_80", "test", "accuracy_at_coverage_80", True, (0.0, 1.0),
-           "accuracy at 80 % coverage"),
-    Column("mean_confidence", "test", "mean_confidence", None, (0.0, 1.0), "mean confidence"),
-    Column("temperature", None, "temperature", None, (0.0, None), "temperature"),
-    Column("validation_nll_ts", "validation_ts", "nll", False, (0.0, None),
-           "validation NLL after temperature scaling"),
-    Column("train_time_s", None, "train_time_s", False, (0.0, None), "training time (s)"),
+    Column("task_metric", "test", "", True, label="task metric", header="{metric}", delta_in_table=True,
+           change=True, csv_change=True, recommended=True),
+    Column("accuracy", "test", "accuracy", True, UNIT, "accuracy", header="accuracy", change=True, shift=1,
+           shift_shown=True, plotted=True, recommended=True),
+    Column("ece", "test", "ece", False, UNIT, "ECE", header="ECE", delta_in_table=True, change=True, csv_change=True,
+           shift=2, shift_shown=True, plotted=True, recommended=True),
+    Column("ece_ts", "test_ts", "ece", False, UNIT, "ECE after temperature scaling", header="ECE (TS)", change=True,
+           shift=7, shift_shown=True, recommended=True),
+    Column("smece", "test", "smece", False, UNIT, "smooth ECE", header="smECE", change=True, interval_csv=1),
+    Column("smece_ts", "test_ts", "smece", False, UNIT, "smooth ECE after temperature scaling", header="smECE (TS)",
+           change=True, interval_csv=4),
+    Column("ece_sweep", "test", "ece_sweep", False, UNIT, "monotone-sweep ECE"),
+    Column("mce", "test", "mce", False, UNIT, "MCE", header="MCE"),
+    Column("adaptive_ece", "test", "adaptive_ece", False, UNIT, "adaptive ECE", header="adaptive ECE"),
+    Column("brier", "test", "brier", False, (0.0, 2.0), "Brier score", header="Brier", change=True, interval_csv=3,
+           shift=4),
+    Column("brier_ts", "test_ts", "brier", False, (0.0, 2.0), "Brier score after temperature scaling", change=True),
+    Column("nll", "test", "nll", False, POSITIVE, "NLL", header="NLL", change=True, interval_csv=2, shift=3,
+           recommended=True),
+    Column("nll_ts", "test_ts", "nll", False, POSITIVE, "NLL after temperature scaling", change=True, interval_csv=5,
+           shift=8),
+    Column("aurc", "test", "aurc", False, UNIT, "AURC", header="AURC", change=True, csv_change=True, shift=5,
+           recommended=True),
+    Column("accuracy_at_coverage_80", "test", "accuracy_at_coverage_80", True, UNIT, "accuracy at 80 % coverage",
+           header="acc@80% cov."),
+    Column("mean_confidence", "test", "mean_confidence", None, UNIT, "mean confidence", shift=6),
+    Column("temperature", None, "temperature", None, POSITIVE, "temperature"),
+    Column("validation_nll_ts", "validation_ts", "nll", False, POSITIVE, "validation NLL after temperature scaling"),
+    Column("train_time_s", None, "train_time_s", False, POSITIVE, "training time (s)", header="train time (s)",
+           digits=1),
 )
 """The figures of a run the report reads, averages over seeds and writes to report.csv: one declaration
-each, from which `COLUMNS`, `LOWER_IS_BETTER` and `run_values` follow."""
+each, from which every list of figures below, `run_values`, report.md's table and shift table, report.csv's
+columns and the plots' panels follow."""
 COLUMN = {c.name: c for c in REPORT_COLUMNS}
 COLUMNS = [c.name for c in REPORT_COLUMNS]
 """The figures of a run (`run_values`) that the report averages over seeds and writes to report.csv."""
 LOWER_IS_BETTER = {c.name for c in REPORT_COLUMNS if c.higher_is_better is False}
 """Columns where lower is better; of the others, `temperature` and `mean_confidence` are neither (they
 describe the direction of miscalibration), the rest are higher-is-better."""
+TABLE_COLUMNS = tuple(c for c in REPORT_COLUMNS if c.header is not None)
+"""The columns of report.md's per-method table, in its order."""
+CHANGE_COLUMNS = tuple(c.name for c in REPORT_COLUMNS if c.change)
+"""Columns whose change against the baseline each row carries (`<column>_change`: paired t-test over seeds,
+and a bootstrap interval for those of `textmix.harness.intervals.EXAMPLE_METRICS`)."""
+CSV_CHANGES = tuple(c.name for c in REPORT_COLUMNS if c.csv_change)
+"""Changes against the baseline whose mean and p-value report.csv carries (`<column>_delta`, `<column>_p`)."""
+INTERVAL_CSV = tuple(c.name for c in sorted((c for c in REPORT_COLUMNS if c.interval_csv), key=lambda c: c.interval_csv))
+"""Changes against the baseline whose bootstrap interval report.csv carries (`<column>_delta/_low/_high`)."""
+SHIFT_METRICS = tuple(c.name for c in sorted((c for c in REPORT_COLUMNS if c.shift), key=lambda c: c.shift))
+"""The figures of a shifted test set that the shift summary averages over seeds."""
+SHIFT_SHOWN = tuple(c.name for c in REPORT_COLUMNS if c.shift_shown)
+"""The figures of each cell of report.md's shift table (`a / b / c`), the clean test set's included."""
+PANELS = tuple((c.name, c.label) for c in REPORT_COLUMNS if c.plotted)
+"""The figures of the shift and label-noise plots, top to bottom: (key in the summary, axis label)."""
+RECOMMENDED_TEST = tuple(c.name for c in REPORT_COLUMNS if c.recommended)
+"""The test figures reported beside a recommendation (means over seeds)."""
 CHANCE_MARGIN = 0.02
 """A run 'beats the majority class clearly' when its accuracy exceeds it by more than this; a token
 classification run (where always answering `O` scores an entity F1 of 0) when its entity F1 does."""
@@ -145,10 +195,6 @@ def run_values(result: dict) -> dict[str, float]:
 REQUIRED = {"classification": ("task_metric", "accuracy", "ece"), "token": ("task_metric", "accuracy", "ece"),
             "multi_label": ("task_metric", "ece"), "regression": ("task_metric",)}
 """The figures a run of each problem type must have to count in the means; without one it is incomplete."""
-FIGURE_SOURCES = {"ece_ts": ("test_ts", "ece"), "validation_nll_ts": ("validation_ts", "nll"),
-                  "temperature": (None, "temperature"), "train_time_s": (None, "train_time_s")}
-"""Where `run_values` reads a column in results.json ((section or None for the top level, key)); the
-others are `test.<column>` (`task_metric`: the task's metric)."""
 MAPPINGS = ("test", "test_ts", "validation", "validation_ts", "config", "shift")
 """Entries of results.json that must be mappings when present (else the file is skipped, naming the entry)."""
 
@@ -161,18 +207,6 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-SHIFT_METRICS = ("accuracy", "ece", "nll", "brier", "aurc", "mean_confidence", "ece_ts", "nll_ts")
-"""The figures of a shifted test set that the shift summary averages over seeds."""
-
-
-RECOMMENDED_TEST = ("task_metric", "accuracy", "ece", "ece_ts", "nll", "aurc")
-"""The test figures reported beside a recommendation (means over seeds)."""
-
-
-CHANGE_COLUMNS = ("task_metric", "accuracy", "ece", "ece_ts", "smece", "smece_ts", "brier", "brier_ts", "nll",
-                  "nll_ts", "aurc")
-"""Columns whose change against the baseline each row carries (`<column>_change`: paired t-test over seeds,
-and a bootstrap interval for those of `textmix.harness.intervals.EXAMPLE_METRICS`)."""
 RECOMMENDED_VS_TS = ("nll_ts", "smece_ts")
 """The test figures after temperature scaling shown when the recommended method is held against the baseline
 + temperature scaling; the first (NLL, the proper score the recommendation is chosen on) decides."""
@@ -182,5 +216,3 @@ CLAIM_TEXT = {c.name: c.text for c in CLAIM_TABLE}
 """What each claim of the verdict measures, for report.md."""
 
 
-INTERVAL_CSV = ("smece", "nll", "brier", "smece_ts", "nll_ts")
-"""Changes against the baseline whose bootstrap interval report.csv carries (`<column>_delta/_low/_high`)."""

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..recipes.common import write_atomic, write_json_atomic
-from .figures import COLUMNS, DEFAULT_TEST_SET, INTERVAL_CSV
+from .figures import COLUMNS, CSV_CHANGES, DEFAULT_TEST_SET, INTERVAL_CSV
 from .markdown import write_markdown
 from .reading import (
     _check_baseline,
@@ -41,7 +41,7 @@ def write_csv(summary: dict, path: Path) -> None:
     fields = ["task", "method", "label_noise", "n_seeds", "majority_accuracy", "at_chance_seeds", "incomplete_seeds"]
     for col in COLUMNS:
         fields += [col, f"{col}_std"]
-    fields += ["task_metric_delta", "task_metric_p", "ece_delta", "ece_p", "aurc_delta", "aurc_p"]
+    fields += [f"{col}_{part}" for col in CSV_CHANGES for part in ("delta", "p")]
     fields += [f"{col}_{part}" for col in INTERVAL_CSV for part in ("delta", "low", "high")]
     import io
 
@@ -56,7 +56,7 @@ def write_csv(summary: dict, path: Path) -> None:
                        "incomplete_seeds": " ".join(map(str, row.get("incomplete_seeds") or []))}
                 for col in COLUMNS:
                     out[col], out[f"{col}_std"] = row[col], row[f"{col}_std"]
-                for col in ("task_metric", "ece", "aurc"):
+                for col in CSV_CHANGES:
                     change = row.get(f"{col}_change") or {}
                     out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
                 for col in INTERVAL_CSV:

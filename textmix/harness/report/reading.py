@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import InputError, did_you_mean
-from .figures import COLUMNS, FIGURE_SOURCES, MAPPINGS, REQUIRED, _number, task_metric
+from .figures import COLUMN, COLUMNS, MAPPINGS, REQUIRED, _number, task_metric
 
 
 def _source(result: dict, column: str) -> tuple[str, Any]:
     """(`section.key` of a column in results.json, its raw value or None)."""
-    section, key = FIGURE_SOURCES.get(column, ("test", column))
-    if column == "task_metric":
-        key = task_metric(result)
+    section = COLUMN[column].split
+    key = task_metric(result) if column == "task_metric" else COLUMN[column].key
     holder = result if section is None else (result.get(section) or {})
     return (key if section is None else f"{section}.{key}"), holder.get(key)
 

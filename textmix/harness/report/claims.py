@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .figures import (
     ALPHA,
     CLAIM_TABLE,
-    CLAIMS,
-    OCCLUSION_KINDS,
     OVERCONFIDENT_T,
     RECOMMENDED_TEST,
     RECOMMENDED_VS_TS,
@@ -133,53 +130,52 @@ def _column_changes(claim: Claim, rows: dict[str, dict], others: list[str]) -> d
     return out
 
 
-CLAIM_EVIDENCE: dict[str, Callable[..., Any]] = {
-    "columns": lambda claim, rows, runs, base, others, kinds, noise: _column_changes(claim, rows, others),
-    "shift": lambda claim, rows, runs, base, others, kinds, noise: (
-        {m: {"shifted accuracy": paired_change(*shift_means(runs[base], runs[m], chosen))} for m in others}
-        if (chosen := [k for k in kinds if k not in OCCLUSION_KINDS]) else {}),
-    "occlusion": lambda claim, rows, runs, base, others, kinds, noise: (
-        {m: {"shifted accuracy": paired_change(*shift_means(runs[base], runs[m], chosen))} for m in others}
-        if (chosen := [k for k in kinds if k in OCCLUSION_KINDS]) else {}),
-    "noisy": lambda claim, rows, runs, base, others, kinds, noise: (
-        {m: {"accuracy": rows[m].get("accuracy_change")} for m in others} if noise > 0 else {}),
-}
-"""Where each kind of claim (`Claim.evidence`) gets its changes against the baseline: {method: {metric: change}}."""
+def _shift_changes(claim: Claim, runs: dict[str, list[dict]], baseline: str, others: list[str],
+                   kinds: list[str]) -> dict[str, dict]:
+    """{method: {metric: change}}: the accuracy on the shifted test sets of the kinds the claim selects, averaged
+    per seed, against the baseline (nothing when the task has none of those kinds)."""
+    chosen = [k for k in kinds if claim.shift_kinds(k)]
+    if not chosen:
+        return {}
+    return {m: {claim.metrics[0]: paired_change(*shift_means(runs[baseline], runs[m], chosen))} for m in others}
 
 
 def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
             shift: dict | None) -> dict[str, Any]:
-    """The changes against the baseline behind each claim of `CLAIM_TABLE` on one task (claims without data left out)."""
+    """The changes against the baseline behind each claim of `CLAIM_TABLE` on one task (claims without data, or
+    not selecting this task's runs, left out)."""
     if baseline not in rows:
         return {}
     others = [m for m in rows if m != baseline]
     kinds = (shift or {}).get("kinds", [])
     claims: dict[str, Any] = {}
     for claim in CLAIM_TABLE:
-        found = CLAIM_EVIDENCE[claim.evidence](claim, rows, runs_by_method, baseline, others, kinds, noise)
+        if claim.noisy_only and not noise > 0:
+            continue
+        found = (_column_changes(claim, rows, others) if claim.evidence == "columns"
+                 else _shift_changes(claim, runs_by_method, baseline, others, kinds))
         changes = {m: {k: c for k, c in by.items() if c and c["n"]} for m, by in found.items()}
         changes = {m: by for m, by in changes.items() if by}
         if changes:
-            extra = {"kinds": [k for k in kinds if (k in OCCLUSION_KINDS) == (claim.evidence == "occlusion")]} \
-                if claim.evidence in ("shift", "occlusion") else {}
+            extra = {"kinds": [k for k in kinds if claim.shift_kinds(k)]} if claim.shift_kinds else {}
             claims[claim.name] = {"metric": ", ".join(claim.metrics), "better": claim.better, **extra,
                                   "changes": changes}
     return claims
 
 
 def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
-    """Does mixing do what it is said to do? For each claim of `CLAIMS` and task with data (`claims` of the
+    """Does mixing do what it is said to do? For each claim of `CLAIM_TABLE` and task with data (`claims` of the
     summary's tasks), the methods that help (p < `alpha`, the right sign), hurt (p < `alpha`, the wrong
     sign), are at chance (seeds that do not beat the majority class: no evidence either way) or show no
     significant change. Calibration rows carry the baseline's `baseline_calibration`."""
     rows = []
-    for claim in CLAIMS:
+    for claim in CLAIM_TABLE:
         for label, info in summary["tasks"].items():
-            data = (info.get("claims") or {}).get(claim)
+            data = (info.get("claims") or {}).get(claim.name)
             if not data:
                 continue
             base = info["methods"].get(summary["baseline"], {})
-            row: dict[str, Any] = {"claim": claim, "task": label, "base_task": info.get("task", label),
+            row: dict[str, Any] = {"claim": claim.name, "task": label, "base_task": info.get("task", label),
                                    "label_noise": info.get("label_noise", 0.0), "metric": data["metric"],
                                    "better": data["better"], "helps": [], "hurts": [], "no_change": [],
                                    "at_chance": [], "baseline_at_chance": bool(base.get("at_chance_seeds"))}
@@ -203,9 +199,9 @@ def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
                     row["hurts"].append(entry)
                 else:
                     row["no_change"].append(entry)
-            if claim.startswith("calibration"):
+            if claim.shows_calibration:
                 row["baseline_calibration"] = info.get("baseline_calibration")
             rows.append(row)
     return {"alpha": alpha, "test": "bootstrap interval (seeds, then test examples; paired) where the runs' "
             "predictions allow, else the paired t-test over seeds, against the baseline",
-            "baseline": summary["baseline"], "claims": list(CLAIMS), "rows": rows}
+            "baseline": summary["baseline"], "claims": [c.name for c in CLAIM_TABLE], "rows": rows}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,12 +125,25 @@ SHIFT_KINDS = ("typo", "deletion", "swap", "mask", "gaussian_noise", "blur", "co
 """Known shift kinds, in the order of the tables and plots (others follow, sorted)."""
 
 
+def occluding(kind: str) -> bool:
+    """A shift kind of the 'occlusion robustness' claim (`OCCLUSION_KINDS`)."""
+    return kind in OCCLUSION_KINDS
+
+
+def corrupting(kind: str) -> bool:
+    """A shift kind of the 'corruption robustness' claim: every kind but `OCCLUSION_KINDS`."""
+    return kind not in OCCLUSION_KINDS
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One claim made for mixing, judged per task against the baseline: on `metrics` (report columns, or
-    `shifted accuracy`), `better` lower or higher; a method helps (hurts) only where every metric says so.
-    `evidence` says where the per-method changes come from (`CLAIM_EVIDENCE`); `stand_in`: a column used
-    for a metric that older results lack; `text`: what the claim measures, for report.md."""
+    """One claim made for mixing, judged per task against the baseline, declared in one row: its `name`;
+    `text`, what it measures, for report.md; `metrics`, the report columns it is judged on (or `shifted
+    accuracy`), `better` lower or higher (a method helps (hurts) only where every metric says so); which runs
+    it selects: `evidence` `columns` (the summary rows' changes) or `shift` (accuracy on the shifted test sets
+    whose kind `shift_kinds` accepts, averaged per seed), and `noisy_only` (only tasks trained with label
+    noise); `stand_in`: a column used for a metric that older results lack; `shows_calibration`: its verdict
+    row carries the baseline's miscalibration (`baseline_calibration`)."""
 
     name: str
     metrics: tuple[str, ...]
@@ -137,30 +151,79 @@ class Claim:
     evidence: str
     text: str
     stand_in: tuple[tuple[str, str], ...] = ()
+    shift_kinds: Callable[[str], bool] | None = None
+    noisy_only: bool = False
+    shows_calibration: bool = False
+
+    def __post_init__(self) -> None:
+        if self.better not in ("lower", "higher"):
+            raise ValueError(f"claim {self.name!r}: `better` is {self.better!r}; use 'lower' or 'higher'.")
+        if self.evidence not in ("columns", "shift"):
+            raise ValueError(f"claim {self.name!r}: `evidence` is {self.evidence!r}; use 'columns' or 'shift'.")
+        if (self.evidence == "shift") != (self.shift_kinds is not None):
+            raise ValueError(f"claim {self.name!r}: a `shift` claim needs `shift_kinds`, and only it takes them.")
+        unknown = [m for m in self.metrics if self.evidence == "columns" and m not in COLUMN]
+        if unknown:
+            raise ValueError(f"claim {self.name!r}: {unknown} are no report columns; known: {COLUMNS}.")
 
 
-CLAIM_TABLE: tuple[Claim, ...] = (
+CLAIM_TABLE: list[Claim] = [
     Claim("calibration", ("smece", "nll", "brier"), "lower", "columns",
           "smooth ECE, NLL and Brier score on the clean test set (lower is better; helps or hurts only where all "
           "three agree: NLL and Brier are proper scores, rewarding calibration and sharpness together)",
-          stand_in=(("smece", "ece"),)),
+          stand_in=(("smece", "ece"),), shows_calibration=True),
     Claim("calibration after temperature scaling", ("smece_ts", "nll_ts"), "lower", "columns",
           "does mixing + temperature scaling beat the baseline + temperature scaling: smooth ECE and NLL after "
           "scaling with the temperature fitted on validation (helps or hurts only where both agree)",
-          stand_in=(("smece_ts", "ece_ts"),)),
+          stand_in=(("smece_ts", "ece_ts"),), shows_calibration=True),
     Claim("corruption robustness", ("shifted accuracy",), "higher", "shift",
           "test accuracy on corrupted copies of the test set, averaged per seed over every shift kind but "
-          f"{' and '.join(OCCLUSION_KINDS)} and over their severities"),
-    Claim("occlusion robustness", ("shifted accuracy",), "higher", "occlusion",
+          f"{' and '.join(OCCLUSION_KINDS)} and over their severities", shift_kinds=corrupting),
+    Claim("occlusion robustness", ("shifted accuracy",), "higher", "shift",
           "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: masked words are "
-          "occluded text) and their severities"),
-    Claim("label-noise tolerance", ("accuracy",), "higher", "noisy",
+          "occluded text) and their severities", shift_kinds=occluding),
+    Claim("label-noise tolerance", ("accuracy",), "higher", "columns",
           "test accuracy of runs trained with that share of training labels flipped, against the baseline trained at "
-          "the same rate"),
-)
-"""The claims of the verdict table, in its order: one declaration each."""
-CLAIMS = tuple(c.name for c in CLAIM_TABLE)
-"""The claims of the verdict table, in its order."""
+          "the same rate", noisy_only=True),
+]
+"""The claims of the verdict table, in its order: one row each (`register_claim` adds one)."""
+
+
+def register_claim(claim: Claim) -> Claim:
+    """Add `claim` to the verdict table (at its end); a second claim of the same name is an error."""
+    if any(c.name == claim.name for c in CLAIM_TABLE):
+        raise ValueError(f"a claim named {claim.name!r} is already declared; give it another name.")
+    CLAIM_TABLE.append(claim)
+    return claim
+
+
+def claim_names() -> tuple[str, ...]:
+    """The claims of the verdict table, in its order (`CLAIMS` reads the same, at the time it is read)."""
+    return tuple(c.name for c in CLAIM_TABLE)
+
+
+def __getattr__(name: str) -> Any:
+    """`CLAIMS` (the claims' names) and `CLAIM_TEXT` ({name: text}), read from `CLAIM_TABLE` as it is now."""
+    if name == "CLAIMS":
+        return claim_names()
+    if name == "CLAIM_TEXT":
+        return {c.name: c.text for c in CLAIM_TABLE}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def change_columns() -> tuple[str, ...]:
+    """The columns whose change against the baseline each summary row carries: `CHANGE_COLUMNS` and every column
+    a claim of `CLAIM_TABLE` is judged on (or stands in for one), in column order."""
+    wanted = {*CHANGE_COLUMNS, *(m for c in CLAIM_TABLE for m in c.metrics),
+              *(s for c in CLAIM_TABLE for pair in c.stand_in for s in pair)}
+    return tuple(c.name for c in REPORT_COLUMNS if c.name in wanted)
+
+
+def unregister_claim(name: str) -> None:
+    """Remove the claim `name` from the verdict table (nothing if there is none)."""
+    CLAIM_TABLE[:] = [c for c in CLAIM_TABLE if c.name != name]
+
+
 DEFAULT_TEST_SET = "GLUE dev"
 """What a task's test set is called when neither its results nor the caller say."""
 
@@ -210,9 +273,5 @@ def _number(value: Any) -> float:
 RECOMMENDED_VS_TS = ("nll_ts", "smece_ts")
 """The test figures after temperature scaling shown when the recommended method is held against the baseline
 + temperature scaling; the first (NLL, the proper score the recommendation is chosen on) decides."""
-
-
-CLAIM_TEXT = {c.name: c.text for c in CLAIM_TABLE}
-"""What each claim of the verdict measures, for report.md."""
 
 

@@ -85,7 +85,7 @@ def _verdict_lines(summary: dict) -> list[str]:
 
     for row in judged["rows"]:
         calibration = row.get("baseline_calibration")
-        if row["claim"].startswith("calibration"):
+        if "baseline_calibration" in row:  # the claim shows the baseline's miscalibration (`Claim.shows_calibration`)
             beside = ("–" if not calibration else
                       f"temperature {temperature_text(calibration, '–')} ({calibration['direction']}); mean "
                       f"confidence {_num(calibration['mean_confidence'], 3)} vs accuracy "

@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import InputError, did_you_mean, notice
+from ..schema import RunResults
 
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.npz"
@@ -655,7 +656,7 @@ def train_and_report(
     dropped_unlabelled: Mapping[str, int] | None = None,
     shifted: Mapping[str, Mapping[int, Any]] | None = None,
     save_calibrated: bool = False,
-) -> dict[str, Any]:
+) -> RunResults:
     """Train `trainer` (resuming from the newest complete checkpoint that loads, saying so), predict,
     calibrate and write the run's files.
 
@@ -668,7 +669,8 @@ def train_and_report(
     this process's part. `shifted`: corrupted copies of the test set (see `predict_and_calibrate`).
     `save_calibrated`: also write `CALIBRATED_DIR`, the model with the validation temperature folded into
     its head (`write_calibrated`; single-label and token classifiers), named in results.json's `calibrated`.
-    Returns the results dict (on every process; only the main one writes).
+    Returns the results dict (on every process; only the main one writes), as `textmix.harness.schema` declares it
+    (`ClassifierResults` for runs with a temperature).
     """
     import torch
 
@@ -700,7 +702,7 @@ def train_and_report(
         earlier_sum, earlier_steps = _logged_loss(trainer.state.log_history, from_step)
         covered = earlier_steps + steps
         train_loss = (earlier_sum + (attempt_loss or 0.0) * steps) / covered if covered else None
-    results: dict[str, Any] = {
+    results: RunResults = {  # type: ignore[typeddict-item]  # the rest follows (predicted, config, ...)
         **header,
         "regression": problem_type == "regression",
         "problem_type": problem_type,

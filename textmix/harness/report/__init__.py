@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..schema import MAPPINGS  # noqa: F401
 from .claims import (  # noqa: F401
     against_baseline_ts,
     baseline_calibration,
@@ -57,7 +58,6 @@ from .figures import (  # noqa: F401
     DEFAULT_TEST_SET,
     INTERVAL_CSV,
     LOWER_IS_BETTER,
-    MAPPINGS,
     OCCLUSION_KINDS,
     OVERCONFIDENT_T,
     PANELS,

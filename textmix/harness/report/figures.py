@@ -258,10 +258,6 @@ def run_values(result: dict) -> dict[str, float]:
 REQUIRED = {"classification": ("task_metric", "accuracy", "ece"), "token": ("task_metric", "accuracy", "ece"),
             "multi_label": ("task_metric", "ece"), "regression": ("task_metric",)}
 """The figures a run of each problem type must have to count in the means; without one it is incomplete."""
-MAPPINGS = ("test", "test_ts", "validation", "validation_ts", "config", "shift")
-"""Entries of results.json that must be mappings when present (else the file is skipped, naming the entry)."""
-
-
 def _number(value: Any) -> float:
     """A figure as a float (NaN for a missing or unknown one, e.g. the training time of an old resumed run)."""
     try:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import InputError, did_you_mean
-from .figures import COLUMN, COLUMNS, MAPPINGS, REQUIRED, _number, task_metric
+from ..schema import IDENTITY_KEYS, MAPPINGS
+from .figures import COLUMN, COLUMNS, REQUIRED, _number, task_metric
 
 
 def _source(result: dict, column: str) -> tuple[str, Any]:
@@ -115,10 +116,10 @@ def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
 
 def _schema_problem(result: Any) -> str:
     """What makes a loaded results.json unusable ('' when nothing): not a mapping, `task`, `method` or `seed`
-    missing or of the wrong type, an entry of `MAPPINGS` that is not a mapping, a `label_noise` not a number."""
+    missing or of the wrong type, an entry of `schema.MAPPINGS` that is not a mapping, a `label_noise` not a number."""
     if not isinstance(result, dict):
         return f"holds a {type(result).__name__}, not a mapping"
-    missing = [k for k in ("task", "method", "seed") if k not in result]
+    missing = [k for k in IDENTITY_KEYS if k not in result]
     if missing:
         return f"lacks {missing}"
     wrong = [f"`{k}` is {result[k]!r} (a {type(result[k]).__name__}, not {want})"

@@ -69,7 +69,6 @@ from .figures import (  # noqa: F401
     SHIFT_METRICS,
     SHIFT_SHOWN,
     TABLE_COLUMNS,
-    TASK_METRIC,
     TOKEN_METRIC,
     UNDERCONFIDENT_T,
     Claim,

@@ -17,10 +17,10 @@ from .figures import (
     OVERCONFIDENT_T,
     SHIFT_SHOWN,
     TABLE_COLUMNS,
-    TASK_METRIC,
     UNDERCONFIDENT_T,
     Column,
     _number,
+    task_metric,
 )
 from .statistics import _severity_key
 
@@ -214,7 +214,7 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
     """report.md's section of one task: test set, notes, baseline calibration, recommendation, tables."""
     lines: list[str] = []
     maj = info["majority_accuracy"]
-    metric = info.get("metric") or TASK_METRIC.get(task, "accuracy")
+    metric = info.get("metric") or task_metric({"task": task})
     lines += [f"## {task}", "", f"Test set: {info.get('test_set') or meta.get('test_set', DEFAULT_TEST_SET)}."]
     if info.get("skipped_methods"):
         lines.append("Methods skipped on this task: "

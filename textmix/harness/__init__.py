@@ -10,7 +10,9 @@ that needs it. Modules:
 - `textmix.harness.glue`: GLUE tasks (download-script layout or hub) and csv/tsv/json loading.
 - `textmix.harness.recipes.glue` / `.image`: the GLUE and image-classification recipes; `.common` what they share.
 - `textmix.harness.compare`: grids of tasks x methods x seeds and their presets.
-- `textmix.harness.report`: the report of a sweep (markdown, csv, json, reliability diagrams).
+- `textmix.harness.report`: the report of a sweep (markdown, csv, json, reliability diagrams), a package split
+  by job; its figures and claims declared once each (`report.figures`).
+- `textmix.harness.schema`: results.json as TypedDicts, what every recipe writes and the report reads.
 - `textmix.harness.cli`: the `textmix` command (`textmix compare`, `textmix report`).
 """
 

@@ -646,6 +646,25 @@ def write_calibrated(trainer: Any, splits: Mapping[str, Any], temperature: float
     return out
 
 
+def _resume_point(training_args: Any, identity: Mapping[str, Any]) -> tuple[str | None, int, float | None]:
+    """(the checkpoint to resume from or None, its step, the training time before it or None when it does not
+    record it), saying what it found."""
+    resume = resume_checkpoint(training_args, identity)
+    from_step, earlier_time = 0, 0.0
+    if resume:
+        state = _checkpoint_state(resume)
+        from_step = int(state.get("global_step", 0))
+        earlier_time = _earlier_time(resume)
+        if from_step >= int(state.get("max_steps") or 0) > 0:
+            notice(f"{resume} holds the run's last step ({from_step}): writing its results without training")
+        else:
+            notice(f"resuming from {resume} (step {from_step} of {state.get('max_steps', '?')})")
+        if earlier_time is None:
+            notice(f"{resume} does not record the training time before it (written by an older version): "
+                   "train_time_s will be null; this_attempt.train_time_s has this attempt's.")
+    return resume, from_step, earlier_time
+
+
 def train_and_report(
     trainer: Any,
     splits: Mapping[str, Any],
@@ -677,19 +696,7 @@ def train_and_report(
     problem_type = _problem_type(problem_type, regression)
     training_args = trainer.args
     identity = run_identity(header, config)
-    resume = resume_checkpoint(training_args, identity)
-    from_step, earlier_time = 0, 0.0
-    if resume:
-        state = _checkpoint_state(resume)
-        from_step = int(state.get("global_step", 0))
-        earlier_time = _earlier_time(resume)
-        if from_step >= int(state.get("max_steps") or 0) > 0:
-            notice(f"{resume} holds the run's last step ({from_step}): writing its results without training")
-        else:
-            notice(f"resuming from {resume} (step {from_step} of {state.get('max_steps', '?')})")
-        if earlier_time is None:
-            notice(f"{resume} does not record the training time before it (written by an older version): "
-                   "train_time_s will be null; this_attempt.train_time_s has this attempt's.")
+    resume, from_step, earlier_time = _resume_point(training_args, identity)
     start = time.perf_counter()
     _add_before_marker(trainer, progress_callback(earlier_time, start, identity))
     train_output = trainer.train(resume_from_checkpoint=resume)

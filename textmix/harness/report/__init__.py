@@ -28,7 +28,7 @@ of the means, and its row says how many seeds remain (`incomplete_seeds`).
 
 The package, by job: `figures` (the figures and claims, declared once, and the thresholds), `reading`
 (results files, damaged files, incomplete runs, clashes), `statistics` (means, paired changes, shifted
-test sets), `claims` (recommendation and verdict), `summary`, `markdown` (report.md) and `output`
+test sets), `intervals` (paired, hierarchical bootstrap intervals), `claims` (recommendation and verdict), `summary`, `markdown` (report.md) and `output`
 (report.csv/.json, pictures, `build_report`, `write_report`). Every name is importable from here.
 """
 

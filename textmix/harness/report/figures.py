@@ -93,7 +93,7 @@ TABLE_COLUMNS = tuple(c for c in REPORT_COLUMNS if c.header is not None)
 """The columns of report.md's per-method table, in its order."""
 CHANGE_COLUMNS = tuple(c.name for c in REPORT_COLUMNS if c.change)
 """Columns whose change against the baseline each row carries (`<column>_change`: paired t-test over seeds,
-and a bootstrap interval for those of `textmix.harness.intervals.EXAMPLE_METRICS`)."""
+and a bootstrap interval for those of `textmix.harness.report.intervals.EXAMPLE_METRICS`)."""
 CSV_CHANGES = tuple(c.name for c in REPORT_COLUMNS if c.csv_change)
 """Changes against the baseline whose mean and p-value report.csv carries (`<column>_delta`, `<column>_p`)."""
 INTERVAL_CSV = tuple(c.name for c in sorted((c for c in REPORT_COLUMNS if c.interval_csv), key=lambda c: c.interval_csv))

@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..intervals import LEVEL
 from ..recipes.common import write_atomic
 from .claims import temperature_text
 from .figures import (
@@ -22,6 +21,7 @@ from .figures import (
     _number,
     task_metric,
 )
+from .intervals import LEVEL
 from .statistics import _severity_key
 
 

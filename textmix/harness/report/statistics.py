@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..intervals import LEVEL
 from .figures import ALPHA, SHIFT_KINDS, SHIFT_METRICS, _number
+from .intervals import LEVEL
 
 
 def _mean_std(values: Iterable[float]) -> tuple[float, float]:

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from ..intervals import LEVEL, REPORT_BOOTSTRAP, task_intervals
 from .claims import _claims, against_baseline_ts, baseline_calibration, calibrated_to_ship, recommend, verdict
 from .figures import (
     CHANCE_MARGIN,
@@ -18,6 +17,7 @@ from .figures import (
     run_values,
     task_metric,
 )
+from .intervals import LEVEL, REPORT_BOOTSTRAP, task_intervals
 from .reading import _order_names, _skipped_methods, label_noise, variant, variant_label
 from .statistics import _mean_std, _nan_high, _nan_low, add_intervals, paired_change, shift_summary
 
@@ -31,7 +31,7 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
     `order` ({"tasks": [...], "methods": [...]}, e.g. the grid, whose tasks may be `{"name": ...}` dicts) fixes
     the order of rows and tables (a task's noise rates follow it, clean first). `plan`: the sweep's plan.json (`tasks.<task>.skipped_methods`,
     `test_set`, `modality`). `test_set`: what a task's test set is called when neither its results nor
-    the plan say. `n_bootstrap`: replicates of each change's bootstrap interval (`textmix.harness.intervals`;
+    the plan say. `n_bootstrap`: replicates of each change's bootstrap interval (`textmix.harness.report.intervals`;
     >= 100), where the runs' predictions.npz allow one.
     """
     from textmix.calibration.smooth import check_bootstrap

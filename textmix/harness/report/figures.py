@@ -26,7 +26,7 @@ class Column:
       at this position (0: not);
     - `shift`: averaged over seeds on each shifted test set, at this position of the shift summary (0: not);
       `shift_shown`: a figure of the shift table's cells; `plotted`: a panel of the shift and label-noise plots;
-    - `recommended`: reported beside a recommendation."""
+    - `recommended`: reported beside a recommendation; `best`: each task names its best method by it."""
 
     name: str
     split: str | None
@@ -44,19 +44,20 @@ class Column:
     shift_shown: bool = False
     plotted: bool = False
     recommended: bool = False
+    best: bool = False
 
 
 UNIT = (0.0, 1.0)
 POSITIVE = (0.0, None)
 REPORT_COLUMNS: tuple[Column, ...] = (
     Column("task_metric", "test", "", True, label="task metric", header="{metric}", delta_in_table=True,
-           change=True, csv_change=True, recommended=True),
+           change=True, csv_change=True, recommended=True, best=True),
     Column("accuracy", "test", "accuracy", True, UNIT, "accuracy", header="accuracy", change=True, shift=1,
            shift_shown=True, plotted=True, recommended=True),
     Column("ece", "test", "ece", False, UNIT, "ECE", header="ECE", delta_in_table=True, change=True, csv_change=True,
-           shift=2, shift_shown=True, plotted=True, recommended=True),
+           shift=2, shift_shown=True, plotted=True, recommended=True, best=True),
     Column("ece_ts", "test_ts", "ece", False, UNIT, "ECE after temperature scaling", header="ECE (TS)", change=True,
-           shift=7, shift_shown=True, recommended=True),
+           shift=7, shift_shown=True, recommended=True, best=True),
     Column("smece", "test", "smece", False, UNIT, "smooth ECE", header="smECE", change=True, interval_csv=1),
     Column("smece_ts", "test_ts", "smece", False, UNIT, "smooth ECE after temperature scaling", header="smECE (TS)",
            change=True, interval_csv=4),
@@ -104,6 +105,8 @@ SHIFT_SHOWN = tuple(c.name for c in REPORT_COLUMNS if c.shift_shown)
 """The figures of each cell of report.md's shift table (`a / b / c`), the clean test set's included."""
 PANELS = tuple((c.name, c.label) for c in REPORT_COLUMNS if c.plotted)
 """The figures of the shift and label-noise plots, top to bottom: (key in the summary, axis label)."""
+BEST = tuple(c for c in REPORT_COLUMNS if c.best)
+"""The figures by which each task names its best method (of those not at chance), in report.md's order."""
 RECOMMENDED_TEST = tuple(c.name for c in REPORT_COLUMNS if c.recommended)
 """The test figures reported beside a recommendation (means over seeds)."""
 CHANCE_MARGIN = 0.02

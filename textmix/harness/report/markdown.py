@@ -9,6 +9,7 @@ from typing import Any
 from ..recipes.common import write_atomic
 from .claims import temperature_text
 from .figures import (
+    BEST,
     CHANCE_MARGIN,
     CLAIM_TABLE,
     COLUMN,
@@ -230,8 +231,8 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
         lines.append(baseline_line(summary["baseline"], info["baseline_calibration"]))
     if "recommended" in info:
         lines.append(_recommendation_line(info))
-    lines += [f"Best {metric}: **{info['best']['task_metric']}**; best ECE: **{info['best']['ece']}**; "
-              f"best ECE after temperature scaling: **{info['best']['ece_ts']}**"
+    best = "; ".join(f"best {metric if c.name == 'task_metric' else c.label}: **{info['best'][c.name]}**" for c in BEST)
+    lines += [best[:1].upper() + best[1:]
               + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", ""]
     lines += _method_table(info, metric)
     lines.append("")

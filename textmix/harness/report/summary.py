@@ -9,6 +9,7 @@ import numpy as np
 
 from .claims import _claims, against_baseline_ts, baseline_calibration, calibrated_to_ship, recommend, verdict
 from .figures import (
+    BEST,
     CHANCE_MARGIN,
     COLUMNS,
     DEFAULT_TEST_SET,
@@ -81,12 +82,9 @@ def _method_row(runs: list[dict], base_runs: list[dict] | None, majority: float 
 
 
 def _best(pool: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """The best method of `pool` by the task metric, ECE and ECE after temperature scaling (NaN last)."""
-    return {
-        "task_metric": max(pool, key=lambda m: _nan_low(pool[m]["task_metric"])),
-        "ece": min(pool, key=lambda m: _nan_high(pool[m]["ece"])),
-        "ece_ts": min(pool, key=lambda m: _nan_high(pool[m]["ece_ts"])),
-    }
+    """The best method of `pool` by each figure of `BEST`, in its direction (NaN last)."""
+    return {c.name: max(pool, key=lambda m: _nan_low(pool[m][c.name])) if c.higher_is_better
+            else min(pool, key=lambda m: _nan_high(pool[m][c.name])) for c in BEST}
 
 
 def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: dict[str, list[dict]], baseline: str,

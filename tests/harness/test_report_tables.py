@@ -61,3 +61,21 @@ def test_a_bad_claim_row_is_an_error_naming_the_fix(kwargs, message):
 def test_a_claim_name_is_declared_once():
     with pytest.raises(ValueError, match="already declared"):
         register_claim(Claim("calibration", ("accuracy",), "higher", "columns", "again"))
+
+
+OLD_HEADER = ("| method | {m} | Δ {m} |{acc} ECE | Δ ECE | ECE (TS) | smECE | smECE (TS) | MCE | adaptive ECE | Brier | NLL "
+              "| AURC | acc@80% cov. | train time (s) |")
+"""report.md's per-method table header as it was hand-written before the figures were declared as rows."""
+
+
+@pytest.mark.parametrize("task,metric", [("rte", "accuracy"), ("mrpc", "f1")])
+def test_the_table_header_derived_from_the_figure_rows_is_the_hand_written_one(tmp_path, task, metric):
+    runs = [{**run(m, s), "task": task, "config": {"data": {"task_name": task}}} for m in COVERAGE for s in range(3)]
+    for r in runs:
+        r["test"]["f1"] = 0.7
+    write_report(runs, tmp_path)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8").splitlines()
+    header = OLD_HEADER.format(m=metric, acc="" if metric == "accuracy" else " accuracy |")
+    at = md.index(header)
+    assert md[at + 1] == "|" + "---|" * header.count(" | ") + "---|"
+    assert md[at + 3].startswith("| mixup | ") and md[at + 3].count(" | ") == header.count(" | ")

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from textmix.harness.intervals import hierarchical_change, task_intervals
 from textmix.harness.report import build_report, judge
+from textmix.harness.report.intervals import hierarchical_change, task_intervals
 
 SEEDS = (0, 1, 2)
 N = 600
@@ -65,7 +65,7 @@ def nll(logits, labels, t=1.0):
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    import textmix.harness.intervals as intervals
+    import textmix.harness.report.intervals as intervals
 
     pool, intervals.POOL = intervals.POOL, 100  # the fewest resamples allowed: a faster test
     root = tmp_path_factory.mktemp("intervals")

@@ -21,7 +21,8 @@ __all__ = ["reliability_diagram", "reliability_grid", "reliability_overlay"]
 PathLike = str | os.PathLike[str]
 
 
-def _new_figure(figsize: tuple[float, float]) -> Any:
+def new_figure(figsize: tuple[float, float]) -> Any:
+    """A matplotlib figure on its own Agg canvas (no pyplot, no global backend switch), laid out constrained."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -46,6 +47,10 @@ def _save(fig: Any, path: PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+save_png = _save
+"""`fig` saved as a PNG at `path`, never through a symlink (the harness's plots use it too)."""
 
 
 def _draw_bars(ax: Any, bins: ReliabilityBins, *, show_gap: bool = True, show_counts: bool = False) -> None:
@@ -138,7 +143,7 @@ def reliability_diagram(
     gid "smooth") with its smECE in the legend, and the smoothed density of the confidences in the lower panel.
     """
     bins = reliability_bins(probs_or_logits, labels, n_bins=n_bins, from_logits=from_logits)
-    fig = _new_figure((5.0, 6.0))
+    fig = new_figure((5.0, 6.0))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     _draw_bars(top, bins)
     top.set_ylabel("accuracy")
@@ -182,7 +187,7 @@ def reliability_overlay(
         str(name): reliability_bins(s, y, n_bins=n_bins, from_logits=from_logits)
         for name, (s, y) in models.items()
     }
-    fig = _new_figure((6.0, 6.5))
+    fig = new_figure((6.0, 6.5))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], linestyle="--", color="0.4", linewidth=1, label="perfect calibration")
     for i, (name, bins) in enumerate(result.items()):
@@ -229,7 +234,7 @@ def reliability_grid(
         key: reliability_bins(s, y, n_bins=n_bins, from_logits=from_logits) for key, (s, y) in results.items()
     }
 
-    fig = _new_figure((2.6 * len(cols) + 0.6, 2.4 * len(rows) + 0.6))
+    fig = new_figure((2.6 * len(cols) + 0.6, 2.4 * len(rows) + 0.6))
     axes = np.asarray(fig.subplots(len(rows), len(cols), squeeze=False, sharex=True, sharey=True))
     for i, row in enumerate(rows):
         for j, col in enumerate(cols):

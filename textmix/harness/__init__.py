@@ -8,11 +8,13 @@ that needs it. Modules:
 - `textmix.harness.checks`: up-front checks of inputs (output folders, model folders, "did you mean")
   and how the commands print an error.
 - `textmix.harness.glue`: GLUE tasks (download-script layout or hub) and csv/tsv/json loading.
-- `textmix.harness.recipes.glue` / `.image` / `.ner`: the recipes; `.common` what they share; `.registry` the
-  recipe of each modality.
+- `textmix.harness.recipes.glue` / `.image` / `.ner`: the recipes; `.common` what they share; `.arguments` their
+  argument classes and parser; `.registry` the recipe of each modality.
 - `textmix.harness.compare`: grids of tasks x methods x seeds, parsed once into a `Sweep`, and their presets.
-- `textmix.harness.report`: the report of a sweep (markdown, csv, json, reliability diagrams).
-- `textmix.harness.cli`: the `textmix` command (`textmix compare`, `textmix report`).
+- `textmix.harness.report`: the report of a sweep (markdown, csv, json, reliability diagrams), a package split
+  by job; its figures and claims declared once each (`report.figures`).
+- `textmix.harness.schema`: results.json as TypedDicts, what every recipe writes and the report reads.
+- `textmix.harness.cli`: the `textmix` command (`textmix compare`, `textmix train`, `textmix report`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ csv.field_size_limit(2**31 - 1)
 
 @dataclass(frozen=True)
 class GlueTask:
-    """Where one GLUE task keeps its text and labels."""
+    """Where one GLUE task keeps its text and labels, and its `metric` (GLUE's: the report's task metric)."""
 
     name: str
     folder: str

@@ -1,7 +1,7 @@
 """Pictures of `textmix report` beyond the reliability grid: distribution shift and label noise per task.
 
 matplotlib is imported inside the functions and drives an explicit Agg canvas (no pyplot, no global
-backend switch), as in `textmix.calibration.reliability`. Both functions draw from a task's entry of
+backend switch): the figure helpers of `textmix.calibration.reliability`. Both functions draw from a task's entry of
 the report's summary (`textmix.harness.report.summarise`).
 """
 
@@ -13,25 +13,9 @@ from typing import Any
 
 import numpy as np
 
-PANELS = (("accuracy", "accuracy"), ("ece", "ECE"))
-"""The figures drawn, top to bottom: (key in the summary, axis label)."""
+from textmix.calibration.reliability import new_figure, save_png
 
-
-def _figure(size: tuple[float, float]) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Any, path: str | Path) -> None:
-    from .recipes.common import write_atomic
-
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, lambda f: fig.savefig(f, format="png", dpi=100))  # never through a symlink at `out`
+from .report.figures import PANELS  # the figures drawn, top to bottom: (key in the summary, axis label)
 
 
 def _arrays(points: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -62,7 +46,7 @@ def shift_plot(label: str, info: dict[str, Any], path: str | Path, baseline: str
     method, mean over seeds with ± std shaded (`baseline` black and dashed)."""
     shift = info["shift"]
     kinds = shift["kinds"]
-    fig = _figure((3.0 * len(kinds) + 1.6, 5.2))
+    fig = new_figure((3.0 * len(kinds) + 1.6, 5.2))
     axes = np.asarray(fig.subplots(2, len(kinds), squeeze=False, sharey="row"))
     styles = {m: _style(m, i, info, baseline) for i, m in enumerate(shift["methods"])}
     for j, kind in enumerate(kinds):
@@ -97,7 +81,7 @@ def shift_plot(label: str, info: dict[str, Any], path: str | Path, baseline: str
     if handles:
         fig.legend(handles, names, loc="outside right center", fontsize="small")
     fig.suptitle(f"{label}: accuracy and ECE under distribution shift (mean ± std over seeds)")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def label_noise_plot(task: str, variants: list[tuple[float, dict[str, Any]]], path: str | Path,
@@ -105,7 +89,7 @@ def label_noise_plot(task: str, variants: list[tuple[float, dict[str, Any]]], pa
     """Write `path`: test accuracy (left) and ECE (right) against the label-noise rate the runs were
     trained at, one line per method, mean over seeds with ± std error bars (`baseline` black and dashed).
     `variants`: (rate, the summary's entry of the task at that rate), for each rate."""
-    fig = _figure((9.0, 3.6))
+    fig = new_figure((9.0, 3.6))
     axes = fig.subplots(1, 2, squeeze=False)[0]
     methods = list(dict.fromkeys(m for _, info in variants for m in info["methods"]))
     for i, (key, name) in enumerate(PANELS):
@@ -127,4 +111,4 @@ def label_noise_plot(task: str, variants: list[tuple[float, dict[str, Any]]], pa
     if handles:
         fig.legend(handles, names, loc="outside right center", fontsize="small")
     fig.suptitle(f"{task}: test accuracy and ECE against label noise (mean ± std over seeds)")
-    _save(fig, path)
+    save_png(fig, path)

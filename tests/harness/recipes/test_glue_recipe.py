@@ -14,15 +14,9 @@ import pytest
 from conftest import shared_path
 
 from textmix.harness.recipes.glue import main
+from textmix.harness.schema import RESULT_KEYS, RUN_KEYS, unknown_keys  # the schema every recipe shares
 
 ROOT = Path(__file__).resolve().parents[3]
-RESULT_KEYS = {"task", "method", "seed", "model", "regression", "problem_type", "sizes", "dropped_unlabelled",
-               "train_time_s", "train_loss", "this_attempt", "resumed_from", "validation", "test", "test_ts",
-               "temperature", "test_majority_accuracy", "config", "versions", "device", "world_size",
-               "modality", "test_set", "label_noise", "label_noise_flipped", "validation_ts",
-               "label_names", "inputs", "splits_made", "dropped_unseen_labels", "temperature_at_bound",
-               "final_model"}
-"""The keys of a classifier's results.json: the schema of textmix.harness.recipes.common, shared by every recipe."""
 TINY = ["--max_train_samples", "32", "--max_test_samples", "24", "--validation_split", "16", "--max_steps", "2",
         "--per_device_train_batch_size", "8", "--max_seq_length", "48", "--report_to", "none",
         "--save_strategy", "no", "--use_cpu", "--dataloader_pin_memory", "false"]
@@ -45,6 +39,7 @@ def test_every_local_glue_task_runs(tmp_path, task, method):
     arrays = np.load(out / "predictions.npz")
     assert arrays["test_logits"].shape[0] == 24 and arrays["validation_labels"].shape == (16,)
     assert saved["config"]["training"]["mix_method"] == method and saved["versions"]["transformers"]
+    assert RUN_KEYS <= set(saved) and not unknown_keys(saved)  # every run, regression included, within the schema
     if task == "stsb":
         assert "pearson" in results["test"] and "ece" not in results["test"]
         assert not (out / "reliability.png").exists()

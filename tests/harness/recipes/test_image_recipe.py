@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from textmix.harness.recipes import image as recipe
-
-from .test_glue_recipe import RESULT_KEYS  # the same schema as the GLUE recipe's
+from textmix.harness.schema import RESULT_KEYS  # the same schema as the GLUE recipe's
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_VIT = ["--patch_size", "3", "--hidden_size", "16", "--num_hidden_layers", "1", "--num_attention_heads", "2",

@@ -18,8 +18,7 @@ from textmix.harness.checks import InputError
 from textmix.harness.recipes import ner
 from textmix.harness.recipes.arguments import parse
 from textmix.harness.recipes.ner import align_labels, main, read_conll, read_table
-
-from .test_glue_recipe import RESULT_KEYS  # the schema every recipe shares
+from textmix.harness.schema import RESULT_KEYS  # the schema every recipe shares
 
 ROOT = Path(__file__).resolve().parents[3]
 WNUT_TAGS = ["O", "B-corporation", "B-creative-work", "B-group", "B-location", "B-person", "B-product",

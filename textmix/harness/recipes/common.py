@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import InputError, did_you_mean, notice
+from ..schema import RunResults
 
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.npz"
@@ -645,36 +646,9 @@ def write_calibrated(trainer: Any, splits: Mapping[str, Any], temperature: float
     return out
 
 
-def train_and_report(
-    trainer: Any,
-    splits: Mapping[str, Any],
-    header: Mapping[str, Any],
-    config: Mapping[str, Any],
-    regression: bool = False,
-    problem_type: str | None = None,
-    dropped_unlabelled: Mapping[str, int] | None = None,
-    shifted: Mapping[str, Mapping[int, Any]] | None = None,
-    save_calibrated: bool = False,
-) -> dict[str, Any]:
-    """Train `trainer` (resuming from the newest complete checkpoint that loads, saying so), predict,
-    calibrate and write the run's files.
-
-    `splits`: `train`, `validation` and one or more `test*` datasets; `header`: the first entries of
-    results.json (`task`, `method`, `seed`, `model` and any tags); `config`: the recipe's arguments;
-    `problem_type`: `classification`, `regression`, `multi_label` or `token` (default: from `regression`);
-    `dropped_unlabelled`: rows the data lost for want of a label, per split. `train_time_s` and
-    `train_loss` cover every step of the run, earlier attempts included (the time up to the checkpoint
-    resumed from, from its `TRAIN_TIME_FILE`; the loss from its logged history); `this_attempt` has
-    this process's part. `shifted`: corrupted copies of the test set (see `predict_and_calibrate`).
-    `save_calibrated`: also write `CALIBRATED_DIR`, the model with the validation temperature folded into
-    its head (`write_calibrated`; single-label and token classifiers), named in results.json's `calibrated`.
-    Returns the results dict (on every process; only the main one writes).
-    """
-    import torch
-
-    problem_type = _problem_type(problem_type, regression)
-    training_args = trainer.args
-    identity = run_identity(header, config)
+def _resume_point(training_args: Any, identity: Mapping[str, Any]) -> tuple[str | None, int, float | None]:
+    """(the checkpoint to resume from or None, its step, the training time before it or None when it does not
+    record it), saying what it found."""
     resume = resume_checkpoint(training_args, identity)
     from_step, earlier_time = 0, 0.0
     if resume:
@@ -688,6 +662,41 @@ def train_and_report(
         if earlier_time is None:
             notice(f"{resume} does not record the training time before it (written by an older version): "
                    "train_time_s will be null; this_attempt.train_time_s has this attempt's.")
+    return resume, from_step, earlier_time
+
+
+def train_and_report(
+    trainer: Any,
+    splits: Mapping[str, Any],
+    header: Mapping[str, Any],
+    config: Mapping[str, Any],
+    regression: bool = False,
+    problem_type: str | None = None,
+    dropped_unlabelled: Mapping[str, int] | None = None,
+    shifted: Mapping[str, Mapping[int, Any]] | None = None,
+    save_calibrated: bool = False,
+) -> RunResults:
+    """Train `trainer` (resuming from the newest complete checkpoint that loads, saying so), predict,
+    calibrate and write the run's files.
+
+    `splits`: `train`, `validation` and one or more `test*` datasets; `header`: the first entries of
+    results.json (`task`, `method`, `seed`, `model` and any tags); `config`: the recipe's arguments;
+    `problem_type`: `classification`, `regression`, `multi_label` or `token` (default: from `regression`);
+    `dropped_unlabelled`: rows the data lost for want of a label, per split. `train_time_s` and
+    `train_loss` cover every step of the run, earlier attempts included (the time up to the checkpoint
+    resumed from, from its `TRAIN_TIME_FILE`; the loss from its logged history); `this_attempt` has
+    this process's part. `shifted`: corrupted copies of the test set (see `predict_and_calibrate`).
+    `save_calibrated`: also write `CALIBRATED_DIR`, the model with the validation temperature folded into
+    its head (`write_calibrated`; single-label and token classifiers), named in results.json's `calibrated`.
+    Returns the results dict (on every process; only the main one writes), as `textmix.harness.schema` declares it
+    (`ClassifierResults` for runs with a temperature).
+    """
+    import torch
+
+    problem_type = _problem_type(problem_type, regression)
+    training_args = trainer.args
+    identity = run_identity(header, config)
+    resume, from_step, earlier_time = _resume_point(training_args, identity)
     start = time.perf_counter()
     _add_before_marker(trainer, progress_callback(earlier_time, start, identity))
     train_output = trainer.train(resume_from_checkpoint=resume)
@@ -700,7 +709,7 @@ def train_and_report(
         earlier_sum, earlier_steps = _logged_loss(trainer.state.log_history, from_step)
         covered = earlier_steps + steps
         train_loss = (earlier_sum + (attempt_loss or 0.0) * steps) / covered if covered else None
-    results: dict[str, Any] = {
+    results: RunResults = {  # type: ignore[typeddict-item]  # the rest follows (predicted, config, ...)
         **header,
         "regression": problem_type == "regression",
         "problem_type": problem_type,

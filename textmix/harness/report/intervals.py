@@ -162,7 +162,7 @@ def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], ba
     runs' predictions (methods or seeds without predictions, or whose test sets differ in size, are left out)."""
     from textmix.calibration.smooth import bootstrap_indices
 
-    from .recipes.common import BOOTSTRAP_SEED
+    from ..recipes.common import BOOTSTRAP_SEED
 
     loaded = {m: {int(r["seed"]): p for r in runs if (p := run_predictions(r)) is not None}
               for m, runs in runs_by_method.items()}

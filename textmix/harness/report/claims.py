@@ -1,0 +1,207 @@
+"""Claims and recommendations: the baseline's miscalibration, the recommended method, the evidence behind each claim, the verdict."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from .figures import (
+    ALPHA,
+    CLAIM_TABLE,
+    OVERCONFIDENT_T,
+    RECOMMENDED_TEST,
+    RECOMMENDED_VS_TS,
+    UNDERCONFIDENT_T,
+    Claim,
+    _number,
+)
+from .statistics import _nan_high, judge, paired_change, shift_means
+
+
+def calibration_direction(temperature: float) -> str:
+    """`over-confident` (temperature > OVERCONFIDENT_T), `under-confident` (< UNDERCONFIDENT_T), `close to
+    calibrated` in between, `unknown` without a temperature."""
+    if temperature is None or math.isnan(temperature):
+        return "unknown"
+    if temperature > OVERCONFIDENT_T:
+        return "over-confident"
+    if temperature < UNDERCONFIDENT_T:
+        return "under-confident"
+    return "close to calibrated"
+
+
+def temperature_at_bound(temperature: float) -> bool:
+    """Whether a (mean) fitted temperature sits at an end of `fit_temperature`'s search range (within 1 %):
+    the search stopped there, so the value is a bound, not a fitted optimum."""
+    from textmix.calibration.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE
+
+    if temperature is None or math.isnan(temperature):
+        return False
+    return temperature >= MAX_TEMPERATURE * 0.99 or temperature <= MIN_TEMPERATURE * 1.01
+
+
+def baseline_calibration(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The baseline's miscalibration of a task: mean temperature, mean confidence and accuracy over seeds
+    and the `calibration_direction`; None without a baseline row or any of those figures. A baseline with
+    seeds at chance gets no direction (`not judged: at chance`: its confidence says nothing about a model
+    that learned), nor does a temperature at the search bound (`at_bound`)."""
+    if not row or all(math.isnan(row.get(k, math.nan)) for k in ("temperature", "mean_confidence")):
+        return None
+    at_bound = temperature_at_bound(row["temperature"])
+    if row.get("at_chance_seeds"):
+        direction = "not judged: at chance"
+    elif at_bound:
+        direction = "not judged: temperature at the search bound"
+    else:
+        direction = calibration_direction(row["temperature"])
+    return {"temperature": row["temperature"], "mean_confidence": row["mean_confidence"],
+            "accuracy": row["accuracy"], "direction": direction, "at_bound": at_bound}
+
+
+def temperature_text(calibration: dict[str, Any], missing: str = "not recorded") -> str:
+    """The temperature as report.md shows it: 2 decimals, `missing`, or marked as the search bound."""
+    temperature = calibration["temperature"]
+    if math.isnan(temperature):
+        return missing
+    return f"{temperature:.2f}" + (" (the search bound, not a fit)" if calibration.get("at_bound") else "")
+
+
+def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
+    """(recommendation, why none): the method of a task's `rows` (as in `summarise`) with the lowest mean
+    validation NLL after temperature scaling, with its test figures. Chosen on validation, never on the
+    test set; methods with seeds at chance are not eligible."""
+    measured = {m: r for m, r in rows.items() if not math.isnan(r.get("validation_nll_ts", math.nan))}
+    if not measured:
+        return None, "no run records the validation NLL after temperature scaling (`validation_ts`)"
+    eligible = {m: r for m, r in measured.items() if not r["at_chance_seeds"]}
+    if not eligible:
+        return None, "every method with a validation NLL after temperature scaling has seeds at chance"
+    best = min(eligible, key=lambda m: eligible[m]["validation_nll_ts"])
+    row = eligible[best]
+    test = {k: row[k] for k in RECOMMENDED_TEST}
+    test.update({f"{k}_std": row[f"{k}_std"] for k in RECOMMENDED_TEST})
+    return {"method": best, "validation_nll_ts": row["validation_nll_ts"],
+            "validation_nll_ts_std": row["validation_nll_ts_std"], "n_seeds": row["n_seeds"],
+            "chosen_on": "validation NLL after temperature scaling", "test": test}, ""
+
+
+def against_baseline_ts(method: str, rows: dict[str, dict[str, Any]], baseline: str) -> dict[str, Any]:
+    """Did `method` (the recommendation) beat `baseline` + temperature scaling on the test set: `verdict`
+    (`beat`, `lost` or `unclear`: from the interval of the NLL after scaling, else its t-test) and the
+    `changes` of `RECOMMENDED_VS_TS`."""
+    if method == baseline:
+        return {"verdict": "is the baseline", "changes": {}}
+    changes = {m: c for m in RECOMMENDED_VS_TS if (c := rows.get(method, {}).get(f"{m}_change")) and c.get("n")}
+    if not changes:
+        return {"verdict": "unknown", "changes": {}}
+    decisive = changes.get(RECOMMENDED_VS_TS[0])
+    judged = "unclear" if decisive is None else judge(decisive, "lower")
+    verdict = {"helps": "beat", "hurts": "lost"}.get(judged, "unclear")
+    return {"verdict": verdict, "changes": changes}
+
+
+def calibrated_to_ship(runs: list[dict]) -> str | None:
+    """The `calibrated/` folder (written with `--save_calibrated` / a grid's `save_calibrated: true`) of the
+    recommended method's seed with the lowest validation NLL after temperature scaling, or None."""
+    written = [r for r in runs if r.get("calibrated") and r.get("_folder")
+               and (Path(r["_folder"]) / str(r["calibrated"])).is_dir()]
+    if not written:
+        return None
+    best = min(written, key=lambda r: _nan_high(_number((r.get("validation_ts") or {}).get("nll"))))
+    return str(Path(best["_folder"]) / str(best["calibrated"]))
+
+
+def _column_changes(claim: Claim, rows: dict[str, dict], others: list[str]) -> dict[str, dict]:
+    """{method: {metric: change}} from the summary rows' `<metric>_change` (t-test and, where the runs'
+    predictions allow, the bootstrap interval), a metric older results lack replaced by its stand-in."""
+    stand_in = dict(claim.stand_in)
+    out = {}
+    for m in others:
+        changes = {}
+        for metric in claim.metrics:
+            change = rows[m].get(f"{metric}_change")
+            if (not change or not change["n"]) and metric in stand_in:
+                metric, change = stand_in[metric], rows[m].get(f"{stand_in[metric]}_change")
+            if change and change["n"]:
+                changes[metric] = change
+        if changes:
+            out[m] = changes
+    return out
+
+
+def _shift_changes(claim: Claim, runs: dict[str, list[dict]], baseline: str, others: list[str],
+                   kinds: list[str]) -> dict[str, dict]:
+    """{method: {metric: change}}: the accuracy on the shifted test sets of the kinds the claim selects, averaged
+    per seed, against the baseline (nothing when the task has none of those kinds)."""
+    chosen = [k for k in kinds if claim.shift_kinds(k)]
+    if not chosen:
+        return {}
+    return {m: {claim.metrics[0]: paired_change(*shift_means(runs[baseline], runs[m], chosen))} for m in others}
+
+
+def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
+            shift: dict | None) -> dict[str, Any]:
+    """The changes against the baseline behind each claim of `CLAIM_TABLE` on one task (claims without data, or
+    not selecting this task's runs, left out)."""
+    if baseline not in rows:
+        return {}
+    others = [m for m in rows if m != baseline]
+    kinds = (shift or {}).get("kinds", [])
+    claims: dict[str, Any] = {}
+    for claim in CLAIM_TABLE:
+        if claim.noisy_only and not noise > 0:
+            continue
+        found = (_column_changes(claim, rows, others) if claim.evidence == "columns"
+                 else _shift_changes(claim, runs_by_method, baseline, others, kinds))
+        changes = {m: {k: c for k, c in by.items() if c and c["n"]} for m, by in found.items()}
+        changes = {m: by for m, by in changes.items() if by}
+        if changes:
+            extra = {"kinds": [k for k in kinds if claim.shift_kinds(k)]} if claim.shift_kinds else {}
+            claims[claim.name] = {"metric": ", ".join(claim.metrics), "better": claim.better, **extra,
+                                  "changes": changes}
+    return claims
+
+
+def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
+    """Does mixing do what it is said to do? For each claim of `CLAIM_TABLE` and task with data (`claims` of the
+    summary's tasks), the methods that help (p < `alpha`, the right sign), hurt (p < `alpha`, the wrong
+    sign), are at chance (seeds that do not beat the majority class: no evidence either way) or show no
+    significant change. Calibration rows carry the baseline's `baseline_calibration`."""
+    rows = []
+    for claim in CLAIM_TABLE:
+        for label, info in summary["tasks"].items():
+            data = (info.get("claims") or {}).get(claim.name)
+            if not data:
+                continue
+            base = info["methods"].get(summary["baseline"], {})
+            row: dict[str, Any] = {"claim": claim.name, "task": label, "base_task": info.get("task", label),
+                                   "label_noise": info.get("label_noise", 0.0), "metric": data["metric"],
+                                   "better": data["better"], "helps": [], "hurts": [], "no_change": [],
+                                   "at_chance": [], "baseline_at_chance": bool(base.get("at_chance_seeds"))}
+            if "kinds" in data:
+                row["kinds"] = data["kinds"]
+            for method, by_metric in data["changes"].items():
+                first = next(iter(by_metric.values()))
+                judged = {k: judge(c, data["better"], alpha) for k, c in by_metric.items()}
+                entry = {"method": method, "delta": first["delta"], "p_value": first["p_value"], "n": first["n"],
+                         "metrics": {k: {**c, "judged": judged[k]} for k, c in by_metric.items()},
+                         "evidence": "bootstrap interval" if all("low" in c for c in by_metric.values())
+                         else "paired t-test"}
+                at_chance = info["methods"].get(method, {}).get("at_chance_seeds")
+                verdicts = set(judged.values())
+                if at_chance:
+                    entry["at_chance_seeds"] = at_chance
+                    row["at_chance"].append(entry)
+                elif verdicts == {"helps"}:
+                    row["helps"].append(entry)
+                elif verdicts == {"hurts"}:
+                    row["hurts"].append(entry)
+                else:
+                    row["no_change"].append(entry)
+            if claim.shows_calibration:
+                row["baseline_calibration"] = info.get("baseline_calibration")
+            rows.append(row)
+    return {"alpha": alpha, "test": "bootstrap interval (seeds, then test examples; paired) where the runs' "
+            "predictions allow, else the paired t-test over seeds, against the baseline",
+            "baseline": summary["baseline"], "claims": [c.name for c in CLAIM_TABLE], "rows": rows}

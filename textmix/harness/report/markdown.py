@@ -1,0 +1,321 @@
+"""report.md: the verdict, per task its tables, recommendation and shift table, then the pictures."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ..recipes.common import write_atomic
+from .claims import temperature_text
+from .figures import (
+    BEST,
+    CHANCE_MARGIN,
+    CLAIM_TABLE,
+    COLUMN,
+    DEFAULT_TEST_SET,
+    OVERCONFIDENT_T,
+    SHIFT_SHOWN,
+    TABLE_COLUMNS,
+    UNDERCONFIDENT_T,
+    Column,
+    _number,
+    task_metric,
+)
+from .intervals import LEVEL
+from .statistics import _severity_key
+
+
+def _fmt(mean: float, std: float, digits: int = 4) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _p(p: float) -> str:
+    return "–" if math.isnan(p) else f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def _change(change: dict | None, digits: int = 4) -> str:
+    if not change or math.isnan(change["delta"]):
+        return ""
+    p = "" if math.isnan(change["p_value"]) else f" (p={change['p_value']:.2f})"
+    return f"{change['delta']:+.{digits}f}{p}"
+
+
+def baseline_line(baseline: str, calibration: dict[str, Any]) -> str:
+    """report.md's line on the direction of a task's baseline miscalibration."""
+    shown = temperature_text(calibration)
+    return (f"Baseline `{baseline}`: temperature {shown} ({calibration['direction']}), mean confidence "
+            f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}.")
+
+
+def _verdict_lines(summary: dict) -> list[str]:
+    judged = summary["verdict"]
+    base, alpha = summary["baseline"], judged["alpha"]
+    seeds = [row["n_seeds"] for info in summary["tasks"].values() for row in info["methods"].values()]
+    lines = ["## Does mixing do what it is said to do?", "",
+             f"One row per claim and task: every method against the baseline `{base}` over the same seeds. "
+             f"Where the runs' predictions are on disk, each change has a {LEVEL:.0%} interval from a paired, "
+             "hierarchical bootstrap (the seeds, then the test examples, the same resamples for every method): "
+             "a method helps (hurts) where the whole interval lies on the better (worse) side of 0, and is "
+             "unclear otherwise; ± is the smallest change that interval could tell from none (its half-width). "
+             f"Without predictions the paired t-test over seeds decides (p < {alpha}, by the sign). A claim judged "
+             "on several figures helps or hurts only where all of them agree. "
+             "⚠: the method has seeds at chance, so its figures are no evidence either way. Methods are listed "
+             "with their mean change, interval and p-value.", ""]
+    if not judged["rows"]:
+        return [*lines, "No claim has data here (it needs a baseline and another method on the same task).", ""]
+    lines += [f"| claim | task | helps | hurts | unclear | at chance ⚠ | baseline `{base}` |",
+              "|---|---|---|---|---|---|---|"]
+
+    def figure(metric: str, change: dict) -> str:
+        label = COLUMN[metric].label if metric in COLUMN else metric
+        text = f"{label} {change['delta']:+.4f}"
+        if not math.isnan(_number(change.get("low"))):
+            text += f" [{change['low']:+.4f}, {change['high']:+.4f}] ±{change['detectable']:.4f}"
+        return text + f", p={_p(change['p_value'])}"
+
+    def names(entries: list[dict], mark: str = "") -> str:
+        return ", ".join(f"{e['method']}{mark} ({'; '.join(figure(k, c) for k, c in e['metrics'].items())})"
+                         for e in entries) or "–"
+
+    for row in judged["rows"]:
+        calibration = row.get("baseline_calibration")
+        if "baseline_calibration" in row:  # the claim shows the baseline's miscalibration (`Claim.shows_calibration`)
+            beside = ("–" if not calibration else
+                      f"temperature {temperature_text(calibration, '–')} ({calibration['direction']}); mean "
+                      f"confidence {_num(calibration['mean_confidence'], 3)} vs accuracy "
+                      f"{_num(calibration['accuracy'], 3)}")
+        else:
+            beside = ""
+        if row["baseline_at_chance"]:
+            beside = f"⚠ at chance{'; ' + beside if beside else ''}"
+        lines.append(f"| {row['claim']} | {row['task']} | {names(row['helps'])} | {names(row['hurts'])} | "
+                     f"{names(row['no_change'])} | {names(row['at_chance'], ' ⚠')} | {beside} |")
+    lines += ["", "Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in CLAIM_TABLE) + ".",
+              "",
+              f"Mixing is often said to calibrate; whether it helps depends on which way the baseline is off: "
+              f"a temperature above {OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
+              f"below {UNDERCONFIDENT_T} under-confident (softening, as mixing does, makes it worse). The baseline "
+              "column says which, per task, so no row reads as a universal law.",
+              "",
+              f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
+              f"freedom, so with 2 seeds p-values are coarse and a real effect seldom reaches p < {alpha}; "
+              f"'unclear' is not evidence of no effect: the ± beside an interval is the smallest change it could "
+              f"have detected. Seeds per cell here: {min(seeds) if seeds else 0} to {max(seeds) if seeds else 0}.",
+              "", _recommended_vs_ts_summary(summary), ""]
+    return lines
+
+
+def _recommended_vs_ts_summary(summary: dict) -> str:
+    """report.md's count of tasks where the recommended method beat the baseline + temperature scaling on test."""
+    base = summary["baseline"]
+    verdicts = [(info.get("recommended") or {}).get("against_baseline_ts", {}).get("verdict")
+                for info in summary["tasks"].values()]
+    judged = [v for v in verdicts if v in ("beat", "lost", "unclear")]
+    if not judged:
+        return (f"Recommended method against `{base}` + temperature scaling: no task has a recommendation other "
+                f"than `{base}` with the test figures after scaling to compare.")
+    return (f"**The recommended method (chosen on validation) beat `{base}` + temperature scaling on the test set "
+            f"on {judged.count('beat')} of {len(judged)} tasks** (by the interval of the NLL after scaling), lost on {judged.count('lost')} and was unclear on {judged.count('unclear')}"
+            + (f"; on {verdicts.count('is the baseline')} more the recommendation is `{base}` itself"
+               if "is the baseline" in verdicts else "") + ".")
+
+
+def _versus_ts_line(chosen: dict, baseline: str) -> str:
+    """One task's line: did its recommendation beat `baseline` + temperature scaling on test, by how much."""
+    against = chosen.get("against_baseline_ts") or {}
+    verdict = against.get("verdict")
+    if verdict in (None, "unknown"):
+        return ""
+    if verdict == "is the baseline":
+        return f" Against `{baseline}` + temperature scaling: the recommendation is `{baseline}` itself."
+    parts = []
+    for metric, c in against["changes"].items():
+        text = f"{COLUMN[metric].label} {c['delta']:+.4f}"
+        if not math.isnan(_number(c.get("low"))):
+            text += f" [{c['low']:+.4f}, {c['high']:+.4f}]"
+        parts.append(text)
+    word = {"beat": "beat", "lost": "lost to", "unclear": "did not clearly beat"}[verdict]
+    return f" On the test set it {word} `{baseline}` + temperature scaling: " + "; ".join(parts) + "."
+
+
+def _recommendation_line(info: dict) -> str:
+    chosen = info.get("recommended")
+    if not chosen:
+        return f"No recommendation: {info.get('recommendation_note') or 'no method is eligible'}."
+    test, metric = chosen["test"], info.get("metric", "accuracy")
+    figures = [] if metric == "accuracy" else [f"{metric} {_fmt(test['task_metric'], test['task_metric_std'])}"]
+    figures += [f"accuracy {_fmt(test['accuracy'], test['accuracy_std'])}", f"ECE {_fmt(test['ece'], test['ece_std'])}",
+                f"ECE after temperature scaling {_fmt(test['ece_ts'], test['ece_ts_std'])}"]
+    return (f"Recommended: **{chosen['method']}**, chosen on validation NLL after temperature scaling "
+            f"({_fmt(chosen['validation_nll_ts'], chosen['validation_nll_ts_std'])}; methods at chance are not "
+            f"eligible, and the test set plays no part in the choice). Its test figures: {', '.join(figures)}."
+            + _versus_ts_line(chosen, info.get("baseline", "none"))
+            + (f" Calibrated model to ship (its seed with the lowest validation NLL, the validation temperature "
+               f"folded into its head): `{chosen['calibrated_model']}`." if chosen.get("calibrated_model") else ""))
+
+
+def _shift_cell(figures: dict) -> str:
+    """One cell of the shift table: the figures of `SHIFT_SHOWN`, `a / b / c`."""
+    return " / ".join(_num(figures.get(k, math.nan)) for k in SHIFT_SHOWN)
+
+
+def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
+    severities = sorted({s for k in shift["kinds"] for s in shift["severities"][k]}, key=_severity_key)
+    shown = " / ".join(COLUMN[k].label for k in SHIFT_SHOWN)
+    lines = [f"### {label}: distribution shift", "",
+             f"{shown[:1].upper()}{shown[1:]} (the temperature fitted on the clean validation split; "
+             "mean over seeds) on corrupted copies of the test set, by kind and severity; severity 0 "
+             f"is the clean test set. Δ accuracy: the accuracy averaged over the kind's severities, mean paired change "
+             f"against `{baseline}` over the same seeds (p-value of the paired t-test).", "",
+             "| kind | method | 0 (clean) | " + " | ".join(severities) + " | Δ accuracy |",
+             "|---|---|---|" + "---|" * len(severities) + "---|"]
+    for kind in shift["kinds"]:
+        for method, per_kind in shift["methods"].items():
+            cells = per_kind.get(kind)
+            if not cells:
+                continue
+            row = [_shift_cell(shift.get("clean", {}).get(method, {}))]
+            row += ["" if cells.get(severity) is None else _shift_cell(cells[severity]) for severity in severities]
+            change = shift["change"].get(method, {}).get(kind, {}).get("accuracy")
+            lines.append(f"| {kind} | {method} | " + " | ".join(row) + f" | {_change(change)} |")
+    return [*lines, ""]
+
+
+def _table_columns(metric: str) -> list[Column]:
+    """The columns of a task's per-method table (`TABLE_COLUMNS`), less one whose header repeats the task metric."""
+    return [c for c in TABLE_COLUMNS if c.name == "task_metric" or c.header != metric]
+
+
+def _method_table(info: dict, metric: str) -> list[str]:
+    """A task's table: one row per method, mean ± std over seeds of `TABLE_COLUMNS`, changes where declared."""
+    header = ["method"]
+    for column in _table_columns(metric):
+        name = column.header.format(metric=metric)
+        header += [name, f"Δ {name}"] if column.delta_in_table else [name]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, row in info["methods"].items():
+        mark = f" ⚠ {len(row['at_chance_seeds'])}/{row['n_seeds']}" if row["at_chance_seeds"] else ""
+        cells = [f"{method}{mark}{_seeds_note(row)}"]
+        for column in _table_columns(metric):
+            cells.append(_fmt(row[column.name], row[f"{column.name}_std"], column.digits))
+            if column.delta_in_table:
+                cells.append(_change(row.get(f"{column.name}_change")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
+    """report.md's section of one task: test set, notes, baseline calibration, recommendation, tables."""
+    lines: list[str] = []
+    maj = info["majority_accuracy"]
+    metric = info.get("metric") or task_metric({"task": task})
+    lines += [f"## {task}", "", f"Test set: {info.get('test_set') or meta.get('test_set', DEFAULT_TEST_SET)}."]
+    if info.get("skipped_methods"):
+        lines.append("Methods skipped on this task: "
+                     + ", ".join(f"{m} ({why})" for m, why in info["skipped_methods"].items()) + ".")
+    if info.get("label_noise"):
+        flipped = info.get("label_noise_flipped")
+        lines.append(f"Trained with label noise: a share of {info['label_noise']:g} of the training labels "
+                     f"flipped{'' if flipped is None else f' ({flipped} per run)'}; the test set is clean.")
+    lines += [("" if maj is None else f"Majority-class accuracy: {maj:.4f}." if info.get("chance_rule") !=
+               "entity_f1" else f"Majority-class accuracy (share of the most frequent tag, over labelled "
+               f"tokens): {maj:.4f}.")]
+    if info.get("baseline_calibration"):
+        lines.append(baseline_line(summary["baseline"], info["baseline_calibration"]))
+    if "recommended" in info:
+        lines.append(_recommendation_line(info))
+    best = "; ".join(f"best {metric if c.name == 'task_metric' else c.label}: **{info['best'][c.name]}**" for c in BEST)
+    lines += [best[:1].upper() + best[1:]
+              + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", ""]
+    lines += _method_table(info, metric)
+    lines.append("")
+    if info.get("shift"):
+        lines += _shift_lines(task, info["shift"], summary["baseline"])
+    return lines
+
+
+def _appendix_lines(summary: dict) -> list[str]:
+    """report.md after the tasks: the pictures, clashes, incomplete runs, skipped files, failed runs."""
+    lines: list[str] = []
+    lines += ["## Reliability diagrams", "", "Tasks (rows) x methods (columns), test predictions of all seeds "
+              "pooled.", "", "![reliability diagrams](reliability.png)", ""]
+    plots = summary.get("plots") or {}
+    if plots.get("shift"):
+        lines += ["## Distribution shift plots", "",
+                  "Per task, after Ovadia et al. (2019): one column per shift kind, accuracy (top) and ECE (bottom) "
+                  "against severity (0: the clean test set), one line per method, mean ± std over seeds (shaded).", ""]
+        lines += [f"![{task}: distribution shift]({name})" for task, name in plots["shift"].items()] + [""]
+    if plots.get("label_noise"):
+        lines += ["## Label noise plots", "",
+                  "Per task trained at several label-noise rates: test accuracy and ECE against the rate of flipped "
+                  "training labels, one line per method, mean ± std over seeds.", ""]
+        lines += [f"![{task}: label noise]({name})" for task, name in plots["label_noise"].items()] + [""]
+    if summary.get("clashes"):
+        lines += ["## Clashes", "", "Runs that claim the same task and method but differ in configuration or repeat "
+                  "a seed: never pooled, left out of the tables and diagrams above. Move one set away, or re-run "
+                  "them so that their method names say what differs.", ""]
+        for clash in summary["clashes"]:
+            lines.append(f"- {clash['task']} / {clash['method']}: {clash['reason']}; runs: "
+                         + ", ".join(f"`{f}`" for f in clash["folders"]))
+        lines.append("")
+    if summary.get("incomplete"):
+        lines += ["## Incomplete runs", "", "Runs with a missing or non-finite figure: left out of the means, "
+                  "changes and diagrams above (the rows they belong to say how many seeds are left). Run them "
+                  "again, or look at their run.log.", ""]
+        lines += [f"- {r['task']} / {r['method']} / seed {r['seed']}: {r['reason']} (`{r['folder']}`)"
+                  for r in summary["incomplete"]]
+        lines.append("")
+    if summary.get("skipped"):
+        lines += ["## Skipped files", ""]
+        lines += [f"- `{s['file']}`: {s['reason']}" for s in summary["skipped"]]
+        lines.append("")
+    if summary.get("failures"):
+        lines += ["## Failed runs", ""]
+        lines += [f"- {f.get('task')} / {f.get('method')} / seed {f.get('seed')}: {f.get('error')}"
+                  + (f" (traceback: `{f['log']}`)" if f.get("log") else "") for f in summary["failures"]]
+        lines.append("")
+    return lines
+
+
+def write_markdown(summary: dict, path: Path, meta: dict) -> None:
+    """report.md: the verdict; per task its test set, baseline calibration, recommendation and a table of
+    methods (mean ± std over seeds, change against the baseline), and its shift table; then the pictures."""
+    lines = [
+        "# Calibration comparison",
+        "",
+        f"Generated by {meta.get('source', '`textmix report`')} on {meta['date']} (textmix {meta['textmix']}, "
+        f"commit {meta['commit']}).",
+        f"Model: {meta['model']}; {meta['n_runs']} runs; baseline `{summary['baseline']}`. "
+        "Each task says what its test set is.",
+        "Figures: mean ± std over seeds. Change: mean paired difference against the baseline over the same "
+        "seeds, with the paired t-test's p-value. ECE: 15 equal-width bins; ECE (TS): after temperature "
+        "scaling fitted on the validation split; smECE: smooth ECE (Błasiok & Nakkiran 2023: kernel-smoothed, no "
+        "bins; consistent where binned ECE is not), (TS) after temperature scaling. AURC: area under the risk-coverage curve (lower is better); "
+        "acc@80% cov.: accuracy on the 80 % most confident predictions. ⚠ marks methods with seeds whose "
+        f"accuracy does not beat the majority class by more than {CHANCE_MARGIN:.2f}"
+        + (f" (token classification: whose entity F1 is not above {CHANCE_MARGIN:.2f}; there accuracy, ECE, "
+           "Brier and NLL are over the labelled tokens, and the majority class is the most frequent tag)"
+           if any(i.get("chance_rule") == "entity_f1" for i in summary["tasks"].values()) else "")
+        + ": their calibration is no evidence.",
+        "",
+    ]
+    if "verdict" in summary:
+        lines += _verdict_lines(summary)
+    for task, info in summary["tasks"].items():
+        lines += _task_lines(task, info, summary, meta)
+    lines += _appendix_lines(summary)
+    text = "\n".join(lines).encode("utf-8")
+    write_atomic(path, lambda f: f.write(text))
+
+
+def _seeds_note(row: dict) -> str:
+    """' (n of m seeds)' for a row whose incomplete runs are left out of its means, else ''."""
+    left_out = len(row.get("incomplete_seeds") or [])
+    return f" ({row['n_seeds']} of {row['n_seeds'] + left_out} seeds)" if left_out else ""

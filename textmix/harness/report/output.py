@@ -1,0 +1,216 @@
+"""Writing a report: report.csv, report.json, the pictures, and `build_report` / `write_report` that write them all."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..recipes.common import write_atomic, write_json_atomic
+from .figures import COLUMNS, CSV_CHANGES, DEFAULT_TEST_SET, INTERVAL_CSV
+from .markdown import write_markdown
+from .reading import (
+    _check_baseline,
+    _order_names,
+    _sweep_file,
+    find_clashes,
+    plot_name,
+    scan,
+    split_incomplete,
+    variant,
+)
+from .summary import summarise
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_csv(summary: dict, path: Path) -> None:
+    """report.csv: one row per task (and label-noise rate) and method with the summary's figures."""
+    fields = ["task", "method", "label_noise", "n_seeds", "majority_accuracy", "at_chance_seeds", "incomplete_seeds"]
+    for col in COLUMNS:
+        fields += [col, f"{col}_std"]
+    fields += [f"{col}_{part}" for col in CSV_CHANGES for part in ("delta", "p")]
+    fields += [f"{col}_{part}" for col in INTERVAL_CSV for part in ("delta", "low", "high")]
+    import io
+
+    with io.StringIO(newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for label, info in summary["tasks"].items():
+            for method, row in info["methods"].items():
+                out = {"task": info.get("task", label), "method": method, "label_noise": info.get("label_noise", 0.0),
+                       "n_seeds": row["n_seeds"], "majority_accuracy": info["majority_accuracy"],
+                       "at_chance_seeds": " ".join(map(str, row["at_chance_seeds"])),
+                       "incomplete_seeds": " ".join(map(str, row.get("incomplete_seeds") or []))}
+                for col in COLUMNS:
+                    out[col], out[f"{col}_std"] = row[col], row[f"{col}_std"]
+                for col in CSV_CHANGES:
+                    change = row.get(f"{col}_change") or {}
+                    out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
+                for col in INTERVAL_CSV:
+                    change = row.get(f"{col}_change") or {}
+                    for part in ("delta", "low", "high"):
+                        out[f"{col}_{part}"] = change.get(part)
+                writer.writerow(out)
+        text = f.getvalue().encode("utf-8")
+    write_atomic(path, lambda g: g.write(text))
+
+
+def write_reliability(results: list[dict], path: Path, summary: dict | None = None) -> None:
+    """Tasks (rows) x methods (columns) of reliability diagrams, in the summary's order, seeds pooled
+    (token classification runs: their labelled tokens)."""
+    from textmix.calibration import labelled_tokens, reliability_grid
+
+    pooled: dict[tuple[str, str], tuple[list, list]] = {}
+    for r in results:
+        kind = r.get("problem_type", "regression" if r.get("regression") else "classification")
+        if kind not in ("classification", "token"):
+            continue
+        if not r.get("_folder"):
+            continue
+        npz = Path(r["_folder"]) / "predictions.npz"
+        if not npz.exists():
+            continue
+        with np.load(npz, allow_pickle=False) as arrays:
+            logits, labels = arrays["test_logits"], arrays["test_labels"]
+        if kind == "token":
+            logits, labels = labelled_tokens(logits, labels)
+        cell = pooled.setdefault((variant(r), r["method"]), ([], []))
+        cell[0].append(logits)
+        cell[1].append(labels)
+    if pooled:
+        tasks = list((summary or {}).get("tasks", {}))
+        methods = list(dict.fromkeys(m for info in (summary or {}).get("tasks", {}).values() for m in info["methods"]))
+
+        def rank(key: tuple[str, str]) -> tuple[int, int]:
+            task, method = key
+            return (tasks.index(task) if task in tasks else len(tasks),
+                    methods.index(method) if method in methods else len(methods))
+
+        grid = {k: (np.concatenate(pooled[k][0]), np.concatenate(pooled[k][1])) for k in sorted(pooled, key=rank)}
+        reliability_grid(grid, str(path), title="Reliability (test, seeds pooled): tasks x methods")
+
+
+def write_plots(summary: dict, out_dir: Path) -> dict[str, dict[str, str]]:
+    """`shift_<task>.png` for every task with shifted test sets and `label_noise_<task>.png` for every task
+    trained at more than one label-noise rate, in `out_dir`; returns {"shift" | "label_noise": {task: file}}."""
+    from ..plots import label_noise_plot, shift_plot
+
+    out: dict[str, dict[str, str]] = {"shift": {}, "label_noise": {}}
+    by_task: dict[str, list[tuple[float, dict]]] = defaultdict(list)
+    for label, info in summary["tasks"].items():
+        by_task[info.get("task", label)].append((info.get("label_noise", 0.0), info))
+        if info.get("shift"):
+            name = plot_name("shift", info.get("task", label), info.get("label_noise", 0.0))
+            shift_plot(label, info, out_dir / name, baseline=summary["baseline"])
+            out["shift"][label] = name
+    for task, variants in by_task.items():
+        if len(variants) > 1:
+            name = plot_name("label_noise", task)
+            label_noise_plot(task, sorted(variants, key=lambda v: v[0]), out_dir / name, baseline=summary["baseline"])
+            out["label_noise"][task] = name
+    return out
+
+
+def _mark_incomplete(summary: dict, incomplete: list[dict[str, Any]]) -> None:
+    """Record in each row of `summary` the seeds of its incomplete runs (`incomplete_seeds`), left out of its means."""
+    for info in summary["tasks"].values():
+        for row in info["methods"].values():
+            row["incomplete_seeds"] = []
+    for run in incomplete:
+        row = ((summary["tasks"].get(run["task"]) or {}).get("methods") or {}).get(run["method"])
+        if row is not None:
+            row["incomplete_seeds"].append(run["seed"])
+
+
+def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
+    """Rebuild report.md/.csv/.json, reliability.png and the shift and label-noise plots of a sweep from
+    its results on disk (see `scan`) and, where the sweep has them, its grid.json, plan.json and failures.json."""
+    sweep_dir = Path(sweep_dir)
+    results, skipped = scan(sweep_dir)
+    if not results:
+        if skipped:
+            raise FileNotFoundError(f"no readable results under {sweep_dir}/runs: {len(skipped)} results.json "
+                                    f"file(s) are damaged ({skipped[0]['file']}: {skipped[0]['reason']}); run "
+                                    "`textmix compare` again to redo them.")
+        raise FileNotFoundError(f"no results under {sweep_dir}/runs: run `textmix compare` first.")
+    skipped = list(skipped)
+    order = _sweep_file(sweep_dir / "grid.json", dict, "the tables follow the order of the results", skipped)
+    failures = _sweep_file(sweep_dir / "failures.json", list, "failed runs are not listed", skipped)
+    if failures is not None and not all(isinstance(f, dict) for f in failures):
+        skipped.append({"file": str(sweep_dir / "failures.json"), "reason": "holds entries that are not mappings; "
+                        "failed runs are not listed"})
+        failures = None
+    plan = _sweep_file(sweep_dir / "plan.json", dict, "the report says nothing about skipped methods", skipped)
+    _check_baseline(baseline, {r["method"] for r in results}, _order_names(order or {}, "methods"))
+    return write_report(results, sweep_dir, baseline=baseline, order=order, failures=failures or [], skipped=skipped,
+                        plan=plan)
+
+
+def models_line(results: list[dict]) -> str:
+    """The models of the runs, each with the tasks it ran on when there are several: "`m` (a, b), `v` (c)"."""
+    tasks: dict[str, list[str]] = {}
+    for r in results:
+        names = tasks.setdefault(str(Path(str(r.get("model"))).name if r.get("model") else "?"), [])
+        if r.get("task") not in names:
+            names.append(r.get("task"))
+    if len(tasks) == 1:
+        return f"`{next(iter(tasks))}`"
+    return ", ".join(f"`{m}` ({', '.join(map(str, t))})" for m, t in tasks.items())
+
+
+def write_report(
+    results: list[dict],
+    out_dir: str | Path,
+    baseline: str = "none",
+    order: dict | None = None,
+    failures: list[dict] | None = None,
+    source: str = "`textmix report`",
+    test_set: str = DEFAULT_TEST_SET,
+    skipped: list[dict[str, str]] | None = None,
+    plan: dict | None = None,
+) -> dict:
+    """Write report.md/.csv/.json, reliability.png and the shift and label-noise plots into `out_dir` from
+    runs' results.json dicts.
+
+    Each result needs `task`, `method` and `seed`, and `_folder` (the run's folder, where its
+    predictions.npz is) for the reliability diagrams. Cells whose runs clash (`find_clashes`) are left
+    out and listed. `order`: see `summarise`; `failures`: runs that failed and `skipped`: result files
+    that did not load, both listed; `source` names the command in report.md; `test_set` names a task's
+    test data where its results do not (`test_set` in results.json); `plan`: the sweep's plan.json (methods
+    skipped per task). Returns the summary (as in report.json, with `clashes`, `skipped`, `failures`,
+    `verdict` and `plots`).
+    """
+    import textmix
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    first = results[0] if results else {}
+    results, clashes = find_clashes(results)
+    results, incomplete = split_incomplete(results)
+    summary = summarise(results, baseline=baseline, order=order, plan=plan, test_set=test_set)
+    _mark_incomplete(summary, incomplete)
+    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "textmix": textmix.__version__,
+            "commit": _git_commit(), "model": models_line(results) or first.get("model"), "n_runs": len(results),
+            "versions": first.get("versions"), "source": source, "test_set": test_set}
+    summary["meta"], summary["failures"] = meta, failures or []
+    summary["clashes"], summary["skipped"] = clashes, list(skipped or [])
+    summary["incomplete"] = incomplete
+    summary["plots"] = write_plots(summary, out_dir)
+    write_markdown(summary, out_dir / "report.md", meta)
+    write_csv(summary, out_dir / "report.csv")
+    write_reliability(results, out_dir / "reliability.png", summary)
+    write_json_atomic(out_dir / "report.json", summary)
+    return summary

@@ -1,0 +1,248 @@
+"""Reading a sweep: results files (damaged ones skipped and named), incomplete runs, label-noise variants, clashes."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ..checks import InputError, did_you_mean
+from ..schema import IDENTITY_KEYS, MAPPINGS
+from .figures import COLUMN, COLUMNS, REQUIRED, _number, task_metric
+
+
+def _source(result: dict, column: str) -> tuple[str, Any]:
+    """(`section.key` of a column in results.json, its raw value or None)."""
+    section = COLUMN[column].split
+    key = task_metric(result) if column == "task_metric" else COLUMN[column].key
+    holder = result if section is None else (result.get(section) or {})
+    return (key if section is None else f"{section}.{key}"), holder.get(key)
+
+
+def incomplete_reason(result: dict) -> str | None:
+    """Why a run cannot count in the means, or None: a figure its problem type needs (`REQUIRED`) is missing,
+    or a figure the report averages (`COLUMNS`) is not a number or not finite (NaN, inf)."""
+    kind = result.get("problem_type") or ("regression" if result.get("regression") else "classification")
+    required = REQUIRED.get(kind, REQUIRED["classification"])
+    found = []
+    for column in COLUMNS:
+        where, value = _source(result, column)
+        if value is None:
+            if column in required:
+                found.append(f"{where} is missing")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            found.append(f"{where} is {value!r} (a {type(value).__name__}, not a number)")
+        elif not math.isfinite(value):
+            found.append(f"{where} is {value}")
+    return "; ".join(dict.fromkeys(found)) or None  # the task metric may be accuracy itself
+
+
+def split_incomplete(results: list[dict]) -> tuple[list[dict], list[dict[str, Any]]]:
+    """(runs with every figure, incomplete runs as {task, method, seed, label_noise, folder, reason}): an
+    incomplete run is listed, never averaged (see `incomplete_reason`)."""
+    complete, incomplete = [], []
+    for r in results:
+        reason = incomplete_reason(r)
+        if reason is None:
+            complete.append(r)
+        else:
+            incomplete.append({"task": variant(r), "method": r["method"], "seed": r["seed"],
+                               "folder": r.get("_folder", "?"), "reason": reason})
+    return complete, incomplete
+
+
+def label_noise(result: dict) -> float:
+    """The rate at which a run's training labels were flipped: `label_noise` in results.json, else (an
+    older file) the `noise<rate>` folder the run lives in, else 0 (clean)."""
+    value = _number(result.get("label_noise"))
+    if math.isnan(value) and result.get("_folder"):
+        parent = Path(result["_folder"]).parent.name
+        if parent.startswith("noise"):
+            value = _number(parent[len("noise"):])
+    return 0.0 if math.isnan(value) else value
+
+
+def variant_label(task: str, noise: float) -> str:
+    """The report's name of a task trained at label-noise rate `noise`: the task itself when clean, else
+    `"<task> · label noise <rate>"`."""
+    return task if not noise else f"{task} · label noise {noise:g}"
+
+
+def variant(result: dict) -> str:
+    """The report's name of a run's task (see `variant_label`)."""
+    return variant_label(result["task"], label_noise(result))
+
+
+def plot_name(kind: str, task: str, noise: float = 0.0) -> str:
+    """File name of a task's picture, e.g. `shift_sst2.png`, `shift_sst2_noise0.2.png`, `label_noise_sst2.png`."""
+    stem = task if not noise else f"{task}_noise{noise:g}"
+    return f"{kind}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}.png"
+
+
+RUN_PATTERNS = ("runs/*/*/seed*/results.json", "runs/*/*/noise*/seed*/results.json")
+"""Where a sweep's results are: clean runs, and runs trained with label noise (`noise<rate>`)."""
+
+
+def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
+    """(every readable run's results.json under `sweep_dir/runs`, the files skipped with the reason).
+
+    Runs are at `runs/<task>/<method>/seed<k>/` or, trained with label noise, at
+    `runs/<task>/<method>/noise<rate>/seed<k>/`. A file that is not valid JSON (a truncated write,
+    say), cannot be read, or lacks `task`, `method` or `seed` or has an entry of the wrong type
+    (`_schema_problem`) is skipped with a warning naming it."""
+    out, skipped = [], []
+    paths = sorted({p for pattern in RUN_PATTERNS for p in Path(sweep_dir).glob(pattern)})
+    for path in paths:
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            reason = f"not valid JSON ({err})"
+        except OSError as err:
+            reason = f"cannot be read ({err.strerror or err})"
+        else:
+            reason = _schema_problem(result)
+        if reason:
+            warnings.warn(f"{path}: {reason}; skipped (run it again, or remove the file).", stacklevel=2)
+            skipped.append({"file": str(path), "reason": reason})
+            continue
+        result["_folder"] = str(path.parent)
+        out.append(result)
+    return out, skipped
+
+
+def _schema_problem(result: Any) -> str:
+    """What makes a loaded results.json unusable ('' when nothing): not a mapping, `task`, `method` or `seed`
+    missing or of the wrong type, an entry of `schema.MAPPINGS` that is not a mapping, a `label_noise` not a number."""
+    if not isinstance(result, dict):
+        return f"holds a {type(result).__name__}, not a mapping"
+    missing = [k for k in IDENTITY_KEYS if k not in result]
+    if missing:
+        return f"lacks {missing}"
+    wrong = [f"`{k}` is {result[k]!r} (a {type(result[k]).__name__}, not {want})"
+             for k, ok, want in (("task", isinstance(result["task"], str), "a string"),
+                                 ("method", isinstance(result["method"], str), "a string"),
+                                 ("seed", isinstance(result["seed"], int) and not isinstance(result["seed"], bool),
+                                  "a whole number"))
+             if not ok]
+    wrong += [f"`{k}` is a {type(result[k]).__name__}, not a mapping" for k in MAPPINGS
+              if result.get(k) is not None and not isinstance(result[k], dict)]
+    noise = result.get("label_noise")
+    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float))):
+        wrong.append(f"`label_noise` is {noise!r} (a {type(noise).__name__}, not a number)")
+    return "; ".join(wrong)
+
+
+def collect(sweep_dir: str | Path) -> list[dict]:
+    """Every readable run's results.json under `sweep_dir/runs` (see `scan`, which also says what it skipped)."""
+    return scan(sweep_dir)[0]
+
+
+IDENTITY_NEUTRAL = {"seed", "output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm",
+                    "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit", "cache_dir", "glue_dir",
+                    "save_calibrated"}
+"""Configuration entries that do not make runs different experiments (seeds, paths, reporting)."""
+_BASENAME_ONLY = {"model_name_or_path", "train_file", "validation_file", "test_file", "npz_path", "data_dir"}
+
+
+def identity(result: dict) -> dict[str, Any]:
+    """A run's configuration as flat `section.key` entries, less `IDENTITY_NEUTRAL` (paths of data and
+    models reduced to their last component)."""
+    flat: dict[str, Any] = {}
+    for section, values in (result.get("config") or {}).items():
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            if key in IDENTITY_NEUTRAL:
+                continue
+            if key in _BASENAME_ONLY and isinstance(value, str):
+                value = Path(value).name
+            flat[f"{section}.{key}"] = json.dumps(value, sort_keys=True, default=str)
+    return flat
+
+
+def find_clashes(results: list[dict]) -> tuple[list[dict], list[dict[str, Any]]]:
+    """(results to report, clashes): a task (at one label-noise rate, see `variant`) and method whose runs
+    differ in configuration (see `identity`) or repeat a seed is a clash, listed with its folders and
+    the reason, and left out. Runs at different noise rates are different cells, never a clash."""
+    by_cell: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in results:
+        by_cell[(variant(r), r["method"])].append(r)
+    kept, clashes = [], []
+    for (task, method), runs in by_cell.items():
+        reasons = []
+        seeds = defaultdict(list)
+        for r in runs:
+            seeds[r["seed"]].append(r)
+        repeated = sorted((s for s, rs in seeds.items() if len(rs) > 1), key=str)
+        if repeated:
+            reasons.append("; ".join(f"seed {s} appears {len(seeds[s])} times" for s in repeated))
+        ids = [identity(r) for r in runs]
+        shared = set.intersection(*(set(i) for i in ids)) if ids else set()
+        differing = sorted(k for k in shared if len({i[k] for i in ids}) > 1)
+        if differing:
+            shown = ", ".join(f"{k} ({' vs '.join(sorted({i[k] for i in ids}))})" for k in differing[:3])
+            more = f" and {len(differing) - 3} more" if len(differing) > 3 else ""
+            reasons.append(f"the runs differ in configuration: {shown}{more}")
+        if reasons:
+            clashes.append({"task": task, "method": method, "reason": "; ".join(reasons),
+                            "folders": [r.get("_folder", "?") for r in runs]})
+        else:
+            kept.extend(runs)
+    return kept, clashes
+
+
+def _skipped_methods(entries: Any) -> dict[str, str]:
+    """plan.json's methods skipped on a task as {method: reason} (a bare list of methods: reason unknown)."""
+    if isinstance(entries, dict):
+        return {str(m): str(why) for m, why in entries.items()}
+    if isinstance(entries, (list, tuple)):
+        return {str(m): "reason not recorded" for m in entries}
+    return {}
+
+
+def _order_names(order: dict, key: str) -> list[str]:
+    """The names in `order[key]` (a grid's `tasks` or `methods`): strings, or dicts naming one (`name`)."""
+    entries = order.get(key) or []
+    if isinstance(entries, dict):
+        entries = list(entries)
+    if not isinstance(entries, (list, tuple)):
+        return []
+    names = [e if isinstance(e, str) else e.get("name") if isinstance(e, dict) else None for e in entries]
+    return [n for n in names if isinstance(n, str)]
+
+
+def _check_baseline(baseline: str, finished: set[str], planned: list[str]) -> None:
+    """An `InputError` (with the closest name) when `baseline` is no method of the sweep; a warning when it is
+    one but has no results (the change columns are then empty). The default `none` absent is a warning."""
+    if baseline in finished:
+        return
+    known = sorted(finished | set(planned))
+    if baseline not in known and baseline != "none":
+        raise InputError(f"--baseline {baseline!r} is not a method of this sweep{did_you_mean(baseline, known)}; "
+                         f"its methods are {known}.")
+    warnings.warn(f"the baseline {baseline!r} has no results in this sweep: the change columns are empty; "
+                  f"choose another with --baseline (one of {sorted(finished)}).", stacklevel=3)
+
+
+def _sweep_file(path: Path, kind: type, without: str, skipped: list[dict[str, str]]) -> Any:
+    """The content of a sweep's JSON file `path` (None when it does not exist); a file that is not valid JSON
+    or not of `kind` is named in a warning and in `skipped` (saying what the report lacks without it) and
+    gives None."""
+    if not path.exists():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        reason = f"not valid JSON ({err})"
+    else:
+        if isinstance(value, kind):
+            return value
+        reason = f"holds a {type(value).__name__}, not a {'mapping' if kind is dict else 'list'}"
+    reason += f"; {without} (run `textmix compare` again to rewrite it)"
+    warnings.warn(f"{path}: {reason}.", stacklevel=3)
+    skipped.append({"file": str(path), "reason": reason})
+    return None

@@ -1,0 +1,162 @@
+"""The report's statistics: means over seeds, paired changes against the baseline, shifted test sets, verdicts of one change."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .figures import ALPHA, SHIFT_KINDS, SHIFT_METRICS, _number
+from .intervals import LEVEL
+
+
+def _mean_std(values: Iterable[float]) -> tuple[float, float]:
+    arr = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan
+    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+
+
+def paired_change(base: dict[int, float], other: dict[int, float]) -> dict[str, float]:
+    """Mean of (other - base) over the seeds both have, and the paired t-test's p-value."""
+    from scipy.stats import ttest_rel
+
+    seeds = sorted(set(base) & set(other))
+    a = np.asarray([base[s] for s in seeds], dtype=float)
+    b = np.asarray([other[s] for s in seeds], dtype=float)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    if a.size == 0:
+        return {"delta": math.nan, "p_value": math.nan, "n": 0}
+    delta = float((b - a).mean())
+    p = math.nan
+    if a.size > 1 and np.ptp(b - a) > 0:
+        p = float(ttest_rel(b, a).pvalue)
+    return {"delta": delta, "p_value": p, "n": int(a.size)}
+
+
+def _shift_cells(result: dict, kinds: Iterable[str] | None = None) -> dict[tuple[str, str], dict]:
+    """A run's shifted test sets as {(kind, severity): metrics} (severities as strings), only `kinds` if given."""
+    wanted = None if kinds is None else set(kinds)
+    out = {}
+    shift = result.get("shift")
+    for kind, severities in (shift.items() if isinstance(shift, dict) else ()):
+        if (wanted is not None and kind not in wanted) or not isinstance(severities, dict):
+            continue
+        for severity, metrics in severities.items():
+            if isinstance(metrics, dict):
+                out[(str(kind), str(severity))] = metrics
+    return out
+
+
+def _kind_order(kinds: Iterable[str]) -> list[str]:
+    kinds = set(kinds)
+    return [k for k in SHIFT_KINDS if k in kinds] + sorted(kinds - set(SHIFT_KINDS))
+
+
+def _severity_key(severity: str) -> tuple[int, float, str]:
+    value = _number(severity)
+    return (1, 0.0, severity) if math.isnan(value) else (0, value, severity)
+
+
+def shift_means(base_runs: list[dict], runs: list[dict], kinds: Iterable[str],
+                metric: str = "accuracy") -> tuple[dict[int, float], dict[int, float]]:
+    """Per seed, `metric` averaged over the (kind, severity) test sets of `kinds` that every run of
+    `base_runs` and `runs` with any of them has (so both sides average the same sets): ({seed: baseline},
+    {seed: other}), ready for `paired_change`. A run without those test sets has NaN."""
+    kinds = tuple(kinds)
+    sets = [set(cells) for cells in (_shift_cells(r, kinds) for r in [*base_runs, *runs]) if cells]
+    common = set.intersection(*sets) if sets else set()
+
+    def mean(result: dict) -> float:
+        cells = _shift_cells(result, kinds)
+        values = [_number(cells[c].get(metric)) for c in common if c in cells]
+        values = [v for v in values if not math.isnan(v)]
+        return float(np.mean(values)) if values else math.nan
+
+    return {r["seed"]: mean(r) for r in base_runs}, {r["seed"]: mean(r) for r in runs}
+
+
+def shift_summary(runs_by_method: dict[str, list[dict]], baseline: str = "none") -> dict[str, Any] | None:
+    """How one task's methods fare on corrupted copies of its test set (`shift` in results.json), or None
+    when no run has any.
+
+    Returns `kinds` (in `SHIFT_KINDS` order), `severities` ({kind: [severity, ...]}, as strings),
+    `methods` ({method: {kind: {severity: {figure: mean, figure_std: std, n_seeds}}}} for the figures of
+    `SHIFT_METRICS`, over seeds) and `change` ({method: {kind: {"accuracy" | "ece": paired_change}}}: the
+    figure averaged over the kind's severities per seed, against `baseline` over the same seeds)."""
+    cells = {c for runs in runs_by_method.values() for r in runs for c in _shift_cells(r)}
+    if not cells:
+        return None
+    kinds = _kind_order(k for k, _ in cells)
+    severities = {k: sorted({s for kk, s in cells if kk == k}, key=_severity_key) for k in kinds}
+    methods: dict[str, Any] = {}
+    for method, runs in runs_by_method.items():
+        per_kind: dict[str, Any] = {}
+        for kind in kinds:
+            for severity in severities[kind]:
+                got = [c[(kind, severity)] for c in (_shift_cells(r) for r in runs) if (kind, severity) in c]
+                if not got:
+                    continue
+                entry: dict[str, Any] = {"n_seeds": len(got)}
+                for metric in SHIFT_METRICS:
+                    entry[metric], entry[f"{metric}_std"] = _mean_std(_number(g.get(metric)) for g in got)
+                per_kind.setdefault(kind, {})[severity] = entry
+        if per_kind:
+            methods[method] = per_kind
+    change: dict[str, Any] = {}
+    base_runs = runs_by_method.get(baseline)
+    for method, runs in runs_by_method.items():
+        if not base_runs or method == baseline:
+            continue
+        for kind in kinds:
+            entry = {}
+            for metric in ("accuracy", "ece"):
+                diff = paired_change(*shift_means(base_runs, runs, (kind,), metric))
+                if diff["n"]:
+                    entry[metric] = diff
+            if entry:
+                change.setdefault(method, {})[kind] = entry
+    return {"kinds": kinds, "severities": severities, "methods": methods, "change": change}
+
+
+def add_intervals(rows: dict[str, dict[str, Any]], intervals: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Put each method's bootstrap intervals (`task_intervals`) into its row's `<metric>_change` (`low`,
+    `high`, `detectable`, `level`), making the change from the interval where results.json lacked the figure."""
+    for method, by_metric in intervals.items():
+        for metric, change in by_metric.items():
+            if not change["n_seeds"] or method not in rows:
+                continue
+            entry = rows[method].get(f"{metric}_change")
+            if not entry or not entry.get("n"):
+                entry = {"delta": change["delta"], "p_value": math.nan, "n": change["n_seeds"]}
+            rows[method][f"{metric}_change"] = {**entry, "low": change["low"], "high": change["high"],
+                                                "detectable": change["detectable"], "level": LEVEL}
+
+
+def judge(change: dict[str, Any], better: str, alpha: float = ALPHA) -> str:
+    """`helps`, `hurts` or `unclear` for one metric's change against the baseline: from its bootstrap
+    interval where there is one (helps when the whole interval is on the better side of 0, hurts when it
+    is on the worse side), else from the paired t-test (p < `alpha`, by the sign)."""
+    sign = -1.0 if better == "lower" else 1.0
+    low, high = change.get("low", math.nan), change.get("high", math.nan)
+    if not (math.isnan(_number(low)) or math.isnan(_number(high))):
+        if sign * low > 0 and sign * high > 0:
+            return "helps"
+        if sign * low < 0 and sign * high < 0:
+            return "hurts"
+        return "unclear"
+    p = change.get("p_value", math.nan)
+    if math.isnan(_number(p)) or p >= alpha or change["delta"] == 0:
+        return "unclear"
+    return "helps" if sign * change["delta"] > 0 else "hurts"
+
+
+def _nan_low(x: float) -> float:
+    return -math.inf if math.isnan(x) else x
+
+
+def _nan_high(x: float) -> float:
+    return math.inf if math.isnan(x) else x

@@ -308,3 +308,28 @@ def test_dry_run_counts_the_runs_and_estimates_time_from_finished_ones(tmp_path,
         (run.folder / "results.json").write_text(json.dumps({"grid_key": run.key, "train_time_s": seconds}))
     assert main(["compare", "--config", grid_file, "--output_dir", str(out), "--dry_run"]) == 0
     assert "4 runs (2 done, 2 to train); about 4 min of training left" in capsys.readouterr().out  # 2 x 120 s
+
+
+def test_shards_on_one_sweep_folder_keep_each_others_failures(tmp_path, monkeypatch):
+    """Each shard writes failures.json: the second shard's write keeps the first shard's failure (it used to
+    overwrite it), and a failed run that later succeeds leaves the list."""
+    import textmix.harness.compare.execute as compare_module
+
+    grid = load_grid(config=str(tiny_grid_file(tmp_path, seeds="[0, 1, 2, 3]")))
+    out = tmp_path / "sweep"
+    failing = {0, 1}
+
+    def run_one(run):
+        if run.seed in failing:
+            raise RuntimeError(f"boom {run.seed}")
+        return fake_results(run)
+
+    monkeypatch.setattr(compare_module, "run_one", run_one)
+    compare_module.compare(grid, out, progress=False, shard=(1, 2))
+    compare_module.compare(grid, out, progress=False, shard=(2, 2))
+    failures = json.loads((out / "failures.json").read_text())
+    assert sorted(f["seed"] for f in failures) == [0, 1]
+    failing.clear()
+    compare_module.compare(grid, out, progress=False, shard=(1, 2))
+    failures = json.loads((out / "failures.json").read_text())
+    assert [f["seed"] for f in failures] == [1]  # shard 1/2 (seeds 0, 2) retried seed 0 and it passed

@@ -86,6 +86,16 @@ class TaskSpec:
     """The GLUE task's canonical name, for a GLUE task."""
 
     @property
+    def regression(self) -> bool:
+        """Whether the task is known up front to be regression (a GLUE regression task, or `problem_type:
+        regression` in its data); files whose labels make them regression are found when the recipe reads them."""
+        if self.glue:
+            from .glue import glue_task
+
+            return glue_task(self.glue).is_regression
+        return self.data.get("problem_type") == "regression"
+
+    @property
     def recipe(self) -> str:
         """The recipe module's name under `textmix.harness.recipes`."""
         return get_recipe(self.modality).run.__module__.rsplit(".", 1)[-1]
@@ -201,10 +211,13 @@ def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None
     return TaskSpec(name, modality, data, model, dict(entry.get("training") or {})), []
 
 
-def fits(method: str, training: Mapping[str, Any], modality: str) -> str | None:
+def fits(method: str, training: Mapping[str, Any], modality: str, regression: bool = False) -> str | None:
     """Why a grid method (training arguments `training`) does not fit a task of `modality`, or None when it
-    does: the baselines (no `mix_method`) fit every task; a mixing method fits tasks of its modality
-    (text methods that mix token labels: token tasks too)."""
+    does: the baselines (no `mix_method`) fit every task, but label smoothing needs classes (not a
+    `regression` task); a mixing method fits tasks of its modality (text methods that mix token labels:
+    token tasks too)."""
+    if regression and any(training.get(k) for k in SMOOTHING_ARGUMENTS):
+        return "label smoothing needs class labels; the task is regression"
     mix = training.get("mix_method", "none")
     if mix in (None, "", "none"):
         return None
@@ -223,6 +236,10 @@ def fits(method: str, training: Mapping[str, Any], modality: str) -> str | None:
     if recipe.token_labels and training.get("mix_label_weights") == "attention":
         return "label_weights 'attention' weighs a sequence's label; the task labels tokens"
     return None
+
+
+SMOOTHING_ARGUMENTS = ("label_smoothing_factor", "mix_label_smoothing")
+"""Training arguments that smooth one-hot targets: meaningless (and refused) on a regression task."""
 
 
 def _examples(method_modality: str) -> str:

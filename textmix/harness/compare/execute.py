@@ -251,7 +251,7 @@ def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: b
             bar.update(run.cost)
             if backend == "local" and i + 1 < len(todo):
                 bar.set_postfix_str(todo[i + 1].name)
-    write_json_atomic(output_dir / "failures.json", failures)
+    write_json_atomic(output_dir / "failures.json", _merged_failures(output_dir / "failures.json", runs, failures))
     if locked:
         notice(f"{len(locked)} run(s) left to another process that is training them: {', '.join(locked)}; "
                "run `textmix report` when it is done.")
@@ -264,3 +264,17 @@ def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: b
     summary = build_report(output_dir, baseline=sweep.baseline)
     summary["n_runs"], summary["locked"] = len(runs), locked
     return summary
+
+
+def _merged_failures(path: Path, runs: list, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """failures.json's new content: this process's failures, and the earlier entries of runs it did not train
+    (another shard's, or this grid's runs of an earlier call) whose run has no results yet. Without the merge,
+    shards sharing a sweep folder would each overwrite the others' failures."""
+    mine = {str(r.folder) for r in runs}
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = []
+    kept = [f for f in earlier if isinstance(f, dict) and str(f.get("folder")) not in mine
+            and not (Path(str(f.get("folder"))) / "results.json").exists()] if isinstance(earlier, list) else []
+    return kept + failures

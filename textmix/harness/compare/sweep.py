@@ -202,7 +202,7 @@ def _method_problems(sweep: Sweep, grid: Mapping[str, Any], seeds: Any) -> list[
         sweep.methods[method] = {**known.get(method, {}), **values}
     for spec in sweep.tasks:
         sweep.misfits[spec.name] = {m: why for m, args in sweep.methods.items()
-                                    if (why := fits(m, args, spec.modality))}
+                                    if (why := fits(m, args, spec.modality, spec.regression))}
     unknown = [m for m in methods if m not in known and m not in method_args]
     if unknown:
         hints = "".join(did_you_mean(m, known) for m in unknown)

@@ -284,6 +284,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         notice(f"problem type: {data.problem_type} ({data.reason})")
     else:
         notice(f"problem type: {data.problem_type} (inferred: {data.reason}; set --problem_type to choose)")
+    smoothing = [f"--{k} {v}" for k in ("label_smoothing_factor", "mix_label_smoothing")
+                 if (v := getattr(training_args, k, 0) or 0)]
+    if data.problem_type == "regression" and smoothing:
+        from ..checks import InputError
+
+        raise InputError(f"{' and '.join(smoothing)}: label smoothing needs class labels, and this task is regression "
+                         "(its labels are numbers); drop the smoothing for it.")
 
     from transformers import (
         AutoModelForSequenceClassification,

@@ -56,7 +56,7 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OF
 export HF_HOME=$SCRATCH/hf TEXTMIX_SHARED=$CARRY MPLBACKEND=Agg
 if [ "$MODE" = gpu ]; then
     PY=${PYTHON:-python3}
-    SHARDS=${SHARDS:-7}            # 105 runs: 15 per shard
+    SHARDS=${SHARDS:-7}            # 102 runs: 14-15 per shard
     DEVICE=(); TINY=(); GRID=()
     LIMITS=(setup=45 checks=120 decoder=60 vision=45 sweep=240 report=30)  # 540 s: 9 min
 else

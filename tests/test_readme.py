@@ -263,8 +263,8 @@ def test_repository_tree():
 
 # ------------------------------------------------------------------ recipes and the comparison
 
-BOUND_GLUE = ["--max_steps", "2", "--max_train_samples", "64", "--max_validation_samples", "32",
-              "--max_test_samples", "32", "--per_device_train_batch_size", "8"]
+BOUND_GLUE = ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "32",
+              "--max_predict_samples", "32", "--per_device_train_batch_size", "8"]
 
 
 def tiny_llama(tmp_path: Path) -> str:
@@ -304,7 +304,7 @@ def test_ner_commands(tmp_path):
     assert len(runs) == 2
     for argv in runs:
         status, out = run_command(argv + ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples",
-                                          "16", "--max_test_samples", "16"])
+                                          "16", "--max_predict_samples", "16"])
         assert status == 0, argv
     assert (tmp_path / "out" / "wnut17" / "report.md").is_file()
     assert (tmp_path / "out" / "wnut17-hidden" / "results.json").is_file()

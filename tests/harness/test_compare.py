@@ -70,7 +70,7 @@ def test_a_killed_sweep_resumes_from_its_last_checkpoint(tmp_path):
     config = tmp_path / "grid.yaml"
     config.write_text(
         f"model_name_or_path: {model}\nglue_dir: {glue}\ntasks: [sst2]\nmethods: [hidden]\nseeds: [0]\n"
-        "data: {max_train_samples: 160, max_test_samples: 64, validation_split: 32, max_seq_length: 32}\n"
+        "data: {max_train_samples: 160, max_predict_samples: 64, validation_split: 32, max_seq_length: 32}\n"
         "training: {max_steps: 40, save_steps: 4, logging_steps: 4, per_device_train_batch_size: 4}\n")
     cmd = [sys.executable, "-m", "textmix.harness.cli", "compare", "--config", str(config)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -104,7 +104,7 @@ def tiny_grid_file(tmp_path, methods="[none]", seeds="[0, 1]"):
     config.write_text(
         f"model_name_or_path: {shared_path('models', 'bert-tiny')}\nglue_dir: {shared_path('data', 'glue')}\n"
         f"tasks: [rte]\nmethods: {methods}\nseeds: {seeds}\n"
-        "data: {max_train_samples: 16, max_test_samples: 16, validation_split: 8, max_seq_length: 32}\n"
+        "data: {max_train_samples: 16, max_predict_samples: 16, validation_split: 8, max_seq_length: 32}\n"
         "training: {max_steps: 1}\n", encoding="utf-8")
     return config
 

@@ -123,7 +123,7 @@ def test_when_every_run_is_locked_elsewhere_the_command_says_so_not_no_results(t
     config.write_text(
         f"model_name_or_path: {shared_path('models', 'bert-tiny')}\nglue_dir: {shared_path('data', 'glue')}\n"
         "tasks: [rte]\nmethods: [none]\nseeds: [0, 1]\n"
-        "data: {max_train_samples: 16, max_test_samples: 16, validation_split: 8, max_seq_length: 32}\n"
+        "data: {max_train_samples: 16, max_predict_samples: 16, validation_split: 8, max_seq_length: 32}\n"
         "training: {max_steps: 1}\n", encoding="utf-8")
     monkeypatch.setattr(compare_module, "acquire_lock", lambda folder: "pid 4242 on host elsewhere since 21:00")
     assert main(["compare", "--config", str(config), "--output_dir", str(tmp_path / "sweep")]) == 0

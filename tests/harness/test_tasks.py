@@ -35,7 +35,7 @@ def grid_file(tmp_path, tasks, methods="[none, hidden, mixup]", extra=""):
     config.write_text(
         f"model_name_or_path: {shared_path('models', 'bert-tiny')}\nglue_dir: {shared_path('data', 'glue')}\n"
         f"tasks: {json.dumps(tasks)}\nmethods: {methods}\nseeds: [0]\n"
-        "data: {max_train_samples: 16, max_test_samples: 16, validation_split: 8, max_seq_length: 32}\n"
+        "data: {max_train_samples: 16, max_predict_samples: 16, validation_split: 8, max_seq_length: 32}\n"
         "training: {max_steps: 1}\n" + extra, encoding="utf-8")
     return str(config)
 
@@ -78,7 +78,7 @@ def test_methods_run_where_they_fit_and_the_plan_says_what_was_skipped(tmp_path)
     assert info["rte"]["skipped_methods"] == {"mixup": "mixup mixes images; the task is text"}
     assert info["digits"]["methods"] == ["none", "mixup"] and info["reviews"]["test_set"] == "test.csv"
     # the grid's data keys an image task has no argument for are said, not silently dropped
-    assert info["digits"]["unapplied_data"] == ["max_test_samples", "validation_split", "max_seq_length"]
+    assert info["digits"]["unapplied_data"] == ["max_predict_samples", "validation_split", "max_seq_length"]
     assert info["rte"]["unapplied_data"] == []
     assert len({r.key for r in runs}) == len(runs)
 
@@ -155,7 +155,7 @@ def test_an_image_task_and_a_csv_task_run_beside_glue_and_the_report_names_each_
     assert main(["compare", "--config", grid_file(tmp_path, tasks, methods="[none, mixup]",
                                                   extra="shift: {text: [mask], image: [occlusion], severities: [2]}\n"),
                  "--output_dir", str(out)]) == 0
-    assert ("task digits: the grid's data ['max_test_samples', 'validation_split', 'max_seq_length'] do not apply"
+    assert ("task digits: the grid's data ['max_predict_samples', 'validation_split', 'max_seq_length'] do not apply"
             in capsys.readouterr().err)
     results = {p.parts[-4]: json.loads(p.read_text()) for p in out.glob("runs/*/*/seed0/results.json")}
     assert set(results) == {"rte", "reviews", "digits"}  # mixup only on digits, none everywhere

@@ -103,7 +103,8 @@ def test_run_keys_of_the_presets_did_not_change(preset):
     assert (len(runs), keys) == BASE_KEYS[preset]
     for run in runs:  # a grid's top-level data does not give the image recipe the names new to it
         if run.modality == "image":
-            assert not {"validation_split", "max_predict_samples", "split_seed"} & set(run.data)
+            assert not {"validation_split", "split_seed"} & set(run.data)
+            assert run.data["max_predict_samples"] == run.data["max_eval_samples"]  # the task's own: as before
 
 
 def test_docs_recipes_lists_every_argument_and_every_rename():

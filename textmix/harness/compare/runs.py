@@ -96,7 +96,8 @@ class Run:
     def key(self) -> str:
         """Hash of everything that determines the run's results, and of nothing else (no paths)."""
         payload = {
-            "data": {k: v for k, v in self.data.items() if k != "glue_dir" and k not in FILE_FIELDS},
+            "data": get_recipe(self.modality).data_arguments.key_names(
+                {k: v for k, v in self.data.items() if k != "glue_dir" and k not in FILE_FIELDS}),
             "training": {k: v for k, v in self.training.items() if k not in RESULT_NEUTRAL},
             "inputs": self.inputs,
         }

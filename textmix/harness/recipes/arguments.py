@@ -81,6 +81,13 @@ class DataArgumentsBase:
     UNIT: ClassVar[str] = "example"
     RENAMED: ClassVar[dict[str, str]] = {}
 
+    @classmethod
+    def key_names(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` (argument name -> value) under the names a run key hashes: each renamed argument under its
+        old name, so that a grid's finished runs are found again whichever name the grid uses."""
+        old_of = {new: old for old, new in getattr(cls, "RENAMED", {}).items()}
+        return {old_of.get(k, k): v for k, v in data.items()}
+
     dataset_name: str | None = field(
         default=None, metadata={"help": "A hub dataset (or a local folder of data files) instead of files."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration."})

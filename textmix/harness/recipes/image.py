@@ -120,6 +120,15 @@ class DataArguments(DataArgumentsBase):
     """Shared names the image recipe did not have before: a grid's top-level `data` (written for text
     tasks) does not set them for image tasks; a task's own `data` does."""
 
+    @classmethod
+    def key_names(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """As the base's, and `max_predict_samples` equal to `max_eval_samples` hashed as the old
+        `max_eval_samples` alone (which capped validation and test)."""
+        data = super().key_names(data)
+        if "max_predict_samples" in data and data.get("max_predict_samples") == data.get("max_eval_samples"):
+            data = {k: v for k, v in data.items() if k != "max_predict_samples"}
+        return data
+
     dataset_name: str | None = field(
         default=None, metadata={"help": "Hub dataset id (e.g. cifar10), or 'imagefolder' with --data_dir."}
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .compute_metrics import classification_metrics, regression_metrics
+from .compute_metrics import classification_metrics, multi_label_metrics, regression_metrics
 from .metrics import (
     REPORT_KEYS,
     ReliabilityBins,
@@ -49,6 +49,7 @@ def evaluate_module_path() -> str:
 
 
 __all__ = [
+    "multi_label_metrics",
     "REPORT_KEYS",
     "ReliabilityBins",
     "SmoothReliability",

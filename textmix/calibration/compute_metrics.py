@@ -114,3 +114,40 @@ def regression_metrics(*, ignore_index: float | None = -100) -> Callable[[Any], 
         }
 
     return compute_metrics
+
+
+def multi_label_metrics(n_bins: int = 15, ignore_index: int = -100) -> Callable[[Any], dict[str, float]]:
+    """`compute_metrics` for multi-label classifiers (one sigmoid per label, 0/1 targets (N, C)):
+
+    `accuracy` (every label of a row right), `f1_micro`, `f1_macro`, `brier` and `nll` (binary
+    cross-entropy) averaged over rows and labels, and `ece` / `mce` of the N x C yes/no decisions
+    (confidence max(p, 1 - p), `n_bins` equal-width bins). Rows labelled `ignore_index` everywhere are dropped.
+    """
+
+    def compute_metrics(eval_pred: Any) -> dict[str, float]:
+        logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+        logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(eval_pred.label_ids, dtype=np.float64)
+        keep = ~(labels == ignore_index).all(axis=1)
+        logits, labels = logits[keep], labels[keep]
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        decided = probs >= 0.5
+        truth = labels >= 0.5
+        tp, fp, fn = (decided & truth).sum(0), (decided & ~truth).sum(0), (~decided & truth).sum(0)
+        per_label = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 1.0)
+        confidence = np.where(decided, probs, 1.0 - probs).reshape(-1)
+        hits = (decided == truth).reshape(-1).astype(np.float64)
+        bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+        gaps = [abs(confidence[bins == b].mean() - hits[bins == b].mean()) for b in range(n_bins) if (bins == b).any()]
+        weights = [(bins == b).mean() for b in range(n_bins) if (bins == b).any()]
+        eps = 1e-12
+        return {
+            "accuracy": float((decided == truth).all(axis=1).mean()),
+            "f1_micro": float(2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1)),
+            "f1_macro": float(per_label.mean()),
+            "brier": float(((probs - labels) ** 2).mean()),
+            "nll": float(-(labels * np.log(probs + eps) + (1 - labels) * np.log(1 - probs + eps)).mean()),
+            "ece": float(np.dot(weights, gaps)),
+            "mce": float(max(gaps)),
+        }
+
+    return compute_metrics

@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ..targets import IGNORE_INDEX
 from .metrics import to_probabilities
-
-IGNORE_INDEX = -100
 
 __all__ = ["accuracy_at_coverage", "aurc", "risk_coverage", "selective_metrics"]
 

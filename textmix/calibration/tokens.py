@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..targets import IGNORE_INDEX
 from .metrics import calibration_report, to_probabilities
-
-IGNORE_INDEX = -100
 
 
 def labelled_tokens(logits: Any, labels: Any, ignore_index: int = IGNORE_INDEX) -> tuple[np.ndarray, np.ndarray]:

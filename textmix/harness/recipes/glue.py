@@ -299,11 +299,11 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         set_seed,
     )
 
-    from textmix.calibration import classification_metrics, regression_metrics
+    from textmix.calibration import classification_metrics, multi_label_metrics, regression_metrics
     from textmix.trainer import MixTrainer
 
     from .arguments import as_config
-    from .common import multi_label_metrics, tokenized, train_and_report
+    from .common import tokenized, train_and_report
     from .contracts import mask_token, one_word_notice, padding_token
 
     set_seed(training_args.seed)

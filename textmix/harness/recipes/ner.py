@@ -58,6 +58,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textmix.targets import IGNORE_INDEX
+
 from ..checks import InputError
 from .arguments import DataArgumentsBase, argument_parser, as_config, parse, renamed, with_lora
 from .arguments import ModelArguments as _SharedModelArguments
@@ -83,7 +85,6 @@ if TYPE_CHECKING:
 
     from textmix.trainer import MixTrainingArguments
 
-IGNORE_INDEX = -100
 PREFIX_SPACE_TYPES = {"bloom", "gpt2", "roberta", "deberta", "longformer", "bart"}
 """Model types whose byte-level BPE tokenizers need `add_prefix_space=True` for pre-split words."""
 

@@ -11,25 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.recipes.test_image_recipe import QUIET, TINY_VIT  # the image recipe tests' tiny ViT
 from textmix.harness.recipes import image as recipe
-
-TINY_VIT = ["--patch_size", "3", "--hidden_size", "16", "--num_hidden_layers", "1", "--num_attention_heads", "2",
-            "--intermediate_size", "16"]
-QUIET = ["--report_to", "none", "--use_cpu", "--disable_tqdm", "true", "--dataloader_pin_memory", "false"]
-
-
-@pytest.fixture
-def tiny_npz(tmp_path):
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 64), ("validation", 32), ("test", 32)):
-        y = rng.integers(0, 3, n)
-        x = (rng.random((n, 12, 12)) * 60).astype(np.uint8)
-        x[np.arange(n), 2 + 3 * y, :] = 255
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y.astype(np.int64)
-    path = tmp_path / "tiny.npz"
-    np.savez(path, **arrays)
-    return path
 
 
 def image_args(npz, out, *extra):

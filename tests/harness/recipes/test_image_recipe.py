@@ -20,20 +20,6 @@ TINY_VIT = ["--patch_size", "3", "--hidden_size", "16", "--num_hidden_layers", "
 QUIET = ["--report_to", "none", "--use_cpu", "--disable_tqdm", "true", "--dataloader_pin_memory", "false"]
 
 
-@pytest.fixture
-def tiny_npz(tmp_path):
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 64), ("validation", 32), ("test", 32)):
-        y = rng.integers(0, 3, n)
-        x = (rng.random((n, 12, 12)) * 60).astype(np.uint8)
-        x[np.arange(n), 2 + 3 * y, :] = 255  # a learnable bar per class
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y.astype(np.int64)
-    path = tmp_path / "tiny.npz"
-    np.savez(path, **arrays)
-    return path
-
-
 def test_quick_defaults_yield_to_the_command_line():
     argv = recipe.with_quick_defaults(["--quick", "--num_train_epochs", "1", "--compare", "none"])
     assert argv[-5:] == ["--quick", "--num_train_epochs", "1", "--compare", "none"]

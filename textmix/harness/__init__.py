@@ -7,7 +7,8 @@ that needs it. Modules:
 - `textmix.harness.paths`: `shared_dir()`, where local data and weights live.
 - `textmix.harness.checks`: up-front checks of inputs (output folders, model folders, "did you mean")
   and how the commands print an error.
-- `textmix.harness.glue`: GLUE tasks (download-script layout or hub) and csv/tsv/json loading.
+- `textmix.harness.glue`: GLUE tasks (download-script layout or hub); `textmix.harness.tables`: csv/tsv/json
+  files and hub datasets.
 - `textmix.harness.recipes.glue` / `.image` / `.ner`: the recipes; `.common` what they share; `.arguments` their
   argument classes and parser; `.registry` the recipe of each modality.
 - `textmix.harness.compare`: grids of tasks x methods x seeds, parsed once into a `Sweep`, and their presets.

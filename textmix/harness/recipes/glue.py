@@ -105,7 +105,8 @@ class DataArguments(DataArgumentsBase):
     )
 
     def __post_init__(self) -> None:
-        from ..glue import check_problem_type, glue_task
+        from ..glue import glue_task
+        from ..tables import check_problem_type
 
         files = self.train_file or self.validation_file or self.test_file
         sources = [bool(self.task_name), bool(files), bool(self.dataset_name)]
@@ -145,7 +146,8 @@ def load_data(data_args: DataArguments) -> RecipeData:
     """The data of `data_args`, with a validation split carved from the training data (the same for every
     seed). Errors name the problem: files without labelled rows, too few rows, a one-class training split."""
     from ..checks import notice
-    from ..glue import glue_task, load_glue, read_dataset, read_files, where_rows
+    from ..glue import glue_task, load_glue
+    from ..tables import read_dataset, read_files, where_rows
 
     dropped: dict[str, int] = {}
     unseen: dict[str, int] = {}

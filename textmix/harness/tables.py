@@ -1,0 +1,357 @@
+"""Text classification data from csv/tsv/json files and hub datasets, as `datasets` splits with uniform
+columns (`text_a`, optionally `text_b`, `label`): the labels under the data contracts
+(`textmix.harness.recipes.contracts`), the problem type given or inferred. GLUE itself: `textmix.harness.glue`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+from .checks import did_you_mean
+from .recipes.contracts import choose_text_columns, class_name, fix_classes, is_missing_label
+
+PROBLEM_TYPES = ("classification", "regression", "multi_label")
+"""What a label is: one class of several, a number, or a set of classes (see `infer_problem_type`)."""
+
+
+def check_problem_type(problem_type: str | None) -> None:
+    """Raise `ValueError` unless `problem_type` is None or one of `PROBLEM_TYPES`."""
+    if problem_type is not None and problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"--problem_type must be one of {list(PROBLEM_TYPES)}, got {problem_type!r}.")
+
+
+def infer_problem_type(values: list[Any]) -> tuple[str, str]:
+    """(problem type, why) for labelled values when `--problem_type` is not given:
+
+    - any label a list (json) -> `multi_label`;
+    - every label a number and some not whole (0.1, 2.5, ...) -> `regression`;
+    - else (words, or whole numbers) -> `classification`.
+
+    So whole-number scores (1..5) are classes unless `--problem_type regression` says otherwise, and
+    probabilities are numbers unless `--problem_type classification` says otherwise.
+    """
+    if any(isinstance(v, list) for v in values):
+        return "multi_label", "labels are lists"
+    if values and all(_is_number(v) for v in values):
+        fractional = sorted({float(v) for v in values if not float(v).is_integer()})
+        if fractional:
+            shown = ", ".join(f"{v:g}" for v in fractional[:4]) + (", ..." if len(fractional) > 4 else "")
+            return "regression", f"labels are numbers and not all whole ({shown})"
+        return "classification", "labels are whole numbers"
+    return "classification", "labels are words"
+
+
+@dataclass
+class LoadedFiles:
+    """What `read_files` found: the data and how its labels were read."""
+
+    data: DatasetDict
+    problem_type: str
+    reason: str  # "given", or why the problem type was inferred
+    names: list[str] | None  # class names (classification, multi_label); None for regression
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # split -> locations of dropped unlabelled rows
+    sources: dict[str, str] = field(default_factory=dict)  # split -> the file (or dataset[split]) it came from
+    text_columns: list[str] = field(default_factory=list)  # the columns read as text (text_a, text_b)
+    text_columns_how: str = ""  # given, or how they were guessed
+    dropped_unseen: dict[str, int] = field(default_factory=dict)  # split -> rows dropped for an unseen label
+    class_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class name -> rows
+
+    @property
+    def dropped_counts(self) -> dict[str, int]:
+        """Rows dropped for want of a label, per split (only splits that lost rows)."""
+        return {split: len(where) for split, where in self.dropped.items() if where}
+
+
+def where_rows(where: list[str], limit: int = 10) -> str:
+    """'line 3' / 'lines 3, 4, ...' for row locations of `read_files` (at most `limit` of them)."""
+    kind = where[0].split(" ")[0] if where else "line"
+    numbers = [w.split(" ", 1)[1] for w in where[:limit]]
+    more = f", ... ({len(where) - limit} more)" if len(where) > limit else ""
+    return f"{kind}{'s' if len(where) > 1 else ''} {', '.join(numbers)}{more}"
+
+
+def _unlabelled(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list):
+        return False  # [] is an explicit empty label set (multi_label)
+    return isinstance(value, float) and math.isnan(value)
+
+
+def read_files(
+    train_file: str,
+    test_file: str,
+    text_columns: list[str] | None = None,
+    label_column: str = "label",
+    problem_type: str | None = None,
+    drop_unlabelled: bool = False,
+    label_separator: str = ",",
+    validation_file: str | None = None,
+    drop_unseen: bool = False,
+) -> LoadedFiles:
+    """Text classification (or regression) data from csv, tsv or json(l) files, with the columns of GLUE:
+    splits `train`, `test` and, when `validation_file` is given, `validation`.
+
+    `text_columns`: one or two column names (default: the first one or two string columns that are
+    not the label). `problem_type` (`classification`, `regression`, `multi_label`; default: inferred
+    by `infer_problem_type`, and the reason kept in `reason`): classes are the sorted distinct labels
+    (whole numbers in numeric order); regression labels stay floats; multi-label labels are json
+    lists or strings split at `label_separator`, stored as 0/1 vectors over the sorted label names.
+    Rows whose label is missing (empty, NaN, or -1 for classes: `contracts.is_missing_label`) are an
+    error naming them, or, with `drop_unlabelled`, left out (their locations in `dropped`). The classes
+    are those of the training file (`contracts.fix_classes`): a test or validation label it never shows
+    is an error, or with `drop_unseen` its rows are left out (counted in `dropped_unseen`). Fewer than
+    two classes is an error.
+    """
+    files = {"train": train_file, "test": test_file}
+    if validation_file:
+        files["validation"] = validation_file
+    raw = {split: _read_table(Path(file)) for split, file in files.items()}
+    return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, label_separator,
+                       drop_unseen)
+
+
+def read_dataset(
+    dataset_name: str,
+    dataset_config_name: str | None = None,
+    train_split: str = "train",
+    test_split: str | None = None,
+    text_columns: list[str] | None = None,
+    label_column: str = "label",
+    problem_type: str | None = None,
+    drop_unlabelled: bool = False,
+    cache_dir: str | None = None,
+    drop_unseen: bool = False,
+) -> LoadedFiles:
+    """`read_files` for a hub dataset (or a local folder of data files `datasets.load_dataset` reads):
+    splits `train_split` and `test_split` (default: `test`, else `validation`). Class-label columns
+    are read as their names; a label of -1 (a hidden test label) counts as missing."""
+    from datasets import load_dataset
+
+    try:
+        loaded = load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir)
+    except Exception as err:  # noqa: BLE001 - say which dataset did not load, and why
+        raise ValueError(f"dataset {dataset_name}{f' ({dataset_config_name})' if dataset_config_name else ''} does "
+                         f"not load: {type(err).__name__}: {str(err)[:300]}") from None
+    if test_split is None:
+        test_split = next((s for s in ("test", "validation") if s in loaded), None)
+    for role, split in (("train_split", train_split), ("test_split", test_split)):
+        if split not in loaded:
+            raise ValueError(f"dataset {dataset_name} has no split {split!r} ({role}); its splits are "
+                             f"{list(loaded)}.")
+    files = {"train": f"{dataset_name}[{train_split}]", "test": f"{dataset_name}[{test_split}]"}
+    raw: dict[str, list[tuple[str, dict]]] = {}
+    for split, name in (("train", train_split), ("test", test_split)):
+        data = loaded[name]
+        feature = data.features.get(label_column)
+        rows = []
+        for i, row in enumerate(data, start=1):
+            if isinstance(feature, ClassLabel) and label_column in row:
+                value = row[label_column]
+                row = {**row, label_column: None if value is None or value < 0 else feature.int2str(value)}
+            rows.append((f"row {i}", row))
+        raw[split] = rows
+    return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, drop_unseen=drop_unseen)
+
+
+def read_tables(
+    raw: dict[str, list[tuple[str, dict]]],
+    files: dict[str, str],
+    text_columns: list[str] | None = None,
+    label_column: str = "label",
+    problem_type: str | None = None,
+    drop_unlabelled: bool = False,
+    label_separator: str = ",",
+    drop_unseen: bool = False,
+) -> LoadedFiles:
+    """The data of `read_files` from rows already read: `raw` maps each split to its (location, row)
+    records, `files` each split to the source named in errors."""
+    check_problem_type(problem_type)
+    train_file, test_file = files["train"], files["test"]
+    for split, rows in raw.items():
+        if not rows:
+            raise ValueError(f"{files[split]} has no rows.")
+    first = raw["train"][0][1]
+    if label_column not in first:
+        raise ValueError(f"label column {label_column!r} not in {train_file} (columns: {list(first)}"
+                         f"{did_you_mean(label_column, first)}); set label_column.")
+    text_columns, how = choose_text_columns(first, label_column, text_columns)
+    if not 1 <= len(text_columns) <= 2:
+        raise ValueError(f"text_columns must name one or two columns, got {text_columns} ({how}; columns: "
+                         f"{list(first)}).")
+    for split, rows in raw.items():
+        missing = [c for c in text_columns + [label_column] if c not in rows[0][1]]
+        if missing:
+            hint = "".join(did_you_mean(c, rows[0][1]) for c in missing)
+            raise ValueError(f"{files[split]} lacks column(s) {missing}{hint} (columns: {list(rows[0][1])}); set "
+                             "text_columns / label_column.")
+
+    for split, rows in raw.items():
+        short = [where for where, row in rows if any(row.get(c) is None for c in text_columns)]
+        if short:
+            raise ValueError(f"{files[split]}: {len(short)} row(s) without the text column(s) {text_columns} "
+                             f"({where_rows(short)}): fix the file.")
+    present = [row[label_column] for rows in raw.values() for _, row in rows if not _unlabelled(row.get(label_column))]
+    if problem_type is None:
+        problem_type, reason = infer_problem_type(present)
+    else:
+        reason = "given"
+
+    def missing(value: Any) -> bool:  # -1 is a hidden label, except where labels are numbers to predict
+        return _unlabelled(value) or (problem_type != "regression" and is_missing_label(value))
+
+    dropped: dict[str, list[str]] = {}
+    for split, rows in raw.items():
+        unlabelled = [where for where, row in rows if missing(row.get(label_column))]
+        if unlabelled and not drop_unlabelled:
+            raise ValueError(f"{files[split]}: {len(unlabelled)} row(s) without a label in column "
+                             f"{label_column!r} ({where_rows(unlabelled)}): empty, NaN or -1 (a hidden label); fill "
+                             "them in, or pass --drop_unlabelled to leave them out.")
+        if unlabelled:
+            dropped[split] = unlabelled
+            keep = set(unlabelled)
+            raw[split] = [(where, row) for where, row in rows if where not in keep]
+            if not raw[split]:
+                raise ValueError(f"{files[split]} has no labelled rows.")
+
+    unseen_dropped: dict[str, int] = {}
+    counts: dict[str, dict[str, int]] = {}
+    names: list[str] | None = None
+    if problem_type == "regression":
+        for split, rows in raw.items():
+            bad = [(where, row[label_column]) for where, row in rows
+                   if not _is_number(row[label_column]) or not math.isfinite(float(row[label_column]))]
+            if bad:
+                raise ValueError(f"{files[split]}: --problem_type regression needs numeric labels; "
+                                 f"{bad[0][1]!r} ({bad[0][0]}) and {len(bad) - 1} more are not.")
+
+        def convert(v: Any) -> Any:
+            return float(v)
+    elif problem_type == "multi_label":
+
+        def tokens(v: Any) -> list[str]:
+            items = v if isinstance(v, list) else str(v).split(label_separator)
+            return [_class_name(t) for t in items if str(t).strip()]
+
+        per_split = {split: [t for _, row in rows for t in tokens(row[label_column])] for split, rows in raw.items()}
+        names = fix_classes(per_split, files).names  # every label the test data uses is one training shows
+        lookup = {n: i for i, n in enumerate(names)}
+
+        def convert(v: Any) -> Any:
+            hot = [0.0] * len(names)
+            for t in tokens(v):
+                hot[lookup[t]] = 1.0
+            return hot
+    else:
+        lists = [where for rows in raw.values() for where, row in rows if isinstance(row[label_column], list)]
+        if lists:
+            raise ValueError(f"labels are lists ({where_rows(lists)}): use --problem_type multi_label.")
+        classes = fix_classes({split: [class_name(row[label_column]) for _, row in rows] for split, rows in raw.items()},
+                              files, drop_unseen)
+        for split, keep_row in classes.keep.items():
+            raw[split] = [record for record, kept in zip(raw[split], keep_row, strict=True) if kept]
+            if not raw[split]:
+                raise ValueError(f"{files[split]} has no rows left after dropping the labels training never shows.")
+        names, unseen_dropped, counts = classes.names, classes.dropped_unseen, classes.counts
+        lookup = classes.ids
+
+        def convert(v: Any) -> Any:
+            return lookup[class_name(v)]
+
+    if names is not None and len(names) < 2:
+        which = f"only one class ({names[0]!r})" if names else "no labels at all"
+        raise ValueError(f"the labels of {train_file} and {test_file} have {which}: a classifier needs at least two. "
+                         "Check --label_column, or use --problem_type regression for numbers.")
+    if problem_type == "regression":
+        label_feature: Any = Value("float32")
+    elif problem_type == "multi_label":
+        label_feature = Sequence(Value("float32"), length=len(names))
+    else:
+        label_feature = ClassLabel(names=names)
+    out = {}
+    for split, rows in raw.items():
+        cols: dict[str, list] = {"text_a": [str(r[text_columns[0]]) for _, r in rows]}
+        if len(text_columns) == 2:
+            cols["text_b"] = [str(r[text_columns[1]]) for _, r in rows]
+        cols["label"] = [convert(r[label_column]) for _, r in rows]
+        features = Features({**{k: Value("string") for k in cols if k != "label"}, "label": label_feature})
+        out[split] = Dataset.from_dict(cols, features=features)
+    return LoadedFiles(DatasetDict(out), problem_type, reason, names, dropped, dict(files), list(text_columns), how,
+                       unseen_dropped, counts)
+
+
+def load_files(
+    train_file: str,
+    test_file: str,
+    text_columns: list[str] | None = None,
+    label_column: str = "label",
+    regression: bool | None = None,
+    problem_type: str | None = None,
+    drop_unlabelled: bool = False,
+) -> DatasetDict:
+    """The `DatasetDict` of `read_files` (`regression=True/False` is `problem_type` regression/classification)."""
+    if regression is not None and problem_type is None:
+        problem_type = "regression" if regression else "classification"
+    return read_files(train_file, test_file, text_columns, label_column, problem_type, drop_unlabelled).data
+
+
+def _class_name(v: Any) -> str:
+    return str(v).strip()
+
+
+def _class_order(name: str) -> tuple:
+    return (not _is_int(name), int(name) if _is_int(name) else 0, name)
+
+
+def _read_table(path: Path) -> list[tuple[str, dict]]:
+    """(location, row) of every record: 'line N' in csv/tsv/jsonl files, 'item N' in a json array."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist." if not path.exists() else f"{path} is not a file.")
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".jsonl"):
+        text = path.read_text(encoding="utf-8")
+        if suffix == ".json" and text.lstrip().startswith("["):
+            records = [(f"item {i}", r) for i, r in enumerate(json.loads(text), start=1)]
+        else:
+            records = []
+            for i, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    try:
+                        records.append((f"line {i}", json.loads(line)))
+                    except json.JSONDecodeError as err:
+                        raise ValueError(f"{path}: line {i} is not JSON ({err.msg}).") from None
+        bad = [where for where, r in records if not isinstance(r, dict)]
+        if bad:
+            raise ValueError(f"{path}: records must be objects with named fields ({where_rows(bad)} are not).")
+        return records
+    if suffix not in (".csv", ".tsv"):
+        raise ValueError(f"{path}: use a .csv, .tsv, .json or .jsonl file.")
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        if suffix == ".tsv":
+            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.DictReader(f)
+        return [(f"line {reader.line_num}", row) for row in reader]
+
+
+def _is_number(v: Any) -> bool:
+    if isinstance(v, (list, dict)) or v is None:
+        return False
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_int(s: str) -> bool:
+    return s.lstrip("-").isdigit()
+

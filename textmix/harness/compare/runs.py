@@ -96,8 +96,8 @@ class Run:
     def key(self) -> str:
         """Hash of everything that determines the run's results, and of nothing else (no paths)."""
         payload = {
-            "data": get_recipe(self.modality).data_arguments.key_names(
-                {k: v for k, v in self.data.items() if k != "glue_dir" and k not in FILE_FIELDS}),
+            "data": _key_names(self.modality, {k: v for k, v in self.data.items()
+                                               if k != "glue_dir" and k not in FILE_FIELDS}),
             "training": {k: v for k, v in self.training.items() if k not in RESULT_NEUTRAL},
             "inputs": self.inputs,
         }
@@ -219,3 +219,10 @@ def shard_runs(runs: list[Run], shard: tuple[int, int] | None) -> list[Run]:
         return runs
     i, n = shard
     return runs[i - 1::n]
+
+
+def _key_names(modality: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` under the names a run key hashes: the recipe's data arguments' `key_names` (renamed arguments
+    under their old names, `DataArgumentsBase.key_names`), or as given for a recipe without one."""
+    namer = getattr(get_recipe(modality).data_arguments, "key_names", None)
+    return namer(data) if namer else data

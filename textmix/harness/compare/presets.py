@@ -84,8 +84,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "label_noise": [0.0, 0.2],
     },
     "quick": {
-        "description": "bert-tiny on SST-2, RTE and a csv task, a small ViT on MNIST, training subsets; corrupted "
-                       "test sets and 20 % label noise; 3 seeds (about an hour on 2 CPU cores).",
+        "description": "bert-tiny on SST-2, RTE and a csv task, a small ViT on MNIST, training subsets; each "
+                       "method that fits, with RegMixup and attention-label (TransMix) variants; corrupted "
+                       "test sets and 20 % label noise; 3 seeds (162 runs, about two hours on 2 CPU cores).",
         "model_name_or_path": "{shared}/models/bert-tiny",
         "glue_dir": "{shared}/data/glue",
         "tasks": [
@@ -99,7 +100,15 @@ PRESETS: dict[str, dict[str, Any]] = {
                           "warmup_steps": 0.05, "lr_scheduler_type": "cosine", "weight_decay": 0.05,
                           "mix_cutmix_alpha": 1.0}},
         ],
-        "methods": ["none", "label_smoothing", "hidden", "span", "mixup", "cutmix"],
+        "methods": ["none", "label_smoothing", "hidden", "regmixup_hidden", "span", "regmixup_span", "span_attention",
+                    "mixup", "regmixup_mixup", "cutmix", "transmix_cutmix"],
+        "method_args": {  # RegMixup (a clean loss beside the mixed one, alpha 20) and attention label weights
+            "regmixup_hidden": {"mix_method": "hidden", "mix_clean_weight": 1.0, "mix_alpha": 20.0},
+            "regmixup_span": {"mix_method": "span", "mix_clean_weight": 1.0, "mix_alpha": 20.0},
+            "span_attention": {"mix_method": "span", "mix_label_weights": "attention"},
+            "regmixup_mixup": {"mix_method": "mixup", "mix_clean_weight": 1.0, "mix_alpha": 20.0},
+            "transmix_cutmix": {"mix_method": "cutmix", "mix_label_weights": "attention"},
+        },
         "seeds": [0, 1, 2],
         "data": {"max_train_samples": 1000, "max_seq_length": 64, "validation_split": 300, "max_predict_samples": 500},
         "training": {"num_train_epochs": 3, "learning_rate": 3e-4},

@@ -7,6 +7,29 @@ import torch
 from textmix.architectures import ARCHITECTURES, resolve
 
 
+def mixed_forward(model, cfg, batch, **mixer_kwargs):
+    """One mixed batch and the logits of its forward (no grad) through a freshly attached `Mixer`."""
+    from textmix import Mixer
+
+    with Mixer(model, cfg, **mixer_kwargs) as mixer:
+        mb = mixer.mix(batch)
+        with torch.no_grad():
+            return mb, model(**mb.inputs).logits
+
+
+def bf16_mixed_step(model, cfg, batch, special_token_ids):
+    """A mixed forward and backward under CPU bf16 autocast; checks the logits are bf16 and the loss finite."""
+    from textmix import Mixer
+
+    with Mixer(model, cfg, special_token_ids=special_token_ids) as mixer, torch.autocast("cpu", dtype=torch.bfloat16):
+        mb = mixer.mix(batch)
+        logits = model(**mb.inputs).logits
+        loss = mb.loss(logits)
+    loss.backward()
+    assert logits.dtype == torch.bfloat16 and torch.isfinite(loss)
+    return mb, logits
+
+
 def modules_of(model):
     return resolve(model, ARCHITECTURES[model.config.model_type])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import shared_path
+from oracles import bf16_mixed_step, mixed_forward
 from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
 
 from textmix import MixConfig, Mixer
@@ -136,14 +137,6 @@ def layer_replay(model, batch, layer: int, perm, lam) -> torch.Tensor:
     return pooled_logits(model, h.last_hidden_state, union_end(batch, perm, lam))
 
 
-def mixed_run(model, cfg, batch):
-    mixer = Mixer(model, cfg)
-    with mixer:
-        mb = mixer.mix(batch)
-        with torch.no_grad():
-            return mb, model(**mb.inputs).logits
-
-
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_embedding_mixup_matches_hand_mixed_inputs_embeds(family, side):
@@ -151,7 +144,7 @@ def test_embedding_mixup_matches_hand_mixed_inputs_embeds(family, side):
 
     model = tiny_decoder(family)
     batch = decoder_batch(side, seed=1)
-    mb, logits = mixed_run(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=2), batch)
+    mb, logits = mixed_forward(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=2), batch)
     assert (mb.lam < 1).sum() >= 3
     with torch.no_grad():
         embeds = model.get_input_embeddings()(batch["input_ids"])
@@ -167,7 +160,7 @@ def test_hidden_mixup_matches_a_two_pass_replay_at_every_layer(family, side):
     model = tiny_decoder(family)
     batch = decoder_batch(side, seed=3)
     for layer in range(0, 4):
-        mb, logits = mixed_run(model, MixConfig(method="hidden", layers=[layer], alpha=1.0, lam_mode="row",
+        mb, logits = mixed_forward(model, MixConfig(method="hidden", layers=[layer], alpha=1.0, lam_mode="row",
                                                 seed=layer), batch)
         expected = layer_replay(model, batch, layer, mb.perm, mb.lam)
         torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5, msg=f"{family} layer {layer}")
@@ -178,7 +171,7 @@ def test_hidden_mixup_matches_a_two_pass_replay_at_every_layer(family, side):
 def test_pooled_mixup_blends_the_pooled_tokens(family, side):
     model = tiny_decoder(family)
     batch = decoder_batch(side, seed=4)
-    mb, logits = mixed_run(model, MixConfig(method="pooled", alpha=1.0, lam_mode="row", seed=5), batch)
+    mb, logits = mixed_forward(model, MixConfig(method="pooled", alpha=1.0, lam_mode="row", seed=5), batch)
     with torch.no_grad():
         h = base_of(model)(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     pool = last_token(batch["input_ids"], PAD)
@@ -193,7 +186,7 @@ def test_right_padding_pools_where_the_mixed_content_ends():
     lose the partner's tail (the plain model's pooling), which the oracle above would not see."""
     model = tiny_decoder("llama")
     batch = decoder_batch("right", seed=1)
-    mb, logits = mixed_run(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=2), batch)
+    mb, logits = mixed_forward(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=2), batch)
     ends, own = union_end(batch, mb.perm, mb.lam), last_token(batch["input_ids"], PAD)
     assert (ends > own).any()
     with torch.no_grad():
@@ -211,19 +204,13 @@ def test_right_padding_pools_where_the_mixed_content_ends():
 def test_bf16_autocast_trains_a_decoder(method):
     model = tiny_decoder("qwen2")
     batch = decoder_batch("right", seed=6)
-    mixer = Mixer(model, MixConfig(method=method, alpha=1.0, layers=[2], seed=0), special_token_ids=[PAD, BOS, EOS])
-    with mixer, torch.autocast("cpu", dtype=torch.bfloat16):
-        mb = mixer.mix(batch)
-        logits = model(**mb.inputs).logits
-        loss = mb.loss(logits)
-    loss.backward()
-    assert logits.dtype == torch.bfloat16 and torch.isfinite(loss)
+    bf16_mixed_step(model, MixConfig(method=method, alpha=1.0, layers=[2], seed=0), batch, [PAD, BOS, EOS])
 
 
 def test_eager_attention_matches_the_oracle_too():
     model = tiny_decoder("llama", attn="eager")
     batch = decoder_batch("left", seed=7)
-    mb, logits = mixed_run(model, MixConfig(method="hidden", layers=[2], alpha=1.0, lam_mode="row", seed=1), batch)
+    mb, logits = mixed_forward(model, MixConfig(method="hidden", layers=[2], alpha=1.0, lam_mode="row", seed=1), batch)
     torch.testing.assert_close(logits, layer_replay(model, batch, 2, mb.perm, mb.lam), rtol=1e-4, atol=1e-5)
 
 
@@ -261,7 +248,7 @@ def test_hidden_mixup_on_pretrained_smollm2_matches_the_replay(smollm2, side):
     global PAD
     saved, PAD = PAD, tokenizer.pad_token_id  # the oracle's pooling reads the real pad id
     try:
-        mb, logits = mixed_run(model, MixConfig(method="hidden", layers=[15], alpha=1.0, lam_mode="row", seed=0),
+        mb, logits = mixed_forward(model, MixConfig(method="hidden", layers=[15], alpha=1.0, lam_mode="row", seed=0),
                                batch)
         expected = layer_replay(model, batch, 15, mb.perm, mb.lam)
     finally:

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 from conftest import ARCHS, SPECIAL, ragged_batch, tiny_model
-from oracles import embedding_oracle, hand_union, modules_of, replace_oracle
+from oracles import bf16_mixed_step, embedding_oracle, hand_union, modules_of, replace_oracle
 
 from textmix import MixConfig, Mixer
 
@@ -177,14 +177,8 @@ def test_bf16_autocast_on_cpu():
     model = tiny_model("bert")
     batch = batch_for("bert", b=6, length=10, seed=10)
     for method in ("embedding", "hidden", "pooled", "span"):
-        mixer = Mixer(model, MixConfig(method=method, alpha=1.0, layers=(1,), seed=1),
-                      special_token_ids=list(SPECIAL.values()))
-        with mixer, torch.autocast("cpu", dtype=torch.bfloat16):
-            mb = mixer.mix(batch)
-            logits = model(**mb.inputs).logits
-            loss = mb.loss(logits)
-        loss.backward()
-        assert logits.dtype == torch.bfloat16 and torch.isfinite(loss)
+        mb, logits = bf16_mixed_step(model, MixConfig(method=method, alpha=1.0, layers=(1,), seed=1), batch,
+                                     list(SPECIAL.values()))
         # same draws in float32 are close to the bf16 result (one mixer attached at a time)
         fp32 = Mixer(model, MixConfig(method=method, alpha=1.0, layers=(1,), seed=1),
                      special_token_ids=list(SPECIAL.values()))

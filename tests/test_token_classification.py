@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import SPECIAL, VOCAB
-from oracles import embedding_oracle, hand_mix, hand_union, replace_oracle
+from oracles import embedding_oracle, hand_mix, hand_union, mixed_forward, replace_oracle
 from transformers import AutoConfig, AutoModelForTokenClassification
 
 from textmix import MixConfig, Mixer
@@ -52,18 +52,10 @@ def tagged_batch(b: int = 6, length: int = 12, seed: int = 0) -> dict:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def mixed(model, cfg, batch):
-    mixer = Mixer(model, cfg)
-    with mixer:
-        mb = mixer.mix(batch)
-        with torch.no_grad():
-            return mb, model(**mb.inputs).logits
-
-
 def test_targets_follow_the_documented_rule_per_token():
     model = tiny_tagger()
     batch = tagged_batch(seed=1)
-    mb, _ = mixed(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=2), batch)
+    mb, _ = mixed_forward(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=2), batch)
     labels = batch["labels"]
     assert mb.targets.shape == (6, 12, NUM_TAGS) and mb.valid.shape == (6, 12)
     assert torch.equal(mb.valid, labels != -100)  # the loss is over each row's own labelled tokens
@@ -83,7 +75,7 @@ def test_targets_follow_the_documented_rule_per_token():
 def test_the_loss_is_the_mean_over_labelled_tokens():
     model = tiny_tagger()
     batch = tagged_batch(seed=2)
-    mb, logits = mixed(model, MixConfig(method="hidden", layers=[2], alpha=1.0, seed=0), batch)
+    mb, logits = mixed_forward(model, MixConfig(method="hidden", layers=[2], alpha=1.0, seed=0), batch)
     terms = [-(mb.targets[i, t] * logits[i, t].log_softmax(-1)).sum()
              for i in range(6) for t in range(12) if mb.valid[i, t]]
     torch.testing.assert_close(mb.loss(logits), torch.stack(terms).mean())
@@ -93,7 +85,7 @@ def test_the_loss_is_the_mean_over_labelled_tokens():
 def test_embedding_mixup_matches_the_oracle_per_token():
     model = tiny_tagger()
     batch = tagged_batch(seed=3)
-    mb, logits = mixed(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=4), batch)
+    mb, logits = mixed_forward(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=4), batch)
     assert logits.shape == (6, 12, NUM_TAGS) and (mb.lam < 1).sum() >= 3
     torch.testing.assert_close(logits, embedding_oracle(model, batch, mb.perm, mb.lam), rtol=1e-5, atol=1e-5)
 
@@ -102,7 +94,7 @@ def test_embedding_mixup_matches_the_oracle_per_token():
 def test_hidden_mixup_matches_a_two_pass_replay(layer):
     model = tiny_tagger()
     batch = tagged_batch(seed=4)
-    mb, logits = mixed(model, MixConfig(method="hidden", layers=[layer], alpha=1.0, seed=5), batch)
+    mb, logits = mixed_forward(model, MixConfig(method="hidden", layers=[layer], alpha=1.0, seed=5), batch)
     modules = resolve(model, ARCHITECTURES["bert"])
     module = modules.embeddings if layer == 0 else modules.layers[layer - 1]
     torch.testing.assert_close(logits, replace_oracle(model, batch, module, mb.perm, mb.lam), rtol=1e-5, atol=1e-5)
@@ -111,7 +103,7 @@ def test_hidden_mixup_matches_a_two_pass_replay(layer):
 def test_a_decoder_tagger_mixes_per_token_without_pooling():
     model = tiny_tagger("llama")
     batch = tagged_batch(seed=5)
-    mb, logits = mixed(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=6), batch)
+    mb, logits = mixed_forward(model, MixConfig(method="embedding", alpha=1.0, lam_mode="row", seed=6), batch)
     with torch.no_grad():
         embeds = model.get_input_embeddings()(batch["input_ids"])
         expected = model(inputs_embeds=hand_mix(embeds, mb.perm, mb.lam),

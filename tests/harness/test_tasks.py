@@ -131,8 +131,8 @@ def test_shift_and_label_noise_are_checked_before_any_run(tmp_path):
     bad = ("shift: {text: [typo, blur, tpyo], image: [mask], severities: [0, 3, 6]}\n"
            "label_noise: [0.0, 1.0, -0.1]\n")
     found = "\n".join(problems_of(tmp_path, ["rte"], extra=bad))
-    assert "shift.text: shift kind 'blur' does not exist for text data (blur corrupts images)" in found
-    assert "shift.image: shift kind 'mask' does not exist for image data (mask corrupts text)" in found
+    assert "shift.text: shift kind 'blur' does not exist for text data (blur is a corruption of image data)" in found
+    assert "shift.image: shift kind 'mask' does not exist for image data (mask is a corruption of text data)" in found
     assert "shift.severities: shift severity 0 is not one of [1, 2, 3, 4, 5]" in found
     assert "label_noise: label noise 1.0 must be a share in [0, 1)" in found
     found = "\n".join(problems_of(tmp_path, ["stsb"], extra="shift: {text: [typo]}\n"))

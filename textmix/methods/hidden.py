@@ -15,8 +15,8 @@ from torch import nn
 
 from ..hooks import Hook, HookSet, Step, blend_output, first_tensor
 from ..masks import union_layer_mask
+from .activations import last_token_hooks, pool_positions, union_inputs
 from .base import Applied, BatchContext, MixContext, MixMethod, register
-from .embedding import last_token_hooks, pool_positions, union_inputs
 
 
 @dataclass

@@ -19,7 +19,11 @@ from .images import IMAGE_CORRUPTIONS, blur_sigma, corrupt_images, occlusion_box
 from .labels import flip_labels
 from .text import SEVERITIES, TEXT_CORRUPTIONS, corrupt_text, corrupt_words, word_share
 
+SHIFT_FAMILIES: dict[str, tuple[str, ...]] = {"text": TEXT_CORRUPTIONS, "image": IMAGE_CORRUPTIONS}
+"""The families of corruptions, each with its kinds: a recipe's test sets take one family (its `shift`)."""
+
 __all__ = [
+    "SHIFT_FAMILIES",
     "IMAGE_CORRUPTIONS",
     "SEVERITIES",
     "TEXT_CORRUPTIONS",

@@ -73,11 +73,13 @@ def _resolve_renamed(args: Any) -> None:
 @dataclass
 class DataArgumentsBase:
     """Data arguments every recipe has: hub dataset, name, caps of each split, validation split, seeds, shift
-    and label noise. Subclasses set `MODALITY` (for the shift kinds) `UNIT` (what a row is, for messages) and
-    `RENAMED` ({old name: new name}, each old name a `renamed` field), and may re-declare a field to change its help or default."""
+    and label noise. Subclasses set `MODALITY`, `SHIFT_FAMILY` (whose kinds `--shift_kinds` takes), `UNIT` (what a
+    row is, for messages) and `RENAMED` ({old name: new name}, each old name a `renamed` field), and may re-declare
+    a field to change its help or default."""
 
     _argument_group_name: ClassVar[str] = "data arguments"  # HfArgumentParser's --help group
     MODALITY: ClassVar[str] = "text"
+    SHIFT_FAMILY: ClassVar[str] = "text"
     UNIT: ClassVar[str] = "example"
     RENAMED: ClassVar[dict[str, str]] = {}
 
@@ -126,7 +128,7 @@ class DataArgumentsBase:
                 raise InputError(f"--{name} must be > 0 (got {value}); leave it out to use every {self.UNIT}.")
         if not self.validation_split > 0:
             raise InputError("--validation_split must be > 0: temperature scaling needs a validation split.")
-        check_shift(self.shift_kinds, self.shift_severities, self.MODALITY)
+        check_shift(self.shift_kinds, self.shift_severities, self.SHIFT_FAMILY)
         check_label_noise(self.label_noise)
 
 

@@ -255,17 +255,17 @@ def nonfinite_figures(results: Mapping[str, Any]) -> list[str]:
             if isinstance(value, float) and not np.isfinite(value)]
 
 
-def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, modality: str) -> None:
-    """Raise `InputError` for shift kinds that do not exist for `modality` (`text`, `tokens`, `image`) or
-    severities outside 1-5."""
-    from textmix.robustness import IMAGE_CORRUPTIONS, SEVERITIES, TEXT_CORRUPTIONS
+def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, family: str) -> None:
+    """Raise `InputError` for shift kinds that are not of the shift `family` (a key of
+    `textmix.robustness.SHIFT_FAMILIES`: `text`, `image`) or severities outside 1-5."""
+    from textmix.robustness import SEVERITIES, SHIFT_FAMILIES
 
-    known = IMAGE_CORRUPTIONS if modality == "image" else TEXT_CORRUPTIONS
-    other = TEXT_CORRUPTIONS if modality == "image" else IMAGE_CORRUPTIONS
+    known = SHIFT_FAMILIES[family]
     for kind in kinds or []:
         if kind not in known:
-            fit = f" ({kind} corrupts {'text' if modality == 'image' else 'images'})" if kind in other else ""
-            raise InputError(f"shift kind {kind!r} does not exist for {modality} data{fit}"
+            other = [name for name, family_kinds in SHIFT_FAMILIES.items() if kind in family_kinds]
+            fit = f" ({kind} is a corruption of {other[0]} data)" if other else ""
+            raise InputError(f"shift kind {kind!r} does not exist for {family} data{fit}"
                              f"{did_you_mean(str(kind), known)}; choose from {list(known)}.")
     if severities is not None and not kinds:
         raise InputError("shift severities are given but no shift kinds: give the kinds to corrupt the test set with.")

@@ -114,6 +114,7 @@ class DataArguments(DataArgumentsBase):
     test set on its own."""
 
     MODALITY = "image"
+    SHIFT_FAMILY = "image"
     UNIT = "image"
     RENAMED = {"validation_share": "validation_split", "corruption_seed": "split_seed"}
     TASK_DATA_ONLY = frozenset({"validation_split", "max_predict_samples", "split_seed"})

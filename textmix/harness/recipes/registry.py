@@ -18,14 +18,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from textmix.robustness import SHIFT_FAMILIES as _SHIFT_KINDS
+
 DEFAULT_MODALITY = "text"
 """The modality of a grid task that names none (and of a GLUE name)."""
 
 BUILT_IN = ("glue", "image", "ner")
 """The built-in recipe modules (under `textmix.harness.recipes`), imported (and so registered) in this order."""
 
-SHIFT_FAMILIES = ("text", "image")
-"""The families of corrupted test sets (`textmix.harness.recipes.common`), each a key of a grid's `shift`."""
+SHIFT_FAMILIES = tuple(_SHIFT_KINDS)
+"""The families of corrupted test sets (`textmix.robustness.SHIFT_FAMILIES`), each a key of a grid's `shift`."""
 
 
 @dataclass(frozen=True)

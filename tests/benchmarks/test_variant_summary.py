@@ -14,7 +14,7 @@ spec.loader.exec_module(variant_summary)
 
 
 def seeds(*rows):
-    return {"per_seed": {str(i): dict(zip(("accuracy", "nll", "smece", "train_time_s"), r)) for i, r in enumerate(rows)}}
+    return {"per_seed": {str(i): dict(zip(("accuracy", "nll", "smece", "train_time_s"), r, strict=True)) for i, r in enumerate(rows)}}
 
 
 def test_pairs_and_paired_changes(tmp_path):

@@ -8,6 +8,7 @@ from textmix import MixTrainingArguments
 from textmix.harness.compare import check_grid, load_grid, plan
 from textmix.harness.tasks import fits
 
+
 def test_the_quick_preset_plans_the_variants_where_they_fit(tmp_path):
     grid = load_grid("quick", None, seeds=[0])
     runs = plan(grid, tmp_path, fingerprints=False)

@@ -111,6 +111,32 @@ def test_each_compare_run_trains_as_its_method_alone_would(tmp_path, tiny_npz):
         assert recipe.ModelArguments(**run.model) == alone[0]
 
 
+def test_a_failed_or_locked_compare_run_is_named_after_the_report_of_the_others(tmp_path, tiny_npz, monkeypatch,
+                                                                                  capsys):
+    from textmix.harness.compare import execute
+
+    run_one = execute.run_one
+
+    def fail_cutmix(run):
+        if run.method == "cutmix":
+            raise RuntimeError("out of memory")
+        return run_one(run)
+
+    monkeypatch.setattr(execute, "run_one", fail_cutmix)
+    out = tmp_path / "out"
+    argv = ["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix", *COMPARE]
+    assert recipe.cli(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 runs have no results: tiny/cutmix/seed42 (failed: see" in err and "Traceback" not in err
+    assert "out of memory" in (out / "runs" / "tiny" / "cutmix" / "seed42" / "error.log").read_text()
+    assert [f["method"] for f in json.loads((out / "failures.json").read_text())] == ["cutmix"]
+    assert list(json.loads((out / "report.json").read_text())["tasks"]["tiny"]["methods"]) == ["none"]
+    # another process training the run (its lock): left alone, and said so
+    monkeypatch.setattr(execute, "acquire_lock", lambda folder: "pid 4242 on host elsewhere since 21:00")
+    assert recipe.cli(argv) == 1
+    assert "tiny/cutmix/seed42 (being trained by another process)" in capsys.readouterr().err
+
+
 def test_compare_under_a_distributed_launcher_is_an_error(tmp_path, tiny_npz, monkeypatch):
     from textmix.harness.checks import InputError
     from textmix.harness.compare.recipe import compare_recipe

@@ -29,35 +29,123 @@ def test_quick_defaults_yield_to_the_command_line():
     assert npz.endswith("data/mnist/mnist.npz")
 
 
-def test_compare_trains_reports_and_draws(tmp_path, tiny_npz):
+COMPARE = [*TINY_VIT, "--max_steps", "3", "--per_device_train_batch_size", "16", "--save_strategy", "no",
+           "--mix_alpha", "1.0", "--mix_lam_mode", "pair", *QUIET]
+
+
+@pytest.fixture
+def trainings(monkeypatch):
+    """The runs the sweep trains (their names), counted where `textmix compare` trains each one."""
+    from textmix.harness.compare import execute
+
+    trained, run_one = [], execute.run_one
+    monkeypatch.setattr(execute, "run_one", lambda run: trained.append(run.name) or run_one(run))
+    return trained
+
+
+def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tiny_npz, trainings):
     out = tmp_path / "out"
-    results = recipe.main([
-        "--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix", "patch_cutmix",
-        *TINY_VIT, "--max_steps", "3", "--per_device_train_batch_size", "16", "--save_strategy", "no",
-        "--mix_alpha", "1.0", "--mix_lam_mode", "pair", *QUIET,
-    ])
+    results = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
+                           "patch_cutmix", *COMPARE])
     assert [r["method"] for r in results] == ["none", "cutmix", "patch_cutmix"]
+    assert trainings == ["tiny/none/seed42", "tiny/cutmix/seed42", "tiny/patch_cutmix/seed42"]
     for r in results:
-        assert 0 <= r["test"]["accuracy"] <= 1 and 0 <= r["test"]["ece"] <= 1 and r["temperature"] > 0
-        saved = json.loads((out / r["method"] / "results.json").read_text())
-        assert set(saved) == RESULT_KEYS
+        folder = out / "runs" / "tiny" / r["method"] / "seed42"  # where `textmix compare` puts a run
+        saved = json.loads((folder / "results.json").read_text())
+        assert set(saved) - {"grid_key"} == RESULT_KEYS and saved["grid_key"]
         assert saved["test"]["accuracy"] == r["test"]["accuracy"] and "ece" in saved["test_ts"]
         assert saved["task"] == "tiny" and saved["seed"] == 42 and saved["resumed_from"] is None
         assert saved["sizes"] == {"train": 64, "validation": 32, "test": 32}
         assert saved["config"]["training"]["mix_method"] == r["method"] and saved["versions"]["torch"]
-        arrays = np.load(out / r["method"] / "predictions.npz")
+        assert saved["config"]["training"]["max_steps"] == 3 and saved["config"]["training"]["mix_alpha"] == 1.0
+        assert saved["config"]["model"]["hidden_size"] == 16
+        arrays = np.load(folder / "predictions.npz")
         assert arrays["test_logits"].shape == (32, 3) and arrays["validation_labels"].shape == (32,)
-        assert (out / r["method"] / "reliability.png").stat().st_size > 1000
-    assert (out / "reliability.png").exists()
+        assert (folder / "reliability.png").stat().st_size > 1000
+        assert not (folder / ".textmix-run.lock").exists()  # taken while training, released
+    assert (out / "reliability.png").exists() and (out / "plan.json").exists() and (out / "grid.json").exists()
     report = json.loads((out / "report.json").read_text())
     rows = report["tasks"]["tiny"]["methods"]
-    assert list(rows) == ["none", "cutmix", "patch_cutmix"]
+    assert list(rows) == ["none", "cutmix", "patch_cutmix"] and report["clashes"] == []
     assert rows["cutmix"]["accuracy"] == pytest.approx(results[1]["test"]["accuracy"])
     md = (out / "report.md").read_text()
-    assert all(f"| {m}" in md for m in rows) and "textmix.harness.recipes.image --compare" in md
-    again = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
-                         "--skip_existing", "--report_to", "none", "--use_cpu"])  # read back, not retrained
+    assert all(f"| {m}" in md for m in rows)
+    keys = {r["method"]: r["grid_key"] for r in results}
+
+    with pytest.warns(FutureWarning, match="--skip_existing is deprecated, has no effect"):
+        again = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
+                             "--skip_existing", *COMPARE])
+    assert trainings == ["tiny/none/seed42", "tiny/cutmix/seed42", "tiny/patch_cutmix/seed42"]  # nothing trained
     assert [r["test"]["accuracy"] for r in again] == [r["test"]["accuracy"] for r in results[:2]]
+
+    # another learning rate is another run key: trained again, never read back (the old --skip_existing did)
+    changed = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", *COMPARE,
+                           "--learning_rate", "1e-2"])
+    assert trainings[3:] == ["tiny/none/seed42"] and changed[0]["grid_key"] != keys["none"]
+    assert changed[0]["config"]["training"]["learning_rate"] == 1e-2
+    # ... and beside a run of other settings (another seed) it is a clash: named, left out of the report
+    recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", *COMPARE, "--seed", "1"])
+    assert trainings[4:] == ["tiny/none/seed1"]
+    report = json.loads((out / "report.json").read_text())
+    assert [(c["task"], c["method"]) for c in report["clashes"]] == [("tiny", "none")]
+    assert "learning_rate" in report["clashes"][0]["reason"] and "none" not in report["tasks"]["tiny"]["methods"]
+
+
+def test_each_compare_run_trains_as_its_method_alone_would(tmp_path, tiny_npz):
+    """The one-task grid's runs get the arguments of `--mix_method M --seed S --output_dir FOLDER` alone
+    (the oracle: the recipe's own parser), whatever the sweep's defaults are."""
+    from textmix import MixTrainingArguments
+    from textmix.harness.compare import parse_sweep, plan
+    from textmix.harness.compare.recipe import recipe_grid
+
+    argv = ["--npz_path", str(tiny_npz), "--output_dir", str(tmp_path), *TINY_VIT, "--max_steps", "3",
+            "--mix_alpha", "1.0", "--seed", "7", *QUIET]
+    model_args, data_args, training_args = recipe.parse_args([*argv, "--compare", "none", "cutmix"])
+    runs = plan(parse_sweep(recipe_grid("image", model_args, data_args, training_args)), tmp_path)
+    assert [(r.task, r.method, r.seed, r.folder) for r in runs] == [
+        ("tiny", m, 7, tmp_path / "runs" / "tiny" / m / "seed7") for m in ("none", "cutmix")]
+    for run in runs:
+        alone = recipe.parse_args([*argv, "--mix_method", run.method, "--output_dir", str(run.folder)])
+        assert MixTrainingArguments(**run.training).to_dict() == alone[2].to_dict()
+        assert recipe.DataArguments(**run.data) == alone[1]
+        assert recipe.ModelArguments(**run.model) == alone[0]
+
+
+def test_a_failed_or_locked_compare_run_is_named_after_the_report_of_the_others(tmp_path, tiny_npz, monkeypatch,
+                                                                                  capsys):
+    from textmix.harness.compare import execute
+
+    run_one = execute.run_one
+
+    def fail_cutmix(run):
+        if run.method == "cutmix":
+            raise RuntimeError("out of memory")
+        return run_one(run)
+
+    monkeypatch.setattr(execute, "run_one", fail_cutmix)
+    out = tmp_path / "out"
+    argv = ["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix", *COMPARE]
+    assert recipe.cli(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 runs have no results: tiny/cutmix/seed42 (failed: see" in err and "Traceback" not in err
+    assert "out of memory" in (out / "runs" / "tiny" / "cutmix" / "seed42" / "error.log").read_text()
+    assert [f["method"] for f in json.loads((out / "failures.json").read_text())] == ["cutmix"]
+    assert list(json.loads((out / "report.json").read_text())["tasks"]["tiny"]["methods"]) == ["none"]
+    # another process training the run (its lock): left alone, and said so
+    monkeypatch.setattr(execute, "acquire_lock", lambda folder: "pid 4242 on host elsewhere since 21:00")
+    assert recipe.cli(argv) == 1
+    assert "tiny/cutmix/seed42 (being trained by another process)" in capsys.readouterr().err
+
+
+def test_compare_under_a_distributed_launcher_is_an_error(tmp_path, tiny_npz, monkeypatch):
+    from textmix.harness.checks import InputError
+    from textmix.harness.compare.recipe import compare_recipe
+
+    args = recipe.parse_args(["--npz_path", str(tiny_npz), "--output_dir", str(tmp_path), "--compare", "none", *QUIET])
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it (after parsing: parsing would join the group)
+    with pytest.raises(InputError, match="not torchrun"):
+        compare_recipe("image", *args)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_npz, capsys):

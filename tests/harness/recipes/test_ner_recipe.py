@@ -203,22 +203,39 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, capsys):
     assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-5)
 
 
-def test_compare_runs_each_method_and_reports_entity_f1(tmp_path):
+def test_compare_is_a_one_task_sweep_reporting_entity_f1(tmp_path, monkeypatch):
+    from textmix.harness.compare import execute
+
+    trained, run_one = [], execute.run_one  # the runs the sweep trains, counted where it trains each
+    monkeypatch.setattr(execute, "run_one", lambda run: trained.append(run.name) or run_one(run))
     out = tmp_path / "cmp"
     results = main(wnut("--compare", "none", "span", "--output_dir", str(out), *TINY))
     assert [r["method"] for r in results] == ["none", "span"]
+    assert trained == ["wnut17/none/seed42", "wnut17/span/seed42"]
     for r in results:
-        saved = json.loads((out / r["method"] / "results.json").read_text())
+        saved = json.loads((out / "runs" / "wnut17" / r["method"] / "seed42" / "results.json").read_text())
         assert saved["test"]["entity_f1"] == r["test"]["entity_f1"] and saved["config"]["training"]["mix_method"] == r[
             "method"]
+        assert saved["grid_key"] and saved["config"]["data"]["max_seq_length"] == 64
     report = json.loads((out / "report.json").read_text())
     task = report["tasks"]["wnut17"]
     assert task["metric"] == "entity_f1" and list(task["methods"]) == ["none", "span"]
     assert task["methods"]["span"]["task_metric"] == pytest.approx(results[1]["test"]["entity_f1"])
     assert task["methods"]["none"]["ece_ts"] == pytest.approx(results[0]["test_ts"]["ece"])
     md = (out / "report.md").read_text()
-    assert "| method | entity_f1 | Δ entity_f1 | accuracy |" in md and "recipes.ner --compare" in md
+    assert "| method | entity_f1 | Δ entity_f1 | accuracy |" in md
     assert (out / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    again = main(wnut("--compare", "none", "span", "--output_dir", str(out), *TINY))
+    assert trained == ["wnut17/none/seed42", "wnut17/span/seed42"]  # finished runs (same key) skipped
+    assert [r["test"]["entity_f1"] for r in again] == [r["test"]["entity_f1"] for r in results]
+
+
+def test_compare_checks_every_method_before_training(tmp_path):
+    from textmix.harness.compare import GridError
+
+    with pytest.raises(GridError, match="method mixup fits none of the tasks"):
+        main(wnut("--compare", "none", "mixup", "--output_dir", str(tmp_path / "cmp"), *TINY))
+    assert not (tmp_path / "cmp" / "runs").exists()
 
 
 def test_a_lora_adapter_on_the_tagger(tmp_path):

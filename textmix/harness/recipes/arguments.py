@@ -9,7 +9,9 @@ own fields.
 
 Renamed arguments keep working for one release (`RENAMED`): the old name, on the command line, in a
 config file or in a grid's `data`, sets the new one with a `FutureWarning` naming it; giving both with
-different values is an error naming the new one.
+different values is an error naming the new one. Arguments that no longer do anything (`NO_EFFECT`,
+e.g. `--skip_existing`: `--compare` skips finished runs by their run key) are accepted for one release
+with a `FutureWarning` saying what happens instead.
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ DEFAULT_MODEL = "google/bert_uncased_L-2_H-128_A-2"  # BERT-tiny on the hub
 def renamed(new: str) -> Any:
     """The field of an old argument name that now sets `new` (list it in the class's `RENAMED` too)."""
     return field(default=None, metadata={"help": f"Deprecated, removed in the next release: use --{new}."})
+
+
+SKIP_EXISTING = ("--compare runs a sweep (textmix.harness.compare.recipe) that skips finished runs by their run "
+                 "key and trains again a run whose settings changed; leave --skip_existing out.")
+"""What `--skip_existing` of the recipes' `--compare` became (`NO_EFFECT`)."""
+
+
+def no_effect(note: str) -> Any:
+    """The field of a flag that no longer does anything (list it in the class's `NO_EFFECT` too, with `note`)."""
+    return field(default=False, metadata={"help": f"Deprecated, no effect, removed in the next release: {note}"})
+
+
+def _warn_no_effect(args: Any) -> None:
+    """A `FutureWarning` for each `NO_EFFECT` flag that was given, saying what happens instead."""
+    for name, note in getattr(args, "NO_EFFECT", {}).items():
+        if getattr(args, name, False):
+            warnings.warn(f"--{name} is deprecated, has no effect and will be removed in the next release: {note}",
+                          FutureWarning, stacklevel=4)
 
 
 def renamed_fields(cls: Any) -> dict[str, str]:
@@ -82,6 +102,8 @@ class DataArgumentsBase:
     SHIFT_FAMILY: ClassVar[str] = "text"
     UNIT: ClassVar[str] = "example"
     RENAMED: ClassVar[dict[str, str]] = {}
+    NO_EFFECT: ClassVar[dict[str, str]] = {}
+    """{flag: what happens instead} of flags that no longer do anything (each a `no_effect` field)."""
 
     @classmethod
     def key_names(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +144,7 @@ class DataArgumentsBase:
         from .common import check_label_noise, check_shift
 
         _resolve_renamed(self)
+        _warn_no_effect(self)
         for name in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -18,10 +18,13 @@ when there is one), predicts the validation and test splits, fits a temperature 
 writes the files every recipe writes (see `textmix.harness.recipes.common`): `results.json`,
 `predictions.npz` and `reliability.png`.
 
-`--compare none mixup cutmix` runs `run()` once per method, with otherwise equal settings, into
-OUTPUT_DIR/METHOD/, then writes OUTPUT_DIR/report.md, report.csv, report.json and reliability.png
-(one column per method) with `textmix.harness.report`. `--quick` only changes defaults (`QUICK`
-below, and the MNIST file in `shared_dir()`); anything given on the command line wins.
+`--compare none mixup cutmix` trains one model per method, with otherwise equal settings, as a
+one-task sweep of `textmix compare` (`textmix.harness.compare.recipe`): each run in
+OUTPUT_DIR/runs/<task>/<method>/seed<N>/ (the task: --task_name or the data's name; N: --seed), the
+report (report.md, report.csv, report.json, reliability.png) in OUTPUT_DIR. Finished runs (same run
+key) are skipped, so the same command again trains nothing; a changed setting is a new run key and
+trains again. `--quick` only changes defaults (`QUICK` below, and the MNIST file in `shared_dir()`);
+anything given on the command line wins.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..paths import shared_dir
-from .arguments import DataArgumentsBase, as_config, renamed
+from .arguments import SKIP_EXISTING, DataArgumentsBase, as_config, no_effect, renamed
 from .arguments import ModelArguments as _SharedModelArguments
 from .contracts import RecipeData
 from .image_data import (  # noqa: F401 - the recipe's data, re-exported
@@ -50,7 +53,7 @@ from .image_data import (  # noqa: F401 - the recipe's data, re-exported
 from .registry import Recipe, register_recipe
 
 if TYPE_CHECKING:
-    from transformers import HfArgumentParser, PreTrainedModel
+    from transformers import PreTrainedModel
 
     from textmix.trainer import MixTrainingArguments
 
@@ -117,6 +120,7 @@ class DataArguments(DataArgumentsBase):
     SHIFT_FAMILY = "image"
     UNIT = "image"
     RENAMED = {"validation_share": "validation_split", "corruption_seed": "split_seed"}
+    NO_EFFECT = {"skip_existing": SKIP_EXISTING}
     TASK_DATA_ONLY = frozenset({"validation_split", "max_predict_samples", "split_seed"})
     """Shared names the image recipe did not have before: a grid's top-level `data` (written for text
     tasks) does not set them for image tasks; a task's own `data` does."""
@@ -195,14 +199,11 @@ class DataArguments(DataArgumentsBase):
     corruption_seed: int | None = renamed("split_seed")
     compare: list[str] | None = field(
         default=None, metadata={"help": "Train one model per mixing method (e.g. none mixup cutmix patch_cutmix) "
-                                        "into OUTPUT_DIR/METHOD and report them together; default: the single "
+                                        "as a one-task sweep: runs in OUTPUT_DIR/runs/<task>/<method>/seed<N>, "
+                                        "finished ones skipped, the report in OUTPUT_DIR; default: the single "
                                         "--mix_method into OUTPUT_DIR."},
     )
-    skip_existing: bool = field(
-        default=False,
-        metadata={"help": "With --compare: read back methods that already have OUTPUT_DIR/METHOD/results.json "
-                  "instead of training them again (resume a comparison, or run its methods one by one)."},
-    )
+    skip_existing: bool = no_effect(SKIP_EXISTING)
     quick: bool = field(
         default=False, metadata={"help": "Defaults for the quick MNIST comparison (QUICK in "
                                          "textmix.harness.recipes.image)."}
@@ -385,38 +386,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
                                 save_calibrated=model_args.save_calibrated)
 
 
-def compare(parser: HfArgumentParser, argv: list[str], model_args: ModelArguments, data_args: DataArguments,
-            training_args: MixTrainingArguments) -> list[dict[str, Any]]:
-    """`--compare`: `run()` once per method into OUTPUT_DIR/METHOD (reading back finished ones with
-    `--skip_existing`), then the report of `textmix.harness.report` in OUTPUT_DIR. Returns the results."""
-    from ..report import write_report
-    from .common import RESULTS_FILE, read_results
-
-    out = Path(training_args.output_dir)
-    methods = list(dict.fromkeys(data_args.compare))
-    results, folders = [], []
-    for method in methods:
-        folder = out / method
-        if data_args.skip_existing and (folder / RESULTS_FILE).exists():
-            result = read_results(folder)
-        else:
-            # fresh TrainingArguments per method: the same command line with this method and folder
-            run_args = parser.parse_args_into_dataclasses(
-                args=[*argv, "--mix_method", method, "--output_dir", str(folder)])[2]
-            result = run(model_args, data_args, run_args, tags={"method": method})
-        results.append(result)
-        folders.append(folder)
-        if training_args.process_index == 0:
-            _print_line(result)
-    if training_args.process_index == 0:
-        baseline = "none" if "none" in methods else methods[0]
-        write_report([{**r, "_folder": str(f)} for r, f in zip(results, folders, strict=True)], out, baseline=baseline,
-                     order={"methods": methods}, source="`textmix.harness.recipes.image --compare`",
-                     test_set="the data's test split")
-        print(f"\nreport: {out / 'report.md'} (and report.csv, report.json, reliability.png)", flush=True)
-    return results
-
-
 def _print_line(result: dict[str, Any]) -> None:
     test, scaled = result["test"], result.get("test_ts", {})
     print(f"\n{result['method']}: test accuracy {test['accuracy']:.4f}, ECE {test['ece']:.4f} "
@@ -434,7 +403,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    """Command-line entry point (see the module docstring): one run, or one per `--compare` method.
+    """Command-line entry point (see the module docstring): one run, or with `--compare` a one-task sweep
+    (`textmix.harness.compare.recipe.compare_recipe`).
 
     Returns the results dict of each run, in the order of the methods.
     """
@@ -446,7 +416,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     if not data_args.has_data:
         parser.error(NO_DATA)
     if data_args.compare:
-        results = compare(parser, argv, model_args, data_args, training_args)
+        from ..compare.recipe import compare_recipe
+
+        results = compare_recipe("image", model_args, data_args, training_args)
     else:
         result = run(model_args, data_args, training_args)
         if training_args.process_index == 0:

@@ -3,7 +3,7 @@
     python recipes/run_ner.py --train_file ../shared/data/wnut17/train.conll \\
         --validation_file ../shared/data/wnut17/dev.conll --test_file ../shared/data/wnut17/test.conll \\
         --model_name_or_path ../shared/models/bert-tiny --mix_method hidden --output_dir out/wnut17-hidden
-    python recipes/run_ner.py ... --compare none embedding hidden --output_dir out/wnut17   # one run per method
+    python recipes/run_ner.py ... --compare none embedding hidden --output_dir out/wnut17   # a one-task sweep
     python recipes/run_ner.py config.yaml           # the same arguments from a .yaml or .json file
     python -m textmix.harness.recipes.ner ...       # the same without the launcher script
     torchrun --nproc_per_node 2 recipes/run_ner.py ...   |   accelerate launch recipes/run_ner.py ...
@@ -45,9 +45,12 @@ temperature scaling fitted on the validation split's labelled tokens; `temperatu
 test split's labelled tokens). An interrupted run continues from the last complete checkpoint in
 `output_dir` when started again.
 
-`--compare none embedding hidden` runs `run()` once per method, with otherwise equal settings, into
-OUTPUT_DIR/METHOD/, then writes OUTPUT_DIR/report.md, report.csv, report.json and reliability.png
-with `textmix.harness.report` (task metric: entity F1).
+`--compare none embedding hidden` trains one model per method, with otherwise equal settings, as a
+one-task sweep of `textmix compare` (`textmix.harness.compare.recipe`): each run in
+OUTPUT_DIR/runs/<task>/<method>/seed<N>/ (the task: the data's name, see `DataArguments.name`; N:
+--seed), the report (report.md, report.csv, report.json, reliability.png; task metric: entity F1) in
+OUTPUT_DIR. Finished runs (same run key) are skipped, so the same command again trains nothing; a
+changed setting is a new run key and trains again.
 """
 
 from __future__ import annotations
@@ -61,7 +64,16 @@ from typing import TYPE_CHECKING, Any
 from textmix.targets import IGNORE_INDEX
 
 from ..checks import InputError
-from .arguments import DataArgumentsBase, argument_parser, as_config, parse, renamed, with_lora
+from .arguments import (
+    SKIP_EXISTING,
+    DataArgumentsBase,
+    argument_parser,
+    as_config,
+    no_effect,
+    parse,
+    renamed,
+    with_lora,
+)
 from .arguments import ModelArguments as _SharedModelArguments
 from .ner_data import (  # noqa: F401 - the recipe's data, re-exported
     TABLE_SUFFIXES,
@@ -103,6 +115,7 @@ class DataArguments(DataArgumentsBase):
     MODALITY = "tokens"
     UNIT = "sentence"
     RENAMED = {"max_test_samples": "max_predict_samples"}
+    NO_EFFECT = {"skip_existing": SKIP_EXISTING}
 
     train_file: str | None = field(
         default=None, metadata={"help": "Training data: CoNLL (token<TAB>tag per line), .csv, .json or .jsonl "
@@ -147,12 +160,11 @@ class DataArguments(DataArgumentsBase):
                                          "training data never shows (counted in the log and in results.json) "
                                          "instead of stopping with an error that names the tags."})
     compare: list[str] | None = field(
-        default=None, metadata={"help": "Train one model per mixing method (e.g. none embedding hidden) into "
-                                        "OUTPUT_DIR/METHOD and report them together; default: the single "
-                                        "--mix_method into OUTPUT_DIR."})
-    skip_existing: bool = field(
-        default=False, metadata={"help": "With --compare: read back methods that already have "
-                                         "OUTPUT_DIR/METHOD/results.json instead of training them again."})
+        default=None, metadata={"help": "Train one model per mixing method (e.g. none embedding hidden) as a "
+                                        "one-task sweep: runs in OUTPUT_DIR/runs/<task>/<method>/seed<N>, finished "
+                                        "ones skipped, the report in OUTPUT_DIR; default: the single --mix_method "
+                                        "into OUTPUT_DIR."})
+    skip_existing: bool = no_effect(SKIP_EXISTING)
 
     def __post_init__(self) -> None:
         if not self.dataset_name and not self.train_file:
@@ -387,41 +399,6 @@ def _parser() -> HfArgumentParser:
     return argument_parser(ModelArguments, DataArguments)
 
 
-def compare(parser: HfArgumentParser, argv: list[str], model_args: ModelArguments, data_args: DataArguments,
-            training_args: MixTrainingArguments) -> list[dict[str, Any]]:
-    """`--compare`: `run()` once per method into OUTPUT_DIR/METHOD (reading back finished ones with
-    `--skip_existing`), then the report of `textmix.harness.report` in OUTPUT_DIR. Every method is
-    checked before the first one trains. Returns the results, in the order of the methods."""
-    from ..checks import check_output_dir
-    from ..report import write_report
-    from .common import RESULTS_FILE, read_results
-
-    out = Path(training_args.output_dir)
-    check_output_dir(out)
-    methods = list(dict.fromkeys(data_args.compare))
-    per_method = {}
-    for method in methods:  # fresh TrainingArguments per method: the same arguments with this method and folder
-        run_args = parse(parser, argv, mix_method=method, output_dir=str(out / method))[2]
-        check_token_methods(run_args)
-        per_method[method] = run_args
-    results = []
-    for method, run_args in per_method.items():
-        folder = out / method
-        if data_args.skip_existing and (folder / RESULTS_FILE).exists():
-            result = read_results(folder)
-        else:
-            result = run(model_args, data_args, run_args, tags={"method": method})
-        results.append({**result, "_folder": str(folder)})
-        if training_args.process_index == 0:
-            _print_line(result)
-    if training_args.process_index == 0:
-        baseline = "none" if "none" in methods else methods[0]
-        write_report(results, out, baseline=baseline, order={"methods": methods},
-                     source="`textmix.harness.recipes.ner --compare`", test_set="the data's test split")
-        print(f"\nreport: {out / 'report.md'} (and report.csv, report.json, reliability.png)", flush=True)
-    return [{k: v for k, v in r.items() if k != "_folder"} for r in results]
-
-
 def _print_line(result: dict[str, Any]) -> None:
     test, scaled = result["test"], result.get("test_ts", {})
     spent = result.get("train_time_s")
@@ -432,12 +409,15 @@ def _print_line(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Command-line entry point (see the module docstring): the results dict of one run, or with
-    `--compare` the list of each method's, in the order of the methods."""
+    `--compare` (a one-task sweep: `textmix.harness.compare.recipe.compare_recipe`) the list of each
+    method's, in the order of the methods."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    model_args, data_args, training_args = parse(parser, argv)
+    model_args, data_args, training_args = parse(_parser(), argv)
     if data_args.compare:
-        outcome: dict[str, Any] | list[dict[str, Any]] = compare(parser, argv, model_args, data_args, training_args)
+        from ..compare.recipe import compare_recipe
+
+        outcome: dict[str, Any] | list[dict[str, Any]] = compare_recipe("tokens", model_args, data_args,
+                                                                         training_args)
     else:
         outcome = run(model_args, data_args, training_args)
         if training_args.process_index == 0:

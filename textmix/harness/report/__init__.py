@@ -4,7 +4,7 @@ Writes `report.md`, `report.csv`, `report.json` and `reliability.png` into the s
 mean +/- std over seeds per task and method, the change against the baseline with a paired t-test
 over seeds, the best method per task, each task's majority-class accuracy (runs that do not beat
 it clearly are marked), and a tasks x methods grid of reliability diagrams (seeds pooled).
-`write_report` does the same for any list of runs' results (the image recipe's `--compare` uses it).
+`write_report` does the same for any list of runs' results (the recipes' `--compare` is a sweep: `build_report`).
 
 A task trained with label noise (`label_noise` > 0 in results.json; runs under
 `runs/<task>/<method>/noise<rate>/seed<k>/`) is a task of its own, `"<task> · label noise <rate>"`

@@ -1,11 +1,14 @@
-"""RegMixup and attention label weights in grids: the `quick` preset plans the variants where they fit, with their training arguments reaching MixConfig; bad values are grid problems."""
+"""RegMixup and attention label weights in grids: the `quick` preset plans the variants where they fit, with
+their training arguments reaching MixConfig; a slice of the preset leaves its unused variants out; bad values
+are grid problems."""
 
 from __future__ import annotations
 
+import pytest
 from transformers import HfArgumentParser
 
 from textmix import MixTrainingArguments
-from textmix.harness.compare import check_grid, load_grid, plan
+from textmix.harness.compare import GridError, check_grid, load_grid, plan
 from textmix.harness.tasks import fits
 
 
@@ -54,3 +57,14 @@ def test_bad_values_in_method_args_are_grid_problems(tmp_path):
     problems = "\n".join(check_grid(load_grid("smoke", str(config)), tmp_path / "sweep"))
     assert "training of method reg: clean_weight must be a number >= 0" in problems
     assert "training of method att: label_weights='attention'" in problems and "paste no region" in problems
+
+
+def test_a_slice_of_the_quick_preset_leaves_its_unused_variants_out(tmp_path):
+    grid = load_grid("quick", None, methods=["none", "regmixup_hidden"], seeds=[0])
+    assert set(grid["method_args"]) == {"regmixup_hidden"}
+    assert "method_args" not in load_grid("quick", None, methods=["none"])
+    config = tmp_path / "slice.yaml"
+    config.write_text("methods: [none, mine]\nmethod_args:\n  mine: {mix_method: hidden}\n  typo: {mix_method: span}\n",
+                      encoding="utf-8")
+    with pytest.raises(GridError, match="unknown method 'typo'"):  # a config's own unused variant is still an error
+        load_grid("quick", str(config))

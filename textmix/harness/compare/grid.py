@@ -34,6 +34,7 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
     if preset is None and config is None:
         raise ValueError(f"give --preset ({', '.join(PRESETS)}) or --config FILE.")
     grid: dict[str, Any] = {}
+    loaded: Mapping[str, Any] = {}
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}{did_you_mean(preset, PRESETS)}; choose from {sorted(PRESETS)}.")
@@ -52,11 +53,27 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
         if not isinstance(loaded, Mapping):
             raise ValueError(f"{config} must hold a mapping (tasks, methods, seeds, ...).")
         grid = _merge(grid, loaded)
+    preset_variants = set(grid.get("method_args") or {}) - set(loaded.get("method_args") or {})
     grid = _merge(grid, {k: v for k, v in overrides.items() if v is not None})
+    _drop_unused_variants(grid, preset_variants)
     problems = grid_problems(grid) if validate else []
     if problems:
         raise GridError(problems)
     return grid
+
+
+def _drop_unused_variants(grid: dict[str, Any], preset_variants: set[str]) -> None:
+    """Leave out the preset's own `method_args` entries that `methods` (overridden) no longer lists, so that
+    `--methods none hidden` runs a slice of a preset that declares variants; a config's own stay (and are checked)."""
+    methods = grid.get("methods")
+    if not preset_variants or not isinstance(methods, list):
+        return
+    listed = {m for m in methods if isinstance(m, str)}
+    kept = {k: v for k, v in grid["method_args"].items() if k in listed or k not in preset_variants}
+    if kept:
+        grid["method_args"] = kept
+    else:
+        grid.pop("method_args")
 
 
 REVIEWS_DIR = Path(__file__).resolve().parent.parent / "data" / "reviews"

@@ -51,7 +51,7 @@ def _common_section_problems(where: str, section: str, values: Any, specs: list[
 
 def _shift_problems(grid: Mapping[str, Any]) -> list[str]:
     """Problems of the grid's `shift` and `label_noise`."""
-    from ..recipes.common import check_label_noise, check_shift
+    from ..recipes.common import check_label_noise, check_severities, check_shift
 
     problems = []
     shift = grid.get("shift")
@@ -75,7 +75,7 @@ def _shift_problems(grid: Mapping[str, Any]) -> list[str]:
                 problems.append(f"shift.severities must be a list of severities 1-5, got {severities!r}.")
             else:
                 try:
-                    check_shift([], severities, SHIFT_FAMILIES[0])
+                    check_severities(severities)
                 except InputError as err:
                     problems.append(f"shift.severities: {err}")
         if not any(shift.get(key) for key in SHIFT_FAMILIES):

@@ -258,7 +258,7 @@ def nonfinite_figures(results: Mapping[str, Any]) -> list[str]:
 def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, family: str) -> None:
     """Raise `InputError` for shift kinds that are not of the shift `family` (a key of
     `textmix.robustness.SHIFT_FAMILIES`: `text`, `image`) or severities outside 1-5."""
-    from textmix.robustness import SEVERITIES, SHIFT_FAMILIES
+    from textmix.robustness import SHIFT_FAMILIES
 
     known = SHIFT_FAMILIES[family]
     for kind in kinds or []:
@@ -269,6 +269,13 @@ def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, f
                              f"{did_you_mean(str(kind), known)}; choose from {list(known)}.")
     if severities is not None and not kinds:
         raise InputError("shift severities are given but no shift kinds: give the kinds to corrupt the test set with.")
+    check_severities(severities)
+
+
+def check_severities(severities: Sequence[int] | None) -> None:
+    """Raise `InputError` for shift severities outside 1-5."""
+    from textmix.robustness import SEVERITIES
+
     for severity in severities or []:
         if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
             raise InputError(f"shift severity {severity!r} is not one of {list(SEVERITIES)}.")

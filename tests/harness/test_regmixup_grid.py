@@ -68,3 +68,9 @@ def test_a_slice_of_the_quick_preset_leaves_its_unused_variants_out(tmp_path):
                       encoding="utf-8")
     with pytest.raises(GridError, match="unknown method 'typo'"):  # a config's own unused variant is still an error
         load_grid("quick", str(config))
+
+
+def test_tasks_override_selects_the_presets_own_tasks_by_name():
+    grid = load_grid("quick", None, tasks=["digits", "mrpc"], methods=["none"])
+    assert grid["tasks"][0]["name"] == "digits" and grid["tasks"][0]["modality"] == "image"
+    assert grid["tasks"][1] == "mrpc"

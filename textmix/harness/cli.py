@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--output_dir", required=True, help="sweep folder: runs, report.md/.csv/.json, reliability.png")
     cmp.add_argument("--glue_dir", help="GLUE folder in the layout of GLUE's download script")
     cmp.add_argument("--model_name_or_path", help="hub id or local folder of the model")
-    cmp.add_argument("--tasks", nargs="+", help="override the grid's tasks")
+    cmp.add_argument("--tasks", nargs="+", help="override the grid's tasks: GLUE names, or names of the grid's own "
+                     "tasks (e.g. --preset quick --tasks sst2 digits)")
     cmp.add_argument("--methods", nargs="+", metavar="METHOD",
                      help=f"override the grid's methods: {', '.join(grid_methods())} (each runs on the tasks it "
                           "fits: text methods on text and token tasks, image methods on image tasks)")

@@ -54,12 +54,21 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
             raise ValueError(f"{config} must hold a mapping (tasks, methods, seeds, ...).")
         grid = _merge(grid, loaded)
     preset_variants = set(grid.get("method_args") or {}) - set(loaded.get("method_args") or {})
+    if overrides.get("tasks") is not None:
+        overrides["tasks"] = _named_tasks(overrides["tasks"], grid.get("tasks"))
     grid = _merge(grid, {k: v for k, v in overrides.items() if v is not None})
     _drop_unused_variants(grid, preset_variants)
     problems = grid_problems(grid) if validate else []
     if problems:
         raise GridError(problems)
     return grid
+
+
+def _named_tasks(names: list[Any], tasks: Any) -> list[Any]:
+    """`--tasks` with each name of one of the grid's own task mappings (e.g. the `quick` preset's `digits`)
+    replaced by that mapping; other names stay (GLUE tasks)."""
+    own = {t["name"]: t for t in tasks or [] if isinstance(t, Mapping) and isinstance(t.get("name"), str)}
+    return [own.get(n, n) if isinstance(n, str) else n for n in names]
 
 
 def _drop_unused_variants(grid: dict[str, Any], preset_variants: set[str]) -> None:

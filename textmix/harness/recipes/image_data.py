@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from .image import DataArguments, ModelArguments
 
 
+Images = tuple[torch.Tensor, np.ndarray]
+"""Images (N, C, H, W) and their labels (as read, before they become class ids)."""
+
+
 class TensorImages(torch.utils.data.Dataset):
     """Images (N, C, H, W) float and labels (N,) as Trainer rows."""
 
@@ -42,24 +46,66 @@ def load_npz(
     {kind: {severity: TensorImages}}), `label_noise_flipped` and `test_set` (what the test set is)."""
     from textmix.robustness import corrupt_images
 
-    from ..checks import InputError, notice
+    from ..checks import notice
     from .common import shift_plan
-    from .contracts import (
-        MISSING_LABEL,
-        carve_count,
-        classes_notice,
-        fix_classes,
-        image_layout,
-        images_nchw,
-        no_test_split,
-        npz_labels,
-    )
+    from .contracts import classes_notice, fix_classes
 
     path = Path(data.npz_path)
+    arrays, val_key = _read_npz(path, data)
+    raw, scale, layouts = _npz_images(arrays, val_key, path)
+    dropped_unlabelled = _drop_hidden_images(raw, path, data.drop_unlabelled)
+    made: dict[str, str] = {}
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _npz_splits(raw, val_key, data, seed, path, made)
+    classes = fix_classes({"train": [str(v) for v in y_train.tolist()], "validation": [str(v) for v in y_val.tolist()],
+                           "test": [str(v) for v in y_test.tolist()]},
+                          {"train": f"y_train of {path}", "validation": f"y{(val_key or '_train')[1:]} of {path}",
+                           "test": f"y_test of {path}" if "x_test" in raw else f"the test images carved from {path}"},
+                          data.drop_unseen_labels)
+    notice(classes_notice(classes, ["train", "validation", "test"]))
+    if classes.dropped_unseen.get("validation"):
+        keep = torch.tensor(classes.keep["validation"])
+        x_val, y_val = x_val[keep], y_val[keep.numpy()]
+    if classes.dropped_unseen.get("test"):
+        keep = torch.tensor(classes.keep["test"])
+        x_test, y_test = x_test[keep], y_test[keep.numpy()]
+    y_train, y_val, y_test = (_class_ids(y, classes.ids) for y in (y_train, y_val, y_test))
+    native_channels = x_train.shape[1]
+    channels = channels or native_channels
+    mnist_like = native_channels == 1  # grey digits: MNIST's statistics
+    prepare = functools.partial(
+        _prepare_images, scale=scale, channels=channels, size=size or x_train.shape[-1],
+        mean=data.image_mean or [0.1307 if mnist_like else 0.5] * channels,
+        std=data.image_std or [0.3081 if mnist_like else 0.5] * channels)
+    n_train, n_eval, n_test = data.max_train_samples, data.max_eval_samples, data.max_predict_samples
+    y_train = y_train[:n_train] if n_train else y_train
+    y_train, flipped = noisy_labels(y_train, data, len(classes.names))
+    x_test, y_test = (x_test[:n_test], y_test[:n_test]) if n_test else (x_test, y_test)
+    splits = (
+        TensorImages(prepare(x_train, n_train), y_train),
+        TensorImages(prepare(x_val, n_eval), y_val[:n_eval] if n_eval else y_val),
+        TensorImages(prepare(x_test, None), y_test),
+    )
+    shifted = {}
+    for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
+        corrupted = corrupt_images(x_test, kind, severity, seed=data.split_seed)
+        shifted.setdefault(kind, {})[severity] = TensorImages(prepare(corrupted, None), y_test)
+    extra = {"shifted": shifted, "label_noise_flipped": flipped,
+             "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'images carved from x_train'} of "
+                         f"{Path(data.npz_path).name} ({len(y_test)} images)",
+             "splits_made": made, "inputs": {"layouts": layouts, "scaled_by": scale},
+             "dropped_unlabelled": dropped_unlabelled, "dropped_unseen_labels": dict(classes.dropped_unseen)}
+    return splits, list(classes.names), native_channels, x_train.shape[-1], extra
+
+
+def _read_npz(path: Path, data: DataArguments) -> tuple[dict[str, np.ndarray], str | None]:
+    """The arrays of the .npz at `path` (no pickle) and the key of its validation images (None: none),
+    once it has training images, labels for every image array, and test images or `--test_share`."""
+    from .contracts import no_test_split
+
     if not path.is_file():
         raise FileNotFoundError(f"npz_path {path} {'is a folder' if path.is_dir() else 'does not exist'}: give an "
                                 ".npz with x_train, y_train, x_test, y_test.")
-    with np.load(data.npz_path, allow_pickle=False) as npz:  # plain arrays: no pickle
+    with np.load(path, allow_pickle=False) as npz:  # plain arrays: no pickle
         arrays = {key: npz[key] for key in npz.files}
     unlabelled = [k for k in ("x_test", "x_validation", "x_val", "x_valid") if k in arrays and "y" + k[1:] not in arrays]
     if unlabelled:
@@ -72,8 +118,19 @@ def load_npz(
     val_key = next((k for k in ("x_validation", "x_val", "x_valid") if k in arrays), None)
     if "x_test" not in arrays and data.test_share is None:
         raise no_test_split(f"{path} (arrays {sorted(arrays)})", "--test_share")
+    return arrays, val_key
+
+
+def _npz_images(
+    arrays: dict[str, np.ndarray], val_key: str | None, path: Path
+) -> tuple[dict[str, Images], float, dict[str, str]]:
+    """{images key: (images (N, C, H, W), labels)} of the train, validation and test arrays there are, the
+    scale of their pixels, and each array's layout; arrays of mixed dtypes or shapes are an `InputError`."""
+    from ..checks import InputError
+    from .contracts import image_layout, images_nchw, npz_labels
+
     keys = ["x_train"] + ([val_key] if val_key else []) + (["x_test"] if "x_test" in arrays else [])
-    raw: dict[str, tuple[torch.Tensor, np.ndarray]] = {}
+    raw: dict[str, Images] = {}
     scales, layouts = set(), {}
     for key in keys:  # uint8 (or float) until `prepare`: only the images used become floats
         x, scale = images_nchw(arrays[key], key, str(path))
@@ -85,18 +142,34 @@ def load_npz(
     if len({tuple(x.shape[1:]) for x, _ in raw.values()}) > 1:
         raise InputError(f"{path}: the images differ in shape across arrays "
                          f"({ {k: tuple(x.shape[1:]) for k, (x, _) in raw.items()} }, as (C, H, W)).")
-    scale = scales.pop()
-    name = path.name
-    made = {}
+    return raw, scales.pop(), layouts
+
+
+def _drop_hidden_images(raw: dict[str, Images], path: Path, drop: bool) -> dict[str, int]:
+    """The images whose label is -1 (missing) per split, taken out of `raw` when `drop` (else an `InputError`)."""
+    from ..checks import InputError
+    from .contracts import MISSING_LABEL
+
     dropped_unlabelled: dict[str, int] = {}
     for key, (x, y) in list(raw.items()):
         hidden = y == MISSING_LABEL
         if hidden.any():
-            if not data.drop_unlabelled:
+            if not drop:
                 raise InputError(f"{path}: {int(hidden.sum())} of the {len(y)} labels of y{key[1:]} are -1 (missing): "
                                  "give them, or pass --drop_unlabelled to leave those images out (counted).")
             raw[key] = (x[torch.from_numpy(~hidden)], y[~hidden])
             dropped_unlabelled[key[2:]] = int(hidden.sum())
+    return dropped_unlabelled
+
+
+def _npz_splits(raw: dict[str, Images], val_key: str | None, data: DataArguments, seed: int, path: Path,
+                made: dict[str, str]) -> tuple[Images, Images, Images]:
+    """(train, validation, test) images: the arrays given, else the test images carved from x_train by
+    `--split_seed` (never from the validation images), then the validation images by `seed`; how each was
+    made goes into `made`."""
+    from .contracts import carve_count
+
+    name = path.name
     x_train, y_train = raw["x_train"]
     made["train"] = f"x_train/y_train of {name}"
     if "x_test" in raw:
@@ -121,62 +194,26 @@ def load_npz(
         x_train, y_train = x_train[order[n_val:]], y_train[order[n_val:].numpy()]
         made["validation"] = (f"{n_val} images carved from x_train of {name} (--validation_split "
                               f"{data.validation_split}), disjoint from train")
-    classes = fix_classes({"train": [str(v) for v in y_train.tolist()], "validation": [str(v) for v in y_val.tolist()],
-                           "test": [str(v) for v in y_test.tolist()]},
-                          {"train": f"y_train of {path}", "validation": f"y{(val_key or '_train')[1:]} of {path}",
-                           "test": f"y_test of {path}" if "x_test" in raw else f"the test images carved from {path}"},
-                          data.drop_unseen_labels)
-    notice(classes_notice(classes, ["train", "validation", "test"]))
-    if classes.dropped_unseen.get("validation"):
-        keep = torch.tensor(classes.keep["validation"])
-        x_val, y_val = x_val[keep], y_val[keep.numpy()]
-    if classes.dropped_unseen.get("test"):
-        keep = torch.tensor(classes.keep["test"])
-        x_test, y_test = x_test[keep], y_test[keep.numpy()]
-    ids = classes.ids
+    return (x_train, y_train), (x_val, y_val), (x_test, y_test)
 
-    def class_ids(y: np.ndarray) -> torch.Tensor:
-        return torch.tensor([ids[str(v)] for v in y.tolist()], dtype=torch.long)
 
-    y_train, y_val, y_test = class_ids(y_train), class_ids(y_val), class_ids(y_test)
-    inputs = {"layouts": layouts, "scaled_by": scale}
-    native_channels = x_train.shape[1]
-    channels = channels or native_channels
-    size = size or x_train.shape[-1]
-    mnist_like = native_channels == 1  # grey digits: MNIST's statistics
-    mean = data.image_mean or [0.1307 if mnist_like else 0.5] * channels
-    std = data.image_std or [0.3081 if mnist_like else 0.5] * channels
+def _class_ids(y: np.ndarray, ids: dict[str, int]) -> torch.Tensor:
+    """The class ids (`ids` of the labels as strings) of labels `y`."""
+    return torch.tensor([ids[str(v)] for v in y.tolist()], dtype=torch.long)
 
-    def prepare(x: torch.Tensor, limit: int | None) -> torch.Tensor:
-        x = (x[:limit] if limit else x).float() / scale
-        if x.shape[1] != channels:
-            if x.shape[1] != 1:
-                raise ValueError(f"the images have {x.shape[1]} channels, the model wants {channels}.")
-            x = x.expand(-1, channels, -1, -1)
-        if x.shape[-1] != size or x.shape[-2] != size:
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        return _normalise(x, mean, std).contiguous()
 
-    n_train, n_eval, n_test = data.max_train_samples, data.max_eval_samples, data.max_predict_samples
-    num_classes = len(classes.names)
-    y_train = y_train[:n_train] if n_train else y_train
-    y_train, flipped = noisy_labels(y_train, data, num_classes)
-    x_test, y_test = (x_test[:n_test], y_test[:n_test]) if n_test else (x_test, y_test)
-    splits = (
-        TensorImages(prepare(x_train, n_train), y_train),
-        TensorImages(prepare(x_val, n_eval), y_val[:n_eval] if n_eval else y_val),
-        TensorImages(prepare(x_test, None), y_test),
-    )
-    shifted = {}
-    for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
-        corrupted = corrupt_images(x_test, kind, severity, seed=data.split_seed)
-        shifted.setdefault(kind, {})[severity] = TensorImages(prepare(corrupted, None), y_test)
-    extra = {"shifted": shifted, "label_noise_flipped": flipped,
-             "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'images carved from x_train'} of "
-                         f"{Path(data.npz_path).name} ({len(y_test)} images)",
-             "splits_made": made, "inputs": inputs, "dropped_unlabelled": dropped_unlabelled,
-             "dropped_unseen_labels": dict(classes.dropped_unseen)}
-    return splits, list(classes.names), native_channels, x_train.shape[-1], extra
+def _prepare_images(x: torch.Tensor, limit: int | None, scale: float, channels: int, size: int, mean: list[float],
+                    std: list[float]) -> torch.Tensor:
+    """The first `limit` images (all: None) as normalised floats of `channels` channels and `size` x `size` pixels
+    (grey images repeated to three channels; other channel counts that differ are a `ValueError`)."""
+    x = (x[:limit] if limit else x).float() / scale
+    if x.shape[1] != channels:
+        if x.shape[1] != 1:
+            raise ValueError(f"the images have {x.shape[1]} channels, the model wants {channels}.")
+        x = x.expand(-1, channels, -1, -1)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return _normalise(x, mean, std).contiguous()
 
 
 def noisy_labels(labels: torch.Tensor, data: DataArguments, num_classes: int) -> tuple[torch.Tensor, int]:

@@ -232,110 +232,26 @@ def load_hub_or_folder(
 ) -> tuple[tuple[Any, Any, Any], list[str], int, int, dict[str, Any]]:
     """Train / validation / test datasets (PIL images, transformed on the fly), class names, channels, size,
     and `extra` as `load_npz` gives it."""
-    from datasets import load_dataset
-    from PIL import Image
-
-    from ..checks import InputError, notice
     from .common import shift_plan
-    from .contracts import (
-        carve_count,
-        class_name,
-        classes_notice,
-        fix_classes,
-        is_missing_label,
-        no_test_split,
-    )
 
-    if data.data_dir:
-        check_image_folder(data.data_dir)
-    if data.data_dir and not data.dataset_name:
-        data.dataset_name = "imagefolder"
-    kwargs = {"data_dir": data.data_dir} if data.data_dir else {}
-    ds = load_dataset(data.dataset_name, data.dataset_config_name, **kwargs)
-    train = ds["train"]
-    image_col = data.image_column or next(c for c in ("image", "img", "pixel_values") if c in train.column_names)
-    label_col = data.label_column or next(c for c in ("label", "labels", "fine_label") if c in train.column_names)
-    source = data.data_dir or data.dataset_name
-    shown = Path(source).name if data.data_dir else source
-    val_name = next((s for s in ("validation", "val", "valid") if s in ds), None)
-    made = {"train": f"the train split of {shown}"}
-    if "test" in ds:
-        test = ds["test"]
-        made["test"] = f"the test split of {shown}"
-    elif data.test_share is None:
-        raise no_test_split(f"{shown} (splits {list(ds)})", "--test_share")
-    else:  # carved from train, never the validation images
-        n_test = carve_count(len(train), data.test_share, "test", shown)
-        parts = train.train_test_split(test_size=n_test, seed=data.split_seed)
-        train, test = parts["train"], parts["test"]
-        made["test"] = (f"{n_test} images carved from the train split of {shown} (--test_share {data.test_share}, "
-                        f"--split_seed {data.split_seed}), disjoint from train and validation")
-    if val_name is None:
-        parts = train.train_test_split(test_size=_share_or_count(data.validation_split), seed=seed)
-        train, validation = parts["train"], parts["test"]
-        made["validation"] = (f"{len(validation)} images carved from the train split of {shown} (--validation_split "
-                              f"{data.validation_split}), disjoint from train")
-    else:
-        validation = ds[val_name]
-        made["validation"] = f"the {val_name} split of {shown}"
-    feature = train.features[label_col]
+    ds, image_col, label_col, shown = _load_images_dataset(data)
+    made: dict[str, str] = {}
+    parts = _hub_splits(ds, data, seed, shown, made)
+    feature = parts["train"].features[label_col]
     feature_names = list(feature.names) if hasattr(feature, "names") else None
-    parts_by_split = {"train": train, "validation": validation, "test": test}
-    dropped_unlabelled: dict[str, int] = {}
-    for split, part in parts_by_split.items():
-        values = part[label_col]
-        hidden = [i for i, v in enumerate(values) if is_missing_label(v)]
-        if hidden and not data.drop_unlabelled:
-            raise InputError(f"{made[split]}: {len(hidden)} image(s) without a label (-1 or empty): give them, or pass "
-                             "--drop_unlabelled to leave them out (counted).")
-        if hidden:
-            gone = set(hidden)
-            parts_by_split[split] = part.select([i for i in range(len(values)) if i not in gone])
-            dropped_unlabelled[split] = len(hidden)
-
-    def name_of(value: Any) -> str:
-        return feature_names[int(value)] if feature_names else class_name(value)
-
-    classes = fix_classes({split: [name_of(v) for v in part[label_col]] for split, part in parts_by_split.items()},
-                          made, data.drop_unseen_labels)
-    notice(classes_notice(classes, ["train", "validation", "test"]))
-    ids = classes.ids
-    for split, part in parts_by_split.items():
-        if classes.dropped_unseen.get(split):
-            part = part.select([i for i, kept in enumerate(classes.keep[split]) if kept])
-        new_ids = [ids[name_of(v)] for v in part[label_col]]
-        parts_by_split[split] = part.remove_columns(label_col).add_column(label_col, new_ids)
-    train, validation, test = parts_by_split["train"], parts_by_split["validation"], parts_by_split["test"]
+    dropped_unlabelled = _drop_unlabelled_rows(parts, label_col, made, data.drop_unlabelled)
+    classes = _relabel(parts, label_col, feature_names, made, data.drop_unseen_labels)
+    train, validation, test = parts["train"], parts["validation"], parts["test"]
     names = list(classes.names)
-
-    processor_mean = processor_std = None
-    if model_args.model_name_or_path:
-        try:
-            from transformers import AutoImageProcessor
-
-            proc = AutoImageProcessor.from_pretrained(model_args.model_name_or_path, use_fast=False)
-            processor_mean, processor_std = proc.image_mean, proc.image_std
-            proc_size = getattr(proc, "size", None) or {}
-            size = size or proc_size.get("height") or proc_size.get("shortest_edge")
-        except Exception:  # noqa: BLE001 - no processor: fall back to 0.5 / 0.5
-            pass
+    processor_mean, processor_std, size = _processor_stats(model_args, size)
     first = train[0][image_col]
     native_channels = 1 if getattr(first, "mode", "RGB") in ("L", "1") else 3
     native_size = getattr(first, "size", (224, 224))[0]
     channels = channels or native_channels
-    size = size or native_size
-    mean = data.image_mean or processor_mean or [0.5] * channels
-    std = data.image_std or processor_std or [0.5] * channels
-
-    def transform(rows: dict) -> dict:
-        out = []
-        for img in rows[image_col]:
-            img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
-            img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
-            arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
-            out.append(arr[None] if arr.dim() == 2 else arr.permute(2, 0, 1))
-        x = _normalise(torch.stack(out), mean, std)
-        return {"pixel_values": list(x), "labels": list(rows[label_col])}
+    transform = functools.partial(
+        _image_transform, image_col=image_col, label_col=label_col, channels=channels, size=size or native_size,
+        mean=data.image_mean or processor_mean or [0.5] * channels,
+        std=data.image_std or processor_std or [0.5] * channels)
 
     def limit(split, n):
         return split.select(range(min(n, len(split)))) if n else split
@@ -357,6 +273,128 @@ def load_hub_or_folder(
              "splits_made": made, "inputs": {"image_column": image_col, "label_column": label_col},
              "dropped_unlabelled": dropped_unlabelled, "dropped_unseen_labels": dict(classes.dropped_unseen)}
     return splits, names, native_channels, native_size, extra
+
+
+def _load_images_dataset(data: DataArguments) -> tuple[Any, str, str, str]:
+    """The `DatasetDict` of `--dataset_name` or `--data_dir` (checked first: a folder of images), its image and
+    label columns (given, or the first usual name), and the data's name as messages show it."""
+    from datasets import load_dataset
+
+    if data.data_dir:
+        check_image_folder(data.data_dir)
+    if data.data_dir and not data.dataset_name:
+        data.dataset_name = "imagefolder"
+    kwargs = {"data_dir": data.data_dir} if data.data_dir else {}
+    ds = load_dataset(data.dataset_name, data.dataset_config_name, **kwargs)
+    train = ds["train"]
+    image_col = data.image_column or next(c for c in ("image", "img", "pixel_values") if c in train.column_names)
+    label_col = data.label_column or next(c for c in ("label", "labels", "fine_label") if c in train.column_names)
+    source = data.data_dir or data.dataset_name
+    return ds, image_col, label_col, Path(source).name if data.data_dir else source
+
+
+def _hub_splits(ds: Any, data: DataArguments, seed: int, shown: str, made: dict[str, str]) -> dict[str, Any]:
+    """{train, validation, test}: the splits given, else the test split carved from train by `--split_seed`
+    (never from the validation images), then the validation split by `seed`; how each was made goes into `made`."""
+    from .contracts import carve_count, no_test_split
+
+    train = ds["train"]
+    val_name = next((s for s in ("validation", "val", "valid") if s in ds), None)
+    made["train"] = f"the train split of {shown}"
+    if "test" in ds:
+        test = ds["test"]
+        made["test"] = f"the test split of {shown}"
+    elif data.test_share is None:
+        raise no_test_split(f"{shown} (splits {list(ds)})", "--test_share")
+    else:  # carved from train, never the validation images
+        n_test = carve_count(len(train), data.test_share, "test", shown)
+        parts = train.train_test_split(test_size=n_test, seed=data.split_seed)
+        train, test = parts["train"], parts["test"]
+        made["test"] = (f"{n_test} images carved from the train split of {shown} (--test_share {data.test_share}, "
+                        f"--split_seed {data.split_seed}), disjoint from train and validation")
+    if val_name is None:
+        parts = train.train_test_split(test_size=_share_or_count(data.validation_split), seed=seed)
+        train, validation = parts["train"], parts["test"]
+        made["validation"] = (f"{len(validation)} images carved from the train split of {shown} (--validation_split "
+                              f"{data.validation_split}), disjoint from train")
+    else:
+        validation = ds[val_name]
+        made["validation"] = f"the {val_name} split of {shown}"
+    return {"train": train, "validation": validation, "test": test}
+
+
+def _drop_unlabelled_rows(parts: dict[str, Any], label_col: str, made: dict[str, str], drop: bool) -> dict[str, int]:
+    """The images without a label (-1 or empty) per split, taken out of `parts` when `drop` (else an `InputError`)."""
+    from ..checks import InputError
+    from .contracts import is_missing_label
+
+    dropped_unlabelled: dict[str, int] = {}
+    for split, part in parts.items():
+        values = part[label_col]
+        hidden = [i for i, v in enumerate(values) if is_missing_label(v)]
+        if hidden and not drop:
+            raise InputError(f"{made[split]}: {len(hidden)} image(s) without a label (-1 or empty): give them, or pass "
+                             "--drop_unlabelled to leave them out (counted).")
+        if hidden:
+            gone = set(hidden)
+            parts[split] = part.select([i for i in range(len(values)) if i not in gone])
+            dropped_unlabelled[split] = len(hidden)
+    return dropped_unlabelled
+
+
+def _relabel(parts: dict[str, Any], label_col: str, feature_names: list[str] | None, made: dict[str, str],
+             drop_unseen: bool) -> Any:
+    """The classes of the training split (`contracts.fix_classes`, with its notice), the labels of `parts`
+    made their class ids (rows of a class training never shows taken out with `drop_unseen`)."""
+    from ..checks import notice
+    from .contracts import class_name, classes_notice, fix_classes
+
+    def name_of(value: Any) -> str:
+        return feature_names[int(value)] if feature_names else class_name(value)
+
+    classes = fix_classes({split: [name_of(v) for v in part[label_col]] for split, part in parts.items()},
+                          made, drop_unseen)
+    notice(classes_notice(classes, ["train", "validation", "test"]))
+    ids = classes.ids
+    for split, part in parts.items():
+        if classes.dropped_unseen.get(split):
+            part = part.select([i for i, kept in enumerate(classes.keep[split]) if kept])
+        new_ids = [ids[name_of(v)] for v in part[label_col]]
+        parts[split] = part.remove_columns(label_col).add_column(label_col, new_ids)
+    return classes
+
+
+def _processor_stats(model_args: ModelArguments, size: int | None) -> tuple[Any, Any, int | None]:
+    """(mean, std, size) from the image processor of `--model_name_or_path` (None where there is none);
+    `size` given wins."""
+    processor_mean = processor_std = None
+    if model_args.model_name_or_path:
+        try:
+            from transformers import AutoImageProcessor
+
+            proc = AutoImageProcessor.from_pretrained(model_args.model_name_or_path, use_fast=False)
+            processor_mean, processor_std = proc.image_mean, proc.image_std
+            proc_size = getattr(proc, "size", None) or {}
+            size = size or proc_size.get("height") or proc_size.get("shortest_edge")
+        except Exception:  # noqa: BLE001 - no processor: fall back to 0.5 / 0.5
+            pass
+    return processor_mean, processor_std, size
+
+
+def _image_transform(rows: dict, image_col: str, label_col: str, channels: int, size: int, mean: list[float],
+                    std: list[float]) -> dict:
+    """Hub/folder rows as model inputs: each image converted to `channels` channels, resized to `size` x `size`,
+    scaled to [0, 1] and normalised by `mean` / `std`, as `pixel_values`, with its `labels`."""
+    from PIL import Image
+
+    out = []
+    for img in rows[image_col]:
+        img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
+        img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+        arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+        out.append(arr[None] if arr.dim() == 2 else arr.permute(2, 0, 1))
+    x = _normalise(torch.stack(out), mean, std)
+    return {"pixel_values": list(x), "labels": list(rows[label_col])}
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

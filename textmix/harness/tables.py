@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,15 +174,37 @@ def read_tables(
     drop_unseen: bool = False,
 ) -> LoadedFiles:
     """The data of `read_files` from rows already read: `raw` maps each split to its (location, row)
-    records, `files` each split to the source named in errors."""
+    records, `files` each split to the source named in errors. Rows left out are left out of `raw` too."""
     check_problem_type(problem_type)
-    train_file, test_file = files["train"], files["test"]
+    text_columns, how = _check_columns(raw, files, text_columns, label_column)
+    present = [row[label_column] for rows in raw.values() for _, row in rows if not _unlabelled(row.get(label_column))]
+    if problem_type is None:
+        problem_type, reason = infer_problem_type(present)
+    else:
+        reason = "given"
+    dropped = _drop_unlabelled(raw, files, label_column, problem_type, drop_unlabelled)
+    labels = _LABEL_READERS[problem_type](raw, files, label_column, label_separator, drop_unseen)
+    names = labels.names
+    if names is not None and len(names) < 2:
+        which = f"only one class ({names[0]!r})" if names else "no labels at all"
+        raise ValueError(f"the labels of {files['train']} and {files['test']} have {which}: a classifier needs at "
+                         "least two. Check --label_column, or use --problem_type regression for numbers.")
+    data = _datasets(raw, text_columns, label_column, labels.convert, _label_feature(problem_type, names))
+    return LoadedFiles(data, problem_type, reason, names, dropped, dict(files), list(text_columns), how,
+                       labels.dropped_unseen, labels.counts)
+
+
+def _check_columns(
+    raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], text_columns: list[str] | None, label_column: str
+) -> tuple[list[str], str]:
+    """(text columns, how they were chosen) once every split has rows, the label and text columns, and
+    text in every row; else a `ValueError` naming the file and the fix."""
     for split, rows in raw.items():
         if not rows:
             raise ValueError(f"{files[split]} has no rows.")
     first = raw["train"][0][1]
     if label_column not in first:
-        raise ValueError(f"label column {label_column!r} not in {train_file} (columns: {list(first)}"
+        raise ValueError(f"label column {label_column!r} not in {files['train']} (columns: {list(first)}"
                          f"{did_you_mean(label_column, first)}); set label_column.")
     text_columns, how = choose_text_columns(first, label_column, text_columns)
     if not 1 <= len(text_columns) <= 2:
@@ -193,19 +216,22 @@ def read_tables(
             hint = "".join(did_you_mean(c, rows[0][1]) for c in missing)
             raise ValueError(f"{files[split]} lacks column(s) {missing}{hint} (columns: {list(rows[0][1])}); set "
                              "text_columns / label_column.")
-
     for split, rows in raw.items():
         short = [where for where, row in rows if any(row.get(c) is None for c in text_columns)]
         if short:
             raise ValueError(f"{files[split]}: {len(short)} row(s) without the text column(s) {text_columns} "
                              f"({where_rows(short)}): fix the file.")
-    present = [row[label_column] for rows in raw.values() for _, row in rows if not _unlabelled(row.get(label_column))]
-    if problem_type is None:
-        problem_type, reason = infer_problem_type(present)
-    else:
-        reason = "given"
+    return text_columns, how
 
-    def missing(value: Any) -> bool:  # -1 is a hidden label, except where labels are numbers to predict
+
+def _drop_unlabelled(
+    raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], label_column: str, problem_type: str,
+    drop_unlabelled: bool,
+) -> dict[str, list[str]]:
+    """The locations of the rows without a label per split, those rows taken out of `raw` with
+    `drop_unlabelled` (else a `ValueError` naming them). -1 is a hidden label, except in regression."""
+
+    def missing(value: Any) -> bool:
         return _unlabelled(value) or (problem_type != "regression" and is_missing_label(value))
 
     dropped: dict[str, list[str]] = {}
@@ -221,61 +247,87 @@ def read_tables(
             raw[split] = [(where, row) for where, row in rows if where not in keep]
             if not raw[split]:
                 raise ValueError(f"{files[split]} has no labelled rows.")
+    return dropped
 
-    unseen_dropped: dict[str, int] = {}
-    counts: dict[str, dict[str, int]] = {}
+
+@dataclass
+class _Labels:
+    """How one problem type reads the labels: `convert` (a raw label to the stored one), class names."""
+
+    convert: Callable[[Any], Any]
     names: list[str] | None = None
+    dropped_unseen: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _regression_labels(raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], label_column: str,
+                       label_separator: str, drop_unseen: bool) -> _Labels:
+    """Finite numbers, as floats; anything else is a `ValueError` naming the first."""
+    for split, rows in raw.items():
+        bad = [(where, row[label_column]) for where, row in rows
+               if not _is_number(row[label_column]) or not math.isfinite(float(row[label_column]))]
+        if bad:
+            raise ValueError(f"{files[split]}: --problem_type regression needs numeric labels; "
+                             f"{bad[0][1]!r} ({bad[0][0]}) and {len(bad) - 1} more are not.")
+    return _Labels(float)
+
+
+def _multi_label_labels(raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], label_column: str,
+                        label_separator: str, drop_unseen: bool) -> _Labels:
+    """Lists (or strings split at `label_separator`) as 0/1 vectors over the training data's label names."""
+
+    def tokens(v: Any) -> list[str]:
+        items = v if isinstance(v, list) else str(v).split(label_separator)
+        return [_class_name(t) for t in items if str(t).strip()]
+
+    per_split = {split: [t for _, row in rows for t in tokens(row[label_column])] for split, rows in raw.items()}
+    names = fix_classes(per_split, files).names  # every label the test data uses is one training shows
+    lookup = {n: i for i, n in enumerate(names)}
+
+    def convert(v: Any) -> Any:
+        hot = [0.0] * len(names)
+        for t in tokens(v):
+            hot[lookup[t]] = 1.0
+        return hot
+
+    return _Labels(convert, names)
+
+
+def _class_labels(raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], label_column: str,
+                  label_separator: str, drop_unseen: bool) -> _Labels:
+    """Class ids over the training data's classes (`contracts.fix_classes`); rows of a class training never
+    shows taken out of `raw` with `drop_unseen`."""
+    lists = [where for rows in raw.values() for where, row in rows if isinstance(row[label_column], list)]
+    if lists:
+        raise ValueError(f"labels are lists ({where_rows(lists)}): use --problem_type multi_label.")
+    classes = fix_classes({split: [class_name(row[label_column]) for _, row in rows] for split, rows in raw.items()},
+                          files, drop_unseen)
+    for split, keep_row in classes.keep.items():
+        raw[split] = [record for record, kept in zip(raw[split], keep_row, strict=True) if kept]
+        if not raw[split]:
+            raise ValueError(f"{files[split]} has no rows left after dropping the labels training never shows.")
+    lookup = classes.ids
+    return _Labels(lambda v: lookup[class_name(v)], classes.names, classes.dropped_unseen, classes.counts)
+
+
+_LABEL_READERS: dict[str, Callable[..., _Labels]] = {
+    "regression": _regression_labels, "multi_label": _multi_label_labels, "classification": _class_labels,
+}
+"""How each of `PROBLEM_TYPES` reads its labels."""
+
+
+def _label_feature(problem_type: str, names: list[str] | None) -> Any:
+    """The `datasets` feature of the stored labels."""
     if problem_type == "regression":
-        for split, rows in raw.items():
-            bad = [(where, row[label_column]) for where, row in rows
-                   if not _is_number(row[label_column]) or not math.isfinite(float(row[label_column]))]
-            if bad:
-                raise ValueError(f"{files[split]}: --problem_type regression needs numeric labels; "
-                                 f"{bad[0][1]!r} ({bad[0][0]}) and {len(bad) - 1} more are not.")
+        return Value("float32")
+    if problem_type == "multi_label":
+        return Sequence(Value("float32"), length=len(names))
+    return ClassLabel(names=names)
 
-        def convert(v: Any) -> Any:
-            return float(v)
-    elif problem_type == "multi_label":
 
-        def tokens(v: Any) -> list[str]:
-            items = v if isinstance(v, list) else str(v).split(label_separator)
-            return [_class_name(t) for t in items if str(t).strip()]
-
-        per_split = {split: [t for _, row in rows for t in tokens(row[label_column])] for split, rows in raw.items()}
-        names = fix_classes(per_split, files).names  # every label the test data uses is one training shows
-        lookup = {n: i for i, n in enumerate(names)}
-
-        def convert(v: Any) -> Any:
-            hot = [0.0] * len(names)
-            for t in tokens(v):
-                hot[lookup[t]] = 1.0
-            return hot
-    else:
-        lists = [where for rows in raw.values() for where, row in rows if isinstance(row[label_column], list)]
-        if lists:
-            raise ValueError(f"labels are lists ({where_rows(lists)}): use --problem_type multi_label.")
-        classes = fix_classes({split: [class_name(row[label_column]) for _, row in rows] for split, rows in raw.items()},
-                              files, drop_unseen)
-        for split, keep_row in classes.keep.items():
-            raw[split] = [record for record, kept in zip(raw[split], keep_row, strict=True) if kept]
-            if not raw[split]:
-                raise ValueError(f"{files[split]} has no rows left after dropping the labels training never shows.")
-        names, unseen_dropped, counts = classes.names, classes.dropped_unseen, classes.counts
-        lookup = classes.ids
-
-        def convert(v: Any) -> Any:
-            return lookup[class_name(v)]
-
-    if names is not None and len(names) < 2:
-        which = f"only one class ({names[0]!r})" if names else "no labels at all"
-        raise ValueError(f"the labels of {train_file} and {test_file} have {which}: a classifier needs at least two. "
-                         "Check --label_column, or use --problem_type regression for numbers.")
-    if problem_type == "regression":
-        label_feature: Any = Value("float32")
-    elif problem_type == "multi_label":
-        label_feature = Sequence(Value("float32"), length=len(names))
-    else:
-        label_feature = ClassLabel(names=names)
+def _datasets(raw: dict[str, list[tuple[str, dict]]], text_columns: list[str], label_column: str,
+              convert: Callable[[Any], Any], label_feature: Any) -> DatasetDict:
+    """The splits with columns `text_a` (, `text_b`) and `label` (`convert`ed)."""
     out = {}
     for split, rows in raw.items():
         cols: dict[str, list] = {"text_a": [str(r[text_columns[0]]) for _, r in rows]}
@@ -284,8 +336,7 @@ def read_tables(
         cols["label"] = [convert(r[label_column]) for _, r in rows]
         features = Features({**{k: Value("string") for k in cols if k != "label"}, "label": label_feature})
         out[split] = Dataset.from_dict(cols, features=features)
-    return LoadedFiles(DatasetDict(out), problem_type, reason, names, dropped, dict(files), list(text_columns), how,
-                       unseen_dropped, counts)
+    return DatasetDict(out)
 
 
 def load_files(

@@ -145,65 +145,127 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
 def load_data(data_args: DataArguments) -> RecipeData:
     """The data of `data_args`, with a validation split carved from the training data (the same for every
     seed). Errors name the problem: files without labelled rows, too few rows, a one-class training split."""
-    from ..checks import notice
-    from ..glue import glue_task, load_glue
-    from ..tables import read_dataset, read_files, where_rows
+    from datasets import DatasetDict
 
-    dropped: dict[str, int] = {}
-    unseen: dict[str, int] = {}
-    if data_args.task_name:
-        task = glue_task(data_args.task_name)
-        data = load_glue(task.name, data_args.glue_dir)
-        problem_type = "regression" if task.is_regression else "classification"
-        reason = "given" if data_args.problem_type else f"that of GLUE task {task.name}"
-        num_labels, source = task.num_labels, f"GLUE task {task.name}"
-        label_names = None if task.is_regression else list(task.labels)
-        inputs = {"text_columns": [task.text_a] + ([task.text_b] if task.text_b else []),
-                  "how": f"the columns of GLUE task {task.name}"}
-        made = {"train": f"GLUE {task.name} train", "test": f"GLUE {task.name} dev"}
-        if "test_mismatched" in data:
-            made["test_mismatched"] = f"GLUE {task.name} dev mismatched"
+    read = _read_glue(data_args) if data_args.task_name else _read_tables(data_args)
+    data, problem_type, made = read.data, read.problem_type, read.made
+    splits = _split_train(data, data_args, read.source, made)
+    if problem_type == "classification":
+        classes = sorted(set(splits["train"]["label"]))
+        if len(classes) < 2:
+            names = splits["train"].features["label"].names
+            raise ValueError(
+                f"the training split has only one class ({names[classes[0]]!r}) in its {len(splits['train'])} rows: "
+                "a classifier learns nothing from it. Check the labels of the training data (or --max_train_samples).")
+    for name in data:
+        if name not in ("train", "validation"):
+            splits[name] = _first(data[name], data_args.max_predict_samples)
+    if data_args.shift_kinds and problem_type != "classification":
+        raise ValueError(f"--shift_kinds measures classifiers on corrupted test sets; this task is {problem_type} "
+                         "(leave the shift out for it).")
+    flipped = 0
+    if data_args.label_noise:
+        if problem_type != "classification":
+            raise ValueError(f"--label_noise flips class labels; this task is {problem_type}.")
+        splits["train"], flipped = with_label_noise(splits["train"], data_args.label_noise, read.num_labels,
+                                                    data_args.split_seed)
+    if read.task:
+        test_set = f"GLUE {read.task.name} dev ({len(splits['test'])} rows)"
     else:
-        task = None
-        if data_args.dataset_name:
-            loaded = read_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split,
-                                  data_args.test_split, data_args.text_columns, data_args.label_column,
-                                  data_args.problem_type, data_args.drop_unlabelled,
-                                  drop_unseen=data_args.drop_unseen_labels)
-            files = loaded.sources
-            source = data_args.dataset_name
-        else:
-            test_file = data_args.test_file or data_args.validation_file
-            validation_file = data_args.validation_file if data_args.test_file else None
-            loaded = read_files(data_args.train_file, test_file, data_args.text_columns, data_args.label_column,
-                                data_args.problem_type, data_args.drop_unlabelled, data_args.label_separator,
-                                validation_file=validation_file, drop_unseen=data_args.drop_unseen_labels)
-            files = {"train": data_args.train_file, "test": test_file, "validation": validation_file}
-            source = data_args.train_file
-        data, problem_type, reason = loaded.data, loaded.problem_type, loaded.reason
-        num_labels = 1 if problem_type == "regression" else len(loaded.names)
-        for split, where in loaded.dropped.items():
-            notice(f"dropped {len(where)} unlabelled row(s) of {files[split]} ({where_rows(where)}) "
-                   "(--drop_unlabelled)")
-        dropped = loaded.dropped_counts
-        unseen = dict(loaded.dropped_unseen)
-        for split, count in unseen.items():
-            notice(f"dropped {count} row(s) of {files[split]} whose label the training data never shows "
-                   "(--drop_unseen_labels)")
-        label_names = None if problem_type == "regression" else list(loaded.names)
-        inputs = {"text_columns": list(loaded.text_columns), "how": loaded.text_columns_how}
-        notice(f"text read from column(s) {inputs['text_columns']} of {source} ({loaded.text_columns_how})")
-        if loaded.class_counts:
-            from .contracts import Classes, classes_notice
+        name = read.files["test"] if data_args.dataset_name else Path(read.files["test"]).name
+        test_set = f"{name} ({len(splits['test'])} rows)"
+    return RecipeData(DatasetDict(splits), read.task, read.num_labels, problem_type, read.reason, read.dropped,
+                      test_set, flipped, read.label_names, read.inputs, {k: made[k] for k in splits if k in made},
+                      read.unseen)
 
-            notice(classes_notice(Classes(label_names, {}, loaded.class_counts)))
-        made = {split: str(loaded.sources.get(split, files[split])) for split in data}
+
+@dataclass
+class _Read:
+    """The data as read, before the splits are made (`load_data`)."""
+
+    data: Any  # DatasetDict: train, test (and validation, test_mismatched when given)
+    task: Any  # the GlueTask, or None for files and datasets
+    problem_type: str
+    reason: str
+    num_labels: int
+    source: str  # what the training data is, in messages
+    label_names: list[str] | None
+    inputs: dict[str, Any]
+    made: dict[str, str]  # split -> where it comes from
+    files: dict[str, Any] = field(default_factory=dict)  # split -> file (or dataset[split]); files and datasets
+    dropped: dict[str, int] = field(default_factory=dict)
+    unseen: dict[str, int] = field(default_factory=dict)
+
+
+def _read_glue(data_args: DataArguments) -> _Read:
+    """The train and dev (as test) data of the GLUE task `--task_name`."""
+    from ..glue import glue_task, load_glue
+
+    task = glue_task(data_args.task_name)
+    data = load_glue(task.name, data_args.glue_dir)
+    made = {"train": f"GLUE {task.name} train", "test": f"GLUE {task.name} dev"}
+    if "test_mismatched" in data:
+        made["test_mismatched"] = f"GLUE {task.name} dev mismatched"
+    return _Read(data, task, "regression" if task.is_regression else "classification",
+                 "given" if data_args.problem_type else f"that of GLUE task {task.name}", task.num_labels,
+                 f"GLUE task {task.name}", None if task.is_regression else list(task.labels),
+                 {"text_columns": [task.text_a] + ([task.text_b] if task.text_b else []),
+                  "how": f"the columns of GLUE task {task.name}"}, made)
+
+
+def _read_tables(data_args: DataArguments) -> _Read:
+    """The data of `--dataset_name` or of the files (`textmix.harness.tables`), with notices of the rows dropped,
+    the text columns and the classes."""
+    from ..checks import notice
+    from ..glue import read_dataset, read_files, where_rows  # ..glue lifts csv's field size limit
+
+    if data_args.dataset_name:
+        loaded = read_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split,
+                              data_args.test_split, data_args.text_columns, data_args.label_column,
+                              data_args.problem_type, data_args.drop_unlabelled,
+                              drop_unseen=data_args.drop_unseen_labels)
+        files = loaded.sources
+        source = data_args.dataset_name
+    else:
+        test_file = data_args.test_file or data_args.validation_file
+        validation_file = data_args.validation_file if data_args.test_file else None
+        loaded = read_files(data_args.train_file, test_file, data_args.text_columns, data_args.label_column,
+                            data_args.problem_type, data_args.drop_unlabelled, data_args.label_separator,
+                            validation_file=validation_file, drop_unseen=data_args.drop_unseen_labels)
+        files = {"train": data_args.train_file, "test": test_file, "validation": validation_file}
+        source = data_args.train_file
+    problem_type = loaded.problem_type
+    for split, where in loaded.dropped.items():
+        notice(f"dropped {len(where)} unlabelled row(s) of {files[split]} ({where_rows(where)}) "
+               "(--drop_unlabelled)")
+    for split, count in loaded.dropped_unseen.items():
+        notice(f"dropped {count} row(s) of {files[split]} whose label the training data never shows "
+               "(--drop_unseen_labels)")
+    label_names = None if problem_type == "regression" else list(loaded.names)
+    inputs = {"text_columns": list(loaded.text_columns), "how": loaded.text_columns_how}
+    notice(f"text read from column(s) {inputs['text_columns']} of {source} ({loaded.text_columns_how})")
+    if loaded.class_counts:
+        from .contracts import Classes, classes_notice
+
+        notice(classes_notice(Classes(label_names, {}, loaded.class_counts)))
+    made = {split: str(loaded.sources.get(split, files[split])) for split in loaded.data}
+    return _Read(loaded.data, None, problem_type, loaded.reason,
+                 1 if problem_type == "regression" else len(loaded.names), source, label_names, inputs, made, files,
+                 loaded.dropped_counts, dict(loaded.dropped_unseen))
+
+
+def _first(split: Any, n: int | None) -> Any:
+    """The first `n` rows of `split` (all of them: None)."""
+    return split if n is None else split.select(range(min(n, len(split))))
+
+
+def _split_train(data: Any, data_args: DataArguments, source: str, made: dict[str, str]) -> dict[str, Any]:
+    """{validation, train}: the training data shuffled by `--split_seed`, the validation split given (capped by
+    `--max_eval_samples`) or carved from its first rows, the rest capped by `--max_train_samples`; how each
+    was made goes into `made`."""
     train = data["train"].shuffle(seed=data_args.split_seed)
     if "validation" in data:  # given: nothing is carved
-        splits = {"validation": data["validation"], "train": train}
-        if data_args.max_eval_samples is not None:
-            splits["validation"] = splits["validation"].select(
-                range(min(data_args.max_eval_samples, len(splits["validation"]))))
+        splits = {"validation": _first(data["validation"], data_args.max_eval_samples), "train": train}
     else:
         if len(train) < 2:
             raise ValueError(f"{source} has {len(train)} row{'s' if len(train) != 1 else ''}: too few to hold out a "
@@ -220,39 +282,8 @@ def load_data(data_args: DataArguments) -> RecipeData:
         made["train"] += f" less the {n_val} validation rows"
     if data_args.max_train_samples is not None and data_args.max_train_samples < len(splits["train"]):
         made["train"] += f", first {data_args.max_train_samples} after shuffling (--max_train_samples)"
-    if data_args.max_train_samples is not None:
-        splits["train"] = splits["train"].select(range(min(data_args.max_train_samples, len(splits["train"]))))
-    if problem_type == "classification":
-        classes = sorted(set(splits["train"]["label"]))
-        if len(classes) < 2:
-            names = splits["train"].features["label"].names
-            raise ValueError(
-                f"the training split has only one class ({names[classes[0]]!r}) in its {len(splits['train'])} rows: "
-                "a classifier learns nothing from it. Check the labels of the training data (or --max_train_samples).")
-    for name in data:
-        if name not in ("train", "validation"):
-            test = data[name]
-            if data_args.max_predict_samples is not None:
-                test = test.select(range(min(data_args.max_predict_samples, len(test))))
-            splits[name] = test
-    if data_args.shift_kinds and problem_type != "classification":
-        raise ValueError(f"--shift_kinds measures classifiers on corrupted test sets; this task is {problem_type} "
-                         "(leave the shift out for it).")
-    flipped = 0
-    if data_args.label_noise:
-        if problem_type != "classification":
-            raise ValueError(f"--label_noise flips class labels; this task is {problem_type}.")
-        splits["train"], flipped = with_label_noise(splits["train"], data_args.label_noise, num_labels,
-                                                    data_args.split_seed)
-    from datasets import DatasetDict
-
-    if task:
-        test_set = f"GLUE {task.name} dev ({len(splits['test'])} rows)"
-    else:
-        name = files["test"] if data_args.dataset_name else Path(files["test"]).name
-        test_set = f"{name} ({len(splits['test'])} rows)"
-    return RecipeData(DatasetDict(splits), task, num_labels, problem_type, reason, dropped, test_set, flipped,
-                      label_names, inputs, {k: made[k] for k in splits if k in made}, unseen)
+    splits["train"] = _first(splits["train"], data_args.max_train_samples)
+    return splits
 
 
 def with_label_noise(train: Any, rate: float, num_labels: int, seed: int) -> tuple[Any, int]:
@@ -277,7 +308,43 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     `tags`: extra entries of results.json (a `method` tag names the method instead of `method_name`).
     Returns the results dict.
     """
-    from ..checks import check_model, check_output_dir, notice
+    data = _checked_data(model_args, data_args, training_args)
+
+    from transformers import AutoTokenizer, DataCollatorWithPadding, set_seed
+
+    from textmix.calibration import classification_metrics, multi_label_metrics, regression_metrics
+    from textmix.trainer import MixTrainer
+
+    from ..checks import notice
+    from .arguments import as_config
+    from .common import train_and_report
+    from .contracts import padding_token
+
+    set_seed(training_args.seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
+                                              trust_remote_code=model_args.trust_remote_code)
+    if padding_token(tokenizer, model_args.model_name_or_path):  # decoder-only tokenizers (GPT-2, Llama)
+        notice("the tokenizer has no padding token: padding with its end-of-sequence token")
+    splits, shifted = _tokenized_splits(data.splits, tokenizer, model_args, data_args, training_args)
+    model = _classifier(model_args, data, tokenizer)
+    metrics = {"classification": classification_metrics, "regression": regression_metrics,
+               "multi_label": multi_label_metrics}[data.problem_type]()
+    trainer = MixTrainer(
+        model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
+        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics,
+    )
+    header = _header(tags or {}, data, model_args, data_args, training_args)
+    config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
+    return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
+                            dropped_unlabelled=data.dropped_unlabelled, shifted=shifted,
+                            save_calibrated=model_args.save_calibrated)
+
+
+def _checked_data(model_args: ModelArguments, data_args: DataArguments,
+                  training_args: MixTrainingArguments) -> RecipeData:
+    """The data of `run` once the output folder, the model folder, the data and the label smoothing (none for
+    regression) pass their checks; the problem type is noticed."""
+    from ..checks import InputError, check_model, check_output_dir, notice
 
     check_output_dir(training_args.output_dir)
     check_model(model_args.model_name_or_path)
@@ -289,31 +356,19 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     smoothing = [f"--{k} {v}" for k in ("label_smoothing_factor", "mix_label_smoothing")
                  if (v := getattr(training_args, k, 0) or 0)]
     if data.problem_type == "regression" and smoothing:
-        from ..checks import InputError
-
         raise InputError(f"{' and '.join(smoothing)}: label smoothing needs class labels, and this task is regression "
                          "(its labels are numbers); drop the smoothing for it.")
+    return data
 
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        set_seed,
-    )
 
-    from textmix.calibration import classification_metrics, multi_label_metrics, regression_metrics
-    from textmix.trainer import MixTrainer
+def _tokenized_splits(splits: Any, tokenizer: Any, model_args: ModelArguments, data_args: DataArguments,
+                      training_args: MixTrainingArguments) -> tuple[Any, dict[str, dict[int, Any]]]:
+    """The splits and the shifted test sets (`shifted_tests`) tokenized (text pairs as pairs, truncated to
+    `--max_seq_length`; cached, by the main process first)."""
+    from ..checks import notice
+    from .common import tokenized
+    from .contracts import mask_token, one_word_notice
 
-    from .arguments import as_config
-    from .common import tokenized, train_and_report
-    from .contracts import mask_token, one_word_notice, padding_token
-
-    set_seed(training_args.seed)
-    splits = data.splits
-    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
-                                              trust_remote_code=model_args.trust_remote_code)
-    if padding_token(tokenizer, model_args.model_name_or_path):  # decoder-only tokenizers (GPT-2, Llama)
-        notice("the tokenizer has no padding token: padding with its end-of-sequence token")
     pair = "text_b" in splits["train"].column_names
 
     def tokenize(batch):
@@ -330,27 +385,27 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         splits = tokenized(splits, tokenize, tag, desc="tokenize")
         shifted = {kind: {sev: tokenized(ds, tokenize, tag, desc="tokenize") for sev, ds in by_sev.items()}
                    for kind, by_sev in shifted.items()}
-    problem = {"classification": "single_label_classification", "regression": "regression",
-               "multi_label": "multi_label_classification"}[data.problem_type]
+    return splits, shifted
+
+
+_HF_PROBLEM_TYPES = {"classification": "single_label_classification", "regression": "regression",
+                     "multi_label": "multi_label_classification"}
+"""The `problem_type` of a transformers config for each of `textmix.harness.tables.PROBLEM_TYPES`."""
+
+
+def _classifier(model_args: ModelArguments, data: RecipeData, tokenizer: Any) -> Any:
+    """The sequence classifier of `--model_name_or_path` for `data` in float32 (its padding token that of the
+    tokenizer where it has none), with LoRA where asked for."""
+    from transformers import AutoModelForSequenceClassification
+
     model = AutoModelForSequenceClassification.from_pretrained(
         model_args.model_name_or_path, num_labels=data.num_labels, cache_dir=model_args.cache_dir,
-        trust_remote_code=model_args.trust_remote_code, problem_type=problem,
+        trust_remote_code=model_args.trust_remote_code, problem_type=_HF_PROBLEM_TYPES[data.problem_type],
         dtype="float32",  # trained weights in float32 (bf16 checkpoints too); --bf16 / --fp16 for mixed precision
     )
     if model.config.pad_token_id is None:  # decoder-only models pool the last token that is not padding
         model.config.pad_token_id = tokenizer.pad_token_id
-    model = with_lora(model, model_args)
-    metrics = {"classification": classification_metrics, "regression": regression_metrics,
-               "multi_label": multi_label_metrics}[data.problem_type]()
-    trainer = MixTrainer(
-        model=model, args=training_args, train_dataset=splits["train"], eval_dataset=splits["validation"],
-        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics,
-    )
-    header = _header(tags or {}, data, model_args, data_args, training_args)
-    config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
-    return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
-                            dropped_unlabelled=data.dropped_unlabelled, shifted=shifted,
-                            save_calibrated=model_args.save_calibrated)
+    return with_lora(model, model_args)
 
 
 def _header(tags: dict[str, Any], data: RecipeData, model_args: ModelArguments, data_args: DataArguments,

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from .image import DataArguments, ModelArguments
 
 
+Images = tuple[torch.Tensor, np.ndarray]
+"""Images (N, C, H, W) and their labels (as read, before they become class ids)."""
+
+
 class TensorImages(torch.utils.data.Dataset):
     """Images (N, C, H, W) float and labels (N,) as Trainer rows."""
 
@@ -42,24 +46,66 @@ def load_npz(
     {kind: {severity: TensorImages}}), `label_noise_flipped` and `test_set` (what the test set is)."""
     from textmix.robustness import corrupt_images
 
-    from ..checks import InputError, notice
+    from ..checks import notice
     from .common import shift_plan
-    from .contracts import (
-        MISSING_LABEL,
-        carve_count,
-        classes_notice,
-        fix_classes,
-        image_layout,
-        images_nchw,
-        no_test_split,
-        npz_labels,
-    )
+    from .contracts import classes_notice, fix_classes
 
     path = Path(data.npz_path)
+    arrays, val_key = _read_npz(path, data)
+    raw, scale, layouts = _npz_images(arrays, val_key, path)
+    dropped_unlabelled = _drop_hidden_images(raw, path, data.drop_unlabelled)
+    made: dict[str, str] = {}
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _npz_splits(raw, val_key, data, seed, path, made)
+    classes = fix_classes({"train": [str(v) for v in y_train.tolist()], "validation": [str(v) for v in y_val.tolist()],
+                           "test": [str(v) for v in y_test.tolist()]},
+                          {"train": f"y_train of {path}", "validation": f"y{(val_key or '_train')[1:]} of {path}",
+                           "test": f"y_test of {path}" if "x_test" in raw else f"the test images carved from {path}"},
+                          data.drop_unseen_labels)
+    notice(classes_notice(classes, ["train", "validation", "test"]))
+    if classes.dropped_unseen.get("validation"):
+        keep = torch.tensor(classes.keep["validation"])
+        x_val, y_val = x_val[keep], y_val[keep.numpy()]
+    if classes.dropped_unseen.get("test"):
+        keep = torch.tensor(classes.keep["test"])
+        x_test, y_test = x_test[keep], y_test[keep.numpy()]
+    y_train, y_val, y_test = (_class_ids(y, classes.ids) for y in (y_train, y_val, y_test))
+    native_channels = x_train.shape[1]
+    channels = channels or native_channels
+    mnist_like = native_channels == 1  # grey digits: MNIST's statistics
+    prepare = functools.partial(
+        _prepare_images, scale=scale, channels=channels, size=size or x_train.shape[-1],
+        mean=data.image_mean or [0.1307 if mnist_like else 0.5] * channels,
+        std=data.image_std or [0.3081 if mnist_like else 0.5] * channels)
+    n_train, n_eval, n_test = data.max_train_samples, data.max_eval_samples, data.max_predict_samples
+    y_train = y_train[:n_train] if n_train else y_train
+    y_train, flipped = noisy_labels(y_train, data, len(classes.names))
+    x_test, y_test = (x_test[:n_test], y_test[:n_test]) if n_test else (x_test, y_test)
+    splits = (
+        TensorImages(prepare(x_train, n_train), y_train),
+        TensorImages(prepare(x_val, n_eval), y_val[:n_eval] if n_eval else y_val),
+        TensorImages(prepare(x_test, None), y_test),
+    )
+    shifted = {}
+    for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
+        corrupted = corrupt_images(x_test, kind, severity, seed=data.split_seed)
+        shifted.setdefault(kind, {})[severity] = TensorImages(prepare(corrupted, None), y_test)
+    extra = {"shifted": shifted, "label_noise_flipped": flipped,
+             "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'images carved from x_train'} of "
+                         f"{Path(data.npz_path).name} ({len(y_test)} images)",
+             "splits_made": made, "inputs": {"layouts": layouts, "scaled_by": scale},
+             "dropped_unlabelled": dropped_unlabelled, "dropped_unseen_labels": dict(classes.dropped_unseen)}
+    return splits, list(classes.names), native_channels, x_train.shape[-1], extra
+
+
+def _read_npz(path: Path, data: DataArguments) -> tuple[dict[str, np.ndarray], str | None]:
+    """The arrays of the .npz at `path` (no pickle) and the key of its validation images (None: none),
+    once it has training images, labels for every image array, and test images or `--test_share`."""
+    from .contracts import no_test_split
+
     if not path.is_file():
         raise FileNotFoundError(f"npz_path {path} {'is a folder' if path.is_dir() else 'does not exist'}: give an "
                                 ".npz with x_train, y_train, x_test, y_test.")
-    with np.load(data.npz_path, allow_pickle=False) as npz:  # plain arrays: no pickle
+    with np.load(path, allow_pickle=False) as npz:  # plain arrays: no pickle
         arrays = {key: npz[key] for key in npz.files}
     unlabelled = [k for k in ("x_test", "x_validation", "x_val", "x_valid") if k in arrays and "y" + k[1:] not in arrays]
     if unlabelled:
@@ -72,8 +118,19 @@ def load_npz(
     val_key = next((k for k in ("x_validation", "x_val", "x_valid") if k in arrays), None)
     if "x_test" not in arrays and data.test_share is None:
         raise no_test_split(f"{path} (arrays {sorted(arrays)})", "--test_share")
+    return arrays, val_key
+
+
+def _npz_images(
+    arrays: dict[str, np.ndarray], val_key: str | None, path: Path
+) -> tuple[dict[str, Images], float, dict[str, str]]:
+    """{images key: (images (N, C, H, W), labels)} of the train, validation and test arrays there are, the
+    scale of their pixels, and each array's layout; arrays of mixed dtypes or shapes are an `InputError`."""
+    from ..checks import InputError
+    from .contracts import image_layout, images_nchw, npz_labels
+
     keys = ["x_train"] + ([val_key] if val_key else []) + (["x_test"] if "x_test" in arrays else [])
-    raw: dict[str, tuple[torch.Tensor, np.ndarray]] = {}
+    raw: dict[str, Images] = {}
     scales, layouts = set(), {}
     for key in keys:  # uint8 (or float) until `prepare`: only the images used become floats
         x, scale = images_nchw(arrays[key], key, str(path))
@@ -85,18 +142,34 @@ def load_npz(
     if len({tuple(x.shape[1:]) for x, _ in raw.values()}) > 1:
         raise InputError(f"{path}: the images differ in shape across arrays "
                          f"({ {k: tuple(x.shape[1:]) for k, (x, _) in raw.items()} }, as (C, H, W)).")
-    scale = scales.pop()
-    name = path.name
-    made = {}
+    return raw, scales.pop(), layouts
+
+
+def _drop_hidden_images(raw: dict[str, Images], path: Path, drop: bool) -> dict[str, int]:
+    """The images whose label is -1 (missing) per split, taken out of `raw` when `drop` (else an `InputError`)."""
+    from ..checks import InputError
+    from .contracts import MISSING_LABEL
+
     dropped_unlabelled: dict[str, int] = {}
     for key, (x, y) in list(raw.items()):
         hidden = y == MISSING_LABEL
         if hidden.any():
-            if not data.drop_unlabelled:
+            if not drop:
                 raise InputError(f"{path}: {int(hidden.sum())} of the {len(y)} labels of y{key[1:]} are -1 (missing): "
                                  "give them, or pass --drop_unlabelled to leave those images out (counted).")
             raw[key] = (x[torch.from_numpy(~hidden)], y[~hidden])
             dropped_unlabelled[key[2:]] = int(hidden.sum())
+    return dropped_unlabelled
+
+
+def _npz_splits(raw: dict[str, Images], val_key: str | None, data: DataArguments, seed: int, path: Path,
+                made: dict[str, str]) -> tuple[Images, Images, Images]:
+    """(train, validation, test) images: the arrays given, else the test images carved from x_train by
+    `--split_seed` (never from the validation images), then the validation images by `seed`; how each was
+    made goes into `made`."""
+    from .contracts import carve_count
+
+    name = path.name
     x_train, y_train = raw["x_train"]
     made["train"] = f"x_train/y_train of {name}"
     if "x_test" in raw:
@@ -121,62 +194,26 @@ def load_npz(
         x_train, y_train = x_train[order[n_val:]], y_train[order[n_val:].numpy()]
         made["validation"] = (f"{n_val} images carved from x_train of {name} (--validation_split "
                               f"{data.validation_split}), disjoint from train")
-    classes = fix_classes({"train": [str(v) for v in y_train.tolist()], "validation": [str(v) for v in y_val.tolist()],
-                           "test": [str(v) for v in y_test.tolist()]},
-                          {"train": f"y_train of {path}", "validation": f"y{(val_key or '_train')[1:]} of {path}",
-                           "test": f"y_test of {path}" if "x_test" in raw else f"the test images carved from {path}"},
-                          data.drop_unseen_labels)
-    notice(classes_notice(classes, ["train", "validation", "test"]))
-    if classes.dropped_unseen.get("validation"):
-        keep = torch.tensor(classes.keep["validation"])
-        x_val, y_val = x_val[keep], y_val[keep.numpy()]
-    if classes.dropped_unseen.get("test"):
-        keep = torch.tensor(classes.keep["test"])
-        x_test, y_test = x_test[keep], y_test[keep.numpy()]
-    ids = classes.ids
+    return (x_train, y_train), (x_val, y_val), (x_test, y_test)
 
-    def class_ids(y: np.ndarray) -> torch.Tensor:
-        return torch.tensor([ids[str(v)] for v in y.tolist()], dtype=torch.long)
 
-    y_train, y_val, y_test = class_ids(y_train), class_ids(y_val), class_ids(y_test)
-    inputs = {"layouts": layouts, "scaled_by": scale}
-    native_channels = x_train.shape[1]
-    channels = channels or native_channels
-    size = size or x_train.shape[-1]
-    mnist_like = native_channels == 1  # grey digits: MNIST's statistics
-    mean = data.image_mean or [0.1307 if mnist_like else 0.5] * channels
-    std = data.image_std or [0.3081 if mnist_like else 0.5] * channels
+def _class_ids(y: np.ndarray, ids: dict[str, int]) -> torch.Tensor:
+    """The class ids (`ids` of the labels as strings) of labels `y`."""
+    return torch.tensor([ids[str(v)] for v in y.tolist()], dtype=torch.long)
 
-    def prepare(x: torch.Tensor, limit: int | None) -> torch.Tensor:
-        x = (x[:limit] if limit else x).float() / scale
-        if x.shape[1] != channels:
-            if x.shape[1] != 1:
-                raise ValueError(f"the images have {x.shape[1]} channels, the model wants {channels}.")
-            x = x.expand(-1, channels, -1, -1)
-        if x.shape[-1] != size or x.shape[-2] != size:
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        return _normalise(x, mean, std).contiguous()
 
-    n_train, n_eval, n_test = data.max_train_samples, data.max_eval_samples, data.max_predict_samples
-    num_classes = len(classes.names)
-    y_train = y_train[:n_train] if n_train else y_train
-    y_train, flipped = noisy_labels(y_train, data, num_classes)
-    x_test, y_test = (x_test[:n_test], y_test[:n_test]) if n_test else (x_test, y_test)
-    splits = (
-        TensorImages(prepare(x_train, n_train), y_train),
-        TensorImages(prepare(x_val, n_eval), y_val[:n_eval] if n_eval else y_val),
-        TensorImages(prepare(x_test, None), y_test),
-    )
-    shifted = {}
-    for kind, severity in shift_plan(data.shift_kinds, data.shift_severities):
-        corrupted = corrupt_images(x_test, kind, severity, seed=data.split_seed)
-        shifted.setdefault(kind, {})[severity] = TensorImages(prepare(corrupted, None), y_test)
-    extra = {"shifted": shifted, "label_noise_flipped": flipped,
-             "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'images carved from x_train'} of "
-                         f"{Path(data.npz_path).name} ({len(y_test)} images)",
-             "splits_made": made, "inputs": inputs, "dropped_unlabelled": dropped_unlabelled,
-             "dropped_unseen_labels": dict(classes.dropped_unseen)}
-    return splits, list(classes.names), native_channels, x_train.shape[-1], extra
+def _prepare_images(x: torch.Tensor, limit: int | None, scale: float, channels: int, size: int, mean: list[float],
+                    std: list[float]) -> torch.Tensor:
+    """The first `limit` images (all: None) as normalised floats of `channels` channels and `size` x `size` pixels
+    (grey images repeated to three channels; other channel counts that differ are a `ValueError`)."""
+    x = (x[:limit] if limit else x).float() / scale
+    if x.shape[1] != channels:
+        if x.shape[1] != 1:
+            raise ValueError(f"the images have {x.shape[1]} channels, the model wants {channels}.")
+        x = x.expand(-1, channels, -1, -1)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return _normalise(x, mean, std).contiguous()
 
 
 def noisy_labels(labels: torch.Tensor, data: DataArguments, num_classes: int) -> tuple[torch.Tensor, int]:
@@ -195,110 +232,26 @@ def load_hub_or_folder(
 ) -> tuple[tuple[Any, Any, Any], list[str], int, int, dict[str, Any]]:
     """Train / validation / test datasets (PIL images, transformed on the fly), class names, channels, size,
     and `extra` as `load_npz` gives it."""
-    from datasets import load_dataset
-    from PIL import Image
-
-    from ..checks import InputError, notice
     from .common import shift_plan
-    from .contracts import (
-        carve_count,
-        class_name,
-        classes_notice,
-        fix_classes,
-        is_missing_label,
-        no_test_split,
-    )
 
-    if data.data_dir:
-        check_image_folder(data.data_dir)
-    if data.data_dir and not data.dataset_name:
-        data.dataset_name = "imagefolder"
-    kwargs = {"data_dir": data.data_dir} if data.data_dir else {}
-    ds = load_dataset(data.dataset_name, data.dataset_config_name, **kwargs)
-    train = ds["train"]
-    image_col = data.image_column or next(c for c in ("image", "img", "pixel_values") if c in train.column_names)
-    label_col = data.label_column or next(c for c in ("label", "labels", "fine_label") if c in train.column_names)
-    source = data.data_dir or data.dataset_name
-    shown = Path(source).name if data.data_dir else source
-    val_name = next((s for s in ("validation", "val", "valid") if s in ds), None)
-    made = {"train": f"the train split of {shown}"}
-    if "test" in ds:
-        test = ds["test"]
-        made["test"] = f"the test split of {shown}"
-    elif data.test_share is None:
-        raise no_test_split(f"{shown} (splits {list(ds)})", "--test_share")
-    else:  # carved from train, never the validation images
-        n_test = carve_count(len(train), data.test_share, "test", shown)
-        parts = train.train_test_split(test_size=n_test, seed=data.split_seed)
-        train, test = parts["train"], parts["test"]
-        made["test"] = (f"{n_test} images carved from the train split of {shown} (--test_share {data.test_share}, "
-                        f"--split_seed {data.split_seed}), disjoint from train and validation")
-    if val_name is None:
-        parts = train.train_test_split(test_size=_share_or_count(data.validation_split), seed=seed)
-        train, validation = parts["train"], parts["test"]
-        made["validation"] = (f"{len(validation)} images carved from the train split of {shown} (--validation_split "
-                              f"{data.validation_split}), disjoint from train")
-    else:
-        validation = ds[val_name]
-        made["validation"] = f"the {val_name} split of {shown}"
-    feature = train.features[label_col]
+    ds, image_col, label_col, shown = _load_images_dataset(data)
+    made: dict[str, str] = {}
+    parts = _hub_splits(ds, data, seed, shown, made)
+    feature = parts["train"].features[label_col]
     feature_names = list(feature.names) if hasattr(feature, "names") else None
-    parts_by_split = {"train": train, "validation": validation, "test": test}
-    dropped_unlabelled: dict[str, int] = {}
-    for split, part in parts_by_split.items():
-        values = part[label_col]
-        hidden = [i for i, v in enumerate(values) if is_missing_label(v)]
-        if hidden and not data.drop_unlabelled:
-            raise InputError(f"{made[split]}: {len(hidden)} image(s) without a label (-1 or empty): give them, or pass "
-                             "--drop_unlabelled to leave them out (counted).")
-        if hidden:
-            gone = set(hidden)
-            parts_by_split[split] = part.select([i for i in range(len(values)) if i not in gone])
-            dropped_unlabelled[split] = len(hidden)
-
-    def name_of(value: Any) -> str:
-        return feature_names[int(value)] if feature_names else class_name(value)
-
-    classes = fix_classes({split: [name_of(v) for v in part[label_col]] for split, part in parts_by_split.items()},
-                          made, data.drop_unseen_labels)
-    notice(classes_notice(classes, ["train", "validation", "test"]))
-    ids = classes.ids
-    for split, part in parts_by_split.items():
-        if classes.dropped_unseen.get(split):
-            part = part.select([i for i, kept in enumerate(classes.keep[split]) if kept])
-        new_ids = [ids[name_of(v)] for v in part[label_col]]
-        parts_by_split[split] = part.remove_columns(label_col).add_column(label_col, new_ids)
-    train, validation, test = parts_by_split["train"], parts_by_split["validation"], parts_by_split["test"]
+    dropped_unlabelled = _drop_unlabelled_rows(parts, label_col, made, data.drop_unlabelled)
+    classes = _relabel(parts, label_col, feature_names, made, data.drop_unseen_labels)
+    train, validation, test = parts["train"], parts["validation"], parts["test"]
     names = list(classes.names)
-
-    processor_mean = processor_std = None
-    if model_args.model_name_or_path:
-        try:
-            from transformers import AutoImageProcessor
-
-            proc = AutoImageProcessor.from_pretrained(model_args.model_name_or_path, use_fast=False)
-            processor_mean, processor_std = proc.image_mean, proc.image_std
-            proc_size = getattr(proc, "size", None) or {}
-            size = size or proc_size.get("height") or proc_size.get("shortest_edge")
-        except Exception:  # noqa: BLE001 - no processor: fall back to 0.5 / 0.5
-            pass
+    processor_mean, processor_std, size = _processor_stats(model_args, size)
     first = train[0][image_col]
     native_channels = 1 if getattr(first, "mode", "RGB") in ("L", "1") else 3
     native_size = getattr(first, "size", (224, 224))[0]
     channels = channels or native_channels
-    size = size or native_size
-    mean = data.image_mean or processor_mean or [0.5] * channels
-    std = data.image_std or processor_std or [0.5] * channels
-
-    def transform(rows: dict) -> dict:
-        out = []
-        for img in rows[image_col]:
-            img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
-            img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
-            arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
-            out.append(arr[None] if arr.dim() == 2 else arr.permute(2, 0, 1))
-        x = _normalise(torch.stack(out), mean, std)
-        return {"pixel_values": list(x), "labels": list(rows[label_col])}
+    transform = functools.partial(
+        _image_transform, image_col=image_col, label_col=label_col, channels=channels, size=size or native_size,
+        mean=data.image_mean or processor_mean or [0.5] * channels,
+        std=data.image_std or processor_std or [0.5] * channels)
 
     def limit(split, n):
         return split.select(range(min(n, len(split)))) if n else split
@@ -320,6 +273,128 @@ def load_hub_or_folder(
              "splits_made": made, "inputs": {"image_column": image_col, "label_column": label_col},
              "dropped_unlabelled": dropped_unlabelled, "dropped_unseen_labels": dict(classes.dropped_unseen)}
     return splits, names, native_channels, native_size, extra
+
+
+def _load_images_dataset(data: DataArguments) -> tuple[Any, str, str, str]:
+    """The `DatasetDict` of `--dataset_name` or `--data_dir` (checked first: a folder of images), its image and
+    label columns (given, or the first usual name), and the data's name as messages show it."""
+    from datasets import load_dataset
+
+    if data.data_dir:
+        check_image_folder(data.data_dir)
+    if data.data_dir and not data.dataset_name:
+        data.dataset_name = "imagefolder"
+    kwargs = {"data_dir": data.data_dir} if data.data_dir else {}
+    ds = load_dataset(data.dataset_name, data.dataset_config_name, **kwargs)
+    train = ds["train"]
+    image_col = data.image_column or next(c for c in ("image", "img", "pixel_values") if c in train.column_names)
+    label_col = data.label_column or next(c for c in ("label", "labels", "fine_label") if c in train.column_names)
+    source = data.data_dir or data.dataset_name
+    return ds, image_col, label_col, Path(source).name if data.data_dir else source
+
+
+def _hub_splits(ds: Any, data: DataArguments, seed: int, shown: str, made: dict[str, str]) -> dict[str, Any]:
+    """{train, validation, test}: the splits given, else the test split carved from train by `--split_seed`
+    (never from the validation images), then the validation split by `seed`; how each was made goes into `made`."""
+    from .contracts import carve_count, no_test_split
+
+    train = ds["train"]
+    val_name = next((s for s in ("validation", "val", "valid") if s in ds), None)
+    made["train"] = f"the train split of {shown}"
+    if "test" in ds:
+        test = ds["test"]
+        made["test"] = f"the test split of {shown}"
+    elif data.test_share is None:
+        raise no_test_split(f"{shown} (splits {list(ds)})", "--test_share")
+    else:  # carved from train, never the validation images
+        n_test = carve_count(len(train), data.test_share, "test", shown)
+        parts = train.train_test_split(test_size=n_test, seed=data.split_seed)
+        train, test = parts["train"], parts["test"]
+        made["test"] = (f"{n_test} images carved from the train split of {shown} (--test_share {data.test_share}, "
+                        f"--split_seed {data.split_seed}), disjoint from train and validation")
+    if val_name is None:
+        parts = train.train_test_split(test_size=_share_or_count(data.validation_split), seed=seed)
+        train, validation = parts["train"], parts["test"]
+        made["validation"] = (f"{len(validation)} images carved from the train split of {shown} (--validation_split "
+                              f"{data.validation_split}), disjoint from train")
+    else:
+        validation = ds[val_name]
+        made["validation"] = f"the {val_name} split of {shown}"
+    return {"train": train, "validation": validation, "test": test}
+
+
+def _drop_unlabelled_rows(parts: dict[str, Any], label_col: str, made: dict[str, str], drop: bool) -> dict[str, int]:
+    """The images without a label (-1 or empty) per split, taken out of `parts` when `drop` (else an `InputError`)."""
+    from ..checks import InputError
+    from .contracts import is_missing_label
+
+    dropped_unlabelled: dict[str, int] = {}
+    for split, part in parts.items():
+        values = part[label_col]
+        hidden = [i for i, v in enumerate(values) if is_missing_label(v)]
+        if hidden and not drop:
+            raise InputError(f"{made[split]}: {len(hidden)} image(s) without a label (-1 or empty): give them, or pass "
+                             "--drop_unlabelled to leave them out (counted).")
+        if hidden:
+            gone = set(hidden)
+            parts[split] = part.select([i for i in range(len(values)) if i not in gone])
+            dropped_unlabelled[split] = len(hidden)
+    return dropped_unlabelled
+
+
+def _relabel(parts: dict[str, Any], label_col: str, feature_names: list[str] | None, made: dict[str, str],
+             drop_unseen: bool) -> Any:
+    """The classes of the training split (`contracts.fix_classes`, with its notice), the labels of `parts`
+    made their class ids (rows of a class training never shows taken out with `drop_unseen`)."""
+    from ..checks import notice
+    from .contracts import class_name, classes_notice, fix_classes
+
+    def name_of(value: Any) -> str:
+        return feature_names[int(value)] if feature_names else class_name(value)
+
+    classes = fix_classes({split: [name_of(v) for v in part[label_col]] for split, part in parts.items()},
+                          made, drop_unseen)
+    notice(classes_notice(classes, ["train", "validation", "test"]))
+    ids = classes.ids
+    for split, part in parts.items():
+        if classes.dropped_unseen.get(split):
+            part = part.select([i for i, kept in enumerate(classes.keep[split]) if kept])
+        new_ids = [ids[name_of(v)] for v in part[label_col]]
+        parts[split] = part.remove_columns(label_col).add_column(label_col, new_ids)
+    return classes
+
+
+def _processor_stats(model_args: ModelArguments, size: int | None) -> tuple[Any, Any, int | None]:
+    """(mean, std, size) from the image processor of `--model_name_or_path` (None where there is none);
+    `size` given wins."""
+    processor_mean = processor_std = None
+    if model_args.model_name_or_path:
+        try:
+            from transformers import AutoImageProcessor
+
+            proc = AutoImageProcessor.from_pretrained(model_args.model_name_or_path, use_fast=False)
+            processor_mean, processor_std = proc.image_mean, proc.image_std
+            proc_size = getattr(proc, "size", None) or {}
+            size = size or proc_size.get("height") or proc_size.get("shortest_edge")
+        except Exception:  # noqa: BLE001 - no processor: fall back to 0.5 / 0.5
+            pass
+    return processor_mean, processor_std, size
+
+
+def _image_transform(rows: dict, image_col: str, label_col: str, channels: int, size: int, mean: list[float],
+                    std: list[float]) -> dict:
+    """Hub/folder rows as model inputs: each image converted to `channels` channels, resized to `size` x `size`,
+    scaled to [0, 1] and normalised by `mean` / `std`, as `pixel_values`, with its `labels`."""
+    from PIL import Image
+
+    out = []
+    for img in rows[image_col]:
+        img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
+        img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+        arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+        out.append(arr[None] if arr.dim() == 2 else arr.permute(2, 0, 1))
+    x = _normalise(torch.stack(out), mean, std)
+    return {"pixel_values": list(x), "labels": list(rows[label_col])}
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

@@ -242,32 +242,16 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> RecipeD
     `--drop_unseen_labels`: its words are left unscored, counted), a validation or test split with no
     tagged word. A notice lists the tags and their words per split."""
     from ..checks import notice
-    from .contracts import Classes, classes_notice, fix_classes
+    from .contracts import Classes, check_seqeval, classes_notice, entity_tags
 
-    raw, sources = _read_splits(data_args, cache_dir)
-    for split, sentences in raw.items():
-        if not sentences:
-            raise InputError(f"{sources[split]} holds no sentence: a file needs `token<TAB>tag` lines (or rows with "
-                             "tokens and tags).")
-    train, validation, test = raw["train"], raw.get("validation"), raw.get("test")
-    if test is None:
-        if validation is None:
-            raise InputError(f"{sources['train']} is the only data: give test data (--test_file).")
-        notice(f"no test data: {sources['validation']} is the test set; a validation split is carved from the "
-               "training data (--validation_split)")
-        test, validation, sources["test"] = validation, None, sources.pop("validation")
+    given, sources = _given_splits(data_args, cache_dir)
+    train = given["train"]
     label_list = sorted_tags(split_tags(train))
     if len(label_list) < 2:
         which = f"only one tag ({label_list[0]!r})" if label_list else "no tag (every tag is missing: empty or -1)"
         raise InputError(f"{sources['train']} has {which} in its {len(train)} sentences: a tagger learns nothing "
                          "from it. Check the tag column (the last one of each line).")
-    given = {"train": train, "test": test, **({"validation": validation} if validation is not None else {})}
-    classes = fix_classes({split: split_tags(sentences) for split, sentences in given.items()}, sources,
-                          drop_unseen=data_args.drop_unseen_labels, unit="word")
-    for split, count in classes.dropped_unseen.items():
-        given[split] = without_tags(given[split], classes.keep[split])
-        notice(f"{count} word(s) of {sources[split]} have a tag the training data never shows: not scored "
-               "(--drop_unseen_labels)")
+    dropped_unseen = _untag_unseen(given, sources, data_args.drop_unseen_labels)
     test, validation = given["test"], given.get("validation")
     if validation is None:
         if len(train) < 2:
@@ -276,29 +260,13 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> RecipeD
         held, kept = carve(len(train), data_args.validation_split, data_args.split_seed)
         validation, train = [train[i] for i in held], [train[i] for i in kept]
         sources["validation"] = f"{len(held)} sentences of {sources['train']} (--validation_split)"
-    from .contracts import check_seqeval, entity_tags
-
     entities = entity_tags(label_list)
     if entities:
         check_seqeval(f"the tags of {sources['train']} ({label_list[:6]}...)")
     else:
         notice(f"the tags of {sources['train']} ({label_list[:6]}) are not entity tags (BIO: O, B-x, I-x, ...): entity "
                "F1 does not apply; the task metric is token accuracy (task_metric in results.json)")
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    splits = {"train": train, "validation": validation, "test": test}
-    splits = {name: rows[:limits[name]] if limits[name] else rows for name, rows in splits.items()}
-    used = sorted_tags(split_tags(splits["train"]))
-    if len(used) < 2:
-        which = f"only one tag ({used[0]!r})" if used else "no tagged word"
-        raise InputError(f"the training split has {which} in its {len(splits['train'])} sentences: a tagger learns "
-                         "nothing from it. Raise --max_train_samples.")
-    for name in ("validation", "test"):
-        if not split_tags(splits[name]):
-            raise InputError(f"the {name} split ({sources[name]}, {len(splits[name])} sentences) has no tagged word "
-                             "(every tag is missing: empty or -1): nothing to "
-                             f"{'fit the temperature on' if name == 'validation' else 'score'}. Give tagged "
-                             f"{name} data.")
+    splits = _capped_splits({"train": train, "validation": validation, "test": test}, data_args, sources)
     untagged = {name: sum(t is None for _, tags in rows for t in tags) for name, rows in splits.items()}
     untagged = {name: n for name, n in untagged.items() if n}
     for name, count in untagged.items():
@@ -316,7 +284,64 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> RecipeD
     return RecipeData(splits, None, len(label_list), "token", "entity tags" if entities else "tags that are not "
                       "entities", untagged, test_set, flipped, label_list, inputs,
                       {split: str(sources.get(split, split)) for split in ("train", "validation", "test")},
-                      dict(classes.dropped_unseen), task_metric=None if entities else "accuracy")
+                      dropped_unseen, task_metric=None if entities else "accuracy")
+
+
+def _given_splits(data_args: DataArguments, cache_dir: str | None) -> tuple[dict[str, list[Sentence]], dict[str, str]]:
+    """{train, test (, validation)} sentences as given (validation data without test data is the test set,
+    noticed) and where each comes from; an empty split or no data besides train is an `InputError`."""
+    from ..checks import notice
+
+    raw, sources = _read_splits(data_args, cache_dir)
+    for split, sentences in raw.items():
+        if not sentences:
+            raise InputError(f"{sources[split]} holds no sentence: a file needs `token<TAB>tag` lines (or rows with "
+                             "tokens and tags).")
+    train, validation, test = raw["train"], raw.get("validation"), raw.get("test")
+    if test is None:
+        if validation is None:
+            raise InputError(f"{sources['train']} is the only data: give test data (--test_file).")
+        notice(f"no test data: {sources['validation']} is the test set; a validation split is carved from the "
+               "training data (--validation_split)")
+        test, validation, sources["test"] = validation, None, sources.pop("validation")
+    return {"train": train, "test": test, **({"validation": validation} if validation is not None else {})}, sources
+
+
+def _untag_unseen(given: dict[str, list[Sentence]], sources: dict[str, str], drop_unseen: bool) -> dict[str, int]:
+    """The words per split whose tag the training data never shows (`contracts.fix_classes`: an `InputError`
+    unless `drop_unseen`), their tags made missing in `given`, noticed."""
+    from ..checks import notice
+    from .contracts import fix_classes
+
+    classes = fix_classes({split: split_tags(sentences) for split, sentences in given.items()}, sources,
+                          drop_unseen=drop_unseen, unit="word")
+    for split, count in classes.dropped_unseen.items():
+        given[split] = without_tags(given[split], classes.keep[split])
+        notice(f"{count} word(s) of {sources[split]} have a tag the training data never shows: not scored "
+               "(--drop_unseen_labels)")
+    return dict(classes.dropped_unseen)
+
+
+def _capped_splits(splits: dict[str, list[Sentence]], data_args: DataArguments,
+                   sources: dict[str, str]) -> dict[str, list[Sentence]]:
+    """The first `--max_train_samples` / `--max_eval_samples` / `--max_predict_samples` sentences of each split;
+    a capped training split with fewer than two tags, or a validation or test split with no tagged word, is an
+    `InputError`."""
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    splits = {name: rows[:limits[name]] if limits[name] else rows for name, rows in splits.items()}
+    used = sorted_tags(split_tags(splits["train"]))
+    if len(used) < 2:
+        which = f"only one tag ({used[0]!r})" if used else "no tagged word"
+        raise InputError(f"the training split has {which} in its {len(splits['train'])} sentences: a tagger learns "
+                         "nothing from it. Raise --max_train_samples.")
+    for name in ("validation", "test"):
+        if not split_tags(splits[name]):
+            raise InputError(f"the {name} split ({sources[name]}, {len(splits[name])} sentences) has no tagged word "
+                             "(every tag is missing: empty or -1): nothing to "
+                             f"{'fit the temperature on' if name == 'validation' else 'score'}. Give tagged "
+                             f"{name} data.")
+    return splits
 
 
 def with_tag_noise(sentences: list[Sentence], label_list: list[str], rate: float, seed: int

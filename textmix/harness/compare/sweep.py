@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..checks import InputError, did_you_mean, names_twice, problem_name, unknown_key
-from ..recipes.registry import DEFAULT_MODALITY, SHIFT_FAMILIES, get_recipe
+from ..recipes.registry import DEFAULT_MODALITY, SHIFT_FAMILIES, get_recipe, recipe_names
 from ..tasks import SET_BY_THE_GRID, TaskSpec, fits, parse_task, recipe_fields, section_problems, task_name
 from .presets import BASELINE, GRID_KEYS, SHIFT_KEYS, grid_methods
 
@@ -34,11 +34,12 @@ def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:
 
 
 def _common_section_problems(where: str, section: str, values: Any, specs: list[TaskSpec]) -> list[str]:
-    """Problems of a grid-wide `data` / `training` mapping: a key must be an argument of some task's
-    recipe (it is applied to the tasks whose recipe has it)."""
+    """Problems of a grid-wide `data` / `training` mapping: a key must be an argument of some registered
+    recipe (it is applied to the tasks whose recipe has it; the others get a notice when the sweep starts,
+    so a slice of a grid, e.g. `--preset quick --tasks digits`, keeps the grid's text settings)."""
     if not isinstance(values, Mapping):
         return [f"{where}: must be a mapping of recipe arguments, got {type(values).__name__}"]
-    modalities = sorted({s.modality for s in specs}) or [DEFAULT_MODALITY]
+    modalities = sorted({s.modality for s in specs} | set(recipe_names()))
     known = set().union(*(recipe_fields(m)[section] for m in modalities))
     out = []
     for key in values:

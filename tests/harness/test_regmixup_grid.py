@@ -74,3 +74,9 @@ def test_tasks_override_selects_the_presets_own_tasks_by_name():
     grid = load_grid("quick", None, tasks=["digits", "mrpc"], methods=["none"])
     assert grid["tasks"][0]["name"] == "digits" and grid["tasks"][0]["modality"] == "image"
     assert grid["tasks"][1] == "mrpc"
+
+
+def test_a_one_modality_slice_keeps_the_grids_other_settings_out_of_its_way(tmp_path):
+    grid = load_grid("quick", None, tasks=["digits"], methods=["none", "cutmix"], seeds=[0])  # no GridError
+    runs = plan(grid, tmp_path, fingerprints=False)
+    assert {r.task for r in runs} == {"digits"} and not {"max_seq_length", "validation_split"} & set(runs[0].data)

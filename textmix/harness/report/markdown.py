@@ -107,10 +107,16 @@ def _verdict_lines(summary: dict) -> list[str]:
               f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
               f"freedom, so with 2 seeds p-values are coarse and a real effect seldom reaches p < {alpha}; "
               f"'unclear' is not evidence of no effect: the ± beside an interval is the smallest change it could "
-              f"have detected. Seeds per cell here: {min(seeds) if seeds else 0} to {max(seeds) if seeds else 0}.",
+              f"have detected. Seeds per cell here: {_seed_range(seeds)}.",
               "", _recommended_vs_ts_summary(summary), ""]
     return lines
 
+
+
+def _seed_range(seeds: list[int]) -> str:
+    """'3', or '2 to 3' where cells have different numbers of seeds."""
+    low, high = (min(seeds), max(seeds)) if seeds else (0, 0)
+    return str(low) if low == high else f"{low} to {high}"
 
 def _recommended_vs_ts_summary(summary: dict) -> str:
     """report.md's count of tasks where the recommended method beat the baseline + temperature scaling on test."""

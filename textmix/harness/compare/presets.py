@@ -86,7 +86,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "description": "bert-tiny on SST-2, RTE and a csv task, a small ViT on MNIST, training subsets; each "
                        "method that fits, with RegMixup and attention-label (TransMix) variants; corrupted "
-                       "test sets and 20 % label noise; 3 seeds (162 runs, about two hours on 2 CPU cores).",
+                       "test sets and 20 % label noise; 3 seeds (162 runs, about an hour on 2 CPU cores: 46 minutes "
+                       "measured as two 1-thread --shard processes, docs/results.md).",
         "model_name_or_path": "{shared}/models/bert-tiny",
         "glue_dir": "{shared}/data/glue",
         "tasks": [

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from textmix.harness.compare import SweepFailed
 from textmix.harness.recipes import image as recipe
 from textmix.harness.schema import RESULT_KEYS  # the same schema as the GLUE recipe's
 
@@ -83,8 +84,11 @@ def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tin
                            "--learning_rate", "1e-2"])
     assert trainings[3:] == ["tiny/none/seed42"] and changed[0]["grid_key"] != keys["none"]
     assert changed[0]["config"]["training"]["learning_rate"] == 1e-2
-    # ... and beside a run of other settings (another seed) it is a clash: named, left out of the report
-    recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", *COMPARE, "--seed", "1"])
+    # ... and beside a run of other settings (another seed) it is a clash: an error naming it, after the
+    # report that leaves it out (as textmix compare)
+    with pytest.raises(SweepFailed, match=r"clash: tiny/none: .*move the earlier runs away"):
+        recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", *COMPARE,
+                     "--seed", "1"])
     assert trainings[4:] == ["tiny/none/seed1"]
     report = json.loads((out / "report.json").read_text())
     assert [(c["task"], c["method"]) for c in report["clashes"]] == [("tiny", "none")]

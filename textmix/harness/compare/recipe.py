@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..checks import InputError, notice
+from ..checks import InputError
 from ..recipes.registry import get_recipe
 from ..tasks import SET_BY_THE_GRID
 from .execute import SweepFailed, compare
@@ -110,9 +110,9 @@ def compare_recipe(modality: str, model_args: Any, data_args: Any, training_args
 
     An `InputError` under a distributed launcher (the sweep trains its runs one after the other in one
     process), a `GridError` listing every problem before the first run, `SweepFailed` when a run failed or
-    is being trained by another process (the report of the finished runs is written first). Runs that
-    clash with earlier runs in OUTPUT_DIR (same method, other settings) are named in a notice and left out
-    of the report, as `textmix report` does."""
+    is being trained by another process, or when runs clash with earlier runs in OUTPUT_DIR (same method,
+    other settings: left out of the report, as `textmix report` does); the report of the finished runs is
+    written first."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise InputError("--compare runs a sweep, one run after the other in one process: start it with python (not "
                          "torchrun or accelerate launch), or train each method on its own with --mix_method; for "
@@ -123,9 +123,11 @@ def compare_recipe(modality: str, model_args: Any, data_args: Any, training_args
     runs = plan(sweep, output_dir)
     if not summary.get("pending"):
         print(f"\nreport: {output_dir / 'report.md'} (and report.csv, report.json, reliability.png)", flush=True)
-    for clash in summary.get("clashes") or []:
-        notice(f"clash: {clash['task']}/{clash['method']}: {clash['reason']} (left out of the report; runs: "
-               f"{', '.join(clash['folders'])}): move the earlier runs away, or use another OUTPUT_DIR.")
+    clashes = summary.get("clashes") or []
+    if clashes:  # as `textmix compare` does: the report is written, the command fails
+        raise SweepFailed("; ".join(f"clash: {c['task']}/{c['method']}: {c['reason']} (left out of the report; runs: "
+                                    f"{', '.join(c['folders'])})" for c in clashes)
+                          + ": move the earlier runs away, or use another OUTPUT_DIR.")
     missing = [r for r in runs if not r.done]
     if missing:
         failed = {f.get("folder") for f in summary.get("failures") or []}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -27,11 +28,14 @@ def variant_pairs(grid: dict) -> list[tuple[str, str]]:
             if name in methods and args.get("mix_method") in methods and args["mix_method"] != name]
 
 
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def paired(rows: dict, a: str, b: str, key: str) -> float | None:
-    """Mean of b - a over the seeds both have."""
+    """Mean of b - a over the seeds where both have a finite figure (None: no such seed)."""
     sa, sb = rows[a]["per_seed"], rows[b]["per_seed"]
-    diffs = [sb[s][key] - sa[s][key] for s in sa if s in sb and sa[s].get(key) is not None
-             and sb[s].get(key) is not None]
+    diffs = [sb[s][key] - sa[s][key] for s in sa if s in sb and _finite(sa[s].get(key)) and _finite(sb[s].get(key))]
     return statistics.fmean(diffs) if diffs else None
 
 
@@ -45,7 +49,7 @@ def cell(value: float | None, sign: int) -> str:
 
 def time_ratio(rows: dict, plain: str, variant: str) -> str:
     times = [[s.get("train_time_s") for s in rows[m]["per_seed"].values()] for m in (plain, variant)]
-    if not all(t and all(isinstance(x, (int, float)) for x in t) for t in times):
+    if not all(t and all(_finite(x) for x in t) for t in times):
         return "–"
     return f"{statistics.median(times[1]) / statistics.median(times[0]):.2f}"
 

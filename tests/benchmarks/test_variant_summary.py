@@ -33,3 +33,8 @@ def test_pairs_and_paired_changes(tmp_path):
     assert row[6:9] == ["+0.020 ▼", "-0.010 ▲", "-0.030 ▲"]      # NLL: lower is better
     assert row[9:12] == ["+0.030 ▼", "0.000", "-0.030 ▲"]       # smooth ECE
     assert row[12] == "1.92 |"                                   # median 25 / median 13
+
+    methods["reg"]["per_seed"]["1"]["smece"] = float("nan")           # a seed without the figure is left out
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    row = variant_summary.summary(tmp_path).splitlines()[2].split(" | ")
+    assert row[9:12] == ["+0.030 ▼", "+0.010 ▼", "-0.030 ▲"]       # variant: seed 0 alone (0.06 - 0.05, 0.06 - 0.09)

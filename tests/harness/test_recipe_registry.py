@@ -57,7 +57,7 @@ def check_clips(model_args, data_args, training_args):
 def audio():
     recipe = register_recipe(Recipe(
         "audio", ClipData, ClipModel, run_clips, check_data=check_clips,
-        short_keys={"train_file": "clips", "test_file": "test_clips"}, data_sources=("clips",), data_hint="train_file (a clip list)", noun="audio clips", mixes="audio", shift=None, grid_model=False,
+        short_keys={"train_file": "clips", "test_file": "test_clips"}, data_sources=("clips",), data_hint="train_file (a clip list)", noun="audio clips", mixes="audio", grid_model=False,
         test_set=lambda data: f"the clips of {Path(data['test_clips']).name}" if data.get("test_clips") else None))
     yield recipe
     unregister_recipe("audio")

@@ -204,6 +204,16 @@ def test_two_noise_rates_are_no_clash_but_a_repeated_seed_at_one_rate_is():
     assert clash["task"] == "rte · label noise 0.2" and "seed 1 appears 2 times" in clash["reason"] and len(kept) == 2
 
 
+def test_a_torchrun_seed_beside_a_python_seed_is_no_clash():
+    """local_rank (and hub_token) differ between processes, not experiments: as in a checkpoint's identity."""
+    runs = [configured("rte", "none", s, 0.7, 0.0) for s in range(2)]
+    runs[1]["config"]["training"] = {**runs[1]["config"].get("training", {}), "local_rank": 0}
+    kept, clashes = find_clashes(runs)
+    assert clashes == [] and len(kept) == 2
+    runs[1]["config"]["training"]["learning_rate"] = 1.0  # a real difference still is one
+    assert find_clashes(runs)[1]
+
+
 def test_calibration_direction_thresholds():
     assert (OVERCONFIDENT_T, UNDERCONFIDENT_T) == (1.05, 0.95)
     assert calibration_direction(1.06) == "over-confident" and calibration_direction(0.94) == "under-confident"

@@ -137,3 +137,16 @@ def test_each_task_says_whether_the_recommendation_beat_the_baseline_after_scali
 def test_without_predictions_there_is_no_interval():
     runs = [{"task": "t", "method": m, "seed": 0, "temperature": 1.0} for m in ("none", "x")]
     assert task_intervals({"none": runs[:1], "x": runs[1:]}, "none") == {}
+
+
+def test_an_interval_over_fewer_seeds_than_the_t_test_is_left_out():
+    """A method with results for 3 seeds but predictions for 2: its change, p-value and verdict stay those
+    of the 3-seed t-test (an interval over other seeds would judge another set than the row shows)."""
+    from textmix.harness.report.statistics import add_intervals, judge
+
+    t_test = {"delta": 0.01, "p_value": 0.4, "n": 3}
+    interval = {"n_seeds": 2, "delta": 0.03, "low": 0.01, "high": 0.05, "detectable": 0.02}
+    rows = {"mixup": {"nll_change": dict(t_test)}, "span": {"nll_change": dict(t_test)}}
+    add_intervals(rows, {"mixup": {"nll": interval}, "span": {"nll": {**interval, "n_seeds": 3}}})
+    assert rows["mixup"]["nll_change"] == t_test and judge(rows["mixup"]["nll_change"], "lower") == "unclear"
+    assert rows["span"]["nll_change"]["low"] == 0.01 and judge(rows["span"]["nll_change"], "lower") == "hurts"

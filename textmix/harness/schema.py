@@ -134,3 +134,12 @@ def unknown_keys(results: dict[str, Any]) -> list[str]:
     """The entries of `results` that the schema does not declare (further test splits are declared)."""
     known = RESULT_KEYS | OPTIONAL_KEYS
     return sorted(k for k in results if k not in known and not EXTRA_TEST_SPLIT.fullmatch(k))
+
+
+RESULT_NEUTRAL = frozenset({"output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm",
+                            "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit"})
+"""Training arguments that do not change a run's results (paths, reporting): left out of its run key, of the
+identity a checkpoint stores and of the configuration the report compares."""
+
+PER_PROCESS = frozenset({"local_rank", "hub_token"})
+"""Training arguments that differ between the processes of one run (or are secrets): not part of its identity."""

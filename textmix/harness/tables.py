@@ -15,7 +15,7 @@ from typing import Any
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from .checks import did_you_mean
-from .recipes.contracts import choose_text_columns, class_name, fix_classes, is_missing_label
+from .recipes.contracts import choose_text_columns, class_name, fix_classes, is_missing_label, is_number
 
 PROBLEM_TYPES = ("classification", "regression", "multi_label")
 """What a label is: one class of several, a number, or a set of classes (see `infer_problem_type`)."""
@@ -39,7 +39,7 @@ def infer_problem_type(values: list[Any]) -> tuple[str, str]:
     """
     if any(isinstance(v, list) for v in values):
         return "multi_label", "labels are lists"
-    if values and all(_is_number(v) for v in values):
+    if values and all(is_number(v) for v in values):
         fractional = sorted({float(v) for v in values if not float(v).is_integer()})
         if fractional:
             shown = ", ".join(f"{v:g}" for v in fractional[:4]) + (", ..." if len(fractional) > 4 else "")
@@ -265,7 +265,7 @@ def _regression_labels(raw: dict[str, list[tuple[str, dict]]], files: dict[str, 
     """Finite numbers, as floats; anything else is a `ValueError` naming the first."""
     for split, rows in raw.items():
         bad = [(where, row[label_column]) for where, row in rows
-               if not _is_number(row[label_column]) or not math.isfinite(float(row[label_column]))]
+               if not is_number(row[label_column]) or not math.isfinite(float(row[label_column]))]
         if bad:
             raise ValueError(f"{files[split]}: --problem_type regression needs numeric labels; "
                              f"{bad[0][1]!r} ({bad[0][0]}) and {len(bad) - 1} more are not.")
@@ -358,10 +358,6 @@ def _class_name(v: Any) -> str:
     return str(v).strip()
 
 
-def _class_order(name: str) -> tuple:
-    return (not _is_int(name), int(name) if _is_int(name) else 0, name)
-
-
 def _read_table(path: Path) -> list[tuple[str, dict]]:
     """(location, row) of every record: 'line N' in csv/tsv/jsonl files, 'item N' in a json array."""
     if not path.is_file():
@@ -391,18 +387,3 @@ def _read_table(path: Path) -> list[tuple[str, dict]]:
         else:
             reader = csv.DictReader(f)
         return [(f"line {reader.line_num}", row) for row in reader]
-
-
-def _is_number(v: Any) -> bool:
-    if isinstance(v, (list, dict)) or v is None:
-        return False
-    try:
-        float(v)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def _is_int(s: str) -> bool:
-    return s.lstrip("-").isdigit()
-

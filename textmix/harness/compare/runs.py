@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..recipes.common import DEFAULT_SEVERITIES
 from ..recipes.registry import DEFAULT_MODALITY, get_recipe
+from ..schema import RESULT_NEUTRAL
 from ..tasks import FILE_FIELDS, TaskSpec, recipe_fields
 from .grid import GridError
 from .presets import _TRAINING_DEFAULTS
 from .sweep import Sweep, as_sweep
-
-RESULT_NEUTRAL = {"output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm", "overwrite_output_dir",
-                  "resume_from_checkpoint", "save_total_limit"}
-"""Training arguments that do not change a run's results (paths, reporting): left out of the run key."""
 
 
 @functools.cache
@@ -121,10 +119,16 @@ class Run:
 
     @property
     def cost(self) -> float:
-        """Relative cost, for a time-weighted progress bar."""
+        """Relative cost, for a time-weighted progress bar: steps, times two for a step of two passes (a clean
+        and a mixed one: RegMixup's `mix_clean_weight` > 0, a method that `needs_saliency`)."""
+        from textmix.methods import registered
+
         steps = self.training.get("max_steps") or self.training.get("num_train_epochs", 3) * (
             self.data.get("max_train_samples") or 10000)
-        return float(steps) * (2.0 if self.training.get("mix_method") == "saliency_span" else 1.0)
+        method = self.training.get("mix_method")
+        two_pass = float(self.training.get("mix_clean_weight") or 0) > 0 or any(
+            m.needs_saliency for m in registered() if m.name == method)
+        return float(steps) * (2.0 if two_pass else 1.0)
 
 
 def task_plan(grid: Mapping[str, Any] | Sweep) -> dict[str, dict[str, Any]]:
@@ -148,7 +152,7 @@ def _task_data(sweep: Sweep, spec: TaskSpec) -> dict[str, Any]:
         kinds = sweep.shift.get(family)
         if kinds:
             data["shift_kinds"] = list(kinds)
-            data["shift_severities"] = list(sweep.shift.get("severities") or [1, 3, 5])
+            data["shift_severities"] = list(sweep.shift.get("severities") or DEFAULT_SEVERITIES)
     data.update(spec.data)
     data.update(sweep.task_overrides(spec, "data"))
     return data

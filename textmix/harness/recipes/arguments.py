@@ -93,12 +93,11 @@ def _resolve_renamed(args: Any) -> None:
 @dataclass
 class DataArgumentsBase:
     """Data arguments every recipe has: hub dataset, name, caps of each split, validation split, seeds, shift
-    and label noise. Subclasses set `MODALITY`, `SHIFT_FAMILY` (whose kinds `--shift_kinds` takes), `UNIT` (what a
+    and label noise. Subclasses set `SHIFT_FAMILY` (whose kinds `--shift_kinds` takes; the recipe's shift family), `UNIT` (what a
     row is, for messages) and `RENAMED` ({old name: new name}, each old name a `renamed` field), and may re-declare
     a field to change its help or default."""
 
     _argument_group_name: ClassVar[str] = "data arguments"  # HfArgumentParser's --help group
-    MODALITY: ClassVar[str] = "text"
     SHIFT_FAMILY: ClassVar[str] = "text"
     UNIT: ClassVar[str] = "example"
     RENAMED: ClassVar[dict[str, str]] = {}

@@ -181,7 +181,8 @@ def _looks_like_id(name: str) -> bool:
     return key in ID_COLUMNS or key.endswith(("_id", "-id")) or key == "#"
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """Whether `value` reads as a number (a str, int or float that float() takes; not None, lists or dicts)."""
     if value is None or isinstance(value, (list, dict)):
         return False
     try:
@@ -199,9 +200,9 @@ def choose_text_columns(first: Mapping[str, Any], label_column: str, given: Sequ
     label, not numbers and not named like an identifier (`ID_COLUMNS`, `*_id`)."""
     if given:
         return list(given), "given (--text_columns)"
-    skipped = [c for c in first if c != label_column and isinstance(first[c], str) and not _is_number(first[c])
+    skipped = [c for c in first if c != label_column and isinstance(first[c], str) and not is_number(first[c])
                and _looks_like_id(str(c))]
-    chosen = [c for c in first if c != label_column and isinstance(first[c], str) and not _is_number(first[c])
+    chosen = [c for c in first if c != label_column and isinstance(first[c], str) and not is_number(first[c])
               and not _looks_like_id(str(c))][:2]
     how = "guessed: the first text columns that are not the label"
     if skipped:

@@ -45,7 +45,6 @@ __all__ = ["DEFAULT_MODEL", "DataArguments", "ModelArguments", "RecipeData", "lo
 class DataArguments(DataArgumentsBase):
     """Which data to train and test on (the shared fields: `DataArgumentsBase`)."""
 
-    MODALITY = "text"
     UNIT = "example"
     RENAMED = {"max_test_samples": "max_predict_samples", "max_validation_samples": "max_eval_samples"}
 
@@ -477,7 +476,7 @@ register_recipe(Recipe(  # the `text` modality of `textmix compare` (textmix.har
                 "text_columns": "text_columns", "label_column": "label_column", "problem_type": "problem_type",
                 "dataset": "dataset_name", "dataset_config": "dataset_config_name", "train_split": "train_split",
                 "test_split": "test_split"},
-    data_hint="train_file (+ test_file) or dataset", mixes="text", shift="text", data_defaults={"task_name": None}))
+    data_hint="train_file (+ test_file) or dataset", mixes="text", data_defaults={"task_name": None}))
 
 
 if __name__ == "__main__":

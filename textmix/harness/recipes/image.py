@@ -116,7 +116,6 @@ class DataArguments(DataArgumentsBase):
     did before the names were shared (a `FutureWarning` says so): give `--max_predict_samples` to cap the
     test set on its own."""
 
-    MODALITY = "image"
     SHIFT_FAMILY = "image"
     UNIT = "image"
     RENAMED = {"validation_share": "validation_split", "corruption_seed": "split_seed"}
@@ -438,7 +437,7 @@ def cli(argv: list[str] | None = None) -> int:
 
 
 register_recipe(Recipe(  # the `image` modality of `textmix compare` (textmix.harness.recipes.registry)
-    "image", DataArguments, ModelArguments, run, check_data=check_data, noun="images", mixes="image", shift="image",
+    "image", DataArguments, ModelArguments, run, check_data=check_data, noun="images", mixes="image",
     short_keys={"train_file": "npz_path", "data_dir": "data_dir", "dataset": "dataset_name",
                 "dataset_config": "dataset_config_name", "image_column": "image_column", "label_column": "label_column"},
     data_sources=("npz_path", "data_dir", "dataset_name"), data_hint="train_file (an .npz), data_dir or dataset",

@@ -112,7 +112,6 @@ class DataArguments(DataArgumentsBase):
     """Which data to train and test on, and how its words become labelled tokens (the shared fields:
     `DataArgumentsBase`)."""
 
-    MODALITY = "tokens"
     UNIT = "sentence"
     RENAMED = {"max_test_samples": "max_predict_samples"}
     NO_EFFECT = {"skip_existing": SKIP_EXISTING}
@@ -440,7 +439,7 @@ register_recipe(Recipe(  # the `tokens` modality of `textmix compare` (textmix.h
     short_keys={"train_file": "train_file", "validation_file": "validation_file", "test_file": "test_file",
                 "dataset": "dataset_name", "dataset_config": "dataset_config_name", "tokens_column": "tokens_column",
                 "tags_column": "tags_column"},
-    data_hint="train_file (+ test_file) or dataset", shift="text"))
+    data_hint="train_file (+ test_file) or dataset"))
 
 
 if __name__ == "__main__":

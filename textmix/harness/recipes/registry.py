@@ -56,14 +56,18 @@ class Recipe:
     """The modality of the mixing methods that fit its tasks (`textmix.methods` modalities: text, image)."""
     token_labels: bool = False
     """Whether its labels are per token (only methods that mix token labels fit)."""
-    shift: str | None = "text"
-    """The shift family its corrupted test sets take (one of `SHIFT_FAMILIES`), or None for none."""
     grid_model: bool = True
     """Whether a task trains the grid's `model_name_or_path` unless it names its own (False: the recipe's default)."""
     test_set: Callable[[Mapping[str, Any]], str | None] | None = None
     """Names a task's test set from its DataArguments fields before loading it (None: the generic naming)."""
     data_defaults: Mapping[str, Any] = field(default_factory=dict)
     """DataArguments fields a grid's task mapping sets (e.g. `task_name: None`: not a GLUE task)."""
+
+    @property
+    def shift(self) -> str | None:
+        """The shift family its corrupted test sets take (one of `SHIFT_FAMILIES`): its DataArguments'
+        `SHIFT_FAMILY` (`textmix.harness.recipes.arguments.DataArgumentsBase`), or None for none."""
+        return getattr(self.data_arguments, "SHIFT_FAMILY", None)
 
     @property
     def label(self) -> str:

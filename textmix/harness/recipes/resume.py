@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import InputError, notice
+from ..schema import PER_PROCESS, RESULT_NEUTRAL
 from .files import DAMAGED_PREFIX, RUN_FILE, SUPERSEDED_PREFIX, TRAIN_TIME_FILE, write_json_atomic
 
 
@@ -93,9 +94,7 @@ def run_identity(header: Mapping[str, Any], config: Mapping[str, Any]) -> dict[s
     """What makes a run this run, stored with each of its checkpoints (`RUN_FILE`): the grid's run key
     (`grid_key` in `header`, for runs of `textmix compare`; it ignores paths) and the recipe's arguments
     (`config`: sections of arguments) without those that do not change results (paths of the output,
-    reporting: `textmix.harness.compare.RESULT_NEUTRAL`) or differ between its processes (`PER_PROCESS`)."""
-    from ..compare import RESULT_NEUTRAL
-
+    reporting: `textmix.harness.schema.RESULT_NEUTRAL`) or differ between its processes (`PER_PROCESS`)."""
     neutral = RESULT_NEUTRAL | PER_PROCESS
     plain = json.loads(json.dumps(dict(config), default=str))
     return {"grid_key": header.get("grid_key"),
@@ -103,8 +102,6 @@ def run_identity(header: Mapping[str, Any], config: Mapping[str, Any]) -> dict[s
                                  if isinstance(values, dict) else values) for section, values in plain.items()}}
 
 
-PER_PROCESS = frozenset({"local_rank", "hub_token"})
-"""Training arguments that differ between the processes of one run (or are secrets): not part of its identity."""
 
 
 def identity_changes(stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> list[str]:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from textmix.robustness import SHIFT_FAMILIES
+
 TOKEN_METRIC = "entity_f1"
 """The task metric of token classification runs (`problem_type` `token`, the NER recipe)."""
 
@@ -123,8 +125,9 @@ Between the two the baseline is 'close to calibrated'."""
 OCCLUSION_KINDS = ("occlusion", "mask")
 """Shift kinds that hide part of the input (image patches; masked words are occluded text): the
 'occlusion robustness' claim. Every other kind counts towards 'corruption robustness'."""
-SHIFT_KINDS = ("typo", "deletion", "swap", "mask", "gaussian_noise", "blur", "contrast", "occlusion")
-"""Known shift kinds, in the order of the tables and plots (others follow, sorted)."""
+SHIFT_KINDS = tuple(kind for kinds in SHIFT_FAMILIES.values() for kind in kinds)
+"""Known shift kinds (`textmix.robustness.SHIFT_FAMILIES`), in the order of the tables and plots (others follow,
+sorted)."""
 
 
 def occluding(kind: str) -> bool:

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-POOL = 200
-"""Resamples of the test examples per run (the runs' own `RUN_BOOTSTRAP`)."""
+POOL: int | None = None
+"""Resamples of the test examples per run; None: the runs' own `RUN_BOOTSTRAP` (the indices of their `smece_ci`)."""
 REPORT_BOOTSTRAP = 1000
 """Hierarchical replicates behind each interval of the report."""
 LEVEL = 0.95
@@ -162,7 +162,7 @@ def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], ba
     runs' predictions (methods or seeds without predictions, or whose test sets differ in size, are left out)."""
     from textmix.calibration.smooth import bootstrap_indices
 
-    from ..recipes.common import BOOTSTRAP_SEED
+    from ..recipes.common import BOOTSTRAP_SEED, RUN_BOOTSTRAP
 
     loaded = {m: {int(r["seed"]): p for r in runs if (p := run_predictions(r)) is not None}
               for m, runs in runs_by_method.items()}
@@ -172,7 +172,7 @@ def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], ba
     sizes = {p[2].size for p in base.values()}
     if len(sizes) != 1:
         return {}
-    pool = bootstrap_indices(sizes.pop(), POOL, BOOTSTRAP_SEED)
+    pool = bootstrap_indices(sizes.pop(), POOL or RUN_BOOTSTRAP, BOOTSTRAP_SEED)
     values: dict[str, dict[str, dict[int, tuple[float, np.ndarray]]]] = {}
     out: dict[str, dict[str, dict[str, float]]] = {}
     for method, by_seed in loaded.items():

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import InputError, did_you_mean
-from ..schema import IDENTITY_KEYS, MAPPINGS
+from ..schema import IDENTITY_KEYS, MAPPINGS, PER_PROCESS, RESULT_NEUTRAL
 from .figures import COLUMN, COLUMNS, REQUIRED, _number, task_metric
 
 
@@ -141,10 +141,9 @@ def collect(sweep_dir: str | Path) -> list[dict]:
     return scan(sweep_dir)[0]
 
 
-IDENTITY_NEUTRAL = {"seed", "output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm",
-                    "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit", "cache_dir", "glue_dir",
-                    "save_calibrated"}
-"""Configuration entries that do not make runs different experiments (seeds, paths, reporting)."""
+IDENTITY_NEUTRAL = RESULT_NEUTRAL | PER_PROCESS | {"seed", "cache_dir", "glue_dir", "save_calibrated"}
+"""Configuration entries that do not make runs different experiments (seeds, paths, reporting, what differs
+between the processes of one run)."""
 _BASENAME_ONLY = {"model_name_or_path", "train_file", "validation_file", "test_file", "npz_path", "data_dir"}
 
 

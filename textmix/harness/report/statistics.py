@@ -124,7 +124,9 @@ def shift_summary(runs_by_method: dict[str, list[dict]], baseline: str = "none")
 
 def add_intervals(rows: dict[str, dict[str, Any]], intervals: dict[str, dict[str, dict[str, float]]]) -> None:
     """Put each method's bootstrap intervals (`task_intervals`) into its row's `<metric>_change` (`low`,
-    `high`, `detectable`, `level`), making the change from the interval where results.json lacked the figure."""
+    `high`, `detectable`, `level`), making the change from the interval where results.json lacked the figure.
+    An interval over fewer seeds than the t-test (some runs without predictions.npz) is left out: the row's
+    change, its p-value and its verdict then come from the same seeds (the t-test's)."""
     for method, by_metric in intervals.items():
         for metric, change in by_metric.items():
             if not change["n_seeds"] or method not in rows:
@@ -132,6 +134,8 @@ def add_intervals(rows: dict[str, dict[str, Any]], intervals: dict[str, dict[str
             entry = rows[method].get(f"{metric}_change")
             if not entry or not entry.get("n"):
                 entry = {"delta": change["delta"], "p_value": math.nan, "n": change["n_seeds"]}
+            elif entry["n"] != change["n_seeds"]:
+                continue
             rows[method][f"{metric}_change"] = {**entry, "low": change["low"], "high": change["high"],
                                                 "detectable": change["detectable"], "level": LEVEL}
 

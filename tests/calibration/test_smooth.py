@@ -192,3 +192,60 @@ def test_smece_of_many_resamples_at_once_equals_relplot_on_each() -> None:
     for k in (0, 3, 17, 42, 99):
         assert got[k] == pytest.approx(relplot.smECE(f[pool[k]], y[pool[k]]), abs=1e-6)
     np.testing.assert_allclose(got, [smooth_ece_binary(f[i], y[i])[0] for i in pool], atol=1e-9)
+
+
+# ------------------------------------------------------------------ known answers, from the definitions
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+def test_bootstrap_indices_draw_every_example_uniformly(n: int) -> None:
+    """Resampling with replacement: each row holds n draws, each uniform over all n examples (the last too)."""
+    idx = bootstrap_indices(n, 2000, seed=5)
+    assert idx.shape == (2000, n) and idx.min() == 0 and idx.max() == n - 1
+    share = np.bincount(idx.ravel(), minlength=n) / idx.size
+    np.testing.assert_allclose(share, np.full(n, 1 / n), atol=0.03)
+    assert not np.array_equal(idx, bootstrap_indices(n, 2000, seed=6)) or n == 1
+
+
+def test_bootstrap_interval_of_a_mean_on_two_examples_is_0_to_1() -> None:
+    """y = (0, 1): a resample's mean is 0, 1/2 or 1 with chances 1/4, 1/2, 1/4, so the 95 % percentile
+    interval of 1000 resamples is [0, 1] (a resampling that misses an example gives [0, 0] or [1, 1])."""
+    def mean(f, y):
+        return float(np.mean(y))
+
+    probs = np.array([[0.6, 0.4], [0.3, 0.7]])
+    for labels in ([1, 1], [0, 0]):  # only the first / only the last example is right
+        assert bootstrap_interval(probs, labels, mean, from_logits=False, n_bootstrap=1000) == (0.0, 1.0)
+
+
+def test_bootstrap_interval_of_a_mean_is_the_normal_interval() -> None:
+    """Level 0.95: the 2.5 / 97.5 % percentiles of resampled means of n = 4000 0/1 outcomes with mean p are
+    p -+ 1.96 sqrt(p (1 - p) / n) (within the percentiles' noise); level 0.5: -+ 0.674 sd."""
+    n, p = 4000, 0.3
+    labels = np.zeros(n, dtype=int)
+    labels[: int(p * n)] = 1  # probs favour class 0: right where the label is 0
+    probs = np.tile([0.8, 0.2], (n, 1))
+    sd = np.sqrt(p * (1 - p) / n)
+    for level, z in ((0.95, 1.959964), (0.5, 0.674490)):
+        low, high = bootstrap_interval(probs, labels, lambda f, y: float(y.mean()), from_logits=False,
+                                       n_bootstrap=2000, level=level)
+        assert low == pytest.approx((1 - p) - z * sd, abs=0.15 * z * sd)
+        assert high == pytest.approx((1 - p) + z * sd, abs=0.15 * z * sd)
+        assert (high - low) / 2 == pytest.approx(z * sd, rel=0.1)
+
+
+def test_smece_of_a_perfectly_calibrated_constant_is_near_0_and_of_a_shifted_one_the_gap() -> None:
+    """All confidences c with accuracy c: smECE ~ 0; the same outcomes at confidence c + 0.2: smECE ~ 0.2."""
+    n = 1000
+    y = np.zeros(n)
+    y[: 600] = 1.0
+    assert smooth_ece_binary(np.full(n, 0.6), y)[0] == pytest.approx(0.0, abs=1e-3)
+    assert smooth_ece_binary(np.full(n, 0.8), y)[0] == pytest.approx(0.2, abs=1e-3)
+    assert smooth_ece_binary(np.full(n, 0.4), y)[0] == pytest.approx(0.2, abs=1e-3)
+
+
+def test_sweep_ece_of_two_examples_by_hand() -> None:
+    # f .2, .9 with y 0, 1: one bin |.5 - .55| = .05; two bins (acc 0, 1 monotone) (.2 + .1) / 2 = .15
+    assert sweep_ece_binary([0.9, 0.2], [1, 0]) == pytest.approx((0.15, 2))
+    # y 1, 0: two bins' accuracies 1, 0 decrease -> one bin: |.5 - .55| = .05
+    assert sweep_ece_binary([0.2, 0.9], [1, 0]) == pytest.approx((0.05, 1))

@@ -150,3 +150,128 @@ def test_an_interval_over_fewer_seeds_than_the_t_test_is_left_out():
     add_intervals(rows, {"mixup": {"nll": interval}, "span": {"nll": {**interval, "n_seeds": 3}}})
     assert rows["mixup"]["nll_change"] == t_test and judge(rows["mixup"]["nll_change"], "lower") == "unclear"
     assert rows["span"]["nll_change"]["low"] == 0.01 and judge(rows["span"]["nll_change"], "lower") == "hurts"
+
+
+# ------------------------------------------------------------------ known answers, from the definitions
+
+
+def _width(out):
+    return out["high"] - out["low"]
+
+
+def test_k_identical_seeds_give_an_interval_1_over_sqrt_k_as_wide_as_one():
+    """k seeds with the same example-level differences: a replicate is the mean of k independent example
+    resamples (one per seed drawn), so its spread is that of one seed over sqrt(k). One resample shared by the
+    seeds of a replicate would keep the one-seed width."""
+    rng = np.random.default_rng(0)
+    diffs = rng.normal(0.0, 1.0, 2000)
+    one = hierarchical_change({0: (0.0, np.zeros(2000))}, {0: (0.0, diffs)}, n_bootstrap=4000, level=0.9)
+    for k in (4, 9):
+        base = {s: (0.0, np.zeros(2000)) for s in range(k)}
+        other = {s: (0.0, diffs) for s in range(k)}
+        many = hierarchical_change(base, other, n_bootstrap=4000, level=0.9)
+        assert _width(many) / _width(one) == pytest.approx(1 / np.sqrt(k), rel=0.12)
+        assert many["n_seeds"] == k
+
+
+def test_one_seed_interval_is_the_percentiles_of_the_example_differences():
+    """One seed, example-level differences 0, 1/K, ..., (K-1)/K: the level-0.95 interval is their 2.5 and
+    97.5 % percentiles, its half-width `detectable`, and `delta` the seed's own change (not a resample's)."""
+    k = 1000
+    diffs = np.arange(k) / k
+    out = hierarchical_change({7: (0.2, np.zeros(k))}, {7: (0.5, diffs)}, n_bootstrap=20000, level=0.95)
+    assert out["low"] == pytest.approx(0.025, abs=0.004) and out["high"] == pytest.approx(0.975, abs=0.004)
+    assert out["delta"] == pytest.approx(0.3) and out["n_seeds"] == 1
+    assert out["detectable"] == pytest.approx((out["high"] - out["low"]) / 2)
+    half = hierarchical_change({7: (0.2, np.zeros(k))}, {7: (0.5, diffs)}, n_bootstrap=20000, level=0.5)
+    assert half["low"] == pytest.approx(0.25, abs=0.01) and half["high"] == pytest.approx(0.75, abs=0.01)
+
+
+def test_the_change_is_other_minus_base_over_the_seeds_both_have():
+    """Seeds 0..2 in `base`, 1..3 in `other`: only 1 and 2 count; each resample's change is other - base of
+    that resample (paired), so base = other + 1 everywhere gives exactly -1."""
+    base = {s: (1.0 + s, np.full(300, 1.0 + s)) for s in (0, 1, 2)}
+    other = {s: (float(s), np.full(300, float(s))) for s in (1, 2, 3)}
+    out = hierarchical_change(base, other, n_bootstrap=200)
+    assert out == {"delta": -1.0, "low": -1.0, "high": -1.0, "detectable": 0.0, "n_seeds": 2}
+    assert hierarchical_change(base, {9: (0.0, np.zeros(300))}, n_bootstrap=200)["n_seeds"] == 0
+
+
+def test_every_seed_and_every_example_resample_is_drawn():
+    """Seed s's resample j has change 1000 s + j: every replicate value's seed and resample is readable,
+    and all of them occur (a draw that skips the last seed or resample is seen)."""
+    from textmix.harness.report import intervals
+
+    seeds, k = 3, 50
+    base = {s: (0.0, np.zeros(k)) for s in range(seeds)}
+    other = {s: (0.0, 1000.0 * s + np.arange(k)) for s in range(seeds)}
+    drawn = []
+    real = np.quantile
+
+    def spy(values, q):
+        drawn.append(np.asarray(values))
+        return real(values, q)
+
+    intervals.np.quantile, saved = spy, intervals.np.quantile
+    try:
+        hierarchical_change({0: base[0]}, {0: other[0]}, n_bootstrap=2000)
+        hierarchical_change({s: base[s] for s in range(seeds)}, other, n_bootstrap=2000)
+    finally:
+        intervals.np.quantile = saved
+    assert set(drawn[0].astype(int)) == set(range(k))  # one seed: each replicate is one resample
+    # three seeds: the replicate mean, times 3, is a sum of one (1000 s + j) per seed drawn
+    sums = np.rint(drawn[1] * 3).astype(int)
+    assert set((sums // 1000).tolist()) == set(range(0, 3 * (seeds - 1) + 1))
+
+
+def _probs(rows):
+    return np.asarray(rows, dtype=float)
+
+
+def test_resampled_values_average_the_per_example_figures_of_each_resample():
+    """NLL, Brier and smECE by hand on each resample row: -log p[y], sum_k (p_k - 1[y = k])^2, relplot-free
+    smECE of the resample (`smooth_ece_binary` on it); the scaled metrics read the scaled probabilities."""
+    from textmix.calibration.smooth import smooth_ece_binary
+    from textmix.harness.report.intervals import EXAMPLE_METRICS, resampled_values
+
+    probs = _probs([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4], [0.1, 0.9]])
+    scaled = _probs([[0.6, 0.4], [0.3, 0.7], [0.55, 0.45], [0.2, 0.8]])
+    labels = np.array([0, 1, 1, 1])
+    pool = np.array([[0, 0, 0, 0], [3, 2, 1, 0], [2, 2, 3, 3]] + [[1, 2, 3, 3]] * 100)
+    nll_ex = [-np.log(0.7), -np.log(0.8), -np.log(0.4), -np.log(0.9)]
+    brier_ex = [2 * 0.3 ** 2, 2 * 0.2 ** 2, 2 * 0.6 ** 2, 2 * 0.1 ** 2]
+    nll_ts_ex = [-np.log(0.6), -np.log(0.7), -np.log(0.45), -np.log(0.8)]
+    for name, per_example in (("nll", nll_ex), ("brier", brier_ex), ("nll_ts", nll_ts_ex)):
+        whole, each = resampled_values((probs, scaled, labels), EXAMPLE_METRICS[name], pool)
+        assert whole == pytest.approx(np.mean(per_example))
+        np.testing.assert_allclose(each[:3], [np.mean([per_example[i] for i in row]) for row in pool[:3]])
+    for name, p in (("smece", probs), ("smece_ts", scaled)):
+        whole, each = resampled_values((probs, scaled, labels), EXAMPLE_METRICS[name], pool[:3])
+        conf, hit = p.max(1), (p.argmax(1) == labels).astype(float)
+        assert whole == pytest.approx(smooth_ece_binary(conf, hit)[0])
+        np.testing.assert_allclose(each, [smooth_ece_binary(conf[row], hit[row])[0] for row in pool[:3]], atol=1e-9)
+
+
+def test_run_predictions_read_logits_labels_and_the_temperature(tmp_path):
+    """One positive-class logit z is the two-class (0, z); the scaled probabilities are softmax(logits / T)."""
+    from textmix.harness.report.intervals import run_predictions
+
+    z = np.array([[2.0], [-1.0], [0.5]])
+    np.savez(tmp_path / "predictions.npz", test_logits=z, test_labels=np.array([1, 0, 1]))
+    got = run_predictions({"_folder": str(tmp_path), "temperature": 2.0, "problem_type": "classification"})
+    assert got is not None
+    probs, scaled, labels = got
+    sig = 1 / (1 + np.exp(-z[:, 0]))
+    np.testing.assert_allclose(probs, np.stack([1 - sig, sig], 1))
+    sig_t = 1 / (1 + np.exp(-z[:, 0] / 2.0))
+    np.testing.assert_allclose(scaled, np.stack([1 - sig_t, sig_t], 1))
+    assert labels.tolist() == [1, 0, 1]
+    three = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]])
+    np.savez(tmp_path / "predictions.npz", test_logits=three, test_labels=np.array([2, 0]))
+    probs, scaled, _ = run_predictions({"_folder": str(tmp_path), "temperature": 0.5})
+    e = np.exp(three - three.max(1, keepdims=True))
+    np.testing.assert_allclose(probs, e / e.sum(1, keepdims=True))
+    e = np.exp(three / 0.5 - (three / 0.5).max(1, keepdims=True))
+    np.testing.assert_allclose(scaled, e / e.sum(1, keepdims=True))
+    assert run_predictions({"_folder": str(tmp_path), "temperature": None}) is None
+    assert run_predictions({"_folder": str(tmp_path), "temperature": 1.0, "problem_type": "regression"}) is None

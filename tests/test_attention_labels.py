@@ -238,3 +238,62 @@ def test_recomputed_attention_row_takes_every_mask_form(form):
             for j in allowed:
                 want[j] += float(torch.exp(torch.tensor(scores[j])) / z) / 2
         torch.testing.assert_close(got[i], want, rtol=1e-4, atol=1e-6)
+
+
+def last_layer_qk(model):
+    """The last layer's query and key weights (ViT: query/key; Llama: q_proj/k_proj)."""
+    from textmix.attention import QK_NAMES
+
+    module = [m for m in model.modules() if any(hasattr(m, q) for q, _ in QK_NAMES)][-1]
+    q, k = next((getattr(module, q), getattr(module, k)) for q, k in QK_NAMES if hasattr(module, q))
+    return [q.weight, k.weight]
+
+
+@pytest.mark.parametrize("kind", ["vit-eager", "vit-sdpa", "llama-eager"])
+def test_attention_label_weights_carry_no_gradient_into_q_and_k(kind):
+    """The label weights are read from the forward as constants (TransMix): they carry no grad, and the
+    gradients of q/k (and every parameter) are those of the plain soft-target loss against the same targets
+    held fixed, the oracle: -(targets * log_softmax(logits)).sum(1).mean()."""
+    if kind.startswith("vit"):
+        model = vit(kind.split("-")[1])
+        g = torch.Generator().manual_seed(3)
+        batch = {"pixel_values": torch.rand((8, 3, 8, 8), generator=g), "labels": LABELS}
+        mixer = Mixer(model, MixConfig(method="patch_cutmix", alpha=1.0, lam_mode="row", seed=1,
+                                       label_weights="attention"))
+    else:
+        model = tiny_llama("eager")
+        batch = unique_text_batch(seed=5)
+        mixer = Mixer(model, MixConfig(method="span", alpha=1.0, lam_mode="row", seed=3, label_weights="attention"),
+                      special_token_ids=list(SPECIAL.values()))
+    params = [p for p in model.parameters() if p.requires_grad]
+    qk = last_layer_qk(model)
+    with mixer:
+        mb = mixer.mix(batch)
+        area = mb.lam.clone()
+        logits = model(**mb.inputs).logits
+        loss = mb.loss(logits)
+    assert not mb.lam.requires_grad and not mb.targets.requires_grad
+    assert (mb.lam - area).abs().max() > 0.01  # the attention moved the weights
+    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    plain = -(mb.targets.detach() * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
+    expected = torch.autograd.grad(plain, params, allow_unused=True)
+    for p, got, want in zip(params, grads, expected, strict=True):
+        if want is None:
+            assert got is None or not got.abs().any()
+            continue
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    assert any(p is w for p in params for w in qk)  # q/k are among the parameters compared
+    assert all(g is not None and g.abs().sum() > 0 for p, g in zip(params, grads, strict=True) if any(p is w for w in qk))
+
+
+def test_attention_lam_is_the_mean_of_area_and_kept_attention_by_hand():
+    """`AttentionLabels.lam` on hand numbers: attention (0.1 | 0.2, 0.3, 0.4) over 3 keys after a class
+    token, pasted region (0, 1, 1), all keys count, area 1/3 kept: pasted share 0.7 / 0.9, lam = (1/3 + 2/9) / 2."""
+    from textmix.attention import AttentionLabels
+
+    labels = AttentionLabels(region=torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]),
+                             support=torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]),
+                             area=torch.tensor([1 / 3, 0.5]), query=torch.zeros(2, dtype=torch.long))
+    labels.attn = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.1, 0.2]])
+    # row 2: keys (0.3, 0.1, 0.2), support the first two: pasted 0.3 / 0.4
+    torch.testing.assert_close(labels.lam(), torch.tensor([(1 / 3 + (1 - 0.7 / 0.9)) / 2, (0.5 + (1 - 0.75)) / 2]))

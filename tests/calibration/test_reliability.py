@@ -193,3 +193,52 @@ def test_importing_calibration_does_not_import_matplotlib_or_torchmetrics() -> N
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+# top-label confidences exactly on the edges of 4 (and 8) equal-width bins: 0.25, 0.5, 0.75 and 1.0 (dyadic,
+# so the edges are exact in float64), and between them
+EDGE_PROBS = np.array([
+    [0.25, 0.25, 0.25, 0.25],  # conf 0.25: on the first inner edge
+    [0.5, 0.25, 0.25, 0.0],  # 0.5
+    [0.0, 0.75, 0.25, 0.0],  # 0.75
+    [0.0, 0.0, 1.0, 0.0],  # 1.0: the last edge (numpy.histogram's last bin is closed)
+    [0.375, 0.25, 0.25, 0.125],  # 0.375: inside bin 1 of 4
+    [0.0, 0.0, 0.125, 0.875],  # 0.875
+    [0.5, 0.5, 0.0, 0.0],  # 0.5 again, a tie (class 0)
+])
+EDGE_LABELS = np.array([0, 1, 1, 2, 0, 3, 1])
+
+
+@pytest.mark.parametrize("n_bins", [4, 8, 2])
+def test_bins_at_exact_edges_match_numpy_histogram(n_bins: int) -> None:
+    """A confidence on an inner edge belongs to the upper bin (half-open [e_k, e_k+1)), 1.0 to the last one,
+    as in numpy.histogram and torchmetrics' binned ECE."""
+    conf = EDGE_PROBS.max(1)
+    counts, _ = np.histogram(conf, bins=n_bins, range=(0.0, 1.0))
+    bins = reliability_bins(EDGE_PROBS, EDGE_LABELS, n_bins=n_bins, from_logits=False)
+    np.testing.assert_array_equal(bins.counts, counts)
+    hit = (EDGE_PROBS.argmax(1) == EDGE_LABELS).astype(float)
+    idx = np.minimum((conf * n_bins).astype(int), n_bins - 1)  # exact on dyadic edges: floor(c * n)
+    for b in range(n_bins):
+        sel = idx == b
+        if sel.any():
+            assert bins.confidence[b] == pytest.approx(conf[sel].mean())
+            assert bins.accuracy[b] == pytest.approx(hit[sel].mean())
+        else:
+            assert np.isnan(bins.confidence[b]) and np.isnan(bins.accuracy[b])
+    ece = sum(np.sum(idx == b) / conf.size * abs(hit[idx == b].mean() - conf[idx == b].mean())
+              for b in range(n_bins) if (idx == b).any())
+    assert bins.ece == pytest.approx(ece, abs=1e-7)
+    assert expected_calibration_error(EDGE_PROBS, EDGE_LABELS, n_bins=n_bins, from_logits=False) == pytest.approx(
+        ece, abs=1e-7)
+
+
+def test_bins_of_four_at_the_edges_by_hand() -> None:
+    # confidences .25 .5 .75 1 .375 .875 .5 -> bins [.25, .375 | .5, .5 | .75, .875 | 1.0] of 4
+    bins = reliability_bins(EDGE_PROBS, EDGE_LABELS, n_bins=4, from_logits=False)
+    assert bins.counts.tolist() == [0, 2, 2, 3]
+    np.testing.assert_allclose(bins.confidence[1:], [(0.25 + 0.375) / 2, 0.5, (0.75 + 0.875 + 1.0) / 3])
+    # right: .25 (argmax 0, label 0) yes, .375 yes | .5 (0 vs 1) no, tie .5 (0 vs 1) no | .75 yes, .875 yes, 1 yes
+    np.testing.assert_allclose(bins.accuracy[1:], [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(bins.edges, [0.0, 0.25, 0.5, 0.75, 1.0])
+    assert bins.n_samples == 7 and bins.n_bins == 4

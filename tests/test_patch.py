@@ -13,10 +13,14 @@ from textmix import image as ops
 from textmix.architectures import ARCHITECTURES, resolve
 
 VISION = ["vit", "deit"]
+SIZE = (12, 15)
+"""Default image height and width: non-square, so a grid with its axes swapped (height <-> width) is seen."""
+GRID = (4, 5)
+"""The patch grid of SIZE with 3 x 3 patches: 4 rows, 5 columns."""
 
 
-def tiny_vit(model_type="vit", num_labels=5, image_size=12, patch_size=3, seed=0, **overrides):
-    """A 2-layer, hidden-16 image classifier without dropout, in train mode (4 x 4 patches by default)."""
+def tiny_vit(model_type="vit", num_labels=5, image_size=SIZE, patch_size=3, seed=0, **overrides):
+    """A 2-layer, hidden-16 image classifier without dropout, in train mode (4 x 5 patches by default)."""
     kwargs = dict(image_size=image_size, patch_size=patch_size, num_channels=3, hidden_size=16,
                   num_hidden_layers=2, num_attention_heads=2, intermediate_size=24, num_labels=num_labels,
                   hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -28,9 +32,9 @@ def tiny_vit(model_type="vit", num_labels=5, image_size=12, patch_size=3, seed=0
     return model.train()
 
 
-def image_batch(b=7, size=12, num_labels=5, seed=0):
+def image_batch(b=7, size=SIZE, num_labels=5, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"pixel_values": torch.randn((b, 3, size, size), generator=g),
+    return {"pixel_values": torch.randn((b, 3, *size), generator=g),
             "labels": torch.randint(0, num_labels, (b,), generator=g)}
 
 
@@ -62,10 +66,11 @@ def test_patch_cutmix_equals_patch_aligned_pixel_cutmix(arch, lam_mode):
     cfg = MixConfig(method="patch_cutmix", alpha=1.0, lam_mode=lam_mode, seed=2)
     mixer, mb, logits, gen = mixed_logits(model, cfg, batch)
     assert torch.equal(mb.inputs["pixel_values"], batch["pixel_values"])  # pixels untouched: the hook mixes
-    perm, lam, blend, boxes = reference_draws(cfg, mixer.methods, mb.method, mb.valid, (4, 4), gen)
+    perm, lam, blend, boxes = reference_draws(cfg, mixer.methods, mb.method, mb.valid, GRID, gen)
     assert mb.perm.tolist() == perm and mb.boxes.tolist() == [list(bx) for bx in boxes]
+    assert all(y1 <= GRID[0] and x1 <= GRID[1] for _, y1, _, x1 in boxes)
     # the label weight is exactly the share of kept patches
-    kept = [1 - (y1 - y0) * (x1 - x0) / 16 for y0, y1, x0, x1 in boxes]
+    kept = [1 - (y1 - y0) * (x1 - x0) / (GRID[0] * GRID[1]) for y0, y1, x0, x1 in boxes]
     assert mb.lam.tolist() == pytest.approx(kept, abs=1e-7) and mb.lam.tolist() == pytest.approx(lam, abs=1e-7)
     assert (mb.lam < 1).sum() >= 3
     pixels = reference_images(batch["pixel_values"], perm, blend, pixel_boxes(boxes, 3))
@@ -82,7 +87,7 @@ def test_patch_methods_match_hand_mixed_tokens(arch, method):
     batch = image_batch(b=8, seed=1)
     cfg = MixConfig(method=method, alpha=1.0, lam_mode="row", seed=3)
     mixer, mb, logits, gen = mixed_logits(model, cfg, batch)
-    perm, lam, blend, boxes = reference_draws(cfg, mixer.methods, mb.method, mb.valid, (4, 4), gen)
+    perm, lam, blend, boxes = reference_draws(cfg, mixer.methods, mb.method, mb.valid, GRID, gen)
     assert mb.lam.tolist() == pytest.approx(lam, abs=1e-7)
     module = patch_module(model)
     recorded = []
@@ -90,7 +95,7 @@ def test_patch_methods_match_hand_mixed_tokens(arch, method):
     with torch.no_grad():
         model(pixel_values=batch["pixel_values"])
     handle.remove()
-    mixed = reference_tokens(recorded[0], perm, blend, boxes, (4, 4))
+    mixed = reference_tokens(recorded[0], perm, blend, boxes, GRID)
     handle = module.register_forward_hook(lambda m, a, out: mixed)
     try:
         with torch.no_grad():
@@ -123,22 +128,22 @@ def test_cls_token_is_never_mixed_and_pasted_patches_keep_their_position(arch):
     torch.testing.assert_close(mixed[:, :specials], clean[:, :specials], rtol=0, atol=0)
     for i in range(6):
         y0, y1, x0, x1 = mb.boxes[i].tolist()
-        for t in range(16):
-            r, c = divmod(t, 4)
+        for t in range(GRID[0] * GRID[1]):
+            r, c = divmod(t, GRID[1])
             src = int(mb.perm[i]) if (y0 <= r < y1 and x0 <= c < x1) else i
             torch.testing.assert_close(mixed[i, specials + t], clean[src, specials + t], rtol=1e-6, atol=1e-6)
 
 
 def test_other_image_sizes_use_their_own_grid():
-    model = tiny_vit("vit")
-    batch = image_batch(b=5, size=18, seed=3)  # 6 x 6 patches, position embeddings interpolated
+    model = tiny_vit("vit", image_size=12)  # transformers interpolates position embeddings of a square grid only
+    batch = image_batch(b=5, size=(18, 24), seed=3)  # 6 x 8 patches, position embeddings interpolated
     cfg = MixConfig(method="patch_cutmix", alpha=1.0, lam_mode="row", seed=5)
     mixer = Mixer(model, cfg)
     with mixer:
         mb = mixer.mix(batch)
         logits = model(**mb.inputs, interpolate_pos_encoding=True).logits
-    assert mb.boxes[:, [1, 3]].max() <= 6 and (mb.boxes[:, [1, 3]] > 4).any()
-    assert torch.equal(mb.lam, ops.kept_fraction(mb.boxes, (6, 6)))
+    assert mb.boxes[:, 1].max() <= 6 and mb.boxes[:, 3].max() <= 8 and (mb.boxes[:, 3] > 6).any()
+    assert torch.equal(mb.lam, ops.kept_fraction(mb.boxes, (6, 8)))
     assert torch.isfinite(logits).all()
 
 
@@ -189,7 +194,7 @@ def test_models_without_patch_tokens_get_a_clear_error():
         with pytest.raises(ValueError, match="patch embedding.*arch=\\{'patch_embeddings'.*'mixup' and 'cutmix'"):
             Mixer(model, MixConfig(method="patch_cutmix"))
     resnet = model  # pixel methods need no module table
-    batch = {"pixel_values": torch.randn(4, 3, 16, 16), "labels": torch.tensor([0, 1, 0, 1])}
+    batch = {"pixel_values": torch.randn(4, 3, 16, 24), "labels": torch.tensor([0, 1, 0, 1])}
     mixer = Mixer(resnet.train(), MixConfig(method="cutmix", alpha=1.0))
     mb = mixer.mix(batch)
     assert mb.mixed and torch.isfinite(mb.loss(resnet(**mb.inputs).logits))
@@ -200,7 +205,7 @@ def test_a_wrong_patch_module_is_named_at_the_forward():
     mixer = Mixer(model, MixConfig(method="patch_cutmix"), arch={"patch_embeddings": "vit.embeddings"})
     with mixer, pytest.raises(RuntimeError, match="grid of patches.*row-major"):
         mb = mixer.mix(image_batch(b=4))
-        model(**mb.inputs)  # the embeddings module's output has the [CLS] token too: 17 tokens for 16 patches
+        model(**mb.inputs)  # the embeddings module's output has the [CLS] token too: 21 tokens for 20 patches
     with pytest.raises(RuntimeError, match="inside `with mixer:`"):
         Mixer(model, MixConfig(method="patch_mixup")).mix(image_batch(b=4))
 
@@ -224,7 +229,7 @@ def test_mix_trainer_trains_image_models(tmp_path, method):
     from textmix import MixTrainer, MixTrainingArguments
 
     g = torch.Generator().manual_seed(0)
-    data = Dataset.from_dict({"pixel_values": torch.randn((32, 3, 12, 12), generator=g).numpy(),
+    data = Dataset.from_dict({"pixel_values": torch.randn((32, 3, *SIZE), generator=g).numpy(),
                               "labels": torch.randint(0, 5, (32,), generator=g).tolist()}).with_format("torch")
     args = MixTrainingArguments(output_dir=str(tmp_path), mix_method=method, mix_alpha=1.0, mix_lam_mode="row",
                                 max_steps=2, per_device_train_batch_size=8, report_to=[], use_cpu=True,

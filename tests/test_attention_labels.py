@@ -18,6 +18,8 @@ from conftest import SPECIAL, tiny_model
 from textmix import MixConfig, Mixer
 
 LABELS = torch.tensor([0, 1, 2, 0, 1, 2, 1, 0])
+SIZE = (8, 12)
+"""Image height and width: non-square (a 4 x 6 patch grid), so swapped grid axes are seen."""
 
 
 def vit(impl: str):
@@ -25,7 +27,7 @@ def vit(impl: str):
 
     torch.manual_seed(0)
     return ViTForImageClassification(ViTConfig(
-        image_size=8, patch_size=2, num_channels=3, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        image_size=SIZE, patch_size=2, num_channels=3, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=16, num_labels=3, initializer_range=0.5, attn_implementation=impl)).train()
 
 
@@ -75,19 +77,19 @@ def oracle_forward(model, cfg, batch, **kwargs):
 @pytest.mark.parametrize("method", ["patch_cutmix", "cutmix"])
 def test_transmix_weights_equal_the_hand_computation(method, impl):
     g = torch.Generator().manual_seed(0)
-    batch = {"pixel_values": torch.rand((8, 3, 8, 8), generator=g), "labels": LABELS}
+    batch = {"pixel_values": torch.rand((8, 3, *SIZE), generator=g), "labels": LABELS}
     cfg = dict(method=method, alpha=1.0, cutmix_alpha=1.0, lam_mode="row", seed=1)
     mb, area = mixed_weights(vit(impl), cfg, batch)
     ref, attn = oracle_forward(vit("eager"), cfg, batch)
     assert torch.equal(ref.perm, mb.perm) and torch.equal(ref.boxes, mb.boxes) and torch.equal(ref.lam, area)
-    grid, cell = 4, (1 if method == "patch_cutmix" else 2)  # boxes on the patch grid, or in pixels
+    (gh, gw), cell = (4, 6), (1 if method == "patch_cutmix" else 2)  # boxes on the patch grid, or in pixels
     expected = []
     for i in range(8):
         y0, y1, x0, x1 = ref.boxes[i].tolist()
         # patch (r, c) is pasted when its nearest-neighbour pixel (r * 2, c * 2) lies in the pixel box
-        region = [y0 <= r * cell < y1 and x0 <= c * cell < x1 for r in range(grid) for c in range(grid)]
-        pixels = 1 - (y1 - y0) * (x1 - x0) / 64 if method == "cutmix" else None  # the kept share of 8 x 8 pixels
-        expected.append(hand_lam(attn[i, 0, 1:], region, [True] * grid * grid, pixels) if ref.perm[i] != i else 1.0)
+        region = [y0 <= r * cell < y1 and x0 <= c * cell < x1 for r in range(gh) for c in range(gw)]
+        pixels = 1 - (y1 - y0) * (x1 - x0) / 96 if method == "cutmix" else None  # the kept share of 8 x 12 pixels
+        expected.append(hand_lam(attn[i, 0, 1:], region, [True] * gh * gw, pixels) if ref.perm[i] != i else 1.0)
     assert sum(e < 1 for e in expected) >= 3
     assert (mb.lam - area).abs().max() > 0.01  # attention is not the area here: the test can tell them apart
     check_targets(mb, LABELS, expected)
@@ -189,7 +191,7 @@ def test_attention_on_token_classification_is_an_error():
 
 def test_the_loss_before_the_forward_is_an_error_and_eval_mixes_nothing():
     model = vit("sdpa")
-    batch = {"pixel_values": torch.rand((8, 3, 8, 8)), "labels": LABELS}
+    batch = {"pixel_values": torch.rand((8, 3, *SIZE)), "labels": LABELS}
     mixer = Mixer(model, MixConfig(method="patch_cutmix", alpha=1.0, label_weights="attention"))
     with mixer:
         mb = mixer.mix(batch)
@@ -202,10 +204,12 @@ def test_the_loss_before_the_forward_is_an_error_and_eval_mixes_nothing():
 
 def test_mixtrainer_trains_with_transmix_and_the_clean_loss(tmp_path):
     """Both options through MixTrainer on a tiny ViT: the logged label weight is the attention one."""
-    from test_regmixup import image_batch, trainer_step
+    from test_regmixup import trainer_step
 
     model = vit("sdpa")
-    seen, loss, grads = trainer_step(tmp_path, model, image_batch(8), 1, mix_method="patch_cutmix", mix_alpha=1.0,
+    g = torch.Generator().manual_seed(0)
+    batch = {"pixel_values": torch.rand((8, 3, *SIZE), generator=g), "labels": torch.randint(0, 3, (8,), generator=g)}
+    seen, loss, grads = trainer_step(tmp_path, model, batch, 1, mix_method="patch_cutmix", mix_alpha=1.0,
                                      mix_label_weights="attention", mix_clean_weight=1.0, mix_lam_mode="row")
     assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads.values())
 
@@ -257,7 +261,7 @@ def test_attention_label_weights_carry_no_gradient_into_q_and_k(kind):
     if kind.startswith("vit"):
         model = vit(kind.split("-")[1])
         g = torch.Generator().manual_seed(3)
-        batch = {"pixel_values": torch.rand((8, 3, 8, 8), generator=g), "labels": LABELS}
+        batch = {"pixel_values": torch.rand((8, 3, *SIZE), generator=g), "labels": LABELS}
         mixer = Mixer(model, MixConfig(method="patch_cutmix", alpha=1.0, lam_mode="row", seed=1,
                                        label_weights="attention"))
     else:

@@ -35,6 +35,8 @@ def test_paired_change_is_the_paired_t_test_from_its_definition():
     # a seed with NaN on either side is left out
     out = paired_change({**base, 2: math.nan}, other)
     assert out["n"] == 3 and out["delta"] == pytest.approx(np.delete(d, 2).mean())
+    two = paired_change({0: 1.0, 1: 2.0}, {0: 1.5, 1: 2.25})  # two seeds: d = .5, .25, t = .375 / .125 = 3
+    assert two["p_value"] == pytest.approx(2 * stats.t.sf(3.0, df=1))
     # identical changes (no spread) and a single seed: no p-value
     assert math.isnan(paired_change({0: 1.0, 1: 2.0}, {0: 1.5, 1: 2.5})["p_value"])
     one = paired_change({0: 1.0}, {0: 0.25})

@@ -281,7 +281,7 @@ def test_attention_label_weights_carry_no_gradient_into_q_and_k(kind):
     grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
     plain = -(mb.targets.detach() * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
     expected = torch.autograd.grad(plain, params, allow_unused=True)
-    for p, got, want in zip(params, grads, expected, strict=True):
+    for got, want in zip(grads, expected, strict=True):
         if want is None:
             assert got is None or not got.abs().any()
             continue

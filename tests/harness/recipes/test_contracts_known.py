@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from textmix.harness.checks import InputError
-from textmix.harness.recipes.contracts import carve_count, class_name, class_order, fix_classes, is_missing_label, label_name
+from textmix.harness.recipes.contracts import (
+    carve_count,
+    class_name,
+    class_order,
+    fix_classes,
+    is_missing_label,
+    label_name,
+)
 
 MISSING = [None, "", "  ", "-1", " -1 ", "-1.0", "-1.00", "-1e0", -1, -1.0, np.int64(-1), np.float32(-1.0),
            float("nan"), np.float64("nan")]  # the strings "nan" / "NaN": issue 26 part 3 (another branch)

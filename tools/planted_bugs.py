@@ -45,6 +45,7 @@ METRICS = "textmix/calibration/metrics.py"
 EXPORT = "textmix/calibration/export.py"
 INTERVALS = "textmix/harness/report/intervals.py"
 STATISTICS = "textmix/harness/report/statistics.py"
+CLAIMS = "textmix/harness/report/claims.py"
 CONTRACTS = "textmix/harness/recipes/contracts.py"
 RESUME = "textmix/harness/recipes/resume.py"
 GRID = "textmix/harness/compare/grid.py"
@@ -56,6 +57,7 @@ T_METRICS = "tests/calibration/test_metrics.py"
 T_EXPORT = "tests/calibration/test_export.py"
 T_INTERVALS = "tests/harness/test_report_intervals.py"
 T_STATS = "tests/harness/test_report_statistics.py"
+T_CLAIMS = "tests/harness/test_report_claims.py"
 T_CONTRACTS = "tests/harness/recipes/test_contracts_known.py"
 T_RESUME = "tests/harness/recipes/test_resume_known.py"
 T_GRID = "tests/harness/test_grid.py"
@@ -98,7 +100,10 @@ MUTATIONS: tuple[Mutation, ...] = (
              "Brier mean over classes instead of sum"),
     # ---------------------------------------------------------------- textmix/calibration/export.py
     Mutation(EXPORT, "        head.bias.div_(t)", "        head.bias.mul_(t)",
-             (f"{T_EXPORT}::test_a_vit_image_classifier",), "bias multiplied by the temperature"),
+             (f"{T_EXPORT}::test_folding_twice_multiplies_the_temperatures_by_hand",), "bias multiplied by the temperature"),
+    Mutation(EXPORT, 'total = t * float(earlier.get("temperature", 1.0))', "total = t",
+             (f"{T_EXPORT}::test_folding_twice_multiplies_the_temperatures_by_hand",),
+             "folding twice records the last temperature only"),
     Mutation(EXPORT, "if not math.isfinite(t) or t <= 0.0:", "if not math.isfinite(t) or t < 0.0:",
              (f"{T_EXPORT}::test_bad_temperatures",), "temperature 0 accepted"),
     # ---------------------------------------------------------------- textmix/harness/report/intervals.py
@@ -153,6 +158,25 @@ MUTATIONS: tuple[Mutation, ...] = (
              (T_STATS,), "no t-test on two seeds"),
     Mutation(STATISTICS, 'elif entry["n"] != change["n_seeds"]:', 'elif entry["n"] == change["n_seeds"]:',
              (T_STATS,), "the seed-count check inverted"),
+    # ---------------------------------------------------------------- textmix/harness/report/claims.py
+    Mutation(CLAIMS, "return temperature >= MAX_TEMPERATURE * 0.99 or", "return temperature > MAX_TEMPERATURE * 0.99 or",
+             (f"{T_CLAIMS}::test_a_temperature_within_1_percent_of_a_search_bound_is_the_bound",), "`>=` -> `>`"),
+    Mutation(CLAIMS, 'best = min(eligible, key=lambda m: eligible[m]["validation_nll_ts"])',
+             'best = max(eligible, key=lambda m: eligible[m]["validation_nll_ts"])',
+             (f"{T_CLAIMS}::test_the_recommendation_is_the_lowest_validation_nll_among_methods_that_learned",),
+             "the highest NLL recommended"),
+    Mutation(CLAIMS, 'eligible = {m: r for m, r in measured.items() if not r["at_chance_seeds"]}',
+             "eligible = dict(measured)",
+             (f"{T_CLAIMS}::test_the_recommendation_is_the_lowest_validation_nll_among_methods_that_learned",),
+             "a method at chance recommended"),
+    Mutation(CLAIMS, 'verdict = {"helps": "beat", "hurts": "lost"}', 'verdict = {"helps": "lost", "hurts": "beat"}',
+             (f"{T_CLAIMS}::test_the_recommendation_against_the_baseline_after_scaling",), "beat and lost swapped"),
+    Mutation(CLAIMS, "decisive = changes.get(RECOMMENDED_VS_TS[0])", "decisive = changes.get(RECOMMENDED_VS_TS[-1])",
+             (f"{T_CLAIMS}::test_the_recommendation_against_the_baseline_after_scaling",),
+             "smECE after scaling decides instead of NLL"),
+    Mutation(CLAIMS, 'elif verdicts == {"helps"}:', 'elif "helps" in verdicts:',
+             (f"{T_CLAIMS}::test_the_verdict_needs_every_metric_of_a_claim_to_agree",),
+             "one metric of a claim is enough"),
     # ---------------------------------------------------------------- textmix/harness/recipes/contracts.py
     Mutation(CONTRACTS, "        return number == MISSING_LABEL\n", '        return text == "-1"\n',
              (T_CONTRACTS,), 'a missing label spelled "-1.0" read as a class'),

@@ -130,3 +130,21 @@ def test_a_bf16_model_passes_its_own_check():
 def test_bad_temperatures(bad):
     with pytest.raises(ValueError, match="temperature"):
         calibrated_model(tiny_model("bert"), bad)
+
+
+def test_folding_twice_multiplies_the_temperatures_by_hand():
+    """Head W, b -> W / 2, b / 2, then / 1.5: the logits are the original's over 3, recorded as temperature 3."""
+    from textmix.calibration.export import fold_temperature
+
+    model, batch = tiny_model("bert", num_labels=3), ragged_batch()
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([0.5, -1.0, 2.0]))
+    before, weight = logits_of(model, batch), model.classifier.weight.detach().clone()
+    fold_temperature(model, 2.0, fitted_on="test")
+    fold_temperature(model, 1.5)
+    torch.testing.assert_close(model.classifier.bias.detach(), torch.tensor([0.5, -1.0, 2.0]) / 3.0)
+    torch.testing.assert_close(model.classifier.weight.detach(), weight / 3.0)
+    torch.testing.assert_close(logits_of(model, batch), before / 3.0, atol=1e-5, rtol=1e-5)
+    record = getattr(model.config, CONFIG_KEY)
+    assert record["temperature"] == pytest.approx(3.0) and record["head"] == "classifier"
+    assert record["fitted_on"] == "validation"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
@@ -327,3 +328,70 @@ def test_the_recommendation_is_chosen_on_validation_never_on_test(sweep):
     assert f"accuracy {means(CLEAN_ACC['equal']):.4f}" in line
     assert summary["tasks"]["reviews"]["recommended"] is None  # no validation_ts in its runs
     assert any(x.startswith("No recommendation:") and "validation_ts" in x for x in section(md, "## reviews"))
+
+
+# ------------------------------------------------------------------ known answers on hand-made rows
+
+
+def test_a_temperature_within_1_percent_of_a_search_bound_is_the_bound():
+    from textmix.calibration.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE
+    from textmix.harness.report.claims import temperature_at_bound
+
+    assert temperature_at_bound(MAX_TEMPERATURE) and temperature_at_bound(MAX_TEMPERATURE * 0.99)
+    assert not temperature_at_bound(MAX_TEMPERATURE * 0.989)
+    assert temperature_at_bound(MIN_TEMPERATURE) and temperature_at_bound(MIN_TEMPERATURE * 1.01)
+    assert not temperature_at_bound(MIN_TEMPERATURE * 1.011)
+    assert not temperature_at_bound(1.0) and not temperature_at_bound(math.nan)
+
+
+def _row(val_nll: float, at_chance: list[int] | None = None) -> dict:
+    from textmix.harness.report.figures import RECOMMENDED_TEST
+
+    row = {"validation_nll_ts": val_nll, "validation_nll_ts_std": 0.01, "n_seeds": 3, "at_chance_seeds": at_chance or []}
+    for k in RECOMMENDED_TEST:
+        row[k], row[f"{k}_std"] = 0.5, 0.0
+    return row
+
+
+def test_the_recommendation_is_the_lowest_validation_nll_among_methods_that_learned():
+    from textmix.harness.report.claims import recommend
+
+    rows = {"none": _row(0.40), "mixup": _row(0.35), "span": _row(0.30, at_chance=[1]), "old": _row(math.nan)}
+    chosen, why = recommend(rows)
+    assert chosen is not None and chosen["method"] == "mixup" and chosen["validation_nll_ts"] == 0.35 and why == ""
+    assert recommend({"span": _row(0.3, at_chance=[0])})[0] is None
+    assert recommend({"old": _row(math.nan)})[0] is None
+
+
+@pytest.mark.parametrize(("change", "verdict"), [
+    ({"delta": -0.1, "p_value": math.nan, "n": 3, "low": -0.2, "high": -0.01}, "beat"),
+    ({"delta": 0.1, "p_value": math.nan, "n": 3, "low": 0.01, "high": 0.2}, "lost"),
+    ({"delta": -0.1, "p_value": math.nan, "n": 3, "low": -0.2, "high": 0.0}, "unclear"),
+    ({"delta": -0.1, "p_value": 0.01, "n": 3}, "beat"),
+    ({"delta": -0.1, "p_value": 0.05, "n": 3}, "unclear"),  # p = alpha is not significant
+])
+def test_the_recommendation_against_the_baseline_after_scaling(change, verdict):
+    from textmix.harness.report.claims import against_baseline_ts
+
+    rows = {"mixup": {"nll_ts_change": change, "smece_ts_change": {"delta": 0.5, "p_value": 0.001, "n": 3}}}
+    got = against_baseline_ts("mixup", rows, "none")
+    assert got["verdict"] == verdict and set(got["changes"]) == {"nll_ts", "smece_ts"}
+    assert against_baseline_ts("none", rows, "none")["verdict"] == "is the baseline"
+    assert against_baseline_ts("span", rows, "none")["verdict"] == "unknown"
+
+
+def test_the_verdict_needs_every_metric_of_a_claim_to_agree():
+    from textmix.harness.report.claims import verdict
+
+    helps = {"delta": -0.1, "p_value": 0.01, "n": 3}
+    hurts = {"delta": 0.1, "p_value": 0.01, "n": 3}
+    unclear = {"delta": -0.1, "p_value": 0.5, "n": 3}
+    changes = {"a": {"smece": helps, "nll": helps}, "b": {"smece": helps, "nll": unclear},
+               "c": {"smece": hurts, "nll": hurts}, "d": {"smece": helps, "nll": hurts}, "e": {"smece": helps}}
+    methods = {m: {"at_chance_seeds": [2] if m == "e" else []} for m in ("none", *changes)}
+    summary = {"baseline": "none", "tasks": {"t": {"task": "t", "methods": methods, "claims": {
+        "calibration": {"metric": "smece, nll", "better": "lower", "changes": changes}}}}}
+    (row,) = [r for r in verdict(summary)["rows"] if r["claim"] == "calibration"]
+    names = {k: [e["method"] for e in row[k]] for k in ("helps", "hurts", "no_change", "at_chance")}
+    assert names == {"helps": ["a"], "hurts": ["c"], "no_change": ["b", "d"], "at_chance": ["e"]}
+    assert row["helps"][0]["evidence"] == "paired t-test" and row["helps"][0]["delta"] == -0.1

@@ -98,6 +98,17 @@ MUTATIONS: tuple[Mutation, ...] = (
              "return float(((p.probs - onehot) ** 2).mean())",
              (f"{T_METRICS}::test_perfect_and_worst_cases", f"{T_METRICS}::test_individual_functions_match_report"),
              "Brier mean over classes instead of sum"),
+    # ---------------------------------------------------------------- temperature.py, selective.py
+    Mutation("textmix/calibration/temperature.py", "cross_entropy(logits * math.exp(-log_t), labels)",
+             "cross_entropy(logits * math.exp(log_t), labels)",
+             ("tests/calibration/test_temperature.py::test_overconfident_gets_t_above_one_and_underconfident_below",),
+             "logits multiplied by T"),
+    Mutation("textmix/calibration/temperature.py", '"after": calibration_report(test / t,', '"after": calibration_report(test,',
+             ("tests/calibration/test_temperature.py::test_temperature_scaling_report",), "the report after scaling unscaled"),
+    Mutation("textmix/calibration/selective.py", "math.ceil(_check_coverage(coverage) * conf.size - 1e-9)",
+             "math.ceil(_check_coverage(coverage) * conf.size)",
+             ("tests/calibration/test_selective.py::test_float_noise_in_coverage_does_not_add_a_sample",),
+             "float noise adds a sample"),
     # ---------------------------------------------------------------- textmix/calibration/export.py
     Mutation(EXPORT, "        head.bias.div_(t)", "        head.bias.mul_(t)",
              (f"{T_EXPORT}::test_folding_twice_multiplies_the_temperatures_by_hand",), "bias multiplied by the temperature"),

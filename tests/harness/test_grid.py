@@ -10,14 +10,16 @@ from textmix.harness.compare.grid import _merge
 
 
 def test_merge_by_hand():
-    base = {"a": 1, "data": {"x": 1, "y": 2, "deep": {"p": 1, "q": 2}}, "seeds": [0, 1]}
+    base = {"a": 1, "data": {"x": 1, "y": 2, "deep": {"p": 1, "q": 2}}, "seeds": [0, 1], "keep": {"k": [1]}}
     extra = {"data": {"y": 3, "z": 4, "deep": {"q": 5}}, "seeds": [7], "b": {"c": 1}}
     before = copy.deepcopy(base)
     out = _merge(base, extra)
-    assert out == {"a": 1, "data": {"x": 1, "y": 3, "z": 4, "deep": {"p": 1, "q": 5}}, "seeds": [7], "b": {"c": 1}}
+    assert out == {"a": 1, "data": {"x": 1, "y": 3, "z": 4, "deep": {"p": 1, "q": 5}}, "seeds": [7], "b": {"c": 1},
+                   "keep": {"k": [1]}}
     assert base == before  # the base is copied, not changed
     out["data"]["deep"]["p"] = 99
     out["b"]["c"] = 99
+    out["keep"]["k"].append(2)  # a mapping only the base has is a copy too
     assert base == before and extra["b"] == {"c": 1}
     assert _merge({"data": {"x": 1}}, {"data": None}) == {"data": None}  # a non-mapping replaces
     assert _merge({"data": 3}, {"data": {"x": 1}}) == {"data": {"x": 1}}

@@ -52,6 +52,7 @@ class Step:
     inputs: dict                # the mixed batch's inputs
     targets: torch.Tensor
     grads: dict                 # parameter name (wrapper prefixes removed) -> gradient
+    logits_dtype: torch.dtype
 
 
 def train_step(model, mixer: Mixer, batch: dict, forward=None, autocast: torch.dtype | None = None) -> Step:
@@ -75,13 +76,14 @@ def train_step(model, mixer: Mixer, batch: dict, forward=None, autocast: torch.d
         mixed_weight = 1.0
     mb = mixer.mix(batch)
     with amp:
-        mixed = mb.loss(forward(**mb.inputs).logits)
+        logits = forward(**mb.inputs).logits
+        mixed = mb.loss(logits)
     (mixed_weight * mixed).backward()
     total = total + mixed_weight * mixed.detach()
     assert mb.targets.dtype == torch.float32 and mixed.dtype == torch.float32, "targets and loss must stay fp32"
     grads = {_plain_name(n): p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
     return Step(total, mb.perm, mb.lam, {k: v.detach().clone() for k, v in mb.inputs.items()
-                                         if isinstance(v, torch.Tensor)}, mb.targets.detach(), grads)
+                                         if isinstance(v, torch.Tensor)}, mb.targets.detach(), grads, logits.dtype)
 
 
 def _plain_name(name: str) -> str:
@@ -89,9 +91,12 @@ def _plain_name(name: str) -> str:
     return name.removeprefix("module.")
 
 
-def assert_same_step(got: Step, want: Step, rtol: float, atol: float, grads: bool = True) -> None:
-    """The same draws and mixed inputs; loss, targets and (with `grads`) every gradient within rtol/atol."""
-    assert torch.equal(got.perm, want.perm) and torch.equal(got.lam, want.lam), "the draws differ"
+def assert_same_step(got: Step, want: Step, rtol: float, atol: float, grads: bool = True,
+                     grad_norm_rtol: float | None = None) -> None:
+    """The same draws and mixed inputs; loss, targets, label weights and (with `grads`) every gradient within
+    rtol/atol — or, with `grad_norm_rtol`, all gradients as one vector within that relative distance."""
+    assert torch.equal(got.perm, want.perm), "the partners differ"
+    torch.testing.assert_close(got.lam, want.lam, rtol=rtol, atol=atol, msg=lambda m: f"label weights: {m}")
     assert (want.lam < 1).any(), "no row was mixed: the cell would test nothing"
     for key, value in want.inputs.items():
         if value.is_floating_point():
@@ -102,6 +107,10 @@ def assert_same_step(got: Step, want: Step, rtol: float, atol: float, grads: boo
     torch.testing.assert_close(got.loss, want.loss, rtol=rtol, atol=atol)
     if grads:
         assert got.grads.keys() == want.grads.keys()
+        if grad_norm_rtol is not None:
+            a, b = (torch.cat([s.grads[n].float().flatten() for n in sorted(want.grads)]) for s in (got, want))
+            assert (a - b).norm() <= grad_norm_rtol * b.norm(), f"gradients {(a - b).norm() / b.norm():.2e} apart"
+            return
         for name, g in want.grads.items():
             torch.testing.assert_close(got.grads[name], g, rtol=rtol, atol=atol, msg=lambda m, n=name: f"{n}: {m}")
 

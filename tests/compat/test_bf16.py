@@ -4,9 +4,10 @@ label weights to 2e-2, all gradients within 5 % of their norm — and targets an
 from __future__ import annotations
 
 import torch
+from conftest import ragged_batch, tiny_model
+
 from compat.matrix import compat_cells
 from compat.steps import IMAGE, TEXT, assert_same_step, images, mixer_for, tiny_vit, train_step
-from conftest import ragged_batch, tiny_model
 
 RTOL, ATOL, GRAD_RTOL = 2e-2, 2e-2, 5e-2
 

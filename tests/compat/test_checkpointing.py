@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import functools
 
-import torch
+from conftest import ragged_batch, tiny_model
+
 from compat.matrix import compat_cells
 from compat.steps import IMAGE, TEXT, assert_same_step, images, mixer_for, tiny_vit, train_step
-from conftest import ragged_batch, tiny_model
 
 RTOL, ATOL = 1e-5, 1e-6
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from compat.matrix import ORACLE, REFUSED, REGENERATE, Cell, collect, render
 from conftest import ROOT
+
+from compat.matrix import ORACLE, REFUSED, REGENERATE, Cell, collect, render
 
 PAGE = ROOT / "docs" / "compatibility.md"
 

@@ -146,7 +146,8 @@ def render(cells: list[Cell] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: conftest, and this file as compat.matrix
+    here = Path(__file__).resolve().parent  # tests/compat, on sys.path as the script's folder: the test modules
+    sys.path[:] = [str(here.parent)] + [p for p in sys.path if Path(p or ".").resolve() != here]  # import as compat.*
     from compat.matrix import render as _render  # the module the test modules fill, not this __main__
 
     sys.stdout.write(_render())

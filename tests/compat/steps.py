@@ -55,21 +55,26 @@ class Step:
     logits_dtype: torch.dtype
 
 
-def train_step(model, mixer: Mixer, batch: dict, forward=None, autocast: torch.dtype | None = None) -> Step:
+def train_step(model, mixer: Mixer, batch: dict, forward=None, autocast: torch.dtype | None = None,
+               backward=None) -> Step:
     """One step as the README's loop: RegMixup's clean pass (CE(clean) + clean_weight x mixed), or the clean
     pass saliency_span needs (the mean of both losses, as MixTrainer), then the mixed pass; gradients are
-    accumulated in `model` (zeroed first). `forward` runs the model (a DDP wrapper; default `model`)."""
-    forward = forward or model
+    accumulated in `model` (zeroed first). `forward` runs the model (a DDP wrapper; default `model`),
+    `autocast` is the dtype of autocast on the model's device, `backward(loss)` replaces `loss.backward()`
+    (e.g. a GradScaler's scaled backward)."""
+    forward = model if forward is None else forward
+    backward = (lambda loss: loss.backward()) if backward is None else backward
     model.zero_grad(set_to_none=True)
-    amp = torch.autocast("cpu", dtype=autocast) if autocast else contextlib.nullcontext()
+    device = next(model.parameters()).device.type
+    amp = torch.autocast(device, dtype=autocast) if autocast else contextlib.nullcontext()
     eta = mixer.config.clean_weight
-    total = torch.zeros(())
+    total = torch.zeros((), device=next(model.parameters()).device)
     if eta > 0 or mixer.next_needs_saliency:
         cb = mixer.clean(batch)
         with amp:
             clean = cb.loss(forward(**cb.inputs).logits)
         weight = 1.0 if eta > 0 else 0.5
-        (weight * clean).backward()
+        backward(weight * clean)
         total = total + weight * clean.detach()
         mixed_weight = eta if eta > 0 else 0.5
     else:
@@ -78,7 +83,7 @@ def train_step(model, mixer: Mixer, batch: dict, forward=None, autocast: torch.d
     with amp:
         logits = forward(**mb.inputs).logits
         mixed = mb.loss(logits)
-    (mixed_weight * mixed).backward()
+    backward(mixed_weight * mixed)
     total = total + mixed_weight * mixed.detach()
     assert mb.targets.dtype == torch.float32 and mixed.dtype == torch.float32, "targets and loss must stay fp32"
     grads = {_plain_name(n): p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}

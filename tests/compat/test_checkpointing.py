@@ -54,11 +54,12 @@ EXACT = "The step (loss, label weights, every gradient) equals the step without 
 
 @compat_cells("gradient checkpointing (HF, reentrant)", TEXT + IMAGE,
               note="`model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={\"use_reentrant\": True})` "
-                   "before the Mixer, on BERT and ViT. " + EXACT)
+                   "on BERT and ViT, enabled before and (a second check) after the Mixer is built. " + EXACT)
 def test_hf_reentrant_checkpointing_equals_the_plain_step(method):
     make = tiny_vit if method in IMAGE else tiny_model
     batch = images() if method in IMAGE else ragged_batch(b=6, seed=1)
     compare(make, batch, method, hf(True), before=True)
+    compare(make, batch, method, hf(True), before=False)
 
 
 @compat_cells("gradient checkpointing (HF, non-reentrant)", TEXT + IMAGE,
@@ -67,6 +68,7 @@ def test_hf_non_reentrant_checkpointing_equals_the_plain_step(method):
     make = tiny_vit if method in IMAGE else tiny_model
     batch = images() if method in IMAGE else ragged_batch(b=6, seed=1)
     compare(make, batch, method, hf(False), before=True)
+    compare(make, batch, method, hf(False), before=False)
 
 
 @compat_cells("checkpoint_wrapper, before the Mixer", TEXT,

@@ -77,9 +77,9 @@ def collect() -> list[Cell]:
 
 MARK = {ORACLE: "✓", REFUSED: "refused"}
 REGENERATE = "python tests/compat/matrix.py > docs/compatibility.md"
-GPU_ONLY = ("CUDA fp16 autocast + GradScaler, CUDA `torch.compile` and SDPA/flash-attention with packed "
-            "`cu_seqlens` need a GPU: `benchmarks/gpu_check.py --compat` checks them (run by "
-            "`benchmarks/gpu_run.sh`) and prints its own table.")
+GPU_ONLY = ("CUDA fp16 autocast + GradScaler, CUDA `torch.compile` (inductor) and flash-attention with packed "
+            "`cu_seqlens` need a GPU: [benchmarks/gpu_compat.py](../benchmarks/gpu_compat.py) checks them, run by "
+            "`benchmarks/gpu_run.sh`, and prints its own table of cell -> result.")
 
 
 def _columns(cells: list[Cell]) -> list[str]:

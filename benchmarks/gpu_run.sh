@@ -64,7 +64,7 @@ else
     PY=${PYTHON:-python}
     SHARDS=${SHARDS:-2}
     DEVICE=(--device cpu); TINY=(--tiny); GRID=(--config benchmarks/gpu_tiny.yaml)
-    LIMITS=(setup=60 checks=300 decoder=120 compat=300 vision=120 sweep=1500 report=120)  # a shared 2-core CPU
+    LIMITS=(setup=60 checks=300 decoder=120 compat=600 vision=120 sweep=1500 report=120)  # a shared 2-core CPU
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 limit() { local kv; for kv in "${LIMITS[@]}"; do [ "${kv%%=*}" = "$1" ] && echo "${kv#*=}"; done; }

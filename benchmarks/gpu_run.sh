@@ -15,7 +15,8 @@
 #    shape (random init) and a BERT-base-shaped model (random init), fp32, batch 32, length 128;
 # 3. gpu_check.py --decoder: step ratios of a random Llama-shaped classifier at SmolLM2-135M's size
 #    (30 layers, hidden 576), left padding, bf16 autocast, every text method the Mixer accepts on it;
-# 4. vision_gpu_check.py;
+# 4. gpu_compat.py: the GPU-only cells of the compatibility matrix (fp16 + GradScaler, compile, packed
+#    batches with cu_seqlens), a table of cell -> result; then vision_gpu_check.py;
 # 5. the `gpu` preset (textmix compare), as $SHARDS processes (`--shard I/N`) sharing the GPU, then
 #    `textmix report` once they are done (--cpu_tiny: benchmarks/gpu_tiny.yaml over the preset, 2 shards);
 # 6. gpu_run_summary.py: phase times, runs done, time per run.
@@ -58,12 +59,12 @@ if [ "$MODE" = gpu ]; then
     PY=${PYTHON:-python3}
     SHARDS=${SHARDS:-7}            # 102 runs: 14-15 per shard
     DEVICE=(); TINY=(); GRID=()
-    LIMITS=(setup=45 checks=120 decoder=60 vision=45 sweep=240 report=30)  # 540 s: 9 min
+    LIMITS=(setup=45 checks=90 decoder=45 compat=60 vision=30 sweep=240 report=30)  # 540 s: 9 min
 else
     PY=${PYTHON:-python}
     SHARDS=${SHARDS:-2}
     DEVICE=(--device cpu); TINY=(--tiny); GRID=(--config benchmarks/gpu_tiny.yaml)
-    LIMITS=(setup=60 checks=300 decoder=120 vision=120 sweep=1500 report=120)  # a shared 2-core CPU
+    LIMITS=(setup=60 checks=300 decoder=120 compat=600 vision=120 sweep=1500 report=120)  # a shared 2-core CPU
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 limit() { local kv; for kv in "${LIMITS[@]}"; do [ "${kv%%=*}" = "$1" ] && echo "${kv#*=}"; done; }
@@ -134,6 +135,7 @@ PHASE_OUT=$OUTDIR/checks.md phase checks "$PY" benchmarks/gpu_check.py "${DEVICE
     --model "$CARRY/models/bert-tiny" --random_init
 PHASE_OUT=$OUTDIR/checks.md phase decoder "$PY" benchmarks/gpu_check.py "${DEVICE[@]}" "${TINY[@]}" --only_timing \
     --decoder "$CARRY/models/smollm2-135m/config.json"
+PHASE_OUT=$OUTDIR/checks.md phase compat "$PY" benchmarks/gpu_compat.py "${DEVICE[@]}" "${TINY[@]}"
 PHASE_OUT=$OUTDIR/checks.md phase vision "$PY" benchmarks/vision_gpu_check.py "${DEVICE[@]}" "${TINY[@]}"
 phase sweep sweep
 phase report "$PY" -m textmix.harness.cli report "$SWEEP"

@@ -18,13 +18,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(out: Path) -> list[dict]:
+def run_two_ranks(script: Path, out: Path) -> None:
+    """`script out` under torchrun with 2 CPU processes (gloo); fails with the end of their stderr."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-           str(SCRIPT), str(out)]
+           str(script), str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def launch(out: Path) -> list[dict]:
+    run_two_ranks(SCRIPT, out)
     return [json.loads((out / f"lams_rank{r}.json").read_text()) for r in (0, 1)]
 
 

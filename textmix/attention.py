@@ -66,11 +66,16 @@ class AttentionLabels:
         return ((self.area.float() + (1.0 - pasted)) / 2).to(self.area.dtype)
 
 
+def is_projection(module: Any) -> bool:
+    """A linear projection: `nn.Linear`, or an adapter layer around one (PEFT's LoRA/IA3 `base_layer`)."""
+    return isinstance(module, nn.Linear) or isinstance(getattr(module, "base_layer", None), nn.Linear)
+
+
 def find_attention(layer: nn.Module) -> nn.Module | None:
     """The self-attention module of a transformer layer: its first submodule with query and key projections,
     else the first whose class name ends in 'Attention'."""
     for module in layer.modules():
-        if any(isinstance(getattr(module, q, None), nn.Linear) and isinstance(getattr(module, k, None), nn.Linear)
+        if any(is_projection(getattr(module, q, None)) and is_projection(getattr(module, k, None))
                for q, k in QK_NAMES):
             return module
     return next((m for m in layer.modules() if type(m).__name__.endswith("Attention")), None)
@@ -81,7 +86,7 @@ def attention_source(module: nn.Module | None, pooling: str) -> str | None:
     weights it returns, eager attention only), or None when it cannot be."""
     if module is None:
         return None
-    has_qk = any(isinstance(getattr(module, q, None), nn.Linear) for q, _ in QK_NAMES)
+    has_qk = any(is_projection(getattr(module, q, None)) for q, _ in QK_NAMES)
     if has_qk and pooling == "first":  # encoders and ViTs: no rotary embedding between projection and scores
         return "recompute"
     return "returned"
@@ -125,7 +130,7 @@ def _heads(module: nn.Module) -> int:
 def recompute_row(module: nn.Module, hidden: torch.Tensor, mask: Any, query: torch.Tensor) -> torch.Tensor:
     """(B, L) softmax attention of each row's `query` position over all keys, mean over heads, from the
     module's query/key projections (as eager attention computes it, before dropout)."""
-    q_name, k_name = next((q, k) for q, k in QK_NAMES if isinstance(getattr(module, q, None), nn.Linear))
+    q_name, k_name = next((q, k) for q, k in QK_NAMES if is_projection(getattr(module, q, None)))
     b, length = hidden.shape[:2]
     rows = torch.arange(b, device=hidden.device)
     heads = _heads(module)

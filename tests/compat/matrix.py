@@ -73,3 +73,81 @@ def collect() -> list[Cell]:
     for path in sorted(here.glob("test_*.py")):
         importlib.import_module(f"compat.{path.stem}")
     return list(dict.fromkeys(CELLS))
+
+
+MARK = {ORACLE: "✓", REFUSED: "refused"}
+REGENERATE = "python tests/compat/matrix.py > docs/compatibility.md"
+GPU_ONLY = ("CUDA fp16 autocast + GradScaler, CUDA `torch.compile` (inductor) and flash-attention with packed "
+            "`cu_seqlens` need a GPU: [benchmarks/gpu_compat.py](../benchmarks/gpu_compat.py) checks them, run by "
+            "`benchmarks/gpu_run.sh`, and prints its own table of cell -> result.")
+
+
+def _columns(cells: list[Cell]) -> list[str]:
+    from textmix.methods import method_names
+
+    declared = {c.method for c in cells}
+    order = [m for m in method_names() if m in declared]
+    for variant in VARIANTS:  # each variant right after the last column of its base method
+        if variant in declared:
+            bases = [m for m in order if variant.startswith(m + "_") or variant.endswith("_" + m)]
+            base = max(bases, key=len, default=None)
+            order.insert(len(order) if base is None else order.index(base) + 1, variant)
+    return order + sorted(declared - set(order))
+
+
+def render(cells: list[Cell] | None = None) -> str:
+    """docs/compatibility.md: the set-up x method table of `cells` (default: `collect()`), each mark numbered
+    and linked to the test that says so, then the tests, the set-ups with their notes, and the variants."""
+    cells = collect() if cells is None else cells
+    seen: dict[tuple[str, str], Cell] = {}
+    for cell in cells:
+        other = seen.setdefault((cell.setup, cell.method), cell)
+        if other.status != cell.status:
+            raise ValueError(f"cell ({cell.setup}, {cell.method}) is {other.status} in {other.test} "
+                             f"but {cell.status} in {cell.test}")
+    setups = list(dict.fromkeys(c.setup for c in cells))
+    number = {test: i for i, test in enumerate(dict.fromkeys(c.test for c in cells), 1)}
+    columns = _columns(cells)
+    lines = [
+        "# Compatibility: training set-ups x mixing methods",
+        "",
+        f"<!-- Generated from the tests in tests/compat/ by `{REGENERATE}`; do not edit. -->",
+        "",
+        "Each cell is checked by a test in [tests/compat/](../tests/compat/), on tiny random models on the CPU, "
+        "in CI: **✓** the step equals an oracle — the same step without the set-up, with the same draws, or a "
+        "hand-mixed reference — within the tolerance stated under [Set-ups](#set-ups); **refused** the set-up "
+        "is refused before the first step, with an error that names the fix; **–** not applicable or not "
+        "checked. The number after a mark is its test (under [Tests](#tests)); the mark links to the file.",
+        "",
+        "| set-up | " + " | ".join(f"`{m}`" for m in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for setup in setups:
+        row = []
+        for method in columns:
+            cell = seen.get((setup, method))
+            path = cell.test.partition("::")[0] if cell else ""
+            row.append(f"[{MARK[cell.status]} {number[cell.test]}](../{path})" if cell else "–")
+        lines.append(f"| {setup} | " + " | ".join(row) + " |")
+    lines += ["", "## Set-ups", ""]
+    for setup in setups:
+        mine = [c for c in cells if c.setup == setup]
+        notes = " ".join(dict.fromkeys(c.note for c in mine if c.note))
+        tests = ", ".join(str(number[t]) for t in dict.fromkeys(c.test for c in mine))
+        lines.append(f"- **{setup}**: {notes + ' ' if notes else ''}(Tests {tests}.)")
+    lines += ["", "## Tests", ""]
+    lines += [f"{i}. `{test}`" for test, i in number.items()]
+    shown = [v for v in VARIANTS if v in columns]
+    if shown:
+        lines += ["", "## Variants", ""]
+        lines += [f"- `{v}`: {VARIANTS[v]}." for v in shown]
+    lines += ["", "## GPU-only set-ups", "", GPU_ONLY, ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    here = Path(__file__).resolve().parent  # tests/compat, on sys.path as the script's folder: the test modules
+    sys.path[:] = [str(here.parent)] + [p for p in sys.path if Path(p or ".").resolve() != here]  # import as compat.*
+    from compat.matrix import render as _render  # the module the test modules fill, not this __main__
+
+    sys.stdout.write(_render())

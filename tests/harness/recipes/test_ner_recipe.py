@@ -86,6 +86,13 @@ def test_the_calibrated_tagger_gives_the_scaled_logits_of_the_labelled_tokens(wn
     folded = AutoModelForTokenClassification.from_pretrained(out / "calibrated").eval()
     tokenizer = AutoTokenizer.from_pretrained(out / "calibrated")
     assert folded.config.textmix_calibration["temperature"] == pytest.approx(saved["temperature"])
+    tags = {tag for _, sentence_tags in read_conll(shared_path("data", "wnut17", "train.conll")) for tag in sentence_tags
+            if tag is not None}
+    assert saved["label_names"][0] == "O" and set(saved["label_names"]) == tags  # the oracle: the file's own tags
+    for folder in (out, out / "calibrated"):  # the final and the calibrated tagger name their tags
+        config = json.loads((folder / "config.json").read_text())
+        assert config["id2label"] == {str(i): tag for i, tag in enumerate(saved["label_names"])}, folder
+        assert config["label2id"] == {tag: i for i, tag in enumerate(saved["label_names"])}, folder
     with np.load(out / "predictions.npz", allow_pickle=False) as arrays:
         logits, labels = arrays["test_logits"], arrays["test_labels"]
     for i, (words, _) in enumerate(read_conll(shared_path("data", "wnut17", "test.conll"))[:4]):

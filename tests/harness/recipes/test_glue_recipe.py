@@ -351,3 +351,40 @@ def test_a_bf16_checkpoint_trains_in_float32(tmp_path):
     with safe_open(str(tmp_path / "rte" / "model.safetensors"), "pt") as saved:
         dtypes = {saved.get_tensor(k).dtype for k in saved.keys()}
     assert dtypes == {torch.float32}
+
+
+def _documented_launch_lines() -> list[str]:
+    """The accelerate lines of docs/recipes.md's 'Several processes' block."""
+    text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
+    section = text[text.index("### Several processes"):]
+    code = section[section.index("```bash\n") + 8:section.index("```", section.index("```bash\n") + 8)]
+    return [line.split("#")[0].strip() for line in code.splitlines() if line.startswith("accelerate launch")]
+
+
+@pytest.mark.slow
+def test_accelerate_launches_two_cpu_processes_with_the_documented_line(tmp_path):
+    """The documented CPU line starts two processes (`world_size` 2); `--cpu` in its place starts one, and the
+    run says so (accelerate sets MASTER_ADDR for N > 1 but runs the script once)."""
+    pytest.importorskip("accelerate")
+    line = next(v for v in _documented_launch_lines() if "--use_cpu" in v)
+    assert line.replace("...", "").split() == ["accelerate", "launch", "--multi_gpu", "--num_processes", "2",
+                                               "recipes/run_glue.py", "--use_cpu"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`{line}`" in " ".join(readme.split())  # the README's recipes section gives the same line
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    tiny = [a for a in common(tmp_path, "sst2", "embedding") if a != "--use_cpu"]
+    for flag, expected in (("--multi_gpu", 2), ("--cpu", 1)):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        argv = line.replace("...", " ".join(tiny)).split()
+        argv = [sys.executable, "-m", "accelerate.commands.launch", "--main_process_port", str(port),
+                *(flag if a == "--multi_gpu" else a for a in argv[2:])]
+        argv = [str(ROOT / a) if a == "recipes/run_glue.py" else a for a in argv]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=400, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        saved = json.loads((tmp_path / "sst2" / "results.json").read_text())
+        assert saved["world_size"] == expected, flag
+        said = "accelerate launch was asked for several processes but one started" in done.stderr
+        assert said == (expected == 1), done.stderr[-3000:]
+        (tmp_path / "sst2" / "results.json").unlink()

@@ -44,7 +44,7 @@ def trainings(monkeypatch):
     return trained
 
 
-def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tiny_npz, trainings):
+def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tiny_npz, trainings, capsys):
     out = tmp_path / "out"
     results = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
                            "patch_cutmix", *COMPARE])
@@ -72,11 +72,14 @@ def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tin
     md = (out / "report.md").read_text()
     assert all(f"| {m}" in md for m in rows)
     keys = {r["method"]: r["grid_key"] for r in results}
+    assert "already done" not in capsys.readouterr().err
 
     with pytest.warns(FutureWarning, match="--skip_existing is deprecated, has no effect"):
         again = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
                              "--skip_existing", *COMPARE])
     assert trainings == ["tiny/none/seed42", "tiny/cutmix/seed42", "tiny/patch_cutmix/seed42"]  # nothing trained
+    assert "2 of 2 runs already done (their results.json under the same run key), skipped; nothing to train" in (
+        capsys.readouterr().err)
     assert [r["test"]["accuracy"] for r in again] == [r["test"]["accuracy"] for r in results[:2]]
 
     # another learning rate is another run key: trained again, never read back (the old --skip_existing did)

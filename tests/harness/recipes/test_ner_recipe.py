@@ -312,7 +312,8 @@ def test_the_launcher_prints_one_line_errors(tmp_path, monkeypatch, capsys):
         runpy.run_path(str(ROOT / "recipes" / "run_ner.py"), run_name="__main__")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "run_ner: error: --train_file" in err and "does not exist" in err and "Traceback" not in err
+    assert err.startswith(f"python {ROOT / 'recipes' / 'run_ner.py'}: error: --train_file")  # as typed: argv[0]
+    assert "does not exist" in err and "Traceback" not in err
 
 
 def test_a_config_file_gives_the_same_arguments_and_compare_overrides_method_and_folder(tmp_path):

@@ -32,9 +32,14 @@ Every recipe run writes, into its `output_dir`:
 - `reliability.png`: the test split's reliability diagram (single-label and token classifiers), with the
   smoothed reliability curve;
 - with `--save_calibrated`, `calibrated/`: the trained model with the validation temperature folded into
-  its classification head (`textmix.calibration.export`; LoRA adapters merged) and its tokenizer,
-  written with `save_pretrained`: `pipeline("text-classification", model=".../calibrated")` gives the
-  temperature-scaled probabilities; config.json's `textmix_calibration` records the temperature.
+  its classification head (`textmix.calibration.export`; LoRA adapters merged) and its tokenizer or
+  image processor, written with `save_pretrained`: `pipeline("text-classification", model=".../calibrated")`
+  gives the temperature-scaled probabilities; config.json's `textmix_calibration` records the temperature.
+  Not when the temperature sits at its search bound (`temperature_at_bound`): `calibrated_not_written`
+  says why instead (`--save_calibrated_at_bound` writes it anyway).
+
+Every saved model (final, checkpoints, calibrated) names its classes: config.json's `id2label` /
+`label2id` are `label_names` (`name_classes`). A finished run prints one closing line (`summary_line`).
 
 Token classification (`problem_type` `token`, the NER recipe): logits are (N, L, C) and labels
 (N, L) with -100 where a position is not scored (special tokens, padding, sub-word continuations).

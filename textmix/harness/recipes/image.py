@@ -16,7 +16,9 @@ Arguments: the fields of ModelArguments and DataArguments below and of `textmix.
 `--mix_lam_mode`, ...). A run trains (continuing from the last complete checkpoint in `output_dir`
 when there is one), predicts the validation and test splits, fits a temperature on validation and
 writes the files every recipe writes (see `textmix.harness.recipes.common`): `results.json`,
-`predictions.npz` and `reliability.png`.
+`predictions.npz` and `reliability.png`. The model is saved with an image processor that prepares an
+image as the data was prepared (`image_processor`), so `transformers.pipeline` loads the folder (a grey
+model's `calibrated/` copy takes RGB: `textmix.calibration.export.rgb_input`).
 
 `--compare none mixup cutmix` trains one model per method, with otherwise equal settings, as a
 one-task sweep of `textmix compare` (`textmix.harness.compare.recipe`): each run in

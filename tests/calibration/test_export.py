@@ -148,3 +148,32 @@ def test_folding_twice_multiplies_the_temperatures_by_hand():
     record = getattr(model.config, CONFIG_KEY)
     assert record["temperature"] == pytest.approx(3.0) and record["head"] == "classifier"
     assert record["fitted_on"] == "validation"
+
+
+def test_a_grey_model_takes_rgb_images_with_the_grey_logits():
+    """`rgb_input`: an RGB image with R = G = B gives the grey image's logits (the oracle: the model before,
+    on the grey image); a colour image those of its channel mean; the processor copy gives RGB."""
+    from types import SimpleNamespace
+
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from textmix.calibration.export import rgb_input
+
+    torch.manual_seed(0)
+    model = ViTForImageClassification(ViTConfig(image_size=12, patch_size=3, num_channels=1, hidden_size=16,
+                                                num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+                                                num_labels=3)).eval()
+    grey, colour = torch.randn(4, 1, 12, 12), torch.randn(4, 3, 12, 12)
+    with torch.no_grad():
+        expected_grey = model(pixel_values=grey).logits
+        expected_colour = model(pixel_values=colour.mean(1, keepdim=True)).logits
+    processor = SimpleNamespace(image_mean=[0.1307], image_std=[0.3081], do_convert_rgb=False)
+    wide, rgb = rgb_input(model, processor, {"pixel_values": grey})
+    assert wide.config.num_channels == 3 and rgb.image_mean == [0.1307] * 3 and rgb.image_std == [0.3081] * 3
+    assert rgb.do_convert_rgb and processor.image_mean == [0.1307]  # a copy: the final model's stays grey
+    with torch.no_grad():
+        torch.testing.assert_close(wide(pixel_values=grey.expand(-1, 3, -1, -1)).logits, expected_grey,
+                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(wide(pixel_values=colour).logits, expected_colour, atol=1e-5, rtol=1e-5)
+    with pytest.raises(HeadError, match="does not take 1-channel images"):
+        rgb_input(wide)  # already RGB

@@ -10,6 +10,11 @@ The final linear layer is found by ``HEAD_PATHS``, one declaration of where it s
 a model whose head is not a final linear layer (a DeiT with a distillation head, a head with an
 activation after its last linear layer, ...) is refused with an error naming its class. LoRA and other
 PEFT adapters are merged into a copy of the model first (``merge_and_unload``).
+
+``transformers.pipeline("image-classification")`` converts every image to RGB before its image processor
+sees it, so a model of grey (1-channel) images cannot take its input: ``save_calibrated`` writes such a
+model with an RGB input (``rgb_input``: its first convolution's weight spread over three channels), which
+gives a grey image's logits exactly, and an RGB image processor beside it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["CONFIG_KEY", "HEAD_PATHS", "HeadError", "calibrated_model", "final_linear", "fold_temperature", "save_calibrated"]
+__all__ = ["CONFIG_KEY", "HEAD_PATHS", "HeadError", "calibrated_model", "final_linear", "fold_temperature", "rgb_input",
+           "save_calibrated"]
 
 HEAD_PATHS: tuple[str, ...] = (
     "classifier.out_proj",  # RoBERTa, XLM-R, ELECTRA sequence classifiers: dense -> activation -> out_proj
@@ -120,12 +126,53 @@ def calibrated_model(model: Any, temperature: float, *, fitted_on: str = "valida
     return twin
 
 
+@torch.no_grad()
+def rgb_input(model: nn.Module, processor: Any = None,
+              check_inputs: Mapping[str, Any] | None = None) -> tuple[nn.Module, Any]:
+    """`model` (of grey, 1-channel `pixel_values`; changed in place) made to take RGB ones, and a copy of its image
+    `processor` that gives RGB: the first convolution's weight repeated over three input channels and divided
+    by 3, so an image with R = G = B gives the grey image's logits (a colour image: those of its channel mean).
+    With `check_inputs`, the logits on them (grey) and on them repeated to RGB are checked to be equal."""
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs or convs[0][1].in_channels != 1:
+        raise HeadError(f"{type(model).__name__}: its first convolution does not take 1-channel images.")
+    name, conv = convs[0]
+    before = None if check_inputs is None else _logits(model, check_inputs)
+    wide = nn.Conv2d(3, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups,
+                     conv.bias is not None, conv.padding_mode, device=conv.weight.device, dtype=conv.weight.dtype)
+    wide.weight.copy_(conv.weight.repeat(1, 3, 1, 1) / 3)
+    if conv.bias is not None:
+        wide.bias.copy_(conv.bias)
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, wide)
+    for module in model.modules():  # e.g. ViTPatchEmbeddings checks the channels it is given
+        if getattr(module, "num_channels", None) == 1:
+            module.num_channels = 3
+    model.config.num_channels = 3
+    if before is not None:
+        rgb = {k: v.expand(-1, 3, -1, -1) if k == "pixel_values" else v for k, v in check_inputs.items()}
+        after = _logits(model, rgb)
+        if not torch.allclose(after, before, rtol=1e-4, atol=1e-4 * float(before.abs().mean() + 1e-3)):
+            raise HeadError(f"{type(model).__name__}: with RGB input its logits are not those of the grey images "
+                            f"(largest gap {float((after - before).abs().max()):.3g}).")
+    if processor is not None:
+        processor = copy.deepcopy(processor)
+        processor.image_mean = list(processor.image_mean) * 3 if len(processor.image_mean) == 1 else processor.image_mean
+        processor.image_std = list(processor.image_std) * 3 if len(processor.image_std) == 1 else processor.image_std
+        processor.do_convert_rgb = True
+    return model, processor
+
+
 def save_calibrated(model: Any, temperature: float, path: str | os.PathLike, processing_class: Any = None,
                     *, fitted_on: str = "validation", check_inputs: Mapping[str, Any] | None = None) -> Path:
     """Write `calibrated_model(model, temperature)` with `save_pretrained` (and `processing_class`, the
     tokenizer or image processor, beside it) to `path`; returns the folder. Loaded with the plain
-    `AutoModelFor...` class or a `transformers.pipeline`, it gives temperature-scaled probabilities."""
+    `AutoModelFor...` class or a `transformers.pipeline`, it gives temperature-scaled probabilities.
+    A model of grey images (`config.num_channels` 1) is written with an RGB input (`rgb_input`), as the
+    image-classification pipeline gives RGB images."""
     folded = calibrated_model(model, temperature, fitted_on=fitted_on, check_inputs=check_inputs)
+    if getattr(folded.config, "num_channels", None) == 1 and hasattr(processing_class, "image_mean"):
+        folded, processing_class = rgb_input(folded, processing_class, check_inputs)
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     folded.save_pretrained(out)

@@ -31,11 +31,15 @@ def notice(message: str) -> None:
     """Tell the user something they should know about a run (also logged to `textmix.harness` at INFO).
 
     Printed to stderr by the main process only (`RANK`/`LOCAL_RANK` 0 or unset), and once per process: the
-    same notice of the next run of a sweep (a task's problem type, say) is logged but not printed again."""
+    same notice of the next run of a sweep (a task's problem type, say) is logged but not printed again. Written
+    with `tqdm.write`, so a progress bar on the console is redrawn below it rather than broken by it."""
     logger.info(message)
     if os.environ.get("RANK", "0") == "0" and message not in _SAID:
         _SAID.add(message)
-        print(f"textmix: {message}", file=sys.stderr, flush=True)
+        from tqdm import tqdm
+
+        tqdm.write(f"textmix: {message}", file=sys.stderr)
+        sys.stderr.flush()
 
 
 _SAID: set[str] = set()
@@ -197,8 +201,21 @@ def friendly_errors(main: Callable[..., _T], *args: Any, debug: bool = False, pr
         return code
 
 
+def typed_command(script: str, module: str) -> str:
+    """The command the user typed to start a recipe, for its messages: `python <argv[0]>` when `sys.argv[0]`
+    is the launcher `script` (e.g. recipes/run_glue.py), `python -m <module>` when it is the module's file,
+    else `python <script>`."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if Path(argv0).name == Path(script).name:
+        return f"python {argv0}"
+    if Path(argv0).name == module.rsplit(".", 1)[-1] + ".py":
+        return f"python -m {module}"
+    return f"python {script}"
+
+
 def recipe_cli(main: Callable[..., Any], argv: list[str] | None, prog: str) -> int:
-    """A recipe's command line: `main(argv)`, with an error as one message instead of a traceback
+    """A recipe's command line: `main(argv)`, with an error as one message `<prog>: error: ...` (`prog`: the
+    command as the user typed it, `typed_command` or `textmix train RECIPE`) instead of a traceback
     (`TEXTMIX_DEBUG=1` for the traceback). Returns the exit status."""
     outcome = friendly_errors(main, argv, prog=prog, debug_hint="TEXTMIX_DEBUG=1")
     return outcome if isinstance(outcome, int) else 0

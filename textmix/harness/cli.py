@@ -74,7 +74,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.debug:
         os.environ["TEXTMIX_DEBUG"] = "1"
     module = importlib.import_module(f"textmix.harness.recipes.{args.recipe}")
-    return module.cli(list(args.recipe_args))
+    return module.cli(list(args.recipe_args), prog=f"textmix train {args.recipe}")
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -97,12 +97,14 @@ class ClassifierResults(RunResults):
 
 
 class OptionalResults(TypedDict, total=False):
-    """Entries written only sometimes: `shift` (corrupted test sets), `calibrated` (`--save_calibrated`), the
+    """Entries written only sometimes: `shift` (corrupted test sets), `calibrated` (`--save_calibrated`) or why
+    not (`calibrated_not_written`: the temperature at its search bound), the
     NER recipe's `unscored_words` and own `task_metric` (tags that are not entities), and `grid_key` (a run of
     `textmix compare`)."""
 
     shift: ShiftFigures
     calibrated: str
+    calibrated_not_written: str
     unscored_words: dict[str, Any]
     task_metric: str
     grid_key: str
@@ -137,9 +139,11 @@ def unknown_keys(results: dict[str, Any]) -> list[str]:
 
 
 RESULT_NEUTRAL = frozenset({"output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm",
-                            "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit"})
+                            "overwrite_output_dir", "resume_from_checkpoint", "save_total_limit",
+                            "save_calibrated_at_bound"})
 """Training arguments that do not change a run's results (paths, reporting): left out of its run key, of the
-identity a checkpoint stores and of the configuration the report compares."""
+identity a checkpoint stores and of the configuration the report compares (and `save_calibrated_at_bound`: which
+files are written, not the figures)."""
 
 PER_PROCESS = frozenset({"local_rank", "hub_token"})
 """Training arguments that differ between the processes of one run (or are secrets): not part of its identity."""

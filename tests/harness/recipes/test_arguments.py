@@ -121,3 +121,56 @@ def test_docs_recipes_lists_every_argument_and_every_rename():
                     assert f"| `--{f.name}` |" in text, (module.__name__, f.name)
             for name, new in old.items():
                 assert f"| `--{name}` | `--{new}`" in text, (module.__name__, name)
+
+
+@pytest.mark.parametrize("module", [glue, ner, image])
+def test_an_unknown_argument_is_named_with_the_closest_one(module):
+    from textmix.harness.checks import InputError
+
+    with pytest.raises(InputError, match=r"unknown argument '--mix_metod' \(did you mean '--mix_method'\?\)"):
+        _parse(module, ["--mix_metod", "hidden"])
+    with pytest.raises(InputError, match=r"^unknown argument '--zzz' \(--help"):  # nothing close: no suggestion
+        _parse(module, ["--zzz", "1"])
+
+
+def test_an_unknown_config_key_is_named_with_the_closest_one(tmp_path):
+    from textmix.harness.checks import InputError
+
+    config = tmp_path / "run.yaml"
+    config.write_text("task_name: rte\noutput_dir: out\nmix_metod: hidden\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"run.yaml: unknown key 'mix_metod' \(did you mean 'mix_method'\?\)"):
+        glue.parse_args([str(config)])
+
+
+@pytest.mark.parametrize("argv,prog", [
+    (["train", "glue"], "textmix train glue"),
+    (["train", "ner"], "textmix train ner"),
+    (["train", "image"], "textmix train image"),
+])
+def test_a_typo_errors_as_the_command_typed_with_a_suggestion(argv, prog, capsys):
+    from textmix.harness import cli
+
+    module = {"glue": glue, "ner": ner, "image": image}[argv[1]]
+    assert cli.main([*argv, *DATA[module], "--output_dir", "out", "--mix_metod", "hidden"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{prog}: error: unknown argument '--mix_metod' (did you mean '--mix_method'?)"), err
+
+
+def test_the_launcher_script_errors_under_its_own_name():
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "recipes/run_glue.py", "--task_name", "rte", "--output_dir", "out",
+                           "--mix_metod", "hidden"], capture_output=True, text=True, cwd=root, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 2
+    assert done.stderr.startswith("python recipes/run_glue.py: error: unknown argument '--mix_metod' (did you mean "
+                                  "'--mix_method'?)"), done.stderr
+
+
+def test_save_calibrated_at_bound_needs_save_calibrated():
+    with pytest.raises(ValueError, match="--save_calibrated_at_bound is for --save_calibrated"):
+        _parse(glue, ["--save_calibrated_at_bound"])
+    assert _parse(glue, ["--save_calibrated", "--save_calibrated_at_bound"])[0].save_calibrated_at_bound

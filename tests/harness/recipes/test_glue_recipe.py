@@ -77,21 +77,35 @@ def test_results_carry_smooth_ece_with_intervals_before_and_after_temperature_sc
         assert saved[split]["smece_ci"] == pytest.approx(list(np.quantile(values, [0.025, 0.975])), abs=1e-6)
 
 
-def test_save_calibrated_writes_a_model_a_plain_pipeline_loads_with_the_ts_probabilities(tmp_path):
+def test_save_calibrated_writes_a_model_a_plain_pipeline_loads_with_the_ts_probabilities(tmp_path, capsys):
     import csv
 
     from transformers import pipeline
 
-    from textmix.calibration import apply_temperature
+    from textmix.calibration import apply_temperature, fit_temperature
+    from textmix.calibration.temperature import at_search_bound
     from textmix.harness.recipes.glue import cli
 
-    # what `python recipes/run_glue.py ... --save_calibrated` runs
+    # what `python recipes/run_glue.py ... --save_calibrated` runs; two steps leave the temperature at its bound
     assert cli([*common(tmp_path, "sst2", "hidden"), "--save_calibrated"]) == 0
     out = tmp_path / "sst2"
     saved = json.loads((out / "results.json").read_text())
-    assert saved["calibrated"] == "calibrated"
+    with np.load(out / "predictions.npz") as arrays:  # the oracle: the bound, from the saved validation logits
+        assert at_search_bound(fit_temperature(arrays["validation_logits"], arrays["validation_labels"]),
+                               logits=arrays["validation_logits"], labels=arrays["validation_labels"])
+    assert "calibrated" not in saved and not (out / "calibrated").exists()
+    assert "sits at an end of its search interval" in saved["calibrated_not_written"]
+    assert "no calibrated model: the temperature" in capsys.readouterr().out.strip().splitlines()[-1]
+
+    assert cli([*common(tmp_path, "sst2", "hidden"), "--save_calibrated", "--save_calibrated_at_bound"]) == 0
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["calibrated"] == "calibrated" and "calibrated_not_written" not in saved
     config = json.loads((out / "calibrated" / "config.json").read_text())
     assert config["textmix_calibration"]["temperature"] == pytest.approx(saved["temperature"])
+    for folder in (out, out / "calibrated"):  # the final and the calibrated model name SST-2's classes
+        named = json.loads((folder / "config.json").read_text())
+        assert named["id2label"] == {"0": "negative", "1": "positive"}, folder
+        assert named["label2id"] == {"negative": 0, "positive": 1}, folder
 
     with open(shared_path("data", "glue", "SST-2", "dev.tsv"), encoding="utf-8") as f:
         sentences = [row["sentence"] for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)][:24]
@@ -101,8 +115,8 @@ def test_save_calibrated_writes_a_model_a_plain_pipeline_loads_with_the_ts_proba
     expected /= expected.sum(1, keepdims=True)
     classify = pipeline("text-classification", model=str(out / "calibrated"), device="cpu")
     got = classify(sentences, top_k=None, truncation=True, max_length=48)
-    labels = classify.model.config.id2label
-    probs = np.array([[next(d["score"] for d in row if d["label"] == labels[k]) for k in range(2)] for row in got])
+    probs = np.array([[next(d["score"] for d in row if d["label"] == name) for name in ("negative", "positive")]
+                      for row in got])
     assert saved["temperature"] != pytest.approx(1.0, abs=1e-3)  # the test means something: T changes the figures
     np.testing.assert_allclose(probs, expected, atol=1e-5)
 
@@ -337,3 +351,40 @@ def test_a_bf16_checkpoint_trains_in_float32(tmp_path):
     with safe_open(str(tmp_path / "rte" / "model.safetensors"), "pt") as saved:
         dtypes = {saved.get_tensor(k).dtype for k in saved.keys()}
     assert dtypes == {torch.float32}
+
+
+def _documented_launch_lines() -> list[str]:
+    """The accelerate lines of docs/recipes.md's 'Several processes' block."""
+    text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
+    section = text[text.index("### Several processes"):]
+    code = section[section.index("```bash\n") + 8:section.index("```", section.index("```bash\n") + 8)]
+    return [line.split("#")[0].strip() for line in code.splitlines() if line.startswith("accelerate launch")]
+
+
+@pytest.mark.slow
+def test_accelerate_launches_two_cpu_processes_with_the_documented_line(tmp_path):
+    """The documented CPU line starts two processes (`world_size` 2); `--cpu` in its place starts one, and the
+    run says so (accelerate sets MASTER_ADDR for N > 1 but runs the script once)."""
+    pytest.importorskip("accelerate")
+    line = next(v for v in _documented_launch_lines() if "--use_cpu" in v)
+    assert line.replace("...", "").split() == ["accelerate", "launch", "--multi_gpu", "--num_processes", "2",
+                                               "recipes/run_glue.py", "--use_cpu"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`{line}`" in " ".join(readme.split())  # the README's recipes section gives the same line
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    tiny = [a for a in common(tmp_path, "sst2", "embedding") if a != "--use_cpu"]
+    for flag, expected in (("--multi_gpu", 2), ("--cpu", 1)):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        argv = line.replace("...", " ".join(tiny)).split()
+        argv = [sys.executable, "-m", "accelerate.commands.launch", "--main_process_port", str(port),
+                *(flag if a == "--multi_gpu" else a for a in argv[2:])]
+        argv = [str(ROOT / a) if a == "recipes/run_glue.py" else a for a in argv]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=400, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        saved = json.loads((tmp_path / "sst2" / "results.json").read_text())
+        assert saved["world_size"] == expected, flag
+        said = "accelerate launch was asked for several processes but one started" in done.stderr
+        assert said == (expected == 1), done.stderr[-3000:]
+        (tmp_path / "sst2" / "results.json").unlink()

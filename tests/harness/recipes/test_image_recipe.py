@@ -44,7 +44,7 @@ def trainings(monkeypatch):
     return trained
 
 
-def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tiny_npz, trainings):
+def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tiny_npz, trainings, capsys):
     out = tmp_path / "out"
     results = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
                            "patch_cutmix", *COMPARE])
@@ -72,11 +72,14 @@ def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tin
     md = (out / "report.md").read_text()
     assert all(f"| {m}" in md for m in rows)
     keys = {r["method"]: r["grid_key"] for r in results}
+    assert "already done" not in capsys.readouterr().err
 
     with pytest.warns(FutureWarning, match="--skip_existing is deprecated, has no effect"):
         again = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
                              "--skip_existing", *COMPARE])
     assert trainings == ["tiny/none/seed42", "tiny/cutmix/seed42", "tiny/patch_cutmix/seed42"]  # nothing trained
+    assert "2 of 2 runs already done (their results.json under the same run key), skipped; nothing to train" in (
+        capsys.readouterr().err)
     assert [r["test"]["accuracy"] for r in again] == [r["test"]["accuracy"] for r in results[:2]]
 
     # another learning rate is another run key: trained again, never read back (the old --skip_existing did)
@@ -265,28 +268,40 @@ def test_the_launcher_script_runs_the_module(tmp_path, monkeypatch, capsys):
     assert "--npz_path" in capsys.readouterr().err
 
 
-def test_save_calibrated_folds_the_temperature_into_the_vit_head(tmp_path, tiny_npz, monkeypatch):
-    import torch
-    from transformers import AutoModelForImageClassification
+@pytest.mark.parametrize("channels", [1, 3])
+def test_save_calibrated_writes_models_a_plain_pipeline_loads_with_their_class_names(tmp_path, tiny_npz, channels):
+    """A grey-trained ViT (1 channel, from scratch) and an RGB one (a pretrained 3-channel folder): the final and
+    the calibrated folder name the classes and hold an image processor; plain `pipeline` on the calibrated folder
+    gives the temperature-scaled probabilities of the logits the run saved, from the raw test images."""
+    from PIL import Image
+    from transformers import ViTConfig, ViTForImageClassification, pipeline
 
-    from textmix.calibration import export
+    from textmix.calibration import apply_temperature
 
-    seen = {}
-    original = export.calibrated_model
-
-    def spy(model, temperature, **kwargs):  # the trained model and the test batch the recipe checks on
-        seen.update(model=model, batch=kwargs["check_inputs"])
-        return original(model, temperature, **kwargs)
-
-    monkeypatch.setattr(export, "calibrated_model", spy)
+    model = []
+    if channels == 3:
+        ViTForImageClassification(ViTConfig(image_size=12, patch_size=3, num_channels=3, hidden_size=16,
+                                            num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+                                            num_labels=5)).save_pretrained(tmp_path / "vit")
+        model = ["--model_name_or_path", str(tmp_path / "vit")]
     out = tmp_path / "out"
-    recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), *TINY_VIT, "--max_steps", "2",
-                 "--per_device_train_batch_size", "16", "--save_strategy", "no", "--save_calibrated", *QUIET])
+    recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), *TINY_VIT, *model, "--max_steps", "2",
+                 "--per_device_train_batch_size", "16", "--save_strategy", "no", "--save_calibrated",
+                 "--save_calibrated_at_bound", *QUIET])  # two steps: the temperature may sit at its bound
     saved = json.loads((out / "results.json").read_text())
-    assert saved["calibrated"] == "calibrated"
-    folded = AutoModelForImageClassification.from_pretrained(out / "calibrated").eval()
-    assert folded.config.textmix_calibration["temperature"] == pytest.approx(saved["temperature"])
-    pixels = seen["batch"]["pixel_values"]
-    with torch.no_grad():
-        expected = seen["model"].eval()(pixel_values=pixels).logits / saved["temperature"]
-        torch.testing.assert_close(folded(pixel_values=pixels).logits, expected, atol=1e-5, rtol=1e-5)
+    assert saved["calibrated"] == "calibrated" and saved["label_names"] == ["0", "1", "2"]
+    for folder in (out, out / "calibrated"):
+        config = json.loads((folder / "config.json").read_text())
+        assert config["id2label"] == {"0": "0", "1": "1", "2": "2"} and config["label2id"] == {"0": 0, "1": 1, "2": 2}
+        assert (folder / "preprocessor_config.json").is_file(), folder
+    with np.load(tiny_npz) as arrays:
+        images = [Image.fromarray(x) for x in arrays["x_test"]]
+    with np.load(out / "predictions.npz") as arrays:
+        scaled = apply_temperature(arrays["test_logits"].astype(np.float64), saved["temperature"])
+    expected = np.exp(scaled - scaled.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    classify = pipeline("image-classification", model=str(out / "calibrated"), device="cpu")
+    got = classify(images, top_k=None)
+    probs = np.array([[next(d["score"] for d in row if d["label"] == name) for name in "012"] for row in got])
+    assert saved["temperature"] != pytest.approx(1.0, abs=1e-3)  # the scaling shows in the probabilities
+    np.testing.assert_allclose(probs, expected, atol=1e-5)

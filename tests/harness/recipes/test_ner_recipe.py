@@ -86,6 +86,13 @@ def test_the_calibrated_tagger_gives_the_scaled_logits_of_the_labelled_tokens(wn
     folded = AutoModelForTokenClassification.from_pretrained(out / "calibrated").eval()
     tokenizer = AutoTokenizer.from_pretrained(out / "calibrated")
     assert folded.config.textmix_calibration["temperature"] == pytest.approx(saved["temperature"])
+    tags = {tag for _, sentence_tags in read_conll(shared_path("data", "wnut17", "train.conll")) for tag in sentence_tags
+            if tag is not None}
+    assert saved["label_names"][0] == "O" and set(saved["label_names"]) == tags  # the oracle: the file's own tags
+    for folder in (out, out / "calibrated"):  # the final and the calibrated tagger name their tags
+        config = json.loads((folder / "config.json").read_text())
+        assert config["id2label"] == {str(i): tag for i, tag in enumerate(saved["label_names"])}, folder
+        assert config["label2id"] == {tag: i for i, tag in enumerate(saved["label_names"])}, folder
     with np.load(out / "predictions.npz", allow_pickle=False) as arrays:
         logits, labels = arrays["test_logits"], arrays["test_labels"]
     for i, (words, _) in enumerate(read_conll(shared_path("data", "wnut17", "test.conll"))[:4]):
@@ -305,7 +312,8 @@ def test_the_launcher_prints_one_line_errors(tmp_path, monkeypatch, capsys):
         runpy.run_path(str(ROOT / "recipes" / "run_ner.py"), run_name="__main__")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "run_ner: error: --train_file" in err and "does not exist" in err and "Traceback" not in err
+    assert err.startswith(f"python {ROOT / 'recipes' / 'run_ner.py'}: error: --train_file")  # as typed: argv[0]
+    assert "does not exist" in err and "Traceback" not in err
 
 
 def test_a_config_file_gives_the_same_arguments_and_compare_overrides_method_and_folder(tmp_path):

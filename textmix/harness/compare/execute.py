@@ -185,10 +185,12 @@ def _write_plan(sweep: Sweep, output_dir: Path) -> None:
     tasks = task_plan(sweep)
     write_json_atomic(output_dir / PLAN_FILE, {"tasks": tasks, "label_noise": sweep.grid.get("label_noise"),
                                                "shift": sweep.grid.get("shift")})
-    for name, info in tasks.items():
-        if info["unapplied_data"]:
-            notice(f"task {name}: the grid's data {info['unapplied_data']} do not apply to it (the {info['modality']} "
-                   "recipe has no such argument); set its own in the task's `data` if it needs one.")
+    applied = {k for info in tasks.values() for k in sweep.grid.get("data") or {} if k not in info["unapplied_data"]}
+    for name, info in tasks.items():  # a key the grid's other tasks take is theirs (plan.json lists where not)
+        unapplied = [k for k in info["unapplied_data"] if k not in applied]
+        if unapplied:
+            notice(f"task {name}: the grid's data {unapplied} apply to none of its tasks (the {info['modality']} "
+                   "recipe takes no such argument from the grid-wide `data`); set it in a task's own `data`.")
 
 
 def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: bool = True, check: bool = True,
@@ -220,6 +222,9 @@ def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: b
     _write_plan(sweep, output_dir)
     runs = shard_runs(plan(sweep, output_dir), shard)
     todo = [r for r in runs if not r.done]
+    if len(todo) < len(runs):
+        notice(f"{len(runs) - len(todo)} of {len(runs)} runs already done (their results.json under the same run key), "
+               f"skipped{'; nothing to train' if not todo else ''}")
     failures: list[dict[str, Any]] = []
     locked: list[str] = []
     bar = tqdm(total=sum(r.cost for r in runs), initial=sum(r.cost for r in runs if r.done), disable=not progress,

@@ -178,9 +178,17 @@ class ModelArguments:
     save_calibrated: bool = field(
         default=False, metadata={"help": "Also write <output_dir>/calibrated: the model with the validation temperature "
                                          "folded into its classification head (save_pretrained; LoRA merged), so "
-                                         "it gives temperature-scaled probabilities without textmix."})
+                                         "it gives temperature-scaled probabilities without textmix. Not "
+                                         "written when the fitted temperature sits at an end of its search "
+                                         "interval (the run says why), unless --save_calibrated_at_bound."})
+    save_calibrated_at_bound: bool = field(
+        default=False, metadata={"help": "With --save_calibrated: write the calibrated model even when its temperature "
+                                         "sits at an end of its search interval (a model that learned nothing, or "
+                                         "a validation split it gets all right: the temperature is no fit)."})
 
     def __post_init__(self) -> None:
+        if self.save_calibrated_at_bound and not self.save_calibrated:
+            raise ValueError("--save_calibrated_at_bound is for --save_calibrated: give both, or neither.")
         if self.lora_r is not None and self.lora_r <= 0:
             raise ValueError(f"--lora_r must be a positive rank, got {self.lora_r}.")
         if not 0.0 <= self.lora_dropout < 1.0:
@@ -249,6 +257,21 @@ def parse(parser: HfArgumentParser, argv: Sequence[str] | None = None, **overrid
     argv = list(sys.argv[1:] if argv is None else argv)
     path = config_file(argv)
     if path is not None:
-        return parser.parse_dict({**read_config(path), **override})
+        values = {**read_config(path), **override}
+        known = {action.dest for action in parser._actions}
+        _refuse_unknown([k for k in values if k not in known], known, f"{path}: unknown key")
+        return parser.parse_dict(values)
     extra = [item for key, value in override.items() for item in (f"--{key}", str(value))]
-    return parser.parse_args_into_dataclasses(args=[*argv, *extra])
+    *parsed, rest = parser.parse_args_into_dataclasses(args=[*argv, *extra], return_remaining_strings=True)
+    flags = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    _refuse_unknown([r for r in rest if r.startswith("-")] or rest, flags, "unknown argument")  # flags, not values
+    return tuple(parsed)
+
+
+def _refuse_unknown(unknown: Sequence[str], known: Any, what: str) -> None:
+    """An `InputError` naming each of `unknown` (arguments or config keys) with the closest known one."""
+    from ..checks import InputError, did_you_mean
+
+    if unknown:
+        named = "; ".join(f"{what} {item!r}{did_you_mean(item.split('=')[0], known)}" for item in unknown)
+        raise InputError(f"{named} (--help lists the arguments).")

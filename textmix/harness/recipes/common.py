@@ -32,9 +32,14 @@ Every recipe run writes, into its `output_dir`:
 - `reliability.png`: the test split's reliability diagram (single-label and token classifiers), with the
   smoothed reliability curve;
 - with `--save_calibrated`, `calibrated/`: the trained model with the validation temperature folded into
-  its classification head (`textmix.calibration.export`; LoRA adapters merged) and its tokenizer,
-  written with `save_pretrained`: `pipeline("text-classification", model=".../calibrated")` gives the
-  temperature-scaled probabilities; config.json's `textmix_calibration` records the temperature.
+  its classification head (`textmix.calibration.export`; LoRA adapters merged) and its tokenizer or
+  image processor, written with `save_pretrained`: `pipeline("text-classification", model=".../calibrated")`
+  gives the temperature-scaled probabilities; config.json's `textmix_calibration` records the temperature.
+  Not when the temperature sits at its search bound (`temperature_at_bound`): `calibrated_not_written`
+  says why instead (`--save_calibrated_at_bound` writes it anyway).
+
+Every saved model (final, checkpoints, calibrated) names its classes: config.json's `id2label` /
+`label2id` are `label_names` (`name_classes`). A finished run prints one closing line (`summary_line`).
 
 Token classification (`problem_type` `token`, the NER recipe): logits are (N, L, C) and labels
 (N, L) with -100 where a position is not scored (special tokens, padding, sub-word continuations).
@@ -366,6 +371,7 @@ def train_and_report(
     dropped_unlabelled: Mapping[str, int] | None = None,
     shifted: Mapping[str, Mapping[int, Any]] | None = None,
     save_calibrated: bool = False,
+    save_calibrated_at_bound: bool = False,
 ) -> RunResults:
     """Train `trainer` (resuming from the newest complete checkpoint that loads, saying so), predict,
     calibrate and write the run's files.
@@ -378,8 +384,11 @@ def train_and_report(
     resumed from, from its `TRAIN_TIME_FILE`; the loss from its logged history); `this_attempt` has
     this process's part. `shifted`: corrupted copies of the test set (see `predict_and_calibrate`).
     `save_calibrated`: also write `CALIBRATED_DIR`, the model with the validation temperature folded into
-    its head (`write_calibrated`; single-label and token classifiers), named in results.json's `calibrated`.
-    Returns the results dict (on every process; only the main one writes), as `textmix.harness.schema` declares it
+    its head (`write_calibrated`; single-label and token classifiers), named in results.json's `calibrated`;
+    not when the temperature sits at its search bound (`temperature_at_bound`: results.json's
+    `calibrated_not_written` and the closing line say why) unless `save_calibrated_at_bound`.
+    The model's config gets `id2label` / `label2id` from `header`'s `label_names` (the saved and calibrated
+    models name their classes). Returns the results dict (on every process; only the main one writes), as `textmix.harness.schema` declares it
     (`ClassifierResults` for runs with a temperature).
     """
     import torch
@@ -387,6 +396,11 @@ def train_and_report(
     problem_type = _problem_type(problem_type, regression)
     training_args = trainer.args
     identity = run_identity(header, config)
+    name_classes(trainer.model, header.get("label_names"), problem_type)
+    quiet_pin_memory(training_args)
+    for said in (process_count_notice(training_args.world_size), long_run_notice(trainer)):
+        if said:
+            notice(said)
     resume, from_step, earlier_time = _resume_point(training_args, identity)
     start = time.perf_counter()
     _add_before_marker(trainer, progress_callback(earlier_time, start, identity))
@@ -425,6 +439,12 @@ def train_and_report(
     results["world_size"] = training_args.world_size
     if save_calibrated and problem_type not in CALIBRATED:
         notice(f"--save_calibrated: a {problem_type} run has no temperature; no calibrated model is written.")
+    elif save_calibrated and results.get("temperature_at_bound") and not save_calibrated_at_bound:
+        results["calibrated_not_written"] = (
+            f"the temperature {results['temperature']:.4g} sits at an end of its search interval (or the validation "
+            "NLL is as low there): it is no fit, so no calibrated model is written (--save_calibrated_at_bound "
+            "writes it anyway)")
+        notice(f"--save_calibrated: {results['calibrated_not_written']}")
     elif save_calibrated:
         results["calibrated"] = CALIBRATED_DIR
     if trainer.is_world_process_zero():
@@ -454,21 +474,103 @@ def shutdown_distributed() -> None:
         dist.destroy_process_group()
 
 
+def name_classes(model: Any, label_names: Sequence[str] | None, problem_type: str) -> None:
+    """Set `model.config`'s `id2label` / `label2id` to `label_names` (class names in id order) for classifiers and
+    taggers, so that every saved model (final, checkpoints, calibrated) names its classes, not `LABEL_k`."""
+    if not label_names or problem_type == "regression":
+        return
+    config = model.config  # a PEFT wrapper's is its base model's
+    if int(getattr(config, "num_labels", len(label_names))) != len(label_names):
+        raise ValueError(f"the model has {config.num_labels} outputs for {len(label_names)} classes {list(label_names)}.")
+    config.id2label = {i: str(name) for i, name in enumerate(label_names)}
+    config.label2id = {str(name): i for i, name in enumerate(label_names)}
+
+
+def quiet_pin_memory(training_args: Any) -> None:
+    """Turn `dataloader_pin_memory` off where there is no accelerator to pin memory for (torch warns on every data
+    loader otherwise); it changes nothing on CPU."""
+    if training_args.dataloader_pin_memory and training_args.device.type == "cpu":
+        training_args.dataloader_pin_memory = False
+
+
+def process_count_notice(world_size: int, env: Mapping[str, str] | None = None) -> str | None:
+    """Why the processes that started are not those asked for, or None: a launcher's `WORLD_SIZE` that is not
+    the run's world size, or `accelerate launch --num_processes N` (N > 1) that started one process (it sets
+    `MASTER_ADDR` for N > 1 but, with `--cpu`, starts one process without `WORLD_SIZE`)."""
+    env = os.environ if env is None else env
+    asked = env.get("WORLD_SIZE")
+    if asked is not None and asked.isdigit() and int(asked) != world_size:
+        return (f"the launcher asked for {asked} processes (WORLD_SIZE) but the run has {world_size}: check the "
+                "launch line (docs/recipes.md, several processes).")
+    if asked is None and world_size == 1 and "ACCELERATE_USE_CPU" in env and "MASTER_ADDR" in env:
+        return ("accelerate launch was asked for several processes but one started (`--cpu` starts one process): "
+                "for N processes on CPU use `accelerate launch --multi_gpu --num_processes N recipes/run_<recipe>.py "
+                "... --use_cpu` (docs/recipes.md, several processes).")
+    return None
+
+
+LONG_CPU_STEPS = 2000
+"""A run of more optimizer steps than this on CPU is announced before it trains (`long_run_notice`)."""
+
+
+def training_steps(trainer: Any) -> int:
+    """The optimizer steps `trainer` will train: `max_steps`, else the epochs of the training data at the batch
+    size of all processes (as the Trainer counts them, with `gradient_accumulation_steps`)."""
+    import math
+
+    args = trainer.args
+    if args.max_steps and args.max_steps > 0:
+        return int(args.max_steps)
+    batches = math.ceil(len(trainer.train_dataset) / (args.per_device_train_batch_size * max(args.world_size, 1)))
+    per_epoch = max(math.ceil(batches / max(args.gradient_accumulation_steps, 1)), 1)
+    return math.ceil(args.num_train_epochs * per_epoch)
+
+
+def long_run_notice(trainer: Any) -> str | None:
+    """A notice of the step count before a long CPU run (more than `LONG_CPU_STEPS`), or None."""
+    args = trainer.args
+    if args.device.type != "cpu":
+        return None
+    steps = training_steps(trainer)
+    if steps <= LONG_CPU_STEPS:
+        return None
+    how = ("--max_steps" if args.max_steps and args.max_steps > 0 else
+           f"{args.num_train_epochs:g} epoch(s) of {len(trainer.train_dataset)} rows at batch "
+           f"{args.per_device_train_batch_size * max(args.world_size, 1)}")
+    return (f"this run trains {steps} steps ({how}) on CPU: expect a long run; --max_steps, --num_train_epochs or "
+            "--max_train_samples make it shorter.")
+
+
 def summary_line(result: Mapping[str, Any]) -> str:
-    """One line of a finished run's final test figures: the accuracy (else the task's metrics), ECE before
-    and after temperature scaling where there are, training time, and where the model and results are."""
+    """The closing line of a finished run: its task metric on the test split (accuracy; a tagger's entity F1 and
+    token accuracy; a regression's first figures), flagged with ⚠ when the accuracy is at (or below) the
+    majority-class accuracy, ECE before and after temperature scaling, training time, where the model and the
+    results are, and the calibrated model (or why there is none)."""
     test = result.get("test") or {}
     scaled = result.get("test_ts") or {}
+    shown = []
+    if result.get("problem_type") == "token" and "entity_f1" in test and result.get("task_metric") is None:
+        shown.append(f"test entity F1 {test['entity_f1']:.4f}")
     if "accuracy" in test:
-        shown = [f"test accuracy {test['accuracy']:.4f}"]
-    else:
-        shown = [f"test {k} {v:.4f}" for k, v in test.items() if isinstance(v, (int, float))][:2]
+        shown.append(f"{'token ' if result.get('problem_type') == 'token' else ''}accuracy {test['accuracy']:.4f}"
+                     if shown else f"test accuracy {test['accuracy']:.4f}")
+        majority = result.get("test_majority_accuracy")
+        if isinstance(majority, (int, float)) and test["accuracy"] <= majority + 1e-9:
+            shown[-1] += f" ⚠ not above the majority-class accuracy {majority:.4f} (always guessing one class)"
+    if not shown:
+        shown = [f"test {k} {v:.4f}" for k, v in test.items() if isinstance(v, (int, float)) and k != "loss"][:2]
     if "ece" in test:
         shown.append(f"ECE {test['ece']:.4f}" + (f" ({scaled['ece']:.4f} after temperature scaling)"
                                                  if "ece" in scaled else ""))
     spent = result.get("train_time_s")
     shown.append(f"{spent / 60:.1f} min of training" if spent is not None else "training time unknown")
-    return f"{result.get('method')}: " + ", ".join(shown) + f"; model and results in {result.get('final_model')}"
+    folder = Path(str(result.get("final_model")))
+    where = f"; model in {folder}, results in {folder / RESULTS_FILE}"
+    if result.get("calibrated"):
+        where += f", calibrated model in {folder / str(result['calibrated'])}"
+    elif result.get("calibrated_not_written"):
+        where += f"; no calibrated model: {result['calibrated_not_written']}"
+    return f"{result.get('method')}: " + ", ".join(shown) + where
 
 
 def file_task_name(train_file: str | os.PathLike) -> str:

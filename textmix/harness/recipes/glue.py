@@ -336,7 +336,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
     return train_and_report(trainer, splits, header, config, problem_type=data.problem_type,
                             dropped_unlabelled=data.dropped_unlabelled, shifted=shifted,
-                            save_calibrated=model_args.save_calibrated)
+                            save_calibrated=model_args.save_calibrated,
+                            save_calibrated_at_bound=model_args.save_calibrated_at_bound)
 
 
 def _checked_data(model_args: ModelArguments, data_args: DataArguments,
@@ -458,16 +459,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if training_args.process_index == 0:
         print("\n" + summary_line(results), flush=True)
-
     shutdown_distributed()  # frees the trainer, then destroys the process group
     return results
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """`python recipes/run_glue.py ...` (see `textmix.harness.checks.recipe_cli`); returns the exit status."""
-    from ..checks import recipe_cli
+def cli(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`python recipes/run_glue.py ...` (see `textmix.harness.checks.recipe_cli`; `prog`: the command as typed, in
+    errors); returns the exit status."""
+    from ..checks import recipe_cli, typed_command
 
-    return recipe_cli(main, argv, "run_glue")
+    return recipe_cli(main, argv, prog or typed_command("recipes/run_glue.py", "textmix.harness.recipes.glue"))
 
 
 register_recipe(Recipe(  # the `text` modality of `textmix compare` (textmix.harness.recipes.registry)

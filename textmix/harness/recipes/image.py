@@ -16,7 +16,9 @@ Arguments: the fields of ModelArguments and DataArguments below and of `textmix.
 `--mix_lam_mode`, ...). A run trains (continuing from the last complete checkpoint in `output_dir`
 when there is one), predicts the validation and test splits, fits a temperature on validation and
 writes the files every recipe writes (see `textmix.harness.recipes.common`): `results.json`,
-`predictions.npz` and `reliability.png`.
+`predictions.npz` and `reliability.png`. The model is saved with an image processor that prepares an
+image as the data was prepared (`image_processor`), so `transformers.pipeline` loads the folder (a grey
+model's `calibrated/` copy takes RGB: `textmix.calibration.export.rgb_input`).
 
 `--compare none mixup cutmix` trains one model per method, with otherwise equal settings, as a
 one-task sweep of `textmix compare` (`textmix.harness.compare.recipe`): each run in
@@ -320,6 +322,22 @@ def build_model(model_args: ModelArguments, names: list[str], channels: int, siz
     return AutoModelForImageClassification.from_config(config)
 
 
+def image_processor(inputs: dict[str, Any], channels: int) -> Any:
+    """The image processor that prepares an image as the recipe prepared the data (`inputs`: its `image_size`,
+    `image_mean`, `image_std`): resized to `image_size` (bilinear), scaled to [0, 1] and normalised; saved
+    beside the model so that `transformers.pipeline` (or `AutoImageProcessor`) loads it with the model."""
+    from PIL import Image
+
+    try:
+        from transformers import ViTImageProcessorPil as Processor  # transformers 5 without torchvision
+    except ImportError:
+        from transformers import ViTImageProcessor as Processor
+    size = int(inputs["image_size"])
+    return Processor(do_resize=True, size={"height": size, "width": size}, resample=Image.BILINEAR, do_rescale=True,
+                     rescale_factor=1 / 255, do_normalize=True, image_mean=list(inputs["image_mean"]),
+                     image_std=list(inputs["image_std"]), do_convert_rgb=channels == 3)
+
+
 @contextlib.contextmanager
 def _denormals_flushed(training_args: MixTrainingArguments) -> Iterator[None]:
     """On CPU, flush denormals while training: small ViTs hit them in backward there (10-20x slower).
@@ -362,7 +380,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         set_seed(training_args.seed)
         model = build_model(model_args, names, *data.image_shape)
         trainer = MixTrainer(model=model, args=training_args, train_dataset=splits["train"],
-                             eval_dataset=splits["validation"], compute_metrics=classification_metrics())
+                             eval_dataset=splits["validation"], compute_metrics=classification_metrics(),
+                             processing_class=image_processor(data.inputs, data.image_shape[0]))
         tags = tags or {}
         header = {
             **tags,
@@ -382,14 +401,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
         config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
         return train_and_report(trainer, splits, header, config, shifted=data.shifted,
                                 dropped_unlabelled=data.dropped_unlabelled,
-                                save_calibrated=model_args.save_calibrated)
-
-
-def _print_line(result: dict[str, Any]) -> None:
-    test, scaled = result["test"], result.get("test_ts", {})
-    print(f"\n{result['method']}: test accuracy {test['accuracy']:.4f}, ECE {test['ece']:.4f} "
-          f"({scaled.get('ece', float('nan')):.4f} after temperature scaling), "
-          f"{result['train_time_s'] / 60:.1f} min of training", flush=True)
+                                save_calibrated=model_args.save_calibrated,
+                                save_calibrated_at_bound=model_args.save_calibrated_at_bound)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, MixTrainingArguments]:
@@ -419,21 +432,21 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
         results = compare_recipe("image", model_args, data_args, training_args)
     else:
-        result = run(model_args, data_args, training_args)
-        if training_args.process_index == 0:
-            _print_line(result)
-        results = [result]
-    from .common import shutdown_distributed
+        results = [run(model_args, data_args, training_args)]
+    from .common import shutdown_distributed, summary_line
 
+    if not data_args.compare and training_args.process_index == 0:
+        print("\n" + summary_line(results[0]), flush=True)
     shutdown_distributed()  # frees the trainer, then destroys the process group
     return results
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """`python recipes/run_image_classification.py ...` (see `textmix.harness.checks.recipe_cli`); returns the exit status."""
-    from ..checks import recipe_cli
+def cli(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`python recipes/run_image_classification.py ...` (see `textmix.harness.checks.recipe_cli`; `prog`: the command as typed, in
+    errors); returns the exit status."""
+    from ..checks import recipe_cli, typed_command
 
-    return recipe_cli(main, argv, "run_image_classification")
+    return recipe_cli(main, argv, prog or typed_command("recipes/run_image_classification.py", "textmix.harness.recipes.image"))
 
 
 register_recipe(Recipe(  # the `image` modality of `textmix compare` (textmix.harness.recipes.registry)

@@ -72,10 +72,11 @@ def load_npz(
     native_channels = x_train.shape[1]
     channels = channels or native_channels
     mnist_like = native_channels == 1  # grey digits: MNIST's statistics
-    prepare = functools.partial(
-        _prepare_images, scale=scale, channels=channels, size=size or x_train.shape[-1],
-        mean=data.image_mean or [0.1307 if mnist_like else 0.5] * channels,
-        std=data.image_std or [0.3081 if mnist_like else 0.5] * channels)
+    scaling = {"image_size": size or x_train.shape[-1],
+               "image_mean": list(data.image_mean or [0.1307 if mnist_like else 0.5] * channels),
+               "image_std": list(data.image_std or [0.3081 if mnist_like else 0.5] * channels)}
+    prepare = functools.partial(_prepare_images, scale=scale, channels=channels, size=scaling["image_size"],
+                                mean=scaling["image_mean"], std=scaling["image_std"])
     n_train, n_eval, n_test = data.max_train_samples, data.max_eval_samples, data.max_predict_samples
     y_train = y_train[:n_train] if n_train else y_train
     y_train, flipped = noisy_labels(y_train, data, len(classes.names))
@@ -92,7 +93,7 @@ def load_npz(
     extra = {"shifted": shifted, "label_noise_flipped": flipped,
              "test_set": f"{'x_test/y_test' if 'x_test' in arrays else 'images carved from x_train'} of "
                          f"{Path(data.npz_path).name} ({len(y_test)} images)",
-             "splits_made": made, "inputs": {"layouts": layouts, "scaled_by": scale},
+             "splits_made": made, "inputs": {"layouts": layouts, "scaled_by": scale, **scaling},
              "dropped_unlabelled": dropped_unlabelled, "dropped_unseen_labels": dict(classes.dropped_unseen)}
     return splits, list(classes.names), native_channels, x_train.shape[-1], extra
 
@@ -248,10 +249,11 @@ def load_hub_or_folder(
     native_channels = 1 if getattr(first, "mode", "RGB") in ("L", "1") else 3
     native_size = getattr(first, "size", (224, 224))[0]
     channels = channels or native_channels
-    transform = functools.partial(
-        _image_transform, image_col=image_col, label_col=label_col, channels=channels, size=size or native_size,
-        mean=data.image_mean or processor_mean or [0.5] * channels,
-        std=data.image_std or processor_std or [0.5] * channels)
+    scaling = {"image_size": size or native_size,
+               "image_mean": list(data.image_mean or processor_mean or [0.5] * channels),
+               "image_std": list(data.image_std or processor_std or [0.5] * channels)}
+    transform = functools.partial(_image_transform, image_col=image_col, label_col=label_col, channels=channels,
+                                  size=scaling["image_size"], mean=scaling["image_mean"], std=scaling["image_std"])
 
     def limit(split, n):
         return split.select(range(min(n, len(split)))) if n else split
@@ -270,7 +272,7 @@ def load_hub_or_folder(
                               severity=severity, seed=data.split_seed))
     extra = {"shifted": shifted, "label_noise_flipped": flipped,
              "test_set": f"the {'test' if 'test' in ds else 'carved test'} images of {shown} ({len(test)} images)",
-             "splits_made": made, "inputs": {"image_column": image_col, "label_column": label_col},
+             "splits_made": made, "inputs": {"image_column": image_col, "label_column": label_col, **scaling},
              "dropped_unlabelled": dropped_unlabelled, "dropped_unseen_labels": dict(classes.dropped_unseen)}
     return splits, names, native_channels, native_size, extra
 

@@ -383,7 +383,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Mix
     config = {"model": as_config(model_args), "data": as_config(data_args), "training": training_args.to_dict()}
     return train_and_report(trainer, splits, header, config, problem_type="token", shifted=shifted,
                             dropped_unlabelled=data.dropped_unlabelled,
-                            save_calibrated=model_args.save_calibrated)
+                            save_calibrated=model_args.save_calibrated,
+                            save_calibrated_at_bound=model_args.save_calibrated_at_bound)
 
 
 # ----------------------------------------------------------------------------------------------- command line
@@ -396,14 +397,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
 
 def _parser() -> HfArgumentParser:
     return argument_parser(ModelArguments, DataArguments)
-
-
-def _print_line(result: dict[str, Any]) -> None:
-    test, scaled = result["test"], result.get("test_ts", {})
-    spent = result.get("train_time_s")
-    print(f"\n{result['method']}: test entity F1 {test['entity_f1']:.4f}, token accuracy {test['accuracy']:.4f}, "
-          f"ECE {test['ece']:.4f} ({scaled.get('ece', float('nan')):.4f} after temperature scaling), "
-          + (f"{spent / 60:.1f} min of training" if spent is not None else "training time unknown"), flush=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | list[dict[str, Any]]:
@@ -419,19 +412,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | list[dict[str, Any]]
                                                                          training_args)
     else:
         outcome = run(model_args, data_args, training_args)
-        if training_args.process_index == 0:
-            _print_line(outcome)
-    from .common import shutdown_distributed
+    from .common import shutdown_distributed, summary_line
 
+    if not data_args.compare and training_args.process_index == 0:
+        print("\n" + summary_line(outcome), flush=True)
     shutdown_distributed()  # frees the trainer, then destroys the process group
     return outcome
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """`python recipes/run_ner.py ...` (see `textmix.harness.checks.recipe_cli`); returns the exit status."""
-    from ..checks import recipe_cli
+def cli(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`python recipes/run_ner.py ...` (see `textmix.harness.checks.recipe_cli`; `prog`: the command as typed, in
+    errors); returns the exit status."""
+    from ..checks import recipe_cli, typed_command
 
-    return recipe_cli(main, argv, "run_ner")
+    return recipe_cli(main, argv, prog or typed_command("recipes/run_ner.py", "textmix.harness.recipes.ner"))
 
 
 register_recipe(Recipe(  # the `tokens` modality of `textmix compare` (textmix.harness.recipes.registry)

@@ -18,7 +18,7 @@ from typing import Any
 from ..checks import notice
 from .check import check_grid
 from .grid import GridError
-from .runs import Run, plan, shard_runs, task_plan
+from .runs import Run, plan, runs_summary, shard_runs, task_plan
 from .sweep import Sweep, as_sweep
 
 LOCK_FILE = ".textmix-run.lock"
@@ -220,6 +220,8 @@ def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: b
     _write_plan(sweep, output_dir)
     runs = shard_runs(plan(sweep, output_dir), shard)
     todo = [r for r in runs if not r.done]
+    if progress:
+        print(runs_summary(runs), flush=True)  # what --dry_run ends with: the runs, those done, the time left
     failures: list[dict[str, Any]] = []
     locked: list[str] = []
     bar = tqdm(total=sum(r.cost for r in runs), initial=sum(r.cost for r in runs if r.done), disable=not progress,

@@ -180,6 +180,58 @@ def test_test_command_is_what_ci_runs():
     assert ci[-1] == "python -m pytest -q"  # the suite last, after the linter
 
 
+def _imported_by_tests() -> set[str]:
+    """Top-level names of what the tests import (`import`, `from ... import`, `pytest.importorskip(...)`), less the
+    standard library and the repository's own modules."""
+    import ast
+
+    names: set[str] = set()
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip" and node.args
+                  and isinstance(node.args[0], ast.Constant)):
+                names.add(node.args[0].value.split(".")[0])
+    own = {p.stem for p in ROOT.rglob("*.py") if ".venv" not in p.parts} | {p.name for p in ROOT.rglob("*") if p.is_dir()}
+    return names - set(sys.stdlib_module_names) - own - {"textmix"}
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\s<>=!~;\[(]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements}
+
+
+def test_the_test_extra_holds_what_the_tests_import():
+    """`pip install -e ".[test]"` installs every third-party module a test imports (the runtime dependencies, the
+    [test] extra, or what they pull), and each entry of [test] is imported by a test, but for those named here."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    test_extra = _requirement_names(project["optional-dependencies"]["test"])
+    needed_not_imported = {"seqeval": "the NER recipe's entity F1, which the recipe tests run"}
+    installed, todo = set(), list(_requirement_names(project["dependencies"]) | test_extra)
+    while todo:  # the requirement closure, from the installed packages' metadata
+        name = todo.pop()
+        if name in installed:
+            continue
+        installed.add(name)
+        try:
+            todo += [n for n in _requirement_names([r for r in requires(name) or [] if "extra ==" not in r])]
+        except PackageNotFoundError:
+            pass
+    dists = packages_distributions()
+    imported = _imported_by_tests()
+    missing = {m: dists.get(m) for m in imported
+               if not {d.lower().replace("_", "-") for d in dists.get(m, [m])} & installed}
+    assert not missing, f"tests import modules that [test] does not install: {missing}"
+    distributions = {d.lower().replace("_", "-") for m in imported for d in dists.get(m, [m])}
+    unused = test_extra - distributions - set(needed_not_imported)
+    assert not unused, f"[test] holds packages no test imports: {sorted(unused)}"
+
+
 # ------------------------------------------------------------------ the API
 
 

@@ -43,13 +43,15 @@ def test_grids_and_their_errors(tmp_path):
         load_grid("huge")
     with pytest.raises(ValueError, match="--preset"):
         load_grid()
-    assert set(PRESETS) == {"smoke", "smoke_tasks", "quick", "gpu", "standard", "full"}
+    assert set(PRESETS) == {"intro", "smoke", "smoke_tasks", "quick", "gpu", "standard", "full"}
 
 
-def test_smoke_preset_end_to_end_and_finished_runs_are_skipped(tmp_path, monkeypatch):
+def test_smoke_preset_end_to_end_and_finished_runs_are_skipped(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TEXTMIX_SHARED", str(shared_path()))
     out = tmp_path / "sweep"
     assert main(["compare", "--preset", "smoke", "--output_dir", str(out)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]  # the dry run's count and estimate
+    assert first == "6 runs (0 done, 6 to train); no time estimate yet (no finished run in this sweep folder)"
     for name in ("report.md", "report.csv", "report.json", "reliability.png"):
         assert (out / name).stat().st_size > 0
     results = sorted(out.glob("runs/*/*/seed*/results.json"))
@@ -60,7 +62,8 @@ def test_smoke_preset_end_to_end_and_finished_runs_are_skipped(tmp_path, monkeyp
     assert none["accuracy"] == pytest.approx(np.mean(accs))
     stamps = [p.stat().st_mtime_ns for p in results]
     assert main(["compare", "--preset", "smoke", "--output_dir", str(out)]) == 0
-    assert [p.stat().st_mtime_ns for p in results] == stamps  # nothing re-ran
+    assert [p.stat().st_mtime_ns for p in results] == stamps  # nothing re-ran, and the first line says so
+    assert capsys.readouterr().out.splitlines()[0] == "6 runs (6 done, 0 to train)"
     (out / "report.md").unlink()
     assert main(["report", str(out)]) == 0 and (out / "report.md").exists()
 

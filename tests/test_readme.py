@@ -15,8 +15,6 @@ Substitutions, the only ones made (each test says which it uses):
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import re
@@ -94,10 +92,13 @@ def run_python(code: str, folder: Path, checks: str = "", prelude: str = "") -> 
     return shown, json.loads(after.strip().splitlines()[-1]), done.stderr
 
 
-def run_command(argv: list[str]) -> tuple[int, str]:
-    """A `textmix` or recipe command run in this process (as its console entry point would); (status, stdout)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+RUNNER = """
+import contextlib, io, json, sys
+
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         if argv[0] == "textmix":
             from textmix.harness.cli import main
             status = main(argv[1:])
@@ -108,8 +109,22 @@ def run_command(argv: list[str]) -> tuple[int, str]:
             from textmix.harness.recipes.ner import cli
             status = cli(argv[2:])
         else:
-            raise AssertionError(f"no runner for {argv}")
-    return status, out.getvalue()
+            raise SystemExit(f"no runner for {argv}")
+    results.append([status, out.getvalue(), err.getvalue()])
+print(MARK + json.dumps(results))
+"""
+
+
+def run_commands(argvs: list[list[str]], folder: Path) -> list[tuple[int, str, str]]:
+    """A block's `textmix` and recipe commands, in order, in one fresh interpreter (cwd `folder`), each as its
+    console entry point runs it; (status, stdout, stderr) of each."""
+    script = folder / "readme_commands.py"
+    script.write_text(f"MARK = {CHECKS!r}\n{RUNNER}", encoding="utf-8")
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    done = subprocess.run([sys.executable, str(script), json.dumps(argvs)], cwd=folder, capture_output=True, text=True,
+                          timeout=1200, env=dict(os.environ, PYTHONPATH=pythonpath, TOKENIZERS_PARALLELISM="false"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [tuple(r) for r in json.loads(done.stdout.rpartition(CHECKS)[2])]
 
 
 @pytest.fixture(autouse=True)
@@ -370,8 +385,7 @@ def test_glue_recipe_commands(tmp_path):
     code = code.replace('"$(bash ' + str(shared_path()) + '/models/smollm2-135m/build.sh)"', tiny_llama(tmp_path))
     runs = commands(code)
     assert len(runs) == 3
-    for argv in runs:
-        status, out = run_command(argv + BOUND_GLUE)
+    for argv, (status, out, _) in zip(runs, run_commands([argv + BOUND_GLUE for argv in runs], tmp_path), strict=True):
         assert status == 0, argv
         folder = tmp_path / argv[argv.index("--output_dir") + 1]
         assert (folder / "results.json").is_file() and "test accuracy" in out, out[-800:]
@@ -383,9 +397,8 @@ def test_ner_commands(tmp_path):
     code = paths(block("python recipes/run_ner.py"))
     runs = commands(code)
     assert len(runs) == 2
-    for argv in runs:
-        status, out = run_command(argv + ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples",
-                                          "16", "--max_predict_samples", "16"])
+    bound = ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "16", "--max_predict_samples", "16"]
+    for argv, (status, _, _) in zip(runs, run_commands([argv + bound for argv in runs], tmp_path), strict=True):
         assert status == 0, argv
     assert (tmp_path / "out" / "wnut17" / "report.md").is_file()
     assert (tmp_path / "out" / "wnut17-hidden" / "results.json").is_file()
@@ -409,34 +422,25 @@ def test_compare_commands(tmp_path):
     from textmix.harness.backends import ray_available
     from textmix.harness.compare import PRESETS
 
-    for argv in commands(block("textmix compare --preset smoke --output_dir out/smoke")):
-        argv = [str(tmp_path / a.lstrip("/")) if a in ("/shared/sweep", "/nfs/sweep") else a for a in argv]
-        if argv[1] == "report":
-            continue
+    argvs = [[str(tmp_path / a.lstrip("/")) if a in ("/shared/sweep", "/nfs/sweep") else a for a in argv] + ["--dry_run"]
+             for argv in commands(block("textmix compare --preset smoke --output_dir out/smoke")) if argv[1] != "report"]
+    for argv, (status, out, err) in zip(argvs, run_commands(argvs, tmp_path), strict=True):
         if "ray" in argv and not ray_available():  # the documented error, naming the install
-            err = io.StringIO()
-            with contextlib.redirect_stderr(err):
-                status, _ = run_command(argv + ["--dry_run"])
-            assert status != 0 and "textmix[ray]" in err.getvalue()
+            assert status != 0 and "textmix[ray]" in err
             continue
         preset = PRESETS.get(argv[argv.index("--preset") + 1], {}) if "--preset" in argv else {}
         if (preset.get("training") or {}).get("bf16") and not torch.cuda.is_available():
-            err = io.StringIO()  # a GPU preset on a machine without one: the documented error, naming the fix
-            with contextlib.redirect_stderr(err):
-                status, _ = run_command(argv + ["--dry_run"])
-            assert status != 0 and "bf16 needs a GPU" in err.getvalue()
+            # a GPU preset on a machine without one: the documented error, naming the fix
+            assert status != 0 and "bf16 needs a GPU" in err
             continue
-        status, out = run_command(argv + ["--dry_run"])
-        assert status == 0, argv
+        assert status == 0, (argv, err[-400:])
         assert re.search(r"^\d+ runs", out, re.M), (argv, out[-400:])
     # `textmix report out/quick`: rebuild a report from a finished (2-step) run's results on disk
     report = next(a for a in commands(block("textmix report out/quick")) if a[1] == "report")
-    status, _ = run_command(["python", "recipes/run_glue.py", "--task_name", "rte", "--model_name_or_path",
-                             str(shared_path("models", "bert-tiny")), "--output_dir", "out/quick/runs/rte/none/seed0"]
-                            + BOUND_GLUE)
-    assert status == 0
-    status, out = run_command(report)
-    assert status == 0 and (tmp_path / "out" / "quick" / "report.md").is_file()
+    setup = ["python", "recipes/run_glue.py", "--task_name", "rte", "--model_name_or_path",
+             str(shared_path("models", "bert-tiny")), "--output_dir", "out/quick/runs/rte/none/seed0"] + BOUND_GLUE
+    (status, _, _), (reported, _, _) = run_commands([setup, report], tmp_path)
+    assert status == 0 and reported == 0 and (tmp_path / "out" / "quick" / "report.md").is_file()
 
 
 def free_port() -> int:

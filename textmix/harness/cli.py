@@ -106,17 +106,8 @@ def _say_incomplete(summary: dict) -> bool:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .compare import (
-        GridError,
-        check_grid,
-        compare,
-        load_grid,
-        parse_shard,
-        parse_sweep,
-        plan,
-        runs_summary,
-        shard_runs,
-    )
+    from .compare import GridError, check_grid, compare, load_grid, parse_shard, parse_sweep, plan, shard_runs
+    from .compare.runs import runs_summary
 
     grid = load_grid(args.preset, args.config, validate=False, glue_dir=args.glue_dir,
                      model_name_or_path=args.model_name_or_path, tasks=args.tasks, methods=args.methods,

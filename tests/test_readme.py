@@ -1,24 +1,26 @@
 """Every code block of README.md runs as written and does what its text says.
 
+Each Python block runs alone in a fresh interpreter (`run_python`: the block as a script, nothing defined
+before it), must print something, and is then checked by code run after it in the same interpreter.
 Substitutions, the only ones made (each test says which it uses):
 - model and data paths: `../shared` -> `shared_dir()`, output folders and user data -> a temporary folder,
   SmolLM2's weights -> a tiny random Llama saved with SmolLM2's tokenizer (same module names);
 - work bounds where a run as written takes minutes to hours (training steps, rows, `--dry_run` for the
   `textmix compare` presets): running them in full is impossible in a fast test suite; CI's own command
-  is compared with `.ci/run` (the suite cannot run itself).
+  is compared with `.ci/run` (the suite cannot run itself);
+- where an oracle recomputes a block's result after it ran: dropout off and a learning rate of 0 (the
+  block's optimizer step then leaves the weights the oracle reads as they were).
 `test_every_block_is_tested` fails when a block appears that no test here claims.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import json
 import os
 import re
 import shlex
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +35,9 @@ REVIEWS = ROOT / "textmix" / "harness" / "data" / "reviews"
 
 # A marker (a string only that block holds) -> the test that runs the block.
 CLAIMS = {
-    "textmix compare --preset quick --output_dir out/quick\n": "test_quickstart_command",
-    'pip install -e ".[dev]" && python -m pytest -q': "test_test_command_is_what_ci_runs",
-    "mixer = Mixer(model, MixConfig(": "test_api_snippet_mixes",
+    "textmix compare --preset intro --output_dir out/intro\n": "test_quickstart_command",
+    'pip install -e ".[test]" && python -m pytest -q': "test_test_command_is_what_ci_runs",
+    "layers=(1, 2), seed=0))   # after layer 1 or 2": "test_api_snippet_mixes",
     "loss = loss + eta * mb.loss(": "test_regmixup_by_hand_snippet",
     'mix_method="span", mix_alpha=0.4': "test_trainer_snippet",
     "reliability_overlay(curves": "test_complete_run_and_its_fair_baseline",
@@ -68,16 +70,35 @@ def commands(code: str) -> list[list[str]]:
             if line.strip() and not line.lstrip().startswith("#")]
 
 
-def run_exec(code: str, namespace: dict | None = None) -> dict:
-    namespace = {"__name__": "readme", **(namespace or {})}
-    exec(compile(code, "README.md", "exec"), namespace)
-    return namespace
+CHECKS = "@@ the test's checks @@"
 
 
-def run_command(argv: list[str]) -> tuple[int, str]:
-    """A `textmix` or recipe command run in this process (as its console entry point would); (status, stdout)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+def run_python(code: str, folder: Path, checks: str = "", prelude: str = "") -> tuple[str, dict, str]:
+    """Run a README block alone in a fresh interpreter (cwd `folder`), then `checks` in the same interpreter
+    (code that reads the block's names and fills the dict `_checks`); (what the block printed, `_checks`,
+    stderr). The block must print something: a reader sees that it worked. `prelude` runs before the block
+    (only to show that what ran before does not matter)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "readme_block.py"
+    script.write_text(f"{prelude}\n{code}\n\n# ---- after the block\nimport json as _json\n_checks = {{}}\n"
+                      f"print({CHECKS!r})\n{checks}\nprint(_json.dumps(_checks))\n", encoding="utf-8")
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=pythonpath, TOKENIZERS_PARALLELISM="false")
+    done = subprocess.run([sys.executable, str(script)], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, f"the block failed:\n{code[:300]}\n{done.stderr[-3000:]}"
+    shown, _, after = done.stdout.partition(CHECKS)
+    assert shown.strip(), f"the block printed nothing:\n{code[:300]}"
+    return shown, json.loads(after.strip().splitlines()[-1]), done.stderr
+
+
+RUNNER = """
+import contextlib, io, json, sys
+
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         if argv[0] == "textmix":
             from textmix.harness.cli import main
             status = main(argv[1:])
@@ -88,8 +109,22 @@ def run_command(argv: list[str]) -> tuple[int, str]:
             from textmix.harness.recipes.ner import cli
             status = cli(argv[2:])
         else:
-            raise AssertionError(f"no runner for {argv}")
-    return status, out.getvalue()
+            raise SystemExit(f"no runner for {argv}")
+    results.append([status, out.getvalue(), err.getvalue()])
+print(MARK + json.dumps(results))
+"""
+
+
+def run_commands(argvs: list[list[str]], folder: Path) -> list[tuple[int, str, str]]:
+    """A block's `textmix` and recipe commands, in order, in one fresh interpreter (cwd `folder`), each as its
+    console entry point runs it; (status, stdout, stderr) of each."""
+    script = folder / "readme_commands.py"
+    script.write_text(f"MARK = {CHECKS!r}\n{RUNNER}", encoding="utf-8")
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    done = subprocess.run([sys.executable, str(script), json.dumps(argvs)], cwd=folder, capture_output=True, text=True,
+                          timeout=1200, env=dict(os.environ, PYTHONPATH=pythonpath, TOKENIZERS_PARALLELISM="false"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [tuple(r) for r in json.loads(done.stdout.rpartition(CHECKS)[2])]
 
 
 @pytest.fixture(autouse=True)
@@ -108,145 +143,206 @@ def test_every_block_is_tested():
 # ------------------------------------------------------------------ installs and commands
 
 
+def section(title: str) -> str:
+    """The README's text from heading `title` to the next heading of the same level."""
+    level = title.split(" ")[0]
+    start = README.index(title + "\n")
+    end = README.find("\n" + level + " ", start + len(title))
+    return README[start:end if end > 0 else None]
+
+
+def cli_dry_run(compare: list[str], folder: Path) -> str:
+    """`textmix compare ... --dry_run` in a fresh interpreter (as the console script would run it); its stdout."""
+    assert compare[:2] == ["textmix", "compare"], compare
+    done = subprocess.run([sys.executable, "-m", "textmix.harness.cli", *compare[1:], "--dry_run"], cwd=folder,
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                              p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def test_quickstart_command(tmp_path):
-    """Installing into a fresh venv and an hour-long preset cannot run in a test: the `textmix compare` part
-    runs with `--dry_run` (the grid is checked in full, the runs are listed and counted)."""
-    line = block("--preset quick --output_dir out/quick\n").strip()
-    compare = shlex.split(line.split("&&")[-1])
-    assert compare[:3] == ["textmix", "compare", "--preset"]
-    status, out = run_command(compare + ["--dry_run"])
-    assert status == 0
-    assert re.search(r"^\d+ runs", out, re.M), out[-500:]
+    """Installing into a fresh venv cannot run in a test: the `textmix compare` part runs with `--dry_run` (the
+    grid is checked in full, the runs are listed and counted; test_intro_preset_... times it as written), and
+    so does the next step the Quickstart gives (`quick`, with its `--dry_run`) as the text says: 162 runs."""
+    line = block("--preset intro --output_dir out/intro\n").strip()
+    parts = line.split(" && ")
+    assert parts[:2] == ["python -m venv .venv", ". .venv/bin/activate"] and parts[3] == "pip install -e ."
+    assert parts[2] == "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"  # CPU-only
+    out = cli_dry_run(shlex.split(parts[-1]), tmp_path)
+    assert re.search(r"^8 runs \(0 done, 8 to train\)", out, re.M), out[-500:]
+    text = " ".join(section("## Quickstart").split())
+    assert "`intro` preset: 8 runs" in text and "162 runs, **about an hour on 2 CPU cores**" in text
+    nxt = [" ".join(c.split()) for c in re.findall(r"`(textmix compare --preset quick[^`]*)`", text)]
+    assert "textmix compare --preset quick --output_dir out/quick --dry_run" in nxt, nxt
+    assert "textmix compare --preset quick --output_dir out/quick" in nxt, nxt
+    out = cli_dry_run(shlex.split(nxt[nxt.index("textmix compare --preset quick --output_dir out/quick")]), tmp_path)
+    assert re.search(r"^162 runs \(0 done, 162 to train\)", out, re.M), out[-500:]
 
 
 def test_test_command_is_what_ci_runs():
-    """The suite cannot run itself: `.ci/run` (what CI runs) must run exactly the README's commands."""
-    ci = (ROOT / ".ci" / "run").read_text()
-    for part in block('python -m pytest -q').strip().split(" && "):
+    """The suite cannot run itself: `.ci/run` (what CI runs) must run the README's commands, line by line, and
+    the quickstart's torch line; CI's torch line drops only the CPU index (its machines hold the CPU wheel)."""
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    parts = block('python -m pytest -q').strip().split(" && ")
+    torch_line = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+    assert parts[0] == torch_line and torch_line in block("--preset intro --output_dir out/intro\n")
+    assert parts[1:] == ['pip install -e ".[test]"', "python -m pytest -q"]
+    for part in [parts[0].split(" --index-url ")[0], *parts[1:]]:
         cmd = part.replace("pip install", "python -m pip install -q")
-        assert cmd in ci, f"{cmd!r} is not in .ci/run"
+        assert cmd in ci, f"{cmd!r} is not a line of .ci/run"
+    assert ci[-1] == "python -m pytest -q"  # the suite last, after the linter
+
+
+def _imported_by_tests() -> set[str]:
+    """Top-level names of what the tests import (`import`, `from ... import`, `pytest.importorskip(...)`), less the
+    standard library and the repository's own modules."""
+    import ast
+
+    names: set[str] = set()
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip" and node.args
+                  and isinstance(node.args[0], ast.Constant)):
+                names.add(node.args[0].value.split(".")[0])
+    own = {p.stem for p in ROOT.rglob("*.py") if ".venv" not in p.parts} | {p.name for p in ROOT.rglob("*") if p.is_dir()}
+    return names - set(sys.stdlib_module_names) - own - {"textmix"}
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\s<>=!~;\[(]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements}
+
+
+def test_the_test_extra_holds_what_the_tests_import():
+    """`pip install -e ".[test]"` installs every third-party module a test imports (the runtime dependencies, the
+    [test] extra, or what they pull), and each entry of [test] is imported by a test, but for those named here."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    test_extra = _requirement_names(project["optional-dependencies"]["test"])
+    needed_not_imported = {"seqeval": "the NER recipe's entity F1, which the recipe tests run"}
+    installed, todo = set(), list(_requirement_names(project["dependencies"]) | test_extra)
+    while todo:  # the requirement closure, from the installed packages' metadata
+        name = todo.pop()
+        if name in installed:
+            continue
+        installed.add(name)
+        try:
+            todo += [n for n in _requirement_names([r for r in requires(name) or [] if "extra ==" not in r])]
+        except PackageNotFoundError:
+            pass
+    dists = packages_distributions()
+    imported = _imported_by_tests()
+    missing = {m: dists.get(m) for m in imported
+               if not {d.lower().replace("_", "-") for d in dists.get(m, [m])} & installed}
+    assert not missing, f"tests import modules that [test] does not install: {missing}"
+    distributions = {d.lower().replace("_", "-") for m in imported for d in dists.get(m, [m])}
+    unused = test_extra - distributions - set(needed_not_imported)
+    assert not unused, f"[test] holds packages no test imports: {sorted(unused)}"
 
 
 # ------------------------------------------------------------------ the API
 
 
-def api_namespace() -> dict:
-    """The API snippet, executed as written (bar the shared folder's path), with every mix() recorded."""
-    from textmix import Mixer
-
-    seen, mix = [], Mixer.mix
-
-    def recording(self, batch):
-        mb = mix(self, batch)
-        seen.append(mb)
-        return mb
-
-    Mixer.mix = recording
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            namespace = run_exec(paths(block("mixer = Mixer(model, MixConfig(")))
-    finally:
-        Mixer.mix = mix
-    namespace["_mixed"] = seen
-    namespace["_warnings"] = [str(w.message) for w in caught]
-    return namespace
+def test_api_snippet_mixes(tmp_path):
+    """As written: 8 batches of 32 (256 rows), each printed with the layer it drew (1 or 2) and its lambda;
+    some rows mixed; no eval-mode warning."""
+    shown, _, err = run_python(paths(block("layers=(1, 2), seed=0))   # after layer 1 or 2")), tmp_path)
+    steps = re.findall(r"^layer (\d+)  lam ([\d.]+)  loss ([\d.]+)$", shown, re.M)
+    assert len(steps) == 8, shown
+    assert {int(layer) for layer, _, _ in steps} <= {1, 2}
+    assert any(float(lam) < 1 for _, lam, _ in steps), "the API snippet trained without mixing a row"
+    assert "eval mode" not in err
 
 
-def test_api_snippet_mixes():
-    ns = api_namespace()
-    seen = ns["_mixed"]
-    assert len(seen) == 8  # 256 rows in batches of 32
-    assert any(bool((mb.lam < 1).any()) for mb in seen), "the API snippet trained without mixing a row"
-    assert {mb.layer for mb in seen} <= {1, 2} and not any("eval mode" in w for w in ns["_warnings"])
-
-
-def test_regmixup_by_hand_snippet():
-    """The RegMixup block as written, in a `pooled` mixer's context on bert-tiny (dropout off): its loss is
-    CE(clean) + eta * the soft CE of the head on hand-mixed pooled vectors (the oracle)."""
-    import torch.nn.functional as F
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from textmix import MixConfig, Mixer
-
-    path = str(shared_path("models", "bert-tiny"))
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
-    texts = ["a fine film", "dull and long", "the best of the year", "not worth it", "warm", "a mess"]
-    batch = dict(tokenizer(texts, padding=True, return_tensors="pt"))
-    batch["labels"] = torch.tensor([1, 0, 1, 0, 1, 0])
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    with torch.no_grad():
-        clean = F.cross_entropy(model(**inputs).logits, batch["labels"])
-        pooled = model.bert(**inputs).pooler_output
-    mixer = Mixer(model, MixConfig(method="pooled", alpha=20.0, clean_weight=1.0, seed=0))
-    with mixer, torch.no_grad():
-        out = run_exec(block("loss = loss + eta * mb.loss("), {"mixer": mixer, "model": model, "batch": batch,
-                                                                "eta": 0.5})
-    mb = out["mb"]
-    assert bool((mb.lam < 1).any()), "the block mixed nothing"
+REGMIXUP_ORACLE = """
+import torch.nn.functional as F
+inputs = {k: v for k, v in batch.items() if k != "labels"}
+with torch.no_grad():
+    clean = F.cross_entropy(model(**inputs).logits, batch["labels"])
+    pooled = model.bert(**inputs).pooler_output
     lam = mb.lam.reshape(-1, 1)
     logits = model.classifier(lam * pooled + (1 - lam) * pooled[mb.perm])
     onehot = F.one_hot(batch["labels"], 2).float()
     targets = lam * onehot + (1 - lam) * onehot[mb.perm]
     mixed = -(targets * logits.log_softmax(-1)).sum(-1).mean()
-    torch.testing.assert_close(out["loss"], clean + 0.5 * mixed, rtol=1e-5, atol=1e-6)
+_checks.update(loss=loss.item(), oracle=(clean + eta * mixed).item(), mixed=int((mb.lam < 1).sum()))
+"""
+
+
+def test_regmixup_by_hand_snippet(tmp_path):
+    """The RegMixup block alone, with dropout off and a learning rate of 0: its loss is CE(clean) + eta * the
+    soft CE of the head on hand-mixed pooled vectors (the oracle, computed after the block)."""
+    text = paths(block("loss = loss + eta * mb.loss("))
+    code = (text.replace("from_pretrained(bert, num_labels=2)", "from_pretrained(bert, num_labels=2, "
+                         "hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)")
+            .replace("lr=1e-4", "lr=0.0"))
+    assert code.count("dropout_prob=0.0") == 2 and "lr=0.0" in code
+    shown, out, _ = run_python(code, tmp_path, REGMIXUP_ORACLE)
+    assert out["mixed"] > 0, "the block mixed nothing"
+    assert out["loss"] == pytest.approx(out["oracle"], rel=1e-5, abs=1e-6)
+    assert f"= {out['loss']:.3f}" in shown
 
 
 def test_trainer_snippet(tmp_path):
-    """Runs with the API snippet's model and tokenizer and small tokenized SST-2 sets (2 steps)."""
-    from datasets import Dataset
-
-    ns = api_namespace()
-    tok = ns["tokenizer"]
-    rows = ns["rows"]
-    data = Dataset.from_dict({"sentence": [r["sentence"] for r in rows], "label": [int(r["label"]) for r in rows]})
-    data = data.map(lambda b: tok(b["sentence"], truncation=True, max_length=64), batched=True)
-    code = block('mix_method="span", mix_alpha=0.4').replace(
-        "num_train_epochs=3", "max_steps=2, use_cpu=True, report_to='none', dataloader_pin_memory=False")
-    out = run_exec(code, {"model": ns["model"], "tokenizer": tok, "train": data.select(range(64)),
-                          "dev": data.select(range(64, 96))})
-    assert out["trainer"].state.global_step == 2
-    assert out["trainer"].mixer is not None
+    """As written, bounded to 2 steps on 64 training and 32 dev rows; prints the dev set's metrics."""
+    text = paths(block('mix_method="span", mix_alpha=0.4'))
+    code = (text.replace("num_train_epochs=3", "max_steps=2, use_cpu=True, dataloader_pin_memory=False")
+            .replace("select(range(512))", "select(range(64))").replace('data["dev"]', 'data["dev"].select(range(32))'))
+    assert code.count(".select(range(") == 2 and "max_steps=2" in code
+    shown, out, _ = run_python(code, tmp_path, "_checks.update(steps=trainer.state.global_step, "
+                                               "mixer=trainer.mixer is not None, dev=len(dev))")
+    assert out == {"steps": 2, "mixer": True, "dev": 32}
+    assert "'eval_accuracy'" in shown and "'eval_ece'" in shown
 
 
 def test_complete_run_and_its_fair_baseline(tmp_path):
-    """The worked example, shrunk to 2 steps, run twice: every method, `none` included, gives identical
-    logits both times (each model is created after seeding; without it `none` changes between runs)."""
-    shared = str(shared_path())
-    text = block("reliability_overlay(curves")
-    code = (text.replace("../shared", shared).replace("select(range(4000))", "select(range(48))")
+    """The worked example, shrunk to 2 steps, run twice in fresh interpreters, the second after other draws from
+    torch's generator: every method, `none` included, gives identical logits both times (each model is created
+    after seeding; without it `none` changes between runs)."""
+    text = paths(block("reliability_overlay(curves"))
+    code = (text.replace("select(range(4000))", "select(range(48))")
             .replace("num_train_epochs=3", "max_steps=2, use_cpu=True, dataloader_pin_memory=False")
             .replace('data["dev"]', 'data["dev"].select(range(40))'))
-    assert code != text
-    first = run_exec(code)["curves"]
-    assert (tmp_path / "out" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
-    torch.manual_seed(123)  # whatever ran before must not matter
-    second = run_exec(code)["curves"]
-    assert set(first) == {"none", "hidden", "span"}
-    for method in first:
-        np.testing.assert_array_equal(first[method][0], second[method][0], err_msg=method)
+    assert code.count(".select(range(") == 2 and "max_steps=2" in code
+    keep = "import numpy as _np\n_np.savez('logits.npz', **{m: c[0] for m, c in curves.items()})"
+    shown, _, _ = run_python(code, tmp_path / "first", keep)
+    assert (tmp_path / "first" / "out" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    assert [line.split()[0] for line in shown.splitlines() if line.split()[:1] in (["none"], ["hidden"], ["span"])] \
+        == ["none", "hidden", "span"]
+    run_python(code, tmp_path / "second", keep, prelude="import torch\ntorch.manual_seed(123)\ntorch.rand(7)")
+    first, second = (np.load(tmp_path / name / "logits.npz") for name in ("first", "second"))
+    assert set(first.files) == {"none", "hidden", "span"}
+    for method in first.files:
+        np.testing.assert_array_equal(first[method], second[method], err_msg=method)
 
 
-def test_arch_override_snippet():
-    ns = run_exec(paths(block("arch=ArchSpec(")))
-    from textmix import Mixer
-
-    for model in (ns["mpnet"], ns["bert"]):  # the mixers the snippet builds mix those models
-        model.train()
-        batch = {"input_ids": torch.randint(5, 100, (4, 9)), "attention_mask": torch.ones(4, 9, dtype=torch.long),
-                 "labels": torch.tensor([0, 1, 0, 1])}
-        with Mixer(model, ns["cfg"], arch={"head": "classifier"} if model is ns["bert"] else ns["ArchSpec"](
-                word_embeddings="mpnet.embeddings.word_embeddings", embeddings="mpnet.embeddings",
-                layers="mpnet.encoder.layer.*", head="classifier")) as mixer:
-            mb = mixer.mix(batch)
-            assert torch.isfinite(mb.loss(model(**mb.inputs).logits)) and bool((mb.lam < 1).any())
+ARCH_CHECKS = """
+bert.train()
+with mixer:
+    bert_mb = mixer.mix(batch)
+    bert_loss = bert_mb.loss(bert(**bert_mb.inputs).logits)
+_checks.update(mpnet=[bool(torch.isfinite(loss)), bool((mb.lam < 1).any())],
+               bert=[bool(torch.isfinite(bert_loss)), bool((bert_mb.lam < 1).any())])
+"""
 
 
-def test_robustness_snippet():
-    run_exec(block("from textmix.robustness import"))  # its own asserts check what the text says
+def test_arch_override_snippet(tmp_path):
+    """As written; after it, the bert-tiny mixer it builds (the table's entry with one field overridden) mixes the
+    block's batch as well: finite losses, rows mixed."""
+    shown, out, _ = run_python(paths(block("arch=ArchSpec(")), tmp_path, ARCH_CHECKS)
+    assert out == {"mpnet": [True, True], "bert": [True, True]}
+    assert "MPNet mixed after layer" in shown and "bert-tiny: 2 layers, head Linear" in shown
+
+
+def test_robustness_snippet(tmp_path):
+    run_python(block("from textmix.robustness import"), tmp_path)  # its own asserts check what the text says
 
 
 def test_repository_tree():
@@ -289,8 +385,7 @@ def test_glue_recipe_commands(tmp_path):
     code = code.replace('"$(bash ' + str(shared_path()) + '/models/smollm2-135m/build.sh)"', tiny_llama(tmp_path))
     runs = commands(code)
     assert len(runs) == 3
-    for argv in runs:
-        status, out = run_command(argv + BOUND_GLUE)
+    for argv, (status, out, _) in zip(runs, run_commands([argv + BOUND_GLUE for argv in runs], tmp_path), strict=True):
         assert status == 0, argv
         folder = tmp_path / argv[argv.index("--output_dir") + 1]
         assert (folder / "results.json").is_file() and "test accuracy" in out, out[-800:]
@@ -302,9 +397,8 @@ def test_ner_commands(tmp_path):
     code = paths(block("python recipes/run_ner.py"))
     runs = commands(code)
     assert len(runs) == 2
-    for argv in runs:
-        status, out = run_command(argv + ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples",
-                                          "16", "--max_predict_samples", "16"])
+    bound = ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "16", "--max_predict_samples", "16"]
+    for argv, (status, _, _) in zip(runs, run_commands([argv + bound for argv in runs], tmp_path), strict=True):
         assert status == 0, argv
     assert (tmp_path / "out" / "wnut17" / "report.md").is_file()
     assert (tmp_path / "out" / "wnut17-hidden" / "results.json").is_file()
@@ -328,34 +422,25 @@ def test_compare_commands(tmp_path):
     from textmix.harness.backends import ray_available
     from textmix.harness.compare import PRESETS
 
-    for argv in commands(block("textmix compare --preset smoke --output_dir out/smoke")):
-        argv = [str(tmp_path / a.lstrip("/")) if a in ("/shared/sweep", "/nfs/sweep") else a for a in argv]
-        if argv[1] == "report":
-            continue
+    argvs = [[str(tmp_path / a.lstrip("/")) if a in ("/shared/sweep", "/nfs/sweep") else a for a in argv] + ["--dry_run"]
+             for argv in commands(block("textmix compare --preset smoke --output_dir out/smoke")) if argv[1] != "report"]
+    for argv, (status, out, err) in zip(argvs, run_commands(argvs, tmp_path), strict=True):
         if "ray" in argv and not ray_available():  # the documented error, naming the install
-            err = io.StringIO()
-            with contextlib.redirect_stderr(err):
-                status, _ = run_command(argv + ["--dry_run"])
-            assert status != 0 and "textmix[ray]" in err.getvalue()
+            assert status != 0 and "textmix[ray]" in err
             continue
         preset = PRESETS.get(argv[argv.index("--preset") + 1], {}) if "--preset" in argv else {}
         if (preset.get("training") or {}).get("bf16") and not torch.cuda.is_available():
-            err = io.StringIO()  # a GPU preset on a machine without one: the documented error, naming the fix
-            with contextlib.redirect_stderr(err):
-                status, _ = run_command(argv + ["--dry_run"])
-            assert status != 0 and "bf16 needs a GPU" in err.getvalue()
+            # a GPU preset on a machine without one: the documented error, naming the fix
+            assert status != 0 and "bf16 needs a GPU" in err
             continue
-        status, out = run_command(argv + ["--dry_run"])
-        assert status == 0, argv
+        assert status == 0, (argv, err[-400:])
         assert re.search(r"^\d+ runs", out, re.M), (argv, out[-400:])
     # `textmix report out/quick`: rebuild a report from a finished (2-step) run's results on disk
     report = next(a for a in commands(block("textmix report out/quick")) if a[1] == "report")
-    status, _ = run_command(["python", "recipes/run_glue.py", "--task_name", "rte", "--model_name_or_path",
-                             str(shared_path("models", "bert-tiny")), "--output_dir", "out/quick/runs/rte/none/seed0"]
-                            + BOUND_GLUE)
-    assert status == 0
-    status, out = run_command(report)
-    assert status == 0 and (tmp_path / "out" / "quick" / "report.md").is_file()
+    setup = ["python", "recipes/run_glue.py", "--task_name", "rte", "--model_name_or_path",
+             str(shared_path("models", "bert-tiny")), "--output_dir", "out/quick/runs/rte/none/seed0"] + BOUND_GLUE
+    (status, _, _), (reported, _, _) = run_commands([setup, report], tmp_path)
+    assert status == 0 and reported == 0 and (tmp_path / "out" / "quick" / "report.md").is_file()
 
 
 def free_port() -> int:

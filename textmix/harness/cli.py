@@ -107,6 +107,7 @@ def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .compare import GridError, check_grid, compare, load_grid, parse_shard, parse_sweep, plan, shard_runs
+    from .compare.runs import runs_summary
 
     grid = load_grid(args.preset, args.config, validate=False, glue_dir=args.glue_dir,
                      model_name_or_path=args.model_name_or_path, tasks=args.tasks, methods=args.methods,
@@ -130,7 +131,7 @@ def _compare(args: argparse.Namespace) -> int:
         for run in runs:
             print(json.dumps({"task": run.task, "method": run.method, "seed": run.seed, "label_noise": run.label_noise,
                               "modality": run.modality, "done": run.done}))
-        print(dry_run_summary(runs))
+        print(runs_summary(runs))
         return 0
     summary = compare(sweep, args.output_dir, check=False, shard=shard, backend=args.backend, address=args.address,
                       workers=args.workers)
@@ -149,28 +150,6 @@ def _compare(args: argparse.Namespace) -> int:
     if _say_incomplete(summary) or summary.get("clashes"):
         return 1
     return 0
-
-
-def dry_run_summary(runs: list) -> str:
-    """`N runs (D done, T to train)`, plus an estimate of the training time left when some runs are done:
-    their recorded `train_time_s` per unit of `Run.cost` (steps), times the cost of the runs to train."""
-    done = [r for r in runs if r.done]
-    todo = [r for r in runs if not r.done]
-    line = f"{len(runs)} runs ({len(done)} done, {len(todo)} to train)"
-    spent = cost = 0.0
-    for run in done:
-        try:
-            seconds = json.loads((run.folder / "results.json").read_text(encoding="utf-8")).get("train_time_s")
-        except (OSError, ValueError):
-            continue
-        if isinstance(seconds, (int, float)):
-            spent, cost = spent + float(seconds), cost + run.cost
-    if todo and cost > 0:
-        left = spent / cost * sum(r.cost for r in todo)
-        line += f"; about {left / 60:.0f} min of training left, from the {len(done)} finished runs' times"
-    elif todo:
-        line += "; no time estimate yet (no finished run in this sweep folder)"
-    return line
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,11 +67,11 @@ from .execute import (
 from .grid import REVIEWS_DIR, GridError, load_grid
 from .presets import BASELINE, BASELINES, GRID_KEYS, METHODS, PRESETS, SHIFT_KEYS, grid_methods
 from .recipe import compare_recipe, recipe_grid
-from .runs import RESULT_NEUTRAL, Run, parse_shard, plan, shard_runs, task_plan
+from .runs import RESULT_NEUTRAL, Run, parse_shard, plan, runs_summary, shard_runs, task_plan
 from .sweep import Sweep, as_sweep, grid_problems, parse_sweep, parse_tasks
 
 __all__ = ["BASELINE", "BASELINES", "GRID_KEYS", "LOCK_FILE", "METHODS", "PLAN_FILE", "PRESETS", "RESULT_NEUTRAL",
            "REVIEWS_DIR", "SHIFT_KEYS", "GridError", "Run", "Sweep", "as_sweep", "SweepFailed", "acquire_lock", "check_grid", "compare",
            "compare_recipe", "recipe_grid",
            "grid_methods", "grid_problems", "load_grid", "parse_shard", "parse_sweep", "parse_tasks", "plan", "release_lock",
-           "run_one", "shard_runs", "task_plan", "train_run"]
+           "run_one", "runs_summary", "shard_runs", "task_plan", "train_run"]

@@ -18,7 +18,7 @@ from typing import Any
 from ..checks import notice
 from .check import check_grid
 from .grid import GridError
-from .runs import Run, plan, shard_runs, task_plan
+from .runs import Run, plan, runs_summary, shard_runs, task_plan
 from .sweep import Sweep, as_sweep
 
 LOCK_FILE = ".textmix-run.lock"
@@ -222,6 +222,8 @@ def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: b
     _write_plan(sweep, output_dir)
     runs = shard_runs(plan(sweep, output_dir), shard)
     todo = [r for r in runs if not r.done]
+    if progress:
+        print(runs_summary(runs), flush=True)  # what --dry_run ends with: the runs, those done, the time left
     if len(todo) < len(runs):
         notice(f"{len(runs) - len(todo)} of {len(runs)} runs already done (their results.json under the same run key), "
                f"skipped{'; nothing to train' if not todo else ''}")

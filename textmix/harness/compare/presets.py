@@ -83,6 +83,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "shift": {"text": ["typo", "mask"], "image": ["occlusion", "gaussian_noise"], "severities": [1, 5]},
         "label_noise": [0.0, 0.2],
     },
+    "intro": {
+        "description": "The first report, in minutes: bert-tiny on 1,000 SST-2 sentences with no mixing, label "
+                       "smoothing, hidden and span Mixup, 2 seeds, each also tested on typo'd and masked copies of "
+                       "its test set (8 runs, about 2 minutes on 2 idle CPU cores: 102 CPU-seconds measured; README.md).",
+        "model_name_or_path": "{shared}/models/bert-tiny",
+        "glue_dir": "{shared}/data/glue",
+        "tasks": ["sst2"],
+        "methods": ["none", "label_smoothing", "hidden", "span"],
+        "seeds": [0, 1],
+        "data": {"max_train_samples": 1000, "max_seq_length": 64, "validation_split": 200, "max_predict_samples": 400},
+        "training": {"num_train_epochs": 2, "learning_rate": 3e-4, "save_strategy": "no", "logging_steps": 10},
+        "shift": {"text": ["typo", "mask"], "severities": [1, 3]},
+    },
     "quick": {
         "description": "bert-tiny on SST-2, RTE and a csv task, a small ViT on MNIST, training subsets; each "
                        "method that fits, with RegMixup and attention-label (TransMix) variants; corrupted "

@@ -201,6 +201,29 @@ def plan(grid: Mapping[str, Any] | Sweep, output_dir: Path, fingerprints: bool =
     return runs
 
 
+def runs_summary(runs: list[Run]) -> str:
+    """`N runs (D done, T to train)`, plus an estimate of the training time left when some runs are done:
+    their recorded `train_time_s` per unit of `Run.cost` (steps), times the cost of the runs to train. The
+    last line of `--dry_run`, and the first of a sweep."""
+    done = [r for r in runs if r.done]
+    todo = [r for r in runs if not r.done]
+    line = f"{len(runs)} runs ({len(done)} done, {len(todo)} to train)"
+    spent = cost = 0.0
+    for run in done:
+        try:
+            seconds = json.loads((run.folder / "results.json").read_text(encoding="utf-8")).get("train_time_s")
+        except (OSError, ValueError):
+            continue
+        if isinstance(seconds, (int, float)):
+            spent, cost = spent + float(seconds), cost + run.cost
+    if todo and cost > 0:
+        left = spent / cost * sum(r.cost for r in todo)
+        line += f"; about {left / 60:.0f} min of training left, from the {len(done)} finished runs' times"
+    elif todo:
+        line += "; no time estimate yet (no finished run in this sweep folder)"
+    return line
+
+
 def parse_shard(shard: str | None) -> tuple[int, int] | None:
     """`"I/N"` (1 <= I <= N) as (I, N), or None; a `ValueError` naming the form otherwise."""
     if shard is None:

@@ -24,16 +24,17 @@ def mixer_for(model, method: str, **kwargs) -> Mixer:
     return Mixer(model, mix_config(method, **kwargs), special_token_ids=SPECIAL_IDS)
 
 
-def train_step(model, mixer: Mixer, batch: dict) -> tuple[list, MixedBatch]:
+def train_step(model, mixer: Mixer, batch: dict, forward=None) -> tuple[list, MixedBatch]:
     """One step's losses, backpropagated, and its MixedBatch: a clean pass first where MixTrainer runs one
-    (RegMixup, saliency_span), then the mixed pass."""
+    (RegMixup, saliency_span), then the mixed pass. `forward(inputs)` gives the logits (default `model`'s)."""
+    forward = forward or (lambda inputs: model(**inputs).logits)
     losses = []
     if mixer.config.clean_weight > 0 or mixer.next_needs_saliency:
         clean = mixer.clean(batch)
-        loss = clean.loss(model(**clean.inputs).logits)
+        loss = clean.loss(forward(clean.inputs))
         loss.backward()
         losses.append(loss.detach())
     mb = mixer.mix(batch)
-    loss = mb.loss(model(**mb.inputs).logits)
+    loss = mb.loss(forward(mb.inputs))
     loss.backward()
     return [*losses, loss.detach()], mb

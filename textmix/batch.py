@@ -78,7 +78,9 @@ class MixedBatch:
                 f"this batch is mixed inside the model ({self.method}), but no training-mode forward of the model "
                 "ran on it: run the model on mb.inputs in train mode before mb.loss() (was the model put in eval mode "
                 "after mix()?), else its logits are unmixed while the targets are mixed. Call model.train() before "
-                "mix() and the forward; in eval mode, mix() returns the batch unmixed."
+                "mix() and the forward; in eval mode, mix() returns the batch unmixed. With torch.compile, attach the "
+                "mixer (`with mixer:`) before the compiled model's first forward: Dynamo does not see hooks added "
+                "later (or set torch._dynamo.config.skip_nnmodule_hook_guards = False)."
             )
         self.read_attention()
         return soft_loss(logits, self.targets, self.valid, self.task_kind, reduction)

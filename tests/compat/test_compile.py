@@ -54,3 +54,17 @@ def test_compiled_steps_equal_eager_and_never_recompile(method):
               note="CPU inductor, 8 steps of one layer choice")
 def test_inductor_compiled_hidden_equals_eager_and_never_recompiles(method):
     compiled_equals_eager(method, "inductor", steps=9, layers=(1,))
+
+
+def test_hooks_attached_after_the_first_compiled_forward_are_an_error_naming_the_fix():
+    """Dynamo does not guard on module hooks: a graph compiled before the mixer attached runs without them."""
+    model = tiny_model("bert", num_hidden_layers=2)
+    compiled = torch.compile(model, backend="aot_eager")
+    torch._dynamo.reset()
+    batch = ragged_batch()
+    compiled(**{k: v for k, v in batch.items() if k != "labels"})
+    with mixer_for(model, "pooled") as mixer:
+        mb = mixer.mix(batch)
+        logits = compiled(**mb.inputs).logits
+        with pytest.raises(RuntimeError, match="before the compiled model's first forward"):
+            mb.loss(logits)

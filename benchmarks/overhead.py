@@ -2,6 +2,7 @@
 measured interleaved in one run.
 
     python benchmarks/overhead.py [--model ../shared/models/bert-tiny] [--lengths 64 128] [--repeats 60]
+    python benchmarks/overhead.py --compile --lengths 64 --repeats 20   # torch.compile (inductor) steps
 
 Every round runs each variant once, in an order that rotates; a variant's ratio in a round is its
 time over the plain step's time in the same round, and the table gives the median of those ratios
@@ -112,6 +113,52 @@ def measure(model, optimizer, mixers, batch, layer, gen, warmup, repeats) -> dic
     return times
 
 
+def measure_compiled(model, mixers, tokenizer, batch, warmup, repeats) -> dict[str, list[float]]:
+    """Seconds per training step of every variant with the model compiled (inductor), in rotating rounds as
+    `measure`. Every variant has its own copy of the model, compiled, with its mixer attached for the whole
+    run (hooks that came and went between rounds would invalidate the compiled code)."""
+    import copy
+
+    torch._dynamo.config.recompile_limit = 64  # one graph or a few per variant, all in one process
+    # the copies share BertForSequenceClassification.forward's compiled code: guard on their hooks, else a
+    # variant would run the graph compiled for another copy (Dynamo skips hook guards by default)
+    torch._dynamo.config.skip_nnmodule_hook_guards = False
+    plain_inputs = {k: v for k, v in batch.items() if k != "labels"}
+    variants = {}
+    for name in ["plain", "plain (control: same step again)", *mixers]:
+        copy_ = copy.deepcopy(model)
+        compiled = torch.compile(copy_)
+        optimizer = torch.optim.AdamW(copy_.parameters(), lr=1e-5)
+        mixer = mixers.get(name)
+        if mixer is None:
+            def step(compiled=compiled):
+                torch.nn.functional.cross_entropy(compiled(**plain_inputs).logits, batch["labels"]).backward()
+        else:
+            mixer = Mixer(copy_, mixer.config, tokenizer=tokenizer)
+            mixer.attach()
+
+            def step(compiled=compiled, mixer=mixer):
+                eta = mixer.config.clean_weight
+                if eta > 0 or mixer.next_needs_saliency:
+                    clean = mixer.clean(batch)
+                    clean.loss(compiled(**clean.inputs).logits).backward()
+                mb = mixer.mix(batch)
+                ((eta if eta > 0 else 1.0) * mb.loss(compiled(**mb.inputs).logits)).backward()
+        variants[name] = (step, optimizer)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(warmup + repeats):  # the warm-up rounds compile
+        names = list(variants)
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            step, optimizer = variants[name]
+            optimizer.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            step()
+            optimizer.step()
+            if r >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
 def mix_alone(mixers, batch, model, repeats: int) -> list[tuple[str, float, int]]:
     """Median time of `mix()` alone (ms) and the operators one call runs, per method."""
     from torch.profiler import ProfilerActivity, profile
@@ -146,6 +193,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=[*METHODS, *CLEAN],
                         help=f"variants to time besides the plain step (default all: {[*METHODS, *CLEAN]})")
+    parser.add_argument("--compile", action="store_true",
+                        help="time the steps of the model compiled with torch.compile (inductor) instead: compiled "
+                             "mixed step / compiled plain step (the MixText-style row and mix() alone are left out)")
     args = parser.parse_args()
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -164,18 +214,24 @@ def main() -> None:
         batch = dict(tokenizer(sentences, padding="max_length", truncation=True, max_length=length,
                                return_tensors="pt"))
         batch["labels"] = torch.tensor(labels)
-        times = measure(model, optimizer, mixers, batch, layer, gen, args.warmup, args.repeats)
+        if args.compile:
+            times = measure_compiled(model, mixers, tokenizer, batch, args.warmup, args.repeats)
+        else:
+            times = measure(model, optimizer, mixers, batch, layer, gen, args.warmup, args.repeats)
         plain = times["plain"]
         for name, ts in times.items():
             ratios = [t / p for t, p in zip(ts, plain, strict=True)]
             q = statistics.quantiles(ratios, n=4)
             rows.append((length, name, statistics.median(ts) * 1000, statistics.median(ratios), q[0], q[2]))
-        alone += [(length, *row) for row in mix_alone(mixers, batch, model, args.repeats)]
-    print("\n| length | method | median step (ms) | / plain step (median of per-round ratios) | IQR |")
+        if not args.compile:
+            alone += [(length, *row) for row in mix_alone(mixers, batch, model, args.repeats)]
+    print(f"\n| length | method | median step (ms){' (compiled, inductor)' if args.compile else ''} "
+          "| / plain step (median of per-round ratios) | IQR |")
     print("|---|---|---|---|---|")
     for length, name, ms, ratio, lo, hi in rows:
         print(f"| {length} | {name} | {ms:.1f} | {ratio:.3f} | {lo:.3f}-{hi:.3f} |")
-    print("\n| length | method | mix() alone (ms) | operators per mix() |\n|---|---|---|---|")
+    if alone:
+        print("\n| length | method | mix() alone (ms) | operators per mix() |\n|---|---|---|---|")
     for length, name, ms, ops in alone:
         print(f"| {length} | {name} | {ms:.2f} | {ops} |")
 

@@ -128,6 +128,20 @@ def test_problem_type_never_changes_and_other_label_kinds_train(tmp_path):
     assert np.isfinite(losses(t)).all()
 
 
+def test_warns_when_no_row_was_mixed_for_three_logging_steps(tmp_path):
+    with pytest.warns(UserWarning, match="no row was mixed in the last 3 logging steps") as record:
+        run(tmp_path, "one-row", max_steps=5, per_device_train_batch_size=1, mix_method="pooled")
+    assert sum("no row was mixed" in str(w.message) for w in record) == 1  # once per streak
+
+
+@pytest.mark.filterwarnings("error:no row was mixed:UserWarning")
+def test_no_unmixed_warning_when_rows_mix_or_chance_or_the_schedule_explains_it(tmp_path):
+    quiet = [run(tmp_path, "mixed", max_steps=4, per_device_train_batch_size=4, mix_method="pooled"),
+             run(tmp_path, "by-chance", max_steps=12, per_device_train_batch_size=4, mix_method="pooled", mix_prob=0.5),
+             run(tmp_path, "off", max_steps=8, per_device_train_batch_size=8, mix_method="pooled", mix_off_epoch=0)]
+    assert all(t.state.global_step for t, _ in quiet)
+
+
 def test_schedules_and_logging(tmp_path):
     t, _ = run(tmp_path, "off", num_train_epochs=2, per_device_train_batch_size=16, mix_method="pooled",
                mix_off_epoch=1)

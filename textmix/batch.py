@@ -78,7 +78,9 @@ class MixedBatch:
                 f"this batch is mixed inside the model ({self.method}), but no training-mode forward of the model "
                 "ran on it: run the model on mb.inputs in train mode before mb.loss() (was the model put in eval mode "
                 "after mix()?), else its logits are unmixed while the targets are mixed. Call model.train() before "
-                "mix() and the forward; in eval mode, mix() returns the batch unmixed."
+                "mix() and the forward; in eval mode, mix() returns the batch unmixed. With torch.compile, attach the "
+                "mixer (`with mixer:`) before the compiled model's first forward: Dynamo does not see hooks added "
+                "later (or set torch._dynamo.config.skip_nnmodule_hook_guards = False)."
             )
         self.read_attention()
         return soft_loss(logits, self.targets, self.valid, self.task_kind, reduction)
@@ -111,6 +113,31 @@ def split_batch(batch: Mapping[str, Any], label_key: str | None = None
             )
         labels = torch.as_tensor(labels)
     return inputs, labels, batch.get("special_tokens_mask")
+
+
+PACKED_KEYS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k", "seq_idx")
+"""Batch keys that mark several sequences packed into one row (e.g. `transformers.DataCollatorWithFlattening`)."""
+
+
+def check_unpacked(inputs: Mapping[str, Any]) -> None:
+    """Raise a `ValueError` for a packed batch: several sequences in one row, told by `PACKED_KEYS` or by
+    `position_ids` that restart inside a row (among its attended tokens). Mixing pairs whole rows."""
+    found = [k for k in PACKED_KEYS if k in inputs]
+    why = f"it has {found}" if found else ""
+    position_ids = inputs.get("position_ids")
+    if not found and isinstance(position_ids, torch.Tensor) and position_ids.dim() == 2 and position_ids.shape[1] > 1:
+        mask = inputs.get("attention_mask")
+        attended = torch.ones_like(position_ids, dtype=torch.bool) if mask is None else mask.bool()
+        pos = position_ids.long()
+        seen = torch.where(attended, pos, torch.iinfo(torch.long).min).cummax(dim=1).values
+        if bool((attended[:, 1:] & (pos[:, 1:] <= seen[:, :-1])).any()):
+            why = "its position_ids restart inside a row"
+    if why:
+        raise ValueError(
+            f"this batch packs several sequences into a row ({why}): mixing pairs whole rows, so packed sequences "
+            "would be blended across their boundaries, and a padding-free batch of one row would never be mixed. "
+            "Train with a padded collator such as transformers.DataCollatorWithPadding (one sequence per row)."
+        )
 
 
 def batch_device(inputs: Mapping[str, Any], labels: torch.Tensor) -> torch.device:

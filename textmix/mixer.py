@@ -20,6 +20,7 @@ from .batch import (
     MixedBatch,
     batch_device,
     check_token_labels,
+    check_unpacked,
     mixed_targets,
     split_batch,
     targets_of,
@@ -104,6 +105,7 @@ class Mixer:
                 )
         else:
             check_decoder(inner, self.arch, [n for n, m in self._method.items() if m.family == "activations"])
+        _check_virtual_tokens(model, [n for n, m in self._method.items() if m.weighs_by_attention(self.config)])
         self.draws = Draws(self.config, self.seed_offset)
         self.hookset = HookSet(model)
         self.ctx = MixContext(model=inner, config=self.config, arch=self.arch, methods=self.methods, draws=self.draws,
@@ -185,6 +187,8 @@ class Mixer:
         next batch uses saliency_span: run the model on `inputs` and backpropagate its loss before `mix()`."""
         inputs, labels, _ = split_batch(batch, self.label_key)
         self.hookset.step = None
+        if self.model is None or self.model.training:
+            check_unpacked(inputs)
         if self.next_needs_saliency and self.model is not None and self.model.training:
             if not self.attached:
                 raise RuntimeError("saliency_span needs the mixer's hooks: use `with mixer:` around training.")
@@ -202,6 +206,7 @@ class Mixer:
         if self.model is not None and not self.model.training:
             self._warn_eval_mode()
             return self._unmixed(inputs, labels)
+        check_unpacked(inputs)
         plan = self.draws.take(self.methods, self.ctx.layers)
         if not plan.mixed or labels.shape[0] < 2:
             return self._unmixed(inputs, labels)
@@ -236,6 +241,17 @@ class Mixer:
                 "training (from_pretrained returns models in eval mode). This warning is shown once per mixer.",
                 UserWarning, stacklevel=3,
             )
+
+
+def _check_virtual_tokens(model: nn.Module | None, attention_methods: list[str]) -> None:
+    """Refuse label weights from attention on a PEFT model with virtual tokens (prompt tuning, p-tuning): the
+    attention the model returns spans the virtual tokens, which the pasted regions do not."""
+    config = getattr(model, "active_peft_config", None)
+    if attention_methods and getattr(config, "is_prompt_learning", False):
+        raise ValueError(
+            f"label_weights='attention' (method(s) {attention_methods}) cannot read attention on a PEFT "
+            f"{config.peft_type} model: its virtual tokens shift every position. Use label_weights='area'."
+        )
 
 
 def _special_token_ids(tokenizer: Any, given: list[int] | None, model_config: Any) -> torch.Tensor | None:

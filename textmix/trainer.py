@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
+import warnings
 from dataclasses import field
 from typing import Any
 
@@ -27,6 +28,10 @@ from .targets import task_kind_of, valid_items
 __all__ = ["MIXER_STATE_FILE", "MixTrainer", "MixTrainingArguments", "last_complete_checkpoint"]
 
 NO_MIXING = ("none", "", None)
+
+UNMIXED_LOGS = 3
+"""`MixTrainer` warns when this many logging steps in a row mixed no row while mixing is on (and `prob` makes
+that a chance under one in a million)."""
 
 _FROM_TRAINING_ARGUMENTS = {"seed": "seed", "label_smoothing": "label_smoothing_factor"}
 """`MixConfig` fields whose `--mix_` argument defaults to a `TrainingArguments` field."""
@@ -135,7 +140,8 @@ class MixTrainer(Trainer):
     processes, global) batch, so gradient accumulation is exact, with and without mixing. With
     `clean_weight` > 0 (RegMixup) every step runs a clean forward and a mixed one and trains on
     CE(clean) + clean_weight * mixed loss. The mixer's generator state is saved in every checkpoint
-    and restored on resume.
+    and restored on resume. It warns when `UNMIXED_LOGS` (3) logging steps in a row mixed no row while
+    mixing is on (e.g. batches of one row), unless `prob` makes that a plausible run of chance.
     """
 
     loss_is_scaled_for_ga = True
@@ -171,6 +177,7 @@ class MixTrainer(Trainer):
             getattr(self.model, "config", None), self.model)
         self._mixed_weight = 1.0
         self._mix_stats = self._empty_stats()
+        self._unmixed_streak = (0, 0)  # logging steps and batches in a row that mixed no row
         self._schedule = _MixScheduleCallback(self)
         self.add_callback(self._schedule)
         if self.mixer is not None:
@@ -307,7 +314,7 @@ class MixTrainer(Trainer):
     # ------------------------------------------------------------------ logging
     @staticmethod
     def _empty_stats() -> dict[str, Any]:
-        return {"batches": 0, "mixed": 0, "lam_sum": 0.0, "rows": 0, "methods": {}}
+        return {"batches": 0, "mixed": 0, "lam_sum": 0.0, "rows": 0, "mixed_rows": 0, "methods": {}}
 
     def _record(self, batch) -> None:
         s = self._mix_stats
@@ -317,6 +324,7 @@ class MixTrainer(Trainer):
             s["methods"][batch.method] = s["methods"].get(batch.method, 0) + 1
             s["lam_sum"] = s["lam_sum"] + batch.lam.detach().sum()
             s["rows"] += batch.lam.numel()
+            s["mixed_rows"] = s["mixed_rows"] + (batch.lam.detach() < 1).sum()
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         s = self._mix_stats
@@ -326,5 +334,24 @@ class MixTrainer(Trainer):
                 logs["mix_lam_mean"] = float(s["lam_sum"]) / s["rows"]
             for method, count in sorted(s["methods"].items()):
                 logs[f"mix_count_{method}"] = count
+            self._warn_if_unmixed(s)
             self._mix_stats = self._empty_stats()
         super().log(logs, start_time)
+
+    def _warn_if_unmixed(self, s: dict[str, Any]) -> None:
+        """Warn (once per streak) when `UNMIXED_LOGS` logging steps in a row mixed no row while mixing is on,
+        unless `prob` makes that plausible (a chance of one in a million or more)."""
+        if self.mixer is None or not self.mixing_enabled or int(s["mixed_rows"]) > 0:
+            self._unmixed_streak = (0, 0)
+            return
+        logs, batches = self._unmixed_streak
+        self._unmixed_streak = (logs + 1, batches + s["batches"])
+        chance = (1.0 - self.mixer.config.prob) ** (batches + s["batches"])
+        if logs + 1 == UNMIXED_LOGS and chance < 1e-6:
+            warnings.warn(
+                f"no row was mixed in the last {UNMIXED_LOGS} logging steps ({batches + s['batches']} batches, "
+                "mix_share 0.0) although mixing is on. Rows are mixed with a partner in the same batch: batches of "
+                "one row are never mixed (per_device_train_batch_size=1, or a padding-free collator such as "
+                "DataCollatorWithFlattening: use a padded collator such as DataCollatorWithPadding), and a model "
+                "in eval mode is not mixed.", UserWarning, stacklevel=2,
+            )

@@ -8,7 +8,7 @@ of the two rows' masks, and the output of layer k (k = 0: the embedding module) 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,7 +25,14 @@ class HiddenStep(Step):
     own_mask: torch.Tensor | None = None
     mixed_rows: torch.Tensor | None = None
     layer_calls: int = 0
-    masks: dict = field(default_factory=dict)
+
+
+def _own_mask(own: torch.Tensor, given: torch.Tensor | None) -> torch.Tensor:
+    """The rows' own (B, L) mask in place of the union mask the model got. A longer mask (B, P + L) has P
+    virtual tokens in front (PEFT prompt tuning / p-tuning): their columns are kept as given."""
+    if given is None or given.dim() != 2 or given.shape[1] <= own.shape[1]:
+        return own
+    return torch.cat((given[:, : given.shape[1] - own.shape[1]], own.to(given.dtype)), dim=1)
 
 
 def _checkpointing(model: nn.Module) -> bool:
@@ -66,11 +73,8 @@ class HiddenMixup(MixMethod):
         layout = arch.spec.mask_layout
         mask_arg = arch.spec.layer_mask_arg
 
-        def union_mask(mask, step: HiddenStep):
-            key = id(mask)
-            if key not in step.masks:  # once per distinct mask and batch
-                step.masks[key] = (mask, union_layer_mask(mask, step.perm, step.mixed_rows, layout))
-            return step.masks[key][1]
+        def union_mask(mask, step: HiddenStep):  # per layer: no cache keyed by object identity (torch.compile)
+            return union_layer_mask(mask, step.perm, step.mixed_rows, layout)
 
         def mix_embeddings(module, args, output):  # layer 0
             step = hookset.active(self.name, first_tensor(output).shape[0])
@@ -84,10 +88,10 @@ class HiddenMixup(MixMethod):
             if step.own_mask is None:
                 return None
             if "attention_mask" in kwargs:
-                kwargs["attention_mask"] = step.own_mask
+                kwargs["attention_mask"] = _own_mask(step.own_mask, kwargs["attention_mask"])
                 return args, kwargs
             if len(args) > 1:
-                return (args[0], step.own_mask, *args[2:]), kwargs
+                return (args[0], _own_mask(step.own_mask, args[1]), *args[2:]), kwargs
             raise RuntimeError(f"{type(module).__name__} was called without an attention mask argument textmix can find.")
 
         def union_above(static_index: int | None) -> Callable:

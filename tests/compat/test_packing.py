@@ -37,13 +37,17 @@ def refuses(mixer, batch) -> None:
         mixer.mix(batch)
 
 
-@compat_cells("padding-free batches (DataCollatorWithFlattening)", TEXT_METHODS, status=REFUSED)
+@compat_cells("padding-free batches (DataCollatorWithFlattening)", TEXT_METHODS, status=REFUSED,
+              note="One row of several sequences (`position_ids` restarting, `cu_seq_lens_*`, `seq_idx`): "
+                   "`mix()` and `clean()` raise a ValueError naming `DataCollatorWithPadding` before the first step.")
 def test_padding_free_batches_are_refused(method):
     for batch in flattened_batches():
         refuses(mixer_for(tiny_model("bert"), method), batch)
 
 
-@compat_cells("packed rows", TEXT_METHODS, status=REFUSED)
+@compat_cells("packed rows", TEXT_METHODS, status=REFUSED,
+              note="Rows holding several sequences (`position_ids` restarting inside a row): refused as above; "
+                   "rows would be blended across sequence boundaries.")
 def test_packed_rows_are_refused(method):
     refuses(mixer_for(tiny_model("bert"), method), packed_rows())
 

@@ -39,9 +39,10 @@ def config(method: str, seed: int = 0, **overrides) -> MixConfig:
     return MixConfig(**kwargs)
 
 
-def mixer_for(model, method: str, seed: int = 0, **kwargs) -> Mixer:
+def mixer_for(model, method: str, seed: int = 0, overrides: dict | None = None, **kwargs) -> Mixer:
+    """A Mixer of a matrix method on `model` (`overrides`: MixConfig fields; `kwargs`: Mixer's)."""
     kwargs.setdefault("special_token_ids", SPECIAL_IDS)
-    return Mixer(model, config(method, seed), **kwargs)
+    return Mixer(model, config(method, seed, **(overrides or {})), **kwargs)
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Step:
     targets: torch.Tensor
     grads: dict                 # parameter name (wrapper prefixes removed) -> gradient
     logits_dtype: torch.dtype
+    method: str                 # what was drawn for the mixed pass
+    layer: int | None
 
 
 def train_step(model, mixer: Mixer, batch: dict, forward=None, autocast: torch.dtype | None = None,
@@ -88,11 +91,12 @@ def train_step(model, mixer: Mixer, batch: dict, forward=None, autocast: torch.d
     assert mb.targets.dtype == torch.float32 and mixed.dtype == torch.float32, "targets and loss must stay fp32"
     grads = {_plain_name(n): p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
     return Step(total, mb.perm, mb.lam, {k: v.detach().clone() for k, v in mb.inputs.items()
-                                         if isinstance(v, torch.Tensor)}, mb.targets.detach(), grads, logits.dtype)
+                                         if isinstance(v, torch.Tensor)}, mb.targets.detach(), grads, logits.dtype,
+                mb.method, mb.layer)
 
 
 def _plain_name(name: str) -> str:
-    name = name.replace("_checkpoint_wrapped_module.", "")
+    name = name.replace("_checkpoint_wrapped_module.", "").replace("_orig_mod.", "")
     return name.removeprefix("module.")
 
 

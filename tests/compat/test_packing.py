@@ -9,7 +9,7 @@ from conftest import SPECIAL, ragged_batch, tiny_model
 from transformers import DataCollatorWithFlattening, TrainingArguments
 
 from compat.matrix import REFUSED, compat_cells
-from compat.variants import TEXT_METHODS, mixer_for
+from compat.steps import TEXT, mixer_for
 from textmix import MixConfig, MixTrainer
 
 FIX = "DataCollatorWithPadding"
@@ -37,7 +37,7 @@ def refuses(mixer, batch) -> None:
         mixer.mix(batch)
 
 
-@compat_cells("padding-free batches (DataCollatorWithFlattening)", TEXT_METHODS, status=REFUSED,
+@compat_cells("padding-free batches (DataCollatorWithFlattening)", TEXT, status=REFUSED,
               note="One row of several sequences (`position_ids` restarting, `cu_seq_lens_*`, `seq_idx`): "
                    "`mix()` and `clean()` raise a ValueError naming `DataCollatorWithPadding` before the first step.")
 def test_padding_free_batches_are_refused(method):
@@ -45,7 +45,7 @@ def test_padding_free_batches_are_refused(method):
         refuses(mixer_for(tiny_model("bert"), method), batch)
 
 
-@compat_cells("packed rows", TEXT_METHODS, status=REFUSED,
+@compat_cells("packed rows", TEXT, status=REFUSED,
               note="Rows holding several sequences (`position_ids` restarting inside a row): refused as above; "
                    "rows would be blended across sequence boundaries.")
 def test_packed_rows_are_refused(method):

@@ -10,7 +10,7 @@ from conftest import ragged_batch, tiny_model
 from peft import PromptEncoderConfig, PromptTuningConfig, get_peft_model
 
 from compat.matrix import REFUSED, compat_cells
-from compat.variants import mixer_for, train_step
+from compat.steps import mixer_for, train_step
 
 VIRTUAL = 4
 CONFIGS = {"prompt": lambda: PromptTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=VIRTUAL),
@@ -50,16 +50,16 @@ def check_against_the_bare_model(kind: str, method: str) -> None:
             prompts = wrapped.get_prompt(batch_size=batch["input_ids"].shape[0]).detach().requires_grad_(True)
             for model in (wrapped, bare):
                 model.zero_grad()
-            losses, mb = train_step(wrapped, mixer, batch)
+            got = train_step(wrapped, mixer, batch)
             if method in AS_EMBEDS:
                 # one prompt-extended batch serves the clean and the mixed pass (RegMixup): a leaf
-                expected, emb = train_step(bare, oracle, with_prompt(batch, prompts, lambda ids: word(ids).detach()))
+                want = train_step(bare, oracle, with_prompt(batch, prompts, lambda ids: word(ids).detach()))
             else:
-                def forward(inputs, prompts=prompts):
-                    return bare(**with_prompt(inputs, prompts, word)).logits
-                expected, emb = train_step(bare, oracle, batch, forward)
-            assert mb.mixed and (mb.method, mb.layer) == (emb.method, emb.layer)
-            torch.testing.assert_close(losses, expected, **TOLERANCE)
+                def forward(prompts=prompts, **inputs):
+                    return bare(**with_prompt(inputs, prompts, word))
+                want = train_step(bare, oracle, batch, forward)
+            assert (got.lam < 1).any() and (got.method, got.layer) == (want.method, want.layer)
+            torch.testing.assert_close(got.loss, want.loss, **TOLERANCE)
             head = dict(wrapped.named_parameters())["base_model.classifier.modules_to_save.default.weight"]
             torch.testing.assert_close(head.grad, bare.classifier.weight.grad, **TOLERANCE)
             if kind == "prompt":

@@ -58,6 +58,83 @@ def test_a_run_resumes_only_a_checkpoint_of_its_own_configuration(tmp_path, tiny
         "learning_rate"] == 3e-3
 
 
+def test_a_rerun_after_the_data_files_content_changed_at_the_same_size_and_name_retrains(tmp_path, tiny_npz,
+                                                                                        capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    args = image_args(tiny_npz, tmp_path / "run", "--max_steps", "4", "--save_steps", "2")
+    recipe.main(args)
+    arrays = dict(np.load(tiny_npz))
+    arrays["x_test"] = 255 - arrays["x_test"]  # other test images, the same shapes: the same file size
+    size, mtime = tiny_npz.stat().st_size, tiny_npz.stat().st_mtime_ns
+    np.savez(tiny_npz, **arrays)
+    os.utime(tiny_npz, ns=(mtime, mtime))  # even the modification time kept (cp -p, a restored backup)
+    assert tiny_npz.stat().st_size == size
+    capsys.readouterr()
+    (after,) = recipe.main(args)
+    err = capsys.readouterr().err
+    assert after["resumed_from"] is None and after["this_attempt"]["steps"] == 4, "read back the old run"
+    assert "is of another configuration, not resumed (content of the data:" in err
+    (again,) = recipe.main(args)  # unchanged content since: the finished run is resumed, not retrained
+    assert Path(again["resumed_from"]).name == "checkpoint-4" and again["this_attempt"]["steps"] == 0
+
+
+def test_content_hashes_are_cached_by_path_size_and_mtime_and_a_changed_file_is_hashed_again(tmp_path,
+                                                                                              monkeypatch):
+    import hashlib
+
+    from textmix.harness import fingerprints
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(b"a" * 1000)
+    assert fingerprints.file_digest(path) == hashlib.sha256(b"a" * 1000).hexdigest()
+    cached = json.loads(fingerprints.cache_file().read_text())
+    assert list(cached) == [str(path.resolve())]
+    reads = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda *a, **k: reads.append(a[0]) or real_open(*a, **k))
+    assert fingerprints.file_digest(path) == hashlib.sha256(b"a" * 1000).hexdigest()
+    assert Path(path).resolve() not in [Path(r) for r in reads]  # from the cache: the file is not read again
+    path.write_bytes(b"b" * 1000)  # the same size, another content
+    os.utime(path, ns=(1, 1))
+    assert fingerprints.file_digest(path) == hashlib.sha256(b"b" * 1000).hexdigest()
+
+
+def test_a_sweeps_run_key_changes_with_the_content_of_the_model_weights_and_data_not_their_paths(tmp_path,
+                                                                                                 monkeypatch):
+    import shutil
+
+    from conftest import shared_path
+
+    from textmix.harness.compare.runs import plan
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = tmp_path / "model"
+    shutil.copytree(shared_path("models", "bert-tiny"), model)
+    for name in ("train", "test"):
+        (tmp_path / f"{name}.csv").write_text("text,label\n" + "a good film,1\na bad film,0\n" * 4)
+    grid = {"model_name_or_path": str(model), "methods": ["none"], "seeds": [0],
+            "tasks": [{"name": "films", "data": {"train_file": str(tmp_path / "train.csv"),
+                                                  "test_file": str(tmp_path / "test.csv")}}]}
+
+    def key():
+        return plan(grid, tmp_path / "sweep")[0].key
+
+    first = key()
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(model, moved / "model")
+    assert plan({**grid, "model_name_or_path": str(moved / "model")}, tmp_path / "sweep")[0].key == first
+    weights = model / "model.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 1  # one bit of one weight: the same size
+    weights.write_bytes(bytes(blob))
+    assert key() != first
+    weights.write_bytes(bytes(blob[:-1]) + bytes([blob[-1] ^ 1]))
+    assert key() == first  # the same content again: the same run
+    (tmp_path / "train.csv").write_text("text,label\n" + "a good film,0\na bad film,1\n" * 4)  # same size
+    assert key() != first
+
+
 def test_identity_changes_name_the_argument_and_a_grid_key_ignores_paths():
     from textmix.harness.recipes.common import identity_changes, run_identity
 

@@ -135,6 +135,43 @@ def test_a_sweeps_run_key_changes_with_the_content_of_the_model_weights_and_data
     assert key() != first
 
 
+def test_a_grid_wide_option_only_a_mixer_uses_leaves_the_baselines_without_mixing_alone(tmp_path):
+    from textmix.harness.compare.runs import plan
+    from textmix.trainer import MixTrainingArguments
+
+    grid = {"model_name_or_path": "some/hub-id", "methods": ["none", "label_smoothing", "cutmix", "plain"],
+            "method_args": {"plain": {"mix_method": "none", "mix_clean_weight": 1.0}},  # asked for by name: kept
+            "seeds": [0], "training": {"mix_clean_weight": 1.0, "mix_label_weights": "attention"},
+            "tasks": [{"name": "digits", "modality": "image", "data": {"npz_path": str(tmp_path / "d.npz")}}]}
+    runs = {r.method: r.training for r in plan(grid, tmp_path / "sweep", fingerprints=False, strict=False)}
+    for baseline in ("none", "label_smoothing"):
+        assert "mix_clean_weight" not in runs[baseline] and "mix_label_weights" not in runs[baseline]
+        MixTrainingArguments(**runs[baseline])  # the baseline's arguments pass their checks
+    assert runs["cutmix"]["mix_clean_weight"] == 1.0 and runs["cutmix"]["mix_label_weights"] == "attention"
+    assert runs["plain"]["mix_clean_weight"] == 1.0  # the run then fails its checks with the message above
+
+
+def test_a_grid_wide_attention_label_weight_is_caught_before_any_run_on_a_token_task(tmp_path):
+    from textmix.harness.compare import task_plan
+    from textmix.harness.compare.runs import plan
+    from textmix.harness.compare.sweep import parse_sweep
+
+    tasks = [{"name": "films", "train_file": "a.csv", "test_file": "b.csv"},
+             {"name": "ner", "modality": "tokens", "train_file": "t.conll", "test_file": "u.conll"}]
+    grid = {"model_name_or_path": "some/hub-id", "methods": ["none", "span"], "seeds": [0], "tasks": tasks,
+            "training": {"mix_label_weights": "attention"}}
+    info = task_plan(grid)
+    assert info["ner"]["methods"] == ["none"] and info["films"]["methods"] == ["none", "span"]
+    assert info["ner"]["skipped_methods"] == {
+        "span": "label_weights 'attention' weighs a sequence's label; the task labels tokens"}
+    assert [(r.task, r.method) for r in plan(grid, tmp_path, fingerprints=False, strict=False)] == [
+        ("films", "none"), ("films", "span"), ("ner", "none")]
+    problems = parse_sweep({**grid, "tasks": tasks[1:]}).problems  # what the dry run says
+    assert any("method span fits none of the tasks (label_weights 'attention' weighs" in p for p in problems)
+    by_task_args = {**grid, "training": {}, "task_args": {"ner": {"training": {"mix_label_weights": "attention"}}}}
+    assert task_plan(by_task_args)["ner"]["methods"] == ["none"]
+
+
 def test_identity_changes_name_the_argument_and_a_grid_key_ignores_paths():
     from textmix.harness.recipes.common import identity_changes, run_identity
 

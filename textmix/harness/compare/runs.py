@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textmix.trainer import MIXING_ONLY, NO_MIXING
+
 from ..fingerprints import data_fingerprint, model_fingerprint
 from ..recipes.common import DEFAULT_SEVERITIES
 from ..recipes.registry import DEFAULT_MODALITY, get_recipe
@@ -124,7 +126,8 @@ def _task_model(sweep: Sweep, spec: TaskSpec) -> dict[str, Any]:
 
 def plan(grid: Mapping[str, Any] | Sweep, output_dir: Path, fingerprints: bool = True,
          strict: bool = True) -> list[Run]:
-    """Every run of the grid, in order (task, label noise, method, seed), of the methods that fit each task.
+    """Every run of the grid, in order (task, label noise, method, seed), of the methods that fit each task
+    (a baseline without mixing leaves out the grid's and task's options only a mixer uses, `MIXING_ONLY`).
     `fingerprints`: identify the model and data files by content for the run keys (`textmix.harness.fingerprints`:
     reads them once, then a cache; off for checks that need no keys). `strict`: a `GridError` when a task entry is wrong (else such tasks are left out)."""
     sweep = as_sweep(grid)
@@ -139,8 +142,11 @@ def plan(grid: Mapping[str, Any] | Sweep, output_dir: Path, fingerprints: bool =
         for rate in sweep.label_noise:
             for method in sweep.methods_of(spec):
                 for seed in sweep.seeds:
-                    training = {**_TRAINING_DEFAULTS, **(sweep.grid.get("training") or {}), **spec.training,
-                                **sweep.task_overrides(spec, "training"), **sweep.methods[method], "seed": seed}
+                    shared = {**_TRAINING_DEFAULTS, **(sweep.grid.get("training") or {}), **spec.training,
+                              **sweep.task_overrides(spec, "training")}
+                    if sweep.methods[method].get("mix_method", method) in NO_MIXING:  # grid-wide mixing options
+                        shared = {k: v for k, v in shared.items() if k.removeprefix("mix_") not in MIXING_ONLY}
+                    training = {**shared, **sweep.methods[method], "seed": seed}
                     run_data = {**data, "label_noise": rate} if rate else dict(data)
                     folder = output_dir / "runs" / spec.name / method
                     folder = (folder / f"noise{rate:g}" if rate else folder) / f"seed{seed}"

@@ -98,6 +98,15 @@ def test_content_hashes_are_cached_by_path_size_and_mtime_and_a_changed_file_is_
     path.write_bytes(b"b" * 1000)  # the same size, another content
     os.utime(path, ns=(1, 1))
     assert fingerprints.file_digest(path) == hashlib.sha256(b"b" * 1000).hexdigest()
+    images = tmp_path / "images" / "cat"  # an image folder: every file's content, by its place in the folder
+    images.mkdir(parents=True)
+    (images / "1.png").write_bytes(b"x" * 10)
+    before = fingerprints.path_fingerprint(tmp_path / "images")
+    (images / "1.png").write_bytes(b"y" * 10)
+    assert fingerprints.path_fingerprint(tmp_path / "images") != before
+    (images / "1.png").write_bytes(b"x" * 10)
+    __import__("shutil").copytree(tmp_path / "images", tmp_path / "moved")
+    assert fingerprints.path_fingerprint(tmp_path / "moved") == before
 
 
 def test_a_sweeps_run_key_changes_with_the_content_of_the_model_weights_and_data_not_their_paths(tmp_path,

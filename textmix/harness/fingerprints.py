@@ -20,6 +20,7 @@ from .recipes.files import write_json_atomic
 
 _CHUNK = 2**20
 _memory: dict[str, dict[str, Any]] = {}
+_pending: dict[str, dict[str, Any]] = {}
 _loaded: set[Path] = set()
 
 MODEL_FILES = (".json", ".txt", ".model", ".tiktoken", ".py", ".safetensors", ".bin", ".pt", ".pth", ".msgpack",
@@ -37,10 +38,9 @@ def _stamp(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    """The SHA-256 of the file `path`'s content (hex), from the cache when its size, modification and
-    status-change times and inode are those cached for its path, else read and cached."""
-    path = Path(path).resolve()
+def _digest(path: Path) -> str:
+    """`file_digest` without writing the cache file (new hashes wait in `_pending`)."""
+    path = path.resolve()
     stamp = _stamp(path.stat())
     cache = cache_file()
     if cache not in _loaded:
@@ -56,18 +56,36 @@ def file_digest(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
         while block := f.read(_CHUNK):
             digest.update(block)
-    _memory[str(path)] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    _memory[str(path)] = _pending[str(path)] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    return digest.hexdigest()
+
+
+def _save() -> None:
+    """Add the hashes computed since the last save to the cache file (keeping what other processes added,
+    dropping files that no longer exist)."""
+    if not _pending:
+        return
+    cache = cache_file()
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        try:  # keep what other processes cached meanwhile
+        try:
             on_disk = json.loads(cache.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             on_disk = {}
-        merged = {**(on_disk if isinstance(on_disk, dict) else {}), str(path): _memory[str(path)]}
-        write_json_atomic(cache, merged)
+        merged = {**(on_disk if isinstance(on_disk, dict) else {}), **_pending}
+        write_json_atomic(cache, {k: v for k, v in merged.items() if os.path.exists(k)})  # removed files go
     except OSError:
         pass  # a read-only cache folder: hashes are recomputed next time, results are the same
-    return _memory[str(path)]["sha256"]
+    _pending.clear()
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """The SHA-256 of the file `path`'s content (hex), from the cache when its size, modification and
+    status-change times and inode are those cached for its path, else read and cached."""
+    try:
+        return _digest(Path(path))
+    finally:
+        _save()
 
 
 def path_fingerprint(path: str | os.PathLike) -> str:
@@ -75,12 +93,15 @@ def path_fingerprint(path: str | os.PathLike) -> str:
     path = Path(path)
     if path.is_file():
         return file_digest(path)[:16]
-    if path.is_dir():
-        digest = hashlib.sha256()
+    if not path.is_dir():
+        return "missing"
+    digest = hashlib.sha256()
+    try:
         for item in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(f"{item.relative_to(path).as_posix()}:{file_digest(item)}\0".encode())
-        return digest.hexdigest()[:16]
-    return "missing"
+            digest.update(f"{item.relative_to(path).as_posix()}:{_digest(item)}\0".encode())
+    finally:
+        _save()  # once for the folder, not once a file
+    return digest.hexdigest()[:16]
 
 
 def model_fingerprint(name_or_path: str) -> str:
@@ -90,9 +111,12 @@ def model_fingerprint(name_or_path: str) -> str:
     if not folder.is_dir():
         return f"id:{name_or_path}"
     digest = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix in MODEL_FILES:
-            digest.update(f"{path.name}:{file_digest(path)}\0".encode())
+    try:
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.suffix in MODEL_FILES:
+                digest.update(f"{path.name}:{_digest(path)}\0".encode())
+    finally:
+        _save()
     return f"folder:{digest.hexdigest()[:16]}"
 
 

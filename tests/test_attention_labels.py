@@ -133,6 +133,36 @@ def test_span_attention_weights_on_bert_equal_the_hand_computation(method, impl)
     check_targets(mb, LABELS, expected)
 
 
+@pytest.mark.parametrize("impl", ["sdpa", "eager"])
+def test_span_attention_weights_through_lora_equal_those_of_the_merged_model(impl):
+    """A LoRA-wrapped BERT (adapters on the last layer's query and key, with dropout) under SDPA: the
+    weights are those of the merged model's eager `output_attentions` on the same draws (the adapters'
+    update counted, their dropout not), and differ from the plain model's (the adapters matter here)."""
+    peft = pytest.importorskip("peft")
+    batch = unique_text_batch(seed=4)
+    cfg = dict(method="span", alpha=1.0, lam_mode="row", seed=2)
+    kw = dict(special_token_ids=list(SPECIAL.values()))
+
+    def wrapped(attn_implementation):
+        model = tiny_model("bert", initializer_range=0.5, attn_implementation=attn_implementation)
+        torch.manual_seed(1)
+        # random B: the adapters count; on the last layer only, so its input is the merged model's too
+        config = peft.LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=16, target_modules=["query", "key"],
+                                 layers_to_transform=[2], layers_pattern="layer", lora_dropout=0.5,
+                                 init_lora_weights=False)
+        return peft.get_peft_model(model, config).train()
+
+    mb, area = mixed_weights(wrapped(impl), cfg, batch, **kw)
+    merged = wrapped("eager").merge_and_unload().train()
+    ref, attn = oracle_forward(merged, cfg, batch, **kw)
+    assert torch.equal(ref.perm, mb.perm) and torch.equal(ref.inputs["input_ids"], mb.inputs["input_ids"])
+    expected = span_expected(batch, ref, attn, torch.zeros(8, dtype=torch.long))
+    assert sum(e < 1 for e in expected) >= 3 and (mb.lam - area).abs().max() > 0.01
+    check_targets(mb, LABELS, expected)
+    plain, _ = mixed_weights(tiny_model("bert", initializer_range=0.5, attn_implementation=impl), cfg, batch, **kw)
+    assert (plain.lam - mb.lam).abs().max() > 1e-3
+
+
 def tiny_llama(impl: str):
     from transformers import LlamaConfig, LlamaForSequenceClassification
 

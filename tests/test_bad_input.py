@@ -168,6 +168,18 @@ def test_mix_off_epoch_below_zero_is_an_error(tmp_path):
         MixTrainingArguments(output_dir=str(tmp_path), mix_method="hidden", mix_off_epoch=-1)
 
 
+@pytest.mark.parametrize("option, value", [("mix_clean_weight", 1.0), ("mix_label_weights", "attention")])
+def test_an_option_only_a_mixer_uses_without_mixing_is_an_error_naming_the_fix(tmp_path, option, value):
+    from textmix import MixTrainingArguments
+
+    for method in ("none", None):
+        with pytest.raises(ValueError, match=rf"{option}={value!r} with mix_method {method!r}: no mixing is "
+                                             r"configured, so nothing would use it; set --mix_method"):
+            MixTrainingArguments(output_dir=str(tmp_path), mix_method=method, **{option: value})
+    MixTrainingArguments(output_dir=str(tmp_path), mix_method="cutmix", **{option: value})  # used: fine
+    MixTrainingArguments(output_dir=str(tmp_path), mix_method="none")  # the defaults: fine
+
+
 @pytest.mark.parametrize("method", ["span", "saliency_span"])
 def test_span_label_weight_is_the_share_of_content_tokens_kept(method):
     """The weight the Mixer hands back is checked against the tokens that really changed: every row's

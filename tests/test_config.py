@@ -79,6 +79,30 @@ def test_a_decoder_override_without_last_token_pooling_is_refused(method):
     assert Mixer(model, MixConfig(method=method, layers=(1,))).arch.spec.pooling == "last"
 
 
+@pytest.mark.parametrize("index, problem", [(0, r"is the hidden states \(6, 12, 32\)"),
+                                            (2, r"is None, though the batch has padding")])
+def test_an_override_whose_mask_argument_is_not_the_mask_is_an_error_on_the_first_forward(index, problem):
+    """BERT layers take (hidden_states, attention_mask, ...): `layer_mask_arg=0` once blended the hidden
+    states as if they were a mask (other logits, no error); 2 gave the union mask to nothing."""
+    from dataclasses import replace
+
+    from conftest import ragged_batch
+
+    from textmix.architectures import spec_for
+
+    model = tiny_model("bert")
+    batch = ragged_batch(b=6, seed=1)
+    wrong = replace(spec_for(model), layer_mask_arg=index)
+    with Mixer(model, MixConfig(method="hidden", layers=(1,), seed=0), arch=wrong) as mixer:
+        mb = mixer.mix(batch)
+        with pytest.raises(ValueError, match=rf"ArchSpec.layer_mask_arg={index}: positional argument {index} of "
+                                             rf"BertLayer {problem}, not its attention mask.*1: attention_mask"):
+            model(**mb.inputs)
+    with Mixer(model, MixConfig(method="hidden", layers=(1,), seed=0), arch=spec_for(model)) as mixer:
+        mb = mixer.mix(batch)
+        model(**mb.inputs)  # the right position: no error
+
+
 def test_bad_override_path_is_named():
     with pytest.raises(ValueError, match="'bert.nope' not found"):
         Mixer(tiny_model("bert"), MixConfig(method="pooled"), arch={"head": "bert.nope"})

@@ -13,6 +13,7 @@ methods embedding / hidden / pooled work on them too.
 from __future__ import annotations
 
 import fnmatch
+import weakref
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -307,3 +308,50 @@ def check_decoder(model: nn.Module | None, arch: ResolvedArch | None, activation
             "layer_mask_arg. The table has the families textmix supports: "
             f"{sorted(k for k, v in ARCHITECTURES.items() if v.pooling == 'last')}."
         )
+
+
+_MASK_CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Layers whose positional mask argument `check_layer_mask` has checked (once per layer and position)."""
+
+
+def check_layer_mask(layer: nn.Module, args: tuple, index: int, hidden: Any, own_mask: Any = None) -> None:
+    """On a layer's first call: a `ValueError` naming `ArchSpec.layer_mask_arg` and the fix unless the
+    layer's positional argument `index` is an attention mask for the `hidden` states (B, S, D): a bool,
+    0/1 integer or additive float tensor over the S keys with 2 to 4 dims and B or 1 rows, not the hidden
+    states themselves; or None where the batch has no padding (`own_mask`, the input attention mask)."""
+    import torch
+
+    if index in _MASK_CHECKED.get(layer, ()):
+        return
+    mask = args[index]
+    problem = None
+    if mask is None:
+        if own_mask is not None and not bool(own_mask.all()):
+            problem = "None, though the batch has padding"
+    elif not isinstance(mask, torch.Tensor):
+        problem = f"a {type(mask).__name__}, not a tensor"
+    elif mask is hidden:
+        problem = f"the hidden states {tuple(mask.shape)}"
+    else:
+        b, s = hidden.shape[0], hidden.shape[1]
+        shaped = 2 <= mask.dim() <= 4 and mask.shape[0] in (1, b) and mask.shape[-1] == s
+        if not shaped:
+            problem = f"a tensor of shape {tuple(mask.shape)}, not a mask over the {s} keys of a batch of {b}"
+        elif not mask.is_floating_point() and mask.dtype != torch.bool and bool(((mask != 0) & (mask != 1)).any()):
+            problem = f"an integer tensor {tuple(mask.shape)} with values other than 0 and 1 (position ids?)"
+    if problem:
+        import inspect
+
+        try:
+            params = list(inspect.signature(layer.forward).parameters)
+        except (TypeError, ValueError):
+            params = []
+        where = ", ".join(f"{i}: {p}" for i, p in enumerate(params)) or "see its forward()"
+        raise ValueError(
+            f"ArchSpec.layer_mask_arg={index}: positional argument {index} of {type(layer).__name__} is {problem}, "
+            f"not its attention mask. Set layer_mask_arg to the position of the mask among the layer's positional "
+            f"arguments (its forward takes {where}), or leave it at the default when the mask is passed as "
+            "attention_mask=."
+        )
+    if mask is not None:
+        _MASK_CHECKED.setdefault(layer, set()).add(index)

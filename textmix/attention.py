@@ -17,7 +17,8 @@ come from (`attention_source`):
   or `q_proj`/`k_proj`) and no rotary embedding: the query row's softmax(q k^T / sqrt(d) + mask) is
   recomputed from the module's input in the hook (one key projection of the last layer, no
   gradient), with the mask the module gets (additive float, boolean, or a 0/1 padding mask). Works
-  with eager and SDPA attention (both tested against eager's `output_attentions`), and gives the
+  with eager and SDPA attention (both tested against eager's `output_attentions`), also through LoRA
+  adapters on the projections (PEFT: their update included, their dropout not), and gives the
   probabilities before attention dropout, as the reference does.
 * ``"returned"``: other models (decoder-only models with rotary embeddings): the attention weights the
   module returns, which only eager attention computes (load the model with
@@ -26,6 +27,8 @@ come from (`attention_source`):
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,17 +69,18 @@ class AttentionLabels:
         return ((self.area.float() + (1.0 - pasted)) / 2).to(self.area.dtype)
 
 
-def is_projection(module: Any) -> bool:
-    """A linear projection: `nn.Linear`, or an adapter layer around one (PEFT's LoRA/IA3 `base_layer`)."""
-    return isinstance(module, nn.Linear) or isinstance(getattr(module, "base_layer", None), nn.Linear)
+def _is_linear(module: Any) -> bool:
+    """Whether `module` is a linear projection: an `nn.Linear`, or an adapter wrapping one (PEFT's LoRA
+    `Linear`, whose `get_base_layer()` is the `nn.Linear` and whose call adds the adapter's update)."""
+    base = module.get_base_layer() if hasattr(module, "get_base_layer") else module
+    return isinstance(base, nn.Linear)
 
 
 def find_attention(layer: nn.Module) -> nn.Module | None:
-    """The self-attention module of a transformer layer: its first submodule with query and key projections,
-    else the first whose class name ends in 'Attention'."""
+    """The self-attention module of a transformer layer: its first submodule with query and key projections
+    (`nn.Linear`, possibly wrapped by a LoRA adapter), else the first whose class name ends in 'Attention'."""
     for module in layer.modules():
-        if any(is_projection(getattr(module, q, None)) and is_projection(getattr(module, k, None))
-               for q, k in QK_NAMES):
+        if any(_is_linear(getattr(module, q, None)) and _is_linear(getattr(module, k, None)) for q, k in QK_NAMES):
             return module
     return next((m for m in layer.modules() if type(m).__name__.endswith("Attention")), None)
 
@@ -86,7 +90,7 @@ def attention_source(module: nn.Module | None, pooling: str) -> str | None:
     weights it returns, eager attention only), or None when it cannot be."""
     if module is None:
         return None
-    has_qk = any(is_projection(getattr(module, q, None)) for q, _ in QK_NAMES)
+    has_qk = any(_is_linear(getattr(module, q, None)) for q, _ in QK_NAMES)
     if has_qk and pooling == "first":  # encoders and ViTs: no rotary embedding between projection and scores
         return "recompute"
     return "returned"
@@ -127,16 +131,32 @@ def _heads(module: nn.Module) -> int:
     return int(module.config.num_attention_heads)
 
 
+@contextlib.contextmanager
+def _no_dropout(*modules: nn.Module) -> Iterator[None]:
+    """`modules` (and their children: a LoRA adapter's dropout) in eval mode inside, their modes restored
+    after: the recomputation neither drops out nor draws from the global random generator."""
+    modes = [(m, m.training) for module in modules for m in module.modules()]
+    try:
+        for m, _ in modes:
+            m.training = False
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def recompute_row(module: nn.Module, hidden: torch.Tensor, mask: Any, query: torch.Tensor) -> torch.Tensor:
     """(B, L) softmax attention of each row's `query` position over all keys, mean over heads, from the
-    module's query/key projections (as eager attention computes it, before dropout)."""
-    q_name, k_name = next((q, k) for q, k in QK_NAMES if is_projection(getattr(module, q, None)))
+    module's query/key projections (as eager attention computes it, before dropout; LoRA-wrapped
+    projections with their adapters' update, without the adapters' dropout)."""
+    q_name, k_name = next((q, k) for q, k in QK_NAMES if _is_linear(getattr(module, q, None)))
     b, length = hidden.shape[:2]
     rows = torch.arange(b, device=hidden.device)
     heads = _heads(module)
-    q = getattr(module, q_name)(hidden[rows, query])  # (B, H * d): the query row only
+    with _no_dropout(getattr(module, q_name), getattr(module, k_name)):
+        q = getattr(module, q_name)(hidden[rows, query])  # (B, H * d): the query row only
+        k = getattr(module, k_name)(hidden)  # (B, L, Hk * d)
     d = q.shape[-1] // heads
-    k = getattr(module, k_name)(hidden)  # (B, L, Hk * d)
     kv_heads = k.shape[-1] // d
     q = q.view(b, heads, d)
     k = k.view(b, length, kv_heads, d).repeat_interleave(heads // kv_heads, dim=2)

@@ -33,6 +33,9 @@ UNMIXED_LOGS = 3
 """`MixTrainer` warns when this many logging steps in a row mixed no row while mixing is on (and `prob` makes
 that a chance under one in a million)."""
 
+MIXING_ONLY = {f.name: f.default for f in dataclasses.fields(MixConfig) if f.name in ("clean_weight", "label_weights")}
+"""`MixConfig` fields (with their defaults) that only a mixer uses: another value without mixing is an error."""
+
 _FROM_TRAINING_ARGUMENTS = {"seed": "seed", "label_smoothing": "label_smoothing_factor"}
 """`MixConfig` fields whose `--mix_` argument defaults to a `TrainingArguments` field."""
 
@@ -71,6 +74,13 @@ class _MixArguments:
         elif self.mix_label_smoothing:
             raise ValueError("mix_label_smoothing smooths the mixer's targets, but no mixing is configured: "
                              "use --label_smoothing_factor for a plain run.")
+        else:
+            ignored = {f"mix_{name}": getattr(self, f"mix_{name}") for name, default in MIXING_ONLY.items()
+                       if getattr(self, f"mix_{name}") != default}
+            if ignored:
+                raise ValueError(f"{', '.join(f'{k}={v!r}' for k, v in ignored.items())} with mix_method "
+                                 f"{self.mix_method!r}: no mixing is configured, so nothing would use it; set "
+                                 "--mix_method (e.g. mixup, or cutmix for label weights), or leave it out.")
 
     @property
     def mixing(self) -> bool:

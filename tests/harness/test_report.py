@@ -243,6 +243,27 @@ def test_a_single_seed_is_never_significant():
         assert row["helps"] == [] and [e["method"] for e in row["no_change"]] == ["span"]
 
 
+def test_a_one_seed_cell_prints_no_std_and_says_its_interval_is_over_examples_only(tmp_path):
+    def run(method, seed, acc, ece):
+        return {**result("rte", method, seed, acc, ece), "temperature": 1.5}
+
+    write_run(tmp_path, "runs/rte/none/seed0", run("none", 0, 0.70, 0.10), logits_seed=1)
+    write_run(tmp_path, "runs/rte/mixup/seed0", run("mixup", 0, 0.75, 0.05), logits_seed=2)
+    assert main(["report", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert math.isnan(report["tasks"]["rte"]["methods"]["mixup"]["accuracy_std"])  # undefined, not 0
+    assert "± 0.0000" not in md and "± nan" not in md and "| mixup | 0.7500 |" in md
+    verdict = next(line for line in md.splitlines() if line.startswith("| calibration |"))
+    assert "] ±" in verdict and "over test examples only (1 seed)" in verdict
+    assert "resamples the test examples only" in md
+    write_run(tmp_path, "runs/rte/none/seed1", run("none", 1, 0.60, 0.12), logits_seed=3)
+    write_run(tmp_path, "runs/rte/mixup/seed1", run("mixup", 1, 0.65, 0.07), logits_seed=4)
+    assert main(["report", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    assert "| mixup | 0.7000 ± 0.0707 |" in md and "(1 seed)" not in md  # two seeds: a std, an interval over both
+
+
 def test_a_grid_whose_tasks_are_dicts_orders_the_report(tmp_path):
     for task in ("reviews", "rte"):
         write_run(tmp_path, f"runs/{task}/none/seed0", result(task, "none", 0, 0.7, 0.1))

@@ -92,6 +92,29 @@ def test_a_damaged_sweep_file_is_named_in_one_message_and_the_report_still_build
     assert str(tmp_path / name) in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.parametrize("damage", ["truncated", "not a zip", "no labels"])
+def test_a_damaged_predictions_file_is_named_and_its_run_left_out_of_intervals_and_diagrams(tmp_path, damage):
+    for method, seed, acc in (("none", 0, 0.7), ("none", 1, 0.6), ("span", 0, 0.8), ("span", 1, 0.75)):
+        write(tmp_path, {**result(method, seed, acc), "temperature": 1.2})
+    npz = tmp_path / "runs" / "rte" / "span" / "seed1" / "predictions.npz"
+    if damage == "truncated":
+        npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])  # a write cut short
+    elif damage == "not a zip":
+        npz.write_bytes(b"\0" * 64)
+    else:
+        np.savez(npz, test_logits=np.zeros((20, 2)))
+    with pytest.warns(UserWarning, match=rf"{npz}: does not load \(\w+"):
+        report = build_report(tmp_path)
+    (skipped,) = report["skipped"]
+    assert skipped["file"] == str(npz)
+    assert "left out of the intervals and the reliability diagram" in skipped["reason"]
+    span = report["tasks"]["rte"]["methods"]["span"]
+    assert span["n_seeds"] == 2 and span["accuracy"] == pytest.approx(0.775)  # its figures stay in the tables
+    assert span["smece_change"]["n"] == 1  # the interval over the seed whose predictions load
+    assert f"`{npz}`: does not load" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "reliability.png").exists()
+
+
 def test_a_baseline_typo_is_an_error_with_the_closest_name(tmp_path, capsys):
     write(tmp_path, result("none", 0, 0.7))
     write(tmp_path, result("span", 0, 0.7))

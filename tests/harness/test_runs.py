@@ -58,6 +58,129 @@ def test_a_run_resumes_only_a_checkpoint_of_its_own_configuration(tmp_path, tiny
         "learning_rate"] == 3e-3
 
 
+def test_a_rerun_after_the_data_files_content_changed_at_the_same_size_and_name_retrains(tmp_path, tiny_npz,
+                                                                                        capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    args = image_args(tiny_npz, tmp_path / "run", "--max_steps", "4", "--save_steps", "2")
+    recipe.main(args)
+    arrays = dict(np.load(tiny_npz))
+    arrays["x_test"] = 255 - arrays["x_test"]  # other test images, the same shapes: the same file size
+    size, mtime = tiny_npz.stat().st_size, tiny_npz.stat().st_mtime_ns
+    np.savez(tiny_npz, **arrays)
+    os.utime(tiny_npz, ns=(mtime, mtime))  # even the modification time kept (cp -p, a restored backup)
+    assert tiny_npz.stat().st_size == size
+    capsys.readouterr()
+    (after,) = recipe.main(args)
+    err = capsys.readouterr().err
+    assert after["resumed_from"] is None and after["this_attempt"]["steps"] == 4, "read back the old run"
+    assert "is of another configuration, not resumed (content of the data:" in err
+    (again,) = recipe.main(args)  # unchanged content since: the finished run is resumed, not retrained
+    assert Path(again["resumed_from"]).name == "checkpoint-4" and again["this_attempt"]["steps"] == 0
+
+
+def test_content_hashes_are_cached_by_path_size_and_mtime_and_a_changed_file_is_hashed_again(tmp_path,
+                                                                                              monkeypatch):
+    import hashlib
+
+    from textmix.harness import fingerprints
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(b"a" * 1000)
+    assert fingerprints.file_digest(path) == hashlib.sha256(b"a" * 1000).hexdigest()
+    cached = json.loads(fingerprints.cache_file().read_text())
+    assert list(cached) == [str(path.resolve())]
+    reads = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda *a, **k: reads.append(a[0]) or real_open(*a, **k))
+    assert fingerprints.file_digest(path) == hashlib.sha256(b"a" * 1000).hexdigest()
+    assert Path(path).resolve() not in [Path(r) for r in reads]  # from the cache: the file is not read again
+    path.write_bytes(b"b" * 1000)  # the same size, another content
+    os.utime(path, ns=(1, 1))
+    assert fingerprints.file_digest(path) == hashlib.sha256(b"b" * 1000).hexdigest()
+    images = tmp_path / "images" / "cat"  # an image folder: every file's content, by its place in the folder
+    images.mkdir(parents=True)
+    (images / "1.png").write_bytes(b"x" * 10)
+    before = fingerprints.path_fingerprint(tmp_path / "images")
+    (images / "1.png").write_bytes(b"y" * 10)
+    assert fingerprints.path_fingerprint(tmp_path / "images") != before
+    (images / "1.png").write_bytes(b"x" * 10)
+    __import__("shutil").copytree(tmp_path / "images", tmp_path / "moved")
+    assert fingerprints.path_fingerprint(tmp_path / "moved") == before
+
+
+def test_a_sweeps_run_key_changes_with_the_content_of_the_model_weights_and_data_not_their_paths(tmp_path,
+                                                                                                 monkeypatch):
+    import shutil
+
+    from conftest import shared_path
+
+    from textmix.harness.compare.runs import plan
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = tmp_path / "model"
+    shutil.copytree(shared_path("models", "bert-tiny"), model)
+    for name in ("train", "test"):
+        (tmp_path / f"{name}.csv").write_text("text,label\n" + "a good film,1\na bad film,0\n" * 4)
+    grid = {"model_name_or_path": str(model), "methods": ["none"], "seeds": [0],
+            "tasks": [{"name": "films", "data": {"train_file": str(tmp_path / "train.csv"),
+                                                  "test_file": str(tmp_path / "test.csv")}}]}
+
+    def key():
+        return plan(grid, tmp_path / "sweep")[0].key
+
+    first = key()
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(model, moved / "model")
+    assert plan({**grid, "model_name_or_path": str(moved / "model")}, tmp_path / "sweep")[0].key == first
+    weights = model / "model.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 1  # one bit of one weight: the same size
+    weights.write_bytes(bytes(blob))
+    assert key() != first
+    weights.write_bytes(bytes(blob[:-1]) + bytes([blob[-1] ^ 1]))
+    assert key() == first  # the same content again: the same run
+    (tmp_path / "train.csv").write_text("text,label\n" + "a good film,0\na bad film,1\n" * 4)  # same size
+    assert key() != first
+
+
+def test_a_grid_wide_option_only_a_mixer_uses_leaves_the_baselines_without_mixing_alone(tmp_path):
+    from textmix.harness.compare.runs import plan
+    from textmix.trainer import MixTrainingArguments
+
+    grid = {"model_name_or_path": "some/hub-id", "methods": ["none", "label_smoothing", "cutmix", "plain"],
+            "method_args": {"plain": {"mix_method": "none", "mix_clean_weight": 1.0}},  # asked for by name: kept
+            "seeds": [0], "training": {"mix_clean_weight": 1.0, "mix_label_weights": "attention"},
+            "tasks": [{"name": "digits", "modality": "image", "data": {"npz_path": str(tmp_path / "d.npz")}}]}
+    runs = {r.method: r.training for r in plan(grid, tmp_path / "sweep", fingerprints=False, strict=False)}
+    for baseline in ("none", "label_smoothing"):
+        assert "mix_clean_weight" not in runs[baseline] and "mix_label_weights" not in runs[baseline]
+        MixTrainingArguments(**runs[baseline])  # the baseline's arguments pass their checks
+    assert runs["cutmix"]["mix_clean_weight"] == 1.0 and runs["cutmix"]["mix_label_weights"] == "attention"
+    assert runs["plain"]["mix_clean_weight"] == 1.0  # the run then fails its checks with the message above
+
+
+def test_a_grid_wide_attention_label_weight_is_caught_before_any_run_on_a_token_task(tmp_path):
+    from textmix.harness.compare import task_plan
+    from textmix.harness.compare.runs import plan
+    from textmix.harness.compare.sweep import parse_sweep
+
+    tasks = [{"name": "films", "train_file": "a.csv", "test_file": "b.csv"},
+             {"name": "ner", "modality": "tokens", "train_file": "t.conll", "test_file": "u.conll"}]
+    grid = {"model_name_or_path": "some/hub-id", "methods": ["none", "span"], "seeds": [0], "tasks": tasks,
+            "training": {"mix_label_weights": "attention"}}
+    info = task_plan(grid)
+    assert info["ner"]["methods"] == ["none"] and info["films"]["methods"] == ["none", "span"]
+    assert info["ner"]["skipped_methods"] == {
+        "span": "label_weights 'attention' weighs a sequence's label; the task labels tokens"}
+    assert [(r.task, r.method) for r in plan(grid, tmp_path, fingerprints=False, strict=False)] == [
+        ("films", "none"), ("films", "span"), ("ner", "none")]
+    problems = parse_sweep({**grid, "tasks": tasks[1:]}).problems  # what the dry run says
+    assert any("method span fits none of the tasks (label_weights 'attention' weighs" in p for p in problems)
+    by_task_args = {**grid, "training": {}, "task_args": {"ner": {"training": {"mix_label_weights": "attention"}}}}
+    assert task_plan(by_task_args)["ner"]["methods"] == ["none"]
+
+
 def test_identity_changes_name_the_argument_and_a_grid_key_ignores_paths():
     from textmix.harness.recipes.common import identity_changes, run_identity
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
+from .recipes.contracts import unique_columns
 from .tables import (  # noqa: F401 - re-exported: the names this module had before `tables`
     PROBLEM_TYPES,
     LoadedFiles,
@@ -118,6 +119,7 @@ def read_glue_tsv(task: GlueTask, path: Path, labelled: bool = True) -> Dataset:
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = list(task.header) if task.header else next(reader)
+        unique_columns(header, str(path))
         index = {name: i for i, name in enumerate(header)}
         wanted = [task.text_a] + ([task.text_b] if task.text_b else []) + ([task.label] if labelled else [])
         missing = [w for w in wanted if w not in index]

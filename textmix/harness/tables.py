@@ -15,7 +15,16 @@ from typing import Any
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from .checks import did_you_mean
-from .recipes.contracts import choose_text_columns, class_name, fix_classes, is_missing_label, is_number
+from .recipes.contracts import (
+    choose_text_columns,
+    class_name,
+    fix_classes,
+    is_blank_label,
+    is_missing_label,
+    is_number,
+    unique_columns,
+    unique_keys,
+)
 
 PROBLEM_TYPES = ("classification", "regression", "multi_label")
 """What a label is: one class of several, a number, or a set of classes (see `infer_problem_type`)."""
@@ -77,16 +86,6 @@ def where_rows(where: list[str], limit: int = 10) -> str:
     return f"{kind}{'s' if len(where) > 1 else ''} {', '.join(numbers)}{more}"
 
 
-def _unlabelled(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, list):
-        return False  # [] is an explicit empty label set (multi_label)
-    return isinstance(value, float) and math.isnan(value)
-
-
 def read_files(
     train_file: str,
     test_file: str,
@@ -106,8 +105,8 @@ def read_files(
     by `infer_problem_type`, and the reason kept in `reason`): classes are the sorted distinct labels
     (whole numbers in numeric order); regression labels stay floats; multi-label labels are json
     lists or strings split at `label_separator`, stored as 0/1 vectors over the sorted label names.
-    Rows whose label is missing (empty, NaN, or -1 for classes: `contracts.is_missing_label`) are an
-    error naming them, or, with `drop_unlabelled`, left out (their locations in `dropped`). The classes
+    Rows whose label is missing (empty, NaN also as text, or -1 for classes: `contracts.is_missing_label`)
+    are an error naming them, or, with `drop_unlabelled`, left out (their locations in `dropped`). The classes
     are those of the training file (`contracts.fix_classes`): a test or validation label it never shows
     is an error, or with `drop_unseen` its rows are left out (counted in `dropped_unseen`). Fewer than
     two classes is an error.
@@ -177,7 +176,8 @@ def read_tables(
     records, `files` each split to the source named in errors. Rows left out are left out of `raw` too."""
     check_problem_type(problem_type)
     text_columns, how = _check_columns(raw, files, text_columns, label_column)
-    present = [row[label_column] for rows in raw.values() for _, row in rows if not _unlabelled(row.get(label_column))]
+    present = [row[label_column] for rows in raw.values() for _, row in rows
+               if not is_blank_label(row.get(label_column))]
     if problem_type is None:
         problem_type, reason = infer_problem_type(present)
     else:
@@ -232,7 +232,7 @@ def _drop_unlabelled(
     `drop_unlabelled` (else a `ValueError` naming them). -1 is a hidden label, except in regression."""
 
     def missing(value: Any) -> bool:
-        return _unlabelled(value) or (problem_type != "regression" and is_missing_label(value))
+        return is_blank_label(value) or (problem_type != "regression" and is_missing_label(value))
 
     dropped: dict[str, list[str]] = {}
     for split, rows in raw.items():
@@ -366,15 +366,21 @@ def _read_table(path: Path) -> list[tuple[str, dict]]:
     if suffix in (".json", ".jsonl"):
         text = path.read_text(encoding="utf-8")
         if suffix == ".json" and text.lstrip().startswith("["):
-            records = [(f"item {i}", r) for i, r in enumerate(json.loads(text), start=1)]
+            try:
+                records = [(f"item {i}", r) for i, r in
+                           enumerate(json.loads(text, object_pairs_hook=unique_keys), start=1)]
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}.") from None
         else:
             records = []
             for i, line in enumerate(text.splitlines(), start=1):
                 if line.strip():
                     try:
-                        records.append((f"line {i}", json.loads(line)))
+                        records.append((f"line {i}", json.loads(line, object_pairs_hook=unique_keys)))
                     except json.JSONDecodeError as err:
                         raise ValueError(f"{path}: line {i} is not JSON ({err.msg}).") from None
+                    except ValueError as err:
+                        raise ValueError(f"{path}: line {i}: {err}.") from None
         bad = [where for where, r in records if not isinstance(r, dict)]
         if bad:
             raise ValueError(f"{path}: records must be objects with named fields ({where_rows(bad)} are not).")
@@ -386,4 +392,5 @@ def _read_table(path: Path) -> list[tuple[str, dict]]:
             reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         else:
             reader = csv.DictReader(f)
+        unique_columns(reader.fieldnames or [], str(path))
         return [(f"line {reader.line_num}", row) for row in reader]

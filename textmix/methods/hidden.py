@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..architectures import check_layer_mask
 from ..hooks import Hook, HookSet, Step, blend_output, first_tensor
 from ..masks import union_layer_mask
 from .activations import last_token_hooks, pool_positions, union_inputs
@@ -108,6 +109,7 @@ class HiddenMixup(MixMethod):
                     return args, kwargs
                 k = mask_arg
                 if len(args) > k:
+                    check_layer_mask(module, args, k, hidden, step.own_mask)
                     return (*args[:k], union_mask(args[k], step), *args[k + 1:]), kwargs
                 return None
 

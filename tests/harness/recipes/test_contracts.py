@@ -39,6 +39,61 @@ def test_a_hidden_test_label_of_minus_one_is_missing_not_a_class(tmp_path):
     assert data.dropped_unlabelled == {"test": 2} and len(data.splits["test"]) == 2
 
 
+@pytest.mark.parametrize("spelling", ["nan", "NaN", "", "-1.0", " -1 "])
+def test_a_nan_empty_or_float_minus_one_label_is_missing_never_a_class(tmp_path, spelling):
+    # pandas writes a missing label of a float column as "" (or "nan" via str()), a hidden one as "-1.0"
+    train = ["pos", "neg", spelling] + ["pos", "neg"] * 3
+    with pytest.raises(ValueError, match=r"train.csv: 1 row\(s\) without a label .*line 4"):
+        text_data(tmp_path, train, ["pos", "neg"], problem_type="classification")
+    data = text_data(tmp_path, train, ["pos", spelling, "neg"], problem_type="classification", drop_unlabelled=True)
+    assert data.label_names == ["neg", "pos"] and data.dropped_unlabelled == {"train": 1, "test": 1}
+    assert contracts.is_missing_label(spelling) and contracts.label_name(spelling) is None
+
+
+def test_a_nan_label_is_missing_in_regression_too_but_minus_one_is_a_value(tmp_path):
+    data = text_data(tmp_path, ["0.5", "nan", "-1.0", "2.5", "3.5", "4.5"], ["1.0", "NaN"], problem_type="regression",
+                     drop_unlabelled=True, validation_split=1)
+    assert data.dropped_unlabelled == {"train": 1, "test": 1}
+    kept = list(data.splits["train"]["label"]) + list(data.splits["validation"]["label"])
+    assert sorted(kept) == [-1.0, 0.5, 2.5, 3.5, 4.5]  # a number, not a hidden label here
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl"])
+def test_a_duplicated_column_is_an_error_naming_it(tmp_path, suffix):
+    from textmix.harness.tables import read_files
+
+    rows = [("a good film", "1", "0"), ("a bad film", "0", "1")] * 3
+    for name in ("train", "test"):
+        path = tmp_path / f"{name}{suffix}"
+        if suffix in (".csv", ".tsv"):
+            sep = "," if suffix == ".csv" else "\t"
+            path.write_text("\n".join([sep.join(["text", "label", "label"]), *(sep.join(r) for r in rows)]) + "\n")
+        else:
+            objects = [f'{{"text": "{t}", "label": "{a}", "label": "{b}"}}' for t, a, b in rows]
+            path.write_text("[" + ",".join(objects) + "]" if suffix == ".json" else "\n".join(objects))
+    with pytest.raises(ValueError, match=rf"train{suffix}: .*\['label'\] more than once"):
+        read_files(str(tmp_path / f"train{suffix}"), str(tmp_path / f"test{suffix}"))
+
+
+def test_a_duplicated_column_of_a_glue_tsv_or_ner_table_is_an_error_naming_it(tmp_path):
+    from textmix.harness.glue import GlueTask, read_glue_tsv
+    from textmix.harness.recipes.ner_data import _table_rows
+
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence\tlabel\tlabel\ngood\t1\t0\n")
+    task = GlueTask("sst2", "SST-2", "sentence", None, "label", ("0", "1"))
+    with pytest.raises(InputError, match=r"train.tsv: .*\['label'\] more than once"):
+        read_glue_tsv(task, path)
+    path = tmp_path / "ner.csv"
+    path.write_text("tokens,tags,tags\nEU rejects,B-ORG O,O O\n")
+    with pytest.raises(InputError, match=r"ner.csv: .*\['tags'\] more than once"):
+        _table_rows(path)
+    path = tmp_path / "ner.jsonl"
+    path.write_text('{"tokens": ["EU"], "tags": ["B-ORG"], "tags": ["O"]}\n')
+    with pytest.raises(InputError, match=r"\['tags'\] more than once"):
+        _table_rows(path)
+
+
 def test_test_labels_never_seen_in_training_are_an_error_naming_them(tmp_path):
     with pytest.raises(InputError, match=r"test.csv has label\(s\) the training data .* never shows: 'neg' \(2 rows\), "
                                          r"'pos' \(1 row\)"):

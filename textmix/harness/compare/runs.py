@@ -3,7 +3,6 @@ task plan (`task_plan`) and shards (`shard_runs`)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -11,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textmix.trainer import MIXING_ONLY, NO_MIXING
+
+from ..fingerprints import data_fingerprint, model_fingerprint
 from ..recipes.common import DEFAULT_SEVERITIES
 from ..recipes.registry import DEFAULT_MODALITY, get_recipe
 from ..schema import RESULT_NEUTRAL
@@ -18,53 +20,6 @@ from ..tasks import FILE_FIELDS, TaskSpec, recipe_fields
 from .grid import GridError
 from .presets import _TRAINING_DEFAULTS
 from .sweep import Sweep, as_sweep
-
-
-@functools.cache
-def _model_fingerprint(name_or_path: str) -> str:
-    """What identifies a model, independent of its path: a hash of a local folder's small files (config,
-    tokenizer) and of its weight files' names and sizes; a hub id as it is."""
-    folder = Path(name_or_path).expanduser()
-    if not folder.is_dir():
-        return f"id:{name_or_path}"
-    digest = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
-        if not path.is_file():
-            continue
-        if path.suffix in (".json", ".txt", ".model", ".tiktoken", ".py"):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        elif path.suffix in (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5"):
-            digest.update(f"{path.name}:{path.stat().st_size}\0".encode())
-    return f"folder:{digest.hexdigest()[:16]}"
-
-
-def _data_fingerprint(data: Mapping[str, Any]) -> str:
-    """What identifies a task's data, independent of where it is: the sizes of its files (or the hub's name)."""
-    from ..glue import glue_task
-
-    if data.get("task_name"):
-        spec = glue_task(data["task_name"])
-        glue_dir = data.get("glue_dir")
-        if not glue_dir:
-            return f"hub:nyu-mll/glue/{spec.name}"
-        folder = Path(glue_dir) / spec.folder
-        names = ["train.tsv", *spec.test_files.values()]
-        return spec.name + ":" + ",".join(
-            f"{n}={(folder / n).stat().st_size if (folder / n).is_file() else 'missing'}" for n in names)
-    parts = []
-    for key in FILE_FIELDS:
-        if data.get(key):
-            path = Path(data[key])
-            if path.is_file():
-                size = path.stat().st_size
-            elif path.is_dir():
-                size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-            else:
-                size = "missing"
-            parts.append(f"{key}={path.name}:{size}")
-    if data.get("dataset_name"):
-        parts.append(f"hub:{data['dataset_name']}/{data.get('dataset_config_name')}")
-    return ",".join(parts)
 
 
 @dataclass
@@ -171,22 +126,27 @@ def _task_model(sweep: Sweep, spec: TaskSpec) -> dict[str, Any]:
 
 def plan(grid: Mapping[str, Any] | Sweep, output_dir: Path, fingerprints: bool = True,
          strict: bool = True) -> list[Run]:
-    """Every run of the grid, in order (task, label noise, method, seed), of the methods that fit each task.
-    `fingerprints`: identify the model and data files for the run keys (reads them; off for checks that
-    need no keys). `strict`: a `GridError` when a task entry is wrong (else such tasks are left out)."""
+    """Every run of the grid, in order (task, label noise, method, seed), of the methods that fit each task
+    (a baseline without mixing leaves out the grid's and task's options only a mixer uses, `MIXING_ONLY`).
+    `fingerprints`: identify the model and data files by content for the run keys (`textmix.harness.fingerprints`:
+    reads them once, then a cache; off for checks that need no keys). `strict`: a `GridError` when a task entry is wrong (else such tasks are left out)."""
     sweep = as_sweep(grid)
     if sweep.task_problems and strict:
         raise GridError(sweep.task_problems)
     if not sweep.plannable:
         raise GridError(sweep.problems)
     runs = []
+    known: dict[str, str] = {}  # fingerprints computed once per model and data
     for spec in sweep.tasks:
         data, model = _task_data(sweep, spec), _task_model(sweep, spec)
         for rate in sweep.label_noise:
             for method in sweep.methods_of(spec):
                 for seed in sweep.seeds:
-                    training = {**_TRAINING_DEFAULTS, **(sweep.grid.get("training") or {}), **spec.training,
-                                **sweep.task_overrides(spec, "training"), **sweep.methods[method], "seed": seed}
+                    shared = {**_TRAINING_DEFAULTS, **(sweep.grid.get("training") or {}), **spec.training,
+                              **sweep.task_overrides(spec, "training")}
+                    if sweep.methods[method].get("mix_method", method) in NO_MIXING:  # grid-wide mixing options
+                        shared = {k: v for k, v in shared.items() if k.removeprefix("mix_") not in MIXING_ONLY}
+                    training = {**shared, **sweep.methods[method], "seed": seed}
                     run_data = {**data, "label_noise": rate} if rate else dict(data)
                     folder = output_dir / "runs" / spec.name / method
                     folder = (folder / f"noise{rate:g}" if rate else folder) / f"seed{seed}"
@@ -194,8 +154,12 @@ def plan(grid: Mapping[str, Any] | Sweep, output_dir: Path, fingerprints: bool =
                     inputs = {}
                     if fingerprints:
                         model_id = model.get("model_name_or_path")
-                        inputs = {"model": _model_fingerprint(str(model_id)) if model_id else "from scratch",
-                                  "data": _data_fingerprint(run_data)}
+                        if model_id and model_id not in known:
+                            known[model_id] = model_fingerprint(str(model_id))
+                        data_id = json.dumps(run_data, sort_keys=True, default=str)
+                        if data_id not in known:
+                            known[data_id] = data_fingerprint(run_data)
+                        inputs = {"model": known[model_id] if model_id else "from scratch", "data": known[data_id]}
                     runs.append(Run(spec.name, method, seed, folder, run_data, training, inputs,
                                     spec.modality, model, rate))
     return runs

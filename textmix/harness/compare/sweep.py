@@ -202,8 +202,9 @@ def _method_problems(sweep: Sweep, grid: Mapping[str, Any], seeds: Any) -> list[
             values = {}
         sweep.methods[method] = {**known.get(method, {}), **values}
     for spec in sweep.tasks:
+        shared = _shared_training(grid, spec)  # grid-wide arguments count too (mix_label_weights on a token task)
         sweep.misfits[spec.name] = {m: why for m, args in sweep.methods.items()
-                                    if (why := fits(m, args, spec.modality, spec.regression))}
+                                    if (why := fits(m, {**shared, **args}, spec.modality, spec.regression))}
     unknown = [m for m in methods if m not in known and m not in method_args]
     if unknown:
         hints = "".join(did_you_mean(m, known) for m in unknown)
@@ -311,6 +312,17 @@ def _glue_name(task: Any) -> str | None:
         return glue_task(str(task)).name
     except ValueError:
         return None
+
+
+def _shared_training(grid: Mapping[str, Any], spec: TaskSpec) -> dict[str, Any]:
+    """The training arguments every method of a task gets: the grid's, the task's own, its `task_args`."""
+    out: dict[str, Any] = {}
+    task_args = grid.get("task_args")
+    over = _task_args(task_args, spec) if isinstance(task_args, Mapping) else None
+    for values in (grid.get("training"), spec.training, over.get("training") if isinstance(over, Mapping) else None):
+        if isinstance(values, Mapping):
+            out.update(values)
+    return out
 
 
 def _task_args(task_args: Mapping[str, Any], spec: TaskSpec) -> Any:

@@ -6,12 +6,13 @@ Small pure functions; the recipes call them right after reading their data, befo
   for token tags, one label per word): the label set is fixed by the training split. A validation or
   test label outside it is an error naming the values and the source (or, on request, its rows are
   dropped and counted; a word's tag is then left unscored). `None`, empty or blank strings, NaN and
-  `-1` (a hidden test label, as GLUE and Kaggle exports write it) are "missing" everywhere. Labels
+  `-1` (a hidden test label, as GLUE and Kaggle exports write it) are "missing" everywhere, also
+  spelled as text (`"nan"`, `"-1.0"`, as pandas writes a float column). Labels
   are whole numbers or names, never truncated: `1`, `1.0` and `" 1 "` are the class `1`; `Pos` and
   `pos` are two classes (a case or space variant of a training class is named in the error).
-- **Inputs** (`choose_text_columns`, `image_layout`, `images_nchw`, `npz_labels`): which columns
-  are read as text is decided once and said; image arrays are scaled by their dtype and range
-  (uint8 in 0-255, float in 0-1, anything else an error) and laid out `(N, H, W)`, `(N, H, W, C)` or
+- **Inputs** (`unique_columns`, `unique_keys`, `choose_text_columns`, `image_layout`, `images_nchw`,
+  `npz_labels`): a column (or JSON key) named twice is an error naming it; which columns are read as
+  text is decided once and said; image arrays are scaled by their dtype and range (uint8 in 0-255, float in 0-1, anything else an error) and laid out `(N, H, W)`, `(N, H, W, C)` or
   `(N, C, H, W)`, detected or refused, never guessed.
 - **Splits** (`no_test_split`): the test set is never the validation set; a source without a test
   split is an error unless a share of the training data is carved for it. Recipes record how each
@@ -43,25 +44,36 @@ CHANNELS = (1, 3, 4)
 # ----------------------------------------------------------------------------------------------- labels
 
 
-def is_missing_label(value: Any) -> bool:
-    """Whether a label value means "no label": None, an empty or blank string, NaN, or -1 (also "-1", -1.0)."""
+def is_blank_label(value: Any) -> bool:
+    """Whether a label value is absent in every problem type (regression too): None, an empty or blank
+    string, or NaN in any spelling (`float("nan")`, `"nan"`, `"NaN"`, as pandas writes a missing float)."""
     if value is None:
         return True
-    if isinstance(value, (list, tuple, dict)):
-        return False  # [] is an explicit empty label set (multi_label)
-    if isinstance(value, bool):
-        return False
     if isinstance(value, str):
         text = value.strip()
         if not text:
             return True
         try:
-            number = float(text)
+            return math.isnan(float(text))
         except ValueError:
             return False
-        return number == MISSING_LABEL
+    return isinstance(value, (float, np.floating)) and math.isnan(float(value))
+
+
+def is_missing_label(value: Any) -> bool:
+    """Whether a label value means "no label": `is_blank_label` (None, blank, NaN also as text), or -1
+    (also "-1", -1.0, "-1.0")."""
+    if is_blank_label(value):
+        return True
+    if isinstance(value, (list, tuple, dict, bool)):
+        return False  # [] is an explicit empty label set (multi_label)
+    if isinstance(value, str):
+        try:
+            return float(value.strip()) == MISSING_LABEL
+        except ValueError:
+            return False
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return math.isnan(float(value)) or float(value) == MISSING_LABEL
+        return float(value) == MISSING_LABEL
     return False
 
 
@@ -190,6 +202,26 @@ def is_number(value: Any) -> bool:
         return True
     except (TypeError, ValueError):
         return False
+
+
+def unique_columns(header: Sequence[str], source: str) -> None:
+    """An `InputError` naming the duplicated column names of a table's `header` (`text,label,label`),
+    read from `source`; a table reader would otherwise silently keep one of them."""
+    counts = Counter(str(c).strip() for c in header)
+    twice = [name for name, n in counts.items() if n > 1]
+    if twice:
+        raise InputError(f"{source}: the header names column(s) {twice} more than once (columns: {list(header)}); "
+                         "rename or remove the duplicates.")
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object from its (key, value) `pairs` (`json.loads(..., object_pairs_hook=unique_keys)`); a
+    `ValueError` naming the keys it has more than once."""
+    counts = Counter(k for k, _ in pairs)
+    twice = [k for k, n in counts.items() if n > 1]
+    if twice:
+        raise ValueError(f"an object names key(s) {twice} more than once; rename or remove the duplicates")
+    return dict(pairs)
 
 
 def choose_text_columns(first: Mapping[str, Any], label_column: str, given: Sequence[str] | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..checks import InputError
-from .contracts import RecipeData, label_name
+from .contracts import RecipeData, label_name, unique_columns, unique_keys
 
 if TYPE_CHECKING:
     from .ner import DataArguments
@@ -80,12 +80,13 @@ def _table_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     if path.suffix == ".csv":
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
+            unique_columns(reader.fieldnames or [], str(path))
             return [(f"{path}, line {reader.line_num}", row) for row in reader]
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix == ".json" and text.lstrip().startswith("["):
         try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as err:
+            rows = json.loads(text, object_pairs_hook=unique_keys)
+        except ValueError as err:
             raise InputError(f"{path} is not valid JSON ({err}).") from None
         if not all(isinstance(r, dict) for r in rows):
             raise InputError(f"{path}: expected a list of objects with tokens and tags.")
@@ -95,8 +96,8 @@ def _table_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
+            row = json.loads(line, object_pairs_hook=unique_keys)
+        except ValueError as err:
             raise InputError(f"{path}, line {number} is not valid JSON ({err}): expected one object per line "
                              "(JSON lines) or one list of objects.") from None
         if not isinstance(row, dict):

@@ -92,28 +92,35 @@ def verify_checkpoint(checkpoint: str | os.PathLike) -> str | None:
 
 def run_identity(header: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     """What makes a run this run, stored with each of its checkpoints (`RUN_FILE`): the grid's run key
-    (`grid_key` in `header`, for runs of `textmix compare`; it ignores paths) and the recipe's arguments
+    (`grid_key` in `header`, for runs of `textmix compare`; it ignores paths), the recipe's arguments
     (`config`: sections of arguments) without those that do not change results (paths of the output,
-    reporting: `textmix.harness.schema.RESULT_NEUTRAL`) or differ between its processes (`PER_PROCESS`)."""
+    reporting: `textmix.harness.schema.RESULT_NEUTRAL`) or differ between its processes (`PER_PROCESS`),
+    and the content of its inputs (`inputs`: fingerprints of the `data` section's files and the `model`
+    section's weights, `textmix.harness.fingerprints`), so an edited data file is another run."""
+    from ..fingerprints import data_fingerprint, model_fingerprint
+
     neutral = RESULT_NEUTRAL | PER_PROCESS
     plain = json.loads(json.dumps(dict(config), default=str))
+    model_id = (plain.get("model") or {}).get("model_name_or_path")
     return {"grid_key": header.get("grid_key"),
             "config": {section: ({k: v for k, v in values.items() if k not in neutral}
-                                 if isinstance(values, dict) else values) for section, values in plain.items()}}
-
-
+                                 if isinstance(values, dict) else values) for section, values in plain.items()},
+            "inputs": {"model": model_fingerprint(str(model_id)) if model_id else "from scratch",
+                       "data": data_fingerprint(plain.get("data") or {})}}
 
 
 def identity_changes(stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> list[str]:
     """How the run `identity` differs from the `stored` one of a checkpoint, one entry per changed argument
-    (`training.learning_rate: 0.0001 -> 0.0003`); [] when it is the same run. Two runs of a grid are the
-    same when their run keys are (paths may differ); a checkpoint without a stored identity is of an
-    unknown run."""
+    (`training.learning_rate: 0.0001 -> 0.0003`, `content of the data: ...`); [] when it is the same run.
+    Two runs of a grid are the same when their run keys are (paths may differ); a checkpoint without a
+    stored identity is of an unknown run."""
     if not isinstance(stored, Mapping) or not isinstance(stored.get("config"), Mapping):
         return [f"the checkpoint does not record the configuration it was trained with ({RUN_FILE})"]
     if stored.get("grid_key") and stored.get("grid_key") == identity.get("grid_key"):
         return []
     old, new = _flat(stored["config"]), _flat(identity["config"])
+    old.update(_flat(stored.get("inputs") or {}, "content of the "))
+    new.update(_flat(identity.get("inputs") or {}, "content of the "))
     changes = [f"{k}: {old.get(k, '(not set)')!r} -> {new.get(k, '(not set)')!r}"
                for k in sorted(set(old) | set(new)) if old.get(k, _UNSET) != new.get(k, _UNSET)]
     if not changes and stored.get("grid_key") != identity.get("grid_key"):

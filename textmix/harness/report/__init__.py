@@ -22,7 +22,8 @@ reporting options). Runs that share a task (and noise rate) and method but diffe
 or repeat a seed, are never pooled: that cell is left out of the tables and the diagrams and listed
 under "Clashes" (`clashes` in report.json). A results.json that does not load, or has an entry of the
 wrong type, is skipped with a warning naming it and listed under "Skipped files" (`skipped`), as is a
-damaged grid.json, failures.json or plan.json. A run with a missing or non-finite figure
+damaged grid.json, failures.json or plan.json, and a predictions.npz that does not load (truncated,
+say: its run keeps its figures in the tables but is left out of the intervals and diagrams). A run with a missing or non-finite figure
 (`incomplete_reason`) is never averaged: it is listed under "Incomplete runs" (`incomplete`), left out
 of the means, and its row says how many seeds remain (`incomplete_seeds`).
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,19 +90,19 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def run_predictions(result: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(test probabilities, the same after temperature scaling, labels) of a single-label or token
     classification run from its predictions.npz, or None when the run has none (or no temperature)."""
+    from .reading import load_test_predictions
+
     kind = result.get("problem_type", "classification")
-    folder = result.get("_folder")
     temperature = result.get("temperature")
-    if kind not in ("classification", "token") or not folder or not isinstance(temperature, int | float):
-        return None
-    path = Path(folder) / "predictions.npz"
-    if not path.exists():
+    if kind not in ("classification", "token") or not isinstance(temperature, int | float):
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            logits, labels = np.asarray(data["test_logits"], np.float64), np.asarray(data["test_labels"])
-    except (OSError, KeyError, ValueError):
+        loaded = load_test_predictions(result)
+    except Exception:  # noqa: BLE001 - a damaged file (named by `reading.check_predictions` in a report)
         return None
+    if loaded is None:
+        return None
+    logits, labels = np.asarray(loaded[0], np.float64), loaded[1]
     if kind == "token":
         from textmix.calibration import labelled_tokens
 

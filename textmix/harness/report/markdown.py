@@ -27,9 +27,10 @@ from .statistics import _severity_key
 
 
 def _fmt(mean: float, std: float, digits: int = 4) -> str:
+    """`mean ± std`; the mean alone where the std is undefined (one seed)."""
     if math.isnan(mean):
         return "–"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -64,6 +65,8 @@ def _verdict_lines(summary: dict) -> list[str]:
              "hierarchical bootstrap (the seeds, then the test examples, the same resamples for every method): "
              "a method helps (hurts) where the whole interval lies on the better (worse) side of 0, and is "
              "unclear otherwise; ± is the smallest change that interval could tell from none (its half-width). "
+             "An interval of a cell with one seed resamples the test examples only: it leaves out how much "
+             "another seed would change the figure, so it is narrower than an interval over seeds. "
              f"Without predictions the paired t-test over seeds decides (p < {alpha}, by the sign). A claim judged "
              "on several figures helps or hurts only where all of them agree. "
              "⚠: the method has seeds at chance, so its figures are no evidence either way. Methods are listed "
@@ -78,6 +81,8 @@ def _verdict_lines(summary: dict) -> list[str]:
         text = f"{label} {change['delta']:+.4f}"
         if not math.isnan(_number(change.get("low"))):
             text += f" [{change['low']:+.4f}, {change['high']:+.4f}] ±{change['detectable']:.4f}"
+            if change.get("n") == 1:
+                text += " over test examples only (1 seed)"
         return text + f", p={_p(change['p_value'])}"
 
     def names(entries: list[dict], mark: str = "") -> str:
@@ -300,7 +305,7 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
         f"commit {meta['commit']}).",
         f"Model: {meta['model']}; {meta['n_runs']} runs; baseline `{summary['baseline']}`. "
         "Each task says what its test set is.",
-        "Figures: mean ± std over seeds. Change: mean paired difference against the baseline over the same "
+        "Figures: mean ± std over seeds (a cell of one seed: its figure alone, no std). Change: mean paired difference against the baseline over the same "
         "seeds, with the paired t-test's p-value. ECE: 15 equal-width bins; ECE (TS): after temperature "
         "scaling fitted on the validation split; smECE: smooth ECE (Błasiok & Nakkiran 2023: kernel-smoothed, no "
         "bins; consistent where binned ECE is not), (TS) after temperature scaling. AURC: area under the risk-coverage curve (lower is better); "

@@ -18,7 +18,9 @@ from .reading import (
     _check_baseline,
     _order_names,
     _sweep_file,
+    check_predictions,
     find_clashes,
+    load_test_predictions,
     plot_name,
     scan,
     split_incomplete,
@@ -78,13 +80,10 @@ def write_reliability(results: list[dict], path: Path, summary: dict | None = No
         kind = r.get("problem_type", "regression" if r.get("regression") else "classification")
         if kind not in ("classification", "token"):
             continue
-        if not r.get("_folder"):
+        loaded = load_test_predictions(r)
+        if loaded is None:
             continue
-        npz = Path(r["_folder"]) / "predictions.npz"
-        if not npz.exists():
-            continue
-        with np.load(npz, allow_pickle=False) as arrays:
-            logits, labels = arrays["test_logits"], arrays["test_labels"]
+        logits, labels = loaded
         if kind == "token":
             logits, labels = labelled_tokens(logits, labels)
         cell = pooled.setdefault((variant(r), r["method"]), ([], []))
@@ -200,6 +199,7 @@ def write_report(
     first = results[0] if results else {}
     results, clashes = find_clashes(results)
     results, incomplete = split_incomplete(results)
+    skipped = [*(skipped or []), *check_predictions(results)]
     summary = summarise(results, baseline=baseline, order=order, plan=plan, test_set=test_set)
     _mark_incomplete(summary, incomplete)
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "textmix": textmix.__version__,

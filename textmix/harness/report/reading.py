@@ -114,6 +114,42 @@ def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
     return out, skipped
 
 
+PREDICTIONS = "predictions.npz"
+
+
+def load_test_predictions(result: dict) -> tuple[Any, Any] | None:
+    """(test logits, test labels) of a run from its folder's predictions.npz (`_folder`), or None where it
+    has none or it does not load (`check_predictions` has named it)."""
+    import numpy as np
+
+    folder = result.get("_folder")
+    if not folder or result.get("_predictions_problem") or not (Path(folder) / PREDICTIONS).exists():
+        return None
+    with np.load(Path(folder) / PREDICTIONS, allow_pickle=False) as data:
+        return np.asarray(data["test_logits"]), np.asarray(data["test_labels"])
+
+
+def check_predictions(results: list[dict]) -> list[dict[str, str]]:
+    """The runs' predictions.npz files that do not load (truncated, not a zip, without `test_logits` or
+    `test_labels`), each named in a warning and returned as a skipped file; such a run keeps its figures
+    in the tables (from results.json) and is marked (`_predictions_problem`) so the intervals and the
+    reliability diagrams leave it out."""
+    skipped = []
+    for result in results:
+        path = Path(result["_folder"]) / PREDICTIONS if result.get("_folder") else None
+        if path is None or not path.exists():
+            continue
+        try:
+            load_test_predictions(result)
+        except Exception as err:  # noqa: BLE001 - a truncated zip raises BadZipFile, EOFError, zlib.error, ...
+            reason = (f"does not load ({type(err).__name__}: {str(err)[:200]}): the run's figures are in the "
+                      "tables, but it is left out of the intervals and the reliability diagram (run it again)")
+            warnings.warn(f"{path}: {reason}.", stacklevel=2)
+            result["_predictions_problem"] = reason
+            skipped.append({"file": str(path), "reason": reason})
+    return skipped
+
+
 def _schema_problem(result: Any) -> str:
     """What makes a loaded results.json unusable ('' when nothing): not a mapping, `task`, `method` or `seed`
     missing or of the wrong type, an entry of `schema.MAPPINGS` that is not a mapping, a `label_noise` not a number."""

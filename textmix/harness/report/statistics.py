@@ -13,10 +13,12 @@ from .intervals import LEVEL
 
 
 def _mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation of the numbers among `values`; the std is NaN (undefined, never
+    0) for one number, both NaN for none."""
     arr = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     if arr.size == 0:
         return math.nan, math.nan
-    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else math.nan
 
 
 def paired_change(base: dict[int, float], other: dict[int, float]) -> dict[str, float]:

@@ -72,7 +72,8 @@ def collect() -> list[Cell]:
             sys.path.insert(0, parent)
     for path in sorted(here.glob("test_*.py")):
         importlib.import_module(f"compat.{path.stem}")
-    return list(dict.fromkeys(CELLS))
+    # by file (stable: declaration order within one), whichever test modules pytest imported first
+    return sorted(dict.fromkeys(CELLS), key=lambda c: c.test.partition("::")[0])
 
 
 MARK = {ORACLE: "✓", REFUSED: "refused"}

@@ -71,9 +71,6 @@ def test_carve_count_turns_a_share_or_a_count_into_rows(n, share, count):
     assert carve_count(n, share, "test", "x.csv") == count
 
 
-@pytest.mark.xfail(strict=True, reason="carve_count uses round() (half to even): 0.25 of 10 rows carves 2, 0.5 of 5 "
-                   "carves 2 but 0.5 of 7 carves 4; the corruption and label-noise counts round half up. Reported to "
-                   "the integrator (contracts.py is not this branch's to change).")
 def test_carve_count_rounds_half_up():
     assert [carve_count(n, share, "test", "x.csv") for n, share in ((10, 0.25), (5, 0.5), (7, 0.5))] == [
         math.floor(n * share + 0.5) for n, share in ((10, 0.25), (5, 0.5), (7, 0.5))]

@@ -338,7 +338,7 @@ def carve_count(n: int, share: float, what: str, source: str) -> int:
     """How many of `n` rows a share (< 1) or count (>= 1) `share` holds out, at least 1 and leaving at least 1."""
     if n < 2:
         raise InputError(f"{source} has {n} row(s): too few to hold out a {what} split and keep rows to train on.")
-    k = int(round(share * n)) if share < 1 else int(share)
+    k = math.floor(share * n + 0.5) if share < 1 else int(share)  # half up, as the corruption and noise counts
     return max(1, min(k, n - 1))
 
 

@@ -210,7 +210,9 @@ def _imported_by_tests() -> set[str]:
             elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip" and node.args
                   and isinstance(node.args[0], ast.Constant)):
                 names.add(node.args[0].value.split(".")[0])
-    own = {p.stem for p in ROOT.rglob("*.py") if ".venv" not in p.parts} | {p.name for p in ROOT.rglob("*") if p.is_dir()}
+    trees = [ROOT / d for d in ("textmix", "tests", "benchmarks", "examples", "recipes", "tools")]  # never a venv
+    own = {p.stem if p.suffix == ".py" else p.name for tree in trees for p in tree.rglob("*")
+           if p.suffix == ".py" or p.is_dir()}
     return names - set(sys.stdlib_module_names) - own - {"textmix"}
 
 

@@ -318,15 +318,18 @@ def check_layer_mask(layer: nn.Module, args: tuple, index: int, hidden: Any, own
     """On a layer's first call: a `ValueError` naming `ArchSpec.layer_mask_arg` and the fix unless the
     layer's positional argument `index` is an attention mask for the `hidden` states (B, S, D): a bool,
     0/1 integer or additive float tensor over the S keys with 2 to 4 dims and B or 1 rows, not the hidden
-    states themselves; or None where the batch has no padding (`own_mask`, the input attention mask)."""
+    states themselves; or None where the batch has no padding (`own_mask`, the input attention mask). Under
+    torch.compile, on every trace, the checks of shapes, types and identity only (they cost nothing at run time;
+    reading the values or recording the layer as checked would break the graph or recompile it)."""
     import torch
 
-    if index in _MASK_CHECKED.get(layer, ()):
+    compiling = torch.compiler.is_compiling()
+    if not compiling and index in _MASK_CHECKED.get(layer, ()):
         return
     mask = args[index]
     problem = None
     if mask is None:
-        if own_mask is not None and not bool(own_mask.all()):
+        if own_mask is not None and not compiling and not bool(own_mask.all()):
             problem = "None, though the batch has padding"
     elif not isinstance(mask, torch.Tensor):
         problem = f"a {type(mask).__name__}, not a tensor"
@@ -337,7 +340,8 @@ def check_layer_mask(layer: nn.Module, args: tuple, index: int, hidden: Any, own
         shaped = 2 <= mask.dim() <= 4 and mask.shape[0] in (1, b) and mask.shape[-1] == s
         if not shaped:
             problem = f"a tensor of shape {tuple(mask.shape)}, not a mask over the {s} keys of a batch of {b}"
-        elif not mask.is_floating_point() and mask.dtype != torch.bool and bool(((mask != 0) & (mask != 1)).any()):
+        elif (not compiling and not mask.is_floating_point() and mask.dtype != torch.bool
+              and bool(((mask != 0) & (mask != 1)).any())):
             problem = f"an integer tensor {tuple(mask.shape)} with values other than 0 and 1 (position ids?)"
     if problem:
         import inspect
@@ -353,5 +357,5 @@ def check_layer_mask(layer: nn.Module, args: tuple, index: int, hidden: Any, own
             f"arguments (its forward takes {where}), or leave it at the default when the mask is passed as "
             "attention_mask=."
         )
-    if mask is not None:
+    if mask is not None and not compiling:
         _MASK_CHECKED.setdefault(layer, set()).add(index)

@@ -192,10 +192,10 @@ MUTATIONS: tuple[Mutation, ...] = (
              (f"{T_CLAIMS}::test_the_verdict_needs_every_metric_of_a_claim_to_agree",),
              "one metric of a claim is enough"),
     # ---------------------------------------------------------------- textmix/harness/recipes/contracts.py
-    Mutation(CONTRACTS, "        return number == MISSING_LABEL\n", '        return text == "-1"\n',
+    Mutation(CONTRACTS, "            return float(value.strip()) == MISSING_LABEL\n",
+             '            return value.strip() == "-1"\n',
              (T_CONTRACTS,), 'a missing label spelled "-1.0" read as a class'),
-    Mutation(CONTRACTS, "return math.isnan(float(value)) or float(value) == MISSING_LABEL",
-             "return math.isnan(float(value))", (T_CONTRACTS,), "-1 as a number is a class"),
+    Mutation(CONTRACTS, "        return float(value) == MISSING_LABEL\n", "        return False\n", (T_CONTRACTS,), "-1 as a number is a class"),
     Mutation(CONTRACTS, 'whole = name.lstrip("-").isdigit()', "whole = name.isdigit()",
              (T_CONTRACTS,), "negative whole numbers sorted as names"),
     Mutation(CONTRACTS, "dropped[split] = sum(unseen.values())", "dropped[split] = len(unseen)",

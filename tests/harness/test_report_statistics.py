@@ -17,7 +17,8 @@ def test_mean_and_sample_std_by_hand():
     assert _mean_std([1.0, 2.0, 4.0]) == pytest.approx((7 / 3, math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2
                                                                           + (4 - 7 / 3) ** 2) / 2)))
     assert _mean_std([3.0, math.nan, 5.0]) == pytest.approx((4.0, math.sqrt(2.0)))  # NaN left out
-    assert _mean_std([0.25]) == (0.25, 0.0)
+    mean, std = _mean_std([0.25])  # one seed: no spread to estimate (the report prints no ± then)
+    assert mean == 0.25 and math.isnan(std)
     mean, std = _mean_std([math.nan])
     assert math.isnan(mean) and math.isnan(std)
 

@@ -86,7 +86,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "intro": {
         "description": "The first report, in minutes: bert-tiny on 1,000 SST-2 sentences with no mixing, label "
                        "smoothing, hidden and span Mixup, 2 seeds, each also tested on typo'd and masked copies of "
-                       "its test set (8 runs, 84 s measured on 2 idle CPU cores; README.md).",
+                       "its test set (8 runs, 50-84 s measured on 2 idle CPU cores; README.md).",
         "model_name_or_path": "{shared}/models/bert-tiny",
         "glue_dir": "{shared}/data/glue",
         "tasks": ["sst2"],

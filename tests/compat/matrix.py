@@ -26,11 +26,12 @@ import pytest
 ORACLE = "oracle"    # equal to an oracle (the same step without the set-up, same draws; or hand-mixed)
 REFUSED = "refused"  # refused before the first step, with an error naming the fix
 
-# Method variants that are cells of their own: name -> what it is (shown under the table).
+# Method variants that are cells of their own: name -> (their MixConfig fields, what it is: shown under the table).
 VARIANTS = {
-    "regmixup_hidden": "RegMixup (clean + mixed loss) over `hidden`",
-    "span_attention": "`span` with `label_weights=\"attention\"`",
-    "transmix_cutmix": "`cutmix` with `label_weights=\"attention\"` (TransMix)",
+    "regmixup_hidden": ({"method": "hidden", "clean_weight": 1.0}, "RegMixup (clean + mixed loss) over `hidden`"),
+    "span_attention": ({"method": "span", "label_weights": "attention"}, "`span` with `label_weights=\"attention\"`"),
+    "transmix_cutmix": ({"method": "cutmix", "label_weights": "attention"},
+                        "`cutmix` with `label_weights=\"attention\"` (TransMix)"),
 }
 
 
@@ -141,7 +142,7 @@ def render(cells: list[Cell] | None = None) -> str:
     shown = [v for v in VARIANTS if v in columns]
     if shown:
         lines += ["", "## Variants", ""]
-        lines += [f"- `{v}`: {VARIANTS[v]}." for v in shown]
+        lines += [f"- `{v}`: {VARIANTS[v][1]}." for v in shown]
     lines += ["", "## GPU-only set-ups", "", GPU_ONLY, ""]
     return "\n".join(lines)
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
+from compat.matrix import VARIANTS
 from textmix import MixConfig, Mixer
+from textmix.methods import get_method
 
 TEXT = ["embedding", "hidden", "pooled", "span", "saliency_span", "regmixup_hidden", "span_attention"]
 """Every text method and the variants that are cells of their own (matrix.VARIANTS)."""
@@ -24,17 +26,10 @@ SPECIAL_IDS = [0, 1, 2]  # pad, cls/bos, sep/eos of the tiny configs (tests/conf
 
 def config(method: str, seed: int = 0, **overrides) -> MixConfig:
     """The MixConfig of a matrix method (a registry name or a VARIANTS name), every row mixed."""
-    kwargs = dict(alpha=1.0, lam_mode="row", layers=[2], seed=seed)
-    if method == "regmixup_hidden":
-        kwargs.update(method="hidden", clean_weight=1.0)
-    elif method == "span_attention":
-        kwargs.update(method="span", label_weights="attention")
-    elif method == "transmix_cutmix":
-        kwargs.update(method="cutmix", label_weights="attention")
-    else:
-        kwargs.update(method=method)
-    if kwargs["method"] in ("mixup", "cutmix", "patch_mixup", "patch_cutmix"):
-        kwargs.pop("layers")
+    kwargs = dict(alpha=1.0, lam_mode="row", seed=seed)
+    kwargs.update(VARIANTS[method][0] if method in VARIANTS else {"method": method})
+    if get_method(kwargs["method"]).family == "activations":
+        kwargs["layers"] = [2]
     kwargs.update(overrides)
     return MixConfig(**kwargs)
 

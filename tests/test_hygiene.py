@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -63,3 +65,189 @@ def test_save_pretrained_writes_the_same_files(tmp_path):
     with torch.no_grad():
         reloaded = type(model).from_pretrained(tmp_path / "after").train()
         assert hook_count(reloaded) == hook_count(tiny_model("bert"))
+
+
+# ------------------------------------------------------------------ the package's shape (issue 27's "Done when")
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "textmix"
+HARNESS = PACKAGE / "harness"
+HARNESS_MAX_LINES = 7600
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "__pycache__" not in p.parts}
+
+
+def imports(path: Path) -> list[tuple[ast.Import | ast.ImportFrom, str]]:
+    """Each import statement of `path` with where it is: "function" (inside a function: runs once every module is
+    loaded), "type_checking" (under `if TYPE_CHECKING:` at module level: never runs, a static dependency) or
+    "module" (at module level, also in a class body, an `if` or a `try`: runs when the module is imported)."""
+    found: list[tuple[ast.Import | ast.ImportFrom, str]] = []
+
+    def visit(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.append((child, where))
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, "function")
+            elif where == "module" and isinstance(child, ast.If) and ast.unparse(child.test) in (
+                    "TYPE_CHECKING", "typing.TYPE_CHECKING"):
+                visit(ast.Module(body=child.body, type_ignores=[]), "type_checking")
+                visit(ast.Module(body=child.orelse, type_ignores=[]), "module")
+            else:
+                visit(child, where)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "module")
+    return found
+
+
+def targets(name: str, node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The textmix modules an import statement in module `name` names: `import a.b` -> a.b; `from .x import y` ->
+    x.y when that is a module, else x. Parent packages imported on the way (Python runs their `__init__` first) are
+    not counted: every submodule would otherwise form a circle with an `__init__` that imports it."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in MODULES}
+    package = name if MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
+    if node.level:
+        base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+        source = f"{base}.{node.module}" if node.module else base
+    else:
+        source = node.module or ""
+    if source not in MODULES:
+        return set()
+    return {f"{source}.{a.name}" if f"{source}.{a.name}" in MODULES else source for a in node.names}
+
+
+def import_graph(*wheres: str) -> dict[str, set[str]]:
+    """module -> the textmix modules it imports at those places ("module", "type_checking", "function")."""
+    return {name: {t for node, where in imports(path) if where in wheres for t in targets(name, node)} - {name}
+            for name, path in MODULES.items()}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The graph's circles: one per strongly connected component of more than one module (Tarjan), each given as
+    a path through it that returns to its start."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(cycle_through(graph, set(component)))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return found
+
+
+def cycle_through(graph: dict[str, set[str]], component: set[str]) -> list[str]:
+    """A shortest path inside `component` from its first module back to itself (breadth first)."""
+    start = min(component)
+    paths = {w: [start, w] for w in graph[start] & component}
+    todo = sorted(paths)
+    while start not in paths:
+        v = todo.pop(0)
+        for w in sorted(graph[v] & component):
+            if w not in paths:
+                paths[w] = [*paths[v], w]
+                todo.append(w)
+    return paths[start]
+
+
+def test_no_import_circles_among_textmix_modules():
+    """Counted on the imports that run when a module is imported (module level). Left out: imports inside
+    functions (they run once every module is loaded; today they add calibration.metrics <-> calibration.smooth)
+    and, outside the harness, `if TYPE_CHECKING:` ones (today config -> methods -> methods.base -> draws ->
+    config, for annotations only)."""
+    found = circles(import_graph("module"))
+    assert not found, f"{len(found)} import circles:\n" + "\n".join(" -> ".join(c) for c in found)
+
+
+def test_no_import_circles_in_the_harness_even_for_annotations():
+    """In the harness also `if TYPE_CHECKING:` imports count: a data module that annotates with the classes of
+    the recipe importing it (recipes/image.py <-> image_data.py, ner.py <-> ner_data.py in issue 27) is one
+    module split in two, or a layer missing."""
+    found = [c for c in circles(import_graph("module", "type_checking")) if any(".harness" in m for m in c)]
+    assert not found, f"{len(found)} import circles:\n" + "\n".join(" -> ".join(c) for c in found)
+
+
+def test_the_import_graph_sees_a_planted_circle():
+    """The graph is read right: known edges are found where they are, and a planted circle is reported."""
+    graph = import_graph("module")
+    assert "textmix.config" in graph["textmix.mixer"] and "textmix.trainer" not in graph["textmix"]
+    assert "textmix.trainer" in import_graph("function")["textmix"]  # inside `__getattr__`
+    assert "textmix.draws" in import_graph("type_checking")["textmix.methods.base"]
+    assert "textmix.draws" not in graph["textmix.methods.base"]
+    planted = {**graph, "textmix.config": graph["textmix.config"] | {"textmix.mixer"}}
+    assert any({"textmix.config", "textmix.mixer"} <= set(c) for c in circles(planted))
+
+
+def test_no_module_getattr_in_the_harness():
+    found = [module_name(p) for p in HARNESS.rglob("*.py")
+             if any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__"
+                    for n in ast.parse(p.read_text(encoding="utf-8")).body)]
+    assert not found, f"module-level __getattr__ in {found}: import from the defining module instead"
+
+
+def reexported(path: Path) -> set[str]:
+    """Names a package's `__init__.py` takes from its own submodules (`from .x import a`, `from . import x`,
+    `from <the package>.x import a`, at module level) and so exposes: public names (no leading `_`) bound there."""
+    name = module_name(path)
+    bound = set()
+    for node, where in imports(path):
+        if where != "function" and isinstance(node, ast.ImportFrom) and (
+                node.level or (node.module or "").startswith(name + ".")):
+            bound |= {a.asname or a.name for a in node.names}
+    return {n for n in bound if not n.startswith("_")}
+
+
+def all_names(tree: ast.Module) -> list[str]:
+    return [e.value for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+            if isinstance(t, ast.Name) and t.id == "__all__" and isinstance(n.value, (ast.List, ast.Tuple))
+            for e in n.value.elts if isinstance(e, ast.Constant)]
+
+
+def test_no_reexport_blocks_in_the_harness():
+    """A harness package's `__init__.py` exposes at most two names of its submodules, and no other harness module
+    lists in `__all__` a name it imports rather than defines."""
+    wide = {module_name(p): sorted(reexported(p)) for p in HARNESS.rglob("__init__.py") if len(reexported(p)) > 2}
+    assert not wide, f"re-export blocks (import from the defining module instead): {wide}"
+    borrowed = {}
+    for path in HARNESS.rglob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
+                    if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+        if names := sorted(set(all_names(tree)) & imported):
+            borrowed[module_name(path)] = names
+    assert not borrowed, f"__all__ lists imported names: {borrowed}"
+
+
+def test_the_harness_is_at_most_7600_lines():
+    lines = {module_name(p): p.read_bytes().count(b"\n") for p in HARNESS.rglob("*.py")}
+    biggest = ", ".join(f"{m} {n}" for m, n in sorted(lines.items(), key=lambda kv: -kv[1])[:5])
+    assert sum(lines.values()) <= HARNESS_MAX_LINES, f"{sum(lines.values())} lines (largest: {biggest})"

@@ -168,7 +168,7 @@ def test_quickstart_command(tmp_path):
     so does the next step the Quickstart gives (`quick`, with its `--dry_run`) as the text says: 162 runs."""
     line = block("--preset intro --output_dir out/intro\n").strip()
     parts = line.split(" && ")
-    assert parts[:2] == ["python -m venv .venv", ". .venv/bin/activate"] and parts[3] == "pip install -e ."
+    assert parts[:2] == ["python -m venv .venv", ". .venv/bin/activate"] and parts[3] == 'pip install -e ".[compare]"'
     assert parts[2] == "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"  # CPU-only
     out = cli_dry_run(shlex.split(parts[-1]), tmp_path)
     assert re.search(r"^8 runs \(0 done, 8 to train\)", out, re.M), out[-500:]
@@ -222,14 +222,18 @@ def _requirement_names(requirements: list[str]) -> set[str]:
 
 def test_the_test_extra_holds_what_the_tests_import():
     """`pip install -e ".[test]"` installs every third-party module a test imports (the runtime dependencies, the
-    [test] extra, or what they pull), and each entry of [test] is imported by a test, but for those named here."""
+    [test] extra with the extras it names (`textmix[compare]`), or what they pull), and each entry of [test] is
+    imported by a test, but for those named here."""
     from importlib.metadata import PackageNotFoundError, packages_distributions, requires
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    test_extra = _requirement_names(project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    own = [r for r in extras["test"] if r.startswith("textmix[")]
+    test_extra = _requirement_names([r for r in extras["test"] if r not in own])
+    pulled = _requirement_names([r for o in own for e in o[8:-1].split(",") for r in extras[e.strip()]])
     needed_not_imported = {"seqeval": "the NER recipe's entity F1, which the recipe tests run"}
-    installed, todo = set(), list(_requirement_names(project["dependencies"]) | test_extra)
+    installed, todo = set(), list(_requirement_names(project["dependencies"]) | test_extra | pulled)
     while todo:  # the requirement closure, from the installed packages' metadata
         name = todo.pop()
         if name in installed:

@@ -9,6 +9,7 @@ one line on stderr (the traceback with `--debug` or `TEXTMIX_DEBUG=1`).
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import logging
 import os
 import re
@@ -43,6 +44,19 @@ def notice(message: str) -> None:
 
 
 _SAID: set[str] = set()
+
+
+COMPARE_EXTRA = ("PIL", "matplotlib", "scipy", "sklearn", "tqdm", "yaml")
+"""The modules of the `textmix[compare]` extra (pyproject.toml): what the harness imports beyond the core."""
+
+
+def missing_compare_extra() -> str | None:
+    """The error for a harness command when modules of `textmix[compare]` are not installed, or None."""
+    missing = [name for name in COMPARE_EXTRA if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (f"this command needs the harness's dependencies ({', '.join(missing)} not installed): "
+            "pip install 'textmix[compare]'")
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -154,8 +154,11 @@ def _compare(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `textmix` with `argv` (default: the command line); returns the exit status."""
-    from .checks import friendly_errors
+    from .checks import friendly_errors, missing_compare_extra
 
+    if missing := missing_compare_extra():  # before the parser, which reads the presets
+        print(f"textmix: error: {missing}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return _train(args)  # the recipe's own error handling (one message, exit status 2)

@@ -204,30 +204,40 @@ def test_the_import_graph_sees_a_planted_circle():
     assert any({"textmix.config", "textmix.mixer"} <= set(c) for c in circles(planted))
 
 
+def module_getattr(path: Path) -> bool:
+    """Whether the module defines `__getattr__` at module level (PEP 562: names made up on attribute access)."""
+    return any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__"
+               for n in ast.parse(path.read_text(encoding="utf-8")).body)
+
+
 def test_no_module_getattr_in_the_harness():
-    found = [module_name(p) for p in HARNESS.rglob("*.py")
-             if any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__"
-                    for n in ast.parse(p.read_text(encoding="utf-8")).body)]
+    found = [module_name(p) for p in HARNESS.rglob("*.py") if module_getattr(p)]
     assert not found, f"module-level __getattr__ in {found}: import from the defining module instead"
 
 
 def reexported(path: Path) -> set[str]:
-    """Names a package's `__init__.py` takes from its own submodules (`from .x import a`, `from . import x`,
-    `from <the package>.x import a`, at module level) and so exposes: public names (no leading `_`) bound there."""
+    """The names a package's `__init__.py` takes from its own submodules and so exposes: the public names (no
+    leading `_`) bound at module level by `from .x import a`, `from . import x` or `from <the package>.x import
+    a` (`if TYPE_CHECKING:` ones included)."""
     name = module_name(path)
     bound = set()
     for node, where in imports(path):
         if where != "function" and isinstance(node, ast.ImportFrom) and (
-                node.level or (node.module or "").startswith(name + ".")):
+                node.level == 1 or (node.level == 0 and (node.module or "").startswith(name + "."))):
             bound |= {a.asname or a.name for a in node.names}
     return {n for n in bound if not n.startswith("_")}
 
 
-def all_names(tree: ast.Module) -> list[str]:
-    return [e.value for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
-            for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
-            if isinstance(t, ast.Name) and t.id == "__all__" and isinstance(n.value, (ast.List, ast.Tuple))
-            for e in n.value.elts if isinstance(e, ast.Constant)]
+def listed_but_imported(path: Path) -> list[str]:
+    """The names the module's `__all__` lists that it imports (anywhere in it) rather than defines."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    listed = [e.value for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+              for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+              if isinstance(t, ast.Name) and t.id == "__all__" and isinstance(n.value, (ast.List, ast.Tuple))
+              for e in n.value.elts if isinstance(e, ast.Constant)]
+    imported = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
+                if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    return sorted(set(listed) & imported)
 
 
 def test_no_reexport_blocks_in_the_harness():
@@ -235,16 +245,19 @@ def test_no_reexport_blocks_in_the_harness():
     lists in `__all__` a name it imports rather than defines."""
     wide = {module_name(p): sorted(reexported(p)) for p in HARNESS.rglob("__init__.py") if len(reexported(p)) > 2}
     assert not wide, f"re-export blocks (import from the defining module instead): {wide}"
-    borrowed = {}
-    for path in HARNESS.rglob("*.py"):
-        if path.name == "__init__.py":
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        imported = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
-                    if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-        if names := sorted(set(all_names(tree)) & imported):
-            borrowed[module_name(path)] = names
-    assert not borrowed, f"__all__ lists imported names: {borrowed}"
+    borrowed = {module_name(p): listed_but_imported(p) for p in HARNESS.rglob("*.py")
+                if p.name != "__init__.py" and listed_but_imported(p)}
+    assert not borrowed, f"__all__ lists imported names (import them from where they are defined): {borrowed}"
+
+
+def test_the_shape_checks_see_the_core_s_front_door():
+    """The checks read `textmix/__init__.py` right: its lazy `__getattr__` (allowed outside the harness), the names
+    it takes from its submodules, and its `__all__` listing them."""
+    init = PACKAGE / "__init__.py"
+    assert module_getattr(init) and not module_getattr(PACKAGE / "config.py")
+    assert reexported(init) == {"ARCHITECTURES", "ArchSpec", "MixConfig", "MixMethod", "get_method", "method_names",
+                                "register", "MixedBatch", "Mixer", "MixTrainer", "MixTrainingArguments"}
+    assert {"Mixer", "MixConfig"} <= set(listed_but_imported(init)) and "METHODS" not in listed_but_imported(init)
 
 
 def test_the_harness_is_at_most_7600_lines():

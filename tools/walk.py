@@ -1,20 +1,27 @@
 """Count the stops of the walk of `textmix compare` from the grid to the report.
 
 Runs `textmix compare --preset smoke --methods none --seeds 0 --output_dir <a temporary folder>` (one small real
-run, about 20 s) in this process and records two call stacks: the stack at the first call of
-`transformers.Trainer.train` (the recipe's training starts; seen through `sys.setprofile`, removed right after)
-and the stack when report.md is written (opened for writing, or renamed into place by an atomic write; seen
-through an audit hook). A stop is a distinct function of `textmix.harness` on either stack, named by its
-qualified name (module + `co_qualname`): a function on both stacks, or twice on one, counts once.
-Comprehensions, generator expressions and lambdas are not stops (they belong to the function holding them); nor
-are functions of the core (`textmix.trainer`, ...), of transformers or of the standard library.
+run, about 20 s) in this process and records the call stack at six moments of the route a task takes:
+
+1. the task's data file is first read (the grid's checks, before any run);
+2. the run reads its data (inside the recipe's run);
+3. the recipe's training starts (the first call of `transformers.Trainer.train`; through `sys.setprofile`);
+4. the run's results.json is written;
+5. the report reads that results.json back;
+6. report.md is written.
+
+Files are seen through an audit hook (`open`, `os.rename`, `os.replace`; an atomic write counts at its rename).
+A stop is a distinct function of `textmix.harness` on any of those stacks, named by its qualified name (module +
+`co_qualname`): a function on several stacks, or twice on one, counts once. Comprehensions, generator
+expressions and lambdas are not stops (they belong to the function holding them); nor are functions of the core
+(`textmix.trainer`, ...), of transformers or of the standard library.
 
 With `--all`, also the wider figure: every `textmix.harness` function that ran during the whole command (the
 profiler then stays on through the training, which makes it slower), and in how many modules.
 
 Usage, from the checkout to measure (its `textmix` must be the one imported; `TEXTMIX_SHARED` set):
     PYTHONPATH=. python tools/walk.py [--all]
-Prints both chains (outermost call first) and the count; exit status 1 when a moment was not reached.
+Prints every chain (outermost call first) and the count; exit status 1 when a moment was not reached.
 """
 
 from __future__ import annotations
@@ -50,24 +57,54 @@ def on_call(frame: FrameType, event: str, arg: object, every: bool = False) -> N
     if every and (name := stop(frame)):
         RAN.setdefault(name, frame.f_globals["__name__"])
     if frame.f_code.co_name == "train" and frame.f_globals.get("__name__") == "transformers.trainer":
-        STACKS.setdefault("training starts (transformers.Trainer.train)", harness_chain(frame))
+        STACKS.setdefault(TRAINING, harness_chain(frame))
         if not every:
             sys.setprofile(None)
 
 
-def on_audit(event: str, args: tuple) -> None:
-    name = "report.md written"
-    if name in STACKS:
-        return
-    if event == "open" and isinstance(args[0], (str, os.PathLike)) and os.fspath(args[0]).endswith("report.md"):
+TRAINING = "3. training starts (transformers.Trainer.train)"
+MOMENTS = ("1. the task's data first read (checks)", "2. the run reads its data", TRAINING,
+           "4. results.json written", "5. the report reads results.json", "6. report.md written")
+
+
+def _writing(event: str, args: tuple) -> str | None:
+    """The path an audit event writes (an open for writing, or the target of a rename), else None."""
+    if event == "open" and isinstance(args[0], (str, os.PathLike)):
         mode, flags = args[1], args[2]
-        writing = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & (os.O_WRONLY | os.O_RDWR))
-    elif event in ("os.rename", "os.replace"):
-        writing = os.fspath(args[1]).endswith("report.md")
-    else:
-        return
-    if writing:
-        STACKS[name] = harness_chain(sys._getframe(1))
+        if any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & (os.O_WRONLY | os.O_RDWR)):
+            return os.fspath(args[0])
+    if event in ("os.rename", "os.replace") and isinstance(args[1], (str, os.PathLike)):
+        return os.fspath(args[1])
+    return None
+
+
+def _reading(event: str, args: tuple) -> str | None:
+    """The path an audit event opens for reading, else None."""
+    if event == "open" and isinstance(args[0], (str, os.PathLike)) and _writing(event, args) is None:
+        return os.fspath(args[0])
+    return None
+
+
+def on_audit(event: str, args: tuple) -> None:
+    written, read = _writing(event, args), _reading(event, args)
+    moment = None
+    if read and read.endswith(".tsv") and os.sep + "glue" + os.sep in read:
+        moment = MOMENTS[1] if TRAINING in STACKS or MOMENTS[0] in STACKS and _in_run() else MOMENTS[0]
+    elif written and written.endswith("results.json") and os.sep + "runs" + os.sep in written:
+        moment = MOMENTS[3]
+    elif read and read.endswith("results.json") and MOMENTS[3] in STACKS:
+        moment = MOMENTS[4]
+    elif written and written.endswith("report.md"):
+        moment = MOMENTS[5]
+    if moment is not None and moment not in STACKS:
+        chain = harness_chain(sys._getframe(1))
+        if chain:
+            STACKS[moment] = chain
+
+
+def _in_run() -> bool:
+    """Whether the stack holds a recipe's run (a function of `textmix.harness` named `run` or `run_*`)."""
+    return any(name.rsplit(".", 1)[-1] == "run" or ".run." in name for name in harness_chain(sys._getframe(2)))
 
 
 def main(every: bool) -> int:
@@ -84,7 +121,7 @@ def main(every: bool) -> int:
             sys.setprofile(None)
     print(f"\ntextmix from {os.path.dirname(textmix.__file__)}; `textmix {' '.join(argv[:-1])} <tmp>` exited {status}")
     stops: set[str] = set()
-    for moment in ("training starts (transformers.Trainer.train)", "report.md written"):
+    for moment in MOMENTS:
         chain = STACKS.get(moment)
         if chain is None:
             print(f"{moment}: not reached")
@@ -92,7 +129,7 @@ def main(every: bool) -> int:
         print(f"{moment}: {len(chain)} harness functions on the stack")
         print("".join(f"  {name}\n" for name in chain), end="")
         stops.update(chain)
-    print(f"stops (distinct harness functions on the two stacks): {len(stops)}")
+    print(f"stops (distinct harness functions on the {len(MOMENTS)} stacks): {len(stops)}")
     if every:
         print(f"--all: {len(RAN)} harness functions ran, in {len(set(RAN.values()))} modules")
     return 0

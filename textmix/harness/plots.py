@@ -15,7 +15,8 @@ import numpy as np
 
 from textmix.calibration.reliability import new_figure, save_png
 
-from .report.figures import PANELS  # the figures drawn, top to bottom: (key in the summary, axis label)
+from .figures import FIGURE
+from .report.views import PLOTTED
 
 
 def _arrays(points: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,7 +51,7 @@ def shift_plot(label: str, info: dict[str, Any], path: str | Path, baseline: str
     axes = np.asarray(fig.subplots(2, len(kinds), squeeze=False, sharey="row"))
     styles = {m: _style(m, i, info, baseline) for i, m in enumerate(shift["methods"])}
     for j, kind in enumerate(kinds):
-        for i, (key, name) in enumerate(PANELS):
+        for i, key in enumerate(PLOTTED):
             ax = axes[i, j]
             for method, per_kind in shift["methods"].items():
                 cells = per_kind.get(kind)
@@ -70,7 +71,7 @@ def shift_plot(label: str, info: dict[str, Any], path: str | Path, baseline: str
             else:
                 ax.set_xlabel("severity (0 = clean)")
             if j == 0:
-                ax.set_ylabel(name)
+                ax.set_ylabel(FIGURE[key].label)
             ax.grid(alpha=0.3)
     handles, names = [], []
     for ax in axes.flat:
@@ -92,7 +93,7 @@ def label_noise_plot(task: str, variants: list[tuple[float, dict[str, Any]]], pa
     fig = new_figure((9.0, 3.6))
     axes = fig.subplots(1, 2, squeeze=False)[0]
     methods = list(dict.fromkeys(m for _, info in variants for m in info["methods"]))
-    for i, (key, name) in enumerate(PANELS):
+    for i, key in enumerate(PLOTTED):
         ax = axes[i]
         for k, method in enumerate(methods):
             points = [(rate, info["methods"][method][key], info["methods"][method][f"{key}_std"])
@@ -105,7 +106,7 @@ def label_noise_plot(task: str, variants: list[tuple[float, dict[str, Any]]], pa
                 ax.errorbar(x, mean, yerr=std, marker="o", markersize=3, capsize=3,
                             **_style(method, k, with_rows, baseline))
         ax.set_xlabel("label noise (share of training labels flipped)")
-        ax.set_ylabel(f"test {name}")
+        ax.set_ylabel(f"test {FIGURE[key].label}")
         ax.grid(alpha=0.3)
     handles, names = axes[0].get_legend_handles_labels()
     if handles:

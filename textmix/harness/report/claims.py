@@ -3,20 +3,92 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .figures import (
+from .statistics import _nan_high, judge, paired_change, shift_means
+from .views import (
     ALPHA,
-    CLAIM_TABLE,
+    CHANGES,
+    COLUMNS,
+    OCCLUSION_KINDS,
     OVERCONFIDENT_T,
-    RECOMMENDED_TEST,
+    RECOMMENDED,
     RECOMMENDED_VS_TS,
     UNDERCONFIDENT_T,
-    Claim,
-    _number,
+    number,
 )
-from .statistics import _nan_high, judge, paired_change, shift_means
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim made for mixing, judged per task against the baseline: its `name`; `text`, what it measures, for
+    report.md; `metrics`, the report columns it is judged on (or `shifted accuracy`), `better` lower or higher (a
+    method helps (hurts) only where every metric says so); which runs it selects: `evidence` `columns` (the summary
+    rows' changes) or `shift` (accuracy on the shifted test sets whose kind `shift_kinds` accepts, averaged per
+    seed), and `noisy_only` (only tasks trained with label noise); `stand_in`: a column used for a metric that
+    older results lack; `shows_calibration`: its verdict row carries the baseline's miscalibration."""
+
+    name: str
+    metrics: tuple[str, ...]
+    better: str
+    evidence: str
+    text: str
+    stand_in: tuple[tuple[str, str], ...] = ()
+    shift_kinds: Callable[[str], bool] | None = None
+    noisy_only: bool = False
+    shows_calibration: bool = False
+
+    def __post_init__(self) -> None:
+        if self.better not in ("lower", "higher"):
+            raise ValueError(f"claim {self.name!r}: `better` is {self.better!r}; use 'lower' or 'higher'.")
+        if self.evidence not in ("columns", "shift"):
+            raise ValueError(f"claim {self.name!r}: `evidence` is {self.evidence!r}; use 'columns' or 'shift'.")
+        if (self.evidence == "shift") != (self.shift_kinds is not None):
+            raise ValueError(f"claim {self.name!r}: a `shift` claim needs `shift_kinds`, and only it takes them.")
+        unknown = [m for m in self.metrics if self.evidence == "columns" and m not in COLUMNS]
+        if unknown:
+            raise ValueError(f"claim {self.name!r}: {unknown} are no report columns; known: {list(COLUMNS)}.")
+
+
+def check_claims(claims: tuple[Claim, ...]) -> tuple[Claim, ...]:
+    """`claims`, or a ValueError naming a claim declared twice."""
+    names = [c.name for c in claims]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"the claims {twice} are declared more than once; give each claim its own name.")
+    return claims
+
+
+CLAIMS: tuple[Claim, ...] = check_claims((
+    Claim("calibration", ("smece", "nll", "brier"), "lower", "columns",
+          "smooth ECE, NLL and Brier score on the clean test set (lower is better; helps or hurts only where all "
+          "three agree: NLL and Brier are proper scores, rewarding calibration and sharpness together)",
+          stand_in=(("smece", "ece"),), shows_calibration=True),
+    Claim("calibration after temperature scaling", ("smece_ts", "nll_ts"), "lower", "columns",
+          "does mixing + temperature scaling beat the baseline + temperature scaling: smooth ECE and NLL after "
+          "scaling with the temperature fitted on validation (helps or hurts only where both agree)",
+          stand_in=(("smece_ts", "ece_ts"),), shows_calibration=True),
+    Claim("corruption robustness", ("shifted accuracy",), "higher", "shift",
+          "test accuracy on corrupted copies of the test set, averaged per seed over every shift kind but "
+          f"{' and '.join(OCCLUSION_KINDS)} and over their severities", shift_kinds=lambda k: k not in OCCLUSION_KINDS),
+    Claim("occlusion robustness", ("shifted accuracy",), "higher", "shift",
+          "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: masked words are "
+          "occluded text) and their severities", shift_kinds=lambda k: k in OCCLUSION_KINDS),
+    Claim("label-noise tolerance", ("accuracy",), "higher", "columns",
+          "test accuracy of runs trained with that share of training labels flipped, against the baseline trained at "
+          "the same rate", noisy_only=True),
+))
+"""The claims of the verdict table, in its order: one row each."""
+
+
+def change_columns() -> tuple[str, ...]:
+    """The figures whose change against the baseline each summary row carries: `views.CHANGES` and every column a
+    claim is judged on (or stands in for one), in `COLUMNS` order."""
+    wanted = {*CHANGES, *(m for c in CLAIMS for m in c.metrics), *(s for c in CLAIMS for pair in c.stand_in for s in pair)}
+    return tuple(c for c in COLUMNS if c in wanted)
 
 
 def calibration_direction(temperature: float) -> str:
@@ -31,24 +103,15 @@ def calibration_direction(temperature: float) -> str:
     return "close to calibrated"
 
 
-def temperature_at_bound(temperature: float) -> bool:
-    """Whether a (mean) fitted temperature sits at an end of `fit_temperature`'s search range (within 1 %):
-    the search stopped there, so the value is a bound, not a fitted optimum."""
-    from textmix.calibration.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE
-
-    if temperature is None or math.isnan(temperature):
-        return False
-    return temperature >= MAX_TEMPERATURE * 0.99 or temperature <= MIN_TEMPERATURE * 1.01
-
-
-def baseline_calibration(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def baseline_calibration(row: dict[str, Any] | None, runs: list[dict]) -> dict[str, Any] | None:
     """The baseline's miscalibration of a task: mean temperature, mean confidence and accuracy over seeds
     and the `calibration_direction`; None without a baseline row or any of those figures. A baseline with
     seeds at chance gets no direction (`not judged: at chance`: its confidence says nothing about a model
-    that learned), nor does a temperature at the search bound (`at_bound`)."""
+    that learned), nor does one whose `runs` say their temperature sits at the search bound (`at_bound`:
+    `temperature_at_bound` in a results.json)."""
     if not row or all(math.isnan(row.get(k, math.nan)) for k in ("temperature", "mean_confidence")):
         return None
-    at_bound = temperature_at_bound(row["temperature"])
+    at_bound = any(r.get("temperature_at_bound") is True for r in runs)
     if row.get("at_chance_seeds"):
         direction = "not judged: at chance"
     elif at_bound:
@@ -79,8 +142,8 @@ def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, s
         return None, "every method with a validation NLL after temperature scaling has seeds at chance"
     best = min(eligible, key=lambda m: eligible[m]["validation_nll_ts"])
     row = eligible[best]
-    test = {k: row[k] for k in RECOMMENDED_TEST}
-    test.update({f"{k}_std": row[f"{k}_std"] for k in RECOMMENDED_TEST})
+    test = {k: row[k] for k in RECOMMENDED}
+    test.update({f"{k}_std": row[f"{k}_std"] for k in RECOMMENDED})
     return {"method": best, "validation_nll_ts": row["validation_nll_ts"],
             "validation_nll_ts_std": row["validation_nll_ts_std"], "n_seeds": row["n_seeds"],
             "chosen_on": "validation NLL after temperature scaling", "test": test}, ""
@@ -108,7 +171,7 @@ def calibrated_to_ship(runs: list[dict]) -> str | None:
                and (Path(r["_folder"]) / str(r["calibrated"])).is_dir()]
     if not written:
         return None
-    best = min(written, key=lambda r: _nan_high(_number((r.get("validation_ts") or {}).get("nll"))))
+    best = min(written, key=lambda r: _nan_high(number((r.get("validation_ts") or {}).get("nll"))))
     return str(Path(best["_folder"]) / str(best["calibrated"]))
 
 
@@ -142,14 +205,14 @@ def _shift_changes(claim: Claim, runs: dict[str, list[dict]], baseline: str, oth
 
 def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
             shift: dict | None) -> dict[str, Any]:
-    """The changes against the baseline behind each claim of `CLAIM_TABLE` on one task (claims without data, or
+    """The changes against the baseline behind each claim of `CLAIMS` on one task (claims without data, or
     not selecting this task's runs, left out)."""
     if baseline not in rows:
         return {}
     others = [m for m in rows if m != baseline]
     kinds = (shift or {}).get("kinds", [])
     claims: dict[str, Any] = {}
-    for claim in CLAIM_TABLE:
+    for claim in CLAIMS:
         if claim.noisy_only and not noise > 0:
             continue
         found = (_column_changes(claim, rows, others) if claim.evidence == "columns"
@@ -164,12 +227,12 @@ def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseli
 
 
 def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
-    """Does mixing do what it is said to do? For each claim of `CLAIM_TABLE` and task with data (`claims` of the
+    """Does mixing do what it is said to do? For each claim of `CLAIMS` and task with data (`claims` of the
     summary's tasks), the methods that help (p < `alpha`, the right sign), hurt (p < `alpha`, the wrong
     sign), are at chance (seeds that do not beat the majority class: no evidence either way) or show no
     significant change. Calibration rows carry the baseline's `baseline_calibration`."""
     rows = []
-    for claim in CLAIM_TABLE:
+    for claim in CLAIMS:
         for label, info in summary["tasks"].items():
             data = (info.get("claims") or {}).get(claim.name)
             if not data:
@@ -204,4 +267,4 @@ def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
             rows.append(row)
     return {"alpha": alpha, "test": "bootstrap interval (seeds, then test examples; paired) where the runs' "
             "predictions allow, else the paired t-test over seeds, against the baseline",
-            "baseline": summary["baseline"], "claims": [c.name for c in CLAIM_TABLE], "rows": rows}
+            "baseline": summary["baseline"], "claims": [c.name for c in CLAIMS], "rows": rows}

@@ -18,11 +18,13 @@ change it can tell from no change (`detectable`). The figures come from each run
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from ..figures import FIGURE, Figure
+from .views import INTERVALS
 
 POOL: int | None = None
 """Resamples of the test examples per run; None: the runs' own `RUN_BOOTSTRAP` (the indices of their `smece_ci`)."""
@@ -32,53 +34,6 @@ LEVEL = 0.95
 """The intervals' confidence level."""
 REPORT_SEED = 0
 """Seed of the seed-level draws (the example-level resamples use the runs' `BOOTSTRAP_SEED`)."""
-
-
-@dataclass(frozen=True)
-class ExampleMetric:
-    """A figure that can be recomputed on resampled test examples: `per_example` gives one value per
-    example whose mean is the figure (None: computed on the resample as a whole by `whole`, or on all
-    resamples at once by `rows`, given (K, N, C) probabilities and (K, N) labels);
-    `scaled`: on the probabilities after temperature scaling."""
-
-    name: str
-    scaled: bool
-    per_example: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-    whole: Callable[[np.ndarray, np.ndarray], float] | None = None
-    rows: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-
-
-def _nll(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    return -np.log(np.clip(probs[np.arange(labels.size), labels], np.finfo(np.float64).tiny, None))
-
-
-def _brier(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    onehot = np.zeros_like(probs)
-    onehot[np.arange(labels.size), labels] = 1.0
-    return ((probs - onehot) ** 2).sum(axis=1)
-
-
-def _smece(probs: np.ndarray, labels: np.ndarray) -> float:
-    from textmix.calibration.smooth import smooth_ece_binary
-
-    return smooth_ece_binary(probs.max(axis=1), (probs.argmax(axis=1) == labels).astype(np.float64))[0]
-
-
-def _smece_rows(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    from textmix.calibration.smooth import smooth_ece_rows
-
-    return smooth_ece_rows(probs.max(axis=2), (probs.argmax(axis=2) == labels).astype(np.float64))
-
-
-EXAMPLE_METRICS: dict[str, ExampleMetric] = {m.name: m for m in (
-    ExampleMetric("smece", False, whole=_smece, rows=_smece_rows),
-    ExampleMetric("nll", False, per_example=_nll),
-    ExampleMetric("brier", False, per_example=_brier),
-    ExampleMetric("smece_ts", True, whole=_smece, rows=_smece_rows),
-    ExampleMetric("nll_ts", True, per_example=_nll),
-    ExampleMetric("brier_ts", True, per_example=_brier),
-)}
-"""The report columns (`textmix.harness.report.REPORT_COLUMNS`) with an interval from the examples."""
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -116,18 +71,16 @@ def run_predictions(result: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, 
     return _softmax(logits), _softmax(logits / float(temperature)), labels
 
 
-def resampled_values(predictions: tuple[np.ndarray, np.ndarray, np.ndarray], metric: ExampleMetric,
+def resampled_values(predictions: tuple[np.ndarray, np.ndarray, np.ndarray], figure: Figure,
                      pool: np.ndarray) -> tuple[float, np.ndarray]:
     """(the figure on all test examples, the figure on each resample of `pool` (K, N))."""
-    probs = predictions[1] if metric.scaled else predictions[0]
+    probs = predictions[1] if figure.scaled else predictions[0]
     labels = predictions[2]
-    if metric.per_example is not None:
-        values = metric.per_example(probs, labels)
+    if figure.per_example is not None:
+        values = figure.per_example(probs, labels)
         return float(values.mean()), values[pool].mean(axis=1)
-    assert metric.whole is not None
-    if metric.rows is not None:
-        return metric.whole(probs, labels), metric.rows(probs[pool], labels[pool])
-    return metric.whole(probs, labels), np.array([metric.whole(probs[i], labels[i]) for i in pool])
+    assert figure.resampled is not None, f"{figure.name} has no interval from the test examples"
+    return float(figure.resampled(probs[None], labels[None])[0]), figure.resampled(probs[pool], labels[pool])
 
 
 def hierarchical_change(base: Mapping[int, tuple[float, np.ndarray]], other: Mapping[int, tuple[float, np.ndarray]],
@@ -155,7 +108,7 @@ def hierarchical_change(base: Mapping[int, tuple[float, np.ndarray]], other: Map
 
 
 def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], baseline: str,
-                   metrics: Sequence[str] = tuple(EXAMPLE_METRICS), *, n_bootstrap: int = REPORT_BOOTSTRAP,
+                   metrics: Sequence[str] = INTERVALS, *, n_bootstrap: int = REPORT_BOOTSTRAP,
                    level: float = LEVEL) -> dict[str, dict[str, dict[str, float]]]:
     """{method: {metric: hierarchical_change}} for every method of one task against `baseline`, from the
     runs' predictions (methods or seeds without predictions, or whose test sets differ in size, are left out)."""
@@ -176,7 +129,7 @@ def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], ba
     out: dict[str, dict[str, dict[str, float]]] = {}
     for method, by_seed in loaded.items():
         by_seed = {s: p for s, p in by_seed.items() if p[2].size == pool.shape[1]}
-        values[method] = {name: {s: resampled_values(p, EXAMPLE_METRICS[name], pool) for s, p in by_seed.items()}
+        values[method] = {name: {s: resampled_values(p, FIGURE[name], pool) for s, p in by_seed.items()}
                           for name in metrics}
     for method in values:
         if method == baseline:

@@ -6,24 +6,24 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..figures import FIGURE
 from ..recipes.common import write_atomic
+from . import claims
 from .claims import temperature_text
-from .figures import (
+from .intervals import LEVEL
+from .statistics import _severity_key
+from .views import (
     BEST,
     CHANCE_MARGIN,
-    CLAIM_TABLE,
-    COLUMN,
     DEFAULT_TEST_SET,
     OVERCONFIDENT_T,
     SHIFT_SHOWN,
-    TABLE_COLUMNS,
+    TABLE,
+    TABLE_CHANGES,
     UNDERCONFIDENT_T,
-    Column,
-    _number,
+    number,
     task_metric,
 )
-from .intervals import LEVEL
-from .statistics import _severity_key
 
 
 def _fmt(mean: float, std: float, digits: int = 4) -> str:
@@ -77,9 +77,8 @@ def _verdict_lines(summary: dict) -> list[str]:
               "|---|---|---|---|---|---|---|"]
 
     def figure(metric: str, change: dict) -> str:
-        label = COLUMN[metric].label if metric in COLUMN else metric
-        text = f"{label} {change['delta']:+.4f}"
-        if not math.isnan(_number(change.get("low"))):
+        text = f"{FIGURE[metric].label if metric in FIGURE else metric} {change['delta']:+.4f}"
+        if not math.isnan(number(change.get("low"))):
             text += f" [{change['low']:+.4f}, {change['high']:+.4f}] ±{change['detectable']:.4f}"
             if change.get("n") == 1:
                 text += " over test examples only (1 seed)"
@@ -102,7 +101,7 @@ def _verdict_lines(summary: dict) -> list[str]:
             beside = f"⚠ at chance{'; ' + beside if beside else ''}"
         lines.append(f"| {row['claim']} | {row['task']} | {names(row['helps'])} | {names(row['hurts'])} | "
                      f"{names(row['no_change'])} | {names(row['at_chance'], ' ⚠')} | {beside} |")
-    lines += ["", "Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in CLAIM_TABLE) + ".",
+    lines += ["", "Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in claims.CLAIMS) + ".",
               "",
               f"Mixing is often said to calibrate; whether it helps depends on which way the baseline is off: "
               f"a temperature above {OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
@@ -148,8 +147,8 @@ def _versus_ts_line(chosen: dict, baseline: str) -> str:
         return f" Against `{baseline}` + temperature scaling: the recommendation is `{baseline}` itself."
     parts = []
     for metric, c in against["changes"].items():
-        text = f"{COLUMN[metric].label} {c['delta']:+.4f}"
-        if not math.isnan(_number(c.get("low"))):
+        text = f"{FIGURE[metric].label} {c['delta']:+.4f}"
+        if not math.isnan(number(c.get("low"))):
             text += f" [{c['low']:+.4f}, {c['high']:+.4f}]"
         parts.append(text)
     word = {"beat": "beat", "lost": "lost to", "unclear": "did not clearly beat"}[verdict]
@@ -179,7 +178,7 @@ def _shift_cell(figures: dict) -> str:
 
 def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
     severities = sorted({s for k in shift["kinds"] for s in shift["severities"][k]}, key=_severity_key)
-    shown = " / ".join(COLUMN[k].label for k in SHIFT_SHOWN)
+    shown = " / ".join(FIGURE[k].label for k in SHIFT_SHOWN)
     lines = [f"### {label}: distribution shift", "",
              f"{shown[:1].upper()}{shown[1:]} (the temperature fitted on the clean validation split; "
              "mean over seeds) on corrupted copies of the test set, by kind and severity; severity 0 "
@@ -199,25 +198,22 @@ def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
     return [*lines, ""]
 
 
-def _table_columns(metric: str) -> list[Column]:
-    """The columns of a task's per-method table (`TABLE_COLUMNS`), less one whose header repeats the task metric."""
-    return [c for c in TABLE_COLUMNS if c.name == "task_metric" or c.header != metric]
-
-
 def _method_table(info: dict, metric: str) -> list[str]:
-    """A task's table: one row per method, mean ± std over seeds of `TABLE_COLUMNS`, changes where declared."""
+    """A task's table: one row per method, mean ± std over seeds of `TABLE` (less a column whose header repeats
+    the task metric), each of `TABLE_CHANGES` followed by its change against the baseline."""
+    columns = [n for n in TABLE if n == "task_metric" or FIGURE[n].short != metric]
     header = ["method"]
-    for column in _table_columns(metric):
-        name = column.header.format(metric=metric)
-        header += [name, f"Δ {name}"] if column.delta_in_table else [name]
+    for n in columns:
+        name = FIGURE[n].short.format(metric=metric)
+        header += [name, f"Δ {name}"] if n in TABLE_CHANGES else [name]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, row in info["methods"].items():
         mark = f" ⚠ {len(row['at_chance_seeds'])}/{row['n_seeds']}" if row["at_chance_seeds"] else ""
         cells = [f"{method}{mark}{_seeds_note(row)}"]
-        for column in _table_columns(metric):
-            cells.append(_fmt(row[column.name], row[f"{column.name}_std"], column.digits))
-            if column.delta_in_table:
-                cells.append(_change(row.get(f"{column.name}_change")))
+        for n in columns:
+            cells.append(_fmt(row[n], row[f"{n}_std"], FIGURE[n].digits))
+            if n in TABLE_CHANGES:
+                cells.append(_change(row.get(f"{n}_change")))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -242,7 +238,7 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
         lines.append(baseline_line(summary["baseline"], info["baseline_calibration"]))
     if "recommended" in info:
         lines.append(_recommendation_line(info))
-    best = "; ".join(f"best {metric if c.name == 'task_metric' else c.label}: **{info['best'][c.name]}**" for c in BEST)
+    best = "; ".join(f"best {metric if n == 'task_metric' else FIGURE[n].label}: **{info['best'][n]}**" for n in BEST)
     lines += [best[:1].upper() + best[1:]
               + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", ""]
     lines += _method_table(info, metric)

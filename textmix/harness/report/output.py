@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from ..recipes.common import write_atomic, write_json_atomic
-from .figures import COLUMNS, CSV_CHANGES, DEFAULT_TEST_SET, INTERVAL_CSV
 from .markdown import write_markdown
 from .reading import (
     _check_baseline,
@@ -27,6 +26,7 @@ from .reading import (
     variant,
 )
 from .summary import summarise
+from .views import COLUMNS, CSV_CHANGES, DEFAULT_TEST_SET, INTERVAL_CSV
 
 
 def _git_commit() -> str | None:

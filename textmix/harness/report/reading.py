@@ -12,15 +12,7 @@ from typing import Any
 
 from ..checks import InputError, did_you_mean
 from ..schema import IDENTITY_KEYS, MAPPINGS, PER_PROCESS, RESULT_NEUTRAL
-from .figures import COLUMN, COLUMNS, REQUIRED, _number, task_metric
-
-
-def _source(result: dict, column: str) -> tuple[str, Any]:
-    """(`section.key` of a column in results.json, its raw value or None)."""
-    section = COLUMN[column].split
-    key = task_metric(result) if column == "task_metric" else COLUMN[column].key
-    holder = result if section is None else (result.get(section) or {})
-    return (key if section is None else f"{section}.{key}"), holder.get(key)
+from .views import COLUMNS, REQUIRED, number, source
 
 
 def incomplete_reason(result: dict) -> str | None:
@@ -30,7 +22,7 @@ def incomplete_reason(result: dict) -> str | None:
     required = REQUIRED.get(kind, REQUIRED["classification"])
     found = []
     for column in COLUMNS:
-        where, value = _source(result, column)
+        where, value = source(result, column)
         if value is None:
             if column in required:
                 found.append(f"{where} is missing")
@@ -58,11 +50,11 @@ def split_incomplete(results: list[dict]) -> tuple[list[dict], list[dict[str, An
 def label_noise(result: dict) -> float:
     """The rate at which a run's training labels were flipped: `label_noise` in results.json, else (an
     older file) the `noise<rate>` folder the run lives in, else 0 (clean)."""
-    value = _number(result.get("label_noise"))
+    value = number(result.get("label_noise"))
     if math.isnan(value) and result.get("_folder"):
         parent = Path(result["_folder"]).parent.name
         if parent.startswith("noise"):
-            value = _number(parent[len("noise"):])
+            value = number(parent[len("noise"):])
     return 0.0 if math.isnan(value) else value
 
 

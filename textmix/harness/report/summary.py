@@ -7,20 +7,20 @@ from typing import Any
 
 import numpy as np
 
-from .claims import _claims, against_baseline_ts, baseline_calibration, calibrated_to_ship, recommend, verdict
-from .figures import (
-    BEST,
-    CHANCE_MARGIN,
-    COLUMNS,
-    DEFAULT_TEST_SET,
-    SHIFT_SHOWN,
+from ..figures import FIGURE
+from .claims import (
+    _claims,
+    against_baseline_ts,
+    baseline_calibration,
+    calibrated_to_ship,
     change_columns,
-    run_values,
-    task_metric,
+    recommend,
+    verdict,
 )
 from .intervals import LEVEL, REPORT_BOOTSTRAP, task_intervals
 from .reading import _order_names, _skipped_methods, label_noise, variant, variant_label
 from .statistics import _mean_std, _nan_high, _nan_low, add_intervals, paired_change, shift_summary
+from .views import BEST, CHANCE_MARGIN, COLUMNS, DEFAULT_TEST_SET, SHIFT_SHOWN, run_values, task_metric
 
 
 def summarise(results: list[dict], baseline: str = "none", order: dict | None = None, plan: dict | None = None,
@@ -83,8 +83,8 @@ def _method_row(runs: list[dict], base_runs: list[dict] | None, majority: float 
 
 def _best(pool: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The best method of `pool` by each figure of `BEST`, in its direction (NaN last)."""
-    return {c.name: max(pool, key=lambda m: _nan_low(pool[m][c.name])) if c.higher_is_better
-            else min(pool, key=lambda m: _nan_high(pool[m][c.name])) for c in BEST}
+    return {n: max(pool, key=lambda m: _nan_low(pool[m][n])) if FIGURE[n].higher_is_better
+            else min(pool, key=lambda m: _nan_high(pool[m][n])) for n in BEST}
 
 
 def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: dict[str, list[dict]], baseline: str,
@@ -116,7 +116,7 @@ def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: 
         "modality": first.get("modality") or planned.get("modality") or "text",
         "test_set": " / ".join(named) if named else planned.get("test_set") or test_set,
         "skipped_methods": _skipped_methods(planned.get("skipped_methods")),
-        "baseline_calibration": baseline_calibration(rows.get(baseline)),
+        "baseline_calibration": baseline_calibration(rows.get(baseline), runs_by_method.get(baseline, [])),
         "recommended": recommended, "recommendation_note": why_not, "baseline": baseline,
         "shift": shift, "claims": _claims(rows, runs_by_method, baseline, noise, shift),
     }

@@ -48,11 +48,14 @@ def _change(change: dict | None, digits: int = 4) -> str:
     return f"{change['delta']:+.{digits}f}{p}"
 
 
+def _calibration_text(calibration: dict[str, Any], missing: str, sep: str) -> str:
+    return (f"temperature {temperature_text(calibration, missing)} ({calibration['direction']}){sep} mean confidence "
+            f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}")
+
+
 def baseline_line(baseline: str, calibration: dict[str, Any]) -> str:
     """report.md's line on the direction of a task's baseline miscalibration."""
-    shown = temperature_text(calibration)
-    return (f"Baseline `{baseline}`: temperature {shown} ({calibration['direction']}), mean confidence "
-            f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}.")
+    return f"Baseline `{baseline}`: {_calibration_text(calibration, 'not recorded', ',')}."
 
 
 def _verdict_lines(summary: dict) -> list[str]:
@@ -90,13 +93,9 @@ def _verdict_lines(summary: dict) -> list[str]:
 
     for row in judged["rows"]:
         calibration = row.get("baseline_calibration")
+        beside = ""
         if "baseline_calibration" in row:  # the claim shows the baseline's miscalibration (`Claim.shows_calibration`)
-            beside = ("–" if not calibration else
-                      f"temperature {temperature_text(calibration, '–')} ({calibration['direction']}); mean "
-                      f"confidence {_num(calibration['mean_confidence'], 3)} vs accuracy "
-                      f"{_num(calibration['accuracy'], 3)}")
-        else:
-            beside = ""
+            beside = _calibration_text(calibration, "–", ";") if calibration else "–"
         if row["baseline_at_chance"]:
             beside = f"⚠ at chance{'; ' + beside if beside else ''}"
         lines.append(f"| {row['claim']} | {row['task']} | {names(row['helps'])} | {names(row['hurts'])} | "
@@ -248,46 +247,41 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
     return lines
 
 
+def _section(title: str, intro: str, items: list[str]) -> list[str]:
+    return [f"## {title}", "", *([intro, ""] if intro else []), *items, ""]
+
+
 def _appendix_lines(summary: dict) -> list[str]:
     """report.md after the tasks: the pictures, clashes, incomplete runs, skipped files, failed runs."""
-    lines: list[str] = []
-    lines += ["## Reliability diagrams", "", "Tasks (rows) x methods (columns), test predictions of all seeds "
-              "pooled.", "", "![reliability diagrams](reliability.png)", ""]
+    lines = _section("Reliability diagrams", "Tasks (rows) x methods (columns), test predictions of all seeds pooled.",
+                     ["![reliability diagrams](reliability.png)"])
     plots = summary.get("plots") or {}
     if plots.get("shift"):
-        lines += ["## Distribution shift plots", "",
-                  "Per task, after Ovadia et al. (2019): one column per shift kind, accuracy (top) and ECE (bottom) "
-                  "against severity (0: the clean test set), one line per method, mean ± std over seeds (shaded).", ""]
-        lines += [f"![{task}: distribution shift]({name})" for task, name in plots["shift"].items()] + [""]
+        lines += _section("Distribution shift plots", "Per task, after Ovadia et al. (2019): one column per shift kind, "
+                          "accuracy (top) and ECE (bottom) against severity (0: the clean test set), one line per method, "
+                          "mean ± std over seeds (shaded).",
+                          [f"![{task}: distribution shift]({name})" for task, name in plots["shift"].items()])
     if plots.get("label_noise"):
-        lines += ["## Label noise plots", "",
-                  "Per task trained at several label-noise rates: test accuracy and ECE against the rate of flipped "
-                  "training labels, one line per method, mean ± std over seeds.", ""]
-        lines += [f"![{task}: label noise]({name})" for task, name in plots["label_noise"].items()] + [""]
+        lines += _section("Label noise plots", "Per task trained at several label-noise rates: test accuracy and ECE "
+                          "against the rate of flipped training labels, one line per method, mean ± std over seeds.",
+                          [f"![{task}: label noise]({name})" for task, name in plots["label_noise"].items()])
     if summary.get("clashes"):
-        lines += ["## Clashes", "", "Runs that claim the same task and method but differ in configuration or repeat "
-                  "a seed: never pooled, left out of the tables and diagrams above. Move one set away, or re-run "
-                  "them so that their method names say what differs.", ""]
-        for clash in summary["clashes"]:
-            lines.append(f"- {clash['task']} / {clash['method']}: {clash['reason']}; runs: "
-                         + ", ".join(f"`{f}`" for f in clash["folders"]))
-        lines.append("")
+        lines += _section("Clashes", "Runs that claim the same task and method but differ in configuration or repeat "
+                          "a seed: never pooled, left out of the tables and diagrams above. Move one set away, or re-run "
+                          "them so that their method names say what differs.",
+                          [f"- {c['task']} / {c['method']}: {c['reason']}; runs: " + ", ".join(f"`{f}`" for f in c["folders"])
+                           for c in summary["clashes"]])
     if summary.get("incomplete"):
-        lines += ["## Incomplete runs", "", "Runs with a missing or non-finite figure: left out of the means, "
-                  "changes and diagrams above (the rows they belong to say how many seeds are left). Run them "
-                  "again, or look at their run.log.", ""]
-        lines += [f"- {r['task']} / {r['method']} / seed {r['seed']}: {r['reason']} (`{r['folder']}`)"
-                  for r in summary["incomplete"]]
-        lines.append("")
+        lines += _section("Incomplete runs", "Runs with a missing or non-finite figure: left out of the means, changes "
+                          "and diagrams above (the rows they belong to say how many seeds are left). Run them again, or "
+                          "look at their run.log.", [f"- {r['task']} / {r['method']} / seed {r['seed']}: {r['reason']} "
+                                                     f"(`{r['folder']}`)" for r in summary["incomplete"]])
     if summary.get("skipped"):
-        lines += ["## Skipped files", ""]
-        lines += [f"- `{s['file']}`: {s['reason']}" for s in summary["skipped"]]
-        lines.append("")
+        lines += _section("Skipped files", "", [f"- `{s['file']}`: {s['reason']}" for s in summary["skipped"]])
     if summary.get("failures"):
-        lines += ["## Failed runs", ""]
-        lines += [f"- {f.get('task')} / {f.get('method')} / seed {f.get('seed')}: {f.get('error')}"
-                  + (f" (traceback: `{f['log']}`)" if f.get("log") else "") for f in summary["failures"]]
-        lines.append("")
+        lines += _section("Failed runs", "", [f"- {f.get('task')} / {f.get('method')} / seed {f.get('seed')}: "
+                                              f"{f.get('error')}" + (f" (traceback: `{f['log']}`)" if f.get("log") else "")
+                                              for f in summary["failures"]])
     return lines
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import subprocess
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -38,39 +39,34 @@ def _git_commit() -> str | None:
         return None
 
 
+def _csv_row(label: str, info: dict, method: str, row: dict) -> dict[str, Any]:
+    out = {"task": info.get("task", label), "method": method, "label_noise": info.get("label_noise", 0.0),
+           "n_seeds": row.get("n_seeds"), "majority_accuracy": info.get("majority_accuracy"),
+           "at_chance_seeds": " ".join(map(str, row.get("at_chance_seeds") or [])),
+           "incomplete_seeds": " ".join(map(str, row.get("incomplete_seeds") or []))}
+    for col in COLUMNS:
+        out[col], out[f"{col}_std"] = row.get(col), row.get(f"{col}_std")
+    for col in CSV_CHANGES:
+        change = row.get(f"{col}_change") or {}
+        out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
+    for col in INTERVAL_CSV:
+        change = row.get(f"{col}_change") or {}
+        out.update({f"{col}_{part}": change.get(part) for part in ("delta", "low", "high")})
+    return out
+
+
 def write_csv(summary: dict, path: Path) -> None:
     """report.csv: one row per task (and label-noise rate) and method with the summary's figures."""
-    fields = ["task", "method", "label_noise", "n_seeds", "majority_accuracy", "at_chance_seeds", "incomplete_seeds"]
-    for col in COLUMNS:
-        fields += [col, f"{col}_std"]
-    fields += [f"{col}_{part}" for col in CSV_CHANGES for part in ("delta", "p")]
-    fields += [f"{col}_{part}" for col in INTERVAL_CSV for part in ("delta", "low", "high")]
-    import io
-
     with io.StringIO(newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
+        writer = csv.DictWriter(f, fieldnames=list(_csv_row("", {}, "", {})))
         writer.writeheader()
-        for label, info in summary["tasks"].items():
-            for method, row in info["methods"].items():
-                out = {"task": info.get("task", label), "method": method, "label_noise": info.get("label_noise", 0.0),
-                       "n_seeds": row["n_seeds"], "majority_accuracy": info["majority_accuracy"],
-                       "at_chance_seeds": " ".join(map(str, row["at_chance_seeds"])),
-                       "incomplete_seeds": " ".join(map(str, row.get("incomplete_seeds") or []))}
-                for col in COLUMNS:
-                    out[col], out[f"{col}_std"] = row[col], row[f"{col}_std"]
-                for col in CSV_CHANGES:
-                    change = row.get(f"{col}_change") or {}
-                    out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
-                for col in INTERVAL_CSV:
-                    change = row.get(f"{col}_change") or {}
-                    for part in ("delta", "low", "high"):
-                        out[f"{col}_{part}"] = change.get(part)
-                writer.writerow(out)
+        writer.writerows(_csv_row(label, info, method, row) for label, info in summary["tasks"].items()
+                         for method, row in info["methods"].items())
         text = f.getvalue().encode("utf-8")
     write_atomic(path, lambda g: g.write(text))
 
 
-def write_reliability(results: list[dict], path: Path, summary: dict | None = None) -> None:
+def write_reliability(results: list[dict], path: Path, summary: dict) -> None:
     """Tasks (rows) x methods (columns) of reliability diagrams, in the summary's order, seeds pooled
     (token classification runs: their labelled tokens)."""
     from textmix.calibration import labelled_tokens, reliability_grid
@@ -90,15 +86,11 @@ def write_reliability(results: list[dict], path: Path, summary: dict | None = No
         cell[0].append(logits)
         cell[1].append(labels)
     if pooled:
-        tasks = list((summary or {}).get("tasks", {}))
-        methods = list(dict.fromkeys(m for info in (summary or {}).get("tasks", {}).values() for m in info["methods"]))
-
-        def rank(key: tuple[str, str]) -> tuple[int, int]:
-            task, method = key
-            return (tasks.index(task) if task in tasks else len(tasks),
-                    methods.index(method) if method in methods else len(methods))
-
-        grid = {k: (np.concatenate(pooled[k][0]), np.concatenate(pooled[k][1])) for k in sorted(pooled, key=rank)}
+        tasks = list(summary["tasks"])
+        methods = list(dict.fromkeys(m for info in summary["tasks"].values() for m in info["methods"]))
+        rank = {k: (tasks.index(k[0]) if k[0] in tasks else len(tasks),
+                    methods.index(k[1]) if k[1] in methods else len(methods)) for k in pooled}
+        grid = {k: (np.concatenate(pooled[k][0]), np.concatenate(pooled[k][1])) for k in sorted(pooled, key=rank.get)}
         reliability_grid(grid, str(path), title="Reliability (test, seeds pooled): tasks x methods")
 
 

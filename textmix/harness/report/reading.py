@@ -150,23 +150,14 @@ def _schema_problem(result: Any) -> str:
     missing = [k for k in IDENTITY_KEYS if k not in result]
     if missing:
         return f"lacks {missing}"
-    wrong = [f"`{k}` is {result[k]!r} (a {type(result[k]).__name__}, not {want})"
-             for k, ok, want in (("task", isinstance(result["task"], str), "a string"),
-                                 ("method", isinstance(result["method"], str), "a string"),
-                                 ("seed", isinstance(result["seed"], int) and not isinstance(result["seed"], bool),
-                                  "a whole number"))
-             if not ok]
+    wants = {"task": (str, "a string"), "method": (str, "a string"), "seed": (int, "a whole number"),
+             "label_noise": ((int, float), "a number")}
+    wrong = [f"`{k}` is {result[k]!r} (a {type(result[k]).__name__}, not {want})" for k, (kind, want) in wants.items()
+             if (k != "label_noise" or result.get(k) is not None)
+             and (isinstance(result[k], bool) or not isinstance(result[k], kind))]
     wrong += [f"`{k}` is a {type(result[k]).__name__}, not a mapping" for k in MAPPINGS
               if result.get(k) is not None and not isinstance(result[k], dict)]
-    noise = result.get("label_noise")
-    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float))):
-        wrong.append(f"`label_noise` is {noise!r} (a {type(noise).__name__}, not a number)")
     return "; ".join(wrong)
-
-
-def collect(sweep_dir: str | Path) -> list[dict]:
-    """Every readable run's results.json under `sweep_dir/runs` (see `scan`, which also says what it skipped)."""
-    return scan(sweep_dir)[0]
 
 
 IDENTITY_NEUTRAL = RESULT_NEUTRAL | PER_PROCESS | {"seed", "cache_dir", "glue_dir", "save_calibrated"}
@@ -234,10 +225,7 @@ def _skipped_methods(entries: Any) -> dict[str, str]:
 def _order_names(order: dict, key: str) -> list[str]:
     """The names in `order[key]` (a grid's `tasks` or `methods`): strings, or dicts naming one (`name`)."""
     entries = order.get(key) or []
-    if isinstance(entries, dict):
-        entries = list(entries)
-    if not isinstance(entries, (list, tuple)):
-        return []
+    entries = list(entries) if isinstance(entries, (dict, list, tuple)) else []
     names = [e if isinstance(e, str) else e.get("name") if isinstance(e, dict) else None for e in entries]
     return [n for n in names if isinstance(n, str)]
 

@@ -83,44 +83,34 @@ def shift_means(base_runs: list[dict], runs: list[dict], kinds: Iterable[str],
 
 def shift_summary(runs_by_method: dict[str, list[dict]], baseline: str = "none") -> dict[str, Any] | None:
     """How one task's methods fare on corrupted copies of its test set (`shift` in results.json), or None
-    when no run has any.
-
-    Returns `kinds` (in `SHIFT_KINDS` order), `severities` ({kind: [severity, ...]}, as strings),
+    when no run has any: `kinds` (in `SHIFT_KINDS` order), `severities` ({kind: [severity, ...]}, as strings),
     `methods` ({method: {kind: {severity: {figure: mean, figure_std: std, n_seeds}}}} for the figures of
-    `SHIFT`, over seeds) and `change` ({method: {kind: {"accuracy" | "ece": paired_change}}}: the
-    figure averaged over the kind's severities per seed, against `baseline` over the same seeds)."""
-    cells = {c for runs in runs_by_method.values() for r in runs for c in _shift_cells(r)}
-    if not cells:
+    `SHIFT`, over seeds) and `change` ({method: {kind: {"accuracy" | "ece": paired_change}}}: the figure
+    averaged over the kind's severities per seed, against `baseline` over the same seeds)."""
+    cells = {m: [_shift_cells(r) for r in runs] for m, runs in runs_by_method.items()}
+    found = {c for per_run in cells.values() for run_cells in per_run for c in run_cells}
+    if not found:
         return None
-    kinds = _kind_order(k for k, _ in cells)
-    severities = {k: sorted({s for kk, s in cells if kk == k}, key=_severity_key) for k in kinds}
+    kinds = _kind_order(k for k, _ in found)
+    severities = {k: sorted({s for kk, s in found if kk == k}, key=_severity_key) for k in kinds}
     methods: dict[str, Any] = {}
-    for method, runs in runs_by_method.items():
-        per_kind: dict[str, Any] = {}
+    for method, per_run in cells.items():
         for kind in kinds:
             for severity in severities[kind]:
-                got = [c[(kind, severity)] for c in (_shift_cells(r) for r in runs) if (kind, severity) in c]
-                if not got:
-                    continue
-                entry: dict[str, Any] = {"n_seeds": len(got)}
-                for metric in SHIFT:
-                    entry[metric], entry[f"{metric}_std"] = _mean_std(number(g.get(metric)) for g in got)
-                per_kind.setdefault(kind, {})[severity] = entry
-        if per_kind:
-            methods[method] = per_kind
+                got = [c[(kind, severity)] for c in per_run if (kind, severity) in c]
+                if got:
+                    entry: dict[str, Any] = {"n_seeds": len(got)}
+                    for metric in SHIFT:
+                        entry[metric], entry[f"{metric}_std"] = _mean_std(number(g.get(metric)) for g in got)
+                    methods.setdefault(method, {}).setdefault(kind, {})[severity] = entry
     change: dict[str, Any] = {}
     base_runs = runs_by_method.get(baseline)
     for method, runs in runs_by_method.items():
-        if not base_runs or method == baseline:
-            continue
-        for kind in kinds:
-            entry = {}
+        for kind in kinds if base_runs and method != baseline else ():
             for metric in ("accuracy", "ece"):
                 diff = paired_change(*shift_means(base_runs, runs, (kind,), metric))
                 if diff["n"]:
-                    entry[metric] = diff
-            if entry:
-                change.setdefault(method, {})[kind] = entry
+                    change.setdefault(method, {}).setdefault(kind, {})[metric] = diff
     return {"kinds": kinds, "severities": severities, "methods": methods, "change": change}
 
 

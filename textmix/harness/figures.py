@@ -7,22 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
+from textmix.calibration.metrics import brier_per_example, nll_per_example
 
-def nll_per_example(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Each example's NLL (`textmix.calibration.metrics.nll_per_example` of the probabilities)."""
-    from textmix.calibration.metrics import nll_per_example
-
-    return nll_per_example(probs, labels, from_logits=False)
-
-
-def brier_per_example(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Each example's Brier score (`textmix.calibration.metrics.brier_per_example` of the probabilities)."""
-    from textmix.calibration.metrics import brier_per_example
-
-    return brier_per_example(probs, labels, from_logits=False)
+NLL = partial(nll_per_example, from_logits=False)
+BRIER = partial(brier_per_example, from_logits=False)
 
 
 def smece_of_rows(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -58,7 +50,7 @@ class Figure:
         return bool(self.split and self.split.endswith("_ts"))
 
 
-UNIT, POSITIVE, BRIER = (0.0, 1.0), (0.0, None), (0.0, 2.0)
+UNIT, POSITIVE, TWO = (0.0, 1.0), (0.0, None), (0.0, 2.0)
 FIGURES: tuple[Figure, ...] = (
     Figure("task_metric", "test", "", True, None, "task metric", "{metric}"),
     Figure("accuracy", "test", "accuracy", True, UNIT, "accuracy", "accuracy"),
@@ -70,11 +62,11 @@ FIGURES: tuple[Figure, ...] = (
     Figure("ece_sweep", "test", "ece_sweep", False, UNIT, "monotone-sweep ECE"),
     Figure("mce", "test", "mce", False, UNIT, "MCE", "MCE"),
     Figure("adaptive_ece", "test", "adaptive_ece", False, UNIT, "adaptive ECE", "adaptive ECE"),
-    Figure("brier", "test", "brier", False, BRIER, "Brier score", "Brier", per_example=brier_per_example),
-    Figure("brier_ts", "test_ts", "brier", False, BRIER, "Brier score after temperature scaling",
-           per_example=brier_per_example),
-    Figure("nll", "test", "nll", False, POSITIVE, "NLL", "NLL", per_example=nll_per_example),
-    Figure("nll_ts", "test_ts", "nll", False, POSITIVE, "NLL after temperature scaling", per_example=nll_per_example),
+    Figure("brier", "test", "brier", False, TWO, "Brier score", "Brier", per_example=BRIER),
+    Figure("brier_ts", "test_ts", "brier", False, TWO, "Brier score after temperature scaling",
+           per_example=BRIER),
+    Figure("nll", "test", "nll", False, POSITIVE, "NLL", "NLL", per_example=NLL),
+    Figure("nll_ts", "test_ts", "nll", False, POSITIVE, "NLL after temperature scaling", per_example=NLL),
     Figure("aurc", "test", "aurc", False, UNIT, "AURC", "AURC"),
     Figure("accuracy_at_coverage_80", "test", "accuracy_at_coverage_80", True, UNIT, "accuracy at 80 % coverage",
            "acc@80% cov."),

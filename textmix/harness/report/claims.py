@@ -122,14 +122,6 @@ def baseline_calibration(row: dict[str, Any] | None, runs: list[dict]) -> dict[s
             "accuracy": row["accuracy"], "direction": direction, "at_bound": at_bound}
 
 
-def temperature_text(calibration: dict[str, Any], missing: str = "not recorded") -> str:
-    """The temperature as report.md shows it: 2 decimals, `missing`, or marked as the search bound."""
-    temperature = calibration["temperature"]
-    if math.isnan(temperature):
-        return missing
-    return f"{temperature:.2f}" + (" (the search bound, not a fit)" if calibration.get("at_bound") else "")
-
-
 def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
     """(recommendation, why none): the method of a task's `rows` (as in `summarise`) with the lowest mean
     validation NLL after temperature scaling, with its test figures. Chosen on validation, never on the

@@ -9,7 +9,6 @@ from typing import Any
 from ..figures import FIGURE
 from ..recipes.common import write_atomic
 from . import claims
-from .claims import temperature_text
 from .intervals import LEVEL
 from .statistics import _severity_key
 from .views import (
@@ -48,8 +47,21 @@ def _change(change: dict | None, digits: int = 4) -> str:
     return f"{change['delta']:+.{digits}f}{p}"
 
 
+def _change_text(metric: str, change: dict, detail: bool = True) -> str:
+    """`<label> <change> [<interval>]`, with the detectable change and the p-value when `detail`."""
+    text = f"{FIGURE[metric].label if metric in FIGURE else metric} {change['delta']:+.4f}"
+    if not math.isnan(number(change.get("low"))):
+        text += f" [{change['low']:+.4f}, {change['high']:+.4f}]"
+        if detail:
+            text += f" ±{change['detectable']:.4f}" + (" over test examples only (1 seed)" if change.get("n") == 1 else "")
+    return text + (f", p={_p(change['p_value'])}" if detail else "")
+
+
 def _calibration_text(calibration: dict[str, Any], missing: str, sep: str) -> str:
-    return (f"temperature {temperature_text(calibration, missing)} ({calibration['direction']}){sep} mean confidence "
+    """The baseline's temperature (`missing`, or marked as the search bound), direction, confidence and accuracy."""
+    t = calibration["temperature"]
+    shown = missing if math.isnan(t) else f"{t:.2f}" + (" (the search bound, not a fit)" if calibration["at_bound"] else "")
+    return (f"temperature {shown} ({calibration['direction']}){sep} mean confidence "
             f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}")
 
 
@@ -79,16 +91,8 @@ def _verdict_lines(summary: dict) -> list[str]:
     lines += [f"| claim | task | helps | hurts | unclear | at chance ⚠ | baseline `{base}` |",
               "|---|---|---|---|---|---|---|"]
 
-    def figure(metric: str, change: dict) -> str:
-        text = f"{FIGURE[metric].label if metric in FIGURE else metric} {change['delta']:+.4f}"
-        if not math.isnan(number(change.get("low"))):
-            text += f" [{change['low']:+.4f}, {change['high']:+.4f}] ±{change['detectable']:.4f}"
-            if change.get("n") == 1:
-                text += " over test examples only (1 seed)"
-        return text + f", p={_p(change['p_value'])}"
-
     def names(entries: list[dict], mark: str = "") -> str:
-        return ", ".join(f"{e['method']}{mark} ({'; '.join(figure(k, c) for k, c in e['metrics'].items())})"
+        return ", ".join(f"{e['method']}{mark} ({'; '.join(_change_text(k, c) for k, c in e['metrics'].items())})"
                          for e in entries) or "–"
 
     for row in judged["rows"]:
@@ -115,11 +119,11 @@ def _verdict_lines(summary: dict) -> list[str]:
     return lines
 
 
-
 def _seed_range(seeds: list[int]) -> str:
     """'3', or '2 to 3' where cells have different numbers of seeds."""
     low, high = (min(seeds), max(seeds)) if seeds else (0, 0)
     return str(low) if low == high else f"{low} to {high}"
+
 
 def _recommended_vs_ts_summary(summary: dict) -> str:
     """report.md's count of tasks where the recommended method beat the baseline + temperature scaling on test."""
@@ -144,12 +148,7 @@ def _versus_ts_line(chosen: dict, baseline: str) -> str:
         return ""
     if verdict == "is the baseline":
         return f" Against `{baseline}` + temperature scaling: the recommendation is `{baseline}` itself."
-    parts = []
-    for metric, c in against["changes"].items():
-        text = f"{FIGURE[metric].label} {c['delta']:+.4f}"
-        if not math.isnan(number(c.get("low"))):
-            text += f" [{c['low']:+.4f}, {c['high']:+.4f}]"
-        parts.append(text)
+    parts = [_change_text(metric, c, detail=False) for metric, c in against["changes"].items()]
     word = {"beat": "beat", "lost": "lost to", "unclear": "did not clearly beat"}[verdict]
     return f" On the test set it {word} `{baseline}` + temperature scaling: " + "; ".join(parts) + "."
 

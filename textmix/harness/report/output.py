@@ -115,17 +115,6 @@ def write_plots(summary: dict, out_dir: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def _mark_incomplete(summary: dict, incomplete: list[dict[str, Any]]) -> None:
-    """Record in each row of `summary` the seeds of its incomplete runs (`incomplete_seeds`), left out of its means."""
-    for info in summary["tasks"].values():
-        for row in info["methods"].values():
-            row["incomplete_seeds"] = []
-    for run in incomplete:
-        row = ((summary["tasks"].get(run["task"]) or {}).get("methods") or {}).get(run["method"])
-        if row is not None:
-            row["incomplete_seeds"].append(run["seed"])
-
-
 def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
     """Rebuild report.md/.csv/.json, reliability.png and the shift and label-noise plots of a sweep from
     its results on disk (see `scan`) and, where the sweep has them, its grid.json, plan.json and failures.json."""
@@ -193,7 +182,9 @@ def write_report(
     results, incomplete = split_incomplete(results)
     skipped = [*(skipped or []), *check_predictions(results)]
     summary = summarise(results, baseline=baseline, order=order, plan=plan, test_set=test_set)
-    _mark_incomplete(summary, incomplete)
+    for label, info in summary["tasks"].items():  # the seeds left out of each row's means
+        for method, row in info["methods"].items():
+            row["incomplete_seeds"] = [r["seed"] for r in incomplete if (r["task"], r["method"]) == (label, method)]
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "textmix": textmix.__version__,
             "commit": _git_commit(), "model": models_line(results) or first.get("model"), "n_runs": len(results),
             "versions": first.get("versions"), "source": source, "test_set": test_set}

@@ -45,24 +45,18 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def run_predictions(result: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(test probabilities, the same after temperature scaling, labels) of a single-label or token
     classification run from its predictions.npz, or None when the run has none (or no temperature)."""
-    from .reading import load_test_predictions
+    from .reading import classifier_predictions
 
-    kind = result.get("problem_type", "classification")
     temperature = result.get("temperature")
-    if kind not in ("classification", "token") or not isinstance(temperature, int | float):
+    if not isinstance(temperature, int | float):
         return None
     try:
-        loaded = load_test_predictions(result)
+        loaded = classifier_predictions(result)
     except Exception:  # noqa: BLE001 - a damaged file (named by `reading.check_predictions` in a report)
         return None
     if loaded is None:
         return None
-    logits, labels = np.asarray(loaded[0], np.float64), loaded[1]
-    if kind == "token":
-        from textmix.calibration import labelled_tokens
-
-        logits, labels = labelled_tokens(logits, labels)
-        logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
+    logits, labels = np.asarray(loaded[0], np.float64), np.asarray(loaded[1])
     if logits.ndim == 2 and logits.shape[1] == 1:
         logits = logits[:, 0]
     if logits.ndim == 1:  # one positive-class logit

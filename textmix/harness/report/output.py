@@ -19,8 +19,8 @@ from .reading import (
     _order_names,
     _sweep_file,
     check_predictions,
+    classifier_predictions,
     find_clashes,
-    load_test_predictions,
     plot_name,
     scan,
     split_incomplete,
@@ -69,22 +69,14 @@ def write_csv(summary: dict, path: Path) -> None:
 def write_reliability(results: list[dict], path: Path, summary: dict) -> None:
     """Tasks (rows) x methods (columns) of reliability diagrams, in the summary's order, seeds pooled
     (token classification runs: their labelled tokens)."""
-    from textmix.calibration import labelled_tokens, reliability_grid
+    from textmix.calibration import reliability_grid
 
     pooled: dict[tuple[str, str], tuple[list, list]] = {}
     for r in results:
-        kind = r.get("problem_type", "regression" if r.get("regression") else "classification")
-        if kind not in ("classification", "token"):
-            continue
-        loaded = load_test_predictions(r)
-        if loaded is None:
-            continue
-        logits, labels = loaded
-        if kind == "token":
-            logits, labels = labelled_tokens(logits, labels)
-        cell = pooled.setdefault((variant(r), r["method"]), ([], []))
-        cell[0].append(logits)
-        cell[1].append(labels)
+        if (loaded := classifier_predictions(r)) is not None:
+            cell = pooled.setdefault((variant(r), r["method"]), ([], []))
+            cell[0].append(loaded[0])
+            cell[1].append(loaded[1])
     if pooled:
         tasks = list(summary["tasks"])
         methods = list(dict.fromkeys(m for info in summary["tasks"].values() for m in info["methods"]))

@@ -7,6 +7,7 @@ import math
 import re
 import warnings
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
 PREDICTIONS = "predictions.npz"
 
 
-def load_test_predictions(result: dict) -> tuple[Any, Any] | None:
+def load_test_predictions(result: Mapping[str, Any]) -> tuple[Any, Any] | None:
     """(test logits, test labels) of a run from its folder's predictions.npz (`_folder`), or None where it
     has none or it does not load (`check_predictions` has named it)."""
     import numpy as np
@@ -119,6 +120,17 @@ def load_test_predictions(result: dict) -> tuple[Any, Any] | None:
         return None
     with np.load(Path(folder) / PREDICTIONS, allow_pickle=False) as data:
         return np.asarray(data["test_logits"]), np.asarray(data["test_labels"])
+
+
+def classifier_predictions(result: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """(test logits, test labels) of a single-label or token classification run (token runs: their labelled
+    tokens), or None (another problem type, no predictions.npz)."""
+    from textmix.calibration import labelled_tokens
+
+    kind = result.get("problem_type") or ("regression" if result.get("regression") else "classification")
+    if kind not in ("classification", "token") or (loaded := load_test_predictions(result)) is None:
+        return None
+    return labelled_tokens(*loaded) if kind == "token" else loaded
 
 
 def check_predictions(results: list[dict]) -> list[dict[str, str]]:

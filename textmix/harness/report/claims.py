@@ -190,9 +190,8 @@ def _shift_changes(claim: Claim, runs: dict[str, list[dict]], baseline: str, oth
     """{method: {metric: change}}: the accuracy on the shifted test sets of the kinds the claim selects, averaged
     per seed, against the baseline (nothing when the task has none of those kinds)."""
     chosen = [k for k in kinds if claim.shift_kinds(k)]
-    if not chosen:
-        return {}
-    return {m: {claim.metrics[0]: paired_change(*shift_means(runs[baseline], runs[m], chosen))} for m in others}
+    changes = {m: paired_change(*shift_means(runs[baseline], runs[m], chosen)) for m in others} if chosen else {}
+    return {m: {claim.metrics[0]: c} for m, c in changes.items() if c["n"]}
 
 
 def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
@@ -207,10 +206,8 @@ def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseli
     for claim in CLAIMS:
         if claim.noisy_only and not noise > 0:
             continue
-        found = (_column_changes(claim, rows, others) if claim.evidence == "columns"
-                 else _shift_changes(claim, runs_by_method, baseline, others, kinds))
-        changes = {m: {k: c for k, c in by.items() if c and c["n"]} for m, by in found.items()}
-        changes = {m: by for m, by in changes.items() if by}
+        changes = (_column_changes(claim, rows, others) if claim.evidence == "columns"
+                   else _shift_changes(claim, runs_by_method, baseline, others, kinds))
         if changes:
             extra = {"kinds": [k for k in kinds if claim.shift_kinds(k)]} if claim.shift_kinds else {}
             claims[claim.name] = {"metric": ", ".join(claim.metrics), "better": claim.better, **extra,

@@ -1,19 +1,10 @@
-"""Intervals that use the data: a paired, hierarchical bootstrap of each change against the baseline.
-
-For one task, a change of a figure (smECE, NLL, Brier, before or after temperature scaling) from the
-baseline to another method is resampled in two stages, after the way the data were made:
-
-1. the seeds both methods have, with replacement (a new set of training runs);
-2. for each seed drawn, the test examples, with replacement: one of `POOL` resamples, the same
-   resamples for every method of the task and seed (`textmix.calibration.bootstrap_indices` with the
-   runs' `BOOTSTRAP_SEED`: the resamples behind each run's own `smece_ci`), so both methods are scored
-   on the same examples (paired).
-
-A replicate's change is the mean over the seeds drawn of (method - baseline) on the examples drawn;
-the interval is the percentile interval of `n_bootstrap` replicates. Its half-width is the smallest
-change it can tell from no change (`detectable`). The figures come from each run's predictions.npz
-(test logits and labels; token runs: their labelled tokens) and results.json's temperature.
-"""
+"""A paired, hierarchical bootstrap of each change of a figure (`views.INTERVALS`) against the baseline: the seeds
+both methods have, with replacement, then for each seed drawn one of `POOL` resamples of the test examples, the
+same for every method of the task and seed (`textmix.calibration.bootstrap_indices` with the runs'
+`BOOTSTRAP_SEED`: the resamples behind each run's own `smece_ci`). A replicate's change is the mean over the
+seeds drawn of (method - baseline) on the examples drawn; the interval is the percentile interval of the
+replicates, its half-width the smallest change it can tell from none (`detectable`). The figures come from each
+run's predictions.npz (token runs: their labelled tokens) and results.json's temperature."""
 
 from __future__ import annotations
 

@@ -154,17 +154,11 @@ def write_report(
     skipped: list[dict[str, str]] | None = None,
     plan: dict | None = None,
 ) -> dict:
-    """Write report.md/.csv/.json, reliability.png and the shift and label-noise plots into `out_dir` from
-    runs' results.json dicts.
-
-    Each result needs `task`, `method` and `seed`, and `_folder` (the run's folder, where its
-    predictions.npz is) for the reliability diagrams. Cells whose runs clash (`find_clashes`) are left
-    out and listed. `order`: see `summarise`; `failures`: runs that failed and `skipped`: result files
-    that did not load, both listed; `source` names the command in report.md; `test_set` names a task's
-    test data where its results do not (`test_set` in results.json); `plan`: the sweep's plan.json (methods
-    skipped per task). Returns the summary (as in report.json, with `clashes`, `skipped`, `failures`,
-    `verdict` and `plots`).
-    """
+    """Write report.md/.csv/.json, reliability.png and the shift and label-noise plots into `out_dir` from runs'
+    results.json dicts (each with `task`, `method`, `seed`, and `_folder` where its predictions.npz is). Cells whose
+    runs clash are left out and listed, as are `failures` (failed runs) and `skipped` (files that did not load);
+    `order`, `plan`, `test_set`: see `summarise`; `source` names the command in report.md. Returns the summary
+    (report.json)."""
     import textmix
 
     out_dir = Path(out_dir)

@@ -81,12 +81,8 @@ RUN_PATTERNS = ("runs/*/*/seed*/results.json", "runs/*/*/noise*/seed*/results.js
 
 
 def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
-    """(every readable run's results.json under `sweep_dir/runs`, the files skipped with the reason).
-
-    Runs are at `runs/<task>/<method>/seed<k>/` or, trained with label noise, at
-    `runs/<task>/<method>/noise<rate>/seed<k>/`. A file that is not valid JSON (a truncated write,
-    say), cannot be read, or lacks `task`, `method` or `seed` or has an entry of the wrong type
-    (`_schema_problem`) is skipped with a warning naming it."""
+    """(every readable run's results.json under `sweep_dir/runs` (`RUN_PATTERNS`), the files skipped with the
+    reason): a file that does not read or parse, or fails `_schema_problem`, is skipped with a warning naming it."""
     out, skipped = [], []
     paths = sorted({p for pattern in RUN_PATTERNS for p in Path(sweep_dir).glob(pattern)})
     for path in paths:

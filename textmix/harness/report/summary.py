@@ -26,15 +26,11 @@ from .views import BEST, CHANCE_MARGIN, COLUMNS, DEFAULT_TEST_SET, SHIFT_SHOWN, 
 def summarise(results: list[dict], baseline: str = "none", order: dict | None = None, plan: dict | None = None,
               test_set: str = DEFAULT_TEST_SET, n_bootstrap: int = REPORT_BOOTSTRAP) -> dict[str, Any]:
     """Per task (and label-noise rate, see `variant`) and method: mean/std of every figure, change against
-    `baseline`, chance marks, best method; per task its test set, skipped methods, baseline calibration,
-    shift summary and recommendation; and the `verdict` over all tasks.
-
-    `order` ({"tasks": [...], "methods": [...]}, e.g. the grid, whose tasks may be `{"name": ...}` dicts) fixes
-    the order of rows and tables (a task's noise rates follow it, clean first). `plan`: the sweep's plan.json (`tasks.<task>.skipped_methods`,
-    `test_set`, `modality`). `test_set`: what a task's test set is called when neither its results nor
-    the plan say. `n_bootstrap`: replicates of each change's bootstrap interval (`textmix.harness.report.intervals`;
-    >= 100), where the runs' predictions.npz allow one.
-    """
+    `baseline`, chance marks, best method; per task its test set, skipped methods, baseline calibration, shift
+    summary and recommendation; and the `verdict` over all tasks. `order` (the grid: `tasks`, `methods`, as names
+    or `{"name": ...}`) orders rows and tables, a task's noise rates following it, clean first; `plan` (plan.json)
+    names skipped methods, test sets and modalities; `test_set` names a test set nobody named; `n_bootstrap`
+    (>= 100): replicates of each bootstrap interval."""
     from textmix.calibration.smooth import check_bootstrap
 
     check_bootstrap(n_bootstrap, LEVEL)

@@ -37,15 +37,14 @@ PLOTTED = check_view("plots", ("accuracy", "ece"))
 RECOMMENDED = check_view("recommended", ("task_metric", "accuracy", "ece", "ece_ts", "nll", "aurc"))
 """The test figures reported beside a recommendation (means over seeds)."""
 RECOMMENDED_VS_TS = check_view("recommended against TS", ("nll_ts", "smece_ts"))
-"""The test figures after temperature scaling shown when the recommended method is held against the baseline
-+ temperature scaling; the first (NLL, the proper score the recommendation is chosen on) decides."""
+"""The test figures after scaling shown when the recommendation is held against the baseline + temperature scaling;
+the first (NLL, the proper score the recommendation is chosen on) decides."""
 BEST = check_view("best", ("task_metric", "ece", "ece_ts"))
 """The figures by which each task names its best method (of those not at chance), in report.md's order."""
-REQUIRED = {"classification": ("task_metric", "accuracy", "ece"), "token": ("task_metric", "accuracy", "ece"),
-            "multi_label": ("task_metric", "ece"), "regression": ("task_metric",)}
+REQUIRED = {kind: check_view(f"required of {kind}", names) for kind, names in (
+    ("classification", ("task_metric", "accuracy", "ece")), ("token", ("task_metric", "accuracy", "ece")),
+    ("multi_label", ("task_metric", "ece")), ("regression", ("task_metric",)))}
 """The figures a run of each problem type must have to count in the means; without one it is incomplete."""
-for _kind, _names in REQUIRED.items():
-    check_view(f"required of {_kind}", _names)
 assert all(FIGURE[n].per_example or FIGURE[n].resampled for n in INTERVALS), "an interval needs a resampled figure"
 
 TOKEN_METRIC = "entity_f1"

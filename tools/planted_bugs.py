@@ -186,7 +186,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(CLAIMS, "decisive = changes.get(RECOMMENDED_VS_TS[0])", "decisive = changes.get(RECOMMENDED_VS_TS[-1])",
              (f"{T_CLAIMS}::test_the_recommendation_against_the_baseline_after_scaling",),
              "smECE after scaling decides instead of NLL"),
-    Mutation(CLAIMS, 'elif verdicts == {"helps"}:', 'elif "helps" in verdicts:',
+    Mutation(CLAIMS, '"helps" if verdicts == {"helps"} else', '"helps" if "helps" in verdicts else',
              (f"{T_CLAIMS}::test_the_verdict_needs_every_metric_of_a_claim_to_agree",),
              "one metric of a claim is enough"),
     # ---------------------------------------------------------------- textmix/harness/recipes/contracts.py

@@ -244,13 +244,8 @@ def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
                 verdicts = set(judged.values())
                 if at_chance:
                     entry["at_chance_seeds"] = at_chance
-                    row["at_chance"].append(entry)
-                elif verdicts == {"helps"}:
-                    row["helps"].append(entry)
-                elif verdicts == {"hurts"}:
-                    row["hurts"].append(entry)
-                else:
-                    row["no_change"].append(entry)
+                row["at_chance" if at_chance else "helps" if verdicts == {"helps"} else "hurts"
+                    if verdicts == {"hurts"} else "no_change"].append(entry)
             if claim.shows_calibration:
                 row["baseline_calibration"] = info.get("baseline_calibration")
             rows.append(row)

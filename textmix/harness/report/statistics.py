@@ -74,7 +74,7 @@ def shift_means(base_runs: list[dict], runs: list[dict], kinds: Iterable[str],
 
     def mean(result: dict) -> float:
         cells = _shift_cells(result, kinds)
-        values = [number(cells[c].get(metric)) for c in common if c in cells]
+        values = [number(cells[c].get(metric)) for c in sorted(common) if c in cells]  # sorted: a sum in one order
         values = [v for v in values if not math.isnan(v)]
         return float(np.mean(values)) if values else math.nan
 

@@ -183,7 +183,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "a method at chance recommended"),
     Mutation(CLAIMS, 'verdict = {"helps": "beat", "hurts": "lost"}', 'verdict = {"helps": "lost", "hurts": "beat"}',
              (f"{T_CLAIMS}::test_the_recommendation_against_the_baseline_after_scaling",), "beat and lost swapped"),
-    Mutation(CLAIMS, "decisive = changes.get(RECOMMENDED_VS_TS[0])", "decisive = changes.get(RECOMMENDED_VS_TS[-1])",
+    Mutation(CLAIMS, "decisive = changes.get(views.RECOMMENDED_VS_TS[0])", "decisive = changes.get(views.RECOMMENDED_VS_TS[-1])",
              (f"{T_CLAIMS}::test_the_recommendation_against_the_baseline_after_scaling",),
              "smECE after scaling decides instead of NLL"),
     Mutation(CLAIMS, '"helps" if verdicts == {"helps"} else', '"helps" if "helps" in verdicts else',

@@ -8,18 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import views
 from .statistics import _nan_high, judge, paired_change, shift_means
-from .views import (
-    ALPHA,
-    CHANGES,
-    COLUMNS,
-    OCCLUSION_KINDS,
-    OVERCONFIDENT_T,
-    RECOMMENDED,
-    RECOMMENDED_VS_TS,
-    UNDERCONFIDENT_T,
-    number,
-)
 
 
 @dataclass(frozen=True)
@@ -48,9 +38,9 @@ class Claim:
             raise ValueError(f"claim {self.name!r}: `evidence` is {self.evidence!r}; use 'columns' or 'shift'.")
         if (self.evidence == "shift") != (self.shift_kinds is not None):
             raise ValueError(f"claim {self.name!r}: a `shift` claim needs `shift_kinds`, and only it takes them.")
-        unknown = [m for m in self.metrics if self.evidence == "columns" and m not in COLUMNS]
+        unknown = [m for m in self.metrics if self.evidence == "columns" and m not in views.COLUMNS]
         if unknown:
-            raise ValueError(f"claim {self.name!r}: {unknown} are no report columns; known: {list(COLUMNS)}.")
+            raise ValueError(f"claim {self.name!r}: {unknown} are no report columns; known: {list(views.COLUMNS)}.")
 
 
 def check_claims(claims: tuple[Claim, ...]) -> tuple[Claim, ...]:
@@ -73,10 +63,10 @@ CLAIMS: tuple[Claim, ...] = check_claims((
           stand_in=(("smece_ts", "ece_ts"),), shows_calibration=True),
     Claim("corruption robustness", ("shifted accuracy",), "higher", "shift",
           "test accuracy on corrupted copies of the test set, averaged per seed over every shift kind but "
-          f"{' and '.join(OCCLUSION_KINDS)} and over their severities", shift_kinds=lambda k: k not in OCCLUSION_KINDS),
+          f"{' and '.join(views.OCCLUSION_KINDS)} and over their severities", shift_kinds=lambda k: k not in views.OCCLUSION_KINDS),
     Claim("occlusion robustness", ("shifted accuracy",), "higher", "shift",
           "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: masked words are "
-          "occluded text) and their severities", shift_kinds=lambda k: k in OCCLUSION_KINDS),
+          "occluded text) and their severities", shift_kinds=lambda k: k in views.OCCLUSION_KINDS),
     Claim("label-noise tolerance", ("accuracy",), "higher", "columns",
           "test accuracy of runs trained with that share of training labels flipped, against the baseline trained at "
           "the same rate", noisy_only=True),
@@ -87,8 +77,8 @@ CLAIMS: tuple[Claim, ...] = check_claims((
 def change_columns() -> tuple[str, ...]:
     """The figures whose change against the baseline each summary row carries: `views.CHANGES` and every column a
     claim is judged on (or stands in for one), in `COLUMNS` order."""
-    wanted = {*CHANGES, *(m for c in CLAIMS for m in c.metrics), *(s for c in CLAIMS for pair in c.stand_in for s in pair)}
-    return tuple(c for c in COLUMNS if c in wanted)
+    wanted = {*views.CHANGES, *(m for c in CLAIMS for m in c.metrics), *(s for c in CLAIMS for pair in c.stand_in for s in pair)}
+    return tuple(c for c in views.COLUMNS if c in wanted)
 
 
 def calibration_direction(temperature: float) -> str:
@@ -96,9 +86,9 @@ def calibration_direction(temperature: float) -> str:
     calibrated` in between, `unknown` without a temperature."""
     if temperature is None or math.isnan(temperature):
         return "unknown"
-    if temperature > OVERCONFIDENT_T:
+    if temperature > views.OVERCONFIDENT_T:
         return "over-confident"
-    if temperature < UNDERCONFIDENT_T:
+    if temperature < views.UNDERCONFIDENT_T:
         return "under-confident"
     return "close to calibrated"
 
@@ -134,8 +124,8 @@ def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, s
         return None, "every method with a validation NLL after temperature scaling has seeds at chance"
     best = min(eligible, key=lambda m: eligible[m]["validation_nll_ts"])
     row = eligible[best]
-    test = {k: row[k] for k in RECOMMENDED}
-    test.update({f"{k}_std": row[f"{k}_std"] for k in RECOMMENDED})
+    test = {k: row[k] for k in views.RECOMMENDED}
+    test.update({f"{k}_std": row[f"{k}_std"] for k in views.RECOMMENDED})
     return {"method": best, "validation_nll_ts": row["validation_nll_ts"],
             "validation_nll_ts_std": row["validation_nll_ts_std"], "n_seeds": row["n_seeds"],
             "chosen_on": "validation NLL after temperature scaling", "test": test}, ""
@@ -147,10 +137,10 @@ def against_baseline_ts(method: str, rows: dict[str, dict[str, Any]], baseline: 
     `changes` of `RECOMMENDED_VS_TS`."""
     if method == baseline:
         return {"verdict": "is the baseline", "changes": {}}
-    changes = {m: c for m in RECOMMENDED_VS_TS if (c := rows.get(method, {}).get(f"{m}_change")) and c.get("n")}
+    changes = {m: c for m in views.RECOMMENDED_VS_TS if (c := rows.get(method, {}).get(f"{m}_change")) and c.get("n")}
     if not changes:
         return {"verdict": "unknown", "changes": {}}
-    decisive = changes.get(RECOMMENDED_VS_TS[0])
+    decisive = changes.get(views.RECOMMENDED_VS_TS[0])
     judged = "unclear" if decisive is None else judge(decisive, "lower")
     verdict = {"helps": "beat", "hurts": "lost"}.get(judged, "unclear")
     return {"verdict": verdict, "changes": changes}
@@ -163,7 +153,7 @@ def calibrated_to_ship(runs: list[dict]) -> str | None:
                and (Path(r["_folder"]) / str(r["calibrated"])).is_dir()]
     if not written:
         return None
-    best = min(written, key=lambda r: _nan_high(number((r.get("validation_ts") or {}).get("nll"))))
+    best = min(written, key=lambda r: _nan_high(views.number((r.get("validation_ts") or {}).get("nll"))))
     return str(Path(best["_folder"]) / str(best["calibrated"]))
 
 
@@ -215,7 +205,7 @@ def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseli
     return claims
 
 
-def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
+def verdict(summary: dict[str, Any], alpha: float = views.ALPHA) -> dict[str, Any]:
     """Does mixing do what it is said to do? For each claim of `CLAIMS` and task with data (`claims` of the
     summary's tasks), the methods that help (p < `alpha`, the right sign), hurt (p < `alpha`, the wrong
     sign), are at chance (seeds that do not beat the majority class: no evidence either way) or show no

@@ -8,21 +8,9 @@ from typing import Any
 
 from ..figures import FIGURE
 from ..recipes.common import write_atomic
-from . import claims
+from . import claims, views
 from .intervals import LEVEL
 from .statistics import _severity_key
-from .views import (
-    BEST,
-    CHANCE_MARGIN,
-    DEFAULT_TEST_SET,
-    OVERCONFIDENT_T,
-    SHIFT_SHOWN,
-    TABLE,
-    TABLE_CHANGES,
-    UNDERCONFIDENT_T,
-    number,
-    task_metric,
-)
 
 
 def _fmt(mean: float, std: float, digits: int = 4) -> str:
@@ -50,7 +38,7 @@ def _change(change: dict | None, digits: int = 4) -> str:
 def _change_text(metric: str, change: dict, detail: bool = True) -> str:
     """`<label> <change> [<interval>]`, with the detectable change and the p-value when `detail`."""
     text = f"{FIGURE[metric].label if metric in FIGURE else metric} {change['delta']:+.4f}"
-    if not math.isnan(number(change.get("low"))):
+    if not math.isnan(views.number(change.get("low"))):
         text += f" [{change['low']:+.4f}, {change['high']:+.4f}]"
         if detail:
             text += f" ±{change['detectable']:.4f}" + (" over test examples only (1 seed)" if change.get("n") == 1 else "")
@@ -107,8 +95,8 @@ def _verdict_lines(summary: dict) -> list[str]:
     lines += ["", "Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in claims.CLAIMS) + ".",
               "",
               f"Mixing is often said to calibrate; whether it helps depends on which way the baseline is off: "
-              f"a temperature above {OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
-              f"below {UNDERCONFIDENT_T} under-confident (softening, as mixing does, makes it worse). The baseline "
+              f"a temperature above {views.OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
+              f"below {views.UNDERCONFIDENT_T} under-confident (softening, as mixing does, makes it worse). The baseline "
               "column says which, per task, so no row reads as a universal law.",
               "",
               f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
@@ -171,12 +159,12 @@ def _recommendation_line(info: dict) -> str:
 
 def _shift_cell(figures: dict) -> str:
     """One cell of the shift table: the figures of `SHIFT_SHOWN`, `a / b / c`."""
-    return " / ".join(_num(figures.get(k, math.nan)) for k in SHIFT_SHOWN)
+    return " / ".join(_num(figures.get(k, math.nan)) for k in views.SHIFT_SHOWN)
 
 
 def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
     severities = sorted({s for k in shift["kinds"] for s in shift["severities"][k]}, key=_severity_key)
-    shown = " / ".join(FIGURE[k].label for k in SHIFT_SHOWN)
+    shown = " / ".join(FIGURE[k].label for k in views.SHIFT_SHOWN)
     lines = [f"### {label}: distribution shift", "",
              f"{shown[:1].upper()}{shown[1:]} (the temperature fitted on the clean validation split; "
              "mean over seeds) on corrupted copies of the test set, by kind and severity; severity 0 "
@@ -199,18 +187,18 @@ def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
 def _method_table(info: dict, metric: str) -> list[str]:
     """A task's table: one row per method, mean ± std over seeds of `TABLE` (less a column whose header repeats
     the task metric), each of `TABLE_CHANGES` followed by its change against the baseline."""
-    columns = [n for n in TABLE if n == "task_metric" or FIGURE[n].short != metric]
+    columns = [n for n in views.TABLE if n == "task_metric" or FIGURE[n].short != metric]
     header = ["method"]
     for n in columns:
         name = FIGURE[n].short.format(metric=metric)
-        header += [name, f"Δ {name}"] if n in TABLE_CHANGES else [name]
+        header += [name, f"Δ {name}"] if n in views.TABLE_CHANGES else [name]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, row in info["methods"].items():
         mark = f" ⚠ {len(row['at_chance_seeds'])}/{row['n_seeds']}" if row["at_chance_seeds"] else ""
         cells = [f"{method}{mark}{_seeds_note(row)}"]
         for n in columns:
             cells.append(_fmt(row[n], row[f"{n}_std"], FIGURE[n].digits))
-            if n in TABLE_CHANGES:
+            if n in views.TABLE_CHANGES:
                 cells.append(_change(row.get(f"{n}_change")))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -220,8 +208,8 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
     """report.md's section of one task: test set, notes, baseline calibration, recommendation, tables."""
     lines: list[str] = []
     maj = info["majority_accuracy"]
-    metric = info.get("metric") or task_metric({"task": task})
-    lines += [f"## {task}", "", f"Test set: {info.get('test_set') or meta.get('test_set', DEFAULT_TEST_SET)}."]
+    metric = info.get("metric") or views.task_metric({"task": task})
+    lines += [f"## {task}", "", f"Test set: {info.get('test_set') or meta.get('test_set', views.DEFAULT_TEST_SET)}."]
     if info.get("skipped_methods"):
         lines.append("Methods skipped on this task: "
                      + ", ".join(f"{m} ({why})" for m, why in info["skipped_methods"].items()) + ".")
@@ -236,7 +224,7 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
         lines.append(baseline_line(summary["baseline"], info["baseline_calibration"]))
     if "recommended" in info:
         lines.append(_recommendation_line(info))
-    best = "; ".join(f"best {metric if n == 'task_metric' else FIGURE[n].label}: **{info['best'][n]}**" for n in BEST)
+    best = "; ".join(f"best {metric if n == 'task_metric' else FIGURE[n].label}: **{info['best'][n]}**" for n in views.BEST)
     lines += [best[:1].upper() + best[1:]
               + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", ""]
     lines += _method_table(info, metric)
@@ -299,8 +287,8 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
         "scaling fitted on the validation split; smECE: smooth ECE (Błasiok & Nakkiran 2023: kernel-smoothed, no "
         "bins; consistent where binned ECE is not), (TS) after temperature scaling. AURC: area under the risk-coverage curve (lower is better); "
         "acc@80% cov.: accuracy on the 80 % most confident predictions. ⚠ marks methods with seeds whose "
-        f"accuracy does not beat the majority class by more than {CHANCE_MARGIN:.2f}"
-        + (f" (token classification: whose entity F1 is not above {CHANCE_MARGIN:.2f}; there accuracy, ECE, "
+        f"accuracy does not beat the majority class by more than {views.CHANCE_MARGIN:.2f}"
+        + (f" (token classification: whose entity F1 is not above {views.CHANCE_MARGIN:.2f}; there accuracy, ECE, "
            "Brier and NLL are over the labelled tokens, and the majority class is the most frequent tag)"
            if any(i.get("chance_rule") == "entity_f1" for i in summary["tasks"].values()) else "")
         + ": their calibration is no evidence.",

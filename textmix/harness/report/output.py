@@ -13,19 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..recipes.common import write_atomic, write_json_atomic
+from . import reading
 from .markdown import write_markdown
-from .reading import (
-    _check_baseline,
-    _order_names,
-    _sweep_file,
-    check_predictions,
-    classifier_predictions,
-    find_clashes,
-    plot_name,
-    scan,
-    split_incomplete,
-    variant,
-)
 from .summary import summarise
 from .views import COLUMNS, CSV_CHANGES, DEFAULT_TEST_SET, INTERVAL_CSV
 
@@ -73,8 +62,8 @@ def write_reliability(results: list[dict], path: Path, summary: dict) -> None:
 
     pooled: dict[tuple[str, str], tuple[list, list]] = {}
     for r in results:
-        if (loaded := classifier_predictions(r)) is not None:
-            cell = pooled.setdefault((variant(r), r["method"]), ([], []))
+        if (loaded := reading.classifier_predictions(r)) is not None:
+            cell = pooled.setdefault((reading.variant(r), r["method"]), ([], []))
             cell[0].append(loaded[0])
             cell[1].append(loaded[1])
     if pooled:
@@ -96,12 +85,12 @@ def write_plots(summary: dict, out_dir: Path) -> dict[str, dict[str, str]]:
     for label, info in summary["tasks"].items():
         by_task[info.get("task", label)].append((info.get("label_noise", 0.0), info))
         if info.get("shift"):
-            name = plot_name("shift", info.get("task", label), info.get("label_noise", 0.0))
+            name = reading.plot_name("shift", info.get("task", label), info.get("label_noise", 0.0))
             shift_plot(label, info, out_dir / name, baseline=summary["baseline"])
             out["shift"][label] = name
     for task, variants in by_task.items():
         if len(variants) > 1:
-            name = plot_name("label_noise", task)
+            name = reading.plot_name("label_noise", task)
             label_noise_plot(task, sorted(variants, key=lambda v: v[0]), out_dir / name, baseline=summary["baseline"])
             out["label_noise"][task] = name
     return out
@@ -111,7 +100,7 @@ def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
     """Rebuild report.md/.csv/.json, reliability.png and the shift and label-noise plots of a sweep from
     its results on disk (see `scan`) and, where the sweep has them, its grid.json, plan.json and failures.json."""
     sweep_dir = Path(sweep_dir)
-    results, skipped = scan(sweep_dir)
+    results, skipped = reading.scan(sweep_dir)
     if not results:
         if skipped:
             raise FileNotFoundError(f"no readable results under {sweep_dir}/runs: {len(skipped)} results.json "
@@ -119,14 +108,14 @@ def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
                                     "`textmix compare` again to redo them.")
         raise FileNotFoundError(f"no results under {sweep_dir}/runs: run `textmix compare` first.")
     skipped = list(skipped)
-    order = _sweep_file(sweep_dir / "grid.json", dict, "the tables follow the order of the results", skipped)
-    failures = _sweep_file(sweep_dir / "failures.json", list, "failed runs are not listed", skipped)
+    order = reading._sweep_file(sweep_dir / "grid.json", dict, "the tables follow the order of the results", skipped)
+    failures = reading._sweep_file(sweep_dir / "failures.json", list, "failed runs are not listed", skipped)
     if failures is not None and not all(isinstance(f, dict) for f in failures):
         skipped.append({"file": str(sweep_dir / "failures.json"), "reason": "holds entries that are not mappings; "
                         "failed runs are not listed"})
         failures = None
-    plan = _sweep_file(sweep_dir / "plan.json", dict, "the report says nothing about skipped methods", skipped)
-    _check_baseline(baseline, {r["method"] for r in results}, _order_names(order or {}, "methods"))
+    plan = reading._sweep_file(sweep_dir / "plan.json", dict, "the report says nothing about skipped methods", skipped)
+    reading._check_baseline(baseline, {r["method"] for r in results}, reading._order_names(order or {}, "methods"))
     return write_report(results, sweep_dir, baseline=baseline, order=order, failures=failures or [], skipped=skipped,
                         plan=plan)
 
@@ -164,9 +153,9 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     first = results[0] if results else {}
-    results, clashes = find_clashes(results)
-    results, incomplete = split_incomplete(results)
-    skipped = [*(skipped or []), *check_predictions(results)]
+    results, clashes = reading.find_clashes(results)
+    results, incomplete = reading.split_incomplete(results)
+    skipped = [*(skipped or []), *reading.check_predictions(results)]
     summary = summarise(results, baseline=baseline, order=order, plan=plan, test_set=test_set)
     for label, info in summary["tasks"].items():  # the seeds left out of each row's means
         for method, row in info["methods"].items():

@@ -27,11 +27,10 @@ def smece_of_rows(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Figure:
     """One figure of a run: `split` (a results.json entry such as `test` or `test_ts`; None: top level) and `key`
-    in it (the `task_metric` figure: the run's task metric), `higher_is_better` (None: neither, it describes a
-    direction), `bounds` (None: open), `label` in sentences and plots, `short` in table headers, `digits`.
-    Resampled on the test examples (the report's intervals) either by `per_example` (one value per example whose
-    mean is the figure) or by `resampled` (the figure of each of K resamples at once); on the probabilities after
-    temperature scaling when its split ends in `_ts`."""
+    in it (`task_metric`: the run's task metric), `higher_is_better` (None: neither, it describes a direction),
+    `bounds` (None: open), `label` in sentences and plots, `short` in table headers, `digits`. The report's intervals
+    resample it by `per_example` (one value per example, their mean the figure) or `resampled` (the figure of each
+    of K resamples at once), after temperature scaling when its split ends in `_ts` (`scaled`)."""
 
     name: str
     split: str | None
@@ -46,7 +45,6 @@ class Figure:
 
     @property
     def scaled(self) -> bool:
-        """Read after temperature scaling."""
         return bool(self.split and self.split.endswith("_ts"))
 
 

@@ -86,11 +86,8 @@ def calibration_direction(temperature: float) -> str:
     calibrated` in between, `unknown` without a temperature."""
     if temperature is None or math.isnan(temperature):
         return "unknown"
-    if temperature > views.OVERCONFIDENT_T:
-        return "over-confident"
-    if temperature < views.UNDERCONFIDENT_T:
-        return "under-confident"
-    return "close to calibrated"
+    return ("over-confident" if temperature > views.OVERCONFIDENT_T else "under-confident"
+            if temperature < views.UNDERCONFIDENT_T else "close to calibrated")
 
 
 def baseline_calibration(row: dict[str, Any] | None, runs: list[dict]) -> dict[str, Any] | None:

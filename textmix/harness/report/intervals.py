@@ -103,24 +103,12 @@ def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], ba
 
     loaded = {m: {int(r["seed"]): p for r in runs if (p := run_predictions(r)) is not None}
               for m, runs in runs_by_method.items()}
-    base = loaded.get(baseline) or {}
-    if not base:
-        return {}
-    sizes = {p[2].size for p in base.values()}
-    if len(sizes) != 1:
+    sizes = {p[2].size for p in (loaded.get(baseline) or {}).values()}
+    if len(sizes) != 1:  # no baseline predictions, or test sets of several sizes
         return {}
     pool = bootstrap_indices(sizes.pop(), POOL or RUN_BOOTSTRAP, BOOTSTRAP_SEED)
-    values: dict[str, dict[str, dict[int, tuple[float, np.ndarray]]]] = {}
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for method, by_seed in loaded.items():
-        by_seed = {s: p for s, p in by_seed.items() if p[2].size == pool.shape[1]}
-        values[method] = {name: {s: resampled_values(p, FIGURE[name], pool) for s, p in by_seed.items()}
-                          for name in metrics}
-    for method in values:
-        if method == baseline:
-            continue
-        changes = {name: hierarchical_change(values[baseline][name], values[method][name], n_bootstrap=n_bootstrap,
-                                             level=level) for name in metrics}
-        if any(c["n_seeds"] for c in changes.values()):
-            out[method] = changes
-    return out
+    values = {method: {name: {s: resampled_values(p, FIGURE[name], pool) for s, p in by_seed.items()
+                              if p[2].size == pool.shape[1]} for name in metrics} for method, by_seed in loaded.items()}
+    changes = {method: {name: hierarchical_change(values[baseline][name], values[method][name], n_bootstrap=n_bootstrap,
+                                                  level=level) for name in metrics} for method in values if method != baseline}
+    return {method: c for method, c in changes.items() if any(x["n_seeds"] for x in c.values())}

@@ -62,6 +62,7 @@ def _verdict_lines(summary: dict) -> list[str]:
     judged = summary["verdict"]
     base, alpha = summary["baseline"], judged["alpha"]
     seeds = [row["n_seeds"] for info in summary["tasks"].values() for row in info["methods"].values()]
+    low, high = (min(seeds), max(seeds)) if seeds else (0, 0)  # seeds per cell
     lines = ["## Does mixing do what it is said to do?", "",
              f"One row per claim and task: every method against the baseline `{base}` over the same seeds. "
              f"Where the runs' predictions are on disk, each change has a {LEVEL:.0%} interval from a paired, "
@@ -102,15 +103,9 @@ def _verdict_lines(summary: dict) -> list[str]:
               f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
               f"freedom, so with 2 seeds p-values are coarse and a real effect seldom reaches p < {alpha}; "
               f"'unclear' is not evidence of no effect: the ± beside an interval is the smallest change it could "
-              f"have detected. Seeds per cell here: {_seed_range(seeds)}.",
+              f"have detected. Seeds per cell here: {low if low == high else f'{low} to {high}'}.",
               "", _recommended_vs_ts_summary(summary), ""]
     return lines
-
-
-def _seed_range(seeds: list[int]) -> str:
-    """'3', or '2 to 3' where cells have different numbers of seeds."""
-    low, high = (min(seeds), max(seeds)) if seeds else (0, 0)
-    return str(low) if low == high else f"{low} to {high}"
 
 
 def _recommended_vs_ts_summary(summary: dict) -> str:

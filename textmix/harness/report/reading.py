@@ -37,15 +37,10 @@ def incomplete_reason(result: dict) -> str | None:
 def split_incomplete(results: list[dict]) -> tuple[list[dict], list[dict[str, Any]]]:
     """(runs with every figure, incomplete runs as {task, method, seed, label_noise, folder, reason}): an
     incomplete run is listed, never averaged (see `incomplete_reason`)."""
-    complete, incomplete = [], []
-    for r in results:
-        reason = incomplete_reason(r)
-        if reason is None:
-            complete.append(r)
-        else:
-            incomplete.append({"task": variant(r), "method": r["method"], "seed": r["seed"],
-                               "folder": r.get("_folder", "?"), "reason": reason})
-    return complete, incomplete
+    reasons = [incomplete_reason(r) for r in results]
+    return [r for r, why in zip(results, reasons, strict=True) if why is None], [
+        {"task": variant(r), "method": r["method"], "seed": r["seed"], "folder": r.get("_folder", "?"), "reason": why}
+        for r, why in zip(results, reasons, strict=True) if why is not None]
 
 
 def label_noise(result: dict) -> float:
@@ -239,8 +234,8 @@ def _order_names(order: dict, key: str) -> list[str]:
 
 
 def _check_baseline(baseline: str, finished: set[str], planned: list[str]) -> None:
-    """An `InputError` (with the closest name) when `baseline` is no method of the sweep; a warning when it is
-    one but has no results (the change columns are then empty). The default `none` absent is a warning."""
+    """An `InputError` (with the closest name) when `baseline` is no method of the sweep; a warning when it has no
+    results (the change columns are then empty) or is the default `none` and absent."""
     if baseline in finished:
         return
     known = sorted(finished | set(planned))
@@ -252,9 +247,8 @@ def _check_baseline(baseline: str, finished: set[str], planned: list[str]) -> No
 
 
 def _sweep_file(path: Path, kind: type, without: str, skipped: list[dict[str, str]]) -> Any:
-    """The content of a sweep's JSON file `path` (None when it does not exist); a file that is not valid JSON
-    or not of `kind` is named in a warning and in `skipped` (saying what the report lacks without it) and
-    gives None."""
+    """The content of a sweep's JSON file `path`, or None: when it does not exist, or is not valid JSON or not of
+    `kind` (then named in a warning and in `skipped`, saying what the report lacks without it)."""
     if not path.exists():
         return None
     try:

@@ -47,8 +47,6 @@ REQUIRED = {kind: check_view(f"required of {kind}", names) for kind, names in (
 """The figures a run of each problem type must have to count in the means; without one it is incomplete."""
 assert all(FIGURE[n].per_example or FIGURE[n].resampled for n in INTERVALS), "an interval needs a resampled figure"
 
-TOKEN_METRIC = "entity_f1"
-"""The task metric of token classification runs (`problem_type` `token`, the NER recipe)."""
 CHANCE_MARGIN = 0.02
 """A run 'beats the majority class clearly' when its accuracy exceeds it by more than this; a token
 classification run (where always answering `O` scores an entity F1 of 0) when its entity F1 does."""
@@ -58,28 +56,25 @@ seeds gives p < ALPHA (with few seeds the test has little power)."""
 OVERCONFIDENT_T = 1.05
 """A fitted temperature above this: the model was over-confident (temperature scaling softened it)."""
 UNDERCONFIDENT_T = 0.95
-"""A fitted temperature below this: the model was under-confident (temperature scaling sharpened it).
-Between the two the baseline is 'close to calibrated'."""
+"""A fitted temperature below this: under-confident (scaling sharpened it); between the two: 'close to calibrated'."""
 OCCLUSION_KINDS = ("occlusion", "mask")
 """Shift kinds that hide part of the input (image patches; masked words are occluded text): the
 'occlusion robustness' claim. Every other kind counts towards 'corruption robustness'."""
 SHIFT_KINDS = tuple(kind for kinds in SHIFT_FAMILIES.values() for kind in kinds)
-"""Known shift kinds (`textmix.robustness.SHIFT_FAMILIES`), in the order of the tables and plots (others follow,
-sorted)."""
+"""Known shift kinds (`textmix.robustness.SHIFT_FAMILIES`), in table and plot order (others follow, sorted)."""
 DEFAULT_TEST_SET = "GLUE dev"
 """What a task's test set is called when neither its results nor the caller say."""
 
 
 def task_metric(result: dict) -> str:
-    """The name of a run's task metric: entity F1 for token classification; for a GLUE task (the recipe's
-    `task_name`, whatever the grid calls the task) its metric in `textmix.harness.glue.GLUE_TASKS`; Pearson for other regression tasks;
-    else accuracy. Results without their configuration fall back to the task's name. A run's own
-    `task_metric` (the NER recipe's, for tags that are not entities: accuracy) wins."""
+    """The name of a run's task metric: its own `task_metric` (the NER recipe's, for tags that are not entities);
+    entity F1 for token classification; a GLUE task's (the recipe's `task_name`, else the task's name) in
+    `textmix.harness.glue.GLUE_TASKS`; Pearson for other regression tasks; else accuracy."""
     own = result.get("task_metric")
     if isinstance(own, str) and own:
         return own
     if result.get("problem_type") == "token":
-        return TOKEN_METRIC
+        return "entity_f1"
     data = (result.get("config") or {}).get("data") or {}
     glue = data.get("task_name") if "task_name" in data else result.get("task")
     from ..glue import GLUE_TASKS  # the GLUE task table declares each task's metric

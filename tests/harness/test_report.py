@@ -10,19 +10,12 @@ import pytest
 from scipy.stats import ttest_rel
 
 from textmix.harness.cli import main
-from textmix.harness.report import (
-    OVERCONFIDENT_T,
-    UNDERCONFIDENT_T,
-    build_report,
-    calibration_direction,
-    find_clashes,
-    label_noise,
-    paired_change,
-    scan,
-    summarise,
-    variant_label,
-    write_report,
-)
+from textmix.harness.report import build_report, write_report
+from textmix.harness.report.claims import calibration_direction
+from textmix.harness.report.reading import find_clashes, label_noise, scan, variant_label
+from textmix.harness.report.statistics import paired_change
+from textmix.harness.report.summary import summarise
+from textmix.harness.report.views import OVERCONFIDENT_T, UNDERCONFIDENT_T
 
 
 def result(task, method, seed, acc, ece, majority=0.6):
@@ -50,12 +43,13 @@ def test_summary_means_stds_changes_and_best():
 
 
 def test_columns_come_from_one_declaration_with_their_metadata():
-    from textmix.harness.report import COLUMN, COLUMNS, LOWER_IS_BETTER, REPORT_COLUMNS, run_values
+    from textmix.harness.figures import FIGURE
+    from textmix.harness.report.views import run_values
 
-    assert COLUMNS == [c.name for c in REPORT_COLUMNS]
-    assert {"smece", "smece_ts", "nll_ts", "brier_ts", "ece_sweep"} <= LOWER_IS_BETTER
-    assert "temperature" not in LOWER_IS_BETTER and "accuracy" not in LOWER_IS_BETTER
-    assert COLUMN["smece"].bounds == (0.0, 1.0) and COLUMN["smece"].higher_is_better is False
+    lower = {n for n, f in FIGURE.items() if f.higher_is_better is False}
+    assert {"smece", "smece_ts", "nll_ts", "brier_ts", "ece_sweep"} <= lower
+    assert "temperature" not in lower and "accuracy" not in lower
+    assert FIGURE["smece"].bounds == (0.0, 1.0) and FIGURE["smece"].higher_is_better is False
     run = {"task": "rte", "test": {"accuracy": 0.7, "smece": 0.11, "ece_sweep": 0.12, "nll": 0.6, "brier": 0.4},
            "test_ts": {"smece": 0.05, "nll": 0.55, "brier": 0.38}, "validation_ts": {"nll": 0.5}, "temperature": 1.3}
     values = run_values(run)
@@ -274,23 +268,33 @@ def test_a_grid_whose_tasks_are_dicts_orders_the_report(tmp_path):
 
 def test_an_at_chance_baseline_gets_no_direction_and_a_bound_temperature_is_marked():
     from textmix.calibration import fit_temperature
-    from textmix.harness.report import baseline_calibration, baseline_line
+    from textmix.calibration.temperature import at_search_bound
+    from textmix.harness.report.claims import baseline_calibration
+    from textmix.harness.report.markdown import baseline_line
 
     # the case seen: at chance, a fitted 0.93 read as "under-confident" beside confidence 0.118 vs accuracy 0.016
     chance = baseline_calibration({"temperature": 0.93, "mean_confidence": 0.118, "accuracy": 0.016,
-                                   "at_chance_seeds": [0, 1]})
+                                   "at_chance_seeds": [0, 1]}, [])
     line = baseline_line("none", chance)
     assert "under-confident" not in line and "temperature 0.93 (not judged: at chance)" in line
     # confidently wrong on every row: the NLL falls all the way to the search's upper end, where the fit stops
     logits = np.tile([[4.0, 0.0, 0.0]], (30, 1))
     temperature = fit_temperature(logits, np.full(30, 1))
     assert temperature > 99
+    runs = [{"temperature_at_bound": at_search_bound(temperature, logits=logits, labels=np.full(30, 1))}]
     bound = baseline_calibration({"temperature": temperature, "mean_confidence": 0.96, "accuracy": 0.5,
-                                  "at_chance_seeds": []})
+                                  "at_chance_seeds": []}, runs)
     assert bound["at_bound"] and "over-confident" not in baseline_line("none", bound)
     assert f"temperature {temperature:.2f} (the search bound, not a fit)" in baseline_line("none", bound)
-    fitted = baseline_calibration({"temperature": 1.4, "mean_confidence": 0.95, "accuracy": 0.8, "at_chance_seeds": []})
+    fitted = baseline_calibration({"temperature": 1.4, "mean_confidence": 0.95, "accuracy": 0.8, "at_chance_seeds": []},
+                                  [{"temperature_at_bound": False}])
     assert fitted["direction"] == "over-confident" and not fitted["at_bound"]
+    # the report reads each run's `temperature_at_bound` (written by the recipe), never recomputes it
+    said = baseline_calibration({"temperature": 1.4, "mean_confidence": 0.95, "accuracy": 0.8, "at_chance_seeds": []},
+                                [{"temperature_at_bound": False}, {"temperature_at_bound": True}])
+    assert said["at_bound"] and said["direction"] == "not judged: temperature at the search bound"
+    assert not baseline_calibration({"temperature": 100.0, "mean_confidence": 0.9, "accuracy": 0.8,
+                                     "at_chance_seeds": []}, [{"temperature_at_bound": False}])["at_bound"]
 
 
 def test_the_recommendation_names_the_calibrated_model_of_its_best_validation_seed(tmp_path):

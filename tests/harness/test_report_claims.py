@@ -22,7 +22,8 @@ import pytest
 from PIL import Image
 from scipy.stats import ttest_rel
 
-from textmix.harness.report import ALPHA, build_report
+from textmix.harness.report import build_report
+from textmix.harness.report.views import ALPHA
 
 SEEDS = (0, 1, 2)
 JITTER = (0.004, -0.003, 0.001)
@@ -334,21 +335,21 @@ def test_the_recommendation_is_chosen_on_validation_never_on_test(sweep):
 
 
 def test_a_temperature_within_1_percent_of_a_search_bound_is_the_bound():
-    from textmix.calibration.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE
-    from textmix.harness.report.claims import temperature_at_bound
+    """The rule behind each run's `temperature_at_bound`, which the report reads."""
+    from textmix.calibration.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE, at_search_bound
 
-    assert temperature_at_bound(MAX_TEMPERATURE) and temperature_at_bound(MAX_TEMPERATURE * 0.99)
-    assert not temperature_at_bound(MAX_TEMPERATURE * 0.989)
-    assert temperature_at_bound(MIN_TEMPERATURE) and temperature_at_bound(MIN_TEMPERATURE * 1.01)
-    assert not temperature_at_bound(MIN_TEMPERATURE * 1.011)
-    assert not temperature_at_bound(1.0) and not temperature_at_bound(math.nan)
+    assert at_search_bound(MAX_TEMPERATURE) and at_search_bound(MAX_TEMPERATURE * 0.99)
+    assert not at_search_bound(MAX_TEMPERATURE * 0.989)
+    assert at_search_bound(MIN_TEMPERATURE) and at_search_bound(MIN_TEMPERATURE * 1.01)
+    assert not at_search_bound(MIN_TEMPERATURE * 1.011)
+    assert not at_search_bound(1.0) and not at_search_bound(math.nan)
 
 
 def _row(val_nll: float, at_chance: list[int] | None = None) -> dict:
-    from textmix.harness.report.figures import RECOMMENDED_TEST
+    from textmix.harness.report.views import RECOMMENDED
 
     row = {"validation_nll_ts": val_nll, "validation_nll_ts_std": 0.01, "n_seeds": 3, "at_chance_seeds": at_chance or []}
-    for k in RECOMMENDED_TEST:
+    for k in RECOMMENDED:
         row[k], row[f"{k}_std"] = 0.5, 0.0
     return row
 

@@ -12,7 +12,8 @@ import pytest
 
 from textmix.harness.cli import main
 from textmix.harness.compare import grid_problems
-from textmix.harness.report import build_report, incomplete_reason
+from textmix.harness.report import build_report
+from textmix.harness.report.reading import incomplete_reason
 
 
 def result(method, seed, acc, ece=0.1, **test):

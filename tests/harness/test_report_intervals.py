@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from textmix.harness.report import build_report, judge
+from textmix.harness.report import build_report
 from textmix.harness.report.intervals import hierarchical_change, task_intervals
+from textmix.harness.report.statistics import judge
 
 SEEDS = (0, 1, 2)
 N = 600
@@ -232,7 +233,8 @@ def test_resampled_values_average_the_per_example_figures_of_each_resample():
     """NLL, Brier and smECE by hand on each resample row: -log p[y], sum_k (p_k - 1[y = k])^2, relplot-free
     smECE of the resample (`smooth_ece_binary` on it); the scaled metrics read the scaled probabilities."""
     from textmix.calibration.smooth import smooth_ece_binary
-    from textmix.harness.report.intervals import EXAMPLE_METRICS, resampled_values
+    from textmix.harness.figures import FIGURE
+    from textmix.harness.report.intervals import resampled_values
 
     probs = _probs([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4], [0.1, 0.9]])
     scaled = _probs([[0.6, 0.4], [0.3, 0.7], [0.55, 0.45], [0.2, 0.8]])
@@ -242,11 +244,11 @@ def test_resampled_values_average_the_per_example_figures_of_each_resample():
     brier_ex = [2 * 0.3 ** 2, 2 * 0.2 ** 2, 2 * 0.6 ** 2, 2 * 0.1 ** 2]
     nll_ts_ex = [-np.log(0.6), -np.log(0.7), -np.log(0.45), -np.log(0.8)]
     for name, per_example in (("nll", nll_ex), ("brier", brier_ex), ("nll_ts", nll_ts_ex)):
-        whole, each = resampled_values((probs, scaled, labels), EXAMPLE_METRICS[name], pool)
+        whole, each = resampled_values((probs, scaled, labels), FIGURE[name], pool)
         assert whole == pytest.approx(np.mean(per_example))
         np.testing.assert_allclose(each[:3], [np.mean([per_example[i] for i in row]) for row in pool[:3]])
     for name, p in (("smece", probs), ("smece_ts", scaled)):
-        whole, each = resampled_values((probs, scaled, labels), EXAMPLE_METRICS[name], pool[:3])
+        whole, each = resampled_values((probs, scaled, labels), FIGURE[name], pool[:3])
         conf, hit = p.max(1), (p.argmax(1) == labels).astype(float)
         assert whole == pytest.approx(smooth_ece_binary(conf, hit)[0])
         np.testing.assert_allclose(each, [smooth_ece_binary(conf[row], hit[row])[0] for row in pool[:3]], atol=1e-9)

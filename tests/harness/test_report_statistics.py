@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from textmix.harness.report.figures import ALPHA
 from textmix.harness.report.statistics import _mean_std, add_intervals, judge, paired_change, shift_means
+from textmix.harness.report.views import ALPHA
 
 
 def test_mean_and_sample_std_by_hand():

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_rel
 
-from textmix.harness.report import CLAIM_TABLE, COLUMN, Claim, register_claim, unregister_claim, write_report
+from textmix.harness.figures import FIGURE
+from textmix.harness.report import claims, write_report
+from textmix.harness.report.claims import CLAIMS, Claim, check_claims
 
 COVERAGE = {"none": (0.80, 0.82, 0.81), "mixup": (0.90, 0.93, 0.91)}
 
@@ -18,11 +20,11 @@ def run(method, seed):
 
 
 @pytest.fixture
-def throwaway_claim():
-    claim = register_claim(Claim("selective accuracy", ("accuracy_at_coverage_80",), "higher", "columns",
-                                 "accuracy on the 80 % most confident test predictions"))
-    yield claim
-    unregister_claim(claim.name)
+def throwaway_claim(monkeypatch):
+    claim = Claim("selective accuracy", ("accuracy_at_coverage_80",), "higher", "columns",
+                  "accuracy on the 80 % most confident test predictions")
+    monkeypatch.setattr(claims, "CLAIMS", check_claims((*CLAIMS, claim)))
+    return claim
 
 
 def test_a_claim_row_registered_is_judged_in_the_verdict_table(tmp_path, throwaway_claim):
@@ -35,14 +37,13 @@ def test_a_claim_row_registered_is_judged_in_the_verdict_table(tmp_path, throwaw
     assert entry["method"] == "mixup" and entry["delta"] == pytest.approx(diffs.mean())
     assert entry["p_value"] == pytest.approx(ttest_rel(COVERAGE["mixup"], COVERAGE["none"]).pvalue)
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
-    label = COLUMN["accuracy_at_coverage_80"].label
+    label = FIGURE["accuracy_at_coverage_80"].label
     assert f"| selective accuracy | rte | mixup ({label} {diffs.mean():+.4f}" in md
     assert "**selective accuracy**: accuracy on the 80 % most confident test predictions" in md
 
 
-def test_unregistering_leaves_the_built_in_claims(throwaway_claim):
-    unregister_claim(throwaway_claim.name)
-    assert [c.name for c in CLAIM_TABLE] == ["calibration", "calibration after temperature scaling",
+def test_the_claims_are_one_tuple_in_the_verdict_table_order():
+    assert isinstance(CLAIMS, tuple) and [c.name for c in CLAIMS] == ["calibration", "calibration after temperature scaling",
                                              "corruption robustness", "occlusion robustness", "label-noise tolerance"]
 
 
@@ -59,8 +60,8 @@ def test_a_bad_claim_row_is_an_error_naming_the_fix(kwargs, message):
 
 
 def test_a_claim_name_is_declared_once():
-    with pytest.raises(ValueError, match="already declared"):
-        register_claim(Claim("calibration", ("accuracy",), "higher", "columns", "again"))
+    with pytest.raises(ValueError, match="declared more than once"):
+        check_claims((*CLAIMS, Claim("calibration", ("accuracy",), "higher", "columns", "again")))
 
 
 OLD_HEADER = ("| method | {m} | Δ {m} |{acc} ECE | Δ ECE | ECE (TS) | smECE | smECE (TS) | MCE | adaptive ECE | Brier | NLL "

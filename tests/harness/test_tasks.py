@@ -190,7 +190,7 @@ def test_a_grid_with_shift_but_no_test_labels_is_refused_before_any_run(tmp_path
 
 
 def test_the_report_scores_a_task_by_what_it_is_not_by_its_name():
-    from textmix.harness.report import task_metric
+    from textmix.harness.report.views import task_metric
 
     def result(task, glue, problem_type="classification"):
         return {"task": task, "problem_type": problem_type, "config": {"data": {"task_name": glue}}}

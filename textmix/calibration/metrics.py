@@ -58,12 +58,14 @@ __all__ = [
     "ReliabilityBins",
     "accuracy",
     "adaptive_calibration_error",
+    "brier_per_example",
     "brier_score",
     "calibration_report",
     "classwise_calibration_error",
     "expected_calibration_error",
     "maximum_calibration_error",
     "negative_log_likelihood",
+    "nll_per_example",
     "reliability_bins",
     "rms_calibration_error",
     "to_probabilities",
@@ -239,9 +241,13 @@ def _classwise_ece(p: _Prepared, n_bins: int) -> float:
     return float(np.mean(per_class))
 
 
-def _brier(p: _Prepared) -> float:
+def _brier_each(p: _Prepared) -> torch.Tensor:
     onehot = torch.nn.functional.one_hot(p.labels, p.probs.shape[1]).double()
-    return float(((p.probs - onehot) ** 2).sum(dim=1).mean())
+    return ((p.probs - onehot) ** 2).sum(dim=1)
+
+
+def _brier(p: _Prepared) -> float:
+    return float(_brier_each(p).mean())
 
 
 def _nll(p: _Prepared) -> float:
@@ -304,6 +310,17 @@ def brier_score(scores: ScoresLike, labels: LabelsLike, *, from_logits: bool = T
 def negative_log_likelihood(scores: ScoresLike, labels: LabelsLike, *, from_logits: bool = True) -> float:
     """Mean negative log-likelihood of the true class (natural log)."""
     return _nll(_prepare(scores, labels, from_logits))
+
+
+def brier_per_example(scores: ScoresLike, labels: LabelsLike, *, from_logits: bool = True) -> np.ndarray:
+    """Each example's Brier score ``sum_k (p_ik - 1[y_i == k])^2`` (their mean is ``brier_score``)."""
+    return _brier_each(_prepare(scores, labels, from_logits)).numpy()
+
+
+def nll_per_example(scores: ScoresLike, labels: LabelsLike, *, from_logits: bool = True) -> np.ndarray:
+    """Each example's negative log-likelihood of the true class (their mean is ``negative_log_likelihood``)."""
+    p = _prepare(scores, labels, from_logits)
+    return -p.log_probs.gather(1, p.labels[:, None])[:, 0].numpy()
 
 
 def accuracy(scores: ScoresLike, labels: LabelsLike, *, from_logits: bool = True) -> float:

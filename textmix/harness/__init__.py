@@ -12,8 +12,9 @@ that needs it. Modules:
 - `textmix.harness.recipes.glue` / `.image` / `.ner`: the recipes; `.common` what they share; `.arguments` their
   argument classes and parser; `.registry` the recipe of each modality.
 - `textmix.harness.compare`: grids of tasks x methods x seeds, parsed once into a `Sweep`, and their presets.
+- `textmix.harness.figures`: a run's figures, each declared once; the report's views name them.
 - `textmix.harness.report`: the report of a sweep (markdown, csv, json, reliability diagrams), a package split
-  by job; its figures and claims declared once each (`report.figures`).
+  by job (`build_report`, `write_report`); its claims declared once (`report.claims.CLAIMS`).
 - `textmix.harness.schema`: results.json as TypedDicts, what every recipe writes and the report reads.
 - `textmix.harness.cli`: the `textmix` command (`textmix compare`, `textmix train`, `textmix report`).
 """

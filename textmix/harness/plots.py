@@ -1,9 +1,6 @@
-"""Pictures of `textmix report` beyond the reliability grid: distribution shift and label noise per task.
-
-matplotlib is imported inside the functions and drives an explicit Agg canvas (no pyplot, no global
-backend switch): the figure helpers of `textmix.calibration.reliability`. Both functions draw from a task's entry of
-the report's summary (`textmix.harness.report.summarise`).
-"""
+"""Pictures of `textmix report` beyond the reliability grid: distribution shift and label noise per task, drawn
+from a task's entry of the report's summary (`textmix.harness.report.summary.summarise`) on an explicit Agg canvas
+(`textmix.calibration.reliability`: no pyplot, no global backend switch)."""
 
 from __future__ import annotations
 
@@ -15,7 +12,8 @@ import numpy as np
 
 from textmix.calibration.reliability import new_figure, save_png
 
-from .report.figures import PANELS  # the figures drawn, top to bottom: (key in the summary, axis label)
+from .figures import FIGURE
+from .report.views import PLOTTED, number
 
 
 def _arrays(points: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -24,20 +22,22 @@ def _arrays(points: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.nd
     return x, mean, np.nan_to_num(std)
 
 
-def _severity(severity: str) -> float:
-    try:
-        return float(severity)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _style(method: str, index: int, info: dict[str, Any], baseline: str | None) -> dict[str, Any]:
+def _style(method: str, index: int, at_chance: bool, baseline: str | None) -> dict[str, Any]:
     """Line style of a method: the baseline black and dashed, a method with seeds at chance marked in the legend."""
-    row = info["methods"].get(method, {})
-    name = f"{method} (at chance)" if row.get("at_chance_seeds") else method
+    name = f"{method} (at chance)" if at_chance else method
     if method == baseline:
         return {"color": "black", "linestyle": "--", "label": f"{name} (baseline)", "zorder": 3}
     return {"color": f"C{index % 10}", "label": name}
+
+
+def _legend(fig: Any, axes: np.ndarray) -> None:
+    """One legend for all panels, each method once."""
+    found: dict[str, Any] = {}
+    for ax in axes.flat:
+        for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+            found.setdefault(name, handle)
+    if found:
+        fig.legend(list(found.values()), list(found), loc="outside right center", fontsize="small")
 
 
 def shift_plot(label: str, info: dict[str, Any], path: str | Path, baseline: str | None = None) -> None:
@@ -48,9 +48,10 @@ def shift_plot(label: str, info: dict[str, Any], path: str | Path, baseline: str
     kinds = shift["kinds"]
     fig = new_figure((3.0 * len(kinds) + 1.6, 5.2))
     axes = np.asarray(fig.subplots(2, len(kinds), squeeze=False, sharey="row"))
-    styles = {m: _style(m, i, info, baseline) for i, m in enumerate(shift["methods"])}
+    styles = {m: _style(m, i, bool(info["methods"].get(m, {}).get("at_chance_seeds")), baseline)
+              for i, m in enumerate(shift["methods"])}
     for j, kind in enumerate(kinds):
-        for i, (key, name) in enumerate(PANELS):
+        for i, key in enumerate(PLOTTED):
             ax = axes[i, j]
             for method, per_kind in shift["methods"].items():
                 cells = per_kind.get(kind)
@@ -58,8 +59,7 @@ def shift_plot(label: str, info: dict[str, Any], path: str | Path, baseline: str
                     continue
                 clean = shift.get("clean", {}).get(method, {})
                 points = [(0.0, clean.get(key, math.nan), clean.get(f"{key}_std", math.nan))]
-                points += [(_severity(s), c[key], c[f"{key}_std"]) for s, c in cells.items()
-                           if not math.isnan(_severity(s))]
+                points += [(number(s), c[key], c[f"{key}_std"]) for s, c in cells.items() if not math.isnan(number(s))]
                 x, mean, std = _arrays(sorted(points))
                 if x.size == 0:
                     continue
@@ -70,16 +70,9 @@ def shift_plot(label: str, info: dict[str, Any], path: str | Path, baseline: str
             else:
                 ax.set_xlabel("severity (0 = clean)")
             if j == 0:
-                ax.set_ylabel(name)
+                ax.set_ylabel(FIGURE[key].label)
             ax.grid(alpha=0.3)
-    handles, names = [], []
-    for ax in axes.flat:
-        for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
-            if name not in names:
-                handles.append(handle)
-                names.append(name)
-    if handles:
-        fig.legend(handles, names, loc="outside right center", fontsize="small")
+    _legend(fig, axes)
     fig.suptitle(f"{label}: accuracy and ECE under distribution shift (mean ± std over seeds)")
     save_png(fig, path)
 
@@ -90,25 +83,20 @@ def label_noise_plot(task: str, variants: list[tuple[float, dict[str, Any]]], pa
     trained at, one line per method, mean over seeds with ± std error bars (`baseline` black and dashed).
     `variants`: (rate, the summary's entry of the task at that rate), for each rate."""
     fig = new_figure((9.0, 3.6))
-    axes = fig.subplots(1, 2, squeeze=False)[0]
+    axes = fig.subplots(1, 2, squeeze=False)
     methods = list(dict.fromkeys(m for _, info in variants for m in info["methods"]))
-    for i, (key, name) in enumerate(PANELS):
-        ax = axes[i]
+    for i, key in enumerate(PLOTTED):
+        ax = axes[0, i]
         for k, method in enumerate(methods):
-            points = [(rate, info["methods"][method][key], info["methods"][method][f"{key}_std"])
-                      for rate, info in variants if method in info["methods"]]
-            x, mean, std = _arrays(sorted(points))
+            rows = [(rate, info["methods"][method]) for rate, info in variants if method in info["methods"]]
+            x, mean, std = _arrays(sorted((rate, row[key], row[f"{key}_std"]) for rate, row in rows))
             if x.size:
-                with_rows = {"methods": {method: {"at_chance_seeds": [s for _, info in variants
-                                                                      for s in info["methods"].get(method, {}).get(
-                                                                          "at_chance_seeds", [])]}}}
+                at_chance = any(row.get("at_chance_seeds") for _, row in rows)
                 ax.errorbar(x, mean, yerr=std, marker="o", markersize=3, capsize=3,
-                            **_style(method, k, with_rows, baseline))
+                            **_style(method, k, at_chance, baseline))
         ax.set_xlabel("label noise (share of training labels flipped)")
-        ax.set_ylabel(f"test {name}")
+        ax.set_ylabel(f"test {FIGURE[key].label}")
         ax.grid(alpha=0.3)
-    handles, names = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, names, loc="outside right center", fontsize="small")
+    _legend(fig, axes[:, :1])
     fig.suptitle(f"{task}: test accuracy and ECE against label noise (mean ± std over seeds)")
     save_png(fig, path)

@@ -328,7 +328,7 @@ def test_without_seqeval_entity_tags_fail_before_training_naming_the_install(tmp
 
 def test_tags_that_are_not_entities_are_scored_by_token_accuracy_and_said(tmp_path, capsys):
     from textmix.harness.recipes import ner
-    from textmix.harness.report import task_metric
+    from textmix.harness.report.views import task_metric
 
     sentence = [("dogs", "NNS"), ("bark", "VBP"), ("loudly", "RB")]
     files = {"train_file": conll(tmp_path / "train.conll", [sentence] * 4),

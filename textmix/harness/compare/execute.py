@@ -119,7 +119,7 @@ def release_lock(folder: Path) -> None:
 
 def _run_line(name: str, results: Mapping[str, Any]) -> str:
     """One line for a finished run: task/method/seed, the task metric, accuracy, ECE and training time."""
-    from ..report import task_metric
+    from ..report.views import task_metric
 
     test = results.get("test", {}) if isinstance(results.get("test"), Mapping) else {}
     metric = task_metric(results) if "task" in results else "accuracy"

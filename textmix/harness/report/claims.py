@@ -3,20 +3,82 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .figures import (
-    ALPHA,
-    CLAIM_TABLE,
-    OVERCONFIDENT_T,
-    RECOMMENDED_TEST,
-    RECOMMENDED_VS_TS,
-    UNDERCONFIDENT_T,
-    Claim,
-    _number,
-)
+from . import views
 from .statistics import _nan_high, judge, paired_change, shift_means
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim made for mixing, judged per task against the baseline: its `name`; `text`, what it measures, for
+    report.md; `metrics`, the report columns it is judged on (or `shifted accuracy`), `better` lower or higher (a
+    method helps (hurts) only where every metric says so); which runs it selects: `evidence` `columns` (the summary
+    rows' changes) or `shift` (accuracy on the shifted test sets whose kind `shift_kinds` accepts, averaged per
+    seed), and `noisy_only` (only tasks trained with label noise); `stand_in`: a column used for a metric that
+    older results lack; `shows_calibration`: its verdict row carries the baseline's miscalibration."""
+
+    name: str
+    metrics: tuple[str, ...]
+    better: str
+    evidence: str
+    text: str
+    stand_in: tuple[tuple[str, str], ...] = ()
+    shift_kinds: Callable[[str], bool] | None = None
+    noisy_only: bool = False
+    shows_calibration: bool = False
+
+    def __post_init__(self) -> None:
+        if self.better not in ("lower", "higher"):
+            raise ValueError(f"claim {self.name!r}: `better` is {self.better!r}; use 'lower' or 'higher'.")
+        if self.evidence not in ("columns", "shift"):
+            raise ValueError(f"claim {self.name!r}: `evidence` is {self.evidence!r}; use 'columns' or 'shift'.")
+        if (self.evidence == "shift") != (self.shift_kinds is not None):
+            raise ValueError(f"claim {self.name!r}: a `shift` claim needs `shift_kinds`, and only it takes them.")
+        unknown = [m for m in self.metrics if self.evidence == "columns" and m not in views.COLUMNS]
+        if unknown:
+            raise ValueError(f"claim {self.name!r}: {unknown} are no report columns; known: {list(views.COLUMNS)}.")
+
+
+def check_claims(claims: tuple[Claim, ...]) -> tuple[Claim, ...]:
+    """`claims`, or a ValueError naming a claim declared twice."""
+    names = [c.name for c in claims]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"the claims {twice} are declared more than once; give each claim its own name.")
+    return claims
+
+
+CLAIMS: tuple[Claim, ...] = check_claims((
+    Claim("calibration", ("smece", "nll", "brier"), "lower", "columns",
+          "smooth ECE, NLL and Brier score on the clean test set (lower is better; helps or hurts only where all "
+          "three agree: NLL and Brier are proper scores, rewarding calibration and sharpness together)",
+          stand_in=(("smece", "ece"),), shows_calibration=True),
+    Claim("calibration after temperature scaling", ("smece_ts", "nll_ts"), "lower", "columns",
+          "does mixing + temperature scaling beat the baseline + temperature scaling: smooth ECE and NLL after "
+          "scaling with the temperature fitted on validation (helps or hurts only where both agree)",
+          stand_in=(("smece_ts", "ece_ts"),), shows_calibration=True),
+    Claim("corruption robustness", ("shifted accuracy",), "higher", "shift",
+          "test accuracy on corrupted copies of the test set, averaged per seed over every shift kind but "
+          f"{' and '.join(views.OCCLUSION_KINDS)} and over their severities", shift_kinds=lambda k: k not in views.OCCLUSION_KINDS),
+    Claim("occlusion robustness", ("shifted accuracy",), "higher", "shift",
+          "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: masked words are "
+          "occluded text) and their severities", shift_kinds=lambda k: k in views.OCCLUSION_KINDS),
+    Claim("label-noise tolerance", ("accuracy",), "higher", "columns",
+          "test accuracy of runs trained with that share of training labels flipped, against the baseline trained at "
+          "the same rate", noisy_only=True),
+))
+"""The claims of the verdict table, in its order: one row each."""
+
+
+def change_columns() -> tuple[str, ...]:
+    """The figures whose change against the baseline each summary row carries: `views.CHANGES` and every column a
+    claim is judged on (or stands in for one), in `COLUMNS` order."""
+    wanted = {*views.CHANGES, *(m for c in CLAIMS for m in c.metrics), *(s for c in CLAIMS for pair in c.stand_in for s in pair)}
+    return tuple(c for c in views.COLUMNS if c in wanted)
 
 
 def calibration_direction(temperature: float) -> str:
@@ -24,31 +86,19 @@ def calibration_direction(temperature: float) -> str:
     calibrated` in between, `unknown` without a temperature."""
     if temperature is None or math.isnan(temperature):
         return "unknown"
-    if temperature > OVERCONFIDENT_T:
-        return "over-confident"
-    if temperature < UNDERCONFIDENT_T:
-        return "under-confident"
-    return "close to calibrated"
+    return ("over-confident" if temperature > views.OVERCONFIDENT_T else "under-confident"
+            if temperature < views.UNDERCONFIDENT_T else "close to calibrated")
 
 
-def temperature_at_bound(temperature: float) -> bool:
-    """Whether a (mean) fitted temperature sits at an end of `fit_temperature`'s search range (within 1 %):
-    the search stopped there, so the value is a bound, not a fitted optimum."""
-    from textmix.calibration.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE
-
-    if temperature is None or math.isnan(temperature):
-        return False
-    return temperature >= MAX_TEMPERATURE * 0.99 or temperature <= MIN_TEMPERATURE * 1.01
-
-
-def baseline_calibration(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def baseline_calibration(row: dict[str, Any] | None, runs: list[dict]) -> dict[str, Any] | None:
     """The baseline's miscalibration of a task: mean temperature, mean confidence and accuracy over seeds
     and the `calibration_direction`; None without a baseline row or any of those figures. A baseline with
     seeds at chance gets no direction (`not judged: at chance`: its confidence says nothing about a model
-    that learned), nor does a temperature at the search bound (`at_bound`)."""
+    that learned), nor does one whose `runs` say their temperature sits at the search bound (`at_bound`:
+    `temperature_at_bound` in a results.json)."""
     if not row or all(math.isnan(row.get(k, math.nan)) for k in ("temperature", "mean_confidence")):
         return None
-    at_bound = temperature_at_bound(row["temperature"])
+    at_bound = any(r.get("temperature_at_bound") is True for r in runs)
     if row.get("at_chance_seeds"):
         direction = "not judged: at chance"
     elif at_bound:
@@ -57,14 +107,6 @@ def baseline_calibration(row: dict[str, Any] | None) -> dict[str, Any] | None:
         direction = calibration_direction(row["temperature"])
     return {"temperature": row["temperature"], "mean_confidence": row["mean_confidence"],
             "accuracy": row["accuracy"], "direction": direction, "at_bound": at_bound}
-
-
-def temperature_text(calibration: dict[str, Any], missing: str = "not recorded") -> str:
-    """The temperature as report.md shows it: 2 decimals, `missing`, or marked as the search bound."""
-    temperature = calibration["temperature"]
-    if math.isnan(temperature):
-        return missing
-    return f"{temperature:.2f}" + (" (the search bound, not a fit)" if calibration.get("at_bound") else "")
 
 
 def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
@@ -79,8 +121,8 @@ def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, s
         return None, "every method with a validation NLL after temperature scaling has seeds at chance"
     best = min(eligible, key=lambda m: eligible[m]["validation_nll_ts"])
     row = eligible[best]
-    test = {k: row[k] for k in RECOMMENDED_TEST}
-    test.update({f"{k}_std": row[f"{k}_std"] for k in RECOMMENDED_TEST})
+    test = {k: row[k] for k in views.RECOMMENDED}
+    test.update({f"{k}_std": row[f"{k}_std"] for k in views.RECOMMENDED})
     return {"method": best, "validation_nll_ts": row["validation_nll_ts"],
             "validation_nll_ts_std": row["validation_nll_ts_std"], "n_seeds": row["n_seeds"],
             "chosen_on": "validation NLL after temperature scaling", "test": test}, ""
@@ -92,10 +134,10 @@ def against_baseline_ts(method: str, rows: dict[str, dict[str, Any]], baseline: 
     `changes` of `RECOMMENDED_VS_TS`."""
     if method == baseline:
         return {"verdict": "is the baseline", "changes": {}}
-    changes = {m: c for m in RECOMMENDED_VS_TS if (c := rows.get(method, {}).get(f"{m}_change")) and c.get("n")}
+    changes = {m: c for m in views.RECOMMENDED_VS_TS if (c := rows.get(method, {}).get(f"{m}_change")) and c.get("n")}
     if not changes:
         return {"verdict": "unknown", "changes": {}}
-    decisive = changes.get(RECOMMENDED_VS_TS[0])
+    decisive = changes.get(views.RECOMMENDED_VS_TS[0])
     judged = "unclear" if decisive is None else judge(decisive, "lower")
     verdict = {"helps": "beat", "hurts": "lost"}.get(judged, "unclear")
     return {"verdict": verdict, "changes": changes}
@@ -108,7 +150,7 @@ def calibrated_to_ship(runs: list[dict]) -> str | None:
                and (Path(r["_folder"]) / str(r["calibrated"])).is_dir()]
     if not written:
         return None
-    best = min(written, key=lambda r: _nan_high(_number((r.get("validation_ts") or {}).get("nll"))))
+    best = min(written, key=lambda r: _nan_high(views.number((r.get("validation_ts") or {}).get("nll"))))
     return str(Path(best["_folder"]) / str(best["calibrated"]))
 
 
@@ -135,27 +177,24 @@ def _shift_changes(claim: Claim, runs: dict[str, list[dict]], baseline: str, oth
     """{method: {metric: change}}: the accuracy on the shifted test sets of the kinds the claim selects, averaged
     per seed, against the baseline (nothing when the task has none of those kinds)."""
     chosen = [k for k in kinds if claim.shift_kinds(k)]
-    if not chosen:
-        return {}
-    return {m: {claim.metrics[0]: paired_change(*shift_means(runs[baseline], runs[m], chosen))} for m in others}
+    changes = {m: paired_change(*shift_means(runs[baseline], runs[m], chosen)) for m in others} if chosen else {}
+    return {m: {claim.metrics[0]: c} for m, c in changes.items() if c["n"]}
 
 
 def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
             shift: dict | None) -> dict[str, Any]:
-    """The changes against the baseline behind each claim of `CLAIM_TABLE` on one task (claims without data, or
+    """The changes against the baseline behind each claim of `CLAIMS` on one task (claims without data, or
     not selecting this task's runs, left out)."""
     if baseline not in rows:
         return {}
     others = [m for m in rows if m != baseline]
     kinds = (shift or {}).get("kinds", [])
     claims: dict[str, Any] = {}
-    for claim in CLAIM_TABLE:
+    for claim in CLAIMS:
         if claim.noisy_only and not noise > 0:
             continue
-        found = (_column_changes(claim, rows, others) if claim.evidence == "columns"
-                 else _shift_changes(claim, runs_by_method, baseline, others, kinds))
-        changes = {m: {k: c for k, c in by.items() if c and c["n"]} for m, by in found.items()}
-        changes = {m: by for m, by in changes.items() if by}
+        changes = (_column_changes(claim, rows, others) if claim.evidence == "columns"
+                   else _shift_changes(claim, runs_by_method, baseline, others, kinds))
         if changes:
             extra = {"kinds": [k for k in kinds if claim.shift_kinds(k)]} if claim.shift_kinds else {}
             claims[claim.name] = {"metric": ", ".join(claim.metrics), "better": claim.better, **extra,
@@ -163,13 +202,13 @@ def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseli
     return claims
 
 
-def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
-    """Does mixing do what it is said to do? For each claim of `CLAIM_TABLE` and task with data (`claims` of the
+def verdict(summary: dict[str, Any], alpha: float = views.ALPHA) -> dict[str, Any]:
+    """Does mixing do what it is said to do? For each claim of `CLAIMS` and task with data (`claims` of the
     summary's tasks), the methods that help (p < `alpha`, the right sign), hurt (p < `alpha`, the wrong
     sign), are at chance (seeds that do not beat the majority class: no evidence either way) or show no
     significant change. Calibration rows carry the baseline's `baseline_calibration`."""
     rows = []
-    for claim in CLAIM_TABLE:
+    for claim in CLAIMS:
         for label, info in summary["tasks"].items():
             data = (info.get("claims") or {}).get(claim.name)
             if not data:
@@ -192,16 +231,11 @@ def verdict(summary: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
                 verdicts = set(judged.values())
                 if at_chance:
                     entry["at_chance_seeds"] = at_chance
-                    row["at_chance"].append(entry)
-                elif verdicts == {"helps"}:
-                    row["helps"].append(entry)
-                elif verdicts == {"hurts"}:
-                    row["hurts"].append(entry)
-                else:
-                    row["no_change"].append(entry)
+                row["at_chance" if at_chance else "helps" if verdicts == {"helps"} else "hurts"
+                    if verdicts == {"hurts"} else "no_change"].append(entry)
             if claim.shows_calibration:
                 row["baseline_calibration"] = info.get("baseline_calibration")
             rows.append(row)
     return {"alpha": alpha, "test": "bootstrap interval (seeds, then test examples; paired) where the runs' "
             "predictions allow, else the paired t-test over seeds, against the baseline",
-            "baseline": summary["baseline"], "claims": [c.name for c in CLAIM_TABLE], "rows": rows}
+            "baseline": summary["baseline"], "claims": [c.name for c in CLAIMS], "rows": rows}

@@ -1,28 +1,21 @@
-"""Intervals that use the data: a paired, hierarchical bootstrap of each change against the baseline.
-
-For one task, a change of a figure (smECE, NLL, Brier, before or after temperature scaling) from the
-baseline to another method is resampled in two stages, after the way the data were made:
-
-1. the seeds both methods have, with replacement (a new set of training runs);
-2. for each seed drawn, the test examples, with replacement: one of `POOL` resamples, the same
-   resamples for every method of the task and seed (`textmix.calibration.bootstrap_indices` with the
-   runs' `BOOTSTRAP_SEED`: the resamples behind each run's own `smece_ci`), so both methods are scored
-   on the same examples (paired).
-
-A replicate's change is the mean over the seeds drawn of (method - baseline) on the examples drawn;
-the interval is the percentile interval of `n_bootstrap` replicates. Its half-width is the smallest
-change it can tell from no change (`detectable`). The figures come from each run's predictions.npz
-(test logits and labels; token runs: their labelled tokens) and results.json's temperature.
-"""
+"""A paired, hierarchical bootstrap of each change of a figure (`views.INTERVALS`) against the baseline: the seeds
+both methods have, with replacement, then for each seed drawn one of `POOL` resamples of the test examples, the
+same for every method of the task and seed (`textmix.calibration.bootstrap_indices` with the runs'
+`BOOTSTRAP_SEED`: the resamples behind each run's own `smece_ci`). A replicate's change is the mean over the
+seeds drawn of (method - baseline) on the examples drawn; the interval is the percentile interval of the
+replicates, its half-width the smallest change it can tell from none (`detectable`). The figures come from each
+run's predictions.npz (token runs: their labelled tokens) and results.json's temperature."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from ..figures import FIGURE, Figure
+from .views import INTERVALS
 
 POOL: int | None = None
 """Resamples of the test examples per run; None: the runs' own `RUN_BOOTSTRAP` (the indices of their `smece_ci`)."""
@@ -34,53 +27,6 @@ REPORT_SEED = 0
 """Seed of the seed-level draws (the example-level resamples use the runs' `BOOTSTRAP_SEED`)."""
 
 
-@dataclass(frozen=True)
-class ExampleMetric:
-    """A figure that can be recomputed on resampled test examples: `per_example` gives one value per
-    example whose mean is the figure (None: computed on the resample as a whole by `whole`, or on all
-    resamples at once by `rows`, given (K, N, C) probabilities and (K, N) labels);
-    `scaled`: on the probabilities after temperature scaling."""
-
-    name: str
-    scaled: bool
-    per_example: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-    whole: Callable[[np.ndarray, np.ndarray], float] | None = None
-    rows: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-
-
-def _nll(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    return -np.log(np.clip(probs[np.arange(labels.size), labels], np.finfo(np.float64).tiny, None))
-
-
-def _brier(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    onehot = np.zeros_like(probs)
-    onehot[np.arange(labels.size), labels] = 1.0
-    return ((probs - onehot) ** 2).sum(axis=1)
-
-
-def _smece(probs: np.ndarray, labels: np.ndarray) -> float:
-    from textmix.calibration.smooth import smooth_ece_binary
-
-    return smooth_ece_binary(probs.max(axis=1), (probs.argmax(axis=1) == labels).astype(np.float64))[0]
-
-
-def _smece_rows(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    from textmix.calibration.smooth import smooth_ece_rows
-
-    return smooth_ece_rows(probs.max(axis=2), (probs.argmax(axis=2) == labels).astype(np.float64))
-
-
-EXAMPLE_METRICS: dict[str, ExampleMetric] = {m.name: m for m in (
-    ExampleMetric("smece", False, whole=_smece, rows=_smece_rows),
-    ExampleMetric("nll", False, per_example=_nll),
-    ExampleMetric("brier", False, per_example=_brier),
-    ExampleMetric("smece_ts", True, whole=_smece, rows=_smece_rows),
-    ExampleMetric("nll_ts", True, per_example=_nll),
-    ExampleMetric("brier_ts", True, per_example=_brier),
-)}
-"""The report columns (`textmix.harness.report.REPORT_COLUMNS`) with an interval from the examples."""
-
-
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -90,24 +36,18 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def run_predictions(result: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(test probabilities, the same after temperature scaling, labels) of a single-label or token
     classification run from its predictions.npz, or None when the run has none (or no temperature)."""
-    from .reading import load_test_predictions
+    from .reading import classifier_predictions
 
-    kind = result.get("problem_type", "classification")
     temperature = result.get("temperature")
-    if kind not in ("classification", "token") or not isinstance(temperature, int | float):
+    if not isinstance(temperature, int | float):
         return None
     try:
-        loaded = load_test_predictions(result)
+        loaded = classifier_predictions(result)
     except Exception:  # noqa: BLE001 - a damaged file (named by `reading.check_predictions` in a report)
         return None
     if loaded is None:
         return None
-    logits, labels = np.asarray(loaded[0], np.float64), loaded[1]
-    if kind == "token":
-        from textmix.calibration import labelled_tokens
-
-        logits, labels = labelled_tokens(logits, labels)
-        logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
+    logits, labels = np.asarray(loaded[0], np.float64), np.asarray(loaded[1])
     if logits.ndim == 2 and logits.shape[1] == 1:
         logits = logits[:, 0]
     if logits.ndim == 1:  # one positive-class logit
@@ -116,18 +56,16 @@ def run_predictions(result: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, 
     return _softmax(logits), _softmax(logits / float(temperature)), labels
 
 
-def resampled_values(predictions: tuple[np.ndarray, np.ndarray, np.ndarray], metric: ExampleMetric,
+def resampled_values(predictions: tuple[np.ndarray, np.ndarray, np.ndarray], figure: Figure,
                      pool: np.ndarray) -> tuple[float, np.ndarray]:
     """(the figure on all test examples, the figure on each resample of `pool` (K, N))."""
-    probs = predictions[1] if metric.scaled else predictions[0]
+    probs = predictions[1] if figure.scaled else predictions[0]
     labels = predictions[2]
-    if metric.per_example is not None:
-        values = metric.per_example(probs, labels)
+    if figure.per_example is not None:
+        values = figure.per_example(probs, labels)
         return float(values.mean()), values[pool].mean(axis=1)
-    assert metric.whole is not None
-    if metric.rows is not None:
-        return metric.whole(probs, labels), metric.rows(probs[pool], labels[pool])
-    return metric.whole(probs, labels), np.array([metric.whole(probs[i], labels[i]) for i in pool])
+    assert figure.resampled is not None, f"{figure.name} has no interval from the test examples"
+    return float(figure.resampled(probs[None], labels[None])[0]), figure.resampled(probs[pool], labels[pool])
 
 
 def hierarchical_change(base: Mapping[int, tuple[float, np.ndarray]], other: Mapping[int, tuple[float, np.ndarray]],
@@ -155,7 +93,7 @@ def hierarchical_change(base: Mapping[int, tuple[float, np.ndarray]], other: Map
 
 
 def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], baseline: str,
-                   metrics: Sequence[str] = tuple(EXAMPLE_METRICS), *, n_bootstrap: int = REPORT_BOOTSTRAP,
+                   metrics: Sequence[str] = INTERVALS, *, n_bootstrap: int = REPORT_BOOTSTRAP,
                    level: float = LEVEL) -> dict[str, dict[str, dict[str, float]]]:
     """{method: {metric: hierarchical_change}} for every method of one task against `baseline`, from the
     runs' predictions (methods or seeds without predictions, or whose test sets differ in size, are left out)."""
@@ -165,24 +103,12 @@ def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], ba
 
     loaded = {m: {int(r["seed"]): p for r in runs if (p := run_predictions(r)) is not None}
               for m, runs in runs_by_method.items()}
-    base = loaded.get(baseline) or {}
-    if not base:
-        return {}
-    sizes = {p[2].size for p in base.values()}
-    if len(sizes) != 1:
+    sizes = {p[2].size for p in (loaded.get(baseline) or {}).values()}
+    if len(sizes) != 1:  # no baseline predictions, or test sets of several sizes
         return {}
     pool = bootstrap_indices(sizes.pop(), POOL or RUN_BOOTSTRAP, BOOTSTRAP_SEED)
-    values: dict[str, dict[str, dict[int, tuple[float, np.ndarray]]]] = {}
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for method, by_seed in loaded.items():
-        by_seed = {s: p for s, p in by_seed.items() if p[2].size == pool.shape[1]}
-        values[method] = {name: {s: resampled_values(p, EXAMPLE_METRICS[name], pool) for s, p in by_seed.items()}
-                          for name in metrics}
-    for method in values:
-        if method == baseline:
-            continue
-        changes = {name: hierarchical_change(values[baseline][name], values[method][name], n_bootstrap=n_bootstrap,
-                                             level=level) for name in metrics}
-        if any(c["n_seeds"] for c in changes.values()):
-            out[method] = changes
-    return out
+    values = {method: {name: {s: resampled_values(p, FIGURE[name], pool) for s, p in by_seed.items()
+                              if p[2].size == pool.shape[1]} for name in metrics} for method, by_seed in loaded.items()}
+    changes = {method: {name: hierarchical_change(values[baseline][name], values[method][name], n_bootstrap=n_bootstrap,
+                                                  level=level) for name in metrics} for method in values if method != baseline}
+    return {method: c for method, c in changes.items() if any(x["n_seeds"] for x in c.values())}

@@ -6,22 +6,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..figures import FIGURE
 from ..recipes.common import write_atomic
-from .claims import temperature_text
-from .figures import (
-    BEST,
-    CHANCE_MARGIN,
-    CLAIM_TABLE,
-    COLUMN,
-    DEFAULT_TEST_SET,
-    OVERCONFIDENT_T,
-    SHIFT_SHOWN,
-    TABLE_COLUMNS,
-    UNDERCONFIDENT_T,
-    Column,
-    _number,
-    task_metric,
-)
+from . import claims, views
 from .intervals import LEVEL
 from .statistics import _severity_key
 
@@ -48,17 +35,34 @@ def _change(change: dict | None, digits: int = 4) -> str:
     return f"{change['delta']:+.{digits}f}{p}"
 
 
+def _change_text(metric: str, change: dict, detail: bool = True) -> str:
+    """`<label> <change> [<interval>]`, with the detectable change and the p-value when `detail`."""
+    text = f"{FIGURE[metric].label if metric in FIGURE else metric} {change['delta']:+.4f}"
+    if not math.isnan(views.number(change.get("low"))):
+        text += f" [{change['low']:+.4f}, {change['high']:+.4f}]"
+        if detail:
+            text += f" ±{change['detectable']:.4f}" + (" over test examples only (1 seed)" if change.get("n") == 1 else "")
+    return text + (f", p={_p(change['p_value'])}" if detail else "")
+
+
+def _calibration_text(calibration: dict[str, Any], missing: str, sep: str) -> str:
+    """The baseline's temperature (`missing`, or marked as the search bound), direction, confidence and accuracy."""
+    t = calibration["temperature"]
+    shown = missing if math.isnan(t) else f"{t:.2f}" + (" (the search bound, not a fit)" if calibration["at_bound"] else "")
+    return (f"temperature {shown} ({calibration['direction']}){sep} mean confidence "
+            f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}")
+
+
 def baseline_line(baseline: str, calibration: dict[str, Any]) -> str:
     """report.md's line on the direction of a task's baseline miscalibration."""
-    shown = temperature_text(calibration)
-    return (f"Baseline `{baseline}`: temperature {shown} ({calibration['direction']}), mean confidence "
-            f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}.")
+    return f"Baseline `{baseline}`: {_calibration_text(calibration, 'not recorded', ',')}."
 
 
 def _verdict_lines(summary: dict) -> list[str]:
     judged = summary["verdict"]
     base, alpha = summary["baseline"], judged["alpha"]
     seeds = [row["n_seeds"] for info in summary["tasks"].values() for row in info["methods"].values()]
+    low, high = (min(seeds), max(seeds)) if seeds else (0, 0)  # seeds per cell
     lines = ["## Does mixing do what it is said to do?", "",
              f"One row per claim and task: every method against the baseline `{base}` over the same seeds. "
              f"Where the runs' predictions are on disk, each change has a {LEVEL:.0%} interval from a paired, "
@@ -76,52 +80,33 @@ def _verdict_lines(summary: dict) -> list[str]:
     lines += [f"| claim | task | helps | hurts | unclear | at chance ⚠ | baseline `{base}` |",
               "|---|---|---|---|---|---|---|"]
 
-    def figure(metric: str, change: dict) -> str:
-        label = COLUMN[metric].label if metric in COLUMN else metric
-        text = f"{label} {change['delta']:+.4f}"
-        if not math.isnan(_number(change.get("low"))):
-            text += f" [{change['low']:+.4f}, {change['high']:+.4f}] ±{change['detectable']:.4f}"
-            if change.get("n") == 1:
-                text += " over test examples only (1 seed)"
-        return text + f", p={_p(change['p_value'])}"
-
     def names(entries: list[dict], mark: str = "") -> str:
-        return ", ".join(f"{e['method']}{mark} ({'; '.join(figure(k, c) for k, c in e['metrics'].items())})"
+        return ", ".join(f"{e['method']}{mark} ({'; '.join(_change_text(k, c) for k, c in e['metrics'].items())})"
                          for e in entries) or "–"
 
     for row in judged["rows"]:
         calibration = row.get("baseline_calibration")
+        beside = ""
         if "baseline_calibration" in row:  # the claim shows the baseline's miscalibration (`Claim.shows_calibration`)
-            beside = ("–" if not calibration else
-                      f"temperature {temperature_text(calibration, '–')} ({calibration['direction']}); mean "
-                      f"confidence {_num(calibration['mean_confidence'], 3)} vs accuracy "
-                      f"{_num(calibration['accuracy'], 3)}")
-        else:
-            beside = ""
+            beside = _calibration_text(calibration, "–", ";") if calibration else "–"
         if row["baseline_at_chance"]:
             beside = f"⚠ at chance{'; ' + beside if beside else ''}"
         lines.append(f"| {row['claim']} | {row['task']} | {names(row['helps'])} | {names(row['hurts'])} | "
                      f"{names(row['no_change'])} | {names(row['at_chance'], ' ⚠')} | {beside} |")
-    lines += ["", "Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in CLAIM_TABLE) + ".",
+    lines += ["", "Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in claims.CLAIMS) + ".",
               "",
               f"Mixing is often said to calibrate; whether it helps depends on which way the baseline is off: "
-              f"a temperature above {OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
-              f"below {UNDERCONFIDENT_T} under-confident (softening, as mixing does, makes it worse). The baseline "
+              f"a temperature above {views.OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
+              f"below {views.UNDERCONFIDENT_T} under-confident (softening, as mixing does, makes it worse). The baseline "
               "column says which, per task, so no row reads as a universal law.",
               "",
               f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
               f"freedom, so with 2 seeds p-values are coarse and a real effect seldom reaches p < {alpha}; "
               f"'unclear' is not evidence of no effect: the ± beside an interval is the smallest change it could "
-              f"have detected. Seeds per cell here: {_seed_range(seeds)}.",
+              f"have detected. Seeds per cell here: {low if low == high else f'{low} to {high}'}.",
               "", _recommended_vs_ts_summary(summary), ""]
     return lines
 
-
-
-def _seed_range(seeds: list[int]) -> str:
-    """'3', or '2 to 3' where cells have different numbers of seeds."""
-    low, high = (min(seeds), max(seeds)) if seeds else (0, 0)
-    return str(low) if low == high else f"{low} to {high}"
 
 def _recommended_vs_ts_summary(summary: dict) -> str:
     """report.md's count of tasks where the recommended method beat the baseline + temperature scaling on test."""
@@ -146,12 +131,7 @@ def _versus_ts_line(chosen: dict, baseline: str) -> str:
         return ""
     if verdict == "is the baseline":
         return f" Against `{baseline}` + temperature scaling: the recommendation is `{baseline}` itself."
-    parts = []
-    for metric, c in against["changes"].items():
-        text = f"{COLUMN[metric].label} {c['delta']:+.4f}"
-        if not math.isnan(_number(c.get("low"))):
-            text += f" [{c['low']:+.4f}, {c['high']:+.4f}]"
-        parts.append(text)
+    parts = [_change_text(metric, c, detail=False) for metric, c in against["changes"].items()]
     word = {"beat": "beat", "lost": "lost to", "unclear": "did not clearly beat"}[verdict]
     return f" On the test set it {word} `{baseline}` + temperature scaling: " + "; ".join(parts) + "."
 
@@ -174,12 +154,12 @@ def _recommendation_line(info: dict) -> str:
 
 def _shift_cell(figures: dict) -> str:
     """One cell of the shift table: the figures of `SHIFT_SHOWN`, `a / b / c`."""
-    return " / ".join(_num(figures.get(k, math.nan)) for k in SHIFT_SHOWN)
+    return " / ".join(_num(figures.get(k, math.nan)) for k in views.SHIFT_SHOWN)
 
 
 def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
     severities = sorted({s for k in shift["kinds"] for s in shift["severities"][k]}, key=_severity_key)
-    shown = " / ".join(COLUMN[k].label for k in SHIFT_SHOWN)
+    shown = " / ".join(FIGURE[k].label for k in views.SHIFT_SHOWN)
     lines = [f"### {label}: distribution shift", "",
              f"{shown[:1].upper()}{shown[1:]} (the temperature fitted on the clean validation split; "
              "mean over seeds) on corrupted copies of the test set, by kind and severity; severity 0 "
@@ -199,25 +179,22 @@ def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
     return [*lines, ""]
 
 
-def _table_columns(metric: str) -> list[Column]:
-    """The columns of a task's per-method table (`TABLE_COLUMNS`), less one whose header repeats the task metric."""
-    return [c for c in TABLE_COLUMNS if c.name == "task_metric" or c.header != metric]
-
-
 def _method_table(info: dict, metric: str) -> list[str]:
-    """A task's table: one row per method, mean ± std over seeds of `TABLE_COLUMNS`, changes where declared."""
+    """A task's table: one row per method, mean ± std over seeds of `TABLE` (less a column whose header repeats
+    the task metric), each of `TABLE_CHANGES` followed by its change against the baseline."""
+    columns = [n for n in views.TABLE if n == "task_metric" or FIGURE[n].short != metric]
     header = ["method"]
-    for column in _table_columns(metric):
-        name = column.header.format(metric=metric)
-        header += [name, f"Δ {name}"] if column.delta_in_table else [name]
+    for n in columns:
+        name = FIGURE[n].short.format(metric=metric)
+        header += [name, f"Δ {name}"] if n in views.TABLE_CHANGES else [name]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, row in info["methods"].items():
         mark = f" ⚠ {len(row['at_chance_seeds'])}/{row['n_seeds']}" if row["at_chance_seeds"] else ""
         cells = [f"{method}{mark}{_seeds_note(row)}"]
-        for column in _table_columns(metric):
-            cells.append(_fmt(row[column.name], row[f"{column.name}_std"], column.digits))
-            if column.delta_in_table:
-                cells.append(_change(row.get(f"{column.name}_change")))
+        for n in columns:
+            cells.append(_fmt(row[n], row[f"{n}_std"], FIGURE[n].digits))
+            if n in views.TABLE_CHANGES:
+                cells.append(_change(row.get(f"{n}_change")))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -226,8 +203,8 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
     """report.md's section of one task: test set, notes, baseline calibration, recommendation, tables."""
     lines: list[str] = []
     maj = info["majority_accuracy"]
-    metric = info.get("metric") or task_metric({"task": task})
-    lines += [f"## {task}", "", f"Test set: {info.get('test_set') or meta.get('test_set', DEFAULT_TEST_SET)}."]
+    metric = info.get("metric") or views.task_metric({"task": task})
+    lines += [f"## {task}", "", f"Test set: {info.get('test_set') or meta.get('test_set', views.DEFAULT_TEST_SET)}."]
     if info.get("skipped_methods"):
         lines.append("Methods skipped on this task: "
                      + ", ".join(f"{m} ({why})" for m, why in info["skipped_methods"].items()) + ".")
@@ -242,7 +219,7 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
         lines.append(baseline_line(summary["baseline"], info["baseline_calibration"]))
     if "recommended" in info:
         lines.append(_recommendation_line(info))
-    best = "; ".join(f"best {metric if c.name == 'task_metric' else c.label}: **{info['best'][c.name]}**" for c in BEST)
+    best = "; ".join(f"best {metric if n == 'task_metric' else FIGURE[n].label}: **{info['best'][n]}**" for n in views.BEST)
     lines += [best[:1].upper() + best[1:]
               + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", ""]
     lines += _method_table(info, metric)
@@ -252,46 +229,41 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
     return lines
 
 
+def _section(title: str, intro: str, items: list[str]) -> list[str]:
+    return [f"## {title}", "", *([intro, ""] if intro else []), *items, ""]
+
+
 def _appendix_lines(summary: dict) -> list[str]:
     """report.md after the tasks: the pictures, clashes, incomplete runs, skipped files, failed runs."""
-    lines: list[str] = []
-    lines += ["## Reliability diagrams", "", "Tasks (rows) x methods (columns), test predictions of all seeds "
-              "pooled.", "", "![reliability diagrams](reliability.png)", ""]
+    lines = _section("Reliability diagrams", "Tasks (rows) x methods (columns), test predictions of all seeds pooled.",
+                     ["![reliability diagrams](reliability.png)"])
     plots = summary.get("plots") or {}
     if plots.get("shift"):
-        lines += ["## Distribution shift plots", "",
-                  "Per task, after Ovadia et al. (2019): one column per shift kind, accuracy (top) and ECE (bottom) "
-                  "against severity (0: the clean test set), one line per method, mean ± std over seeds (shaded).", ""]
-        lines += [f"![{task}: distribution shift]({name})" for task, name in plots["shift"].items()] + [""]
+        lines += _section("Distribution shift plots", "Per task, after Ovadia et al. (2019): one column per shift kind, "
+                          "accuracy (top) and ECE (bottom) against severity (0: the clean test set), one line per method, "
+                          "mean ± std over seeds (shaded).",
+                          [f"![{task}: distribution shift]({name})" for task, name in plots["shift"].items()])
     if plots.get("label_noise"):
-        lines += ["## Label noise plots", "",
-                  "Per task trained at several label-noise rates: test accuracy and ECE against the rate of flipped "
-                  "training labels, one line per method, mean ± std over seeds.", ""]
-        lines += [f"![{task}: label noise]({name})" for task, name in plots["label_noise"].items()] + [""]
+        lines += _section("Label noise plots", "Per task trained at several label-noise rates: test accuracy and ECE "
+                          "against the rate of flipped training labels, one line per method, mean ± std over seeds.",
+                          [f"![{task}: label noise]({name})" for task, name in plots["label_noise"].items()])
     if summary.get("clashes"):
-        lines += ["## Clashes", "", "Runs that claim the same task and method but differ in configuration or repeat "
-                  "a seed: never pooled, left out of the tables and diagrams above. Move one set away, or re-run "
-                  "them so that their method names say what differs.", ""]
-        for clash in summary["clashes"]:
-            lines.append(f"- {clash['task']} / {clash['method']}: {clash['reason']}; runs: "
-                         + ", ".join(f"`{f}`" for f in clash["folders"]))
-        lines.append("")
+        lines += _section("Clashes", "Runs that claim the same task and method but differ in configuration or repeat "
+                          "a seed: never pooled, left out of the tables and diagrams above. Move one set away, or re-run "
+                          "them so that their method names say what differs.",
+                          [f"- {c['task']} / {c['method']}: {c['reason']}; runs: " + ", ".join(f"`{f}`" for f in c["folders"])
+                           for c in summary["clashes"]])
     if summary.get("incomplete"):
-        lines += ["## Incomplete runs", "", "Runs with a missing or non-finite figure: left out of the means, "
-                  "changes and diagrams above (the rows they belong to say how many seeds are left). Run them "
-                  "again, or look at their run.log.", ""]
-        lines += [f"- {r['task']} / {r['method']} / seed {r['seed']}: {r['reason']} (`{r['folder']}`)"
-                  for r in summary["incomplete"]]
-        lines.append("")
+        lines += _section("Incomplete runs", "Runs with a missing or non-finite figure: left out of the means, changes "
+                          "and diagrams above (the rows they belong to say how many seeds are left). Run them again, or "
+                          "look at their run.log.", [f"- {r['task']} / {r['method']} / seed {r['seed']}: {r['reason']} "
+                                                     f"(`{r['folder']}`)" for r in summary["incomplete"]])
     if summary.get("skipped"):
-        lines += ["## Skipped files", ""]
-        lines += [f"- `{s['file']}`: {s['reason']}" for s in summary["skipped"]]
-        lines.append("")
+        lines += _section("Skipped files", "", [f"- `{s['file']}`: {s['reason']}" for s in summary["skipped"]])
     if summary.get("failures"):
-        lines += ["## Failed runs", ""]
-        lines += [f"- {f.get('task')} / {f.get('method')} / seed {f.get('seed')}: {f.get('error')}"
-                  + (f" (traceback: `{f['log']}`)" if f.get("log") else "") for f in summary["failures"]]
-        lines.append("")
+        lines += _section("Failed runs", "", [f"- {f.get('task')} / {f.get('method')} / seed {f.get('seed')}: "
+                                              f"{f.get('error')}" + (f" (traceback: `{f['log']}`)" if f.get("log") else "")
+                                              for f in summary["failures"]])
     return lines
 
 
@@ -310,8 +282,8 @@ def write_markdown(summary: dict, path: Path, meta: dict) -> None:
         "scaling fitted on the validation split; smECE: smooth ECE (Błasiok & Nakkiran 2023: kernel-smoothed, no "
         "bins; consistent where binned ECE is not), (TS) after temperature scaling. AURC: area under the risk-coverage curve (lower is better); "
         "acc@80% cov.: accuracy on the 80 % most confident predictions. ⚠ marks methods with seeds whose "
-        f"accuracy does not beat the majority class by more than {CHANCE_MARGIN:.2f}"
-        + (f" (token classification: whose entity F1 is not above {CHANCE_MARGIN:.2f}; there accuracy, ECE, "
+        f"accuracy does not beat the majority class by more than {views.CHANCE_MARGIN:.2f}"
+        + (f" (token classification: whose entity F1 is not above {views.CHANCE_MARGIN:.2f}; there accuracy, ECE, "
            "Brier and NLL are over the labelled tokens, and the majority class is the most frequent tag)"
            if any(i.get("chance_rule") == "entity_f1" for i in summary["tasks"].values()) else "")
         + ": their calibration is no evidence.",

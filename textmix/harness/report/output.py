@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import subprocess
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -12,93 +13,64 @@ from typing import Any
 import numpy as np
 
 from ..recipes.common import write_atomic, write_json_atomic
-from .figures import COLUMNS, CSV_CHANGES, DEFAULT_TEST_SET, INTERVAL_CSV
+from . import reading
 from .markdown import write_markdown
-from .reading import (
-    _check_baseline,
-    _order_names,
-    _sweep_file,
-    check_predictions,
-    find_clashes,
-    load_test_predictions,
-    plot_name,
-    scan,
-    split_incomplete,
-    variant,
-)
 from .summary import summarise
+from .views import COLUMNS, CSV_CHANGES, DEFAULT_TEST_SET, INTERVAL_CSV
 
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).resolve().parent).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
+def _csv_row(label: str, info: dict, method: str, row: dict) -> dict[str, Any]:
+    out = {"task": info.get("task", label), "method": method, "label_noise": info.get("label_noise", 0.0),
+           "n_seeds": row.get("n_seeds"), "majority_accuracy": info.get("majority_accuracy"),
+           "at_chance_seeds": " ".join(map(str, row.get("at_chance_seeds") or [])),
+           "incomplete_seeds": " ".join(map(str, row.get("incomplete_seeds") or []))}
+    for col in COLUMNS:
+        out[col], out[f"{col}_std"] = row.get(col), row.get(f"{col}_std")
+    for col in CSV_CHANGES:
+        change = row.get(f"{col}_change") or {}
+        out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
+    for col in INTERVAL_CSV:
+        change = row.get(f"{col}_change") or {}
+        out.update({f"{col}_{part}": change.get(part) for part in ("delta", "low", "high")})
+    return out
+
+
 def write_csv(summary: dict, path: Path) -> None:
     """report.csv: one row per task (and label-noise rate) and method with the summary's figures."""
-    fields = ["task", "method", "label_noise", "n_seeds", "majority_accuracy", "at_chance_seeds", "incomplete_seeds"]
-    for col in COLUMNS:
-        fields += [col, f"{col}_std"]
-    fields += [f"{col}_{part}" for col in CSV_CHANGES for part in ("delta", "p")]
-    fields += [f"{col}_{part}" for col in INTERVAL_CSV for part in ("delta", "low", "high")]
-    import io
-
     with io.StringIO(newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
+        writer = csv.DictWriter(f, fieldnames=list(_csv_row("", {}, "", {})))
         writer.writeheader()
-        for label, info in summary["tasks"].items():
-            for method, row in info["methods"].items():
-                out = {"task": info.get("task", label), "method": method, "label_noise": info.get("label_noise", 0.0),
-                       "n_seeds": row["n_seeds"], "majority_accuracy": info["majority_accuracy"],
-                       "at_chance_seeds": " ".join(map(str, row["at_chance_seeds"])),
-                       "incomplete_seeds": " ".join(map(str, row.get("incomplete_seeds") or []))}
-                for col in COLUMNS:
-                    out[col], out[f"{col}_std"] = row[col], row[f"{col}_std"]
-                for col in CSV_CHANGES:
-                    change = row.get(f"{col}_change") or {}
-                    out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
-                for col in INTERVAL_CSV:
-                    change = row.get(f"{col}_change") or {}
-                    for part in ("delta", "low", "high"):
-                        out[f"{col}_{part}"] = change.get(part)
-                writer.writerow(out)
+        writer.writerows(_csv_row(label, info, method, row) for label, info in summary["tasks"].items()
+                         for method, row in info["methods"].items())
         text = f.getvalue().encode("utf-8")
     write_atomic(path, lambda g: g.write(text))
 
 
-def write_reliability(results: list[dict], path: Path, summary: dict | None = None) -> None:
+def write_reliability(results: list[dict], path: Path, summary: dict) -> None:
     """Tasks (rows) x methods (columns) of reliability diagrams, in the summary's order, seeds pooled
     (token classification runs: their labelled tokens)."""
-    from textmix.calibration import labelled_tokens, reliability_grid
+    from textmix.calibration import reliability_grid
 
     pooled: dict[tuple[str, str], tuple[list, list]] = {}
     for r in results:
-        kind = r.get("problem_type", "regression" if r.get("regression") else "classification")
-        if kind not in ("classification", "token"):
-            continue
-        loaded = load_test_predictions(r)
-        if loaded is None:
-            continue
-        logits, labels = loaded
-        if kind == "token":
-            logits, labels = labelled_tokens(logits, labels)
-        cell = pooled.setdefault((variant(r), r["method"]), ([], []))
-        cell[0].append(logits)
-        cell[1].append(labels)
+        if (loaded := reading.classifier_predictions(r)) is not None:
+            cell = pooled.setdefault((reading.variant(r), r["method"]), ([], []))
+            cell[0].append(loaded[0])
+            cell[1].append(loaded[1])
     if pooled:
-        tasks = list((summary or {}).get("tasks", {}))
-        methods = list(dict.fromkeys(m for info in (summary or {}).get("tasks", {}).values() for m in info["methods"]))
-
-        def rank(key: tuple[str, str]) -> tuple[int, int]:
-            task, method = key
-            return (tasks.index(task) if task in tasks else len(tasks),
-                    methods.index(method) if method in methods else len(methods))
-
-        grid = {k: (np.concatenate(pooled[k][0]), np.concatenate(pooled[k][1])) for k in sorted(pooled, key=rank)}
+        tasks = list(summary["tasks"])
+        methods = list(dict.fromkeys(m for info in summary["tasks"].values() for m in info["methods"]))
+        rank = {k: (tasks.index(k[0]) if k[0] in tasks else len(tasks),
+                    methods.index(k[1]) if k[1] in methods else len(methods)) for k in pooled}
+        grid = {k: (np.concatenate(pooled[k][0]), np.concatenate(pooled[k][1])) for k in sorted(pooled, key=rank.get)}
         reliability_grid(grid, str(path), title="Reliability (test, seeds pooled): tasks x methods")
 
 
@@ -112,33 +84,22 @@ def write_plots(summary: dict, out_dir: Path) -> dict[str, dict[str, str]]:
     for label, info in summary["tasks"].items():
         by_task[info.get("task", label)].append((info.get("label_noise", 0.0), info))
         if info.get("shift"):
-            name = plot_name("shift", info.get("task", label), info.get("label_noise", 0.0))
+            name = reading.plot_name("shift", info.get("task", label), info.get("label_noise", 0.0))
             shift_plot(label, info, out_dir / name, baseline=summary["baseline"])
             out["shift"][label] = name
     for task, variants in by_task.items():
         if len(variants) > 1:
-            name = plot_name("label_noise", task)
+            name = reading.plot_name("label_noise", task)
             label_noise_plot(task, sorted(variants, key=lambda v: v[0]), out_dir / name, baseline=summary["baseline"])
             out["label_noise"][task] = name
     return out
-
-
-def _mark_incomplete(summary: dict, incomplete: list[dict[str, Any]]) -> None:
-    """Record in each row of `summary` the seeds of its incomplete runs (`incomplete_seeds`), left out of its means."""
-    for info in summary["tasks"].values():
-        for row in info["methods"].values():
-            row["incomplete_seeds"] = []
-    for run in incomplete:
-        row = ((summary["tasks"].get(run["task"]) or {}).get("methods") or {}).get(run["method"])
-        if row is not None:
-            row["incomplete_seeds"].append(run["seed"])
 
 
 def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
     """Rebuild report.md/.csv/.json, reliability.png and the shift and label-noise plots of a sweep from
     its results on disk (see `scan`) and, where the sweep has them, its grid.json, plan.json and failures.json."""
     sweep_dir = Path(sweep_dir)
-    results, skipped = scan(sweep_dir)
+    results, skipped = reading.scan(sweep_dir)
     if not results:
         if skipped:
             raise FileNotFoundError(f"no readable results under {sweep_dir}/runs: {len(skipped)} results.json "
@@ -146,14 +107,14 @@ def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
                                     "`textmix compare` again to redo them.")
         raise FileNotFoundError(f"no results under {sweep_dir}/runs: run `textmix compare` first.")
     skipped = list(skipped)
-    order = _sweep_file(sweep_dir / "grid.json", dict, "the tables follow the order of the results", skipped)
-    failures = _sweep_file(sweep_dir / "failures.json", list, "failed runs are not listed", skipped)
+    order = reading._sweep_file(sweep_dir / "grid.json", dict, "the tables follow the order of the results", skipped)
+    failures = reading._sweep_file(sweep_dir / "failures.json", list, "failed runs are not listed", skipped)
     if failures is not None and not all(isinstance(f, dict) for f in failures):
         skipped.append({"file": str(sweep_dir / "failures.json"), "reason": "holds entries that are not mappings; "
                         "failed runs are not listed"})
         failures = None
-    plan = _sweep_file(sweep_dir / "plan.json", dict, "the report says nothing about skipped methods", skipped)
-    _check_baseline(baseline, {r["method"] for r in results}, _order_names(order or {}, "methods"))
+    plan = reading._sweep_file(sweep_dir / "plan.json", dict, "the report says nothing about skipped methods", skipped)
+    reading._check_baseline(baseline, {r["method"] for r in results}, reading._order_names(order or {}, "methods"))
     return write_report(results, sweep_dir, baseline=baseline, order=order, failures=failures or [], skipped=skipped,
                         plan=plan)
 
@@ -181,27 +142,23 @@ def write_report(
     skipped: list[dict[str, str]] | None = None,
     plan: dict | None = None,
 ) -> dict:
-    """Write report.md/.csv/.json, reliability.png and the shift and label-noise plots into `out_dir` from
-    runs' results.json dicts.
-
-    Each result needs `task`, `method` and `seed`, and `_folder` (the run's folder, where its
-    predictions.npz is) for the reliability diagrams. Cells whose runs clash (`find_clashes`) are left
-    out and listed. `order`: see `summarise`; `failures`: runs that failed and `skipped`: result files
-    that did not load, both listed; `source` names the command in report.md; `test_set` names a task's
-    test data where its results do not (`test_set` in results.json); `plan`: the sweep's plan.json (methods
-    skipped per task). Returns the summary (as in report.json, with `clashes`, `skipped`, `failures`,
-    `verdict` and `plots`).
-    """
+    """Write report.md/.csv/.json, reliability.png and the shift and label-noise plots into `out_dir` from runs'
+    results.json dicts (each with `task`, `method`, `seed`, and `_folder` where its predictions.npz is). Cells whose
+    runs clash are left out and listed, as are `failures` (failed runs) and `skipped` (files that did not load);
+    `order`, `plan`, `test_set`: see `summarise`; `source` names the command in report.md. Returns the summary
+    (report.json)."""
     import textmix
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     first = results[0] if results else {}
-    results, clashes = find_clashes(results)
-    results, incomplete = split_incomplete(results)
-    skipped = [*(skipped or []), *check_predictions(results)]
+    results, clashes = reading.find_clashes(results)
+    results, incomplete = reading.split_incomplete(results)
+    skipped = [*(skipped or []), *reading.check_predictions(results)]
     summary = summarise(results, baseline=baseline, order=order, plan=plan, test_set=test_set)
-    _mark_incomplete(summary, incomplete)
+    for label, info in summary["tasks"].items():  # the seeds left out of each row's means
+        for method, row in info["methods"].items():
+            row["incomplete_seeds"] = [r["seed"] for r in incomplete if (r["task"], r["method"]) == (label, method)]
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "textmix": textmix.__version__,
             "commit": _git_commit(), "model": models_line(results) or first.get("model"), "n_runs": len(results),
             "versions": first.get("versions"), "source": source, "test_set": test_set}

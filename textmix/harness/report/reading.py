@@ -7,20 +7,13 @@ import math
 import re
 import warnings
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..checks import InputError, did_you_mean
 from ..schema import IDENTITY_KEYS, MAPPINGS, PER_PROCESS, RESULT_NEUTRAL
-from .figures import COLUMN, COLUMNS, REQUIRED, _number, task_metric
-
-
-def _source(result: dict, column: str) -> tuple[str, Any]:
-    """(`section.key` of a column in results.json, its raw value or None)."""
-    section = COLUMN[column].split
-    key = task_metric(result) if column == "task_metric" else COLUMN[column].key
-    holder = result if section is None else (result.get(section) or {})
-    return (key if section is None else f"{section}.{key}"), holder.get(key)
+from .views import COLUMNS, REQUIRED, number, source
 
 
 def incomplete_reason(result: dict) -> str | None:
@@ -30,7 +23,7 @@ def incomplete_reason(result: dict) -> str | None:
     required = REQUIRED.get(kind, REQUIRED["classification"])
     found = []
     for column in COLUMNS:
-        where, value = _source(result, column)
+        where, value = source(result, column)
         if value is None:
             if column in required:
                 found.append(f"{where} is missing")
@@ -44,25 +37,20 @@ def incomplete_reason(result: dict) -> str | None:
 def split_incomplete(results: list[dict]) -> tuple[list[dict], list[dict[str, Any]]]:
     """(runs with every figure, incomplete runs as {task, method, seed, label_noise, folder, reason}): an
     incomplete run is listed, never averaged (see `incomplete_reason`)."""
-    complete, incomplete = [], []
-    for r in results:
-        reason = incomplete_reason(r)
-        if reason is None:
-            complete.append(r)
-        else:
-            incomplete.append({"task": variant(r), "method": r["method"], "seed": r["seed"],
-                               "folder": r.get("_folder", "?"), "reason": reason})
-    return complete, incomplete
+    reasons = [incomplete_reason(r) for r in results]
+    return [r for r, why in zip(results, reasons, strict=True) if why is None], [
+        {"task": variant(r), "method": r["method"], "seed": r["seed"], "folder": r.get("_folder", "?"), "reason": why}
+        for r, why in zip(results, reasons, strict=True) if why is not None]
 
 
 def label_noise(result: dict) -> float:
     """The rate at which a run's training labels were flipped: `label_noise` in results.json, else (an
     older file) the `noise<rate>` folder the run lives in, else 0 (clean)."""
-    value = _number(result.get("label_noise"))
+    value = number(result.get("label_noise"))
     if math.isnan(value) and result.get("_folder"):
         parent = Path(result["_folder"]).parent.name
         if parent.startswith("noise"):
-            value = _number(parent[len("noise"):])
+            value = number(parent[len("noise"):])
     return 0.0 if math.isnan(value) else value
 
 
@@ -88,12 +76,8 @@ RUN_PATTERNS = ("runs/*/*/seed*/results.json", "runs/*/*/noise*/seed*/results.js
 
 
 def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
-    """(every readable run's results.json under `sweep_dir/runs`, the files skipped with the reason).
-
-    Runs are at `runs/<task>/<method>/seed<k>/` or, trained with label noise, at
-    `runs/<task>/<method>/noise<rate>/seed<k>/`. A file that is not valid JSON (a truncated write,
-    say), cannot be read, or lacks `task`, `method` or `seed` or has an entry of the wrong type
-    (`_schema_problem`) is skipped with a warning naming it."""
+    """(every readable run's results.json under `sweep_dir/runs` (`RUN_PATTERNS`), the files skipped with the
+    reason): a file that does not read or parse, or fails `_schema_problem`, is skipped with a warning naming it."""
     out, skipped = [], []
     paths = sorted({p for pattern in RUN_PATTERNS for p in Path(sweep_dir).glob(pattern)})
     for path in paths:
@@ -117,7 +101,7 @@ def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
 PREDICTIONS = "predictions.npz"
 
 
-def load_test_predictions(result: dict) -> tuple[Any, Any] | None:
+def load_test_predictions(result: Mapping[str, Any]) -> tuple[Any, Any] | None:
     """(test logits, test labels) of a run from its folder's predictions.npz (`_folder`), or None where it
     has none or it does not load (`check_predictions` has named it)."""
     import numpy as np
@@ -127,6 +111,17 @@ def load_test_predictions(result: dict) -> tuple[Any, Any] | None:
         return None
     with np.load(Path(folder) / PREDICTIONS, allow_pickle=False) as data:
         return np.asarray(data["test_logits"]), np.asarray(data["test_labels"])
+
+
+def classifier_predictions(result: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """(test logits, test labels) of a single-label or token classification run (token runs: their labelled
+    tokens), or None (another problem type, no predictions.npz)."""
+    from textmix.calibration import labelled_tokens
+
+    kind = result.get("problem_type") or ("regression" if result.get("regression") else "classification")
+    if kind not in ("classification", "token") or (loaded := load_test_predictions(result)) is None:
+        return None
+    return labelled_tokens(*loaded) if kind == "token" else loaded
 
 
 def check_predictions(results: list[dict]) -> list[dict[str, str]]:
@@ -158,23 +153,14 @@ def _schema_problem(result: Any) -> str:
     missing = [k for k in IDENTITY_KEYS if k not in result]
     if missing:
         return f"lacks {missing}"
-    wrong = [f"`{k}` is {result[k]!r} (a {type(result[k]).__name__}, not {want})"
-             for k, ok, want in (("task", isinstance(result["task"], str), "a string"),
-                                 ("method", isinstance(result["method"], str), "a string"),
-                                 ("seed", isinstance(result["seed"], int) and not isinstance(result["seed"], bool),
-                                  "a whole number"))
-             if not ok]
+    wants = {"task": (str, "a string"), "method": (str, "a string"), "seed": (int, "a whole number"),
+             "label_noise": ((int, float), "a number")}
+    wrong = [f"`{k}` is {result[k]!r} (a {type(result[k]).__name__}, not {want})" for k, (kind, want) in wants.items()
+             if (k != "label_noise" or result.get(k) is not None)
+             and (isinstance(result[k], bool) or not isinstance(result[k], kind))]
     wrong += [f"`{k}` is a {type(result[k]).__name__}, not a mapping" for k in MAPPINGS
               if result.get(k) is not None and not isinstance(result[k], dict)]
-    noise = result.get("label_noise")
-    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float))):
-        wrong.append(f"`label_noise` is {noise!r} (a {type(noise).__name__}, not a number)")
     return "; ".join(wrong)
-
-
-def collect(sweep_dir: str | Path) -> list[dict]:
-    """Every readable run's results.json under `sweep_dir/runs` (see `scan`, which also says what it skipped)."""
-    return scan(sweep_dir)[0]
 
 
 IDENTITY_NEUTRAL = RESULT_NEUTRAL | PER_PROCESS | {"seed", "cache_dir", "glue_dir", "save_calibrated"}
@@ -242,17 +228,14 @@ def _skipped_methods(entries: Any) -> dict[str, str]:
 def _order_names(order: dict, key: str) -> list[str]:
     """The names in `order[key]` (a grid's `tasks` or `methods`): strings, or dicts naming one (`name`)."""
     entries = order.get(key) or []
-    if isinstance(entries, dict):
-        entries = list(entries)
-    if not isinstance(entries, (list, tuple)):
-        return []
+    entries = list(entries) if isinstance(entries, (dict, list, tuple)) else []
     names = [e if isinstance(e, str) else e.get("name") if isinstance(e, dict) else None for e in entries]
     return [n for n in names if isinstance(n, str)]
 
 
 def _check_baseline(baseline: str, finished: set[str], planned: list[str]) -> None:
-    """An `InputError` (with the closest name) when `baseline` is no method of the sweep; a warning when it is
-    one but has no results (the change columns are then empty). The default `none` absent is a warning."""
+    """An `InputError` (with the closest name) when `baseline` is no method of the sweep; a warning when it has no
+    results (the change columns are then empty) or is the default `none` and absent."""
     if baseline in finished:
         return
     known = sorted(finished | set(planned))
@@ -264,9 +247,8 @@ def _check_baseline(baseline: str, finished: set[str], planned: list[str]) -> No
 
 
 def _sweep_file(path: Path, kind: type, without: str, skipped: list[dict[str, str]]) -> Any:
-    """The content of a sweep's JSON file `path` (None when it does not exist); a file that is not valid JSON
-    or not of `kind` is named in a warning and in `skipped` (saying what the report lacks without it) and
-    gives None."""
+    """The content of a sweep's JSON file `path`, or None: when it does not exist, or is not valid JSON or not of
+    `kind` (then named in a warning and in `skipped`, saying what the report lacks without it)."""
     if not path.exists():
         return None
     try:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .figures import ALPHA, SHIFT_KINDS, SHIFT_METRICS, _number
 from .intervals import LEVEL
+from .views import ALPHA, SHIFT, SHIFT_KINDS, number
 
 
 def _mean_std(values: Iterable[float]) -> tuple[float, float]:
@@ -59,7 +59,7 @@ def _kind_order(kinds: Iterable[str]) -> list[str]:
 
 
 def _severity_key(severity: str) -> tuple[int, float, str]:
-    value = _number(severity)
+    value = number(severity)
     return (1, 0.0, severity) if math.isnan(value) else (0, value, severity)
 
 
@@ -74,7 +74,7 @@ def shift_means(base_runs: list[dict], runs: list[dict], kinds: Iterable[str],
 
     def mean(result: dict) -> float:
         cells = _shift_cells(result, kinds)
-        values = [_number(cells[c].get(metric)) for c in common if c in cells]
+        values = [number(cells[c].get(metric)) for c in sorted(common) if c in cells]  # sorted: a sum in one order
         values = [v for v in values if not math.isnan(v)]
         return float(np.mean(values)) if values else math.nan
 
@@ -83,44 +83,34 @@ def shift_means(base_runs: list[dict], runs: list[dict], kinds: Iterable[str],
 
 def shift_summary(runs_by_method: dict[str, list[dict]], baseline: str = "none") -> dict[str, Any] | None:
     """How one task's methods fare on corrupted copies of its test set (`shift` in results.json), or None
-    when no run has any.
-
-    Returns `kinds` (in `SHIFT_KINDS` order), `severities` ({kind: [severity, ...]}, as strings),
+    when no run has any: `kinds` (in `SHIFT_KINDS` order), `severities` ({kind: [severity, ...]}, as strings),
     `methods` ({method: {kind: {severity: {figure: mean, figure_std: std, n_seeds}}}} for the figures of
-    `SHIFT_METRICS`, over seeds) and `change` ({method: {kind: {"accuracy" | "ece": paired_change}}}: the
-    figure averaged over the kind's severities per seed, against `baseline` over the same seeds)."""
-    cells = {c for runs in runs_by_method.values() for r in runs for c in _shift_cells(r)}
-    if not cells:
+    `SHIFT`, over seeds) and `change` ({method: {kind: {"accuracy" | "ece": paired_change}}}: the figure
+    averaged over the kind's severities per seed, against `baseline` over the same seeds)."""
+    cells = {m: [_shift_cells(r) for r in runs] for m, runs in runs_by_method.items()}
+    found = {c for per_run in cells.values() for run_cells in per_run for c in run_cells}
+    if not found:
         return None
-    kinds = _kind_order(k for k, _ in cells)
-    severities = {k: sorted({s for kk, s in cells if kk == k}, key=_severity_key) for k in kinds}
+    kinds = _kind_order(k for k, _ in found)
+    severities = {k: sorted({s for kk, s in found if kk == k}, key=_severity_key) for k in kinds}
     methods: dict[str, Any] = {}
-    for method, runs in runs_by_method.items():
-        per_kind: dict[str, Any] = {}
+    for method, per_run in cells.items():
         for kind in kinds:
             for severity in severities[kind]:
-                got = [c[(kind, severity)] for c in (_shift_cells(r) for r in runs) if (kind, severity) in c]
-                if not got:
-                    continue
-                entry: dict[str, Any] = {"n_seeds": len(got)}
-                for metric in SHIFT_METRICS:
-                    entry[metric], entry[f"{metric}_std"] = _mean_std(_number(g.get(metric)) for g in got)
-                per_kind.setdefault(kind, {})[severity] = entry
-        if per_kind:
-            methods[method] = per_kind
+                got = [c[(kind, severity)] for c in per_run if (kind, severity) in c]
+                if got:
+                    entry: dict[str, Any] = {"n_seeds": len(got)}
+                    for metric in SHIFT:
+                        entry[metric], entry[f"{metric}_std"] = _mean_std(number(g.get(metric)) for g in got)
+                    methods.setdefault(method, {}).setdefault(kind, {})[severity] = entry
     change: dict[str, Any] = {}
     base_runs = runs_by_method.get(baseline)
     for method, runs in runs_by_method.items():
-        if not base_runs or method == baseline:
-            continue
-        for kind in kinds:
-            entry = {}
+        for kind in kinds if base_runs and method != baseline else ():
             for metric in ("accuracy", "ece"):
                 diff = paired_change(*shift_means(base_runs, runs, (kind,), metric))
                 if diff["n"]:
-                    entry[metric] = diff
-            if entry:
-                change.setdefault(method, {})[kind] = entry
+                    change.setdefault(method, {}).setdefault(kind, {})[metric] = diff
     return {"kinds": kinds, "severities": severities, "methods": methods, "change": change}
 
 
@@ -148,14 +138,14 @@ def judge(change: dict[str, Any], better: str, alpha: float = ALPHA) -> str:
     is on the worse side), else from the paired t-test (p < `alpha`, by the sign)."""
     sign = -1.0 if better == "lower" else 1.0
     low, high = change.get("low", math.nan), change.get("high", math.nan)
-    if not (math.isnan(_number(low)) or math.isnan(_number(high))):
+    if not (math.isnan(number(low)) or math.isnan(number(high))):
         if sign * low > 0 and sign * high > 0:
             return "helps"
         if sign * low < 0 and sign * high < 0:
             return "hurts"
         return "unclear"
     p = change.get("p_value", math.nan)
-    if math.isnan(_number(p)) or p >= alpha or change["delta"] == 0:
+    if math.isnan(number(p)) or p >= alpha or change["delta"] == 0:
         return "unclear"
     return "helps" if sign * change["delta"] > 0 else "hurts"
 

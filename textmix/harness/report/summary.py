@@ -7,34 +7,21 @@ from typing import Any
 
 import numpy as np
 
-from .claims import _claims, against_baseline_ts, baseline_calibration, calibrated_to_ship, recommend, verdict
-from .figures import (
-    BEST,
-    CHANCE_MARGIN,
-    COLUMNS,
-    DEFAULT_TEST_SET,
-    SHIFT_SHOWN,
-    change_columns,
-    run_values,
-    task_metric,
-)
+from ..figures import FIGURE
+from . import claims, views
 from .intervals import LEVEL, REPORT_BOOTSTRAP, task_intervals
 from .reading import _order_names, _skipped_methods, label_noise, variant, variant_label
 from .statistics import _mean_std, _nan_high, _nan_low, add_intervals, paired_change, shift_summary
 
 
 def summarise(results: list[dict], baseline: str = "none", order: dict | None = None, plan: dict | None = None,
-              test_set: str = DEFAULT_TEST_SET, n_bootstrap: int = REPORT_BOOTSTRAP) -> dict[str, Any]:
+              test_set: str = views.DEFAULT_TEST_SET, n_bootstrap: int = REPORT_BOOTSTRAP) -> dict[str, Any]:
     """Per task (and label-noise rate, see `variant`) and method: mean/std of every figure, change against
-    `baseline`, chance marks, best method; per task its test set, skipped methods, baseline calibration,
-    shift summary and recommendation; and the `verdict` over all tasks.
-
-    `order` ({"tasks": [...], "methods": [...]}, e.g. the grid, whose tasks may be `{"name": ...}` dicts) fixes
-    the order of rows and tables (a task's noise rates follow it, clean first). `plan`: the sweep's plan.json (`tasks.<task>.skipped_methods`,
-    `test_set`, `modality`). `test_set`: what a task's test set is called when neither its results nor
-    the plan say. `n_bootstrap`: replicates of each change's bootstrap interval (`textmix.harness.report.intervals`;
-    >= 100), where the runs' predictions.npz allow one.
-    """
+    `baseline`, chance marks, best method; per task its test set, skipped methods, baseline calibration, shift
+    summary and recommendation; and the `verdict` over all tasks. `order` (the grid: `tasks`, `methods`, as names
+    or `{"name": ...}`) orders rows and tables, a task's noise rates following it, clean first; `plan` (plan.json)
+    names skipped methods, test sets and modalities; `test_set` names a test set nobody named; `n_bootstrap`
+    (>= 100): replicates of each bootstrap interval."""
     from textmix.calibration.smooth import check_bootstrap
 
     check_bootstrap(n_bootstrap, LEVEL)
@@ -55,26 +42,26 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
         planned = plan_tasks.get(task) if isinstance(plan_tasks.get(task), dict) else {}
         summary["tasks"][label] = _task_entry(task, noise, runs_here, runs_by_method, baseline, planned, test_set,
                                               n_bootstrap)
-    summary["verdict"] = verdict(summary)
+    summary["verdict"] = claims.verdict(summary)
     return summary
 
 
 def _method_row(runs: list[dict], base_runs: list[dict] | None, majority: float | None, token: bool) -> dict[str, Any]:
     """One method's row of a task: mean/std over seeds of every column, seeds at chance, changes against the
     baseline's runs `base_runs` (None for the baseline itself or without one), the per-seed figures."""
-    values = {r["seed"]: run_values(r) for r in runs}
+    values = {r["seed"]: views.run_values(r) for r in runs}
     row: dict[str, Any] = {"n_seeds": len(runs), "seeds": sorted(values)}
-    for col in COLUMNS:
+    for col in views.COLUMNS:
         row[col], row[f"{col}_std"] = _mean_std([v[col] for v in values.values()])
     if token:  # answering O everywhere scores entity F1 0 at a token accuracy near the majority's
-        at_chance = [s for s, v in values.items() if not v["task_metric"] > CHANCE_MARGIN]
+        at_chance = [s for s, v in values.items() if not v["task_metric"] > views.CHANCE_MARGIN]
     else:
         at_chance = [s for s, v in values.items()
-                     if majority is not None and not v["accuracy"] > majority + CHANCE_MARGIN]
+                     if majority is not None and not v["accuracy"] > majority + views.CHANCE_MARGIN]
     row["at_chance_seeds"] = sorted(at_chance)
     if base_runs:
-        base_values = {r["seed"]: run_values(r) for r in base_runs}
-        for col in change_columns():
+        base_values = {r["seed"]: views.run_values(r) for r in base_runs}
+        for col in claims.change_columns():
             row[f"{col}_change"] = paired_change({s: v[col] for s, v in base_values.items()},
                                                  {s: v[col] for s, v in values.items()})
     row["per_seed"] = values
@@ -83,8 +70,8 @@ def _method_row(runs: list[dict], base_runs: list[dict] | None, majority: float 
 
 def _best(pool: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The best method of `pool` by each figure of `BEST`, in its direction (NaN last)."""
-    return {c.name: max(pool, key=lambda m: _nan_low(pool[m][c.name])) if c.higher_is_better
-            else min(pool, key=lambda m: _nan_high(pool[m][c.name])) for c in BEST}
+    return {n: max(pool, key=lambda m: _nan_low(pool[m][n])) if FIGURE[n].higher_is_better
+            else min(pool, key=lambda m: _nan_high(pool[m][n])) for n in views.BEST}
 
 
 def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: dict[str, list[dict]], baseline: str,
@@ -92,7 +79,7 @@ def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: 
     """The summary of one task at one label-noise rate (see `summarise`)."""
     majority = next((r.get("test_majority_accuracy") for r in runs_here), None)
     first = runs_here[0]
-    metric, token = task_metric(first), first.get("problem_type") == "token"
+    metric, token = views.task_metric(first), first.get("problem_type") == "token"
     base_runs = runs_by_method.get(baseline)
     rows = {m: _method_row(runs, base_runs if m != baseline else None, majority, token)
             for m, runs in runs_by_method.items()}
@@ -101,12 +88,12 @@ def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: 
     named = list(dict.fromkeys(str(r["test_set"]) for r in runs_here if r.get("test_set")))
     shift = shift_summary(runs_by_method, baseline)
     if shift:  # severity 0 of the tables and plots: the clean test set
-        shift["clean"] = {m: {k: rows[m][k] for col in SHIFT_SHOWN for k in (col, f"{col}_std")}
+        shift["clean"] = {m: {k: rows[m][k] for col in views.SHIFT_SHOWN for k in (col, f"{col}_std")}
                           for m in shift["methods"]}
-    recommended, why_not = recommend(rows)
+    recommended, why_not = claims.recommend(rows)
     if recommended:
-        recommended["calibrated_model"] = calibrated_to_ship(runs_by_method.get(recommended["method"], []))
-        recommended["against_baseline_ts"] = against_baseline_ts(recommended["method"], rows, baseline)
+        recommended["calibrated_model"] = claims.calibrated_to_ship(runs_by_method.get(recommended["method"], []))
+        recommended["against_baseline_ts"] = claims.against_baseline_ts(recommended["method"], rows, baseline)
     flipped = [r["label_noise_flipped"] for r in runs_here if isinstance(r.get("label_noise_flipped"), int)]
     return {
         "majority_accuracy": majority, "methods": rows, "best": _best(learned or rows), "all_at_chance": not learned,
@@ -116,7 +103,7 @@ def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: 
         "modality": first.get("modality") or planned.get("modality") or "text",
         "test_set": " / ".join(named) if named else planned.get("test_set") or test_set,
         "skipped_methods": _skipped_methods(planned.get("skipped_methods")),
-        "baseline_calibration": baseline_calibration(rows.get(baseline)),
+        "baseline_calibration": claims.baseline_calibration(rows.get(baseline), runs_by_method.get(baseline, [])),
         "recommended": recommended, "recommendation_note": why_not, "baseline": baseline,
-        "shift": shift, "claims": _claims(rows, runs_by_method, baseline, noise, shift),
+        "shift": shift, "claims": claims._claims(rows, runs_by_method, baseline, noise, shift),
     }

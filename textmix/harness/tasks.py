@@ -43,18 +43,6 @@ from ..methods import get_method
 from .checks import did_you_mean, problem_name, unknown_key
 from .recipes.registry import DEFAULT_MODALITY, get_recipe, recipe_names, recipes
 
-
-def __getattr__(name: str) -> Any:
-    """`MODALITIES`, `RECIPES` and `SHORT_KEYS`, derived from the recipe registry (kept for old imports)."""
-    if name == "MODALITIES":
-        return recipe_names()
-    if name == "RECIPES":
-        return {m: r.run.__module__.rsplit(".", 1)[-1] for m, r in recipes().items()}
-    if name == "SHORT_KEYS":
-        return {m: dict(r.short_keys) for m, r in recipes().items()}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 TASK_KEYS = ("name", "modality", "model_name_or_path", "model", "data", "training", "description")
 """The keys every task mapping may have, besides its modality's short keys (`Recipe.short_keys`)."""
 

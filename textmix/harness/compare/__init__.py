@@ -32,12 +32,13 @@ csv task shipped with textmix (`textmix/harness/data/reviews`).
 Each run lives in `DIR/runs/<task>/<method>/seed<k>/`. Finished runs (a `results.json` with the same
 run key) are skipped; an interrupted run resumes from its last complete checkpoint of the same
 configuration (see `textmix.harness.recipes.common.resume_checkpoint`). The run key
-(`Run.key`) hashes what determines a run's results: its data and training arguments (not paths:
-not `output_dir`, nor where the data files are), the model (its files' contents and sizes, not its
-path) and the task's data files (their sizes): a sweep copied or moved elsewhere, or started from
+(`runs.Run.key`) hashes what determines a run's results: its data and training arguments (not paths:
+not `output_dir`, nor where the data files are), the model (its files' contents, not its path) and
+the task's data files (their contents): a sweep copied or moved elsewhere, or started from
 another folder, is recognised.
 
-The whole grid is checked before the first run, and every problem is reported at once
+The grid is parsed once into a frozen `Sweep` (`sweep.parse_sweep`) that plans its runs once
+(`Sweep.plan`); the plan is checked whole before the first run, every problem reported at once
 (`GridError`): unknown keys at any level (with the closest known one), values the recipes'
 arguments refuse, paths, the model folders, the data of each task (files, columns, labels, images),
 shift kinds and severities, label-noise rates and the sweep folder. While a run trains,
@@ -46,32 +47,10 @@ it: a second `textmix compare` on the same sweep (another shard, another machine
 leaves the run alone, and takes over a lock whose local process is gone (saying so). Runs are
 independent: `--backend ray` trains them in parallel (`textmix.harness.backends`), `--shard I/N`
 splits them between the processes of a job array.
-
-A recipe's `--compare m1 m2 ...` (`recipes.image`, `recipes.ner`) is a one-task grid of this package
-(`recipe_grid`, run by `compare_recipe`): the same checks, run keys, locks, clash detection and report.
 """
 
 from __future__ import annotations
 
-from .check import check_grid
-from .execute import (
-    LOCK_FILE,
-    PLAN_FILE,
-    SweepFailed,
-    acquire_lock,
-    compare,
-    release_lock,
-    run_one,
-    train_run,
-)
-from .grid import REVIEWS_DIR, GridError, load_grid
-from .presets import BASELINE, BASELINES, GRID_KEYS, METHODS, PRESETS, SHIFT_KEYS, grid_methods
-from .recipe import compare_recipe, recipe_grid
-from .runs import RESULT_NEUTRAL, Run, parse_shard, plan, runs_summary, shard_runs, task_plan
-from .sweep import Sweep, as_sweep, grid_problems, parse_sweep, parse_tasks
+from .execute import compare
 
-__all__ = ["BASELINE", "BASELINES", "GRID_KEYS", "LOCK_FILE", "METHODS", "PLAN_FILE", "PRESETS", "RESULT_NEUTRAL",
-           "REVIEWS_DIR", "SHIFT_KEYS", "GridError", "Run", "Sweep", "as_sweep", "SweepFailed", "acquire_lock", "check_grid", "compare",
-           "compare_recipe", "recipe_grid",
-           "grid_methods", "grid_problems", "load_grid", "parse_shard", "parse_sweep", "parse_tasks", "plan", "release_lock",
-           "run_one", "runs_summary", "shard_runs", "task_plan", "train_run"]
+__all__ = ["compare"]

@@ -1,4 +1,4 @@
-"""A grid from a preset and/or a YAML/JSON file (`load_grid`), and `GridError`, every problem of a grid at once."""
+"""A grid from a preset and/or a YAML/JSON file, with top-level overrides (`load_grid`)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,7 @@ from typing import Any
 from ..checks import InputError, did_you_mean
 from ..paths import shared_dir
 from .presets import PRESETS
-from .sweep import grid_problems
-
-
-class GridError(InputError):
-    """Problems of a grid, all of them (`problems`), found before the first run."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        head = "the grid has a problem" if len(problems) == 1 else f"the grid has {len(problems)} problems"
-        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+from .sweep import GridError, parse_sweep
 
 
 def load_grid(preset: str | None = None, config: str | None = None, validate: bool = True,
@@ -28,7 +19,7 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
     """A grid from a preset and/or a YAML/JSON file, with top-level overrides (None values ignored).
 
     `{shared}` in a preset's paths becomes `shared_dir()`. With `validate`, its keys and names are
-    checked at every level (`grid_problems`): a `GridError` lists every problem (`check_grid` checks
+    checked at every level (`parse_sweep`): a `GridError` lists every problem (`check_grid` checks
     those and everything on disk).
     """
     if preset is None and config is None:
@@ -58,7 +49,7 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
         overrides["tasks"] = _named_tasks(overrides["tasks"], grid.get("tasks"))
     grid = _merge(grid, {k: v for k, v in overrides.items() if v is not None})
     _drop_unused_variants(grid, preset_variants)
-    problems = grid_problems(grid) if validate else []
+    problems = parse_sweep(grid).problems if validate else ()
     if problems:
         raise GridError(problems)
     return grid

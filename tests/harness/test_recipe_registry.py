@@ -81,7 +81,7 @@ def test_a_registered_modality_is_parsed_planned_run_and_reported(audio, tmp_pat
     grid = _grid(tmp_path)
     grid["tasks"].append("rte")  # hidden runs on rte, so it fits some task
     sweep = parse_sweep({**grid, "model_name_or_path": "m"})
-    assert sweep.problems == []
+    assert sweep.problems == ()
     planned = sweep.task_plan()["clips"]
     assert planned["modality"] == "audio" and planned["test_set"] == "the clips of test.txt"
     assert planned["methods"] == ["none", "label_smoothing"] and list(planned["skipped_methods"]) == ["hidden"]

@@ -46,13 +46,13 @@ def test_a_task_mapping_becomes_the_recipe_arguments_of_its_modality(tmp_path):
     train, test = reviews(tmp_path)
     spec, problems = parse_task({"name": "reviews", "train_file": str(train), "test_file": str(test),
                                  "text_columns": ["review"], "label_column": "sentiment"})
-    assert problems == [] and spec.modality == "text" and spec.recipe == "glue"
+    assert problems == [] and spec.modality == "text"
     assert spec.data == {"train_file": str(train), "test_file": str(test), "text_columns": ["review"],
                          "label_column": "sentiment", "task_name": None}
     spec, _ = parse_task({"name": "digits", "modality": "image", "train_file": "x.npz", "model": {"patch_size": 4}})
-    assert spec.data == {"npz_path": "x.npz"} and spec.model == {"patch_size": 4} and spec.recipe == "image"
+    assert spec.data == {"npz_path": "x.npz"} and spec.model == {"patch_size": 4} and spec.modality == "image"
     spec, _ = parse_task({"name": "ner", "modality": "tokens", "train_file": "t.conll", "test_file": "u.conll"})
-    assert spec.data == {"train_file": "t.conll", "test_file": "u.conll"} and spec.recipe == "ner"
+    assert spec.data == {"train_file": "t.conll", "test_file": "u.conll"} and spec.modality == "tokens"
     spec, _ = parse_task("SST-2", glue_dir="/g")
     assert spec.name == "SST-2" and spec.glue == "sst2" and spec.data == {"task_name": "sst2", "glue_dir": "/g"}
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,11 +82,6 @@ class TaskSpec:
             return glue_task(self.glue).is_regression
         return self.data.get("problem_type") == "regression"
 
-    @property
-    def recipe(self) -> str:
-        """The recipe module's name under `textmix.harness.recipes`."""
-        return get_recipe(self.modality).run.__module__.rsplit(".", 1)[-1]
-
     def test_set(self) -> str:
         """What the task's test set is, in a few words (before it is loaded): the recipe's own naming
         (`Recipe.test_set`), else the hub dataset's split or the test file."""
@@ -102,12 +96,6 @@ class TaskSpec:
             return f"{data['dataset_name']} [{data.get('test_split') or 'test'}]"
         test = data.get("test_file") or data.get("validation_file")
         return Path(test).name if test else "?"
-
-
-def recipe_module(modality: str) -> Any:
-    """The recipe module of a modality (`textmix.harness.recipes.glue`, `.image` or `.ner`, or where its
-    `Recipe` was registered)."""
-    return importlib.import_module(get_recipe(modality).run.__module__)
 
 
 @functools.cache
@@ -130,19 +118,14 @@ def task_name(entry: Any) -> str:
     return str(entry)
 
 
-def section_problems(where: str, section: str, values: Any, modality: str) -> list[str]:
-    """Problems of a `data`, `model` or `training` mapping at `where`: not a mapping, unknown keys (with
-    the closest known one), keys the grid sets itself."""
+def section_problems(where: str, section: str, values: Any, known: set[str]) -> list[str]:
+    """Problems of a `data`, `model` or `training` mapping at `where`: not a mapping, keys not `known` (with the
+    closest known one), keys the grid sets itself."""
     if not isinstance(values, Mapping):
         return [f"{where}: must be a mapping of the recipe's {section} arguments, got {type(values).__name__}"]
-    known = recipe_fields(modality)[section]
-    out = []
-    for key in values:
-        if key in SET_BY_THE_GRID.get(section, {}):
-            out.append(f"{where}: '{key}' is set by {SET_BY_THE_GRID[section][key]}; remove it here.")
-        elif key not in known:
-            out.append(unknown_key(where, key, known))
-    return out
+    return [f"{where}: '{key}' is set by {SET_BY_THE_GRID[section][key]}; remove it here."
+            if key in SET_BY_THE_GRID.get(section, {}) else unknown_key(where, key, known)
+            for key in values if key in SET_BY_THE_GRID.get(section, {}) or key not in known]
 
 
 def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None, list[str]]:
@@ -180,7 +163,7 @@ def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None
     data = {short[k]: v for k, v in entry.items() if k in short}
     for section in ("data", "model", "training"):
         if section in entry:
-            found = section_problems(f"{where}.{section}", section, entry[section], modality)
+            found = section_problems(f"{where}.{section}", section, entry[section], recipe_fields(modality)[section])
             problems += found
             if not found:
                 clash = sorted(set(data) & set(entry[section])) if section == "data" else []

@@ -25,23 +25,11 @@ def grid_methods(modality: str | None = None) -> dict[str, dict[str, Any]]:
 BASELINE = "none"
 
 _TRAINING_DEFAULTS: dict[str, Any] = {
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 128,
-    "learning_rate": 1e-4,
-    "num_train_epochs": 3,
-    "warmup_steps": 0.06,
-    "weight_decay": 0.01,
-    "mix_alpha": 0.4,
-    "logging_steps": 50,
-    "save_strategy": "steps",
-    "save_steps": 100,
-    "save_total_limit": 2,
-    "eval_strategy": "no",
-    "report_to": "none",
-    "disable_tqdm": True,
-    "dataloader_num_workers": 0,
-    "dataloader_pin_memory": False,
-}
+    "per_device_train_batch_size": 32, "per_device_eval_batch_size": 128, "learning_rate": 1e-4, "num_train_epochs": 3,
+    "warmup_steps": 0.06, "weight_decay": 0.01, "mix_alpha": 0.4, "logging_steps": 50, "save_strategy": "steps",
+    "save_steps": 100, "save_total_limit": 2, "eval_strategy": "no", "report_to": "none", "disable_tqdm": True,
+    "dataloader_num_workers": 0, "dataloader_pin_memory": False}
+"""The training arguments of every run of a sweep, under the grid's own."""
 
 _SMALL_VIT = {"patch_size": 4, "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
               "intermediate_size": 128}

@@ -4,7 +4,7 @@ touching the disk, and the runs it plans (`Sweep.plan`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from ..checks import InputError, did_you_mean, names_twice, problem_name, unknow
 from ..fingerprints import data_fingerprint, model_fingerprint
 from ..recipes.common import DEFAULT_SEVERITIES
 from ..recipes.registry import DEFAULT_MODALITY, SHIFT_FAMILIES, get_recipe, recipe_names
-from ..tasks import SET_BY_THE_GRID, TaskSpec, fits, parse_task, recipe_fields, section_problems, task_name
+from ..tasks import TaskSpec, fits, parse_task, recipe_fields, section_problems, task_name
 from .presets import _TRAINING_DEFAULTS, BASELINE, GRID_KEYS, SHIFT_KEYS, grid_methods
 from .runs import Run
 
@@ -68,7 +68,8 @@ class Sweep:
 
     def task_overrides(self, spec: TaskSpec, section: str) -> dict[str, Any]:
         """The `task_args` of a task for one section (`data`, `model`, `training`), {} when none."""
-        values = self.overrides.get(spec.name, {}).get(section)
+        over = self.overrides.get(spec.name)
+        values = over.get(section) if isinstance(over, Mapping) else None
         return dict(values) if isinstance(values, Mapping) else {}
 
     def task_plan(self) -> dict[str, dict[str, Any]]:
@@ -160,11 +161,12 @@ def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
     overrides = {s.name: _task_args(task_args, s) for s in tasks} if isinstance(task_args, Mapping) else {}
     methods, misfits, found = _methods(grid, tasks, overrides, bool(task_problems))
     problems += found
-    for section in ("data", "training"):
+    modalities = sorted({s.modality for s in tasks} | set(recipe_names()))
+    for section in ("data", "training"):  # a key of some recipe: applied to the tasks whose recipe has it
         if section in grid:
-            problems += _common_section_problems(section, grid[section], tasks)
+            known = set().union(*(recipe_fields(m)[section] for m in modalities))
+            problems += section_problems(section, section, grid[section], known)
     problems += _task_args_problems(grid, tasks)
-    problems += _method_args_problems(grid)
     problems += _baseline_problems(grid)
     problems += _shift_problems(grid)
     shift, noise = grid.get("shift") or {}, grid.get("label_noise")
@@ -207,19 +209,6 @@ def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:
     return specs, problems
 
 
-def _common_section_problems(section: str, values: Any, specs: list[TaskSpec]) -> list[str]:
-    """Problems of a grid-wide `data` / `training` mapping: a key must be an argument of some registered
-    recipe (it is applied to the tasks whose recipe has it; the others get a notice when the sweep starts,
-    so a slice of a grid, e.g. `--preset quick --tasks digits`, keeps the grid's text settings)."""
-    if not isinstance(values, Mapping):
-        return [f"{section}: must be a mapping of recipe arguments, got {type(values).__name__}"]
-    modalities = sorted({s.modality for s in specs} | set(recipe_names()))
-    known = set().union(*(recipe_fields(m)[section] for m in modalities))
-    return [f"{section}: '{key}' is set by {SET_BY_THE_GRID[section][key]}; remove it here."
-            if key in SET_BY_THE_GRID[section] else unknown_key(section, key, known)
-            for key in values if key in SET_BY_THE_GRID[section] or key not in known]
-
-
 def _shift_problems(grid: Mapping[str, Any]) -> list[str]:
     """Problems of the grid's `shift` and `label_noise`."""
     from ..recipes.common import check_label_noise, check_severities, check_shift
@@ -235,33 +224,31 @@ def _shift_problems(grid: Mapping[str, Any]) -> list[str]:
             kinds = shift.get(key)
             if kinds is not None and not isinstance(kinds, list):
                 problems.append(f"shift.{key} must be a list of kinds, got {kinds!r}.")
-                continue
-            try:
-                check_shift(kinds, None, key)
-            except InputError as err:
-                problems.append(f"shift.{key}: {err}")
-        severities = shift.get("severities")
-        if severities is not None:
-            if not isinstance(severities, list) or not severities:
-                problems.append(f"shift.severities must be a list of severities 1-5, got {severities!r}.")
             else:
-                try:
-                    check_severities(severities)
-                except InputError as err:
-                    problems.append(f"shift.severities: {err}")
+                problems += _refused(f"shift.{key}", check_shift, kinds, None, key)
+        severities = shift.get("severities")
+        if severities is not None and (not isinstance(severities, list) or not severities):
+            problems.append(f"shift.severities must be a list of severities 1-5, got {severities!r}.")
+        elif severities is not None:
+            problems += _refused("shift.severities", check_severities, severities)
         if not any(shift.get(key) for key in SHIFT_FAMILIES):
             problems.append("shift names no kinds: give " + " and/or ".join(f"shift.{k}" for k in SHIFT_FAMILIES) + ".")
     noise = grid.get("label_noise")
     if noise is not None:
         rates = noise if isinstance(noise, list) else [noise]
-        for rate in rates:
-            try:
-                check_label_noise(rate)
-            except InputError as err:
-                problems.append(f"label_noise: {err}")
+        problems += [p for rate in rates for p in _refused("label_noise", check_label_noise, rate)]
         if len(set(map(str, rates))) != len(rates):
             problems.append(f"label_noise lists a rate twice: {rates}.")
     return problems
+
+
+def _refused(where: str, check: Callable[..., Any], *args: Any) -> list[str]:
+    """[`where: message`] when `check(*args)` raises an `InputError`, else []."""
+    try:
+        check(*args)
+    except InputError as err:
+        return [f"{where}: {err}"]
+    return []
 
 
 def _method_args(grid: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -289,6 +276,15 @@ def _methods(grid: Mapping[str, Any], tasks: list[TaskSpec], overrides: Mapping[
         shared = _task_training(_mapping(grid.get("training")), spec, overrides.get(spec.name))
         misfits[spec.name] = {m: why for m, args in methods.items()
                               if (why := fits(m, {**shared, **args}, spec.modality, spec.regression))}
+    training = recipe_fields(DEFAULT_MODALITY)["training"]  # MixTrainingArguments: the same for every recipe
+    for method, values in method_args.items():
+        if method not in known and method not in names:
+            problems.append(unknown_key("method_args", method, [*known, *names], what="method")
+                            + " (a new method must also be listed in `methods`)")
+        elif not isinstance(values or {}, Mapping):
+            problems.append(f"method_args.{method}: must be a mapping of training arguments.")
+        else:
+            problems += [unknown_key(f"method_args.{method}", k, training) for k in (values or {}) if k not in training]
     unknown = [m for m in names if m not in known and m not in method_args]
     if unknown:
         hints = "".join(did_you_mean(m, known) for m in unknown)
@@ -324,24 +320,8 @@ def _task_args_problems(grid: Mapping[str, Any], tasks: list[TaskSpec]) -> list[
             if key not in ("data", "model", "training"):
                 problems.append(unknown_key(f"task_args.{task}", key, ("data", "model", "training")))
             else:
-                problems += section_problems(f"task_args.{task}.{key}", key, values, spec.modality)
-    return problems
-
-
-def _method_args_problems(grid: Mapping[str, Any]) -> list[str]:
-    """Problems of the grid's `method_args` entries (unknown methods, unknown training arguments)."""
-    known = grid_methods()
-    methods = grid.get("methods") or []
-    training = recipe_fields(DEFAULT_MODALITY)["training"]  # MixTrainingArguments: the same for every recipe
-    problems = []
-    for method, values in _method_args(grid).items():
-        if method not in known and method not in methods:
-            problems.append(unknown_key("method_args", method, [*known, *methods], what="method")
-                            + " (a new method must also be listed in `methods`)")
-        elif not isinstance(values or {}, Mapping):
-            problems.append(f"method_args.{method}: must be a mapping of training arguments.")
-        else:
-            problems += [unknown_key(f"method_args.{method}", k, training) for k in (values or {}) if k not in training]
+                problems += section_problems(f"task_args.{task}.{key}", key, values,
+                                             recipe_fields(spec.modality)[key])
     return problems
 
 

@@ -1,31 +1,12 @@
-"""The tasks of a `textmix compare` grid: GLUE names, or mappings naming files, hub datasets, images or tokens.
+"""The tasks of a `textmix compare` grid: GLUE names, or mappings naming files, hub datasets, images or tokens
+(the README's `textmix compare` section shows one of each).
 
-    tasks:
-      - sst2                                # a GLUE task (from the grid's `glue_dir`, else the hub)
-      - name: reviews                       # text classification from files: csv, tsv, json, jsonl
-        train_file: data/reviews_train.csv
-        test_file: data/reviews_test.csv    # optional validation_file; else carved from train
-        text_columns: [review]
-        label_column: sentiment             # strings or whole numbers
-      - name: news
-        dataset: fancyzhx/ag_news           # a hub dataset (dataset_config, train_split, test_split, columns)
-      - name: digits
-        modality: image                     # the image recipe: an .npz, an image folder (data_dir) or a hub dataset
-        train_file: ../shared/data/mnist/mnist.npz
-      - name: wnut17
-        modality: tokens                    # token classification (the NER recipe): CoNLL, csv/json, hub
-        train_file: ../shared/data/wnut17/train.conll
-        test_file: ../shared/data/wnut17/test.conll
-
-Besides those short keys, a mapping may set `model_name_or_path` (its own model; image tasks default to
-a small ViT trained from scratch), `model` (the recipe's ModelArguments fields, e.g. `patch_size`),
-`data` (the recipe's DataArguments fields) and `training` (MixTrainingArguments fields). Each modality
-runs through its registered recipe (`textmix.harness.recipes.registry`), which all write the same results schema.
-
-Methods apply where they fit (`fits`): the baselines everywhere, text methods on text tasks, text
-methods that mix token labels on token tasks, image methods on image tasks. What each modality takes
-(short keys, test-set naming, which methods mix it) is its recipe's registration
-(`textmix.harness.recipes.registry`).
+A mapping has its modality's short keys (`Recipe.short_keys`: `train_file`, `test_file`, `dataset`,
+`text_columns`, ...) and may set `model_name_or_path` (its own model; image tasks default to a small ViT
+trained from scratch), `model`, `data` and `training` (the recipe's ModelArguments, DataArguments and
+MixTrainingArguments fields). Each modality runs through its registered recipe
+(`textmix.harness.recipes.registry`: short keys, test-set naming, which methods mix it); methods apply
+where they fit (`fits`).
 """
 
 from __future__ import annotations

@@ -118,18 +118,13 @@ def _run_problems(runs: tuple[Run, ...], check_glue: bool) -> list[str]:
 
 def _data_problem(modality: str, data: dict[str, Any], model: dict[str, Any], load: bool = True) -> str | None:
     """What is wrong with a task's arguments and (with `load`) its data as its recipe loads it, or None."""
+    from textmix.trainer import MixTrainingArguments
+
     recipe = get_recipe(modality)
     try:
-        data_args = recipe.data_arguments(**data)
-        model_args = recipe.model_arguments(**model)
+        data_args, model_args = recipe.data_arguments(**data), recipe.model_arguments(**model)
+        if load:
+            recipe.check_data(model_args, data_args, MixTrainingArguments(output_dir="__check__", report_to="none"))
     except Exception as err:  # noqa: BLE001 - the recipe's own message
-        return str(err)
-    if not load:
-        return None
-    try:
-        from textmix.trainer import MixTrainingArguments
-
-        recipe.check_data(model_args, data_args, MixTrainingArguments(output_dir="__check__", report_to="none"))
-    except Exception as err:  # noqa: BLE001
         return str(err)
     return None

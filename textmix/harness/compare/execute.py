@@ -118,16 +118,12 @@ def release_lock(folder: Path) -> None:
 
 def _run_line(name: str, results: Mapping[str, Any]) -> str:
     """One line for a finished run: task/method/seed, the task metric, accuracy, ECE and training time."""
-    from ..report import task_metric
+    from ..report.figures import task_metric
 
     test = results.get("test", {}) if isinstance(results.get("test"), Mapping) else {}
     metric = task_metric(results) if "task" in results else "accuracy"
-    parts = [name]
-    if metric in test and metric != "accuracy":
-        parts.append(f"{metric} {test[metric]:.4f}")
-    for key, label in (("accuracy", "acc"), ("ece", "ECE")):
-        if key in test:
-            parts.append(f"{label} {test[key]:.4f}")
+    shown = ((metric, metric),) * (metric != "accuracy") + (("accuracy", "acc"), ("ece", "ECE"))
+    parts = [name] + [f"{label} {test[key]:.4f}" for key, label in shown if key in test]
     if results.get("train_time_s") is not None:
         parts.append(f"{results['train_time_s']:.0f} s")
     return "  ".join(parts)

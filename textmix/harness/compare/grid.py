@@ -66,14 +66,10 @@ def _drop_unused_variants(grid: dict[str, Any], preset_variants: set[str]) -> No
     """Leave out the preset's own `method_args` entries that `methods` (overridden) no longer lists, so that
     `--methods none hidden` runs a slice of a preset that declares variants; a config's own stay (and are checked)."""
     methods = grid.get("methods")
-    if not preset_variants or not isinstance(methods, list):
-        return
-    listed = {m for m in methods if isinstance(m, str)}
-    kept = {k: v for k, v in grid["method_args"].items() if k in listed or k not in preset_variants}
-    if kept:
-        grid["method_args"] = kept
-    else:
-        grid.pop("method_args")
+    if preset_variants and isinstance(methods, list):
+        grid["method_args"] = {k: v for k, v in grid["method_args"].items() if k in methods or k not in preset_variants}
+        if not grid["method_args"]:
+            grid.pop("method_args")
 
 
 REVIEWS_DIR = Path(__file__).resolve().parent.parent / "data" / "reviews"

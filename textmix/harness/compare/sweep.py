@@ -186,7 +186,7 @@ def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
 
 
 def _mapping(value: Any) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}
+    return dict(value) if isinstance(value, Mapping) else {}  # a section that is no mapping is a problem
 
 
 def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:

@@ -39,8 +39,7 @@ class Sweep:
     given: Mapping[str, Any]
     """The grid as given: written to the sweep folder's grid.json, read by nothing else."""
     tasks: tuple[TaskSpec, ...] = ()
-    task_problems: tuple[str, ...] = ()
-    """The problems of the task entries (unknown GLUE names, bad mappings, names twice)."""
+    """The tasks whose entry is sound (the others' problems are in `problems`)."""
     methods: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Each of the grid's methods, in order, with its training arguments (the method's own, then `method_args`)."""
     seeds: tuple[int, ...] = ()
@@ -157,21 +156,19 @@ def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
         problems.append(f"seeds must be whole numbers, got {seeds!r}.")
     if isinstance(seeds, list) and len({str(x) for x in seeds}) != len(seeds):
         problems.append(f"seeds lists a seed more than once: {seeds}; each seed is one run of a cell.")
-    task_args = grid.get("task_args") or {}
-    overrides = {s.name: _task_args(task_args, s) for s in tasks} if isinstance(task_args, Mapping) else {}
-    methods, misfits, found = _methods(grid, tasks, overrides, bool(task_problems))
-    problems += found
+    overrides, found = _task_args(grid, tasks)
+    methods, misfits, more = _methods(grid, tasks, overrides, bool(task_problems))
+    problems += found + more
     modalities = sorted({s.modality for s in tasks} | set(recipe_names()))
     for section in ("data", "training"):  # a key of some recipe: applied to the tasks whose recipe has it
         if section in grid:
             known = set().union(*(recipe_fields(m)[section] for m in modalities))
             problems += section_problems(section, section, grid[section], known)
-    problems += _task_args_problems(grid, tasks)
     problems += _baseline_problems(grid)
     problems += _shift_problems(grid)
     shift, noise = grid.get("shift") or {}, grid.get("label_noise")
     sections = [grid.get(k) for k in ("data", "training", "shift")]
-    plannable = (all(v is None or isinstance(v, Mapping) for v in sections) and isinstance(task_args, Mapping)
+    plannable = (all(v is None or isinstance(v, Mapping) for v in [*sections, grid.get("task_args") or None])
                  and all(isinstance(o, Mapping) for o in overrides.values())
                  and all(isinstance(_method_args(grid).get(m) or {}, Mapping) for m in grid.get("methods") or []))
     try:
@@ -179,7 +176,7 @@ def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
         rates = tuple(float(r) for r in (noise if isinstance(noise, list) else [noise or 0.0]))
     except (TypeError, ValueError):
         seeds_read, rates, plannable = (), (0.0,), False
-    return Sweep(dict(grid), tuple(tasks), tuple(task_problems), methods, seeds_read, rates,
+    return Sweep(dict(grid), tuple(tasks), methods, seeds_read, rates,
                  grid.get("model_name_or_path"), grid.get("glue_dir"), _mapping(grid.get("data")),
                  _mapping(grid.get("training")), _mapping(shift), grid.get("baseline", BASELINE),
                  bool(grid.get("save_calibrated")), overrides, misfits, tuple(problems), plannable)
@@ -299,11 +296,13 @@ def _methods(grid: Mapping[str, Any], tasks: list[TaskSpec], overrides: Mapping[
     return methods, misfits, problems
 
 
-def _task_args_problems(grid: Mapping[str, Any], tasks: list[TaskSpec]) -> list[str]:
-    """Problems of the grid's `task_args`."""
+def _task_args(grid: Mapping[str, Any], tasks: list[TaskSpec]) -> tuple[dict[str, Any], list[str]]:
+    """(per task name its `task_args` entry: by its name, else a GLUE task's other spelling; the problems of
+    `task_args`)."""
     task_args = grid.get("task_args") or {}
     if not isinstance(task_args, Mapping):
-        return ["task_args: must map task names to {data: ..., training: ...}."]
+        return {}, ["task_args: must map task names to {data: ..., training: ...}."]
+    overrides: dict[str, Any] = {}
     problems = []
     by_name = {s.name: s for s in tasks}
     names = [task_name(t) for t in grid.get("tasks") or []]
@@ -313,6 +312,8 @@ def _task_args_problems(grid: Mapping[str, Any], tasks: list[TaskSpec]) -> list[
             if str(task) not in names:
                 problems.append(unknown_key("task_args", task, names, what="task"))
             continue
+        if spec.name == str(task) or spec.name not in overrides:
+            overrides[spec.name] = over
         if not isinstance(over, Mapping):
             problems.append(f"task_args.{task}: must be a mapping with `data`, `model` and/or `training`.")
             continue
@@ -322,7 +323,7 @@ def _task_args_problems(grid: Mapping[str, Any], tasks: list[TaskSpec]) -> list[
             else:
                 problems += section_problems(f"task_args.{task}.{key}", key, values,
                                              recipe_fields(spec.modality)[key])
-    return problems
+    return overrides, problems
 
 
 def _baseline_problems(grid: Mapping[str, Any]) -> list[str]:
@@ -353,9 +354,3 @@ def _task_training(training: Mapping[str, Any], spec: TaskSpec, over: Any) -> di
     values = over.get("training") if isinstance(over, Mapping) else None
     return {**training, **spec.training, **(values if isinstance(values, Mapping) else {})}
 
-
-def _task_args(task_args: Mapping[str, Any], spec: TaskSpec) -> Any:
-    """The grid's `task_args` entry of a task (by its name, or a GLUE task's other spelling)."""
-    if spec.name in task_args:
-        return task_args[spec.name]
-    return next((v for k, v in task_args.items() if spec.glue and _glue_name(k) == spec.glue), {})

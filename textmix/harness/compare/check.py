@@ -27,14 +27,10 @@ def check_grid(sweep: Sweep, runs: tuple[Run, ...], output_dir: str | Path | Non
             problems.append(problem)
     models: dict[tuple[str, bool], str] = {}
     for s in sweep.tasks:
-        if not get_recipe(s.modality).grid_model and not s.model.get("model_name_or_path"):
-            continue
-        args = {**s.model, **sweep.task_overrides(s, "model")}
-        trust = args.get("trust_remote_code") is True
-        models.setdefault((str(args.get("model_name_or_path") or sweep.model_name_or_path), trust), s.name)
+        args = sweep.task_model(s)  # its own, else the grid's, then its task_args
+        if args.get("model_name_or_path"):
+            models.setdefault((str(args["model_name_or_path"]), args.get("trust_remote_code") is True), s.name)
     for (model, trust), task in models.items():
-        if model == "None":
-            continue
         where = "model_name_or_path" if model == str(sweep.model_name_or_path) else f"task {task}: model_name_or_path"
         problem = problem_model(model, option=where)
         if problem:

@@ -33,7 +33,7 @@ def test_a_newly_registered_text_method_changes_no_presets_run_count(monkeypatch
     try:
         importlib.reload(presets)  # the presets as a process that registered the method first builds them
         monkeypatch.setattr(grid_module, "PRESETS", presets.PRESETS)
-        assert "throwaway_text" in presets.grid_methods("text")  # a grid knows it: a preset could list it
+        assert "throwaway_text" in presets.grid_methods()  # a grid knows it: a preset could list it
         assert {name: _runs(name) for name in presets.PRESETS} == before
         listed = _runs("smoke", methods=["none", "hidden", "span", "throwaway_text"])
         assert listed == before["smoke"] + 2  # listed: its cells join (1 task x 2 seeds)

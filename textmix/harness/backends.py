@@ -125,13 +125,6 @@ def _machine_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _worker_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    """The environment variables the Ray workers get: the set ones of `FORWARDED_ENV`, then `env`."""
-    merged = {key: os.environ[key] for key in FORWARDED_ENV if os.environ.get(key)}
-    merged.update({str(key): str(value) for key, value in (env or {}).items()})
-    return merged
-
-
 def _call_in_worker(fn: Callable[[T], R], item: T, slots_by_node: dict[str, int], default_slots: int) -> R:
     """Run inside a Ray worker: divide the machine's CPUs between the calls its node runs at once, call `fn`."""
     import ray
@@ -170,7 +163,8 @@ def _map_ray(fn: Callable[[T], R], items: list[T], *, address: str | None, num_w
         slots_by_node = {node["NodeID"]: max(1, min(concurrent, int(node["Resources"].get(unit, 0))))
                          for node in ray.nodes() if node.get("Alive") and node["Resources"].get(unit, 0) > 0}
         options: dict[str, Any] = {"num_gpus": 1} if unit == "GPU" else {"num_cpus": 1}
-        env_vars = _worker_env(env)
+        env_vars = {**{key: os.environ[key] for key in FORWARDED_ENV if os.environ.get(key)},  # then `env`
+                    **{str(key): str(value) for key, value in (env or {}).items()}}
         if env_vars:
             options["runtime_env"] = {"env_vars": env_vars}
         remote = ray.remote(max_calls=1, max_retries=0)(_call_in_worker).options(**options)

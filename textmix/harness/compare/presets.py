@@ -15,11 +15,10 @@ BASELINES: dict[str, dict[str, Any]] = {
 """The grid's methods that do not mix, and the training arguments each one sets."""
 
 
-def grid_methods(modality: str | None = None) -> dict[str, dict[str, Any]]:
-    """Method names a grid knows and the training arguments each one sets (on top of `training`):
-    the baselines, then every registered mixing method (of `modality`, `text` or `image`, when given)
-    as `mix_method=<name>`."""
-    return {**BASELINES, **{name: {"mix_method": name} for name in method_names(modality=modality)}}
+def grid_methods() -> dict[str, dict[str, Any]]:
+    """Method names a grid knows and the training arguments each one sets (on top of `training`): the
+    baselines, then every registered mixing method as `mix_method=<name>`."""
+    return {**BASELINES, **{name: {"mix_method": name} for name in method_names()}}
 
 
 BASELINE = "none"

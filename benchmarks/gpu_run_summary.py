@@ -37,9 +37,9 @@ def planned_runs(sweep: Path) -> int | None:
     grid = sweep / "grid.json"
     if not grid.exists():
         return None
-    from textmix.harness.compare import plan
+    from textmix.harness.compare.sweep import parse_sweep
 
-    return len(plan(json.loads(grid.read_text(encoding="utf-8")), sweep, fingerprints=False, strict=False))
+    return len(parse_sweep(json.loads(grid.read_text(encoding="utf-8"))).plan(sweep, fingerprints=False))
 
 
 def main() -> None:

@@ -172,7 +172,7 @@ def tracked_size() -> int:
 
 
 def main() -> None:
-    from textmix.harness.compare import PRESETS
+    from textmix.harness.compare.presets import PRESETS
     from textmix.harness.paths import shared_dir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -426,7 +426,7 @@ def test_compare_commands(tmp_path):
     grid = paths(block("model_name_or_path: ../shared/models/bert-tiny\nglue_dir:"))
     (tmp_path / "grid.yaml").write_text(grid.replace("fancyzhx/ag_news", str(news)))
     from textmix.harness.backends import ray_available
-    from textmix.harness.compare import PRESETS
+    from textmix.harness.compare.presets import PRESETS
 
     argvs = [[str(tmp_path / a.lstrip("/")) if a in ("/shared/sweep", "/nfs/sweep") else a for a in argv] + ["--dry_run"]
              for argv in commands(block("textmix compare --preset smoke --output_dir out/smoke")) if argv[1] != "report"]

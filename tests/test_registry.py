@@ -57,12 +57,13 @@ def test_a_registered_method_is_accepted_everywhere(throwaway, tmp_path):
         ["--output_dir", str(tmp_path), "--mix_method", throwaway, "--use_cpu", "true"])
     assert args.mix_config().method == throwaway
     # `textmix compare` plans runs of it
-    from textmix.harness.compare import load_grid, plan
+    from textmix.harness.compare.grid import load_grid
+    from textmix.harness.compare.sweep import parse_sweep
 
     grid_file = tmp_path / "grid.yaml"
     grid_file.write_text(f"tasks: [rte]\nmethods: [none, {throwaway}]\nseeds: [0]\n", encoding="utf-8")
     grid = load_grid(config=str(grid_file), glue_dir=str(tmp_path), model_name_or_path="m")
-    assert [r.method for r in plan(grid, tmp_path / "sweep")] == ["none", throwaway]
+    assert [r.method for r in parse_sweep(grid).plan(tmp_path / "sweep")] == ["none", throwaway]
     # and once unregistered, it is unknown again
     unregister(throwaway)
     with pytest.raises(ValueError, match="unknown mixing method"):

@@ -15,7 +15,9 @@ import pytest
 from conftest import shared_path
 
 from textmix.harness.cli import main as cli
-from textmix.harness.compare import GridError, check_grid, load_grid
+from textmix.harness.compare.check import check_grid
+from textmix.harness.compare.grid import load_grid
+from textmix.harness.compare.sweep import GridError, parse_sweep
 from textmix.harness.recipes import glue as recipe
 
 
@@ -141,11 +143,17 @@ def deep_grid(tmp_path: Path, **over) -> dict:
     return load_grid(config=str(path))
 
 
+def checked(grid, output_dir=None):
+    """`check_grid` of a grid mapping and its plan, as `textmix compare` runs it."""
+    sweep = parse_sweep(grid)
+    return check_grid(sweep, sweep.plan(Path(output_dir or "."), fingerprints=False), output_dir)
+
+
 def test_paths_values_and_models_of_a_grid_are_checked_together_before_the_first_run(tmp_path):
     (tmp_path / "file").write_text("x")
     grid = deep_grid(tmp_path, model_name_or_path=str(tmp_path / "models" / "gone"), glue_dir=str(tmp_path / "glue"),
                      data={"max_seq_length": 0}, training={"max_steps": 1})
-    problems = check_grid(grid, tmp_path / "file")
+    problems = checked(grid, tmp_path / "file")
     text = "\n".join(problems)
     assert "models/gone does not exist" in text
     assert f"glue_dir {tmp_path / 'glue'} does not exist" in text
@@ -155,7 +163,7 @@ def test_paths_values_and_models_of_a_grid_are_checked_together_before_the_first
 
 
 def test_a_good_grid_has_no_problems(tmp_path):
-    assert check_grid(deep_grid(tmp_path), tmp_path / "sweep") == []
+    assert checked(deep_grid(tmp_path), tmp_path / "sweep") == []
 
 
 def test_cli_errors_are_one_message_with_a_debug_switch_for_the_traceback(tmp_path, capsys, monkeypatch):

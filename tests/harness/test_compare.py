@@ -16,21 +16,23 @@ import pytest
 from conftest import shared_path
 
 from textmix.harness.cli import main
-from textmix.harness.compare import PRESETS, load_grid, plan
+from textmix.harness.compare.grid import load_grid
+from textmix.harness.compare.presets import PRESETS
+from textmix.harness.compare.sweep import parse_sweep
 
 
 def test_grids_and_their_errors(tmp_path):
     grid = load_grid("standard", glue_dir="/data/glue", seeds=[7])
     assert grid["glue_dir"] == "/data/glue" and grid["seeds"] == [7] and len(grid["methods"]) == 7
-    runs = plan(grid, tmp_path, fingerprints=False)
+    runs = parse_sweep(grid).plan(tmp_path, fingerprints=False)
     assert len(runs) == 4 * 7 and runs[0].training["seed"] == 7
     ls = next(r for r in runs if r.method == "label_smoothing")
     assert ls.training["label_smoothing_factor"] == 0.1 and ls.training["mix_method"] == "none"
-    quick = plan(load_grid("quick", seeds=[0]), tmp_path, fingerprints=False)
+    quick = parse_sweep(load_grid("quick", seeds=[0])).plan(tmp_path, fingerprints=False)
     cells = {(r.task, r.method) for r in quick}
     assert {("sst2", "hidden"), ("reviews", "span"), ("digits", "cutmix"), ("digits", "none")} <= cells
     assert ("digits", "hidden") not in cells and ("sst2", "mixup") not in cells
-    gpu = plan(load_grid("gpu"), tmp_path, fingerprints=False)
+    gpu = parse_sweep(load_grid("gpu")).plan(tmp_path, fingerprints=False)
     assert len(gpu) == 5 * 7 * 3 - 3 and {r.task for r in gpu} == {"sst2", "mrpc", "rte", "cola", "stsb"}  # STS-B (regression): no label smoothing
     assert "minilm-l6" in gpu[0].model["model_name_or_path"] and gpu[0].training["bf16"] is True
     assert {r.label_noise for r in quick} == {0.0, 0.2} and quick[0].data["shift_kinds"] == [
@@ -121,28 +123,26 @@ def fake_results(run, **extra):
 
 
 def test_the_grid_flag_save_calibrated_reaches_every_run_and_not_the_run_key(tmp_path):
-    from textmix.harness.compare import grid_problems
-
     grid = load_grid("smoke")
-    flagged = plan({**grid, "save_calibrated": True}, tmp_path, fingerprints=False)
+    flagged = parse_sweep({**grid, "save_calibrated": True}).plan(tmp_path, fingerprints=False)
     assert flagged and all(r.model["save_calibrated"] is True for r in flagged)
-    assert [r.key for r in flagged] == [r.key for r in plan(grid, tmp_path, fingerprints=False)]
-    assert not any("save_calibrated" in r.model for r in plan(grid, tmp_path, fingerprints=False))
-    assert any("save_calibrated must be true or false" in p for p in grid_problems({**grid, "save_calibrated": "yes"}))
+    assert [r.key for r in flagged] == [r.key for r in parse_sweep(grid).plan(tmp_path, fingerprints=False)]
+    assert not any("save_calibrated" in r.model for r in parse_sweep(grid).plan(tmp_path, fingerprints=False))
+    assert any("save_calibrated must be true or false" in p for p in parse_sweep({**grid, "save_calibrated": "yes"}).problems)
 
 
 def test_the_run_key_ignores_where_the_sweep_is(tmp_path, monkeypatch):
     grid = load_grid(config=str(tiny_grid_file(tmp_path)))
     monkeypatch.chdir(tmp_path)
-    here = plan(grid, tmp_path / "a")
-    assert [r.key for r in plan(grid, Path("a"))] == [r.key for r in here]  # relative or absolute
+    here = parse_sweep(grid).plan(tmp_path / "a")
+    assert [r.key for r in parse_sweep(grid).plan(Path("a"))] == [r.key for r in here]  # relative or absolute
     for run in here:
         fake_results(run)
     shutil.copytree(tmp_path / "a", tmp_path / "moved")
-    assert all(r.done for r in plan(grid, Path("moved")))  # a copied / moved sweep is recognised
-    assert not any(r.done for r in plan({**grid, "training": {"max_steps": 2}}, Path("moved")))  # results differ
+    assert all(r.done for r in parse_sweep(grid).plan(Path("moved")))  # a copied / moved sweep is recognised
+    assert not any(r.done for r in parse_sweep({**grid, "training": {"max_steps": 2}}).plan(Path("moved")))  # results differ
     other_model = {**grid, "model_name_or_path": str(shared_path("models", "minilm-l6"))}
-    assert plan(other_model, Path("a"))[0].key != here[0].key
+    assert parse_sweep(other_model).plan(Path("a"))[0].key != here[0].key
 
 
 def test_a_run_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_over(tmp_path, monkeypatch, capsys):
@@ -150,7 +150,7 @@ def test_a_run_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_
 
     grid = load_grid(config=str(tiny_grid_file(tmp_path, seeds="[0, 1, 2]")))
     out = tmp_path / "sweep"
-    runs = plan(grid, out)
+    runs = parse_sweep(grid).plan(out)
     seen = []
 
     def run_one(run):
@@ -169,7 +169,7 @@ def test_a_run_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_
             run.folder.mkdir(parents=True)
             (run.folder / compare_module.LOCK_FILE).write_text(
                 json.dumps({"pid": pid, "host": compare_module.socket.gethostname(), "since": "earlier"}))
-        compare_module.compare(grid, out, progress=False)
+        compare_module.compare(parse_sweep(grid), out, progress=False)
     finally:
         alive.kill()
         alive.wait()
@@ -305,7 +305,7 @@ def test_dry_run_counts_the_runs_and_estimates_time_from_finished_ones(tmp_path,
     out = tmp_path / "sweep"
     assert main(["compare", "--config", grid_file, "--output_dir", str(out), "--dry_run"]) == 0
     assert "4 runs (0 done, 4 to train); no time estimate yet" in capsys.readouterr().out
-    runs = plan(load_grid(None, grid_file, validate=False), out)
+    runs = parse_sweep(load_grid(None, grid_file, validate=False)).plan(out)
     assert len({r.cost for r in runs}) == 1  # equal steps: the estimate is the mean time x runs left
     for run, seconds in zip(runs[:2], (60.0, 180.0), strict=True):  # two finished runs, as compare records them
         run.folder.mkdir(parents=True, exist_ok=True)
@@ -329,11 +329,11 @@ def test_shards_on_one_sweep_folder_keep_each_others_failures(tmp_path, monkeypa
         return fake_results(run)
 
     monkeypatch.setattr(compare_module, "run_one", run_one)
-    compare_module.compare(grid, out, progress=False, shard=(1, 2))
-    compare_module.compare(grid, out, progress=False, shard=(2, 2))
+    compare_module.compare(parse_sweep(grid), out, progress=False, shard=(1, 2))
+    compare_module.compare(parse_sweep(grid), out, progress=False, shard=(2, 2))
     failures = json.loads((out / "failures.json").read_text())
     assert sorted(f["seed"] for f in failures) == [0, 1]
     failing.clear()
-    compare_module.compare(grid, out, progress=False, shard=(1, 2))
+    compare_module.compare(parse_sweep(grid), out, progress=False, shard=(1, 2))
     failures = json.loads((out / "failures.json").read_text())
     assert [f["seed"] for f in failures] == [1]  # shard 1/2 (seeds 0, 2) retried seed 0 and it passed

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from textmix.harness.compare import PRESETS, load_grid, parse_sweep
 from textmix.harness.compare.execute import _write_plan
+from textmix.harness.compare.grid import load_grid
+from textmix.harness.compare.presets import PRESETS
+from textmix.harness.compare.sweep import parse_sweep
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textmix.harness.compare import PRESETS
+from textmix.harness.compare.presets import PRESETS
 from textmix.harness.report.claims import CLAIMS
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "compare.md").read_text(encoding="utf-8")

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from textmix.harness.compare import PRESETS, load_grid, plan
+from textmix.harness.compare.grid import load_grid
+from textmix.harness.compare.presets import PRESETS
+from textmix.harness.compare.sweep import parse_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +19,7 @@ def test_the_gpu_preset_plans_the_runs_and_steps_its_description_says(tmp_path):
     description = PRESETS["gpu"]["description"]
     said = re.search(r"(\d+) runs of (\d+) steps", description)
     assert said, description
-    runs = plan(load_grid("gpu"), tmp_path, fingerprints=False)
+    runs = parse_sweep(load_grid("gpu")).plan(tmp_path, fingerprints=False)
     assert len(runs) == int(said.group(1))
     # steps a run: epochs x ceil(training rows / batch); each task has at least 1,990 rows left after validation
     training = runs[0].training
@@ -33,8 +35,8 @@ def test_the_gpu_preset_plans_the_runs_and_steps_its_description_says(tmp_path):
 
 
 def test_the_dry_run_grid_plans_the_same_cells_at_toy_sizes(tmp_path):
-    gpu = plan(load_grid("gpu"), tmp_path, fingerprints=False)
-    tiny = plan(load_grid("gpu", config=str(ROOT / "benchmarks" / "gpu_tiny.yaml")), tmp_path, fingerprints=False)
+    gpu = parse_sweep(load_grid("gpu")).plan(tmp_path, fingerprints=False)
+    tiny = parse_sweep(load_grid("gpu", config=str(ROOT / "benchmarks" / "gpu_tiny.yaml"))).plan(tmp_path, fingerprints=False)
     assert {(r.task, r.method) for r in tiny} == {(r.task, r.method) for r in gpu}
     assert {r.seed for r in tiny} == {0} and len(tiny) == len(gpu) // 3
     assert {r.training["bf16"] for r in tiny} == {False} and {r.training["max_steps"] for r in tiny} == {2}

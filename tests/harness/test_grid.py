@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 
-from textmix.harness.compare import PRESETS, load_grid
-from textmix.harness.compare.grid import _merge
+from textmix.harness.compare.grid import _merge, load_grid
+from textmix.harness.compare.presets import PRESETS
 
 
 def test_merge_by_hand():

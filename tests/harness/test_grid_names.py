@@ -3,10 +3,14 @@ absolute paths, bounded length, unique ignoring case), every problem listed befo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from textmix.harness.checks import NAME_MAX, problem_name
-from textmix.harness.compare import GridError, grid_problems, load_grid
+from textmix.harness.compare.check import check_grid
+from textmix.harness.compare.grid import load_grid
+from textmix.harness.compare.sweep import GridError, parse_sweep
 
 CSV_TASK = {"train_file": "train.csv", "test_file": "test.csv"}
 
@@ -22,29 +26,35 @@ def test_a_name_that_is_not_a_plain_folder_name_is_refused(name):
     assert problem_name("task", name) is not None
 
 
+def checked(grid, output_dir=None):
+    """`check_grid` of a grid mapping and its plan, as `textmix compare` runs it."""
+    sweep = parse_sweep(grid)
+    return check_grid(sweep, sweep.plan(Path(output_dir or "."), fingerprints=False), output_dir)
+
+
 def test_plain_names_pass():
     assert all(problem_name("method", n) is None for n in ("hidden", "span-2", "my_method.v2", "x" * NAME_MAX))
 
 
 def test_method_names_escaping_the_sweep_folder_are_grid_errors_listed_with_the_others():
     bad = ["hidden/l1", "../../x", "/abs/x", "x" * 80]
-    problems = grid_problems(grid(methods=["none", *bad], method_args={m: {"mix_method": "hidden"} for m in bad},
-                                  seeds=[0, 1]))
+    problems = parse_sweep(grid(methods=["none", *bad], method_args={m: {"mix_method": "hidden"} for m in bad},
+                                  seeds=[0, 1])).problems
     for name in bad:
         assert any(repr(name) in p and "folder of the sweep" in p for p in problems), (name, problems)
     task = grid(tasks=[{"name": "../up", **CSV_TASK}, {"name": "/abs", **CSV_TASK}])
-    found = grid_problems(task)
+    found = parse_sweep(task).problems
     assert sum("folder of the sweep" in p for p in found) == 2, found
 
 
 def test_names_unique_ignoring_case_and_seeds_once():
-    problems = grid_problems(grid(tasks=["rte", "RTE"], methods=["none", "None", "hidden"], seeds=[0, 1, 0]))
+    problems = parse_sweep(grid(tasks=["rte", "RTE"], methods=["none", "None", "hidden"], seeds=[0, 1, 0])).problems
     assert any("'rte' and 'RTE'" in p and "ignoring case" in p for p in problems), problems
     assert any("'none' and 'None'" in p for p in problems), problems
     assert any("seeds lists a seed more than once: [0, 1, 0]" in p for p in problems), problems
-    alias = grid_problems(grid(tasks=["sst2", "sst-2"]))
+    alias = parse_sweep(grid(tasks=["sst2", "sst-2"])).problems
     assert any("are all GLUE sst2" in p for p in alias), alias
-    mixed = grid_problems(grid(tasks=[{"name": "Reviews", **CSV_TASK}, {"name": "reviews", **CSV_TASK}]))
+    mixed = parse_sweep(grid(tasks=[{"name": "Reviews", **CSV_TASK}, {"name": "reviews", **CSV_TASK}])).problems
     assert any("'Reviews' and 'reviews'" in p for p in mixed), mixed
 
 
@@ -64,7 +74,6 @@ def test_a_model_with_its_own_code_needs_trust_remote_code_and_the_check_passes_
     import transformers
     from conftest import shared_path
 
-    from textmix.harness.compare import check_grid
 
     folder = tmp_path / "custom"
     shutil.copytree(shared_path("models", "bert-tiny"), folder)
@@ -72,7 +81,7 @@ def test_a_model_with_its_own_code_needs_trust_remote_code_and_the_check_passes_
     (folder / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoConfig": "my_code.MyConfig"}}))
     tasks = [{"name": "reviews", "train_file": "missing.csv", "test_file": "missing.csv"}]
     base = {"model_name_or_path": str(folder), "tasks": tasks, "methods": ["none"], "seeds": [0]}
-    problems = check_grid(base)
+    problems = checked(base)
     assert any("runs code of its own (`auto_map` in its config.json)" in p and "trust_remote_code: true" in p
                for p in problems), problems
     seen = []
@@ -84,8 +93,8 @@ def test_a_model_with_its_own_code_needs_trust_remote_code_and_the_check_passes_
     monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", loader)
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", loader)
     trusted = {**base, "tasks": [{**tasks[0], "model": {"trust_remote_code": True}}]}
-    problems = check_grid(trusted)
+    problems = checked(trusted)
     assert not any("code of its own" in p for p in problems) and seen == [True, True]  # asked, never prompted
     seen.clear()
-    check_grid({**base, "model_name_or_path": str(shared_path("models", "bert-tiny"))})
+    checked({**base, "model_name_or_path": str(shared_path("models", "bert-tiny"))})
     assert seen == [False, False]  # an explicit False: transformers raises instead of asking on the terminal

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from textmix.harness.compare import GridError, compare, load_grid, parse_sweep, plan, task_plan
+from textmix.harness.compare.execute import compare
+from textmix.harness.compare.grid import load_grid
+from textmix.harness.compare.sweep import GridError, parse_sweep
 from textmix.harness.recipes.registry import (
     Recipe,
     get_recipe,
@@ -79,11 +81,11 @@ def test_a_registered_modality_is_parsed_planned_run_and_reported(audio, tmp_pat
     grid = _grid(tmp_path)
     grid["tasks"].append("rte")  # hidden runs on rte, so it fits some task
     sweep = parse_sweep({**grid, "model_name_or_path": "m"})
-    assert sweep.problems == []
-    planned = task_plan(sweep)["clips"]
+    assert sweep.problems == ()
+    planned = sweep.task_plan()["clips"]
     assert planned["modality"] == "audio" and planned["test_set"] == "the clips of test.txt"
     assert planned["methods"] == ["none", "label_smoothing"] and list(planned["skipped_methods"]) == ["hidden"]
-    runs = [r for r in plan(sweep, tmp_path, fingerprints=False) if r.task == "clips"]
+    runs = [r for r in sweep.plan(tmp_path, fingerprints=False) if r.task == "clips"]
     assert [(r.method, r.seed) for r in runs] == [("none", 0), ("none", 1), ("label_smoothing", 0),
                                                   ("label_smoothing", 1)]
     assert runs[0].data == {"clips": str(tmp_path / "train.txt"), "test_clips": str(tmp_path / "test.txt"),
@@ -92,7 +94,7 @@ def test_a_registered_modality_is_parsed_planned_run_and_reported(audio, tmp_pat
     grid = _grid(tmp_path)
     grid["methods"] = ["none", "label_smoothing"]
     out = tmp_path / "sweep"
-    summary = compare(grid, out, progress=False)
+    summary = compare(parse_sweep(grid), out, progress=False)
     assert summary["n_runs"] == 4 and not summary.get("failures")
     saved = json.loads((out / "runs" / "clips" / "label_smoothing" / "seed1" / "results.json").read_text())
     assert saved["test"]["accuracy"] == 0.78 and saved["max_train_samples"] == 8
@@ -102,7 +104,7 @@ def test_a_registered_modality_is_parsed_planned_run_and_reported(audio, tmp_pat
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "clips" in report and "label_smoothing" in report
     assert json.loads((out / "plan.json").read_text())["tasks"]["clips"]["modality"] == "audio"
-    again = compare(grid, out, progress=False)  # finished runs (same run key) are skipped
+    again = compare(parse_sweep(grid), out, progress=False)  # finished runs (same run key) are skipped
     assert again["n_runs"] == 4
 
 

@@ -8,13 +8,15 @@ import pytest
 from transformers import HfArgumentParser
 
 from textmix import MixTrainingArguments
-from textmix.harness.compare import GridError, check_grid, load_grid, plan
+from textmix.harness.compare.check import check_grid
+from textmix.harness.compare.grid import load_grid
+from textmix.harness.compare.sweep import GridError, parse_sweep
 from textmix.harness.tasks import fits
 
 
 def test_the_quick_preset_plans_the_variants_where_they_fit(tmp_path):
     grid = load_grid("quick", None, seeds=[0])
-    runs = plan(grid, tmp_path, fingerprints=False)
+    runs = parse_sweep(grid).plan(tmp_path, fingerprints=False)
     cells = {(r.task, r.method): r for r in runs}
     for task in ("sst2", "rte", "reviews"):
         assert {(task, m) for m in ("regmixup_hidden", "regmixup_span", "span_attention")} <= set(cells)
@@ -54,7 +56,8 @@ def test_bad_values_in_method_args_are_grid_problems(tmp_path):
     config.write_text("methods: [none, reg, att]\nmethod_args:\n"
                       "  reg: {mix_method: hidden, mix_clean_weight: -1}\n"
                       "  att: {mix_method: hidden, mix_label_weights: attention}\n", encoding="utf-8")
-    problems = "\n".join(check_grid(load_grid("smoke", str(config)), tmp_path / "sweep"))
+    sweep = parse_sweep(load_grid("smoke", str(config)))
+    problems = "\n".join(check_grid(sweep, sweep.plan(tmp_path / "sweep"), tmp_path / "sweep"))
     assert "training of method reg: clean_weight must be a number >= 0" in problems
     assert "training of method att: label_weights='attention'" in problems and "paste no region" in problems
 
@@ -78,5 +81,5 @@ def test_tasks_override_selects_the_presets_own_tasks_by_name():
 
 def test_a_one_modality_slice_keeps_the_grids_other_settings_out_of_its_way(tmp_path):
     grid = load_grid("quick", None, tasks=["digits"], methods=["none", "cutmix"], seeds=[0])  # no GridError
-    runs = plan(grid, tmp_path, fingerprints=False)
+    runs = parse_sweep(grid).plan(tmp_path, fingerprints=False)
     assert {r.task for r in runs} == {"digits"} and not {"max_seq_length", "validation_split"} & set(runs[0].data)

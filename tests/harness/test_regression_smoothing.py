@@ -7,13 +7,13 @@ import pytest
 from conftest import shared_path
 
 from textmix.harness.checks import InputError
-from textmix.harness.compare import task_plan
+from textmix.harness.compare.sweep import parse_sweep
 
 
 def test_a_grid_skips_label_smoothing_on_a_regression_task_and_says_why():
     grid = {"tasks": ["stsb", "rte", {"name": "scores", "train_file": "x.csv", "data": {"problem_type": "regression"}}],
             "methods": ["none", "label_smoothing", "hidden"], "seeds": [0]}
-    plan = task_plan(grid)
+    plan = parse_sweep(grid).task_plan()
     assert plan["stsb"]["methods"] == ["none", "hidden"]
     assert "regression" in plan["stsb"]["skipped_methods"]["label_smoothing"]
     assert plan["scores"]["methods"] == ["none", "hidden"]

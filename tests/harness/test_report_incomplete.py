@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from textmix.harness.cli import main
-from textmix.harness.compare import grid_problems
+from textmix.harness.compare.sweep import parse_sweep
 from textmix.harness.report import build_report
 from textmix.harness.report.reading import incomplete_reason
 
@@ -128,7 +128,7 @@ def test_a_baseline_typo_is_an_error_with_the_closest_name(tmp_path, capsys):
         build_report(tmp_path, baseline="hidden")
     grid = {"model_name_or_path": "m", "tasks": ["rte"], "methods": ["none", "span"], "seeds": [0], "baseline": "nnoe"}
     assert any("baseline 'nnoe' is not one of the grid's methods (did you mean 'none'?)" in p
-               for p in grid_problems(grid))
+               for p in parse_sweep(grid).problems)
 
 
 def test_a_run_with_non_finite_figures_says_so_when_it_finishes():

@@ -115,7 +115,7 @@ def test_a_sweeps_run_key_changes_with_the_content_of_the_model_weights_and_data
 
     from conftest import shared_path
 
-    from textmix.harness.compare.runs import plan
+    from textmix.harness.compare.sweep import parse_sweep
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     model = tmp_path / "model"
@@ -127,12 +127,12 @@ def test_a_sweeps_run_key_changes_with_the_content_of_the_model_weights_and_data
                                                   "test_file": str(tmp_path / "test.csv")}}]}
 
     def key():
-        return plan(grid, tmp_path / "sweep")[0].key
+        return parse_sweep(grid).plan(tmp_path / "sweep")[0].key
 
     first = key()
     moved = tmp_path / "elsewhere"
     shutil.copytree(model, moved / "model")
-    assert plan({**grid, "model_name_or_path": str(moved / "model")}, tmp_path / "sweep")[0].key == first
+    assert parse_sweep({**grid, "model_name_or_path": str(moved / "model")}).plan(tmp_path / "sweep")[0].key == first
     weights = model / "model.safetensors"
     blob = bytearray(weights.read_bytes())
     blob[-1] ^= 1  # one bit of one weight: the same size
@@ -145,14 +145,14 @@ def test_a_sweeps_run_key_changes_with_the_content_of_the_model_weights_and_data
 
 
 def test_a_grid_wide_option_only_a_mixer_uses_leaves_the_baselines_without_mixing_alone(tmp_path):
-    from textmix.harness.compare.runs import plan
+    from textmix.harness.compare.sweep import parse_sweep
     from textmix.trainer import MixTrainingArguments
 
     grid = {"model_name_or_path": "some/hub-id", "methods": ["none", "label_smoothing", "cutmix", "plain"],
             "method_args": {"plain": {"mix_method": "none", "mix_clean_weight": 1.0}},  # asked for by name: kept
             "seeds": [0], "training": {"mix_clean_weight": 1.0, "mix_label_weights": "attention"},
             "tasks": [{"name": "digits", "modality": "image", "data": {"npz_path": str(tmp_path / "d.npz")}}]}
-    runs = {r.method: r.training for r in plan(grid, tmp_path / "sweep", fingerprints=False, strict=False)}
+    runs = {r.method: r.training for r in parse_sweep(grid).plan(tmp_path / "sweep", fingerprints=False)}
     for baseline in ("none", "label_smoothing"):
         assert "mix_clean_weight" not in runs[baseline] and "mix_label_weights" not in runs[baseline]
         MixTrainingArguments(**runs[baseline])  # the baseline's arguments pass their checks
@@ -161,24 +161,22 @@ def test_a_grid_wide_option_only_a_mixer_uses_leaves_the_baselines_without_mixin
 
 
 def test_a_grid_wide_attention_label_weight_is_caught_before_any_run_on_a_token_task(tmp_path):
-    from textmix.harness.compare import task_plan
-    from textmix.harness.compare.runs import plan
     from textmix.harness.compare.sweep import parse_sweep
 
     tasks = [{"name": "films", "train_file": "a.csv", "test_file": "b.csv"},
              {"name": "ner", "modality": "tokens", "train_file": "t.conll", "test_file": "u.conll"}]
     grid = {"model_name_or_path": "some/hub-id", "methods": ["none", "span"], "seeds": [0], "tasks": tasks,
             "training": {"mix_label_weights": "attention"}}
-    info = task_plan(grid)
+    info = parse_sweep(grid).task_plan()
     assert info["ner"]["methods"] == ["none"] and info["films"]["methods"] == ["none", "span"]
     assert info["ner"]["skipped_methods"] == {
         "span": "label_weights 'attention' weighs a sequence's label; the task labels tokens"}
-    assert [(r.task, r.method) for r in plan(grid, tmp_path, fingerprints=False, strict=False)] == [
+    assert [(r.task, r.method) for r in parse_sweep(grid).plan(tmp_path, fingerprints=False)] == [
         ("films", "none"), ("films", "span"), ("ner", "none")]
     problems = parse_sweep({**grid, "tasks": tasks[1:]}).problems  # what the dry run says
     assert any("method span fits none of the tasks (label_weights 'attention' weighs" in p for p in problems)
     by_task_args = {**grid, "training": {}, "task_args": {"ner": {"training": {"mix_label_weights": "attention"}}}}
-    assert task_plan(by_task_args)["ner"]["methods"] == ["none"]
+    assert parse_sweep(by_task_args).task_plan()["ner"]["methods"] == ["none"]
 
 
 def test_identity_changes_name_the_argument_and_a_grid_key_ignores_paths():

@@ -11,7 +11,9 @@ import pytest
 from conftest import shared_path
 
 from textmix.harness.cli import main
-from textmix.harness.compare import GridError, check_grid, load_grid, plan, task_plan
+from textmix.harness.compare.check import check_grid
+from textmix.harness.compare.grid import load_grid
+from textmix.harness.compare.sweep import GridError, parse_sweep
 from textmix.harness.tasks import fits, parse_task
 
 
@@ -44,13 +46,13 @@ def test_a_task_mapping_becomes_the_recipe_arguments_of_its_modality(tmp_path):
     train, test = reviews(tmp_path)
     spec, problems = parse_task({"name": "reviews", "train_file": str(train), "test_file": str(test),
                                  "text_columns": ["review"], "label_column": "sentiment"})
-    assert problems == [] and spec.modality == "text" and spec.recipe == "glue"
+    assert problems == [] and spec.modality == "text"
     assert spec.data == {"train_file": str(train), "test_file": str(test), "text_columns": ["review"],
                          "label_column": "sentiment", "task_name": None}
     spec, _ = parse_task({"name": "digits", "modality": "image", "train_file": "x.npz", "model": {"patch_size": 4}})
-    assert spec.data == {"npz_path": "x.npz"} and spec.model == {"patch_size": 4} and spec.recipe == "image"
+    assert spec.data == {"npz_path": "x.npz"} and spec.model == {"patch_size": 4} and spec.modality == "image"
     spec, _ = parse_task({"name": "ner", "modality": "tokens", "train_file": "t.conll", "test_file": "u.conll"})
-    assert spec.data == {"train_file": "t.conll", "test_file": "u.conll"} and spec.recipe == "ner"
+    assert spec.data == {"train_file": "t.conll", "test_file": "u.conll"} and spec.modality == "tokens"
     spec, _ = parse_task("SST-2", glue_dir="/g")
     assert spec.name == "SST-2" and spec.glue == "sst2" and spec.data == {"task_name": "sst2", "glue_dir": "/g"}
 
@@ -66,7 +68,7 @@ def test_methods_run_where_they_fit_and_the_plan_says_what_was_skipped(tmp_path)
     tasks = ["rte", {"name": "reviews", "train_file": str(train), "test_file": str(test)},
              {"name": "digits", "modality": "image", "train_file": str(shared_path("data", "mnist", "mnist.npz"))}]
     grid = load_grid(config=grid_file(tmp_path, tasks, extra="label_noise: [0.0, 0.2]\n"))
-    runs = plan(grid, tmp_path / "sweep")
+    runs = parse_sweep(grid).plan(tmp_path / "sweep")
     cells = {(r.task, r.method, r.label_noise) for r in runs}
     assert cells == {(t, m, n) for t in ("rte", "reviews") for m in ("none", "hidden") for n in (0.0, 0.2)} | {
         ("digits", m, n) for m in ("none", "mixup") for n in (0.0, 0.2)}
@@ -74,7 +76,7 @@ def test_methods_run_where_they_fit_and_the_plan_says_what_was_skipped(tmp_path)
     assert noisy.data["label_noise"] == 0.2 and noisy.folder.parent.name == "noise0.2"
     digits = next(r for r in runs if r.task == "digits")
     assert digits.modality == "image" and "model_name_or_path" not in digits.model  # a ViT from scratch
-    info = task_plan(grid)
+    info = parse_sweep(grid).task_plan()
     assert info["rte"]["skipped_methods"] == {"mixup": "mixup mixes images; the task is text"}
     assert info["digits"]["methods"] == ["none", "mixup"] and info["reviews"]["test_set"] == "test.csv"
     # the grid's data keys an image task has no argument for are said, not silently dropped
@@ -85,7 +87,8 @@ def test_methods_run_where_they_fit_and_the_plan_says_what_was_skipped(tmp_path)
 
 def problems_of(tmp_path, tasks, methods="[none, hidden]", extra=""):
     grid = load_grid(config=grid_file(tmp_path, tasks, methods, extra), validate=False)
-    return check_grid(grid, tmp_path / "sweep")
+    sweep = parse_sweep(grid)
+    return check_grid(sweep, sweep.plan(tmp_path / "sweep") if sweep.plannable else (), tmp_path / "sweep")
 
 
 def test_every_bad_task_is_reported_before_any_run(tmp_path):

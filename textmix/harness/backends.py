@@ -1,36 +1,19 @@
-"""Execution backends for `textmix compare`: how the independent runs of a grid are executed.
+"""Execution backends for `textmix compare`: how the independent runs of a grid are executed
+(`map_unordered`, with `local` or `ray`, `BACKENDS`).
 
-`map_unordered(fn, items, backend=...)` calls a top-level, picklable `fn(item)` once per item and yields
-`(index, result)` as each call finishes; an exception raised by a call (or the crash of the process
-running it) is yielded as the result of that index, and the other calls go on.
-
-Backends (`BACKENDS`):
-
-- `local`: the calls run one after the other in this process, in the order of the items.
-- `ray`: the calls run in Ray worker processes, at most `num_workers` at a time. With no `address`, Ray is
-  started on this machine (and shut down at the end); with `address` (e.g. `"auto"` or `"ray://head:10001"`)
-  the calls go to an existing cluster, one GPU per call where the cluster has GPUs. Needs the `ray` extra:
-  `pip install 'textmix[ray]'`.
-
-Each worker is a fresh process per call (`max_calls=1`: no state, GPU memory or thread setting leaks from
-one run into the next), and a crashed call is not retried (`max_retries=0`): it is reported at once, and
-since a sweep is resumable, running `textmix compare` again trains what is left.
-
-A sweep run through Ray has two requirements:
-
-- The sweep folder (and the model and data the grid names) must be on a file system every worker sees at
-  the same path: any local folder when Ray runs on this machine, a shared file system (NFS, Lustre, ...)
-  for a cluster. Results are written there by the workers, not sent back through Ray.
-- Workers must import the module that defines `fn` (textmix itself, installed on every node).
+Each Ray call runs in a fresh worker process (`max_calls=1`: no state, GPU memory or thread setting leaks
+from one run into the next) and is not retried (`max_retries=0`): a crash is reported at once, and since a
+sweep is resumable, running `textmix compare` again trains what is left. Through Ray, the sweep folder
+(and the model and data the grid names) must be on a file system every worker sees at the same path (any
+local folder on this machine, a shared file system for a cluster): the workers write the results there.
+Workers must import the module that defines `fn` (textmix itself, installed on every node); their output
+is not forwarded (`log_to_driver=False`): it is in Ray's session logs
+(`/tmp/ray/session_latest/logs/worker-*` on each node), and a failed call's traceback is also in the
+exception yielded for it.
 
 Every run takes a lock file in its own folder while it trains, so two processes (two Ray workers, two
-`textmix compare` commands, or both) never train the same run; a stale lock of a dead process is taken
-over. Without Ray, `textmix compare --shard I/N` splits the grid between independent processes instead,
-e.g. the tasks of a SLURM job array; both can be mixed on one sweep folder.
-
-Worker output (stdout, stderr, tracebacks) is not forwarded to this process (`log_to_driver=False`): it is
-in Ray's session logs (`/tmp/ray/session_latest/logs/worker-*` on each node); a failed call's traceback
-is also in the string of the exception yielded for it.
+`textmix compare` commands, or both) never train the same run; without Ray, `textmix compare --shard I/N`
+splits the grid between independent processes instead (a SLURM job array); both mix on one sweep folder.
 """
 
 from __future__ import annotations
@@ -69,35 +52,27 @@ def ray_available() -> bool:
 def map_unordered(fn: Callable[[T], R], items: Sequence[T], *, backend: str = "local", address: str | None = None,
                   num_workers: int | None = None,
                   env: Mapping[str, str] | None = None) -> Iterator[tuple[int, R | BaseException]]:
-    """Call `fn(item)` for every item; yield `(index into items, result or exception)` as each call finishes.
+    """Call the top-level, picklable `fn(item)` for every item; yield `(index into items, result or exception)`
+    as each call finishes (an exception raised by a call, or the crash of its worker, is yielded for its index;
+    the other calls go on).
 
-    `backend`: one of `BACKENDS`. `local` runs the calls in this process, in order; `env` is set in
-    `os.environ` around each call (and restored after; libraries that read a variable when imported will
-    not see it). `ray` runs them in Ray workers:
+    `local` runs the calls in this process, in order, with `env` set in `os.environ` around each call (then
+    restored; libraries that read a variable when imported will not see it). `ray` runs them in Ray workers:
+    `address` None starts Ray on this machine with `num_workers` CPUs (default: this machine's), no dashboard
+    and quiet logging, and shuts it down at the end; otherwise `ray.init(address=...)` joins that cluster (left
+    running), and Ray already initialised in this process is used as is. At most `num_workers` calls run at
+    once (default: the cluster's GPUs if it has any, else its CPUs); each gets one GPU where the cluster has
+    GPUs, else one CPU, and sets `torch.set_num_threads(max(1, cpus // concurrent))` (the cores of its
+    machine divided between the calls that node holds at once). `env` reaches the workers through Ray's
+    `runtime_env`, on top of the current values of `FORWARDED_ENV`. A call's exception comes as the
+    `RayTaskError` that is also an instance of the original's class (the remote traceback in its message); a
+    worker's crash as its `ray.exceptions.RayError`.
 
-    - `address`: None starts Ray on this machine with `num_workers` (default: the CPUs of this machine)
-      CPUs, no dashboard and quiet logging, and shuts it down at the end; otherwise `ray.init(address=...)`
-      joins that cluster (left running). If Ray is already initialised in this process, it is used as is.
-    - `num_workers`: how many calls run at once (at most that many are submitted; the next one when one
-      finishes). Default: the cluster's GPUs if it has any, else its CPUs.
-    - Each call gets one GPU when the cluster has GPUs, else one CPU, and sets
-      `torch.set_num_threads(max(1, cpus // concurrent))` where `cpus` are the CPUs of the machine it runs on
-      and `concurrent` how many calls can run at once there (`num_workers`, capped by that node's share of
-      CPUs or GPUs in Ray's resources): the machine's cores are divided between the runs it holds.
-    - `env`: environment variables for the workers (Ray `runtime_env={"env_vars": ...}`), on top of the
-      current values of `FORWARDED_ENV`.
-
-    An exception raised by `fn` is yielded for its index (for `ray`, as the `RayTaskError` that is also an
-    instance of the original exception's class, with the remote traceback in its message); the crash of a
-    worker is yielded as its `ray.exceptions.RayError`. Other calls are not affected. On KeyboardInterrupt
-    (or when the caller stops iterating), calls not finished are cancelled (they get `CANCEL_GRACE_S` to
-    release their locks) and Ray is shut down if this function started it. Iterate inside
-    `with contextlib.closing(map_unordered(...)) as results:` so that this also happens at once when the
-    loop's body raises (otherwise it waits until the generator is garbage-collected).
-
-    Raises `ValueError` for an unknown backend or `num_workers < 1`, `ImportError` when `backend="ray"` and
-    ray is not installed (both at once, before the first call).
-    """
+    On KeyboardInterrupt, or when the caller stops iterating, unfinished calls are cancelled (with
+    `CANCEL_GRACE_S` to release their locks) and Ray is shut down if this function started it: iterate inside
+    `with contextlib.closing(map_unordered(...)) as results:` so that this happens at once when the loop's body
+    raises. A `ValueError` for an unknown backend or `num_workers < 1`, an `ImportError` for `ray` without ray
+    installed (both before the first call)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if num_workers is not None and num_workers < 1:
@@ -150,13 +125,6 @@ def _machine_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _worker_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    """The environment variables the Ray workers get: the set ones of `FORWARDED_ENV`, then `env`."""
-    merged = {key: os.environ[key] for key in FORWARDED_ENV if os.environ.get(key)}
-    merged.update({str(key): str(value) for key, value in (env or {}).items()})
-    return merged
-
-
 def _call_in_worker(fn: Callable[[T], R], item: T, slots_by_node: dict[str, int], default_slots: int) -> R:
     """Run inside a Ray worker: divide the machine's CPUs between the calls its node runs at once, call `fn`."""
     import ray
@@ -195,7 +163,8 @@ def _map_ray(fn: Callable[[T], R], items: list[T], *, address: str | None, num_w
         slots_by_node = {node["NodeID"]: max(1, min(concurrent, int(node["Resources"].get(unit, 0))))
                          for node in ray.nodes() if node.get("Alive") and node["Resources"].get(unit, 0) > 0}
         options: dict[str, Any] = {"num_gpus": 1} if unit == "GPU" else {"num_cpus": 1}
-        env_vars = _worker_env(env)
+        env_vars = {**{key: os.environ[key] for key in FORWARDED_ENV if os.environ.get(key)},  # then `env`
+                    **{str(key): str(value) for key, value in (env or {}).items()}}
         if env_vars:
             options["runtime_env"] = {"env_vars": env_vars}
         remote = ray.remote(max_calls=1, max_retries=0)(_call_in_worker).options(**options)

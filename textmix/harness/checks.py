@@ -186,18 +186,11 @@ def check_model(name_or_path: str | None, option: str = "--model_name_or_path") 
         raise (FileNotFoundError if "does not exist" in problem else InputError)(problem)
 
 
-def debug_requested(argv: list[str] | None = None) -> bool:
-    """Whether tracebacks are wanted: `TEXTMIX_DEBUG=1` (or `--debug` in `argv`)."""
-    if os.environ.get("TEXTMIX_DEBUG", "").lower() in ("1", "true", "yes"):
-        return True
-    return bool(argv) and "--debug" in argv
-
-
 def friendly_errors(main: Callable[..., _T], *args: Any, debug: bool = False, prog: str = "textmix",
                     debug_hint: str = "--debug or TEXTMIX_DEBUG=1") -> _T | int:
     """Call `main(*args)`; on an exception print `prog: error: message` (no traceback) and return 2 for
     bad input, 1 otherwise. With `debug` (or `TEXTMIX_DEBUG=1`) the exception propagates."""
-    if debug or debug_requested():
+    if debug or os.environ.get("TEXTMIX_DEBUG", "").lower() in ("1", "true", "yes"):
         return main(*args)
     try:
         return main(*args)

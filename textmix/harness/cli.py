@@ -8,13 +8,12 @@ Errors are one message on stderr (exit status 2 for bad input, 1 for failed runs
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `textmix` argument parser (subcommands `compare`, `train` and `report`)."""
-    from .compare import PRESETS, grid_methods
+    from .compare.presets import PRESETS, grid_methods
 
     parser = argparse.ArgumentParser(prog="textmix", description="Mixup/CutMix for Hugging Face models.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or TEXTMIX_DEBUG=1)")
@@ -60,10 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_recipes() -> dict[str, str]:
-    """{recipe name: modality} of every recipe `textmix train` runs (from `textmix.harness.tasks.RECIPES`)."""
-    from .tasks import RECIPES
+    """{recipe name: modality} of every recipe `textmix train` runs (its module's name under `recipes`)."""
+    from .recipes.registry import recipes
 
-    return {recipe: modality for modality, recipe in RECIPES.items()}
+    return {r.run.__module__.rsplit(".", 1)[-1]: modality for modality, r in recipes().items()}
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -106,8 +105,10 @@ def _say_incomplete(summary: dict) -> bool:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .compare import GridError, check_grid, compare, load_grid, parse_shard, parse_sweep, plan, shard_runs
-    from .compare.runs import runs_summary
+    from .compare.execute import compare
+    from .compare.grid import load_grid
+    from .compare.runs import parse_shard
+    from .compare.sweep import parse_sweep
 
     grid = load_grid(args.preset, args.config, validate=False, glue_dir=args.glue_dir,
                      model_name_or_path=args.model_name_or_path, tasks=args.tasks, methods=args.methods,
@@ -122,19 +123,10 @@ def _compare(args: argparse.Namespace) -> int:
 
         if not ray_available():
             raise ImportError("--backend ray needs ray: pip install 'textmix[ray]'.")
-    sweep = parse_sweep(grid)  # the grid parsed once, for the checks, the plan and the runs
-    problems = check_grid(sweep, args.output_dir)  # everything at once: keys, paths, models, data, values
-    if problems:
-        raise GridError(problems)
-    if args.dry_run:
-        runs = shard_runs(plan(sweep, Path(args.output_dir)), shard)
-        for run in runs:
-            print(json.dumps({"task": run.task, "method": run.method, "seed": run.seed, "label_noise": run.label_noise,
-                              "modality": run.modality, "done": run.done}))
-        print(runs_summary(runs))
+    summary = compare(parse_sweep(grid), args.output_dir, dry_run=args.dry_run, shard=shard, backend=args.backend,
+                      address=args.address, workers=args.workers)  # checked whole first: a GridError lists every problem
+    if summary.get("dry_run"):
         return 0
-    summary = compare(sweep, args.output_dir, check=False, shard=shard, backend=args.backend, address=args.address,
-                      workers=args.workers)
     if summary.get("pending"):
         print(f"no report yet: every run without results ({len(summary['locked'])}) is being trained by another "
               f"process (locked, see above); run `textmix report {args.output_dir}` when they are done.",

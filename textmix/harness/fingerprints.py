@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +93,17 @@ def path_fingerprint(path: str | os.PathLike) -> str:
     path = Path(path)
     if path.is_file():
         return file_digest(path)[:16]
-    if not path.is_dir():
-        return "missing"
+    return _files_digest(path, (p for p in path.rglob("*") if p.is_file())) if path.is_dir() else "missing"
+
+
+def _files_digest(folder: Path, files: Iterable[Path]) -> str:
+    """The content of `files` under `folder`, by their names relative to it (the cache saved once, not a file)."""
     digest = hashlib.sha256()
     try:
-        for item in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(f"{item.relative_to(path).as_posix()}:{_digest(item)}\0".encode())
+        for item in sorted(files):
+            digest.update(f"{item.relative_to(folder).as_posix()}:{_digest(item)}\0".encode())
     finally:
-        _save()  # once for the folder, not once a file
+        _save()
     return digest.hexdigest()[:16]
 
 
@@ -110,14 +113,7 @@ def model_fingerprint(name_or_path: str) -> str:
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
         return f"id:{name_or_path}"
-    digest = hashlib.sha256()
-    try:
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix in MODEL_FILES:
-                digest.update(f"{path.name}:{_digest(path)}\0".encode())
-    finally:
-        _save()
-    return f"folder:{digest.hexdigest()[:16]}"
+    return "folder:" + _files_digest(folder, (p for p in folder.iterdir() if p.is_file() and p.suffix in MODEL_FILES))
 
 
 def data_fingerprint(data: Mapping[str, Any]) -> str:

@@ -1,38 +1,18 @@
-"""The tasks of a `textmix compare` grid: GLUE names, or mappings naming files, hub datasets, images or tokens.
+"""The tasks of a `textmix compare` grid: GLUE names, or mappings naming files, hub datasets, images or tokens
+(the README's `textmix compare` section shows one of each).
 
-    tasks:
-      - sst2                                # a GLUE task (from the grid's `glue_dir`, else the hub)
-      - name: reviews                       # text classification from files: csv, tsv, json, jsonl
-        train_file: data/reviews_train.csv
-        test_file: data/reviews_test.csv    # optional validation_file; else carved from train
-        text_columns: [review]
-        label_column: sentiment             # strings or whole numbers
-      - name: news
-        dataset: fancyzhx/ag_news           # a hub dataset (dataset_config, train_split, test_split, columns)
-      - name: digits
-        modality: image                     # the image recipe: an .npz, an image folder (data_dir) or a hub dataset
-        train_file: ../shared/data/mnist/mnist.npz
-      - name: wnut17
-        modality: tokens                    # token classification (the NER recipe): CoNLL, csv/json, hub
-        train_file: ../shared/data/wnut17/train.conll
-        test_file: ../shared/data/wnut17/test.conll
-
-Besides those short keys, a mapping may set `model_name_or_path` (its own model; image tasks default to
-a small ViT trained from scratch), `model` (the recipe's ModelArguments fields, e.g. `patch_size`),
-`data` (the recipe's DataArguments fields) and `training` (MixTrainingArguments fields). Each modality
-runs through its registered recipe (`textmix.harness.recipes.registry`), which all write the same results schema.
-
-Methods apply where they fit (`fits`): the baselines everywhere, text methods on text tasks, text
-methods that mix token labels on token tasks, image methods on image tasks. What each modality takes
-(short keys, test-set naming, which methods mix it) is its recipe's registration
-(`textmix.harness.recipes.registry`).
+A mapping has its modality's short keys (`Recipe.short_keys`: `train_file`, `test_file`, `dataset`,
+`text_columns`, ...) and may set `model_name_or_path` (its own model; image tasks default to a small ViT
+trained from scratch), `model`, `data` and `training` (the recipe's ModelArguments, DataArguments and
+MixTrainingArguments fields). Each modality runs through its registered recipe
+(`textmix.harness.recipes.registry`: short keys, test-set naming, which methods mix it); methods apply
+where they fit (`fits`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,18 +22,6 @@ from ..config import parse_methods
 from ..methods import get_method
 from .checks import did_you_mean, problem_name, unknown_key
 from .recipes.registry import DEFAULT_MODALITY, get_recipe, recipe_names, recipes
-
-
-def __getattr__(name: str) -> Any:
-    """`MODALITIES`, `RECIPES` and `SHORT_KEYS`, derived from the recipe registry (kept for old imports)."""
-    if name == "MODALITIES":
-        return recipe_names()
-    if name == "RECIPES":
-        return {m: r.run.__module__.rsplit(".", 1)[-1] for m, r in recipes().items()}
-    if name == "SHORT_KEYS":
-        return {m: dict(r.short_keys) for m, r in recipes().items()}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 TASK_KEYS = ("name", "modality", "model_name_or_path", "model", "data", "training", "description")
 """The keys every task mapping may have, besides its modality's short keys (`Recipe.short_keys`)."""
@@ -95,11 +63,6 @@ class TaskSpec:
             return glue_task(self.glue).is_regression
         return self.data.get("problem_type") == "regression"
 
-    @property
-    def recipe(self) -> str:
-        """The recipe module's name under `textmix.harness.recipes`."""
-        return get_recipe(self.modality).run.__module__.rsplit(".", 1)[-1]
-
     def test_set(self) -> str:
         """What the task's test set is, in a few words (before it is loaded): the recipe's own naming
         (`Recipe.test_set`), else the hub dataset's split or the test file."""
@@ -114,12 +77,6 @@ class TaskSpec:
             return f"{data['dataset_name']} [{data.get('test_split') or 'test'}]"
         test = data.get("test_file") or data.get("validation_file")
         return Path(test).name if test else "?"
-
-
-def recipe_module(modality: str) -> Any:
-    """The recipe module of a modality (`textmix.harness.recipes.glue`, `.image` or `.ner`, or where its
-    `Recipe` was registered)."""
-    return importlib.import_module(get_recipe(modality).run.__module__)
 
 
 @functools.cache
@@ -142,19 +99,14 @@ def task_name(entry: Any) -> str:
     return str(entry)
 
 
-def section_problems(where: str, section: str, values: Any, modality: str) -> list[str]:
-    """Problems of a `data`, `model` or `training` mapping at `where`: not a mapping, unknown keys (with
-    the closest known one), keys the grid sets itself."""
+def section_problems(where: str, section: str, values: Any, known: set[str]) -> list[str]:
+    """Problems of a `data`, `model` or `training` mapping at `where`: not a mapping, keys not `known` (with the
+    closest known one), keys the grid sets itself."""
     if not isinstance(values, Mapping):
         return [f"{where}: must be a mapping of the recipe's {section} arguments, got {type(values).__name__}"]
-    known = recipe_fields(modality)[section]
-    out = []
-    for key in values:
-        if key in SET_BY_THE_GRID.get(section, {}):
-            out.append(f"{where}: '{key}' is set by {SET_BY_THE_GRID[section][key]}; remove it here.")
-        elif key not in known:
-            out.append(unknown_key(where, key, known))
-    return out
+    return [f"{where}: '{key}' is set by {SET_BY_THE_GRID[section][key]}; remove it here."
+            if key in SET_BY_THE_GRID.get(section, {}) else unknown_key(where, key, known)
+            for key in values if key in SET_BY_THE_GRID.get(section, {}) or key not in known]
 
 
 def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None, list[str]]:
@@ -192,7 +144,7 @@ def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None
     data = {short[k]: v for k, v in entry.items() if k in short}
     for section in ("data", "model", "training"):
         if section in entry:
-            found = section_problems(f"{where}.{section}", section, entry[section], modality)
+            found = section_problems(f"{where}.{section}", section, entry[section], recipe_fields(modality)[section])
             problems += found
             if not found:
                 clash = sorted(set(data) & set(entry[section])) if section == "data" else []

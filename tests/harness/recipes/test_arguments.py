@@ -87,7 +87,7 @@ def test_lora_is_refused_by_the_image_recipe():
 
 
 # Run keys of the built-in grids at the commit before the shared names (9be7d3f), per preset: the number of
-# runs and a hash of their keys in order (`plan(..., fingerprints=False)`: the files' fingerprints are
+# runs and a hash of their keys in order (`Sweep.plan(..., fingerprints=False)`: the files' fingerprints are
 # read from disk and do not depend on the argument names). gpu: the base's 105 runs less its 3 STS-B
 # label-smoothing runs (label smoothing no longer fits a regression task), hashed at the base commit.
 # quick: its runs of the methods it had then (it has RegMixup and attention-label variants since: 162 runs).
@@ -99,9 +99,10 @@ BASE_KEYS = {"smoke": (6, "ea784b00d46e1212"), "smoke_tasks": (16, "9a80ecee04d5
 
 @pytest.mark.parametrize("preset", sorted(BASE_KEYS))
 def test_run_keys_of_the_presets_did_not_change(preset):
-    from textmix.harness.compare import load_grid, plan
+    from textmix.harness.compare.grid import load_grid
+    from textmix.harness.compare.sweep import parse_sweep
 
-    runs = [r for r in plan(load_grid(preset, None, validate=False), Path("sweep"), fingerprints=False)
+    runs = [r for r in parse_sweep(load_grid(preset, None, validate=False)).plan(Path("sweep"), fingerprints=False)
             if r.method in BASE_METHODS]
     keys = hashlib.sha256("".join(r.key for r in runs).encode()).hexdigest()[:16]
     assert (len(runs), keys) == BASE_KEYS[preset]

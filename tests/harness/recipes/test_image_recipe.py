@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textmix.harness.compare import SweepFailed
+from textmix.harness.compare.execute import SweepFailed
 from textmix.harness.recipes import image as recipe
 from textmix.harness.schema import RESULT_KEYS  # the same schema as the GLUE recipe's
 
@@ -102,13 +102,13 @@ def test_each_compare_run_trains_as_its_method_alone_would(tmp_path, tiny_npz):
     """The one-task grid's runs get the arguments of `--mix_method M --seed S --output_dir FOLDER` alone
     (the oracle: the recipe's own parser), whatever the sweep's defaults are."""
     from textmix import MixTrainingArguments
-    from textmix.harness.compare import parse_sweep, plan
     from textmix.harness.compare.recipe import recipe_grid
+    from textmix.harness.compare.sweep import parse_sweep
 
     argv = ["--npz_path", str(tiny_npz), "--output_dir", str(tmp_path), *TINY_VIT, "--max_steps", "3",
             "--mix_alpha", "1.0", "--seed", "7", *QUIET]
     model_args, data_args, training_args = recipe.parse_args([*argv, "--compare", "none", "cutmix"])
-    runs = plan(parse_sweep(recipe_grid("image", model_args, data_args, training_args)), tmp_path)
+    runs = parse_sweep(recipe_grid("image", model_args, data_args, training_args)).plan(tmp_path)
     assert [(r.task, r.method, r.seed, r.folder) for r in runs] == [
         ("tiny", m, 7, tmp_path / "runs" / "tiny" / m / "seed7") for m in ("none", "cutmix")]
     for run in runs:

@@ -238,7 +238,7 @@ def test_compare_is_a_one_task_sweep_reporting_entity_f1(tmp_path, monkeypatch):
 
 
 def test_compare_checks_every_method_before_training(tmp_path):
-    from textmix.harness.compare import GridError
+    from textmix.harness.compare.sweep import GridError
 
     with pytest.raises(GridError, match="method mixup fits none of the tasks"):
         main(wnut("--compare", "none", "mixup", "--output_dir", str(tmp_path / "cmp"), *TINY))

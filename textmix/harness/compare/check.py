@@ -1,4 +1,4 @@
-"""Every problem of a grid before its first run (`check_grid`): its structure, the sweep folder, the models,
+"""Every problem of a sweep before its first run (`check_grid`): its structure, the sweep folder, the models,
 the recipe arguments of every run and each task's data."""
 
 from __future__ import annotations
@@ -11,33 +11,27 @@ from typing import Any
 from ..checks import problem_model, problem_output_dir
 from ..recipes.registry import get_recipe
 from ..tasks import recipe_fields
-from .runs import plan
-from .sweep import Sweep, as_sweep
+from .runs import Run
+from .sweep import Sweep
 
 
-def check_grid(grid: Mapping[str, Any] | Sweep, output_dir: str | Path | None = None) -> list[str]:
-    """Every problem of a grid, before its first run: `grid_problems`, then the sweep folder, each model
-    folder (loadable config and tokenizer), `glue_dir`, the recipe arguments of every run (each distinct
-    set built once) and each task's data (files, columns, labels, splits, images). Returns messages."""
-    sweep = as_sweep(grid)
-    grid = sweep.grid
+def check_grid(sweep: Sweep, runs: tuple[Run, ...], output_dir: str | Path | None = None) -> list[str]:
+    """Every problem of a sweep and its plan `runs` (`Sweep.plan`; none when the structure is too broken to plan),
+    before the first run: `Sweep.problems`, then the sweep folder, each model folder (loadable config and
+    tokenizer), `glue_dir`, the recipe arguments of every run (each distinct set built once) and each task's
+    data (files, columns, labels, splits, images). Returns messages."""
     problems = list(sweep.problems)
     if output_dir is not None:
         problem = problem_output_dir(output_dir, option="--output_dir", create=False)
         if problem:
             problems.append(problem)
-    specs = sweep.tasks
     models: dict[tuple[str, bool], str] = {}
-    for s in specs:
-        if not get_recipe(s.modality).grid_model and not s.model.get("model_name_or_path"):
-            continue
-        args = {**s.model, **sweep.task_overrides(s, "model")}
-        trust = args.get("trust_remote_code") is True
-        models.setdefault((str(args.get("model_name_or_path") or grid.get("model_name_or_path")), trust), s.name)
+    for s in sweep.tasks:
+        args = sweep.task_model(s)  # its own, else the grid's, then its task_args
+        if args.get("model_name_or_path"):
+            models.setdefault((str(args["model_name_or_path"]), args.get("trust_remote_code") is True), s.name)
     for (model, trust), task in models.items():
-        if model == "None":
-            continue
-        where = "model_name_or_path" if model == str(grid.get("model_name_or_path")) else f"task {task}: model_name_or_path"
+        where = "model_name_or_path" if model == str(sweep.model_name_or_path) else f"task {task}: model_name_or_path"
         problem = problem_model(model, option=where)
         if problem:
             problems.append(problem)
@@ -57,10 +51,9 @@ def check_grid(grid: Mapping[str, Any] | Sweep, output_dir: str | Path | None = 
                     AutoTokenizer.from_pretrained(model, trust_remote_code=trust)
             except Exception as err:  # noqa: BLE001 - any failure to load is the problem to report
                 problems.append(f"{where} {model} does not load: {err}")
-    glue_dir = grid.get("glue_dir")
     glue_ok = True
-    if glue_dir and any(s.glue for s in specs) and not Path(str(glue_dir)).is_dir():
-        problems.append(f"glue_dir {glue_dir} does not exist: give the folder holding the GLUE task folders "
+    if sweep.glue_dir and any(s.glue for s in sweep.tasks) and not Path(str(sweep.glue_dir)).is_dir():
+        problems.append(f"glue_dir {sweep.glue_dir} does not exist: give the folder holding the GLUE task folders "
                         "(CoLA, SST-2, ...), or leave it out to read the hub.")
         glue_ok = False
     import datasets
@@ -68,7 +61,7 @@ def check_grid(grid: Mapping[str, Any] | Sweep, output_dir: str | Path | None = 
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # loading each task's data is a check here, not work to watch
     try:
-        problems += _run_problems(sweep, check_glue=glue_ok)
+        problems += _run_problems(runs, check_glue=glue_ok)
     finally:
         if bars:
             datasets.enable_progress_bars()
@@ -88,18 +81,14 @@ def _own_code(folder: Path) -> str | None:
     return None
 
 
-def _run_problems(sweep: Sweep, check_glue: bool) -> list[str]:
-    """Problems of the recipe arguments of every run (unknown keys left out: `grid_problems` names them)
-    and of each distinct data configuration's data. Nothing when the grid's structure is too broken to plan."""
+def _run_problems(runs: tuple[Run, ...], check_glue: bool) -> list[str]:
+    """Problems of the recipe arguments of every run (unknown keys left out: `Sweep.problems` names them)
+    and of each distinct data configuration's data."""
     from textmix.trainer import MixTrainingArguments
 
     problems: list[str] = []
     seen_data: dict[str, tuple[str, str, dict]] = {}
     seen_training: dict[str, list[str]] = {}
-    try:
-        runs = plan(sweep, Path("."), fingerprints=False, strict=False)
-    except Exception:  # noqa: BLE001 - grid_problems has said what is wrong with the structure
-        return []
     for run in runs:
         fields = recipe_fields(run.modality)
         data = {k: v for k, v in run.data.items() if k in fields["data"]}
@@ -125,18 +114,13 @@ def _run_problems(sweep: Sweep, check_glue: bool) -> list[str]:
 
 def _data_problem(modality: str, data: dict[str, Any], model: dict[str, Any], load: bool = True) -> str | None:
     """What is wrong with a task's arguments and (with `load`) its data as its recipe loads it, or None."""
+    from textmix.trainer import MixTrainingArguments
+
     recipe = get_recipe(modality)
     try:
-        data_args = recipe.data_arguments(**data)
-        model_args = recipe.model_arguments(**model)
+        data_args, model_args = recipe.data_arguments(**data), recipe.model_arguments(**model)
+        if load:
+            recipe.check_data(model_args, data_args, MixTrainingArguments(output_dir="__check__", report_to="none"))
     except Exception as err:  # noqa: BLE001 - the recipe's own message
-        return str(err)
-    if not load:
-        return None
-    try:
-        from textmix.trainer import MixTrainingArguments
-
-        recipe.check_data(model_args, data_args, MixTrainingArguments(output_dir="__check__", report_to="none"))
-    except Exception as err:  # noqa: BLE001
         return str(err)
     return None

@@ -1,5 +1,5 @@
-"""Running a sweep (`compare`): each run under its lock (`train_run`), through its recipe (`run_one`), then
-the report."""
+"""Running a sweep (`compare`): its plan checked, each run under its lock (`train_run`) through its recipe
+(`run_one`), then the report."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ from typing import Any
 
 from ..checks import notice
 from .check import check_grid
-from .grid import GridError
-from .runs import Run, plan, runs_summary, shard_runs, task_plan
-from .sweep import Sweep, as_sweep
+from .runs import Run, runs_summary, shard_runs
+from .sweep import GridError, Sweep
 
 LOCK_FILE = ".textmix-run.lock"
 """In a run's folder while a process trains it: {"pid", "host", "since"}."""
@@ -123,12 +122,8 @@ def _run_line(name: str, results: Mapping[str, Any]) -> str:
 
     test = results.get("test", {}) if isinstance(results.get("test"), Mapping) else {}
     metric = task_metric(results) if "task" in results else "accuracy"
-    parts = [name]
-    if metric in test and metric != "accuracy":
-        parts.append(f"{metric} {test[metric]:.4f}")
-    for key, label in (("accuracy", "acc"), ("ece", "ECE")):
-        if key in test:
-            parts.append(f"{label} {test[key]:.4f}")
+    shown = ((metric, metric),) * (metric != "accuracy") + (("accuracy", "acc"), ("ece", "ECE"))
+    parts = [name] + [f"{label} {test[key]:.4f}" for key, label in shown if key in test]
     if results.get("train_time_s") is not None:
         parts.append(f"{results['train_time_s']:.0f} s")
     return "  ".join(parts)
@@ -176,16 +171,16 @@ def train_run(run: Run) -> dict[str, Any]:
 
 
 def _write_plan(sweep: Sweep, output_dir: Path) -> None:
-    """The sweep folder's grid.json and plan.json (`task_plan`), and a notice per task that some of the grid's
-    `data` does not apply to."""
+    """The sweep folder's grid.json and plan.json (`Sweep.task_plan`), and a notice per task that some of the
+    grid's `data` does not apply to."""
     from ..recipes.common import write_json_atomic
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(output_dir / "grid.json", sweep.grid)
-    tasks = task_plan(sweep)
-    write_json_atomic(output_dir / PLAN_FILE, {"tasks": tasks, "label_noise": sweep.grid.get("label_noise"),
-                                               "shift": sweep.grid.get("shift")})
-    applied = {k for info in tasks.values() for k in sweep.grid.get("data") or {} if k not in info["unapplied_data"]}
+    write_json_atomic(output_dir / "grid.json", sweep.given)
+    tasks = sweep.task_plan()
+    write_json_atomic(output_dir / PLAN_FILE, {"tasks": tasks, "label_noise": list(sweep.label_noise),
+                                               "shift": dict(sweep.shift)})
+    applied = {k for info in tasks.values() for k in sweep.data if k not in info["unapplied_data"]}
     for name, info in tasks.items():  # a key the grid's other tasks take is theirs (plan.json lists where not)
         unapplied = [k for k in info["unapplied_data"] if k not in applied]
         if unapplied:
@@ -193,21 +188,19 @@ def _write_plan(sweep: Sweep, output_dir: Path) -> None:
                    "recipe takes no such argument from the grid-wide `data`); set it in a task's own `data`.")
 
 
-def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: bool = True, check: bool = True,
+def compare(sweep: Sweep, output_dir: str | Path, *, dry_run: bool = False, progress: bool = True,
             shard: tuple[int, int] | None = None, backend: str = "local", address: str | None = None,
             workers: int | None = None) -> dict:
-    """Check the grid (`check_grid`: a `GridError` lists every problem; `check=False` when the caller
-    has), run every unfinished run of it in `output_dir` that no other process is training, then write
-    the report; returns the report. With `shard=(I, N)` only that shard's runs are trained (see
-    `shard_runs`); the report covers every run finished so far. `backend`: `local` (one run after the
-    other, in this process) or `ray` (runs in parallel on Ray: `workers` at once on this machine, or on
-    the cluster at `address`; see `textmix.harness.backends`). The console gets one progress bar, a
-    line per finished run and the recipe's notices (resuming, fallbacks); what the Trainer prints goes
-    to the run's `run.log`.
+    """Plan the sweep once (`Sweep.plan`) and check it (`check_grid`: a `GridError` lists every problem), train
+    every unfinished run in `output_dir` that no other process is training (of shard (I, N) only, `shard_runs`;
+    `backend` `local` or `ray`, `workers` at once, on the cluster at `address`: `textmix.harness.backends`),
+    then write the report of every run finished so far and return it. `dry_run`: print the runs (a JSON line
+    each) and their summary instead; returns {"dry_run": True, "n_runs": N}. The console gets one progress
+    bar, a line per finished run and the recipe's notices; what the Trainer prints goes to the run's `run.log`.
 
-    A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep
-    goes on; `SweepFailed` when no run has results. When every run without results is locked by another
-    process, there is no report yet: returns {"pending": True, "locked": [...], ...}."""
+    A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep goes on;
+    `SweepFailed` when no run has results. When every run without results is locked by another process,
+    there is no report yet: returns {"pending": True, "locked": [...], ...}."""
     from tqdm.auto import tqdm
 
     from ..backends import map_unordered
@@ -215,12 +208,18 @@ def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: b
     from ..report import build_report
 
     output_dir = Path(output_dir)
-    sweep = as_sweep(grid)  # the grid parsed once: checks, task plan and runs read it
-    problems = check_grid(sweep, output_dir) if check else []
+    runs = sweep.plan(output_dir) if sweep.plannable else ()  # planned once: the checks and the runs read it
+    problems = check_grid(sweep, runs, output_dir)
     if problems:
         raise GridError(problems)
+    runs = shard_runs(runs, shard)
+    if dry_run:
+        for run in runs:
+            print(json.dumps({"task": run.task, "method": run.method, "seed": run.seed, "label_noise": run.label_noise,
+                              "modality": run.modality, "done": run.done}))
+        print(runs_summary(runs))
+        return {"dry_run": True, "n_runs": len(runs)}
     _write_plan(sweep, output_dir)
-    runs = shard_runs(plan(sweep, output_dir), shard)
     todo = [r for r in runs if not r.done]
     if progress:
         print(runs_summary(runs), flush=True)  # what --dry_run ends with: the runs, those done, the time left
@@ -273,7 +272,7 @@ def compare(grid: Mapping[str, Any] | Sweep, output_dir: str | Path, progress: b
     return summary
 
 
-def _merged_failures(path: Path, runs: list, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _merged_failures(path: Path, runs: tuple[Run, ...], failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """failures.json's new content: this process's failures, and the earlier entries of runs it did not train
     (another shard's, or this grid's runs of an earlier call) whose run has no results yet. Without the merge,
     shards sharing a sweep folder would each overwrite the others' failures."""

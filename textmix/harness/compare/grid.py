@@ -1,4 +1,4 @@
-"""A grid from a preset and/or a YAML/JSON file (`load_grid`), and `GridError`, every problem of a grid at once."""
+"""A grid from a preset and/or a YAML/JSON file, with top-level overrides (`load_grid`)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,7 @@ from typing import Any
 from ..checks import InputError, did_you_mean
 from ..paths import shared_dir
 from .presets import PRESETS
-from .sweep import grid_problems
-
-
-class GridError(InputError):
-    """Problems of a grid, all of them (`problems`), found before the first run."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        head = "the grid has a problem" if len(problems) == 1 else f"the grid has {len(problems)} problems"
-        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+from .sweep import GridError, parse_sweep
 
 
 def load_grid(preset: str | None = None, config: str | None = None, validate: bool = True,
@@ -28,7 +19,7 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
     """A grid from a preset and/or a YAML/JSON file, with top-level overrides (None values ignored).
 
     `{shared}` in a preset's paths becomes `shared_dir()`. With `validate`, its keys and names are
-    checked at every level (`grid_problems`): a `GridError` lists every problem (`check_grid` checks
+    checked at every level (`parse_sweep`): a `GridError` lists every problem (`check_grid` checks
     those and everything on disk).
     """
     if preset is None and config is None:
@@ -58,7 +49,7 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
         overrides["tasks"] = _named_tasks(overrides["tasks"], grid.get("tasks"))
     grid = _merge(grid, {k: v for k, v in overrides.items() if v is not None})
     _drop_unused_variants(grid, preset_variants)
-    problems = grid_problems(grid) if validate else []
+    problems = parse_sweep(grid).problems if validate else ()
     if problems:
         raise GridError(problems)
     return grid
@@ -75,14 +66,10 @@ def _drop_unused_variants(grid: dict[str, Any], preset_variants: set[str]) -> No
     """Leave out the preset's own `method_args` entries that `methods` (overridden) no longer lists, so that
     `--methods none hidden` runs a slice of a preset that declares variants; a config's own stay (and are checked)."""
     methods = grid.get("methods")
-    if not preset_variants or not isinstance(methods, list):
-        return
-    listed = {m for m in methods if isinstance(m, str)}
-    kept = {k: v for k, v in grid["method_args"].items() if k in listed or k not in preset_variants}
-    if kept:
-        grid["method_args"] = kept
-    else:
-        grid.pop("method_args")
+    if preset_variants and isinstance(methods, list):
+        grid["method_args"] = {k: v for k, v in grid["method_args"].items() if k in methods or k not in preset_variants}
+        if not grid["method_args"]:
+            grid.pop("method_args")
 
 
 REVIEWS_DIR = Path(__file__).resolve().parent.parent / "data" / "reviews"

@@ -1,5 +1,5 @@
-"""The grid's presets, its methods (baselines and registered mixing methods), its top-level keys and the
-training defaults of every run."""
+"""The grid's presets (each names its methods: a newly registered method joins none), its methods (baselines
+and registered mixing methods), its top-level keys and the training defaults of every run."""
 
 from __future__ import annotations
 
@@ -15,36 +15,20 @@ BASELINES: dict[str, dict[str, Any]] = {
 """The grid's methods that do not mix, and the training arguments each one sets."""
 
 
-def grid_methods(modality: str | None = None) -> dict[str, dict[str, Any]]:
-    """Method names a grid knows and the training arguments each one sets (on top of `training`):
-    the baselines, then every registered mixing method (of `modality`, `text` or `image`, when given)
-    as `mix_method=<name>`."""
-    return {**BASELINES, **{name: {"mix_method": name} for name in method_names(modality=modality)}}
+def grid_methods() -> dict[str, dict[str, Any]]:
+    """Method names a grid knows and the training arguments each one sets (on top of `training`): the
+    baselines, then every registered mixing method as `mix_method=<name>`."""
+    return {**BASELINES, **{name: {"mix_method": name} for name in method_names()}}
 
-
-METHODS = grid_methods("text")
-"""The text methods of the built-in presets (those registered when textmix was imported)."""
 
 BASELINE = "none"
 
 _TRAINING_DEFAULTS: dict[str, Any] = {
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 128,
-    "learning_rate": 1e-4,
-    "num_train_epochs": 3,
-    "warmup_steps": 0.06,
-    "weight_decay": 0.01,
-    "mix_alpha": 0.4,
-    "logging_steps": 50,
-    "save_strategy": "steps",
-    "save_steps": 100,
-    "save_total_limit": 2,
-    "eval_strategy": "no",
-    "report_to": "none",
-    "disable_tqdm": True,
-    "dataloader_num_workers": 0,
-    "dataloader_pin_memory": False,
-}
+    "per_device_train_batch_size": 32, "per_device_eval_batch_size": 128, "learning_rate": 1e-4, "num_train_epochs": 3,
+    "warmup_steps": 0.06, "weight_decay": 0.01, "mix_alpha": 0.4, "logging_steps": 50, "save_strategy": "steps",
+    "save_steps": 100, "save_total_limit": 2, "eval_strategy": "no", "report_to": "none", "disable_tqdm": True,
+    "dataloader_num_workers": 0, "dataloader_pin_memory": False}
+"""The training arguments of every run of a sweep, under the grid's own."""
 
 _SMALL_VIT = {"patch_size": 4, "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
               "intermediate_size": 128}
@@ -140,7 +124,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model_name_or_path": "{shared}/models/minilm-l6",
         "glue_dir": "{shared}/data/glue",
         "tasks": ["sst2", "mrpc", "rte", "cola", "stsb"],
-        "methods": list(METHODS),
+        "methods": ["none", "label_smoothing", "embedding", "hidden", "pooled", "span", "saliency_span"],
         "seeds": [0, 1, 2],
         "data": {"max_train_samples": 2000, "max_seq_length": 128, "validation_split": 500},
         "training": {"num_train_epochs": 3, "learning_rate": 1e-4, "per_device_train_batch_size": 64,
@@ -152,7 +136,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model_name_or_path": "{shared}/models/minilm-l6",
         "glue_dir": "{shared}/data/glue",
         "tasks": ["sst2", "mrpc", "rte", "cola"],
-        "methods": list(METHODS),
+        "methods": ["none", "label_smoothing", "embedding", "hidden", "pooled", "span", "saliency_span"],
         "seeds": [0, 1, 2],
         "data": {"max_seq_length": 128},
         "training": {"num_train_epochs": 3, "learning_rate": 5e-5, "save_steps": 500},
@@ -162,7 +146,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model_name_or_path": "google-bert/bert-base-uncased",
         "glue_dir": None,
         "tasks": ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli"],
-        "methods": list(METHODS),
+        "methods": ["none", "label_smoothing", "embedding", "hidden", "pooled", "span", "saliency_span"],
         "seeds": [0, 1, 2, 3, 4],
         "data": {"max_seq_length": 128},
         "training": {"num_train_epochs": 3, "learning_rate": 2e-5, "save_steps": 1000, "bf16": True},

@@ -30,7 +30,6 @@ from ..recipes.registry import get_recipe
 from ..tasks import SET_BY_THE_GRID
 from .execute import SweepFailed, compare
 from .presets import _TRAINING_DEFAULTS, BASELINE, grid_methods
-from .runs import plan
 from .sweep import parse_sweep
 
 SET_BY_THE_SWEEP = {"seed", "output_dir", "mix_method", "logging_dir", "run_name"}
@@ -120,7 +119,7 @@ def compare_recipe(modality: str, model_args: Any, data_args: Any, training_args
     output_dir = Path(training_args.output_dir)
     sweep = parse_sweep(recipe_grid(modality, model_args, data_args, training_args))
     summary = compare(sweep, output_dir, progress=progress)
-    runs = plan(sweep, output_dir)
+    runs = sweep.plan(output_dir)
     if not summary.get("pending"):
         print(f"\nreport: {output_dir / 'report.md'} (and report.csv, report.json, reliability.png)", flush=True)
     clashes = summary.get("clashes") or []

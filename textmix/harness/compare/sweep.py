@@ -1,16 +1,189 @@
-"""A grid parsed once into a typed `Sweep` (`parse_sweep`), with every problem of its structure found without
-touching the disk (`grid_problems`)."""
+"""A grid parsed once into a typed, frozen `Sweep` (`parse_sweep`): every problem of its structure found without
+touching the disk, and the runs it plans (`Sweep.plan`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from textmix.trainer import MIXING_ONLY, NO_MIXING
+
 from ..checks import InputError, did_you_mean, names_twice, problem_name, unknown_key
+from ..fingerprints import data_fingerprint, model_fingerprint
+from ..recipes.common import DEFAULT_SEVERITIES
 from ..recipes.registry import DEFAULT_MODALITY, SHIFT_FAMILIES, get_recipe, recipe_names
-from ..tasks import SET_BY_THE_GRID, TaskSpec, fits, parse_task, recipe_fields, section_problems, task_name
-from .presets import BASELINE, GRID_KEYS, SHIFT_KEYS, grid_methods
+from ..tasks import TaskSpec, fits, parse_task, recipe_fields, section_problems, task_name
+from .presets import _TRAINING_DEFAULTS, BASELINE, GRID_KEYS, SHIFT_KEYS, grid_methods
+from .runs import Run
+
+
+class GridError(InputError):
+    """Problems of a grid, all of them (`problems`), found before the first run."""
+
+    def __init__(self, problems: list[str] | tuple[str, ...]) -> None:
+        self.problems = list(problems)
+        head = "the grid has a problem" if len(problems) == 1 else f"the grid has {len(problems)} problems"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A grid parsed once (`parse_sweep`): what the checks, the task plan, the runs and execution read.
+
+    `problems` lists every problem of the grid's structure at once; a sweep with problems is still built as far
+    as it goes, and `plannable` says whether its runs can be listed."""
+
+    given: Mapping[str, Any]
+    """The grid as given: written to the sweep folder's grid.json, read by nothing else."""
+    tasks: tuple[TaskSpec, ...] = ()
+    """The tasks whose entry is sound (the others' problems are in `problems`)."""
+    methods: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Each of the grid's methods, in order, with its training arguments (the method's own, then `method_args`)."""
+    seeds: tuple[int, ...] = ()
+    label_noise: tuple[float, ...] = (0.0,)
+    """The label-noise rates each cell is trained at (0.0: clean labels)."""
+    model_name_or_path: str | None = None
+    glue_dir: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    """The grid-wide `data` (applied to the tasks whose recipe has each key)."""
+    training: Mapping[str, Any] = field(default_factory=dict)
+    shift: Mapping[str, Any] = field(default_factory=dict)
+    baseline: str = BASELINE
+    save_calibrated: bool = False
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per task name: its `task_args` entry (by its name, or a GLUE task's other spelling)."""
+    misfits: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Per task name: the methods that do not fit it, and why (`textmix.harness.tasks.fits`)."""
+    problems: tuple[str, ...] = ()
+    plannable: bool = True
+    """Whether the structure is sound enough to list the runs (task entries aside)."""
+
+    def methods_of(self, spec: TaskSpec) -> list[str]:
+        """The grid's methods that run on a task (those that fit it), in the grid's order."""
+        return [m for m in self.methods if m not in self.misfits.get(spec.name, {})]
+
+    def task_overrides(self, spec: TaskSpec, section: str) -> dict[str, Any]:
+        """The `task_args` of a task for one section (`data`, `model`, `training`), {} when none."""
+        over = self.overrides.get(spec.name)
+        values = over.get(section) if isinstance(over, Mapping) else None
+        return dict(values) if isinstance(values, Mapping) else {}
+
+    def task_plan(self) -> dict[str, dict[str, Any]]:
+        """Per task: its modality, test set, the grid's methods that run on it and those skipped (with why), and
+        the grid-wide `data` keys its recipe has no argument for (`unapplied_data`: not applied to it)."""
+        return {spec.name: {"modality": spec.modality, "test_set": spec.test_set(), "methods": self.methods_of(spec),
+                            "skipped_methods": dict(self.misfits.get(spec.name, {})),
+                            "unapplied_data": [k for k in self.data
+                                               if k not in recipe_fields(spec.modality)["grid_data"]]}
+                for spec in self.tasks}
+
+    def task_data(self, spec: TaskSpec) -> dict[str, Any]:
+        """A task's DataArguments fields: the grid-wide `data` its recipe has, the shift, its own, its task_args."""
+        data = {k: v for k, v in self.data.items() if k in recipe_fields(spec.modality)["grid_data"]}
+        kinds = self.shift.get(get_recipe(spec.modality).shift or "")
+        if kinds:
+            data["shift_kinds"] = list(kinds)
+            data["shift_severities"] = list(self.shift.get("severities") or DEFAULT_SEVERITIES)
+        return {**data, **spec.data, **self.task_overrides(spec, "data")}
+
+    def task_model(self, spec: TaskSpec) -> dict[str, Any]:
+        """A task's ModelArguments fields: its own, the grid's model when it needs one, its task_args."""
+        model = dict(spec.model)
+        if get_recipe(spec.modality).grid_model and "model_name_or_path" not in model:
+            model["model_name_or_path"] = self.model_name_or_path
+        model.update(self.task_overrides(spec, "model"))
+        if self.save_calibrated:  # every classifier run writes calibrated/; the report names the one to ship
+            model["save_calibrated"] = True
+        return model
+
+    def plan(self, output_dir: Path, fingerprints: bool = True) -> tuple[Run, ...]:
+        """Every run, in order (task, label noise, method, seed), of the methods that fit each task (a baseline
+        without mixing leaves out the grid's and task's options only a mixer uses, `MIXING_ONLY`); tasks whose
+        entry has a problem are left out. `fingerprints`: identify the model and data files by content for the
+        run keys (`textmix.harness.fingerprints`, each computed once). A `GridError` when not `plannable`."""
+        if not self.plannable:
+            raise GridError(self.problems)
+        runs = []
+        known: dict[str, str] = {}
+        for spec in self.tasks:
+            data, model = self.task_data(spec), self.task_model(spec)
+            shared = {**_TRAINING_DEFAULTS, **_task_training(self.training, spec, self.overrides.get(spec.name))}
+            for rate in self.label_noise:
+                run_data = {**data, "label_noise": rate} if rate else dict(data)
+                model_id, data_id = model.get("model_name_or_path"), json.dumps(run_data, sort_keys=True, default=str)
+                if fingerprints:
+                    if model_id and model_id not in known:
+                        known[model_id] = model_fingerprint(str(model_id))
+                    if data_id not in known:
+                        known[data_id] = data_fingerprint(run_data)
+                inputs = {"model": known[model_id] if model_id else "from scratch",
+                          "data": known[data_id]} if fingerprints else {}
+                for method in self.methods_of(spec):
+                    base = shared
+                    if self.methods[method].get("mix_method", method) in NO_MIXING:  # grid-wide mixing options
+                        base = {k: v for k, v in shared.items() if k.removeprefix("mix_") not in MIXING_ONLY}
+                    for seed in self.seeds:
+                        folder = output_dir / "runs" / spec.name / method
+                        folder = (folder / f"noise{rate:g}" if rate else folder) / f"seed{seed}"
+                        training = {**base, **self.methods[method], "seed": seed, "output_dir": str(folder)}
+                        runs.append(Run(spec.name, method, seed, folder, dict(run_data), training, dict(inputs),
+                                        spec.modality, dict(model), rate))
+        return tuple(runs)
+
+
+def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
+    """The `Sweep` of a grid mapping, with every problem of its structure (`Sweep.problems`): unknown keys at any
+    level (top level, task mappings, `data`, `training`, `task_args`, `method_args`, `shift`, checked against the
+    recipes' arguments, each with the closest known name), unknown tasks and methods, methods that fit no task,
+    seeds, shift kinds and severities, label-noise rates."""
+    problems = [unknown_key("", key, GRID_KEYS) for key in grid if key not in GRID_KEYS]
+    problems += [f"the grid needs `{key}`." for key in ("tasks", "methods", "seeds") if not grid.get(key)]
+    for key in ("tasks", "methods"):
+        if grid.get(key) and not isinstance(grid[key], list):
+            problems.append(f"{key} must be a list (e.g. `{key}: [{grid[key]}]`), got {grid[key]!r}.")
+            return Sweep(dict(grid), problems=tuple(problems), plannable=False)
+    tasks, task_problems = parse_tasks(grid)
+    problems += task_problems
+    uses_grid_model = [s.name for s in tasks
+                       if get_recipe(s.modality).grid_model and "model_name_or_path" not in s.model]
+    if uses_grid_model and not grid.get("model_name_or_path"):
+        problems.append(f"the grid needs `model_name_or_path` (tasks {uses_grid_model} have no model of their own).")
+    seeds = grid.get("seeds") or []
+    if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        problems.append(f"seeds must be whole numbers, got {seeds!r}.")
+    if isinstance(seeds, list) and len({str(x) for x in seeds}) != len(seeds):
+        problems.append(f"seeds lists a seed more than once: {seeds}; each seed is one run of a cell.")
+    overrides, found = _task_args(grid, tasks)
+    methods, misfits, more = _methods(grid, tasks, overrides, bool(task_problems))
+    problems += found + more
+    modalities = sorted({s.modality for s in tasks} | set(recipe_names()))
+    for section in ("data", "training"):  # a key of some recipe: applied to the tasks whose recipe has it
+        if section in grid:
+            known = set().union(*(recipe_fields(m)[section] for m in modalities))
+            problems += section_problems(section, section, grid[section], known)
+    problems += _baseline_problems(grid)
+    problems += _shift_problems(grid)
+    shift, noise = grid.get("shift") or {}, grid.get("label_noise")
+    sections = [grid.get(k) for k in ("data", "training", "shift")]
+    plannable = (all(v is None or isinstance(v, Mapping) for v in [*sections, grid.get("task_args") or None])
+                 and all(isinstance(o, Mapping) for o in overrides.values())
+                 and all(isinstance(_method_args(grid).get(m) or {}, Mapping) for m in grid.get("methods") or []))
+    try:
+        seeds_read = tuple(int(seed) for seed in seeds)
+        rates = tuple(float(r) for r in (noise if isinstance(noise, list) else [noise or 0.0]))
+    except (TypeError, ValueError):
+        seeds_read, rates, plannable = (), (0.0,), False
+    return Sweep(dict(grid), tuple(tasks), methods, seeds_read, rates,
+                 grid.get("model_name_or_path"), grid.get("glue_dir"), _mapping(grid.get("data")),
+                 _mapping(grid.get("training")), _mapping(shift), grid.get("baseline", BASELINE),
+                 bool(grid.get("save_calibrated")), overrides, misfits, tuple(problems), plannable)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}  # a section that is no mapping is a problem
 
 
 def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:
@@ -33,23 +206,6 @@ def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:
     return specs, problems
 
 
-def _common_section_problems(where: str, section: str, values: Any, specs: list[TaskSpec]) -> list[str]:
-    """Problems of a grid-wide `data` / `training` mapping: a key must be an argument of some registered
-    recipe (it is applied to the tasks whose recipe has it; the others get a notice when the sweep starts,
-    so a slice of a grid, e.g. `--preset quick --tasks digits`, keeps the grid's text settings)."""
-    if not isinstance(values, Mapping):
-        return [f"{where}: must be a mapping of recipe arguments, got {type(values).__name__}"]
-    modalities = sorted({s.modality for s in specs} | set(recipe_names()))
-    known = set().union(*(recipe_fields(m)[section] for m in modalities))
-    out = []
-    for key in values:
-        if key in SET_BY_THE_GRID[section]:
-            out.append(f"{where}: '{key}' is set by {SET_BY_THE_GRID[section][key]}; remove it here.")
-        elif key not in known:
-            out.append(unknown_key(where, key, known))
-    return out
-
-
 def _shift_problems(grid: Mapping[str, Any]) -> list[str]:
     """Problems of the grid's `shift` and `label_noise`."""
     from ..recipes.common import check_label_noise, check_severities, check_shift
@@ -65,114 +221,31 @@ def _shift_problems(grid: Mapping[str, Any]) -> list[str]:
             kinds = shift.get(key)
             if kinds is not None and not isinstance(kinds, list):
                 problems.append(f"shift.{key} must be a list of kinds, got {kinds!r}.")
-                continue
-            try:
-                check_shift(kinds, None, key)
-            except InputError as err:
-                problems.append(f"shift.{key}: {err}")
-        severities = shift.get("severities")
-        if severities is not None:
-            if not isinstance(severities, list) or not severities:
-                problems.append(f"shift.severities must be a list of severities 1-5, got {severities!r}.")
             else:
-                try:
-                    check_severities(severities)
-                except InputError as err:
-                    problems.append(f"shift.severities: {err}")
+                problems += _refused(f"shift.{key}", check_shift, kinds, None, key)
+        severities = shift.get("severities")
+        if severities is not None and (not isinstance(severities, list) or not severities):
+            problems.append(f"shift.severities must be a list of severities 1-5, got {severities!r}.")
+        elif severities is not None:
+            problems += _refused("shift.severities", check_severities, severities)
         if not any(shift.get(key) for key in SHIFT_FAMILIES):
             problems.append("shift names no kinds: give " + " and/or ".join(f"shift.{k}" for k in SHIFT_FAMILIES) + ".")
     noise = grid.get("label_noise")
     if noise is not None:
         rates = noise if isinstance(noise, list) else [noise]
-        for rate in rates:
-            try:
-                check_label_noise(rate)
-            except InputError as err:
-                problems.append(f"label_noise: {err}")
+        problems += [p for rate in rates for p in _refused("label_noise", check_label_noise, rate)]
         if len(set(map(str, rates))) != len(rates):
             problems.append(f"label_noise lists a rate twice: {rates}.")
     return problems
 
 
-@dataclass
-class Sweep:
-    """A grid parsed once (`parse_sweep`): what planning, checking, the task plan and execution read.
-
-    `problems` lists every problem of the grid's structure at once (`grid_problems`); a sweep with
-    problems is still built as far as it goes, and `plannable` says whether its runs can be listed."""
-
-    grid: dict[str, Any]
-    """The grid as given (written to the sweep folder's grid.json)."""
-    tasks: list[TaskSpec] = field(default_factory=list)
-    task_problems: list[str] = field(default_factory=list)
-    """The problems of the task entries (unknown GLUE names, bad mappings, names twice)."""
-    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Each of the grid's methods, in order, with its training arguments (the method's own, then `method_args`)."""
-    seeds: list[int] = field(default_factory=list)
-    label_noise: list[float] = field(default_factory=lambda: [0.0])
-    """The label-noise rates each cell is trained at (0.0: clean labels)."""
-    shift: Mapping[str, Any] = field(default_factory=dict)
-    baseline: str = BASELINE
-    overrides: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Per task name: its `task_args` entry (by its name, or a GLUE task's other spelling)."""
-    misfits: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Per task name: the methods that do not fit it, and why (`textmix.harness.tasks.fits`)."""
-    problems: list[str] = field(default_factory=list)
-    plannable: bool = True
-    """Whether the structure is sound enough to list the runs (task entries aside)."""
-
-    def methods_of(self, spec: TaskSpec) -> list[str]:
-        """The grid's methods that run on a task (those that fit it), in the grid's order."""
-        return [m for m in self.methods if m not in self.misfits.get(spec.name, {})]
-
-    def task_overrides(self, spec: TaskSpec, section: str) -> dict[str, Any]:
-        """The `task_args` of a task for one section (`data`, `model`, `training`), {} when none."""
-        over = self.overrides.get(spec.name)
-        values = over.get(section) if isinstance(over, Mapping) else None
-        return dict(values) if isinstance(values, Mapping) else {}
-
-
-def as_sweep(grid: Mapping[str, Any] | Sweep) -> Sweep:
-    """`grid` parsed (`parse_sweep`), or as it is when it is already a `Sweep`."""
-    return grid if isinstance(grid, Sweep) else parse_sweep(grid)
-
-
-def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
-    """The `Sweep` of a grid mapping, with every problem of its structure (`Sweep.problems`): parsed once."""
-    sweep = Sweep(dict(grid))
-    problems = [unknown_key("", key, GRID_KEYS) for key in grid if key not in GRID_KEYS]
-    for key in ("tasks", "methods", "seeds"):
-        if not grid.get(key):
-            problems.append(f"the grid needs `{key}`.")
-    for key in ("tasks", "methods"):
-        if grid.get(key) and not isinstance(grid[key], list):
-            problems.append(f"{key} must be a list (e.g. `{key}: [{grid[key]}]`), got {grid[key]!r}.")
-            sweep.problems, sweep.plannable = problems, False
-            return sweep
-    sweep.tasks, sweep.task_problems = parse_tasks(grid)
-    problems += sweep.task_problems
-    uses_grid_model = [s.name for s in sweep.tasks if _needs_grid_model(s)]
-    if uses_grid_model and not grid.get("model_name_or_path"):
-        problems.append(f"the grid needs `model_name_or_path` (tasks {uses_grid_model} have no model of their own).")
-    seeds = grid.get("seeds") or []
-    if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
-        problems.append(f"seeds must be whole numbers, got {seeds!r}.")
-    problems += _method_problems(sweep, grid, seeds)
-    for section in ("data", "training"):
-        if section in grid:
-            problems += _common_section_problems(section, section, grid[section], sweep.tasks)
-    problems += _task_args_problems(sweep, grid)
-    problems += _method_args_problems(grid)
-    problems += _baseline_problems(grid)
-    problems += _shift_problems(grid)
-    sweep.problems = problems
-    _settle(sweep, grid)
-    return sweep
-
-
-def _needs_grid_model(spec: TaskSpec) -> bool:
-    """Whether a task trains the grid's `model_name_or_path` (it names no model, and its recipe needs one)."""
-    return get_recipe(spec.modality).grid_model and "model_name_or_path" not in spec.model
+def _refused(where: str, check: Callable[..., Any], *args: Any) -> list[str]:
+    """[`where: message`] when `check(*args)` raises an `InputError`, else []."""
+    try:
+        check(*args)
+    except InputError as err:
+        return [f"{where}: {err}"]
+    return []
 
 
 def _method_args(grid: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -180,62 +253,67 @@ def _method_args(grid: Mapping[str, Any]) -> Mapping[str, Any]:
     return method_args if isinstance(method_args, Mapping) else {}
 
 
-def _method_problems(sweep: Sweep, grid: Mapping[str, Any], seeds: Any) -> list[str]:
-    """Problems of the grid's `methods` (names, twice, unknown, fitting no task) and seeds twice; fills
-    `sweep.methods` (each with its merged training arguments) and `sweep.misfits`."""
-    problems = []
+def _methods(grid: Mapping[str, Any], tasks: list[TaskSpec], overrides: Mapping[str, Any],
+             task_problems: bool) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]], list[str]]:
+    """(each of the grid's methods with its merged training arguments, per task the methods that do not fit it
+    and why, the problems of `methods`: names, twice, unknown, fitting no task)."""
     known = grid_methods()
-    if not isinstance(grid.get("method_args") or {}, Mapping):
-        problems.append("method_args: must map method names to training arguments.")
+    problems = [] if isinstance(grid.get("method_args") or {}, Mapping) else [
+        "method_args: must map method names to training arguments."]
     method_args = _method_args(grid)
-    methods = grid.get("methods") or []
-    problems += [p for p in (problem_name("method", m) for m in methods) if p]
-    twice = names_twice("method", methods) if isinstance(methods, list) else None
+    names = grid.get("methods") or []
+    problems += [p for p in (problem_name("method", m) for m in names) if p]
+    twice = names_twice("method", names)
     if twice:
         problems.append(twice)
-    if isinstance(seeds, list) and len({str(x) for x in seeds}) != len(seeds):
-        problems.append(f"seeds lists a seed more than once: {seeds}; each seed is one run of a cell.")
-    for method in methods:
-        values = method_args.get(method) or {}
-        if not isinstance(values, Mapping):
-            sweep.plannable = False
-            values = {}
-        sweep.methods[method] = {**known.get(method, {}), **values}
-    for spec in sweep.tasks:
-        shared = _shared_training(grid, spec)  # grid-wide arguments count too (mix_label_weights on a token task)
-        sweep.misfits[spec.name] = {m: why for m, args in sweep.methods.items()
-                                    if (why := fits(m, {**shared, **args}, spec.modality, spec.regression))}
-    unknown = [m for m in methods if m not in known and m not in method_args]
+    methods = {m: {**known.get(m, {}), **(v if isinstance(v := method_args.get(m) or {}, Mapping) else {})}
+               for m in names}
+    misfits = {}
+    for spec in tasks:  # grid-wide arguments count too (mix_label_weights on a token task)
+        shared = _task_training(_mapping(grid.get("training")), spec, overrides.get(spec.name))
+        misfits[spec.name] = {m: why for m, args in methods.items()
+                              if (why := fits(m, {**shared, **args}, spec.modality, spec.regression))}
+    training = recipe_fields(DEFAULT_MODALITY)["training"]  # MixTrainingArguments: the same for every recipe
+    for method, values in method_args.items():
+        if method not in known and method not in names:
+            problems.append(unknown_key("method_args", method, [*known, *names], what="method")
+                            + " (a new method must also be listed in `methods`)")
+        elif not isinstance(values or {}, Mapping):
+            problems.append(f"method_args.{method}: must be a mapping of training arguments.")
+        else:
+            problems += [unknown_key(f"method_args.{method}", k, training) for k in (values or {}) if k not in training]
+    unknown = [m for m in names if m not in known and m not in method_args]
     if unknown:
         hints = "".join(did_you_mean(m, known) for m in unknown)
         problems.append(f"unknown methods {unknown}{hints}: known are {sorted(known)}, or define them in "
                         "method_args.")
-    elif sweep.tasks and not sweep.task_problems:
-        for method in methods:
-            reasons = [sweep.misfits[s.name].get(method) for s in sweep.tasks]
+    elif tasks and not task_problems:
+        for method in names:
+            reasons = [misfits[s.name].get(method) for s in tasks]
             if all(reasons):
                 problems.append(f"method {method} fits none of the tasks ({reasons[0]}); remove it, or add a task "
                                 "it applies to.")
-    return problems
+    return methods, misfits, problems
 
 
-def _task_args_problems(sweep: Sweep, grid: Mapping[str, Any]) -> list[str]:
-    """Problems of the grid's `task_args`; fills `sweep.overrides`."""
+def _task_args(grid: Mapping[str, Any], tasks: list[TaskSpec]) -> tuple[dict[str, Any], list[str]]:
+    """(per task name its `task_args` entry: by its name, else a GLUE task's other spelling; the problems of
+    `task_args`)."""
     task_args = grid.get("task_args") or {}
     if not isinstance(task_args, Mapping):
-        sweep.plannable = False
-        return ["task_args: must map task names to {data: ..., training: ...}."]
+        return {}, ["task_args: must map task names to {data: ..., training: ...}."]
+    overrides: dict[str, Any] = {}
     problems = []
-    for spec in sweep.tasks:
-        sweep.overrides[spec.name] = _task_args(task_args, spec)
-    by_name = {s.name: s for s in sweep.tasks}
+    by_name = {s.name: s for s in tasks}
     names = [task_name(t) for t in grid.get("tasks") or []]
     for task, over in task_args.items():
-        spec = by_name.get(str(task)) or next((s for s in sweep.tasks if s.glue and s.glue == _glue_name(task)), None)
+        spec = by_name.get(str(task)) or next((s for s in tasks if s.glue and s.glue == _glue_name(task)), None)
         if spec is None:
             if str(task) not in names:
                 problems.append(unknown_key("task_args", task, names, what="task"))
             continue
+        if spec.name == str(task) or spec.name not in overrides:
+            overrides[spec.name] = over
         if not isinstance(over, Mapping):
             problems.append(f"task_args.{task}: must be a mapping with `data`, `model` and/or `training`.")
             continue
@@ -243,26 +321,9 @@ def _task_args_problems(sweep: Sweep, grid: Mapping[str, Any]) -> list[str]:
             if key not in ("data", "model", "training"):
                 problems.append(unknown_key(f"task_args.{task}", key, ("data", "model", "training")))
             else:
-                problems += section_problems(f"task_args.{task}.{key}", key, values, spec.modality)
-    return problems
-
-
-def _method_args_problems(grid: Mapping[str, Any]) -> list[str]:
-    """Problems of the grid's `method_args` entries (unknown methods, unknown training arguments)."""
-    known = grid_methods()
-    methods = grid.get("methods") or []
-    training = recipe_fields(DEFAULT_MODALITY)["training"]  # MixTrainingArguments: the same for every recipe
-    problems = []
-    for method, values in _method_args(grid).items():
-        if method not in known and method not in methods:
-            problems.append(unknown_key("method_args", method, [*known, *methods], what="method")
-                            + " (a new method must also be listed in `methods`)")
-            continue
-        if not isinstance(values or {}, Mapping):
-            problems.append(f"method_args.{method}: must be a mapping of training arguments.")
-            continue
-        problems += [unknown_key(f"method_args.{method}", k, training) for k in (values or {}) if k not in training]
-    return problems
+                problems += section_problems(f"task_args.{task}.{key}", key, values,
+                                             recipe_fields(spec.modality)[key])
+    return overrides, problems
 
 
 def _baseline_problems(grid: Mapping[str, Any]) -> list[str]:
@@ -271,38 +332,12 @@ def _baseline_problems(grid: Mapping[str, Any]) -> list[str]:
     methods = grid.get("methods") or []
     if "baseline" in grid and not isinstance(grid["baseline"], str):
         problems.append(f"baseline must be a method name, got {grid['baseline']!r}.")
-    elif "baseline" in grid and isinstance(methods, list) and grid["baseline"] not in methods:
+    elif "baseline" in grid and grid["baseline"] not in methods:
         problems.append(f"baseline {grid['baseline']!r} is not one of the grid's methods"
                         f"{did_you_mean(grid['baseline'], map(str, methods))}: {methods}.")
     if "save_calibrated" in grid and not isinstance(grid["save_calibrated"], bool):
         problems.append(f"save_calibrated must be true or false, got {grid['save_calibrated']!r}.")
     return problems
-
-
-def _settle(sweep: Sweep, grid: Mapping[str, Any]) -> None:
-    """Seeds, label-noise rates, shift and baseline of a parsed sweep (`plannable` False when they cannot be read)."""
-    sweep.baseline = grid.get("baseline", BASELINE)
-    shift = grid.get("shift") or {}
-    sweep.shift = shift if isinstance(shift, Mapping) else {}
-    noise = grid.get("label_noise")
-    try:
-        sweep.seeds = [int(seed) for seed in grid.get("seeds") or []]
-        sweep.label_noise = [float(r) for r in (noise if isinstance(noise, list) else [noise or 0.0])]
-    except (TypeError, ValueError):
-        sweep.plannable = False
-    sections = [grid.get(k) for k in ("data", "training")] + [grid.get("shift")]
-    if any(v is not None and not isinstance(v, Mapping) for v in sections):
-        sweep.plannable = False
-    if any(not isinstance(v, Mapping) for v in sweep.overrides.values()):
-        sweep.plannable = False
-
-
-def grid_problems(grid: Mapping[str, Any] | Sweep) -> list[str]:
-    """Every problem of a grid's structure, without touching the disk: unknown keys at any level (top
-    level, task mappings, `data`, `training`, `task_args`, `method_args`, `shift`, checked against the
-    recipes' arguments, each with the closest known name), unknown tasks and methods, methods that fit
-    no task, seeds, shift kinds and severities, label-noise rates."""
-    return list(as_sweep(grid).problems)
 
 
 def _glue_name(task: Any) -> str | None:
@@ -314,19 +349,8 @@ def _glue_name(task: Any) -> str | None:
         return None
 
 
-def _shared_training(grid: Mapping[str, Any], spec: TaskSpec) -> dict[str, Any]:
+def _task_training(training: Mapping[str, Any], spec: TaskSpec, over: Any) -> dict[str, Any]:
     """The training arguments every method of a task gets: the grid's, the task's own, its `task_args`."""
-    out: dict[str, Any] = {}
-    task_args = grid.get("task_args")
-    over = _task_args(task_args, spec) if isinstance(task_args, Mapping) else None
-    for values in (grid.get("training"), spec.training, over.get("training") if isinstance(over, Mapping) else None):
-        if isinstance(values, Mapping):
-            out.update(values)
-    return out
+    values = over.get("training") if isinstance(over, Mapping) else None
+    return {**training, **spec.training, **(values if isinstance(values, Mapping) else {})}
 
-
-def _task_args(task_args: Mapping[str, Any], spec: TaskSpec) -> Any:
-    """The grid's `task_args` entry of a task (by its name, or a GLUE task's other spelling)."""
-    if spec.name in task_args:
-        return task_args[spec.name]
-    return next((v for k, v in task_args.items() if spec.glue and _glue_name(k) == spec.glue), {})

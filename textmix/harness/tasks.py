@@ -49,7 +49,7 @@ def __getattr__(name: str) -> Any:
     if name == "MODALITIES":
         return recipe_names()
     if name == "RECIPES":
-        return {m: r.run.__module__.rsplit(".", 1)[-1] for m, r in recipes().items()}
+        return {m: r.name for m, r in recipes().items()}
     if name == "SHORT_KEYS":
         return {m: dict(r.short_keys) for m, r in recipes().items()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -90,7 +90,7 @@ class TaskSpec:
         """Whether the task is known up front to be regression (a GLUE regression task, or `problem_type:
         regression` in its data); files whose labels make them regression are found when the recipe reads them."""
         if self.glue:
-            from .glue import glue_task
+            from .data.glue import glue_task
 
             return glue_task(self.glue).is_regression
         return self.data.get("problem_type") == "regression"
@@ -98,7 +98,7 @@ class TaskSpec:
     @property
     def recipe(self) -> str:
         """The recipe module's name under `textmix.harness.recipes`."""
-        return get_recipe(self.modality).run.__module__.rsplit(".", 1)[-1]
+        return get_recipe(self.modality).name
 
     def test_set(self) -> str:
         """What the task's test set is, in a few words (before it is loaded): the recipe's own naming
@@ -119,7 +119,7 @@ class TaskSpec:
 def recipe_module(modality: str) -> Any:
     """The recipe module of a modality (`textmix.harness.recipes.glue`, `.image` or `.ner`, or where its
     `Recipe` was registered)."""
-    return importlib.import_module(get_recipe(modality).run.__module__)
+    return importlib.import_module(type(get_recipe(modality)).__module__)
 
 
 @functools.cache
@@ -159,7 +159,7 @@ def section_problems(where: str, section: str, values: Any, modality: str) -> li
 
 def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None, list[str]]:
     """(the TaskSpec of a grid's task entry, its problems): a GLUE name, or a mapping (see the module)."""
-    from .glue import _ALIASES, GLUE_TASKS, glue_task
+    from .data.glue import _ALIASES, GLUE_TASKS, glue_task
 
     if not isinstance(entry, Mapping):
         name = str(entry)
@@ -228,11 +228,9 @@ def fits(method: str, training: Mapping[str, Any], modality: str, regression: bo
     names = list(parsed) if isinstance(parsed, dict) else [parsed]
     recipe = get_recipe(modality)
     for name in names:
-        spec = get_method(name)
-        if spec.modality != recipe.mixes:
-            return f"{name} mixes {_examples(spec.modality)}; the task is {recipe.label}"
-        if recipe.token_labels and not spec.token_labels:
-            return f"{name} does not mix token labels"
+        why = recipe.unfit_reason(get_method(name))
+        if why:
+            return why
     if recipe.token_labels and training.get("mix_label_weights") == "attention":
         return "label_weights 'attention' weighs a sequence's label; the task labels tokens"
     return None
@@ -240,12 +238,3 @@ def fits(method: str, training: Mapping[str, Any], modality: str, regression: bo
 
 SMOOTHING_ARGUMENTS = ("label_smoothing_factor", "mix_label_smoothing")
 """Training arguments that smooth one-hot targets: meaningless (and refused) on a regression task."""
-
-
-def _examples(method_modality: str) -> str:
-    """What a method of `method_modality` mixes, in a message ('text', 'images'): the label of the recipe of
-    that modality when one is registered."""
-    try:
-        return get_recipe(method_modality).label
-    except KeyError:
-        return method_modality

@@ -46,9 +46,6 @@ it: a second `textmix compare` on the same sweep (another shard, another machine
 leaves the run alone, and takes over a lock whose local process is gone (saying so). Runs are
 independent: `--backend ray` trains them in parallel (`textmix.harness.backends`), `--shard I/N`
 splits them between the processes of a job array.
-
-A recipe's `--compare m1 m2 ...` (`recipes.image`, `recipes.ner`) is a one-task grid of this package
-(`recipe_grid`, run by `compare_recipe`): the same checks, run keys, locks, clash detection and report.
 """
 
 from __future__ import annotations
@@ -66,12 +63,10 @@ from .execute import (
 )
 from .grid import REVIEWS_DIR, GridError, load_grid
 from .presets import BASELINE, BASELINES, GRID_KEYS, METHODS, PRESETS, SHIFT_KEYS, grid_methods
-from .recipe import compare_recipe, recipe_grid
-from .runs import RESULT_NEUTRAL, Run, parse_shard, plan, runs_summary, shard_runs, task_plan
+from .runs import Run, parse_shard, plan, runs_summary, shard_runs, task_plan
 from .sweep import Sweep, as_sweep, grid_problems, parse_sweep, parse_tasks
 
-__all__ = ["BASELINE", "BASELINES", "GRID_KEYS", "LOCK_FILE", "METHODS", "PLAN_FILE", "PRESETS", "RESULT_NEUTRAL",
+__all__ = ["BASELINE", "BASELINES", "GRID_KEYS", "LOCK_FILE", "METHODS", "PLAN_FILE", "PRESETS",
            "REVIEWS_DIR", "SHIFT_KEYS", "GridError", "Run", "Sweep", "as_sweep", "SweepFailed", "acquire_lock", "check_grid", "compare",
-           "compare_recipe", "recipe_grid",
            "grid_methods", "grid_problems", "load_grid", "parse_shard", "parse_sweep", "parse_tasks", "plan", "release_lock",
            "run_one", "runs_summary", "shard_runs", "task_plan", "train_run"]

@@ -52,7 +52,7 @@ def _common_section_problems(where: str, section: str, values: Any, specs: list[
 
 def _shift_problems(grid: Mapping[str, Any]) -> list[str]:
     """Problems of the grid's `shift` and `label_noise`."""
-    from ..recipes.common import check_label_noise, check_severities, check_shift
+    from ..data.contracts import check_label_noise, check_severities, check_shift
 
     problems = []
     shift = grid.get("shift")
@@ -306,7 +306,7 @@ def grid_problems(grid: Mapping[str, Any] | Sweep) -> list[str]:
 
 
 def _glue_name(task: Any) -> str | None:
-    from ..glue import glue_task
+    from ..data.glue import glue_task
 
     try:
         return glue_task(str(task)).name

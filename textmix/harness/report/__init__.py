@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..schema import MAPPINGS  # noqa: F401
+from ..runfile import MAPPINGS  # noqa: F401
 from .claims import (  # noqa: F401
     against_baseline_ts,
     baseline_calibration,
@@ -95,7 +95,6 @@ from .output import (  # noqa: F401
     write_report,
 )
 from .reading import (  # noqa: F401
-    IDENTITY_NEUTRAL,
     RUN_PATTERNS,
     collect,
     find_clashes,

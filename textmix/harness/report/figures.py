@@ -235,7 +235,7 @@ DEFAULT_TEST_SET = "GLUE dev"
 
 def task_metric(result: dict) -> str:
     """The name of a run's task metric: entity F1 for token classification; for a GLUE task (the recipe's
-    `task_name`, whatever the grid calls the task) its metric in `textmix.harness.glue.GLUE_TASKS`; Pearson for other regression tasks;
+    `task_name`, whatever the grid calls the task) its metric in `textmix.harness.data.glue.GLUE_TASKS`; Pearson for other regression tasks;
     else accuracy. Results without their configuration fall back to the task's name. A run's own
     `task_metric` (the NER recipe's, for tags that are not entities: accuracy) wins."""
     own = result.get("task_metric")
@@ -245,7 +245,7 @@ def task_metric(result: dict) -> str:
         return TOKEN_METRIC
     data = (result.get("config") or {}).get("data") or {}
     glue = data.get("task_name") if "task_name" in data else result.get("task")
-    from ..glue import GLUE_TASKS  # the GLUE task table declares each task's metric
+    from ..data.glue import GLUE_TASKS  # the GLUE task table declares each task's metric
 
     if isinstance(glue, str) and glue in GLUE_TASKS:
         return GLUE_TASKS[glue].metric

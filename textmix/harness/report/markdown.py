@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..recipes.common import write_atomic
+from ..runfile import write_atomic
 from .claims import temperature_text
 from .figures import (
     BEST,

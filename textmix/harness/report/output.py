@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..recipes.common import write_atomic, write_json_atomic
+from ..runfile import write_atomic, write_json_atomic
 from .figures import COLUMNS, CSV_CHANGES, DEFAULT_TEST_SET, INTERVAL_CSV
 from .markdown import write_markdown
 from .reading import (

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import InputError
+from ..checks import InputError, did_you_mean
 
 MISSING_LABEL = -1
 """The label value that means "no label" (besides empty and NaN), in files, .npz arrays and hub datasets."""
@@ -435,3 +435,57 @@ class RecipeData:
     def label2id(self) -> dict[str, int]:
         """Label name -> id."""
         return {name: i for i, name in enumerate(self.label_names or [])}
+
+
+# ----------------------------------------------------------------------------------------------- shift, noise
+
+
+def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, family: str) -> None:
+    """Raise `InputError` for shift kinds that are not of the shift `family` (a key of
+    `textmix.robustness.SHIFT_FAMILIES`: `text`, `image`) or severities outside 1-5."""
+    from textmix.robustness import SHIFT_FAMILIES
+
+    known = SHIFT_FAMILIES[family]
+    for kind in kinds or []:
+        if kind not in known:
+            other = [name for name, family_kinds in SHIFT_FAMILIES.items() if kind in family_kinds]
+            fit = f" ({kind} is a corruption of {other[0]} data)" if other else ""
+            raise InputError(f"shift kind {kind!r} does not exist for {family} data{fit}"
+                             f"{did_you_mean(str(kind), known)}; choose from {list(known)}.")
+    if severities is not None and not kinds:
+        raise InputError("shift severities are given but no shift kinds: give the kinds to corrupt the test set with.")
+    check_severities(severities)
+
+
+def check_severities(severities: Sequence[int] | None) -> None:
+    """Raise `InputError` for shift severities outside 1-5."""
+    from textmix.robustness import SEVERITIES
+
+    for severity in severities or []:
+        if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
+            raise InputError(f"shift severity {severity!r} is not one of {list(SEVERITIES)}.")
+
+
+def check_label_noise(rate: float) -> None:
+    """Raise `InputError` unless `rate` (a share of training labels to flip) is in [0, 1)."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) < 1.0:
+        raise InputError(f"label noise {rate!r} must be a share in [0, 1) of training labels to flip.")
+
+
+DEFAULT_SEVERITIES = (1, 3, 5)
+"""The severities of a shift when none are given."""
+
+
+def shift_plan(kinds: Sequence[str] | None, severities: Sequence[int] | None) -> list[tuple[str, int]]:
+    """The (kind, severity) pairs to test on: every kind at every severity (default `DEFAULT_SEVERITIES`)."""
+    return [(kind, int(sev)) for kind in kinds or [] for sev in (severities or DEFAULT_SEVERITIES)]
+
+
+def file_task_name(train_file: str) -> str:
+    """A task's name from its training file: the folder when the file is called train.* (or training.*), else
+    the file's stem (`reviews/train.csv` -> reviews, `reviews_train.csv` -> reviews_train)."""
+    from pathlib import Path
+
+    path = Path(train_file).resolve()
+    generic = path.stem.lower() in ("train", "training") and path.parent.name
+    return path.parent.name if generic else path.stem

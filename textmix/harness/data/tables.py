@@ -1,6 +1,6 @@
 """Text classification data from csv/tsv/json files and hub datasets, as `datasets` splits with uniform
 columns (`text_a`, optionally `text_b`, `label`): the labels under the data contracts
-(`textmix.harness.recipes.contracts`), the problem type given or inferred. GLUE itself: `textmix.harness.glue`."""
+(`textmix.harness.data.contracts`), the problem type given or inferred. GLUE itself: `textmix.harness.data.glue`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
-from .checks import did_you_mean
-from .recipes.contracts import (
+from ..checks import did_you_mean
+from .contracts import (
     choose_text_columns,
     class_name,
     fix_classes,

@@ -1,22 +1,15 @@
-"""The data contracts every recipe (text, image, tokens) checks where its data enters.
+"""The data contracts every recipe (text, image, tokens) checks where its data enters, before a model loads.
 
-Small pure functions; the recipes call them right after reading their data, before a model is loaded.
-
-- **Labels** (`is_missing_label`, `class_name`, `label_name`, `fix_classes`, `classes_notice`; the same
-  for token tags, one label per word): the label set is fixed by the training split. A validation or
-  test label outside it is an error naming the values and the source (or, on request, its rows are
-  dropped and counted; a word's tag is then left unscored). `None`, empty or blank strings, NaN and
-  `-1` (a hidden test label, as GLUE and Kaggle exports write it) are "missing" everywhere, also
-  spelled as text (`"nan"`, `"-1.0"`, as pandas writes a float column). Labels
-  are whole numbers or names, never truncated: `1`, `1.0` and `" 1 "` are the class `1`; `Pos` and
-  `pos` are two classes (a case or space variant of a training class is named in the error).
-- **Inputs** (`unique_columns`, `unique_keys`, `choose_text_columns`, `image_layout`, `images_nchw`,
-  `npz_labels`): a column (or JSON key) named twice is an error naming it; which columns are read as
-  text is decided once and said; image arrays are scaled by their dtype and range (uint8 in 0-255, float in 0-1, anything else an error) and laid out `(N, H, W)`, `(N, H, W, C)` or
-  `(N, C, H, W)`, detected or refused, never guessed.
-- **Splits** (`no_test_split`): the test set is never the validation set; a source without a test
-  split is an error unless a share of the training data is carved for it. Recipes record how each
-  split was made in results.json (`splits_made`).
+- **Labels** (`is_missing_label`, `class_name`, `label_name`, `fix_classes`, `classes_notice`; tags alike,
+  one per word): the classes are fixed by the training split; a validation or test label outside them is an
+  error naming the values and the source (or, on request, its rows are dropped and counted). None, blank,
+  NaN and -1 (also as text: `"nan"`, `"-1.0"`) are missing everywhere; `1`, `1.0` and `" 1 "` are one class.
+- **Inputs** (`unique_columns`, `choose_text_columns`, `image_layout`, `images_nchw`, `npz_labels`): a column
+  named twice is an error; text columns are chosen once and said; image arrays are scaled by dtype and range
+  and laid out `(N, H, W)`, `(N, H, W, C)` or `(N, C, H, W)`, detected or refused, never guessed.
+- **Splits** (`no_test_split`, `carve_count`): the test set is never the validation set; how each split was
+  made goes to results.json (`splits_made`). **Shift and noise** (`check_shift`, `shift_plan`): the checks
+  of corrupted test sets and label noise.
 """
 
 from __future__ import annotations

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "google/bert_uncased_L-2_H-128_A-2"  # BERT-tiny on the hub
 
 
+def arg(default: Any, help_text: str) -> Any:
+    """A dataclass field of an argument: its default and its `--help` text."""
+    return field(default=default, metadata={"help": help_text})
+
+
 @dataclass
 class DataArgumentsBase:
     """Data arguments every recipe has: hub dataset, name, caps of each split, validation split, seeds, shift
@@ -40,35 +45,27 @@ class DataArgumentsBase:
         annotations = cls.__dict__.get("__annotations__", {})
         for name, (default, help_text) in cls.__dict__.get("OWN", {}).items():
             annotations[name] = shared[name].type
-            setattr(cls, name, field(default=default, metadata={"help": help_text}))
+            setattr(cls, name, arg(default, help_text))
         cls.__annotations__ = annotations
 
-    dataset_name: str | None = field(
-        default=None, metadata={"help": "A hub dataset (or a local folder of data files) instead of files."})
-    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration."})
-    task_name: str | None = field(
-        default=None, metadata={"help": "The data's name in results.json and reports."})
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Train on at most this many rows (after carving validation)."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Validate on at most this many rows."})
-    max_predict_samples: int | None = field(default=None, metadata={"help": "Test on at most this many rows."})
-    validation_split: float = field(
-        default=0.1, metadata={"help": "Without validation data: share of the training data (< 1) or number of "
-                                       "rows (>= 1) held out for validation."})
-    split_seed: int = field(
-        default=0, metadata={"help": "Seed of the data's splits, label noise and corrupted copies (the same for "
-                                     "every method and seed)."})
-    shift_kinds: list[str] | None = field(
-        default=None, metadata={"help": "Also test on corrupted copies of the test set (textmix.robustness)."})
-    shift_severities: list[int] | None = field(
-        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."})
-    label_noise: float = field(
-        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1) (seeded by "
-                                       "--split_seed: the same flips for every method and seed)."})
-    drop_unseen_labels: bool = field(
-        default=False, metadata={"help": "Leave out validation/test rows whose label the training data never shows "
-                                         "(counted in the log and in results.json) instead of stopping with an "
-                                         "error that names the labels."})
+    dataset_name: str | None = arg(None, "A hub dataset (or a local folder of data files) instead of files.")
+    dataset_config_name: str | None = arg(None, "The dataset's configuration.")
+    task_name: str | None = arg(None, "The data's name in results.json and reports.")
+    max_train_samples: int | None = arg(None, "Train on at most this many rows (after carving validation).")
+    max_eval_samples: int | None = arg(None, "Validate on at most this many rows.")
+    max_predict_samples: int | None = arg(None, "Test on at most this many rows.")
+    validation_split: float = arg(0.1, "Without validation data: share of the training data (< 1) or number "
+        "of rows (>= 1) held out for validation.")
+    split_seed: int = arg(0, "Seed of the data's splits, label noise and corrupted copies (the same for "
+        "every method and seed).")
+    shift_kinds: list[str] | None = arg(None, "Also test on corrupted copies of the test set "
+        "(textmix.robustness).")
+    shift_severities: list[int] | None = arg(None, "Severities (1-5) of --shift_kinds (default: 1 3 5).")
+    label_noise: float = arg(0.0, "Share of training labels flipped to another class, in [0, 1) (seeded by "
+        "--split_seed: the same flips for every method and seed).")
+    drop_unseen_labels: bool = arg(False, "Leave out validation/test rows whose label the training data "
+        "never shows (counted in the log and in results.json) instead of stopping with an error that names "
+        "the labels.")
 
     def __post_init__(self) -> None:
         from ..checks import InputError
@@ -90,31 +87,22 @@ class ModelArguments:
 
     _argument_group_name: ClassVar[str] = "model arguments"  # HfArgumentParser's --help group
 
-    model_name_or_path: str = field(
-        default=DEFAULT_MODEL, metadata={"help": "Hub id or local folder of a pretrained model."}
-    )
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "Allow model code from the hub (only for models you trust)."}
-    )
-    cache_dir: str | None = field(default=None, metadata={"help": "Where hub downloads are cached."})
-    lora_r: int | None = field(
-        default=None, metadata={"help": "Train a LoRA adapter of this rank instead of the whole model (needs peft: "
-                                        "pip install textmix[peft]); the classification head trains fully."})
-    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scaling alpha (used with --lora_r)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path (used with --lora_r)."})
-    lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "Module names LoRA adapts, e.g. q_proj v_proj (default: peft's choice "
-                                        "for the architecture; 'all-linear' for every linear layer)."})
-    save_calibrated: bool = field(
-        default=False, metadata={"help": "Also write <output_dir>/calibrated: the model with the validation temperature "
-                                         "folded into its classification head (save_pretrained; LoRA merged), so "
-                                         "it gives temperature-scaled probabilities without textmix. Not "
-                                         "written when the fitted temperature sits at an end of its search "
-                                         "interval (the run says why), unless --save_calibrated_at_bound."})
-    save_calibrated_at_bound: bool = field(
-        default=False, metadata={"help": "With --save_calibrated: write the calibrated model even when its temperature "
-                                         "sits at an end of its search interval (a model that learned nothing, or "
-                                         "a validation split it gets all right: the temperature is no fit)."})
+    model_name_or_path: str = arg(DEFAULT_MODEL, "Hub id or local folder of a pretrained model.")
+    trust_remote_code: bool = arg(False, "Allow model code from the hub (only for models you trust).")
+    cache_dir: str | None = arg(None, "Where hub downloads are cached.")
+    lora_r: int | None = arg(None, "Train a LoRA adapter of this rank instead of the whole model (needs "
+        "peft: pip install textmix[peft]); the classification head trains fully.")
+    lora_alpha: float = arg(16.0, "LoRA scaling alpha (used with --lora_r).")
+    lora_dropout: float = arg(0.05, "Dropout on the LoRA path (used with --lora_r).")
+    lora_target_modules: list[str] | None = arg(None, "Module names LoRA adapts, e.g. q_proj v_proj "
+        "(default: peft's choice for the architecture; 'all-linear' for every linear layer).")
+    save_calibrated: bool = arg(False, "Also write <output_dir>/calibrated: the model with the validation "
+        "temperature folded into its classification head (save_pretrained; LoRA merged), so it gives "
+        "temperature-scaled probabilities without textmix. Not written when the fitted temperature sits at "
+        "an end of its search interval (the run says why), unless --save_calibrated_at_bound.")
+    save_calibrated_at_bound: bool = arg(False, "With --save_calibrated: write the calibrated model even "
+        "when its temperature sits at an end of its search interval (a model that learned nothing, or a "
+        "validation split it gets all right: the temperature is no fit).")
 
     def __post_init__(self) -> None:
         if self.save_calibrated_at_bound and not self.save_calibrated:

@@ -1,14 +1,7 @@
 """The recipe template: a modality's recipe is a `Recipe` subclass that declares what the sweep dispatches on
-and overrides the hooks (load the splits, preprocess, build the model, the collator, the metrics); `run`,
-the command line (`make_parser`, `main`, `cli`) and the closing line are written once, here.
-
-    class AudioRecipe(Recipe):
-        name, modality, launcher = "audio", "audio", "recipes/run_audio.py"
-        data_arguments = AudioDataArguments
-        def load_data(self, model_args, data_args, training_args): ...
-        def build_model(self, data, model_args, processor): ...
-
-    register_recipe(AudioRecipe())   # textmix.harness.recipes.registry
+(class attributes) and overrides the hooks (load the splits, preprocess, build the model, the collator, the
+metrics); `run`, the command line (`make_parser`, `main`, `cli`) and the closing line are written once, here.
+docs/adding-a-modality.md shows a subclass.
 """
 
 from __future__ import annotations

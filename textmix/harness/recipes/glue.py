@@ -2,26 +2,22 @@
 
     python recipes/run_glue.py --task_name sst2 --glue_dir ../shared/data/glue \\
         --model_name_or_path ../shared/models/bert-tiny --mix_method hidden --output_dir out/sst2-hidden
-    python recipes/run_glue.py config.yaml          # the same arguments from a .yaml or .json file
-    textmix train glue ...                          # the same without the launcher script
-    torchrun --nproc_per_node 2 recipes/run_glue.py ...   |   accelerate launch recipes/run_glue.py ...
+    python recipes/run_glue.py config.yaml  |  textmix train glue ...  |  torchrun ... recipes/run_glue.py ...
 
-A validation split is carved from the training data (for temperature scaling and model selection); the
-GLUE dev set is the test set. `--problem_type` is `classification`, `regression` or `multi_label`;
-without it, a GLUE task has its own, and files are read as `textmix.harness.data.tables.infer_problem_type`
-says (lists -> multi_label; numbers not all whole -> regression; else classification), and the choice
-is printed. The files a run writes: `textmix.harness.runfile`.
+A validation split is carved from the training data; the GLUE dev set is the test set. Without
+`--problem_type` a GLUE task has its own and files are read as `textmix.harness.data.tables.infer_problem_type`
+says (the choice is printed).
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..checks import InputError, notice
 from ..data.contracts import file_task_name
-from .arguments import DataArgumentsBase, with_lora
+from .arguments import DataArgumentsBase, arg, with_lora
 from .base import Prepared, Recipe
 from .registry import register_recipe
 
@@ -37,40 +33,24 @@ class DataArguments(DataArgumentsBase):
         "max_eval_samples": (2000, "Validate on at most this many examples."),
     }
 
-    glue_dir: str | None = field(
-        default=None,
-        metadata={"help": "Folder in the layout of GLUE's download script (default $GLUE_DIR); else the hub."},
-    )
-    train_file: str | None = field(default=None, metadata={"help": "Training data (.csv, .tsv, .json, .jsonl)."})
-    validation_file: str | None = field(
-        default=None, metadata={"help": "Validation data when --test_file is given; without it, held-out data "
-                                        "reported as the test set (like GLUE dev), and validation is carved."}
-    )
-    test_file: str | None = field(
-        default=None, metadata={"help": "Test data (.csv, .tsv, .json, .jsonl); default: --validation_file."}
-    )
-    train_split: str = field(default="train", metadata={"help": "The dataset's training split."})
-    test_split: str | None = field(
-        default=None, metadata={"help": "The dataset's split tested on (default: test, else validation)."}
-    )
-    text_columns: list[str] | None = field(
-        default=None, metadata={"help": "One or two text columns of the files (default: the first text columns)."}
-    )
-    label_column: str = field(default="label", metadata={"help": "Label column of the files."})
-    problem_type: str | None = field(
-        default=None,
-        metadata={"help": "classification, regression or multi_label. Default: the GLUE task's; for files, "
-                  "inferred: lists -> multi_label, numbers not all whole -> regression, else classification."},
-    )
-    drop_unlabelled: bool = field(
-        default=False,
-        metadata={"help": "Leave out rows of the files whose label is empty or missing (counted in the log and in "
-                  "results.json) instead of stopping with an error that names them."},
-    )
-    label_separator: str = field(
-        default=",", metadata={"help": "multi_label: separator of the labels in a csv/tsv field (json: a list)."}
-    )
-    max_seq_length: int = field(default=128, metadata={"help": "Tokens per example after truncation (> 0)."})
+    glue_dir: str | None = arg(None, "Folder in the layout of GLUE's download script (default $GLUE_DIR); "
+        "else the hub.")
+    train_file: str | None = arg(None, "Training data (.csv, .tsv, .json, .jsonl).")
+    validation_file: str | None = arg(None, "Validation data when --test_file is given; without it, "
+        "held-out data reported as the test set (like GLUE dev), and validation is carved.")
+    test_file: str | None = arg(None, "Test data (.csv, .tsv, .json, .jsonl); default: --validation_file.")
+    train_split: str = arg("train", "The dataset's training split.")
+    test_split: str | None = arg(None, "The dataset's split tested on (default: test, else validation).")
+    text_columns: list[str] | None = arg(None, "One or two text columns of the files (default: the first "
+        "text columns).")
+    label_column: str = arg("label", "Label column of the files.")
+    problem_type: str | None = arg(None, "classification, regression or multi_label. Default: the GLUE "
+        "task's; for files, inferred: lists -> multi_label, numbers not all whole -> regression, else "
+        "classification.")
+    drop_unlabelled: bool = arg(False, "Leave out rows of the files whose label is empty or missing "
+        "(counted in the log and in results.json) instead of stopping with an error that names them.")
+    label_separator: str = arg(",", "multi_label: separator of the labels in a csv/tsv field (json: a list).")
+    max_seq_length: int = arg(128, "Tokens per example after truncation (> 0).")
 
     def __post_init__(self) -> None:
         from ..data.glue import glue_task

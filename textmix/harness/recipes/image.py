@@ -2,16 +2,11 @@
 
     python recipes/run_image_classification.py --output_dir out/run --npz_path ../shared/data/mnist/mnist.npz \\
         --mix_method cutmix --mix_alpha 1.0 --num_train_epochs 5 --per_device_train_batch_size 128
-    python recipes/run_image_classification.py --output_dir out/run --model_name_or_path google/vit-base-patch16-224 \\
-        --dataset_name imagefolder --data_dir path/to/images --mix_method patch_cutmix ...
-    textmix train image ...                                              (the same without the launcher)
-    torchrun --nproc_per_node 2 recipes/run_image_classification.py ...   (or accelerate launch)
+    textmix train image ...  |  torchrun --nproc_per_node 2 recipes/run_image_classification.py ...
 
 Data: `textmix.harness.data.images`. Without `--model_name_or_path` a ViT-style model is built from the size
 fields and trained from scratch. The model is saved with an image processor that prepares an image as the
-data was prepared (`image_processor`), so `transformers.pipeline` loads the folder (a grey model's
-`calibrated/` copy takes RGB: `textmix.calibration.export.rgb_input`). The files a run writes:
-`textmix.harness.runfile`.
+data was (`image_processor`), so `transformers.pipeline` loads the folder.
 """
 
 from __future__ import annotations
@@ -19,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .arguments import DataArgumentsBase
+from .arguments import DataArgumentsBase, arg
 from .arguments import ModelArguments as SharedModelArguments
 from .base import Prepared, Recipe
 from .registry import register_recipe
@@ -36,24 +31,18 @@ class ModelArguments(SharedModelArguments):
     """The model: a pretrained checkpoint, or a ViT-style config trained from scratch (the shared fields:
     `textmix.harness.recipes.arguments.ModelArguments`; LoRA is for the text and token recipes)."""
 
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "Pretrained model id or folder (its head is replaced for the data's classes). "
-                  "Default: a model of --model_type built from the size fields below, trained from scratch."},
-    )
-    model_type: str = field(
-        default="vit", metadata={"help": "Model type to build from scratch: vit or deit (any image classifier works "
-                                         "with the pixel methods)."}
-    )
-    image_size: int | None = field(
-        default=None, metadata={"help": "Input size; default: the pretrained model's, else the data's own."}
-    )
-    patch_size: int = field(default=7, metadata={"help": "From scratch: patch side in pixels."})
-    hidden_size: int = field(default=64, metadata={"help": "From scratch: token width."})
-    num_hidden_layers: int = field(default=4, metadata={"help": "From scratch: transformer layers."})
-    num_attention_heads: int = field(default=4, metadata={"help": "From scratch: attention heads."})
-    intermediate_size: int = field(default=128, metadata={"help": "From scratch: MLP width."})
-    hidden_dropout_prob: float = field(default=0.0, metadata={"help": "From scratch: dropout."})
+    model_name_or_path: str | None = arg(None, "Pretrained model id or folder (its head is replaced for the "
+        "data's classes). Default: a model of --model_type built from the size fields below, trained from "
+        "scratch.")
+    model_type: str = arg("vit", "Model type to build from scratch: vit or deit (any image classifier works "
+        "with the pixel methods).")
+    image_size: int | None = arg(None, "Input size; default: the pretrained model's, else the data's own.")
+    patch_size: int = arg(7, "From scratch: patch side in pixels.")
+    hidden_size: int = arg(64, "From scratch: token width.")
+    num_hidden_layers: int = arg(4, "From scratch: transformer layers.")
+    num_attention_heads: int = arg(4, "From scratch: attention heads.")
+    intermediate_size: int = arg(128, "From scratch: MLP width.")
+    hidden_dropout_prob: float = arg(0.0, "From scratch: dropout.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -78,32 +67,21 @@ class DataArguments(DataArgumentsBase):
                             "dataset name, or the image folder's name)."),
     }
 
-    data_dir: str | None = field(
-        default=None,
-        metadata={"help": "Image folder: DATA_DIR/{train,validation,test}/<class>/<image> (implies imagefolder)."},
-    )
-    npz_path: str | None = field(
-        default=None,
-        metadata={"help": "An .npz with x_train, y_train, x_test, y_test and optionally x_validation, y_validation: "
-                  "images (N, H, W), (N, H, W, C) or (N, C, H, W), uint8 (0-255) or float (0-1); labels whole "
-                  "numbers, -1 = missing; e.g. ../shared/data/mnist/mnist.npz."},
-    )
-    image_column: str | None = field(default=None, metadata={"help": "Image column (default: image or img)."})
-    label_column: str | None = field(default=None, metadata={"help": "Label column (default: label or labels)."})
-    test_share: float | None = field(
-        default=None, metadata={"help": "Share of train (< 1) or number of images (>= 1) held out as the test set "
-                                        "when the data has no test split, drawn with --split_seed (the same for "
-                                        "every seed); without it such data is an error: the test set is never the "
-                                        "validation set."}
-    )
-    drop_unlabelled: bool = field(
-        default=False, metadata={"help": "Leave out images whose label is missing (-1) instead of stopping with an "
-                                         "error (counted in the log and in results.json)."}
-    )
-    image_mean: list[float] | None = field(
-        default=None, metadata={"help": "Normalisation mean per channel (default: the processor's, MNIST's, or 0.5)."}
-    )
-    image_std: list[float] | None = field(default=None, metadata={"help": "Normalisation std per channel."})
+    data_dir: str | None = arg(None, "Image folder: DATA_DIR/{train,validation,test}/<class>/<image> "
+        "(implies imagefolder).")
+    npz_path: str | None = arg(None, "An .npz with x_train, y_train, x_test, y_test and optionally "
+        "x_validation, y_validation: images (N, H, W), (N, H, W, C) or (N, C, H, W), uint8 (0-255) or float "
+        "(0-1); labels whole numbers, -1 = missing; e.g. ../shared/data/mnist/mnist.npz.")
+    image_column: str | None = arg(None, "Image column (default: image or img).")
+    label_column: str | None = arg(None, "Label column (default: label or labels).")
+    test_share: float | None = arg(None, "Share of train (< 1) or number of images (>= 1) held out as the "
+        "test set when the data has no test split, drawn with --split_seed (the same for every seed); "
+        "without it such data is an error: the test set is never the validation set.")
+    drop_unlabelled: bool = arg(False, "Leave out images whose label is missing (-1) instead of stopping "
+        "with an error (counted in the log and in results.json).")
+    image_mean: list[float] | None = arg(None, "Normalisation mean per channel (default: the processor's, "
+        "MNIST's, or 0.5).")
+    image_std: list[float] | None = arg(None, "Normalisation std per channel.")
 
     def __post_init__(self) -> None:
         if not (self.npz_path or self.dataset_name or self.data_dir):

@@ -3,25 +3,20 @@
     python recipes/run_ner.py --train_file ../shared/data/wnut17/train.conll \\
         --validation_file ../shared/data/wnut17/dev.conll --test_file ../shared/data/wnut17/test.conll \\
         --model_name_or_path ../shared/models/bert-tiny --mix_method hidden --output_dir out/wnut17-hidden
-    python recipes/run_ner.py config.yaml           # the same arguments from a .yaml or .json file
-    textmix train ner ...                           # the same without the launcher script
-    torchrun --nproc_per_node 2 recipes/run_ner.py ...   |   accelerate launch recipes/run_ner.py ...
+    textmix train ner ...  |  torchrun --nproc_per_node 2 recipes/run_ner.py ...  |  accelerate launch ...
 
-Data (CoNLL files, token tables, hub datasets) and its labels: `textmix.harness.data.tokens`, one label per
-word, the tag set fixed by the training data. Only the first sub-token of each word carries the word's
-tag; the others, special tokens and padding are -100 (`--label_all_tokens`: every sub-token carries it,
-`B-x` continuations as `I-x`). Words cut off by `--max_seq_length` are neither trained on nor scored
-(`unscored_words` in results.json). The tokenizer must be a fast one (the labels are aligned with
-`word_ids()`); only methods that mix token labels fit. results.json (`textmix.harness.runfile`) has
-`problem_type` `token`: per split `entity_f1`, `entity_precision`, `entity_recall` (seqeval), token
-`accuracy` and the calibration figures over labelled tokens.
+Data and its labels: `textmix.harness.data.tokens`. A word's tag goes to its first sub-token (the others,
+special tokens and padding: -100; `--label_all_tokens`: every sub-token, `B-x` continuations as `I-x`);
+words cut off by `--max_seq_length` are neither trained on nor scored (`unscored_words`). The tokenizer must
+be a fast one (`word_ids()`). results.json has `problem_type` `token`: per split `entity_f1`,
+`entity_precision`, `entity_recall` (seqeval), token `accuracy` and the figures over labelled tokens.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textmix.targets import IGNORE_INDEX
@@ -29,7 +24,7 @@ from textmix.targets import IGNORE_INDEX
 from ..checks import InputError, notice
 from ..data.contracts import file_task_name
 from ..data.tokens import Sentence
-from .arguments import DataArgumentsBase, with_lora
+from .arguments import DataArgumentsBase, arg, with_lora
 from .base import Prepared, Recipe
 from .registry import register_recipe
 
@@ -54,23 +49,19 @@ class DataArguments(DataArgumentsBase):
                             "training file's folder when the file is called train.*, else its stem)."),
     }
 
-    train_file: str | None = field(
-        default=None, metadata={"help": "Training data: CoNLL (token<TAB>tag per line), .csv, .json or .jsonl "
-                                        "(tokens and tags columns of lists)."})
-    validation_file: str | None = field(
-        default=None, metadata={"help": "Validation data (the temperature is fitted on it); default: carved from "
-                                        "the training data (--validation_split)."})
-    test_file: str | None = field(
-        default=None, metadata={"help": "Test data; default: the validation file (a validation split is then "
-                                        "carved from the training data)."})
-    tokens_column: str = field(default="tokens", metadata={"help": "Column of the words (tables, hub datasets)."})
-    tags_column: str | None = field(
-        default=None, metadata={"help": "Column of the tags (tables, hub datasets); default: tags, else ner_tags."})
-    label_all_tokens: bool = field(
-        default=False, metadata={"help": "Give every sub-token its word's tag (B- continuations become I-); "
-                                         "default: only the first sub-token, the others are -100."})
-    max_seq_length: int = field(default=128, metadata={"help": "Tokens per sentence after truncation (> 0); words "
-                                                                "beyond it are not trained on or scored."})
+    train_file: str | None = arg(None, "Training data: CoNLL (token<TAB>tag per line), .csv, .json or "
+        ".jsonl (tokens and tags columns of lists).")
+    validation_file: str | None = arg(None, "Validation data (the temperature is fitted on it); default: "
+        "carved from the training data (--validation_split).")
+    test_file: str | None = arg(None, "Test data; default: the validation file (a validation split is then "
+        "carved from the training data).")
+    tokens_column: str = arg("tokens", "Column of the words (tables, hub datasets).")
+    tags_column: str | None = arg(None, "Column of the tags (tables, hub datasets); default: tags, else "
+        "ner_tags.")
+    label_all_tokens: bool = arg(False, "Give every sub-token its word's tag (B- continuations become I-); "
+        "default: only the first sub-token, the others are -100.")
+    max_seq_length: int = arg(128, "Tokens per sentence after truncation (> 0); words beyond it are not "
+        "trained on or scored.")
 
     def __post_init__(self) -> None:
         if not self.dataset_name and not self.train_file:

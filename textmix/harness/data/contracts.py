@@ -404,7 +404,7 @@ class RecipeData:
     """The data of a run as every recipe's `load_data` returns it: the splits, and how its labels are read."""
 
     splits: Mapping[str, Any]  # train, validation, test[...]: datasets (text, tokens) or TensorImages (image)
-    task: Any  # the GLUE task (`textmix.harness.glue.GlueTask`), or None
+    task: Any  # the GLUE task (`textmix.harness.data.glue.GlueTask`), or None
     num_labels: int
     problem_type: str  # classification, regression, multi_label or token
     reason: str  # "given", "that of GLUE task <name>", or why it was inferred from the labels

@@ -37,15 +37,8 @@ def check_problem_type(problem_type: str | None) -> None:
 
 
 def infer_problem_type(values: list[Any]) -> tuple[str, str]:
-    """(problem type, why) for labelled values when `--problem_type` is not given:
-
-    - any label a list (json) -> `multi_label`;
-    - every label a number and some not whole (0.1, 2.5, ...) -> `regression`;
-    - else (words, or whole numbers) -> `classification`.
-
-    So whole-number scores (1..5) are classes unless `--problem_type regression` says otherwise, and
-    probabilities are numbers unless `--problem_type classification` says otherwise.
-    """
+    """(problem type, why) of labelled values without `--problem_type`: any label a list -> `multi_label`; every
+    label a number and some not whole -> `regression`; else (words, whole numbers) -> `classification`."""
     if any(isinstance(v, list) for v in values):
         return "multi_label", "labels are lists"
     if values and all(is_number(v) for v in values):

@@ -274,13 +274,9 @@ def train_and_report(trainer: Any, splits: Mapping[str, Any], header: Mapping[st
 
 
 def shutdown_distributed() -> None:
-    """End a distributed run cleanly: free what still holds the process group, then destroy it.
-
-    A finished Trainer sits in reference cycles and, through its DDP wrapper, keeps the gloo process
-    group (and its threads) alive past `destroy_process_group()`; freed during interpreter shutdown it
-    aborted rank 0 ("terminate called without an active exception") in about 1 run of 6 under torchrun
-    on CPU. Collecting first frees it while the group is up; the barrier keeps ranks from leaving early.
-    """
+    """End a distributed run cleanly: collect the finished Trainer (its DDP wrapper keeps the gloo group alive;
+    freed at interpreter exit it aborted rank 0 in about 1 run of 6 under torchrun), wait for every rank, then
+    destroy the process group."""
     import gc
 
     import torch.distributed as dist

@@ -158,15 +158,11 @@ def _move_aside(checkpoint: Path, prefix: str, training_args: Any) -> str:
 
 
 def resume_checkpoint(training_args: Any, identity: Mapping[str, Any] | None = None) -> str | None:
-    """The checkpoint to resume from: `--resume_from_checkpoint` if given (an error naming the file when
-    it does not load), else the newest complete checkpoint in `output_dir` that loads and (given the
-    run's `identity`, see `run_identity`) was written by the same run, else None.
-
-    A damaged checkpoint (a truncated weights, optimizer, scheduler, RNG or mixer file, say) is moved
-    aside to `damaged-checkpoint-N` by the main process, with a message, and the previous one is used. A
-    checkpoint of another configuration (the grid was edited: another learning rate, more steps) is
-    moved aside to `superseded-checkpoint-N`, with a message naming what changed, and never resumed.
-    `--resume_from_checkpoint` of another configuration is resumed as asked, with that message."""
+    """The checkpoint to resume from: `--resume_from_checkpoint` if given (an error naming the file when it does
+    not load; of another configuration: said, and resumed as asked), else the newest complete checkpoint in
+    `output_dir` that loads and (given `identity`, `run_identity`) was written by this run, else None. A damaged
+    one is moved aside to `damaged-checkpoint-N`, one of another configuration to `superseded-checkpoint-N`
+    (never resumed), each with a message naming the file or what changed."""
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume is not True:
         problem = verify_checkpoint(resume)

@@ -388,3 +388,12 @@ def test_accelerate_launches_two_cpu_processes_with_the_documented_line(tmp_path
         said = "accelerate launch was asked for several processes but one started" in done.stderr
         assert said == (expected == 1), done.stderr[-3000:]
         (tmp_path / "sst2" / "results.json").unlink()
+
+
+def test_compare_in_a_config_file_is_the_same_error(tmp_path):
+    from textmix.harness.checks import InputError
+
+    config = tmp_path / "run.yaml"
+    config.write_text("task_name: rte\noutput_dir: out\ncompare: [none, hidden]\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"--compare is not a recipe argument .*textmix compare --preset quick"):
+        RECIPE.parse_args([str(config)])

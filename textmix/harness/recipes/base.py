@@ -209,11 +209,13 @@ class Recipe:
 
     def parse_args(self, argv: Sequence[str] | None = None) -> tuple[Any, Any, MixTrainingArguments]:
         """(model, data, training arguments) of a command line or one .json/.yaml file."""
-        from .arguments import parse
+        from .arguments import config_file, parse, read_config
 
         argv = list(sys.argv[1:] if argv is None else argv)
+        path = config_file(argv)
+        given = set(read_config(path)) if path else {a[2:].split("=")[0] for a in argv if a.startswith("--")}
         for flag, instead in LEFT_THE_RECIPES.items():
-            if any(a == f"--{flag}" or a.startswith(f"--{flag}=") for a in argv):
+            if flag in given:
                 raise InputError(f"--{flag} is not a recipe argument (a recipe trains one model): {instead}.")
         return parse(self.make_parser(), argv)
 

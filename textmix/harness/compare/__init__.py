@@ -31,7 +31,7 @@ csv task shipped with textmix (`textmix/harness/data/reviews`).
 
 Each run lives in `DIR/runs/<task>/<method>/seed<k>/`. Finished runs (a `results.json` with the same
 run key) are skipped; an interrupted run resumes from its last complete checkpoint of the same
-configuration (see `textmix.harness.recipes.common.resume_checkpoint`). The run key
+configuration (see `textmix.harness.recipes.resume.resume_checkpoint`). The run key
 (`Run.key`) hashes what determines a run's results: its data and training arguments (not paths:
 not `output_dir`, nor where the data files are), the model (its files' contents and sizes, not its
 path) and the task's data files (their sizes): a sweep copied or moved elsewhere, or started from

@@ -118,8 +118,9 @@ def glue_subset(task_name: str, glue_dir: Path, out_dir: Path, data: dict) -> tu
     Returns (rows written, rows of the full training file)."""
     import numpy as np
 
-    from textmix.harness.glue import glue_task, load_glue
-    from textmix.harness.recipes.glue import DataArguments, load_data
+    from textmix.harness.data.glue import glue_task, load_glue
+    from textmix.harness.data.text import load_data
+    from textmix.harness.recipes.glue import DataArguments
 
     task = glue_task(task_name)
     src, dst = glue_dir / task.folder, out_dir / task.folder

@@ -103,11 +103,11 @@ for argv in json.loads(sys.argv[1]):
             from textmix.harness.cli import main
             status = main(argv[1:])
         elif argv[:2] == ["python", "recipes/run_glue.py"]:
-            from textmix.harness.recipes.glue import cli
-            status = cli(argv[2:])
+            from textmix.harness.recipes.glue import RECIPE
+            status = RECIPE.cli(argv[2:])
         elif argv[:2] == ["python", "recipes/run_ner.py"]:
-            from textmix.harness.recipes.ner import cli
-            status = cli(argv[2:])
+            from textmix.harness.recipes.ner import RECIPE
+            status = RECIPE.cli(argv[2:])
         else:
             raise SystemExit(f"no runner for {argv}")
     results.append([status, out.getvalue(), err.getvalue()])
@@ -406,7 +406,7 @@ def test_ner_commands(tmp_path):
     bound = ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "16", "--max_predict_samples", "16"]
     for argv, (status, _, _) in zip(runs, run_commands([argv + bound for argv in runs], tmp_path), strict=True):
         assert status == 0, argv
-    assert (tmp_path / "out" / "wnut17" / "report.md").is_file()
+    assert (tmp_path / "out" / "wnut17-span" / "results.json").is_file()
     assert (tmp_path / "out" / "wnut17-hidden" / "results.json").is_file()
 
 

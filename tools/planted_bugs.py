@@ -49,8 +49,9 @@ EXPORT = "textmix/calibration/export.py"
 INTERVALS = "textmix/harness/report/intervals.py"
 STATISTICS = "textmix/harness/report/statistics.py"
 CLAIMS = "textmix/harness/report/claims.py"
-CONTRACTS = "textmix/harness/recipes/contracts.py"
+CONTRACTS = "textmix/harness/data/contracts.py"
 RESUME = "textmix/harness/recipes/resume.py"
+RUNFILE = "textmix/harness/runfile.py"
 GRID = "textmix/harness/compare/grid.py"
 ATTENTION = "textmix/attention.py"
 
@@ -61,7 +62,7 @@ T_EXPORT = "tests/calibration/test_export.py"
 T_INTERVALS = "tests/harness/test_report_intervals.py"
 T_STATS = "tests/harness/test_report_statistics.py"
 T_CLAIMS = "tests/harness/test_report_claims.py"
-T_CONTRACTS = "tests/harness/recipes/test_contracts_known.py"
+T_CONTRACTS = "tests/harness/data/test_contracts_known.py"
 T_RESUME = "tests/harness/recipes/test_resume_known.py"
 T_GRID = "tests/harness/test_grid.py"
 T_ATT = "tests/test_attention_labels.py"
@@ -189,7 +190,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(CLAIMS, '"helps" if verdicts == {"helps"} else', '"helps" if "helps" in verdicts else',
              (f"{T_CLAIMS}::test_the_verdict_needs_every_metric_of_a_claim_to_agree",),
              "one metric of a claim is enough"),
-    # ---------------------------------------------------------------- textmix/harness/recipes/contracts.py
+    # ---------------------------------------------------------------- textmix/harness/data/contracts.py
     Mutation(CONTRACTS, "            return float(value.strip()) == MISSING_LABEL\n",
              '            return value.strip() == "-1"\n',
              (T_CONTRACTS,), 'a missing label spelled "-1.0" read as a class'),
@@ -206,7 +207,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(RESUME, 'if stored.get("grid_key") and stored.get("grid_key") == identity.get("grid_key"):',
              'if stored.get("grid_key") == identity.get("grid_key"):',
              (T_RESUME,), "two runs without a run key always the same"),
-    Mutation(RESUME, "    neutral = RESULT_NEUTRAL | PER_PROCESS", "    neutral = RESULT_NEUTRAL",
+    Mutation(RUNFILE, "    dropped = RESULT_NEUTRAL | PER_PROCESS | PATHS", "    dropped = RESULT_NEUTRAL | PATHS",
              (T_RESUME,), "local_rank part of the identity"),
     # ---------------------------------------------------------------- textmix/harness/compare/grid.py
     Mutation(GRID, "            out[key] = _merge(out[key], value)", "            out[key] = dict(value)",

@@ -86,7 +86,7 @@ def test_the_recipe_refuses_bad_input_before_loading_a_model(tmp_path, no_model_
             "--max_steps", "1", "--report_to", "none", "--use_cpu", "--save_strategy", "no",
             *[a.replace("{tmp}", str(tmp_path)) for a in extra]]
     with pytest.raises((ValueError, OSError), match=message):
-        recipe.main(argv)
+        recipe.RECIPE.main(argv)
 
 
 # (id, preset, grid YAML merged over it, pattern of the error)

@@ -46,7 +46,7 @@ def test_the_figures_are_declared_once_in_the_harness():
 def test_a_splits_figures_are_those_of_the_schema():
     from typing import get_type_hints
 
-    from textmix.harness.schema import SplitFigures
+    from textmix.harness.runfile import SplitFigures
 
     assert split_figure_names() == get_type_hints(SplitFigures)
 

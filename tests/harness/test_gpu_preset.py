@@ -50,7 +50,8 @@ def test_carried_glue_rows_give_the_recipe_the_same_splits(tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from prepare_gpu_carry import glue_subset
 
-    from textmix.harness.recipes.glue import DataArguments, load_data
+    from textmix.harness.data.text import load_data
+    from textmix.harness.recipes.glue import DataArguments
 
     src = tmp_path / "full" / "RTE"
     src.mkdir(parents=True)
@@ -72,7 +73,8 @@ def test_carried_glue_rows_give_the_recipe_the_same_splits(tmp_path):
 def test_carried_rows_in_plain_order_would_not_give_the_same_splits(tmp_path):
     """The arrangement matters: the same rows in their file order give the recipe other splits (so the
     check in glue_subset can fail)."""
-    from textmix.harness.recipes.glue import DataArguments, load_data
+    from textmix.harness.data.text import load_data
+    from textmix.harness.recipes.glue import DataArguments
 
     src = tmp_path / "full" / "RTE"
     src.mkdir(parents=True)

@@ -12,8 +12,8 @@ import pytest
 from textmix.harness.compare.execute import compare
 from textmix.harness.compare.grid import load_grid
 from textmix.harness.compare.sweep import GridError, parse_sweep
+from textmix.harness.recipes.base import Recipe
 from textmix.harness.recipes.registry import (
-    Recipe,
     get_recipe,
     recipe_names,
     register_recipe,
@@ -37,30 +37,40 @@ class ClipModel:
     model_name_or_path: str | None = None
 
 
-def run_clips(model_args, data_args, training_args, tags=None):
+class ClipRecipe(Recipe):
     """A trivial recipe: fixed figures per method and seed, written as results.json in the run's folder."""
-    acc = ACCURACY[(tags["method"], training_args.seed)]
-    results = {"task": tags["task"], "method": tags["method"], "seed": training_args.seed, "grid_key": tags["grid_key"],
-               "modality": "audio", "test_majority_accuracy": 0.5, "train_time_s": 1.0,
-               "test": {"accuracy": acc, "ece": 1 - acc, "nll": 0.5, "brier": 0.3},
-               "test_ts": {"ece": (1 - acc) / 2}, "max_train_samples": data_args.max_train_samples}
-    folder = Path(training_args.output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
-    return results
 
+    name, modality, launcher = "clips", "audio", "recipes/run_clips.py"
+    data_arguments, model_arguments = ClipData, ClipModel
+    short_keys = {"train_file": "clips", "test_file": "test_clips"}
+    data_sources = ("clips",)
+    data_hint = "train_file (a clip list)"
+    noun = "audio clips"
+    mixes = "audio"
+    grid_model = False
 
-def check_clips(model_args, data_args, training_args):
-    if not Path(data_args.clips).is_file():
-        raise FileNotFoundError(f"no clips at {data_args.clips}")
+    def test_set(self, data):
+        return f"the clips of {Path(data['test_clips']).name}" if data.get("test_clips") else None
+
+    def check_data(self, model_args, data_args, training_args):
+        if not Path(data_args.clips).is_file():
+            raise FileNotFoundError(f"no clips at {data_args.clips}")
+
+    def run(self, model_args, data_args, training_args, tags=None):
+        acc = ACCURACY[(tags["method"], training_args.seed)]
+        results = {"task": tags["task"], "method": tags["method"], "seed": training_args.seed,
+                   "grid_key": tags["grid_key"], "modality": "audio", "test_majority_accuracy": 0.5,
+                   "train_time_s": 1.0, "test": {"accuracy": acc, "ece": 1 - acc, "nll": 0.5, "brier": 0.3},
+                   "test_ts": {"ece": (1 - acc) / 2}, "max_train_samples": data_args.max_train_samples}
+        folder = Path(training_args.output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+        return results
 
 
 @pytest.fixture
 def audio():
-    recipe = register_recipe(Recipe(
-        "audio", ClipData, ClipModel, run_clips, check_data=check_clips,
-        short_keys={"train_file": "clips", "test_file": "test_clips"}, data_sources=("clips",), data_hint="train_file (a clip list)", noun="audio clips", mixes="audio", grid_model=False,
-        test_set=lambda data: f"the clips of {Path(data['test_clips']).name}" if data.get("test_clips") else None))
+    recipe = register_recipe(ClipRecipe())
     yield recipe
     unregister_recipe("audio")
 
@@ -121,7 +131,14 @@ def test_a_registered_modality_keeps_the_grids_checks(audio, tmp_path):
 
 
 def test_a_modality_cannot_be_taken_by_another_recipe(audio):
+    class OtherClips(ClipRecipe):
+        mixes = "text"
+
     with pytest.raises(ValueError, match="already has a recipe"):
-        register_recipe(Recipe("audio", ClipData, ClipModel, check_clips, check_data=check_clips, mixes="text"))
-    register_recipe(Recipe("audio", ClipData, ClipModel, run_clips, check_data=check_clips, noun="clips"))  # a reload
+        register_recipe(OtherClips())
+    class ClipRecipe2(ClipRecipe):
+        noun = "clips"
+
+    ClipRecipe2.__qualname__ = ClipRecipe.__qualname__  # the same class, as a reload makes it again
+    register_recipe(ClipRecipe2())
     assert get_recipe("audio").noun == "clips"

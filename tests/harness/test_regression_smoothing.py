@@ -32,4 +32,4 @@ def test_the_recipe_refuses_label_smoothing_on_a_regression_task_before_a_model_
             "32", "--max_predict_samples", "16", "--validation_split", "8", "--label_smoothing_factor", "0.1",
             "--report_to", "none", "--use_cpu"]
     with pytest.raises(InputError, match="label smoothing needs class labels.*regression"):
-        glue.main(argv)
+        glue.RECIPE.main(argv)

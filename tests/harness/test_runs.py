@@ -23,11 +23,11 @@ def image_args(npz, out, *extra):
 def test_a_restart_after_the_last_checkpoint_trains_no_step_and_writes_the_results(tmp_path, tiny_npz, capsys):
     # 4 steps an epoch; max_steps 5 ends mid-epoch, where transformers would train a sixth step on resume
     args = image_args(tiny_npz, tmp_path / "run", "--max_steps", "5", "--save_steps", "2")
-    (straight,) = recipe.main(args)
+    straight = recipe.RECIPE.main(args)
     logits = np.load(tmp_path / "run" / "predictions.npz")["test_logits"]
     (tmp_path / "run" / "results.json").unlink()  # killed after the last checkpoint, before the results
     capsys.readouterr()
-    (again,) = recipe.main(args)
+    again = recipe.RECIPE.main(args)
     assert Path(again["resumed_from"]).name == "checkpoint-5"
     assert again["this_attempt"]["steps"] == 0 and again["this_attempt"]["from_step"] == 5
     assert not (tmp_path / "run" / "checkpoint-6").exists()
@@ -38,23 +38,23 @@ def test_a_restart_after_the_last_checkpoint_trains_no_step_and_writes_the_resul
 
 def test_a_run_resumes_only_a_checkpoint_of_its_own_configuration(tmp_path, tiny_npz, capsys):
     old = image_args(tiny_npz, tmp_path / "run", "--max_steps", "4", "--save_steps", "2", "--learning_rate", "1e-3")
-    recipe.main(old)
+    recipe.RECIPE.main(old)
     for name in ("checkpoint-4", "results.json"):  # killed after step 2
         path = tmp_path / "run" / name
         __import__("shutil").rmtree(path) if path.is_dir() else path.unlink()
     new = image_args(tiny_npz, tmp_path / "run", "--max_steps", "4", "--save_steps", "2", "--learning_rate", "3e-3")
     capsys.readouterr()
-    (edited,) = recipe.main(new)  # the grid was edited: another learning rate
+    edited = recipe.RECIPE.main(new)  # the grid was edited: another learning rate
     err = capsys.readouterr().err
     assert edited["resumed_from"] is None and edited["this_attempt"] == {**edited["this_attempt"], "from_step": 0,
                                                                           "steps": 4}
     assert "is of another configuration, not resumed (training.learning_rate: 0.001 -> 0.003)" in err
     assert (tmp_path / "run" / "superseded-checkpoint-2").is_dir()
-    (fresh,) = recipe.main(image_args(tiny_npz, tmp_path / "fresh", "--max_steps", "4", "--learning_rate", "3e-3"))
+    recipe.RECIPE.main(image_args(tiny_npz, tmp_path / "fresh", "--max_steps", "4", "--learning_rate", "3e-3"))
     np.testing.assert_allclose(np.load(tmp_path / "run" / "predictions.npz")["test_logits"],
                                np.load(tmp_path / "fresh" / "predictions.npz")["test_logits"], rtol=1e-5, atol=1e-6)
     # the new run's checkpoints carry its own identity (the same configuration resumes them: see the recipes' tests)
-    assert json.loads((tmp_path / "run" / "checkpoint-2" / "textmix_run.json").read_text())["config"]["training"][
+    assert json.loads((tmp_path / "run" / "checkpoint-2" / "textmix_run.json").read_text())["training"][
         "learning_rate"] == 3e-3
 
 
@@ -62,7 +62,7 @@ def test_a_rerun_after_the_data_files_content_changed_at_the_same_size_and_name_
                                                                                         capsys, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     args = image_args(tiny_npz, tmp_path / "run", "--max_steps", "4", "--save_steps", "2")
-    recipe.main(args)
+    recipe.RECIPE.main(args)
     arrays = dict(np.load(tiny_npz))
     arrays["x_test"] = 255 - arrays["x_test"]  # other test images, the same shapes: the same file size
     size, mtime = tiny_npz.stat().st_size, tiny_npz.stat().st_mtime_ns
@@ -70,11 +70,11 @@ def test_a_rerun_after_the_data_files_content_changed_at_the_same_size_and_name_
     os.utime(tiny_npz, ns=(mtime, mtime))  # even the modification time kept (cp -p, a restored backup)
     assert tiny_npz.stat().st_size == size
     capsys.readouterr()
-    (after,) = recipe.main(args)
+    after = recipe.RECIPE.main(args)
     err = capsys.readouterr().err
     assert after["resumed_from"] is None and after["this_attempt"]["steps"] == 4, "read back the old run"
     assert "is of another configuration, not resumed (content of the data:" in err
-    (again,) = recipe.main(args)  # unchanged content since: the finished run is resumed, not retrained
+    again = recipe.RECIPE.main(args)  # unchanged content since: the finished run is resumed, not retrained
     assert Path(again["resumed_from"]).name == "checkpoint-4" and again["this_attempt"]["steps"] == 0
 
 
@@ -180,12 +180,12 @@ def test_a_grid_wide_attention_label_weight_is_caught_before_any_run_on_a_token_
 
 
 def test_identity_changes_name_the_argument_and_a_grid_key_ignores_paths():
-    from textmix.harness.recipes.common import identity_changes, run_identity
+    from textmix.harness.recipes.resume import identity_changes, run_identity
 
     config = {"training": {"learning_rate": 1e-4, "output_dir": "a", "max_steps": 10, "local_rank": 0},
               "data": {"train_file": "x"}}
     here = run_identity({"grid_key": "k1"}, config)
-    assert "output_dir" not in here["config"]["training"] and "local_rank" not in here["config"]["training"]
+    assert "output_dir" not in here["training"] and "local_rank" not in here["training"]
     other_rank = run_identity({}, {**config, "training": {**config["training"], "local_rank": 1}})
     assert identity_changes(run_identity({}, config), other_rank) == []  # every process of a run agrees
     moved = run_identity({"grid_key": "k1"}, {**config, "data": {"train_file": "elsewhere/x"}})
@@ -198,7 +198,7 @@ def test_identity_changes_name_the_argument_and_a_grid_key_ignores_paths():
 
 
 def test_files_are_written_through_unique_temporary_names_never_through_a_symlink(tmp_path):
-    from textmix.harness.recipes.common import save_npz_atomic, write_json_atomic
+    from textmix.harness.runfile import save_npz_atomic, write_json_atomic
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -153,7 +153,7 @@ def test_an_image_task_and_a_csv_task_run_beside_glue_and_the_report_names_each_
              {"name": "digits", "modality": "image", "train_file": str(mnist),
               "model": {"patch_size": 7, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                         "intermediate_size": 32},
-              "data": {"max_train_samples": 64, "max_eval_samples": 32}}]
+              "data": {"max_train_samples": 64, "max_eval_samples": 32, "max_predict_samples": 32}}]
     out = tmp_path / "sweep"
     assert main(["compare", "--config", grid_file(tmp_path, tasks, methods="[none, mixup]",
                                                   extra="shift: {text: [mask], image: [occlusion], severities: [2]}\n"),

@@ -23,7 +23,7 @@ def test_train_help_lists_every_recipe(capsys):
 
 def test_train_passes_the_arguments_to_the_recipe_untouched(monkeypatch):
     seen = []
-    monkeypatch.setattr(glue, "main", lambda argv: seen.append(argv) or {})
+    monkeypatch.setattr(glue.RECIPE, "main", lambda argv: seen.append(argv) or {})
     assert cli.main(["train", "glue", "--task_name", "rte", "--help_me", "x.yaml"]) == 0
     assert seen == [["--task_name", "rte", "--help_me", "x.yaml"]]
 
@@ -43,7 +43,7 @@ def test_train_glue_is_the_glue_recipe(tmp_path):
     direct.mkdir()
     via = tmp_path / "via"
     via.mkdir()
-    glue.main(common(direct, "rte"))
+    glue.RECIPE.main(common(direct, "rte"))
     assert cli.main(["train", "glue", *common(via, "rte")]) == 0
     a, b = np.load(direct / "rte" / "predictions.npz"), np.load(via / "rte" / "predictions.npz")
     np.testing.assert_array_equal(a["test_logits"], b["test_logits"])

@@ -42,38 +42,31 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--address", help="with --backend ray: the address of a running Ray cluster (default: start "
                                        "Ray on this machine); the sweep folder must be on a file system it shares")
     cmp.add_argument("--workers", type=int, help="with --backend ray: runs at once (default: one per CPU, or per GPU)")
-    recipes = train_recipes()
-    listed = ", ".join(f"{name} ({modality})" for name, modality in recipes.items())
+    from .recipes.registry import recipes
+
+    listed = ", ".join(f"{r.name} ({r.modality})" for r in recipes().values())
     train = sub.add_parser(
         "train", help=f"train and evaluate one model with a recipe: {listed}",
-        description=f"Recipes: {listed}. The arguments after the recipe are the recipe's own (those of "
-                    "recipes/run_glue.py, run_ner.py, run_image_classification.py; `textmix train RECIPE --help` "
-                    "lists them, docs/recipes.md groups them), or one .json/.yaml file of them. For several "
-                    "processes use the launchers: torchrun / accelerate launch recipes/run_<recipe>.py.")
-    train.add_argument("recipe", choices=list(recipes), help="the recipe")
-    train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's arguments")
+        description=f"Recipes: {listed}. The arguments after the recipe are the recipe's own (those of its "
+                    "launcher, recipes/run_<recipe>.py; `textmix train RECIPE --help` lists them, docs/recipes.md "
+                    "groups them), or one .json/.yaml file of them. For several processes use the launchers: "
+                    "torchrun / accelerate launch recipes/run_<recipe>.py.")
+    names = train.add_subparsers(dest="recipe", required=True, metavar="RECIPE")
+    for recipe in recipes().values():
+        recipe.make_parser(names)
     rep = sub.add_parser("report", help="rebuild a sweep's report from the results on disk")
     rep.add_argument("sweep_dir")
     rep.add_argument("--baseline", default="none", help="method the others are compared with")
     return parser
 
 
-def train_recipes() -> dict[str, str]:
-    """{recipe name: modality} of every recipe `textmix train` runs (its module's name under `recipes`)."""
-    from .recipes.registry import recipes
-
-    return {r.run.__module__.rsplit(".", 1)[-1]: modality for modality, r in recipes().items()}
-
-
 def _train(args: argparse.Namespace) -> int:
     """`textmix train RECIPE ...`: the recipe's command line (errors as one message, as its launcher's)."""
-    import importlib
     import os
 
     if args.debug:
         os.environ["TEXTMIX_DEBUG"] = "1"
-    module = importlib.import_module(f"textmix.harness.recipes.{args.recipe}")
-    return module.cli(list(args.recipe_args), prog=f"textmix train {args.recipe}")
+    return args.recipe.cli(list(args.recipe_args), prog=f"textmix train {args.recipe.name}")
 
 
 def _report(args: argparse.Namespace) -> int:

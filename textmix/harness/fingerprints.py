@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .recipes.files import write_json_atomic
+from .runfile import write_json_atomic
 
 _CHUNK = 2**20
 _memory: dict[str, dict[str, Any]] = {}
@@ -120,7 +120,7 @@ def data_fingerprint(data: Mapping[str, Any]) -> str:
     """What identifies a task's data (the recipe's data arguments `data`), independent of where it is: the
     content of its files (`FILE_FIELDS`, a GLUE task's files in `glue_dir`, a local `dataset_name` folder),
     or the hub's name."""
-    from .glue import glue_task
+    from .data.glue import glue_task
     from .tasks import FILE_FIELDS
 
     if data.get("task_name"):

@@ -58,7 +58,7 @@ class TaskSpec:
         """Whether the task is known up front to be regression (a GLUE regression task, or `problem_type:
         regression` in its data); files whose labels make them regression are found when the recipe reads them."""
         if self.glue:
-            from .glue import glue_task
+            from .data.glue import glue_task
 
             return glue_task(self.glue).is_regression
         return self.data.get("problem_type") == "regression"
@@ -111,7 +111,7 @@ def section_problems(where: str, section: str, values: Any, known: set[str]) -> 
 
 def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None, list[str]]:
     """(the TaskSpec of a grid's task entry, its problems): a GLUE name, or a mapping (see the module)."""
-    from .glue import _ALIASES, GLUE_TASKS, glue_task
+    from .data.glue import _ALIASES, GLUE_TASKS, glue_task
 
     if not isinstance(entry, Mapping):
         name = str(entry)
@@ -180,11 +180,9 @@ def fits(method: str, training: Mapping[str, Any], modality: str, regression: bo
     names = list(parsed) if isinstance(parsed, dict) else [parsed]
     recipe = get_recipe(modality)
     for name in names:
-        spec = get_method(name)
-        if spec.modality != recipe.mixes:
-            return f"{name} mixes {_examples(spec.modality)}; the task is {recipe.label}"
-        if recipe.token_labels and not spec.token_labels:
-            return f"{name} does not mix token labels"
+        why = recipe.unfit_reason(get_method(name))
+        if why:
+            return why
     if recipe.token_labels and training.get("mix_label_weights") == "attention":
         return "label_weights 'attention' weighs a sequence's label; the task labels tokens"
     return None
@@ -192,12 +190,3 @@ def fits(method: str, training: Mapping[str, Any], modality: str, regression: bo
 
 SMOOTHING_ARGUMENTS = ("label_smoothing_factor", "mix_label_smoothing")
 """Training arguments that smooth one-hot targets: meaningless (and refused) on a regression task."""
-
-
-def _examples(method_modality: str) -> str:
-    """What a method of `method_modality` mixes, in a message ('text', 'images'): the label of the recipe of
-    that modality when one is registered."""
-    try:
-        return get_recipe(method_modality).label
-    except KeyError:
-        return method_modality

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textmix.harness.recipes.common import majority_accuracy, read_results, save_npz_atomic, write_json_atomic
+from textmix.harness.recipes.common import majority_accuracy
+from textmix.harness.runfile import read_results, save_npz_atomic, write_json_atomic
 
 
 def test_majority_accuracy():
@@ -40,7 +41,7 @@ def checkpoints(tmp_path_factory):
         arrays[f"x_{split}"] = (rng.random((n, 6, 6)) * 255).astype(np.uint8)
         arrays[f"y_{split}"] = rng.integers(0, 2, n).astype(np.int64)
     np.savez(root / "d.npz", **arrays)
-    image.main(["--npz_path", str(root / "d.npz"), "--output_dir", str(root / "run"), "--mix_method", "cutmix",
+    image.RECIPE.main(["--npz_path", str(root / "d.npz"), "--output_dir", str(root / "run"), "--mix_method", "cutmix",
                 "--patch_size", "3", "--hidden_size", "8", "--num_hidden_layers", "1", "--num_attention_heads", "2",
                 "--intermediate_size", "8", "--max_steps", "3", "--save_strategy", "steps", "--save_steps", "1",
                 "--per_device_train_batch_size", "8", "--report_to", "none", "--use_cpu", "--disable_tqdm", "true"])
@@ -61,7 +62,7 @@ DAMAGES = ["model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth",
 def test_a_damaged_newest_checkpoint_is_named_and_the_previous_one_used(tmp_path, checkpoints, capsys, name):
     import shutil
 
-    from textmix.harness.recipes.common import resume_checkpoint
+    from textmix.harness.recipes.resume import resume_checkpoint
 
     run = tmp_path / "run"
     shutil.copytree(checkpoints, run)
@@ -77,7 +78,7 @@ def test_a_damaged_newest_checkpoint_is_named_and_the_previous_one_used(tmp_path
 def test_healthy_checkpoints_and_an_explicit_damaged_one(tmp_path, checkpoints):
     import shutil
 
-    from textmix.harness.recipes.common import CheckpointError, resume_checkpoint
+    from textmix.harness.recipes.resume import CheckpointError, resume_checkpoint
 
     run = tmp_path / "run"
     shutil.copytree(checkpoints, run)
@@ -89,7 +90,7 @@ def test_healthy_checkpoints_and_an_explicit_damaged_one(tmp_path, checkpoints):
 
 
 def test_a_file_task_is_named_after_its_folder_or_stem(tmp_path):
-    from textmix.harness.recipes.common import file_task_name
+    from textmix.harness.data.contracts import file_task_name
 
     assert file_task_name(tmp_path / "reviews" / "train.csv") == "reviews"
     assert file_task_name(tmp_path / "reviews" / "Training.tsv") == "reviews"

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from textmix.harness.recipes.glue import main
-from textmix.harness.schema import RESULT_KEYS, RUN_KEYS, unknown_keys  # the schema every recipe shares
+from textmix.harness.recipes.glue import RECIPE
+from textmix.harness.runfile import RESULT_KEYS, RUN_KEYS, unknown_keys  # the schema every recipe shares
 
 ROOT = Path(__file__).resolve().parents[3]
-TINY = ["--max_train_samples", "32", "--max_test_samples", "24", "--validation_split", "16", "--max_steps", "2",
+TINY = ["--max_train_samples", "32", "--max_predict_samples", "24", "--validation_split", "16", "--max_steps", "2",
         "--per_device_train_batch_size", "8", "--max_seq_length", "48", "--report_to", "none",
         "--save_strategy", "no", "--use_cpu", "--dataloader_pin_memory", "false"]
 
@@ -31,7 +31,7 @@ def common(tmp_path, task, method="hidden"):
 @pytest.mark.parametrize("task,method", [("cola", "span"), ("sst2", "hidden"), ("mrpc", "saliency_span"),
                                          ("rte", "embedding"), ("stsb", "hidden"), ("wnli", "pooled")])
 def test_every_local_glue_task_runs(tmp_path, task, method):
-    results = main(common(tmp_path, task, method))
+    results = RECIPE.main(common(tmp_path, task, method))
     out = tmp_path / task
     saved = json.loads((out / "results.json").read_text())
     assert saved["task"] == task and saved["method"] == method and saved["sizes"]["test"] == 24
@@ -58,7 +58,7 @@ def test_results_carry_smooth_ece_with_intervals_before_and_after_temperature_sc
     from textmix.calibration import apply_temperature, bootstrap_indices
     from textmix.harness.recipes.common import BOOTSTRAP_SEED, RUN_BOOTSTRAP
 
-    main(common(tmp_path, "rte", "none"))
+    RECIPE.main(common(tmp_path, "rte", "none"))
     saved = json.loads((tmp_path / "rte" / "results.json").read_text())
     arrays = np.load(tmp_path / "rte" / "predictions.npz")
     labels = arrays["test_labels"]
@@ -84,10 +84,9 @@ def test_save_calibrated_writes_a_model_a_plain_pipeline_loads_with_the_ts_proba
 
     from textmix.calibration import apply_temperature, fit_temperature
     from textmix.calibration.temperature import at_search_bound
-    from textmix.harness.recipes.glue import cli
 
     # what `python recipes/run_glue.py ... --save_calibrated` runs; two steps leave the temperature at its bound
-    assert cli([*common(tmp_path, "sst2", "hidden"), "--save_calibrated"]) == 0
+    assert RECIPE.cli([*common(tmp_path, "sst2", "hidden"), "--save_calibrated"]) == 0
     out = tmp_path / "sst2"
     saved = json.loads((out / "results.json").read_text())
     with np.load(out / "predictions.npz") as arrays:  # the oracle: the bound, from the saved validation logits
@@ -97,7 +96,7 @@ def test_save_calibrated_writes_a_model_a_plain_pipeline_loads_with_the_ts_proba
     assert "sits at an end of its search interval" in saved["calibrated_not_written"]
     assert "no calibrated model: the temperature" in capsys.readouterr().out.strip().splitlines()[-1]
 
-    assert cli([*common(tmp_path, "sst2", "hidden"), "--save_calibrated", "--save_calibrated_at_bound"]) == 0
+    assert RECIPE.cli([*common(tmp_path, "sst2", "hidden"), "--save_calibrated", "--save_calibrated_at_bound"]) == 0
     saved = json.loads((out / "results.json").read_text())
     assert saved["calibrated"] == "calibrated" and "calibrated_not_written" not in saved
     config = json.loads((out / "calibrated" / "config.json").read_text())
@@ -132,7 +131,7 @@ def test_csv_task_and_yaml_config(tmp_path, capsys):
         f"model_name_or_path: {shared_path('models', 'bert-tiny')}\noutput_dir: {tmp_path / 'out'}\n"
         "mix_method: span\nmax_steps: 2\nvalidation_split: 10\nreport_to: none\nsave_strategy: 'no'\nuse_cpu: true\n",
         encoding="utf-8")
-    results = main([str(config)])
+    results = RECIPE.main([str(config)])
     assert results["sizes"] == {"validation": 10, "train": 50, "test": 20}
     assert results["task"] == tmp_path.name and "ece" in results["test"]  # train.csv: named after its folder
     assert results["final_model"] == str(tmp_path / "out")
@@ -147,7 +146,7 @@ def test_csv_task_and_yaml_config(tmp_path, capsys):
 
 def test_missing_data_arguments_are_named():
     with pytest.raises(ValueError, match="--task_name"):
-        main(["--output_dir", "x", "--report_to", "none"])
+        RECIPE.main(["--output_dir", "x", "--report_to", "none"])
 
 
 def test_recipe_under_torchrun_with_two_cpu_processes(tmp_path):
@@ -168,9 +167,9 @@ def test_the_temperature_is_fitted_on_the_validation_predictions_the_run_saved(t
     from textmix.calibration import fit_temperature
 
     argv = common(tmp_path, "sst2", "none")
-    argv += ["--max_train_samples", "256", "--max_test_samples", "64", "--validation_split", "64", "--max_steps", "16",
+    argv += ["--max_train_samples", "256", "--max_predict_samples", "64", "--validation_split", "64", "--max_steps", "16",
              "--per_device_train_batch_size", "16", "--learning_rate", "1e-3"]  # enough to learn a little
-    results = main(argv)
+    results = RECIPE.main(argv)
     with np.load(tmp_path / "sst2" / "predictions.npz", allow_pickle=False) as arrays:
         fitted = fit_temperature(arrays["validation_logits"], arrays["validation_labels"])
         on_test = fit_temperature(arrays["test_logits"], arrays["test_labels"])
@@ -185,10 +184,9 @@ def test_the_temperature_is_fitted_on_the_validation_predictions_the_run_saved(t
     (["--mix_method", "hidden", "--label_smoothing_factor", "0.1"], "hidden+label_smoothing"),
 ])
 def test_the_recorded_method_says_what_was_run(argv, name):
-    from textmix.harness.recipes.common import method_name
-    from textmix.harness.recipes.glue import parse_args
+    from textmix.harness.runfile import method_name
 
-    training_args = parse_args(["--task_name", "sst2", "--output_dir", "x", "--report_to", "none", *argv])[2]
+    training_args = RECIPE.parse_args(["--task_name", "sst2", "--output_dir", "x", "--report_to", "none", *argv])[2]
     assert method_name(training_args) == name
 
 
@@ -206,7 +204,7 @@ def test_unlabelled_rows_are_dropped_on_request_and_counted(tmp_path, capsys):
     rows = [f"sentence {i},{'pos' if i % 2 else 'neg'}" for i in range(30)]
     write_csv(tmp_path / "train.csv", "text,label", rows[:10] + ["no label here,", "missing field"] + rows[10:])
     write_csv(tmp_path / "dev.csv", "text,label", rows[:12] + ["also none,"])
-    results = main(["--train_file", str(tmp_path / "train.csv"), "--validation_file", str(tmp_path / "dev.csv"),
+    results = RECIPE.main(["--train_file", str(tmp_path / "train.csv"), "--validation_file", str(tmp_path / "dev.csv"),
                     "--drop_unlabelled", *tiny_files(tmp_path)])
     assert results["dropped_unlabelled"] == {"train": 2, "test": 1}
     assert json.loads((tmp_path / "out" / "results.json").read_text())["dropped_unlabelled"] == {"train": 2, "test": 1}
@@ -223,11 +221,11 @@ def test_probability_like_labels_are_regression_and_the_choice_is_logged(tmp_pat
     write_csv(tmp_path / "dev.csv", "text,score", [f"sentence {i},{values[i % 6]}" for i in range(12)])
     files = ["--train_file", str(tmp_path / "train.csv"), "--validation_file", str(tmp_path / "dev.csv"),
              "--label_column", "score", *tiny_files(tmp_path)]
-    results = main(files)
+    results = RECIPE.main(files)
     assert results["problem_type"] == "regression" and "pearson" in results["test"]
     assert np.load(tmp_path / "out" / "predictions.npz")["test_logits"].shape in ((12,), (12, 1))
     assert "problem type: regression (inferred:" in capsys.readouterr().err
-    results = main([*files, "--problem_type", "classification", "--output_dir", str(tmp_path / "classes")])
+    results = RECIPE.main([*files, "--problem_type", "classification", "--output_dir", str(tmp_path / "classes")])
     assert results["problem_type"] == "classification"
     assert np.load(tmp_path / "classes" / "predictions.npz")["test_logits"].shape == (12, 6)
     assert "problem type: classification (given)" in capsys.readouterr().err
@@ -238,7 +236,7 @@ def test_multi_label_data(tmp_path):
     lines = [json.dumps({"text": f"text number {i}", "topics": topics[i % 6]}) for i in range(36)]
     (tmp_path / "train.jsonl").write_text("\n".join(lines), encoding="utf-8")
     (tmp_path / "dev.jsonl").write_text("\n".join(lines[:12]), encoding="utf-8")
-    results = main(["--train_file", str(tmp_path / "train.jsonl"), "--validation_file", str(tmp_path / "dev.jsonl"),
+    results = RECIPE.main(["--train_file", str(tmp_path / "train.jsonl"), "--validation_file", str(tmp_path / "dev.jsonl"),
                     "--label_column", "topics", "--mix_method", "hidden", *tiny_files(tmp_path)])
     assert results["problem_type"] == "multi_label" and not results["regression"]
     assert {"accuracy", "f1_micro", "brier", "nll", "ece"} <= set(results["test"])
@@ -265,17 +263,18 @@ def test_a_decoder_with_a_lora_adapter(tmp_path, capsys):
     argv = ["--task_name", "rte", "--glue_dir", str(shared_path("data", "glue")), "--model_name_or_path",
             str(folder), "--mix_method", "hidden", "--output_dir", str(tmp_path / "out"), "--lora_r", "4",
             "--lora_target_modules", "q_proj", "v_proj", *TINY]
-    results = main(argv)
+    results = RECIPE.main(argv)
     assert results["method"] == "hidden" and np.isfinite(results["train_loss"])
     assert results["config"]["model"]["lora_r"] == 4
     captured = capsys.readouterr()
     assert "padding with its end-of-sequence token" in captured.out + captured.err
     with pytest.raises(ValueError, match="--lora_r must be a positive rank"):
-        main([*argv, "--lora_r", "0"])
+        RECIPE.main([*argv, "--lora_r", "0"])
 
 
 def test_a_validation_file_beside_a_test_file_is_the_validation_split_and_label_noise_is_exact(tmp_path):
-    from textmix.harness.recipes.glue import DataArguments, load_data
+    from textmix.harness.data.text import load_data
+    from textmix.harness.recipes.glue import DataArguments
 
     rows = [f"sentence number {i},{'pos' if i % 2 else 'neg'}" for i in range(40)]
     write_csv(tmp_path / "train.csv", "text,label", rows)
@@ -306,7 +305,8 @@ def test_a_validation_file_beside_a_test_file_is_the_validation_split_and_label_
 def test_shifted_test_sets_are_corrupted_copies_with_the_same_labels(tmp_path):
     from datasets import Dataset
 
-    from textmix.harness.recipes.glue import DataArguments, shifted_tests
+    from textmix.harness.data.text import shifted_tests
+    from textmix.harness.recipes.glue import DataArguments
     from textmix.robustness import corrupt_text
 
     test = Dataset.from_dict({"text_a": ["a b c d e f g h", "one two three four"], "text_b": ["x y z w", "p q r s"],
@@ -347,7 +347,7 @@ def test_a_bf16_checkpoint_trains_in_float32(tmp_path):
     AutoTokenizer.from_pretrained(shared_path("models", "bert-tiny")).save_pretrained(bf16)
     argv = common(tmp_path, "rte")
     argv[argv.index("--model_name_or_path") + 1] = str(bf16)
-    main(argv)
+    RECIPE.main(argv)
     with safe_open(str(tmp_path / "rte" / "model.safetensors"), "pt") as saved:
         dtypes = {saved.get_tensor(k).dtype for k in saved.keys()}
     assert dtypes == {torch.float32}
@@ -388,3 +388,12 @@ def test_accelerate_launches_two_cpu_processes_with_the_documented_line(tmp_path
         said = "accelerate launch was asked for several processes but one started" in done.stderr
         assert said == (expected == 1), done.stderr[-3000:]
         (tmp_path / "sst2" / "results.json").unlink()
+
+
+def test_compare_in_a_config_file_is_the_same_error(tmp_path):
+    from textmix.harness.checks import InputError
+
+    config = tmp_path / "run.yaml"
+    config.write_text("task_name: rte\noutput_dir: out\ncompare: [none, hidden]\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"--compare is not a recipe argument .*textmix compare --preset quick"):
+        RECIPE.parse_args([str(config)])

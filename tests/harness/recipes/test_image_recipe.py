@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textmix.harness.compare.execute import SweepFailed
+from textmix.harness.compare.sweep import parse_sweep
+from textmix.harness.data import images
 from textmix.harness.recipes import image as recipe
-from textmix.harness.schema import RESULT_KEYS  # the same schema as the GLUE recipe's
+from textmix.harness.runfile import RESULT_KEYS  # the same schema as the GLUE recipe's
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_VIT = ["--patch_size", "3", "--hidden_size", "16", "--num_hidden_layers", "1", "--num_attention_heads", "2",
@@ -21,47 +22,45 @@ TINY_VIT = ["--patch_size", "3", "--hidden_size", "16", "--num_hidden_layers", "
 QUIET = ["--report_to", "none", "--use_cpu", "--disable_tqdm", "true", "--dataloader_pin_memory", "false"]
 
 
-def test_quick_defaults_yield_to_the_command_line():
-    argv = recipe.with_quick_defaults(["--quick", "--num_train_epochs", "1", "--compare", "none"])
-    assert argv[-5:] == ["--quick", "--num_train_epochs", "1", "--compare", "none"]
-    assert "--patch_size" in argv and argv.count("--num_train_epochs") == 1 and argv.count("--compare") == 1
-    assert recipe.with_quick_defaults(["--output_dir", "x"]) == ["--output_dir", "x"]
-    npz = argv[argv.index("--npz_path") + 1]
-    assert npz.endswith("data/mnist/mnist.npz")
+@pytest.mark.parametrize("flag", ["--compare", "--quick"])
+def test_compare_and_quick_are_errors_that_name_textmix_compare(tmp_path, tiny_npz, flag, capsys):
+    assert recipe.RECIPE.cli(["--npz_path", str(tiny_npz), "--output_dir", str(tmp_path), flag, *QUIET]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} is not a recipe argument" in err and "textmix compare --preset quick --tasks" in err
+    assert "Traceback" not in err and not (tmp_path / "results.json").exists()
 
 
-COMPARE = [*TINY_VIT, "--max_steps", "3", "--per_device_train_batch_size", "16", "--save_strategy", "no",
-           "--mix_alpha", "1.0", "--mix_lam_mode", "pair", *QUIET]
+def tiny_grid(npz, *methods: str, seed: int = 42, **training) -> dict:
+    """A one-task `textmix compare` grid of the tiny .npz (a tiny ViT, 3 steps): what the old --compare ran."""
+    vit = {"patch_size": 3, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+           "intermediate_size": 16}
+    train = {"max_steps": 3, "per_device_train_batch_size": 16, "save_strategy": "no", "mix_alpha": 1.0,
+             "mix_lam_mode": "pair", "report_to": "none", "use_cpu": True, "disable_tqdm": True,
+             "dataloader_pin_memory": False, **training}
+    return {"tasks": [{"name": "tiny", "modality": "image", "train_file": str(npz), "model": vit, "training": train}],
+            "methods": list(methods), "seeds": [seed]}
 
 
-@pytest.fixture
-def trainings(monkeypatch):
-    """The runs the sweep trains (their names), counted where `textmix compare` trains each one."""
-    from textmix.harness.compare import execute
+def test_a_one_task_sweep_trains_reports_draws_and_skips_finished_runs(tmp_path, tiny_npz, capsys, monkeypatch):
+    from textmix.harness.compare import compare, execute
 
-    trained, run_one = [], execute.run_one
-    monkeypatch.setattr(execute, "run_one", lambda run: trained.append(run.name) or run_one(run))
-    return trained
-
-
-def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tiny_npz, trainings, capsys):
+    trainings, run_one = [], execute.run_one  # the runs the sweep trains, counted where it trains each
+    monkeypatch.setattr(execute, "run_one", lambda run: trainings.append(run.name) or run_one(run))
     out = tmp_path / "out"
-    results = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
-                           "patch_cutmix", *COMPARE])
-    assert [r["method"] for r in results] == ["none", "cutmix", "patch_cutmix"]
+    compare(parse_sweep(tiny_grid(tiny_npz, "none", "cutmix", "patch_cutmix")), out, progress=False)
     assert trainings == ["tiny/none/seed42", "tiny/cutmix/seed42", "tiny/patch_cutmix/seed42"]
-    for r in results:
-        folder = out / "runs" / "tiny" / r["method"] / "seed42"  # where `textmix compare` puts a run
+    results = []
+    for method in ("none", "cutmix", "patch_cutmix"):
+        folder = out / "runs" / "tiny" / method / "seed42"  # where `textmix compare` puts a run
         saved = json.loads((folder / "results.json").read_text())
+        results.append(saved)
         assert set(saved) - {"grid_key"} == RESULT_KEYS and saved["grid_key"]
-        assert saved["test"]["accuracy"] == r["test"]["accuracy"] and "ece" in saved["test_ts"]
         assert saved["task"] == "tiny" and saved["seed"] == 42 and saved["resumed_from"] is None
-        assert saved["sizes"] == {"train": 64, "validation": 32, "test": 32}
-        assert saved["config"]["training"]["mix_method"] == r["method"] and saved["versions"]["torch"]
+        assert saved["config"]["training"]["mix_method"] == method and saved["versions"]["torch"]
         assert saved["config"]["training"]["max_steps"] == 3 and saved["config"]["training"]["mix_alpha"] == 1.0
-        assert saved["config"]["model"]["hidden_size"] == 16
+        assert saved["config"]["model"]["hidden_size"] == 16 and "ece" in saved["test_ts"]
         arrays = np.load(folder / "predictions.npz")
-        assert arrays["test_logits"].shape == (32, 3) and arrays["validation_labels"].shape == (32,)
+        assert arrays["test_logits"].shape[0] == saved["sizes"]["test"]
         assert (folder / "reliability.png").stat().st_size > 1000
         assert not (folder / ".textmix-run.lock").exists()  # taken while training, released
     assert (out / "reliability.png").exists() and (out / "plan.json").exists() and (out / "grid.json").exists()
@@ -69,103 +68,37 @@ def test_compare_is_a_one_task_sweep_that_trains_reports_and_draws(tmp_path, tin
     rows = report["tasks"]["tiny"]["methods"]
     assert list(rows) == ["none", "cutmix", "patch_cutmix"] and report["clashes"] == []
     assert rows["cutmix"]["accuracy"] == pytest.approx(results[1]["test"]["accuracy"])
-    md = (out / "report.md").read_text()
-    assert all(f"| {m}" in md for m in rows)
-    keys = {r["method"]: r["grid_key"] for r in results}
-    assert "already done" not in capsys.readouterr().err
+    assert all(f"| {m}" in (out / "report.md").read_text() for m in rows)
+    capsys.readouterr()
 
-    with pytest.warns(FutureWarning, match="--skip_existing is deprecated, has no effect"):
-        again = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix",
-                             "--skip_existing", *COMPARE])
-    assert trainings == ["tiny/none/seed42", "tiny/cutmix/seed42", "tiny/patch_cutmix/seed42"]  # nothing trained
+    compare(parse_sweep(tiny_grid(tiny_npz, "none", "cutmix")), out, progress=False)
+    assert len(trainings) == 3  # nothing trained: finished runs (same run key) are skipped
     assert "2 of 2 runs already done (their results.json under the same run key), skipped; nothing to train" in (
         capsys.readouterr().err)
-    assert [r["test"]["accuracy"] for r in again] == [r["test"]["accuracy"] for r in results[:2]]
-
-    # another learning rate is another run key: trained again, never read back (the old --skip_existing did)
-    changed = recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", *COMPARE,
-                           "--learning_rate", "1e-2"])
-    assert trainings[3:] == ["tiny/none/seed42"] and changed[0]["grid_key"] != keys["none"]
-    assert changed[0]["config"]["training"]["learning_rate"] == 1e-2
-    # ... and beside a run of other settings (another seed) it is a clash: an error naming it, after the
-    # report that leaves it out (as textmix compare)
-    with pytest.raises(SweepFailed, match=r"clash: tiny/none: .*move the earlier runs away"):
-        recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", *COMPARE,
-                     "--seed", "1"])
+    # another learning rate is another run key: trained again, never read back
+    compare(parse_sweep(tiny_grid(tiny_npz, "none", learning_rate=1e-2)), out, progress=False)
+    changed = json.loads((out / "runs" / "tiny" / "none" / "seed42" / "results.json").read_text())
+    assert trainings[3:] == ["tiny/none/seed42"] and changed["grid_key"] != results[0]["grid_key"]
+    assert changed["config"]["training"]["learning_rate"] == 1e-2
+    # ... and beside a run of other settings (another seed) it is a clash, named and left out of the report
+    summary = compare(parse_sweep(tiny_grid(tiny_npz, "none", seed=1)), out, progress=False)
     assert trainings[4:] == ["tiny/none/seed1"]
+    assert [(c["task"], c["method"]) for c in summary["clashes"]] == [("tiny", "none")]
     report = json.loads((out / "report.json").read_text())
-    assert [(c["task"], c["method"]) for c in report["clashes"]] == [("tiny", "none")]
     assert "learning_rate" in report["clashes"][0]["reason"] and "none" not in report["tasks"]["tiny"]["methods"]
-
-
-def test_each_compare_run_trains_as_its_method_alone_would(tmp_path, tiny_npz):
-    """The one-task grid's runs get the arguments of `--mix_method M --seed S --output_dir FOLDER` alone
-    (the oracle: the recipe's own parser), whatever the sweep's defaults are."""
-    from textmix import MixTrainingArguments
-    from textmix.harness.compare.recipe import recipe_grid
-    from textmix.harness.compare.sweep import parse_sweep
-
-    argv = ["--npz_path", str(tiny_npz), "--output_dir", str(tmp_path), *TINY_VIT, "--max_steps", "3",
-            "--mix_alpha", "1.0", "--seed", "7", *QUIET]
-    model_args, data_args, training_args = recipe.parse_args([*argv, "--compare", "none", "cutmix"])
-    runs = parse_sweep(recipe_grid("image", model_args, data_args, training_args)).plan(tmp_path)
-    assert [(r.task, r.method, r.seed, r.folder) for r in runs] == [
-        ("tiny", m, 7, tmp_path / "runs" / "tiny" / m / "seed7") for m in ("none", "cutmix")]
-    for run in runs:
-        alone = recipe.parse_args([*argv, "--mix_method", run.method, "--output_dir", str(run.folder)])
-        assert MixTrainingArguments(**run.training).to_dict() == alone[2].to_dict()
-        assert recipe.DataArguments(**run.data) == alone[1]
-        assert recipe.ModelArguments(**run.model) == alone[0]
-
-
-def test_a_failed_or_locked_compare_run_is_named_after_the_report_of_the_others(tmp_path, tiny_npz, monkeypatch,
-                                                                                  capsys):
-    from textmix.harness.compare import execute
-
-    run_one = execute.run_one
-
-    def fail_cutmix(run):
-        if run.method == "cutmix":
-            raise RuntimeError("out of memory")
-        return run_one(run)
-
-    monkeypatch.setattr(execute, "run_one", fail_cutmix)
-    out = tmp_path / "out"
-    argv = ["--npz_path", str(tiny_npz), "--output_dir", str(out), "--compare", "none", "cutmix", *COMPARE]
-    assert recipe.cli(argv) == 1
-    err = capsys.readouterr().err
-    assert "1 of 2 runs have no results: tiny/cutmix/seed42 (failed: see" in err and "Traceback" not in err
-    assert "out of memory" in (out / "runs" / "tiny" / "cutmix" / "seed42" / "error.log").read_text()
-    assert [f["method"] for f in json.loads((out / "failures.json").read_text())] == ["cutmix"]
-    assert list(json.loads((out / "report.json").read_text())["tasks"]["tiny"]["methods"]) == ["none"]
-    # another process training the run (its lock): left alone, and said so
-    monkeypatch.setattr(execute, "acquire_lock", lambda folder: "pid 4242 on host elsewhere since 21:00")
-    assert recipe.cli(argv) == 1
-    assert "tiny/cutmix/seed42 (being trained by another process)" in capsys.readouterr().err
-
-
-def test_compare_under_a_distributed_launcher_is_an_error(tmp_path, tiny_npz, monkeypatch):
-    from textmix.harness.checks import InputError
-    from textmix.harness.compare.recipe import compare_recipe
-
-    args = recipe.parse_args(["--npz_path", str(tiny_npz), "--output_dir", str(tmp_path), "--compare", "none", *QUIET])
-    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it (after parsing: parsing would join the group)
-    with pytest.raises(InputError, match="not torchrun"):
-        compare_recipe("image", *args)
-    assert not (tmp_path / "runs").exists()
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_npz, capsys):
     args = ["--npz_path", str(tiny_npz), "--mix_method", "cutmix", *TINY_VIT, "--per_device_train_batch_size", "16",
             "--save_strategy", "steps", "--save_steps", "1", "--max_steps", "4", *QUIET]
-    (straight,) = recipe.main([*args, "--output_dir", str(tmp_path / "straight")])
+    straight = recipe.RECIPE.main([*args, "--output_dir", str(tmp_path / "straight")])
     assert straight["resumed_from"] is None
     run_dir = tmp_path / "killed"
-    recipe.main([*args, "--output_dir", str(run_dir)])
+    recipe.RECIPE.main([*args, "--output_dir", str(run_dir)])
     for name in ("checkpoint-3", "checkpoint-4", "results.json"):  # as if killed after step 2
         shutil.rmtree(run_dir / name) if (run_dir / name).is_dir() else (run_dir / name).unlink()
     capsys.readouterr()
-    (resumed,) = recipe.main([*args, "--output_dir", str(run_dir)])
+    resumed = recipe.RECIPE.main([*args, "--output_dir", str(run_dir)])
     assert Path(resumed["resumed_from"]).name == "checkpoint-2"
     assert f"resuming from {resumed['resumed_from']} (step 2 of 4)" in capsys.readouterr().err
     assert json.loads((run_dir / "results.json").read_text())["resumed_from"] == resumed["resumed_from"]
@@ -183,12 +116,12 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_npz,
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, tiny_npz, capsys):
     args = ["--npz_path", str(tiny_npz), "--mix_method", "cutmix", *TINY_VIT, "--per_device_train_batch_size", "16",
             "--save_strategy", "steps", "--save_steps", "1", "--max_steps", "3", *QUIET, "--output_dir", str(tmp_path)]
-    recipe.main(args)
+    recipe.RECIPE.main(args)
     (tmp_path / "results.json").unlink()
     weights = tmp_path / "checkpoint-3" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # killed while writing (or a bad disk)
     capsys.readouterr()
-    (result,) = recipe.main(args)
+    result = recipe.RECIPE.main(args)
     assert Path(result["resumed_from"]).name == "checkpoint-2"
     err = capsys.readouterr().err
     assert "checkpoint-3/model.safetensors" in err and "damaged" in err
@@ -200,7 +133,7 @@ def test_a_pretrained_folder_gets_images_of_its_size_and_channels(tmp_path, tiny
     ViTForImageClassification(ViTConfig(image_size=15, patch_size=5, num_channels=3, hidden_size=8,
                                         num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
                                         num_labels=7)).save_pretrained(tmp_path / "vit")
-    (result,) = recipe.main([
+    result = recipe.RECIPE.main([
         "--npz_path", str(tiny_npz), "--model_name_or_path", str(tmp_path / "vit"), "--output_dir",
         str(tmp_path / "out"), "--mix_method", "patch_cutmix", "--max_steps", "2", "--report_to", "none",
         "--use_cpu", "--disable_tqdm", "true", "--per_device_train_batch_size", "8",
@@ -220,11 +153,11 @@ def test_an_image_folder(tmp_path):
             folder.mkdir(parents=True)
             for k in range(n):
                 Image.fromarray((rng.random((10, 14, 3)) * 255).astype(np.uint8)).save(folder / f"{k}.png")
-    (result,) = recipe.main([
+    result = recipe.RECIPE.main([
         "--data_dir", str(tmp_path / "images"), "--output_dir", str(tmp_path / "out"), "--image_size", "8",
         "--patch_size", "4", "--hidden_size", "8", "--num_hidden_layers", "1", "--num_attention_heads", "2",
         "--intermediate_size", "8", "--mix_method", "cutmix", "--max_steps", "2", "--report_to", "none",
-        "--use_cpu", "--disable_tqdm", "true", "--per_device_train_batch_size", "4", "--validation_share", "0.25",
+        "--use_cpu", "--disable_tqdm", "true", "--per_device_train_batch_size", "4", "--validation_split", "0.25",
         "--shift_kinds", "occlusion", "contrast", "--shift_severities", "5", "--label_noise", "0.25",
     ])  # no validation folder: a quarter of train is held out
     assert 0 <= result["test"]["accuracy"] <= 1 and (tmp_path / "out" / "reliability.png").exists()
@@ -235,7 +168,7 @@ def test_an_image_folder(tmp_path):
     import torch
 
     data = recipe.DataArguments(data_dir=str(tmp_path / "images"), shift_kinds=["occlusion"], shift_severities=[5])
-    splits, _, _, _, extra = recipe.load_hub_or_folder(data, recipe.ModelArguments(), 0, None, 8)
+    splits, _, _, _, extra = images.load_hub_or_folder(data, recipe.ModelArguments(), 0, None, 8)
     clean, occluded = splits[2], extra["shifted"]["occlusion"][5]
     for i in range(3):  # each image corrupted, the same way on every read, its label untouched
         a, b = clean[i]["pixel_values"], occluded[i]["pixel_values"]
@@ -247,7 +180,7 @@ def test_an_image_folder(tmp_path):
 def test_main_leaves_the_denormal_setting_as_it_found_it(tmp_path, tiny_npz):
     import torch
 
-    recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(tmp_path), "--compare", "none", "--max_steps", "1",
+    recipe.RECIPE.main(["--npz_path", str(tiny_npz), "--output_dir", str(tmp_path), "--max_steps", "1",
                  "--patch_size", "3", "--hidden_size", "8", "--num_hidden_layers", "1", "--num_attention_heads", "2",
                  "--intermediate_size", "8", "--report_to", "none", "--use_cpu", "--disable_tqdm", "true"])
     tiny = torch.tensor([1e-40], dtype=torch.float32)  # a denormal: flushed to 0 while flushing is on
@@ -255,10 +188,10 @@ def test_main_leaves_the_denormal_setting_as_it_found_it(tmp_path, tiny_npz):
 
 
 def test_no_data_is_an_error(tmp_path):
-    with pytest.raises(SystemExit):
-        recipe.main(["--output_dir", str(tmp_path), "--report_to", "none"])
-    with pytest.raises(ValueError, match="--npz_path"):
-        recipe.run(recipe.ModelArguments(), recipe.DataArguments(), None)
+    with pytest.raises(ValueError, match="give the data: --npz_path"):
+        recipe.RECIPE.main(["--output_dir", str(tmp_path), "--report_to", "none"])
+    with pytest.raises(ValueError, match="give the data: --npz_path"):
+        recipe.DataArguments()
 
 
 def test_the_launcher_script_runs_the_module(tmp_path, monkeypatch, capsys):
@@ -285,7 +218,7 @@ def test_save_calibrated_writes_models_a_plain_pipeline_loads_with_their_class_n
                                             num_labels=5)).save_pretrained(tmp_path / "vit")
         model = ["--model_name_or_path", str(tmp_path / "vit")]
     out = tmp_path / "out"
-    recipe.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), *TINY_VIT, *model, "--max_steps", "2",
+    recipe.RECIPE.main(["--npz_path", str(tiny_npz), "--output_dir", str(out), *TINY_VIT, *model, "--max_steps", "2",
                  "--per_device_train_batch_size", "16", "--save_strategy", "no", "--save_calibrated",
                  "--save_calibrated_at_bound", *QUIET])  # two steps: the temperature may sit at its bound
     saved = json.loads((out / "results.json").read_text())

@@ -1,6 +1,6 @@
 """textmix.harness.recipes.ner: runs on the real WNUT-17 in ../shared with bert-tiny (a few steps each),
-the label alignment against a hand-made example, the readers, the temperature, resuming, --compare,
-and the errors of bad inputs (before a model is loaded)."""
+the label alignment against a hand-made example, the readers, the temperature, resuming, a one-task
+`textmix compare` sweep, and the errors of bad inputs (before a model is loaded)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,15 @@ import pytest
 from conftest import shared_path
 
 from textmix.harness.checks import InputError
+from textmix.harness.compare.sweep import parse_sweep
+from textmix.harness.data import tokens
+from textmix.harness.data.tokens import read_conll, read_table
 from textmix.harness.recipes import ner
 from textmix.harness.recipes.arguments import parse
-from textmix.harness.recipes.ner import align_labels, main, read_conll, read_table
-from textmix.harness.schema import RESULT_KEYS  # the schema every recipe shares
+from textmix.harness.recipes.ner import align_labels
+from textmix.harness.runfile import RESULT_KEYS  # the schema every recipe shares
+
+main = ner.RECIPE.main
 
 ROOT = Path(__file__).resolve().parents[3]
 WNUT_TAGS = ["O", "B-corporation", "B-creative-work", "B-group", "B-location", "B-person", "B-product",
@@ -26,7 +31,7 @@ WNUT_TAGS = ["O", "B-corporation", "B-creative-work", "B-group", "B-location", "
 CALIBRATION_KEYS = {"accuracy", "ece", "adaptive_ece", "mce", "rmsce", "classwise_ece", "smece", "ece_sweep", "brier", "nll"}
 ENTITY_KEYS = {"entity_f1", "entity_precision", "entity_recall"}
 QUIET = ["--report_to", "none", "--use_cpu", "--dataloader_pin_memory", "false", "--disable_tqdm", "true"]
-TINY = ["--max_train_samples", "64", "--max_eval_samples", "32", "--max_test_samples", "32", "--max_steps", "3",
+TINY = ["--max_train_samples", "64", "--max_eval_samples", "32", "--max_predict_samples", "32", "--max_steps", "3",
         "--per_device_train_batch_size", "8", "--max_seq_length", "64", "--learning_rate", "1e-3",
         "--save_strategy", "no", *QUIET]
 
@@ -176,19 +181,19 @@ def test_a_dataset_folder_with_class_label_tags(tmp_path):
         Dataset.from_dict({"tokens": [["to", "New", "York"]], "ner_tags": [[0, 1, 2]]},
                           features=features).to_parquet(str(tmp_path / "data" / f"{split}-00000-of-00001.parquet"))
     data_args = ner.DataArguments(dataset_name=str(tmp_path))
-    assert ner.read_hub(data_args) == {split: [(["to", "New", "York"], ["O", "B-loc", "I-loc"])]
+    assert tokens.read_hub(data_args) == {split: [(["to", "New", "York"], ["O", "B-loc", "I-loc"])]
                                        for split in ("train", "validation", "test")}
-    assert ner.load_data(data_args).label_names == ["O", "B-loc", "I-loc"]
+    assert tokens.load_data(data_args).label_names == ["O", "B-loc", "I-loc"]
 
 
 def test_validation_is_carved_from_train_the_same_for_every_seed(tmp_path):
     folder = shared_path("data", "wnut17")
-    carved = [ner.load_data(ner.DataArguments(train_file=str(folder / "train.conll"),
+    carved = [tokens.load_data(ner.DataArguments(train_file=str(folder / "train.conll"),
                                               test_file=str(folder / "test.conll"), validation_split=0.1))
               for _ in range(2)]
     assert len(carved[0].splits["validation"]) == 339 and len(carved[0].splits["train"]) == 3394 - 339
     assert carved[0].splits["validation"] == carved[1].splits["validation"]
-    dev_as_test = ner.load_data(ner.DataArguments(train_file=str(folder / "train.conll"),
+    dev_as_test = tokens.load_data(ner.DataArguments(train_file=str(folder / "train.conll"),
                                                   validation_file=str(folder / "dev.conll"), validation_split=50))
     assert len(dev_as_test.splits["test"]) == 1009 and len(dev_as_test.splits["validation"]) == 50
     assert dev_as_test.splits_made["test"] == str(folder / "dev.conll")
@@ -210,20 +215,31 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, capsys):
     assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-5)
 
 
-def test_compare_is_a_one_task_sweep_reporting_entity_f1(tmp_path, monkeypatch):
-    from textmix.harness.compare import execute
+def wnut_grid(*methods: str) -> dict:
+    """A one-task `textmix compare` grid of WNUT-17 (TINY's settings): what the recipe's old --compare ran."""
+    folder = shared_path("data", "wnut17")
+    task = {"name": "wnut17", "modality": "tokens", "train_file": str(folder / "train.conll"),
+            "validation_file": str(folder / "dev.conll"), "test_file": str(folder / "test.conll"),
+            "data": {"max_train_samples": 64, "max_eval_samples": 32, "max_predict_samples": 32, "max_seq_length": 64},
+            "training": {"max_steps": 3, "per_device_train_batch_size": 8, "learning_rate": 1e-3,
+                         "save_strategy": "no", "report_to": "none", "use_cpu": True,
+                         "dataloader_pin_memory": False, "disable_tqdm": True}}
+    return {"tasks": [task], "methods": list(methods), "seeds": [42],
+            "model_name_or_path": str(shared_path("models", "bert-tiny"))}
+
+
+def test_a_one_task_sweep_reports_entity_f1_and_skips_finished_runs(tmp_path, monkeypatch):
+    from textmix.harness.compare import compare, execute
 
     trained, run_one = [], execute.run_one  # the runs the sweep trains, counted where it trains each
     monkeypatch.setattr(execute, "run_one", lambda run: trained.append(run.name) or run_one(run))
     out = tmp_path / "cmp"
-    results = main(wnut("--compare", "none", "span", "--output_dir", str(out), *TINY))
-    assert [r["method"] for r in results] == ["none", "span"]
+    compare(parse_sweep(wnut_grid("none", "span")), out, progress=False)
     assert trained == ["wnut17/none/seed42", "wnut17/span/seed42"]
-    for r in results:
-        saved = json.loads((out / "runs" / "wnut17" / r["method"] / "seed42" / "results.json").read_text())
-        assert saved["test"]["entity_f1"] == r["test"]["entity_f1"] and saved["config"]["training"]["mix_method"] == r[
-            "method"]
-        assert saved["grid_key"] and saved["config"]["data"]["max_seq_length"] == 64
+    results = [json.loads((out / "runs" / "wnut17" / m / "seed42" / "results.json").read_text()) for m in ("none", "span")]
+    for method, r in zip(("none", "span"), results, strict=True):
+        assert r["method"] == method and r["config"]["training"]["mix_method"] == method
+        assert r["grid_key"] and r["config"]["data"]["max_seq_length"] == 64
     report = json.loads((out / "report.json").read_text())
     task = report["tasks"]["wnut17"]
     assert task["metric"] == "entity_f1" and list(task["methods"]) == ["none", "span"]
@@ -232,17 +248,27 @@ def test_compare_is_a_one_task_sweep_reporting_entity_f1(tmp_path, monkeypatch):
     md = (out / "report.md").read_text()
     assert "| method | entity_f1 | Δ entity_f1 | accuracy |" in md
     assert (out / "reliability.png").read_bytes()[:4] == b"\x89PNG"
-    again = main(wnut("--compare", "none", "span", "--output_dir", str(out), *TINY))
+    compare(parse_sweep(wnut_grid("none", "span")), out, progress=False)
     assert trained == ["wnut17/none/seed42", "wnut17/span/seed42"]  # finished runs (same key) skipped
-    assert [r["test"]["entity_f1"] for r in again] == [r["test"]["entity_f1"] for r in results]
 
 
-def test_compare_checks_every_method_before_training(tmp_path):
+def test_a_sweep_checks_every_method_before_training(tmp_path):
+    from textmix.harness.compare.execute import compare
     from textmix.harness.compare.sweep import GridError
 
     with pytest.raises(GridError, match="method mixup fits none of the tasks"):
-        main(wnut("--compare", "none", "mixup", "--output_dir", str(tmp_path / "cmp"), *TINY))
+        compare(parse_sweep(wnut_grid("none", "mixup")), tmp_path / "cmp", progress=False)
     assert not (tmp_path / "cmp" / "runs").exists()
+
+
+@pytest.mark.parametrize("flag", ["--compare", "--quick"])
+def test_compare_and_quick_are_errors_that_name_textmix_compare(tmp_path, flag, capsys):
+    from textmix.harness import cli
+
+    assert cli.main(["train", "ner", *wnut(flag, "none", "--output_dir", str(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} is not a recipe argument" in err and "textmix compare --preset quick --tasks" in err
+    assert "Traceback" not in err and not (tmp_path / "results.json").exists()
 
 
 def test_a_lora_adapter_on_the_tagger(tmp_path):
@@ -275,7 +301,7 @@ def test_bad_inputs_are_errors_that_name_the_fix(tmp_path, case):
         error, match = InputError, "--max_seq_length must be > 0"
     elif case == "pooled method":
         argv += ["--mix_method", "pooled"]
-        error, match = InputError, r"\['pooled'\] do not mix token classification batches.*use one of \[.*'hidden'"
+        error, match = InputError, r"pooled does not mix token labels; use one of \[.*'hidden'"
     elif case == "unseen tag":
         (tmp_path / "test.conll").write_text("Paul\tB-athlete\n", encoding="utf-8")
         argv += ["--test_file", str(tmp_path / "test.conll")]
@@ -316,15 +342,16 @@ def test_the_launcher_prints_one_line_errors(tmp_path, monkeypatch, capsys):
     assert "does not exist" in err and "Traceback" not in err
 
 
-def test_a_config_file_gives_the_same_arguments_and_compare_overrides_method_and_folder(tmp_path):
+def test_a_config_file_gives_the_same_arguments_and_overrides_set_method_and_folder(tmp_path):
     folder = shared_path("data", "wnut17")
     config = tmp_path / "ner.yaml"
     config.write_text(f"train_file: {folder / 'train.conll'}\ntest_file: {folder / 'test.conll'}\n"
-                      f"output_dir: {tmp_path / 'out'}\ncompare: [none, hidden]\nmax_seq_length: 32\n"
+                      f"output_dir: {tmp_path / 'out'}\nmax_seq_length: 32\n"
                       "report_to: none\nuse_cpu: true\n", encoding="utf-8")
-    model_args, data_args, training_args = ner.parse_args([str(config)])
-    assert data_args.compare == ["none", "hidden"] and data_args.max_seq_length == 32
-    run_args = parse(ner._parser(), [str(config)], mix_method="hidden", output_dir=str(tmp_path / "out" / "hidden"))[2]
+    model_args, data_args, training_args = ner.RECIPE.parse_args([str(config)])
+    assert data_args.max_seq_length == 32
+    run_args = parse(ner.RECIPE.make_parser(), [str(config)], mix_method="hidden",
+                     output_dir=str(tmp_path / "out" / "hidden"))[2]
     assert run_args.mix_method == "hidden" and run_args.output_dir == str(tmp_path / "out" / "hidden")
     assert data_args.name() == "wnut17"
 
@@ -359,7 +386,7 @@ def test_empty_and_minus_one_tags_are_missing_in_every_reader(tmp_path):
     for split, tags in (("train", [0, 1, 2]), ("test", [-1, -1, -1])):  # a hidden test split, as hub exports have
         Dataset.from_dict({"tokens": [["to", "new", "york"]], "ner_tags": [tags]},
                           features=features).to_parquet(str(tmp_path / "hub" / f"{split}-00000-of-00001.parquet"))
-    hub = ner.read_hub(ner.DataArguments(dataset_name=str(tmp_path / "hub")))
+    hub = tokens.read_hub(ner.DataArguments(dataset_name=str(tmp_path / "hub")))
     assert hub["test"] == [(["to", "new", "york"], [None, None, None])]  # not the last name ('I-loc') for -1
 
 
@@ -384,8 +411,8 @@ def test_the_tag_contract_missing_tags_unseen_tags_and_the_notice(tmp_path, caps
     args = {"train_file": train, "validation_file": dev, "test_file": test}
     with pytest.raises(InputError, match=r"test.conll has label\(s\) the training data \(.*train.conll\) never shows: "
                                          r"'B-city' \(2 words\).*--drop_unseen_labels to leave those words out"):
-        ner.load_data(ner.DataArguments(**args))
-    data = ner.load_data(ner.DataArguments(**args, drop_unseen_labels=True))
+        tokens.load_data(ner.DataArguments(**args))
+    data = tokens.load_data(ner.DataArguments(**args, drop_unseen_labels=True))
     assert data.label_names == ["O", "B-loc", "B-per"]  # no class '-1', O first
     assert data.splits["test"] == [(["paul", "in", "rome"], ["B-per", None, None]), (["in", "paris"], [None, "O"])]
     assert data.dropped_unseen == {"test": 2}
@@ -397,10 +424,10 @@ def test_the_tag_contract_missing_tags_unseen_tags_and_the_notice(tmp_path, caps
     assert "2 word(s) of " in err and "have a tag the training data never shows: not scored" in err
     hidden = conll(tmp_path / "hidden.conll", [[("paul", "-1"), ("in", "")]])  # a test split with hidden tags only
     with pytest.raises(InputError, match=r"the test split \(.*hidden.conll, 1 sentences\) has no tagged word"):
-        ner.load_data(ner.DataArguments(train_file=train, validation_file=dev, test_file=hidden))
+        tokens.load_data(ner.DataArguments(train_file=train, validation_file=dev, test_file=hidden))
     untagged = conll(tmp_path / "untagged.conll", [[("paul", "")], [("in", "-1")]])
     with pytest.raises(InputError, match=r"untagged.conll has no tag \(every tag is missing: empty or -1\)"):
-        ner.load_data(ner.DataArguments(train_file=untagged, test_file=test))
+        tokens.load_data(ner.DataArguments(train_file=untagged, test_file=test))
 
 
 def test_a_run_with_missing_tags_scores_only_the_tagged_words(tmp_path, capsys):

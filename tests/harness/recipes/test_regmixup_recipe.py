@@ -19,7 +19,7 @@ def test_the_image_recipe_trains_transmix_with_the_clean_loss(tmp_path):
         arrays[f"x_{split}"] = (rng.random((n, 12, 12)) * 255).astype(np.uint8)
         arrays[f"y_{split}"] = y.astype(np.int64)
     np.savez(tmp_path / "tiny.npz", **arrays)
-    (result,) = recipe.main([
+    result = recipe.RECIPE.main([
         "--npz_path", str(tmp_path / "tiny.npz"), "--output_dir", str(tmp_path / "out"), "--mix_method", "cutmix",
         "--mix_label_weights", "attention", "--mix_clean_weight", "1", "--mix_alpha", "1.0", *TINY_VIT,
         "--max_steps", "2", "--per_device_train_batch_size", "16", "--save_strategy", "no", *QUIET,

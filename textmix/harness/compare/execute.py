@@ -160,7 +160,7 @@ def train_run(run: Run) -> dict[str, Any]:
     except KeyboardInterrupt:
         raise
     except Exception as err:  # keep going; the report lists what failed
-        from ..recipes.common import write_atomic
+        from ..runfile import write_atomic
 
         log = run.folder / "error.log"
         text = "".join(traceback.format_exception(err)).encode("utf-8")
@@ -173,7 +173,7 @@ def train_run(run: Run) -> dict[str, Any]:
 def _write_plan(sweep: Sweep, output_dir: Path) -> None:
     """The sweep folder's grid.json and plan.json (`Sweep.task_plan`), and a notice per task that some of the
     grid's `data` does not apply to."""
-    from ..recipes.common import write_json_atomic
+    from ..runfile import write_json_atomic
 
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output_dir / "grid.json", sweep.given)
@@ -204,8 +204,8 @@ def compare(sweep: Sweep, output_dir: str | Path, *, dry_run: bool = False, prog
     from tqdm.auto import tqdm
 
     from ..backends import map_unordered
-    from ..recipes.common import write_json_atomic
     from ..report import build_report
+    from ..runfile import write_json_atomic
 
     output_dir = Path(output_dir)
     runs = sweep.plan(output_dir) if sweep.plannable else ()  # planned once: the checks and the runs read it

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..recipes.registry import DEFAULT_MODALITY, get_recipe
-from ..schema import RESULT_NEUTRAL
-from ..tasks import FILE_FIELDS
+from ..recipes.registry import DEFAULT_MODALITY
+from ..runfile import identity
 
 
 @dataclass
@@ -39,18 +38,10 @@ class Run:
 
     @property
     def key(self) -> str:
-        """Hash of everything that determines the run's results, and of nothing else (no paths)."""
-        payload = {
-            "data": _key_names(self.modality, {k: v for k, v in self.data.items()
-                                               if k != "glue_dir" and k not in FILE_FIELDS}),
-            "training": {k: v for k, v in self.training.items() if k not in RESULT_NEUTRAL},
-            "inputs": self.inputs,
-        }
-        if self.modality != DEFAULT_MODALITY:
-            payload["modality"] = self.modality
-        model = {k: v for k, v in self.model.items() if k not in ("model_name_or_path", "save_calibrated")}
-        if model:  # writing calibrated/ or not changes no figure
-            payload["model"] = model
+        """Hash of everything that determines the run's results, and of nothing else (`runfile.identity` of its
+        grid sections and fingerprints, and its modality)."""
+        payload = identity({"data": self.data, "training": self.training, "model": self.model}, self.inputs)
+        payload["modality"] = self.modality
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @property
@@ -123,10 +114,3 @@ def shard_runs(runs: tuple[Run, ...], shard: tuple[int, int] | None) -> tuple[Ru
         return runs
     i, n = shard
     return runs[i - 1::n]
-
-
-def _key_names(modality: str, data: dict[str, Any]) -> dict[str, Any]:
-    """`data` under the names a run key hashes: the recipe's data arguments' `key_names` (renamed arguments
-    under their old names, `DataArgumentsBase.key_names`), or as given for a recipe without one."""
-    namer = getattr(get_recipe(modality).data_arguments, "key_names", None)
-    return namer(data) if namer else data

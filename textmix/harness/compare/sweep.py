@@ -12,8 +12,8 @@ from typing import Any
 from textmix.trainer import MIXING_ONLY, NO_MIXING
 
 from ..checks import InputError, did_you_mean, names_twice, problem_name, unknown_key
+from ..data.contracts import DEFAULT_SEVERITIES
 from ..fingerprints import data_fingerprint, model_fingerprint
-from ..recipes.common import DEFAULT_SEVERITIES
 from ..recipes.registry import DEFAULT_MODALITY, SHIFT_FAMILIES, get_recipe, recipe_names
 from ..tasks import TaskSpec, fits, parse_task, recipe_fields, section_problems, task_name
 from .presets import _TRAINING_DEFAULTS, BASELINE, GRID_KEYS, SHIFT_KEYS, grid_methods
@@ -208,7 +208,7 @@ def parse_tasks(grid: Mapping[str, Any]) -> tuple[list[TaskSpec], list[str]]:
 
 def _shift_problems(grid: Mapping[str, Any]) -> list[str]:
     """Problems of the grid's `shift` and `label_noise`."""
-    from ..recipes.common import check_label_noise, check_severities, check_shift
+    from ..data.contracts import check_label_noise, check_severities, check_shift
 
     problems = []
     shift = grid.get("shift")
@@ -341,7 +341,7 @@ def _baseline_problems(grid: Mapping[str, Any]) -> list[str]:
 
 
 def _glue_name(task: Any) -> str | None:
-    from ..glue import glue_task
+    from ..data.glue import glue_task
 
     try:
         return glue_task(str(task)).name

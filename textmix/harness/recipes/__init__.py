@@ -1,5 +1,2 @@
-"""Training recipes: `glue` (GLUE and other text classification), `image` (image classification),
-`ner` (token classification: NER, POS).
-
-All write the same files (`results.json`, `predictions.npz`, `reliability.png`) through `common`.
-"""
+"""Training recipes, one `Recipe` subclass (`base`) per modality: `glue` (text classification), `image` (image
+classification), `ner` (token classification); all write the same files (`textmix.harness.runfile`)."""

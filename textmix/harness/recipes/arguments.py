@@ -1,17 +1,9 @@
-"""The recipes' shared arguments: one data-arguments base, one model-arguments class, one parser.
+"""The recipes' arguments: one data-arguments base (each recipe's `DataArguments` only adds fields), one
+model-arguments class, and the parsing of a command line or one .json/.yaml file.
 
-Every recipe (`glue`, `image`, `ner`) names its data arguments the way transformers' example scripts do:
-`max_train_samples` (training), `max_eval_samples` (validation), `max_predict_samples` (test), one
-`validation_split` (share < 1 or number >= 1 held out of the training data when there is no validation
-data) and one `split_seed` (the seed of the data's splits, label noise and corrupted copies: the same
-for every method and seed). Each recipe's `DataArguments` subclasses `DataArgumentsBase` with only its
-own fields.
-
-Renamed arguments keep working for one release (`RENAMED`): the old name, on the command line, in a
-config file or in a grid's `data`, sets the new one with a `FutureWarning` naming it; giving both with
-different values is an error naming the new one. Arguments that no longer do anything (`NO_EFFECT`,
-e.g. `--skip_existing`: `--compare` skips finished runs by their run key) are accepted for one release
-with a `FutureWarning` saying what happens instead.
+The names are transformers' example scripts': `max_train_samples` (training), `max_eval_samples`
+(validation), `max_predict_samples` (test), one `validation_split` and one `split_seed` (the data's
+splits, label noise and corrupted copies: the same for every method and seed).
 """
 
 from __future__ import annotations
@@ -19,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,119 +22,55 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "google/bert_uncased_L-2_H-128_A-2"  # BERT-tiny on the hub
 
 
-def renamed(new: str) -> Any:
-    """The field of an old argument name that now sets `new` (list it in the class's `RENAMED` too)."""
-    return field(default=None, metadata={"help": f"Deprecated, removed in the next release: use --{new}."})
-
-
-SKIP_EXISTING = ("--compare runs a sweep (textmix.harness.compare.recipe) that skips finished runs by their run "
-                 "key and trains again a run whose settings changed; leave --skip_existing out.")
-"""What `--skip_existing` of the recipes' `--compare` became (`NO_EFFECT`)."""
-
-
-def no_effect(note: str) -> Any:
-    """The field of a flag that no longer does anything (list it in the class's `NO_EFFECT` too, with `note`)."""
-    return field(default=False, metadata={"help": f"Deprecated, no effect, removed in the next release: {note}"})
-
-
-def _warn_no_effect(args: Any) -> None:
-    """A `FutureWarning` for each `NO_EFFECT` flag that was given, saying what happens instead."""
-    for name, note in getattr(args, "NO_EFFECT", {}).items():
-        if getattr(args, name, False):
-            warnings.warn(f"--{name} is deprecated, has no effect and will be removed in the next release: {note}",
-                          FutureWarning, stacklevel=4)
-
-
-def renamed_fields(cls: Any) -> dict[str, str]:
-    """{old name: new name} of the renamed arguments of an argument class (or an instance of one): its
-    `RENAMED`, checked against its fields."""
-    old = dict(getattr(cls, "RENAMED", {}))
-    names = {f.name for f in dataclasses.fields(cls)}
-    missing = sorted(k for k, v in old.items() if k not in names or v not in names)
-    if missing:
-        raise TypeError(f"{cls.__name__ if isinstance(cls, type) else type(cls).__name__}.RENAMED names "
-                        f"{missing}: each old and new name must be a field.")
-    return old
-
-
-def as_config(args: Any) -> dict[str, Any]:
-    """The arguments of a dataclass as written to results.json (`config`), without the renamed old names."""
-    old = renamed_fields(args)
-    return {k: v for k, v in dataclasses.asdict(args).items() if k not in old}
-
-
-def _resolve_renamed(args: Any) -> None:
-    """Move each renamed old argument that was given onto its new name (a `FutureWarning`); an error when both
-    are given with different values. The old field is left unset."""
-    defaults = {f.name: f.default for f in dataclasses.fields(args)}
-    for old, new in renamed_fields(args).items():
-        value = getattr(args, old)
-        if value is None:
-            continue
-        current = getattr(args, new)
-        if current != defaults[new] and current != value:
-            raise ValueError(f"--{old} is the old name of --{new}; give only --{new} (got --{old} {value} and "
-                             f"--{new} {current}).")
-        warnings.warn(f"--{old} is deprecated and will be removed in the next release: use --{new} (same meaning).",
-                      FutureWarning, stacklevel=4)
-        setattr(args, new, value)
-        setattr(args, old, None)
+def arg(default: Any, help_text: str) -> Any:
+    """A dataclass field of an argument: its default and its `--help` text."""
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass
 class DataArgumentsBase:
     """Data arguments every recipe has: hub dataset, name, caps of each split, validation split, seeds, shift
-    and label noise. Subclasses set `SHIFT_FAMILY` (whose kinds `--shift_kinds` takes; the recipe's shift family), `UNIT` (what a
-    row is, for messages) and `RENAMED` ({old name: new name}, each old name a `renamed` field), and may re-declare
-    a field to change its help or default."""
+    and label noise. A subclass adds its own fields and sets `SHIFT_FAMILY` (whose kinds `--shift_kinds`
+    takes), `UNIT` (what a row is, in messages) and `OWN`: {shared field: (default, help)} where its
+    default or help differs."""
 
     _argument_group_name: ClassVar[str] = "data arguments"  # HfArgumentParser's --help group
     SHIFT_FAMILY: ClassVar[str] = "text"
     UNIT: ClassVar[str] = "example"
-    RENAMED: ClassVar[dict[str, str]] = {}
-    NO_EFFECT: ClassVar[dict[str, str]] = {}
-    """{flag: what happens instead} of flags that no longer do anything (each a `no_effect` field)."""
+    OWN: ClassVar[dict[str, tuple[Any, str]]] = {}
 
-    @classmethod
-    def key_names(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """`data` (argument name -> value) under the names a run key hashes: each renamed argument under its
-        old name, so that a grid's finished runs are found again whichever name the grid uses."""
-        old_of = {new: old for old, new in getattr(cls, "RENAMED", {}).items()}
-        return {old_of.get(k, k): v for k, v in data.items()}
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        shared = {f.name: f for f in dataclasses.fields(DataArgumentsBase)}
+        annotations = cls.__dict__.get("__annotations__", {})
+        for name, (default, help_text) in cls.__dict__.get("OWN", {}).items():
+            annotations[name] = shared[name].type
+            setattr(cls, name, arg(default, help_text))
+        cls.__annotations__ = annotations
 
-    dataset_name: str | None = field(
-        default=None, metadata={"help": "A hub dataset (or a local folder of data files) instead of files."})
-    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration."})
-    task_name: str | None = field(
-        default=None, metadata={"help": "The data's name in results.json and reports."})
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Train on at most this many rows (after carving validation)."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Validate on at most this many rows."})
-    max_predict_samples: int | None = field(default=None, metadata={"help": "Test on at most this many rows."})
-    validation_split: float = field(
-        default=0.1, metadata={"help": "Without validation data: share of the training data (< 1) or number of "
-                                       "rows (>= 1) held out for validation."})
-    split_seed: int = field(
-        default=0, metadata={"help": "Seed of the data's splits, label noise and corrupted copies (the same for "
-                                     "every method and seed)."})
-    shift_kinds: list[str] | None = field(
-        default=None, metadata={"help": "Also test on corrupted copies of the test set (textmix.robustness)."})
-    shift_severities: list[int] | None = field(
-        default=None, metadata={"help": "Severities (1-5) of --shift_kinds (default: 1 3 5)."})
-    label_noise: float = field(
-        default=0.0, metadata={"help": "Share of training labels flipped to another class, in [0, 1) (seeded by "
-                                       "--split_seed: the same flips for every method and seed)."})
-    drop_unseen_labels: bool = field(
-        default=False, metadata={"help": "Leave out validation/test rows whose label the training data never shows "
-                                         "(counted in the log and in results.json) instead of stopping with an "
-                                         "error that names the labels."})
+    dataset_name: str | None = arg(None, "A hub dataset (or a local folder of data files) instead of files.")
+    dataset_config_name: str | None = arg(None, "The dataset's configuration.")
+    task_name: str | None = arg(None, "The data's name in results.json and reports.")
+    max_train_samples: int | None = arg(None, "Train on at most this many rows (after carving validation).")
+    max_eval_samples: int | None = arg(None, "Validate on at most this many rows.")
+    max_predict_samples: int | None = arg(None, "Test on at most this many rows.")
+    validation_split: float = arg(0.1, "Without validation data: share of the training data (< 1) or number "
+        "of rows (>= 1) held out for validation.")
+    split_seed: int = arg(0, "Seed of the data's splits, label noise and corrupted copies (the same for "
+        "every method and seed).")
+    shift_kinds: list[str] | None = arg(None, "Also test on corrupted copies of the test set "
+        "(textmix.robustness).")
+    shift_severities: list[int] | None = arg(None, "Severities (1-5) of --shift_kinds (default: 1 3 5).")
+    label_noise: float = arg(0.0, "Share of training labels flipped to another class, in [0, 1) (seeded by "
+        "--split_seed: the same flips for every method and seed).")
+    drop_unseen_labels: bool = arg(False, "Leave out validation/test rows whose label the training data "
+        "never shows (counted in the log and in results.json) instead of stopping with an error that names "
+        "the labels.")
 
     def __post_init__(self) -> None:
         from ..checks import InputError
-        from .common import check_label_noise, check_shift
+        from ..data.contracts import check_label_noise, check_shift
 
-        _resolve_renamed(self)
-        _warn_no_effect(self)
         for name in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -160,31 +87,22 @@ class ModelArguments:
 
     _argument_group_name: ClassVar[str] = "model arguments"  # HfArgumentParser's --help group
 
-    model_name_or_path: str = field(
-        default=DEFAULT_MODEL, metadata={"help": "Hub id or local folder of a pretrained model."}
-    )
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "Allow model code from the hub (only for models you trust)."}
-    )
-    cache_dir: str | None = field(default=None, metadata={"help": "Where hub downloads are cached."})
-    lora_r: int | None = field(
-        default=None, metadata={"help": "Train a LoRA adapter of this rank instead of the whole model (needs peft: "
-                                        "pip install textmix[peft]); the classification head trains fully."})
-    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scaling alpha (used with --lora_r)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path (used with --lora_r)."})
-    lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "Module names LoRA adapts, e.g. q_proj v_proj (default: peft's choice "
-                                        "for the architecture; 'all-linear' for every linear layer)."})
-    save_calibrated: bool = field(
-        default=False, metadata={"help": "Also write <output_dir>/calibrated: the model with the validation temperature "
-                                         "folded into its classification head (save_pretrained; LoRA merged), so "
-                                         "it gives temperature-scaled probabilities without textmix. Not "
-                                         "written when the fitted temperature sits at an end of its search "
-                                         "interval (the run says why), unless --save_calibrated_at_bound."})
-    save_calibrated_at_bound: bool = field(
-        default=False, metadata={"help": "With --save_calibrated: write the calibrated model even when its temperature "
-                                         "sits at an end of its search interval (a model that learned nothing, or "
-                                         "a validation split it gets all right: the temperature is no fit)."})
+    model_name_or_path: str = arg(DEFAULT_MODEL, "Hub id or local folder of a pretrained model.")
+    trust_remote_code: bool = arg(False, "Allow model code from the hub (only for models you trust).")
+    cache_dir: str | None = arg(None, "Where hub downloads are cached.")
+    lora_r: int | None = arg(None, "Train a LoRA adapter of this rank instead of the whole model (needs "
+        "peft: pip install textmix[peft]); the classification head trains fully.")
+    lora_alpha: float = arg(16.0, "LoRA scaling alpha (used with --lora_r).")
+    lora_dropout: float = arg(0.05, "Dropout on the LoRA path (used with --lora_r).")
+    lora_target_modules: list[str] | None = arg(None, "Module names LoRA adapts, e.g. q_proj v_proj "
+        "(default: peft's choice for the architecture; 'all-linear' for every linear layer).")
+    save_calibrated: bool = arg(False, "Also write <output_dir>/calibrated: the model with the validation "
+        "temperature folded into its classification head (save_pretrained; LoRA merged), so it gives "
+        "temperature-scaled probabilities without textmix. Not written when the fitted temperature sits at "
+        "an end of its search interval (the run says why), unless --save_calibrated_at_bound.")
+    save_calibrated_at_bound: bool = arg(False, "With --save_calibrated: write the calibrated model even "
+        "when its temperature sits at an end of its search interval (a model that learned nothing, or a "
+        "validation split it gets all right: the temperature is no fit).")
 
     def __post_init__(self) -> None:
         if self.save_calibrated_at_bound and not self.save_calibrated:

@@ -1,61 +1,5 @@
-"""What the recipes share: tokenizing, versions, train / predict / calibrate / write (files: `files`; resuming: `resume`).
-
-Every recipe run writes, into its `output_dir`:
-
-- `results.json`: `task`, `method` (what was run: the mixing method, `label_smoothing` for smoothing
-  without mixing, `none`, or a `+label_smoothing` suffix; see `method_name`), `seed`, `model`,
-  `modality` (`text`, `image` or `tokens`), `test_set` (what the test split is, e.g. "GLUE rte dev
-  (277 rows)"), `label_noise` (the share of training labels flipped, `--label_noise`) and
-  `label_noise_flipped` (how many), `regression`, `problem_type` (`classification`, `regression`,
-  `multi_label` or `token`), `sizes`
-  (rows per split), `dropped_unlabelled` (rows left out for want of a label, per split), `train_time_s` and
-  `train_loss` (over the whole training, earlier attempts of a resumed run included), `this_attempt`
-  (`from_step`, `steps`, `train_time_s`, `train_loss` of this process's part), `resumed_from` (the
-  checkpoint the run continued from, or null), `final_model` (the folder the trained model is saved in,
-  as Hugging Face's example scripts save it: `output_dir`; adapters only for PEFT), one metric dict per predicted split (`validation`,
-  `test`, ...: the task metrics and, for classifiers, accuracy, ECE, MCE, adaptive ECE, Brier, NLL),
-  for single-label classifiers and token classifiers `<test split>_ts` (the same after temperature
-  scaling fitted on `validation`; both with `smece` (smooth ECE), `ece_sweep` (monotone-sweep ECE) and
-  `smece_ci`, smECE's 95 % bootstrap interval over the test examples, `RUN_BOOTSTRAP` resamples drawn
-  with `BOOTSTRAP_SEED`, so the same for every run on one test set), `validation_ts`, `temperature` and `<test split>_majority_accuracy`,
-  and beside the calibration figures the selective-prediction ones (`aurc`,
-  `accuracy_at_coverage_50/80/90`, `mean_confidence`; `textmix.calibration.selective_metrics`); with
-  `--shift_kinds`, `shift`: kind -> severity -> the same figures on a corrupted copy of the test set
-  (`ece_ts`, `nll_ts`, ... with the validation temperature); then `config` (the recipe's arguments),
-  `versions`, `device` and `world_size`; from the data contracts (`textmix.harness.recipes.contracts`)
-  `label_names` (class names in id order; null for regression), `inputs` (what was read as input: the
-  text columns and how they were chosen, image layouts and scaling, token and tag columns),
-  `splits_made` (how each split was made) and `dropped_unseen_labels`; `temperature_at_bound` (the
-  fitted temperature lies at an end of its search interval, or the validation NLL there is as low:
-  `textmix.calibration.temperature.at_search_bound`);
-- `predictions.npz`: `<split>_logits` and `<split>_labels` of every predicted split;
-- `reliability.png`: the test split's reliability diagram (single-label and token classifiers), with the
-  smoothed reliability curve;
-- with `--save_calibrated`, `calibrated/`: the trained model with the validation temperature folded into
-  its classification head (`textmix.calibration.export`; LoRA adapters merged) and its tokenizer or
-  image processor, written with `save_pretrained`: `pipeline("text-classification", model=".../calibrated")`
-  gives the temperature-scaled probabilities; config.json's `textmix_calibration` records the temperature.
-  Not when the temperature sits at its search bound (`temperature_at_bound`): `calibrated_not_written`
-  says why instead (`--save_calibrated_at_bound` writes it anyway).
-
-Every saved model (final, checkpoints, calibrated) names its classes: config.json's `id2label` /
-`label2id` are `label_names` (`name_classes`). A finished run prints one closing line (`summary_line`).
-
-Token classification (`problem_type` `token`, the NER recipe): logits are (N, L, C) and labels
-(N, L) with -100 where a position is not scored (special tokens, padding, sub-word continuations).
-Every calibration figure, the temperature (fitted on the validation split's labelled tokens), the
-majority accuracy (the share of the most frequent tag) and the reliability diagram are over the
-labelled tokens, each token one prediction (`textmix.calibration.labelled_tokens`).
-
-Files are written by the main process only, each to a new temporary file of a unique name in its
-folder and then renamed (`write_atomic`), so a killed run never leaves a half-written file behind and
-a symlink is never written through. A run continues from the newest checkpoint in its `output_dir`
-that is complete, loads and was written by the same run (`resume_checkpoint`, `run_identity`, stored
-in each checkpoint's `RUN_FILE`); a damaged one is moved aside to `damaged-checkpoint-N`, with a
-message naming the file, one of another configuration to `superseded-checkpoint-N`, with a message
-naming what changed. A checkpoint at the run's last step is not trained further: its results are
-written without training.
-"""
+"""What the recipes share after their data is prepared: train (resuming: `resume`), predict, calibrate and write
+the run's files (`train_and_report`; their schema: `textmix.harness.runfile`), and the closing line."""
 
 from __future__ import annotations
 
@@ -68,35 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import InputError, did_you_mean, notice
-from ..schema import RunResults
-from .files import (  # noqa: F401 - re-exported: the recipes' shared names
-    DAMAGED_PREFIX,
+from ..checks import notice
+from ..runfile import (
     PREDICTIONS_FILE,
     RELIABILITY_FILE,
     RESULTS_FILE,
-    RUN_FILE,
-    SUPERSEDED_PREFIX,
-    TRAIN_TIME_FILE,
-    read_results,
+    RunResults,
     save_npz_atomic,
-    write_atomic,
     write_json_atomic,
 )
-from .resume import (  # noqa: F401 - re-exported
-    PER_PROCESS,
-    CheckpointError,
-    _add_before_marker,
-    _checkpoint_state,
-    _earlier_time,
-    _logged_loss,
-    complete_checkpoints,
-    identity_changes,
-    progress_callback,
-    resume_checkpoint,
-    run_identity,
-    verify_checkpoint,
-)
+from .resume import _add_before_marker, _logged_loss, progress_callback, resume_point, run_identity
 
 
 def tokenized(dataset: Any, fn: Callable[[dict], dict], tag: str, **kwargs: Any) -> Any:
@@ -112,7 +37,6 @@ def tokenized(dataset: Any, fn: Callable[[dict], dict], tag: str, **kwargs: Any)
         return DatasetDict({name: tokenized(split, fn, f"{tag}|{name}", **kwargs) for name, split in dataset.items()})
     fingerprint = hashlib.sha256(f"{dataset._fingerprint}|{tag}".encode()).hexdigest()[:32]
     return dataset.map(fn, batched=True, new_fingerprint=fingerprint, load_from_cache_file=False, **kwargs)
-
 
 
 def versions() -> dict[str, str]:
@@ -135,30 +59,9 @@ def majority_accuracy(labels: Any) -> float:
     return max(counts.values()) / sum(counts.values()) if counts else float("nan")
 
 
-def method_name(training_args: Any) -> str:
-    """What a run trains with, for results.json and reports: the mixing method (`none` without one),
-    `label_smoothing` for label smoothing without mixing, and `<method>+label_smoothing` for both."""
-    mixing = getattr(training_args, "mix_method", "none") not in ("none", "", None)
-    smoothing = bool(getattr(training_args, "label_smoothing_factor", 0.0)) or bool(
-        getattr(training_args, "mix_label_smoothing", None))
-    if not mixing:
-        return "label_smoothing" if smoothing else "none"
-    return f"{training_args.mix_method}+label_smoothing" if smoothing else str(training_args.mix_method)
-
-
-
-PROBLEM_TYPES = ("classification", "regression", "multi_label", "token")
-"""The kinds of run the shared schema knows (`problem_type` in results.json)."""
 CALIBRATED = ("classification", "token")
-"""Problem types with a temperature, `<test>_ts`, a majority accuracy and a reliability diagram."""
-
-
-def _problem_type(problem_type: str | None, regression: bool) -> str:
-    if problem_type is None:
-        return "regression" if regression else "classification"
-    if problem_type not in PROBLEM_TYPES:
-        raise ValueError(f"problem_type must be one of {list(PROBLEM_TYPES)} (got {problem_type!r}).")
-    return problem_type
+"""Problem types (`classification`, `regression`, `multi_label`, `token`) with a temperature, `<test>_ts`, a
+majority accuracy and a reliability diagram."""
 
 
 def _scored(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> tuple[np.ndarray, np.ndarray]:
@@ -176,21 +79,17 @@ BOOTSTRAP_SEED = 0
 """One seed for every run's resamples: runs on one test set are resampled alike (paired intervals)."""
 
 
-def predict_and_calibrate(
-    trainer: Any, splits: Mapping[str, Any], regression: bool = False, problem_type: str | None = None,
-    shifted: Mapping[str, Mapping[int, Any]] | None = None,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type: str = "classification",
+                          shifted: Mapping[str, Mapping[int, Any]] | None = None,
+                          ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Predict every split but `train`; for single-label and token classifiers, fit a temperature on
     `validation` (only there; a token run's labelled tokens), report each `test*` split after scaling
     (`<split>_ts`) and the validation split after it (`validation_ts`), with the selective-prediction
     figures (`textmix.calibration.selective_metrics`) beside the others; `shifted` ({kind: {severity:
     dataset}}: corrupted copies of the test set) gives `shift` (kind -> severity -> figures, `*_ts` with
-    the validation temperature). Returns (results entries, arrays for predictions.npz).
-
-    `problem_type`: `classification`, `regression`, `multi_label` or `token` (default: from `regression`)."""
+    the validation temperature). Returns (results entries, arrays for predictions.npz)."""
     from textmix.calibration import temperature_scaling_report
 
-    problem_type = _problem_type(problem_type, regression)
     results: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
     names = [name for name in splits if name != "train"]
@@ -260,49 +159,8 @@ def nonfinite_figures(results: Mapping[str, Any]) -> list[str]:
             if isinstance(value, float) and not np.isfinite(value)]
 
 
-def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, family: str) -> None:
-    """Raise `InputError` for shift kinds that are not of the shift `family` (a key of
-    `textmix.robustness.SHIFT_FAMILIES`: `text`, `image`) or severities outside 1-5."""
-    from textmix.robustness import SHIFT_FAMILIES
-
-    known = SHIFT_FAMILIES[family]
-    for kind in kinds or []:
-        if kind not in known:
-            other = [name for name, family_kinds in SHIFT_FAMILIES.items() if kind in family_kinds]
-            fit = f" ({kind} is a corruption of {other[0]} data)" if other else ""
-            raise InputError(f"shift kind {kind!r} does not exist for {family} data{fit}"
-                             f"{did_you_mean(str(kind), known)}; choose from {list(known)}.")
-    if severities is not None and not kinds:
-        raise InputError("shift severities are given but no shift kinds: give the kinds to corrupt the test set with.")
-    check_severities(severities)
-
-
-def check_severities(severities: Sequence[int] | None) -> None:
-    """Raise `InputError` for shift severities outside 1-5."""
-    from textmix.robustness import SEVERITIES
-
-    for severity in severities or []:
-        if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
-            raise InputError(f"shift severity {severity!r} is not one of {list(SEVERITIES)}.")
-
-
-def check_label_noise(rate: float) -> None:
-    """Raise `InputError` unless `rate` (a share of training labels to flip) is in [0, 1)."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) < 1.0:
-        raise InputError(f"label noise {rate!r} must be a share in [0, 1) of training labels to flip.")
-
-
-DEFAULT_SEVERITIES = (1, 3, 5)
-"""The severities of a shift when none are given."""
-
-
-def shift_plan(kinds: Sequence[str] | None, severities: Sequence[int] | None) -> list[tuple[str, int]]:
-    """The (kind, severity) pairs to test on: every kind at every severity (default `DEFAULT_SEVERITIES`)."""
-    return [(kind, int(sev)) for kind in kinds or [] for sev in (severities or DEFAULT_SEVERITIES)]
-
-
 def write_run(output_dir: str | os.PathLike, results: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
-              regression: bool = False, problem_type: str | None = None) -> None:
+              problem_type: str) -> None:
     """Write `predictions.npz`, `reliability.png` (single-label classifiers; token classifiers: over the
     labelled tokens) and, last, `results.json` into `output_dir`."""
     from textmix.calibration import reliability_diagram
@@ -310,7 +168,6 @@ def write_run(output_dir: str | os.PathLike, results: Mapping[str, Any], arrays:
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_npz_atomic(out / PREDICTIONS_FILE, arrays)
-    problem_type = _problem_type(problem_type, regression)
     if problem_type in CALIBRATED and "test_logits" in arrays:
         title = f"{results['task']} / {results['method']} / seed {results['seed']}"
         if problem_type == "token":
@@ -342,58 +199,18 @@ def write_calibrated(trainer: Any, splits: Mapping[str, Any], temperature: float
     return out
 
 
-def _resume_point(training_args: Any, identity: Mapping[str, Any]) -> tuple[str | None, int, float | None]:
-    """(the checkpoint to resume from or None, its step, the training time before it or None when it does not
-    record it), saying what it found."""
-    resume = resume_checkpoint(training_args, identity)
-    from_step, earlier_time = 0, 0.0
-    if resume:
-        state = _checkpoint_state(resume)
-        from_step = int(state.get("global_step", 0))
-        earlier_time = _earlier_time(resume)
-        if from_step >= int(state.get("max_steps") or 0) > 0:
-            notice(f"{resume} holds the run's last step ({from_step}): writing its results without training")
-        else:
-            notice(f"resuming from {resume} (step {from_step} of {state.get('max_steps', '?')})")
-        if earlier_time is None:
-            notice(f"{resume} does not record the training time before it (written by an older version): "
-                   "train_time_s will be null; this_attempt.train_time_s has this attempt's.")
-    return resume, from_step, earlier_time
-
-
-def train_and_report(
-    trainer: Any,
-    splits: Mapping[str, Any],
-    header: Mapping[str, Any],
-    config: Mapping[str, Any],
-    regression: bool = False,
-    problem_type: str | None = None,
-    dropped_unlabelled: Mapping[str, int] | None = None,
-    shifted: Mapping[str, Mapping[int, Any]] | None = None,
-    save_calibrated: bool = False,
-    save_calibrated_at_bound: bool = False,
-) -> RunResults:
-    """Train `trainer` (resuming from the newest complete checkpoint that loads, saying so), predict,
-    calibrate and write the run's files.
-
-    `splits`: `train`, `validation` and one or more `test*` datasets; `header`: the first entries of
-    results.json (`task`, `method`, `seed`, `model` and any tags); `config`: the recipe's arguments;
-    `problem_type`: `classification`, `regression`, `multi_label` or `token` (default: from `regression`);
-    `dropped_unlabelled`: rows the data lost for want of a label, per split. `train_time_s` and
-    `train_loss` cover every step of the run, earlier attempts included (the time up to the checkpoint
-    resumed from, from its `TRAIN_TIME_FILE`; the loss from its logged history); `this_attempt` has
-    this process's part. `shifted`: corrupted copies of the test set (see `predict_and_calibrate`).
-    `save_calibrated`: also write `CALIBRATED_DIR`, the model with the validation temperature folded into
-    its head (`write_calibrated`; single-label and token classifiers), named in results.json's `calibrated`;
-    not when the temperature sits at its search bound (`temperature_at_bound`: results.json's
-    `calibrated_not_written` and the closing line say why) unless `save_calibrated_at_bound`.
-    The model's config gets `id2label` / `label2id` from `header`'s `label_names` (the saved and calibrated
-    models name their classes). Returns the results dict (on every process; only the main one writes), as `textmix.harness.schema` declares it
-    (`ClassifierResults` for runs with a temperature).
-    """
+def train_and_report(trainer: Any, splits: Mapping[str, Any], header: Mapping[str, Any], config: Mapping[str, Any],
+                     problem_type: str, dropped_unlabelled: Mapping[str, int], shifted: Mapping[str, Any],
+                     save_calibrated: bool = False, save_calibrated_at_bound: bool = False) -> RunResults:
+    """Train `trainer` (resuming from the newest complete checkpoint of this run that loads, saying so),
+    predict, calibrate and write the run's files: results.json starts with `header`, then the run's entries
+    (`train_time_s`, `train_loss` over every attempt; `this_attempt` this process's part), the figures
+    (`predict_and_calibrate`), `config` and the environment. `save_calibrated`: also write `CALIBRATED_DIR`
+    (`write_calibrated`), not when the temperature sits at its search bound unless `save_calibrated_at_bound`
+    (results.json's `calibrated_not_written` says why). The saved models name their classes (`name_classes`).
+    Returns the results dict (on every process; only the main one writes)."""
     import torch
 
-    problem_type = _problem_type(problem_type, regression)
     training_args = trainer.args
     identity = run_identity(header, config)
     name_classes(trainer.model, header.get("label_names"), problem_type)
@@ -401,7 +218,7 @@ def train_and_report(
     for said in (process_count_notice(training_args.world_size), long_run_notice(trainer)):
         if said:
             notice(said)
-    resume, from_step, earlier_time = _resume_point(training_args, identity)
+    resume, from_step, earlier_time = resume_point(training_args, identity)
     start = time.perf_counter()
     _add_before_marker(trainer, progress_callback(earlier_time, start, identity))
     train_output = trainer.train(resume_from_checkpoint=resume)
@@ -419,7 +236,7 @@ def train_and_report(
         "regression": problem_type == "regression",
         "problem_type": problem_type,
         "sizes": {name: len(split) for name, split in splits.items()},
-        "dropped_unlabelled": dict(dropped_unlabelled or {}),
+        "dropped_unlabelled": dict(dropped_unlabelled),
         "train_time_s": None if earlier_time is None else earlier_time + attempt_time,
         "train_loss": train_loss,
         "this_attempt": {"from_step": from_step, "steps": steps, "train_time_s": attempt_time,
@@ -457,13 +274,9 @@ def train_and_report(
 
 
 def shutdown_distributed() -> None:
-    """End a distributed run cleanly: free what still holds the process group, then destroy it.
-
-    A finished Trainer sits in reference cycles and, through its DDP wrapper, keeps the gloo process
-    group (and its threads) alive past `destroy_process_group()`; freed during interpreter shutdown it
-    aborted rank 0 ("terminate called without an active exception") in about 1 run of 6 under torchrun
-    on CPU. Collecting first frees it while the group is up; the barrier keeps ranks from leaving early.
-    """
+    """End a distributed run cleanly: collect the finished Trainer (its DDP wrapper keeps the gloo group alive;
+    freed at interpreter exit it aborted rank 0 in about 1 run of 6 under torchrun), wait for every rank, then
+    destroy the process group."""
     import gc
 
     import torch.distributed as dist
@@ -571,11 +384,3 @@ def summary_line(result: Mapping[str, Any]) -> str:
     elif result.get("calibrated_not_written"):
         where += f"; no calibrated model: {result['calibrated_not_written']}"
     return f"{result.get('method')}: " + ", ".join(shown) + where
-
-
-def file_task_name(train_file: str | os.PathLike) -> str:
-    """A task's name from its training file: the folder when the file is called train.* (or training.*), else
-    the file's stem (`reviews/train.csv` -> reviews, `reviews_train.csv` -> reviews_train), as the NER recipe."""
-    path = Path(train_file).resolve()
-    generic = path.stem.lower() in ("train", "training") and path.parent.name
-    return path.parent.name if generic else path.stem

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import runfile
 from ..checks import InputError, notice
-from ..schema import PER_PROCESS, RESULT_NEUTRAL
-from .files import DAMAGED_PREFIX, RUN_FILE, SUPERSEDED_PREFIX, TRAIN_TIME_FILE, write_json_atomic
+from ..runfile import DAMAGED_PREFIX, RUN_FILE, SUPERSEDED_PREFIX, TRAIN_TIME_FILE, write_json_atomic
 
 
 class CheckpointError(InputError):
@@ -91,35 +91,28 @@ def verify_checkpoint(checkpoint: str | os.PathLike) -> str | None:
 
 
 def run_identity(header: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-    """What makes a run this run, stored with each of its checkpoints (`RUN_FILE`): the grid's run key
-    (`grid_key` in `header`, for runs of `textmix compare`; it ignores paths), the recipe's arguments
-    (`config`: sections of arguments) without those that do not change results (paths of the output,
-    reporting: `textmix.harness.schema.RESULT_NEUTRAL`) or differ between its processes (`PER_PROCESS`),
-    and the content of its inputs (`inputs`: fingerprints of the `data` section's files and the `model`
-    section's weights, `textmix.harness.fingerprints`), so an edited data file is another run."""
+    """What makes a run this run, stored with each of its checkpoints (`RUN_FILE`): `runfile.identity` of the
+    recipe's arguments (`config`) and the content of its model and data (so an edited data file is another
+    run), with the grid's run key (`grid_key` in `header`, for runs of `textmix compare`)."""
     from ..fingerprints import data_fingerprint, model_fingerprint
 
-    neutral = RESULT_NEUTRAL | PER_PROCESS
     plain = json.loads(json.dumps(dict(config), default=str))
     model_id = (plain.get("model") or {}).get("model_name_or_path")
-    return {"grid_key": header.get("grid_key"),
-            "config": {section: ({k: v for k, v in values.items() if k not in neutral}
-                                 if isinstance(values, dict) else values) for section, values in plain.items()},
-            "inputs": {"model": model_fingerprint(str(model_id)) if model_id else "from scratch",
-                       "data": data_fingerprint(plain.get("data") or {})}}
+    inputs = {"model": model_fingerprint(str(model_id)) if model_id else "from scratch",
+              "data": data_fingerprint(plain.get("data") or {})}
+    return {"grid_key": header.get("grid_key"), **runfile.identity(plain, inputs)}
 
 
 def identity_changes(stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> list[str]:
     """How the run `identity` differs from the `stored` one of a checkpoint, one entry per changed argument
-    (`training.learning_rate: 0.0001 -> 0.0003`, `content of the data: ...`); [] when it is the same run.
-    Two runs of a grid are the same when their run keys are (paths may differ); a checkpoint without a
-    stored identity is of an unknown run."""
-    if not isinstance(stored, Mapping) or not isinstance(stored.get("config"), Mapping):
+    (`training.learning_rate: 0.0001 -> 0.0003`, `content of the data: ...`); [] when it is the same run. Two runs of
+    a grid are the same when their run keys are; a checkpoint without a stored identity is of an unknown run."""
+    if not isinstance(stored, Mapping) or not isinstance(stored.get("inputs"), Mapping):
         return [f"the checkpoint does not record the configuration it was trained with ({RUN_FILE})"]
     if stored.get("grid_key") and stored.get("grid_key") == identity.get("grid_key"):
         return []
-    old, new = _flat(stored["config"]), _flat(identity["config"])
-    old.update(_flat(stored.get("inputs") or {}, "content of the "))
+    old, new = (_flat({k: v for k, v in side.items() if k not in ("grid_key", "inputs")}) for side in (stored, identity))
+    old.update(_flat(stored["inputs"], "content of the "))
     new.update(_flat(identity.get("inputs") or {}, "content of the "))
     changes = [f"{k}: {old.get(k, '(not set)')!r} -> {new.get(k, '(not set)')!r}"
                for k in sorted(set(old) | set(new)) if old.get(k, _UNSET) != new.get(k, _UNSET)]
@@ -165,15 +158,11 @@ def _move_aside(checkpoint: Path, prefix: str, training_args: Any) -> str:
 
 
 def resume_checkpoint(training_args: Any, identity: Mapping[str, Any] | None = None) -> str | None:
-    """The checkpoint to resume from: `--resume_from_checkpoint` if given (an error naming the file when
-    it does not load), else the newest complete checkpoint in `output_dir` that loads and (given the
-    run's `identity`, see `run_identity`) was written by the same run, else None.
-
-    A damaged checkpoint (a truncated weights, optimizer, scheduler, RNG or mixer file, say) is moved
-    aside to `damaged-checkpoint-N` by the main process, with a message, and the previous one is used. A
-    checkpoint of another configuration (the grid was edited: another learning rate, more steps) is
-    moved aside to `superseded-checkpoint-N`, with a message naming what changed, and never resumed.
-    `--resume_from_checkpoint` of another configuration is resumed as asked, with that message."""
+    """The checkpoint to resume from: `--resume_from_checkpoint` if given (an error naming the file when it does
+    not load; of another configuration: said, and resumed as asked), else the newest complete checkpoint in
+    `output_dir` that loads and (given `identity`, `run_identity`) was written by this run, else None. A damaged
+    one is moved aside to `damaged-checkpoint-N`, one of another configuration to `superseded-checkpoint-N`
+    (never resumed), each with a message naming the file or what changed."""
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume is not True:
         problem = verify_checkpoint(resume)
@@ -195,15 +184,7 @@ def resume_checkpoint(training_args: Any, identity: Mapping[str, Any] | None = N
             continue
         if problem is None:
             return str(checkpoint)
-        aside = checkpoint.with_name(DAMAGED_PREFIX + checkpoint.name)
-        if getattr(training_args, "process_index", 0) == 0:
-            try:
-                checkpoint.rename(aside)
-                where = f"moved to {aside.name}"
-            except OSError as err:
-                where = f"could not be moved aside ({err})"
-        else:
-            where = "left to the main process"
+        where = _move_aside(checkpoint, DAMAGED_PREFIX, training_args)
         following = next((c for c in complete_checkpoints(training_args.output_dir) if _step(c) < _step(checkpoint)),
                          None)
         instead = (f"falling back to the previous complete checkpoint, {following.name}" if following else
@@ -274,3 +255,21 @@ def _add_before_marker(trainer: Any, callback: Any) -> None:
     else:
         trainer.add_callback(callback)
 
+
+def resume_point(training_args: Any, identity: Mapping[str, Any]) -> tuple[str | None, int, float | None]:
+    """(the checkpoint to resume from or None, its step, the training time before it or None when it does not
+    record it), saying what it found."""
+    resume = resume_checkpoint(training_args, identity)
+    from_step, earlier_time = 0, 0.0
+    if resume:
+        state = _checkpoint_state(resume)
+        from_step = int(state.get("global_step", 0))
+        earlier_time = _earlier_time(resume)
+        if from_step >= int(state.get("max_steps") or 0) > 0:
+            notice(f"{resume} holds the run's last step ({from_step}): writing its results without training")
+        else:
+            notice(f"resuming from {resume} (step {from_step} of {state.get('max_steps', '?')})")
+        if earlier_time is None:
+            notice(f"{resume} does not record the training time before it (written by an older version): "
+                   "train_time_s will be null; this_attempt.train_time_s has this attempt's.")
+    return resume, from_step, earlier_time

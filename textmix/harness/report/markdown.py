@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..figures import FIGURE
-from ..recipes.common import write_atomic
+from ..runfile import write_atomic
 from . import claims, views
 from .intervals import LEVEL
 from .statistics import _severity_key

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..recipes.common import write_atomic, write_json_atomic
+from ..runfile import write_atomic, write_json_atomic
 from . import reading
 from .markdown import write_markdown
 from .summary import summarise

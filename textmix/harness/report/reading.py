@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import runfile
 from ..checks import InputError, did_you_mean
-from ..schema import IDENTITY_KEYS, MAPPINGS, PER_PROCESS, RESULT_NEUTRAL
+from ..runfile import IDENTITY_KEYS, MAPPINGS
 from .views import COLUMNS, REQUIRED, number, source
 
 
@@ -163,26 +164,17 @@ def _schema_problem(result: Any) -> str:
     return "; ".join(wrong)
 
 
-IDENTITY_NEUTRAL = RESULT_NEUTRAL | PER_PROCESS | {"seed", "cache_dir", "glue_dir", "save_calibrated"}
-"""Configuration entries that do not make runs different experiments (seeds, paths, reporting, what differs
-between the processes of one run)."""
-_BASENAME_ONLY = {"model_name_or_path", "train_file", "validation_file", "test_file", "npz_path", "data_dir"}
 
 
 def identity(result: dict) -> dict[str, Any]:
-    """A run's configuration as flat `section.key` entries, less `IDENTITY_NEUTRAL` (paths of data and
-    models reduced to their last component)."""
-    flat: dict[str, Any] = {}
-    for section, values in (result.get("config") or {}).items():
-        if not isinstance(values, dict):
-            continue
-        for key, value in values.items():
-            if key in IDENTITY_NEUTRAL:
-                continue
-            if key in _BASENAME_ONLY and isinstance(value, str):
-                value = Path(value).name
-            flat[f"{section}.{key}"] = json.dumps(value, sort_keys=True, default=str)
-    return flat
+    """A run's identity (`runfile.identity` of its `config` and `inputs`, less the seed) as flat `section.key`
+    entries of JSON text."""
+    config = result.get("config") if isinstance(result.get("config"), dict) else {}
+    inputs = result.get("inputs") if isinstance(result.get("inputs"), dict) else {}
+    same = runfile.identity({k: v for k, v in config.items() if isinstance(v, dict)}, inputs)
+    same.get("training", {}).pop("seed", None)
+    return {f"{section}.{key}": json.dumps(value, sort_keys=True)
+            for section, values in same.items() for key, value in values.items()}
 
 
 def find_clashes(results: list[dict]) -> tuple[list[dict], list[dict[str, Any]]]:

@@ -77,7 +77,7 @@ def task_metric(result: dict) -> str:
         return "entity_f1"
     data = (result.get("config") or {}).get("data") or {}
     glue = data.get("task_name") if "task_name" in data else result.get("task")
-    from ..glue import GLUE_TASKS  # the GLUE task table declares each task's metric
+    from ..data.glue import GLUE_TASKS  # the GLUE task table declares each task's metric
 
     if isinstance(glue, str) and glue in GLUE_TASKS:
         return GLUE_TASKS[glue].metric

@@ -1,4 +1,4 @@
-"""The label contract on its boundaries (`textmix.harness.recipes.contracts`): every spelling of a missing
+"""The label contract on its boundaries (`textmix.harness.data.contracts`): every spelling of a missing
 label, class names of numbers, class order, the classes and counts of `fix_classes`, and shares turned into counts."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from textmix.harness.checks import InputError
-from textmix.harness.recipes.contracts import (
+from textmix.harness.data.contracts import (
     carve_count,
     class_name,
     class_order,

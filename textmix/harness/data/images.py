@@ -1,19 +1,14 @@
-"""The image recipe's data: an .npz of arrays, a hub dataset or an image folder read into train / validation /
-test splits shaped for the model, with corrupted test copies and label noise (`load_npz`,
-`load_hub_or_folder`). Used by `textmix.harness.recipes.image`, which re-exports these names."""
+"""Image data: an .npz of arrays, a hub dataset or an image folder read into train / validation / test splits
+shaped for the model, with corrupted test copies and label noise (`load_npz`, `load_hub_or_folder`)."""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:
-    from .image import DataArguments, ModelArguments
-
 
 Images = tuple[torch.Tensor, np.ndarray]
 """Images (N, C, H, W) and their labels (as read, before they become class ids)."""
@@ -39,7 +34,7 @@ def _normalise(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Te
 
 
 def load_npz(
-    data: DataArguments, channels: int | None, size: int | None, seed: int
+    data: Any, channels: int | None, size: int | None, seed: int
 ) -> tuple[tuple[TensorImages, TensorImages, TensorImages], list[str], int, int, dict[str, Any]]:
     """Train / validation / test `TensorImages` from an .npz of uint8 arrays, class names, the images'
     own number of channels and size, and `extra`: `shifted` (corrupted copies of the test images,
@@ -47,8 +42,7 @@ def load_npz(
     from textmix.robustness import corrupt_images
 
     from ..checks import notice
-    from .common import shift_plan
-    from .contracts import classes_notice, fix_classes
+    from .contracts import classes_notice, fix_classes, shift_plan
 
     path = Path(data.npz_path)
     arrays, val_key = _read_npz(path, data)
@@ -98,7 +92,7 @@ def load_npz(
     return splits, list(classes.names), native_channels, x_train.shape[-1], extra
 
 
-def _read_npz(path: Path, data: DataArguments) -> tuple[dict[str, np.ndarray], str | None]:
+def _read_npz(path: Path, data: Any) -> tuple[dict[str, np.ndarray], str | None]:
     """The arrays of the .npz at `path` (no pickle) and the key of its validation images (None: none),
     once it has training images, labels for every image array, and test images or `--test_share`."""
     from .contracts import no_test_split
@@ -163,7 +157,7 @@ def _drop_hidden_images(raw: dict[str, Images], path: Path, drop: bool) -> dict[
     return dropped_unlabelled
 
 
-def _npz_splits(raw: dict[str, Images], val_key: str | None, data: DataArguments, seed: int, path: Path,
+def _npz_splits(raw: dict[str, Images], val_key: str | None, data: Any, seed: int, path: Path,
                 made: dict[str, str]) -> tuple[Images, Images, Images]:
     """(train, validation, test) images: the arrays given, else the test images carved from x_train by
     `--split_seed` (never from the validation images), then the validation images by `seed`; how each was
@@ -217,7 +211,7 @@ def _prepare_images(x: torch.Tensor, limit: int | None, scale: float, channels: 
     return _normalise(x, mean, std).contiguous()
 
 
-def noisy_labels(labels: torch.Tensor, data: DataArguments, num_classes: int) -> tuple[torch.Tensor, int]:
+def noisy_labels(labels: torch.Tensor, data: Any, num_classes: int) -> tuple[torch.Tensor, int]:
     """`labels` with `--label_noise` of them flipped to another class (seeded by `--split_seed`), and
     how many were flipped."""
     if not data.label_noise:
@@ -229,11 +223,11 @@ def noisy_labels(labels: torch.Tensor, data: DataArguments, num_classes: int) ->
 
 
 def load_hub_or_folder(
-    data: DataArguments, model_args: ModelArguments, seed: int, channels: int | None, size: int | None
+    data: Any, model_args: Any, seed: int, channels: int | None, size: int | None
 ) -> tuple[tuple[Any, Any, Any], list[str], int, int, dict[str, Any]]:
     """Train / validation / test datasets (PIL images, transformed on the fly), class names, channels, size,
     and `extra` as `load_npz` gives it."""
-    from .common import shift_plan
+    from .contracts import shift_plan
 
     ds, image_col, label_col, shown = _load_images_dataset(data)
     made: dict[str, str] = {}
@@ -277,7 +271,7 @@ def load_hub_or_folder(
     return splits, names, native_channels, native_size, extra
 
 
-def _load_images_dataset(data: DataArguments) -> tuple[Any, str, str, str]:
+def _load_images_dataset(data: Any) -> tuple[Any, str, str, str]:
     """The `DatasetDict` of `--dataset_name` or `--data_dir` (checked first: a folder of images), its image and
     label columns (given, or the first usual name), and the data's name as messages show it."""
     from datasets import load_dataset
@@ -295,7 +289,7 @@ def _load_images_dataset(data: DataArguments) -> tuple[Any, str, str, str]:
     return ds, image_col, label_col, Path(source).name if data.data_dir else source
 
 
-def _hub_splits(ds: Any, data: DataArguments, seed: int, shown: str, made: dict[str, str]) -> dict[str, Any]:
+def _hub_splits(ds: Any, data: Any, seed: int, shown: str, made: dict[str, str]) -> dict[str, Any]:
     """{train, validation, test}: the splits given, else the test split carved from train by `--split_seed`
     (never from the validation images), then the validation split by `seed`; how each was made goes into `made`."""
     from .contracts import carve_count, no_test_split
@@ -366,7 +360,7 @@ def _relabel(parts: dict[str, Any], label_col: str, feature_names: list[str] | N
     return classes
 
 
-def _processor_stats(model_args: ModelArguments, size: int | None) -> tuple[Any, Any, int | None]:
+def _processor_stats(model_args: Any, size: int | None) -> tuple[Any, Any, int | None]:
     """(mean, std, size) from the image processor of `--model_name_or_path` (None where there is none);
     `size` given wins."""
     processor_mean = processor_std = None

@@ -7,7 +7,8 @@ import json
 import pytest
 from conftest import shared_path
 
-from textmix.harness.glue import glue_task, load_files, load_glue
+from textmix.harness.data.glue import glue_task, load_glue
+from textmix.harness.data.tables import load_files
 
 OFFICIAL = {"cola": (8551, 1043), "sst2": (67349, 872), "mrpc": (3668, 408), "rte": (2490, 277),
             "stsb": (5749, 1500), "wnli": (635, 71)}
@@ -89,7 +90,7 @@ def test_csv_tsv_json_files(tmp_path):
 
 
 def test_the_problem_type_is_inferred_from_the_labels_or_given(tmp_path):
-    from textmix.harness.glue import read_files
+    from textmix.harness.data.tables import read_files
 
     def files(values, name="t"):
         lines = "\n".join(json.dumps({"text": f"t{i}", "label": v}) for i, v in enumerate(values))
@@ -124,7 +125,7 @@ def test_the_problem_type_is_inferred_from_the_labels_or_given(tmp_path):
 def test_a_dataset_folder_is_read_like_files_with_class_names_and_hidden_labels(tmp_path):
     from datasets import ClassLabel, Dataset
 
-    from textmix.harness.glue import read_dataset
+    from textmix.harness.data.tables import read_dataset
 
     folder = tmp_path / "ds"
     folder.mkdir()

@@ -16,20 +16,7 @@ from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from .recipes.contracts import unique_columns
-from .tables import (  # noqa: F401 - re-exported: the names this module had before `tables`
-    PROBLEM_TYPES,
-    LoadedFiles,
-    check_problem_type,
-    infer_problem_type,
-    load_files,
-    read_dataset,
-    read_files,
-    read_tables,
-    where_rows,
-)
-
-csv.field_size_limit(2**31 - 1)
+from .contracts import unique_columns
 
 
 @dataclass(frozen=True)
@@ -181,7 +168,7 @@ def load_glue(task_name: str, glue_dir: str | os.PathLike | None = None) -> Data
 
 def _shared_glue(folder: str) -> str | None:
     """`shared_dir()/data/glue` when it holds the task's folder (the default without --glue_dir)."""
-    from .paths import shared_dir
+    from ..paths import shared_dir
 
     glue = shared_dir() / "data" / "glue"
     return str(glue) if (glue / folder).is_dir() else None

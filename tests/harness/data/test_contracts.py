@@ -1,4 +1,4 @@
-"""The data contracts where data enters (textmix.harness.recipes.contracts): labels, inputs, splits.
+"""The data contracts where data enters (textmix.harness.data.contracts): labels, inputs, splits.
 
 Each case is one that trained or tested the wrong thing without an error before the contracts (issue 20).
 """
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from textmix.harness.checks import InputError
-from textmix.harness.recipes import contracts
-from textmix.harness.recipes.glue import DataArguments, load_data
+from textmix.harness.data import contracts, tokens
+from textmix.harness.data.text import load_data
+from textmix.harness.recipes.glue import DataArguments
 
 
 def write_csv(path, header, rows):
@@ -60,7 +61,7 @@ def test_a_nan_label_is_missing_in_regression_too_but_minus_one_is_a_value(tmp_p
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl"])
 def test_a_duplicated_column_is_an_error_naming_it(tmp_path, suffix):
-    from textmix.harness.tables import read_files
+    from textmix.harness.data.tables import read_files
 
     rows = [("a good film", "1", "0"), ("a bad film", "0", "1")] * 3
     for name in ("train", "test"):
@@ -76,8 +77,8 @@ def test_a_duplicated_column_is_an_error_naming_it(tmp_path, suffix):
 
 
 def test_a_duplicated_column_of_a_glue_tsv_or_ner_table_is_an_error_naming_it(tmp_path):
-    from textmix.harness.glue import GlueTask, read_glue_tsv
-    from textmix.harness.recipes.ner_data import _table_rows
+    from textmix.harness.data.glue import GlueTask, read_glue_tsv
+    from textmix.harness.data.tokens import _table_rows
 
     path = tmp_path / "train.tsv"
     path.write_text("sentence\tlabel\tlabel\ngood\t1\t0\n")
@@ -147,6 +148,7 @@ def test_a_validation_split_carved_from_training_rows_is_disjoint_from_them(tmp_
 
 # ----------------------------------------------------------------------------------------------- images
 
+from textmix.harness.data import images  # noqa: E402
 from textmix.harness.recipes import image as image_recipe  # noqa: E402
 
 
@@ -166,7 +168,7 @@ def digits(n, shape=(6, 6), dtype=np.uint8, classes=(0, 1, 2), seed=0):
 
 def load(path, seed=0, **kwargs):
     data = image_recipe.DataArguments(npz_path=str(path), image_mean=[0.0], image_std=[1.0], **kwargs)
-    return image_recipe.load_npz(data, None, None, seed)
+    return images.load_npz(data, None, None, seed)
 
 
 def test_float_images_in_zero_one_are_not_divided_again_and_channels_first_is_read_as_such(tmp_path):
@@ -232,7 +234,7 @@ def test_without_test_images_the_test_set_is_carved_on_request_never_the_validat
     assert marks(train) | marks(test) == set(range(40)) and not np.allclose(val.x.numpy()[:10], test.x.numpy()[:10])
     assert "carved from x_train" in extra["splits_made"]["test"] and extra["test_set"].startswith("images carved")
     (train, val, test), _, _, _, _ = load(npz(tmp_path, "nv.npz", x_train=xt, y_train=yt), test_share=8,
-                                          validation_share=0.25)
+                                          validation_split=0.25)
     assert not marks(train) & marks(test) and not marks(val) & marks(test) and not marks(train) & marks(val)
     assert len(test) == 8 and len(val) == 8 and len(train) == 24
 
@@ -248,19 +250,19 @@ def test_an_image_folder_without_split_folders_needs_a_carved_test_set(tmp_path)
             Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).save(folder / f"{k}.png")
     data = image_recipe.DataArguments(data_dir=str(tmp_path / "images"))
     with pytest.raises(InputError, match="has no test split.*--test_share"):
-        image_recipe.load_hub_or_folder(data, image_recipe.ModelArguments(), 0, None, 6)
-    data = image_recipe.DataArguments(data_dir=str(tmp_path / "images"), test_share=0.25, validation_share=0.25)
-    (train, val, test), names, _, _, extra = image_recipe.load_hub_or_folder(data, image_recipe.ModelArguments(), 0,
+        images.load_hub_or_folder(data, image_recipe.ModelArguments(), 0, None, 6)
+    data = image_recipe.DataArguments(data_dir=str(tmp_path / "images"), test_share=0.25, validation_split=0.25)
+    (train, val, test), names, _, _, extra = images.load_hub_or_folder(data, image_recipe.ModelArguments(), 0,
                                                                              None, 6)
     assert names == ["cat", "dog"] and (len(train), len(val), len(test)) == (9, 3, 4)
     assert set(extra["splits_made"]) == {"train", "validation", "test"}
 
 
-def test_shifted_images_are_seeded_by_the_corruption_seed_not_the_training_seed(tmp_path):
+def test_shifted_images_are_seeded_by_the_split_seed_not_the_training_seed(tmp_path):
     (xt, yt), (xs, ys) = digits(20), digits(10, seed=2)
     path = npz(tmp_path, x_train=xt, y_train=yt, x_test=xs, y_test=ys)
     kinds = {"shift_kinds": ["gaussian_noise", "occlusion"], "shift_severities": [3]}
-    copies = [load(path, seed=s, corruption_seed=c, **kinds)[4]["shifted"] for s, c in ((0, 0), (1, 0), (0, 1))]
+    copies = [load(path, seed=s, split_seed=c, **kinds)[4]["shifted"] for s, c in ((0, 0), (1, 0), (0, 1))]
     for kind in kinds["shift_kinds"]:
         first, other_seed, other_corruption = (c[kind][3].x for c in copies)
         assert torch_equal(first, other_seed)  # every method and seed sees the same corrupted copies
@@ -290,11 +292,11 @@ def test_a_tokenizer_without_pad_and_eos_fails_before_the_weights_load_with_a_hi
                intermediate_size=8).save_pretrained(folder)  # no weights: loading them would fail otherwise
     train = write_csv(tmp_path / "train.csv", "text,label", [f"good {i},pos" if i % 2 else f"bad {i},neg"
                                                              for i in range(8)])
-    model_args, data_args, training_args = glue.parse_args([
+    model_args, data_args, training_args = glue.RECIPE.parse_args([
         "--train_file", train, "--validation_file", train, "--model_name_or_path", str(folder),
         "--output_dir", str(tmp_path / "out"), "--report_to", "none", "--use_cpu", "--validation_split", "2"])
     with pytest.raises(InputError, match=r"neither a padding token nor an end-of-sequence token.*add_special_tokens"):
-        glue.run(model_args, data_args, training_args)
+        glue.RECIPE.run(model_args, data_args, training_args)
 
 
 @pytest.mark.parametrize("option,value", [("lora_dropout", 1.5), ("lora_dropout", -0.1), ("lora_alpha", 0.0),
@@ -304,7 +306,7 @@ def test_lora_options_out_of_range_are_errors_naming_the_option(option, value):
 
     for recipe in (glue, ner):
         with pytest.raises(ValueError, match=f"--{option} must"):
-            recipe.ModelArguments(lora_r=4, **{option: value})
+            recipe.RECIPE.model_arguments(lora_r=4, **{option: value})
 
 
 def conll(path, sentences):
@@ -320,10 +322,10 @@ def test_without_seqeval_entity_tags_fail_before_training_naming_the_install(tmp
     sentence = [("Paris", "B-loc"), ("is", "O"), ("big", "O")]
     files = {"train_file": conll(tmp_path / "train.conll", [sentence] * 4),
              "test_file": conll(tmp_path / "test.conll", [sentence])}
-    assert ner.load_data(ner.DataArguments(**files)).task_metric is None  # entity tags: entity F1
+    assert tokens.load_data(ner.DataArguments(**files)).task_metric is None  # entity tags: entity F1
     monkeypatch.setitem(sys.modules, "seqeval", None)  # as if it were not installed
     with pytest.raises(InputError, match=r"needs seqeval for entity F1: pip install 'textmix\[ner\]'"):
-        ner.load_data(ner.DataArguments(**files))
+        tokens.load_data(ner.DataArguments(**files))
 
 
 def test_tags_that_are_not_entities_are_scored_by_token_accuracy_and_said(tmp_path, capsys):
@@ -333,7 +335,7 @@ def test_tags_that_are_not_entities_are_scored_by_token_accuracy_and_said(tmp_pa
     sentence = [("dogs", "NNS"), ("bark", "VBP"), ("loudly", "RB")]
     files = {"train_file": conll(tmp_path / "train.conll", [sentence] * 4),
              "test_file": conll(tmp_path / "test.conll", [sentence])}
-    data = ner.load_data(ner.DataArguments(**files))
+    data = tokens.load_data(ner.DataArguments(**files))
     assert data.task_metric == "accuracy"  # not entity tags
     assert "are not entity tags" in capsys.readouterr().err
     assert task_metric({"problem_type": "token", "task_metric": "accuracy"}) == "accuracy"
@@ -358,13 +360,13 @@ def test_one_word_test_texts_get_the_notice_in_a_real_recipe_run(tmp_path, capsy
     `swap` copies of one-word test texts are the test set itself (same figures)."""
     from conftest import shared_path
 
-    from textmix.harness.recipes.glue import main
+    from textmix.harness.recipes.glue import RECIPE
 
     words = ["good", "bad", "great", "awful", "fine", "poor"]
     train = write_csv(tmp_path / "train.csv", "text,label",
                       [f"this is sentence {i} about {w},{i % 2}" for i, w in enumerate(words * 4)])
     test = write_csv(tmp_path / "test.csv", "text,label", [f"{w},{i % 2}" for i, w in enumerate(words)])
-    results = main(["--train_file", train, "--validation_file", test, "--shift_kinds", "swap", "typo",
+    results = RECIPE.main(["--train_file", train, "--validation_file", test, "--shift_kinds", "swap", "typo",
                     "--shift_severities", "5", "--model_name_or_path", str(shared_path("models", "bert-tiny")),
                     "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--validation_split", "6",
                     "--per_device_train_batch_size", "8", "--max_seq_length", "16", "--report_to", "none",
@@ -504,7 +506,7 @@ LABEL_VALUES = st.one_of(
 def test_the_label_contract_over_random_label_sets(train, test, drop_unseen):
     """Oracle: a loop over the rows with the contract's rules written out (missing = None, blank, NaN or -1;
     a class is the label's text, whole numbers as integers; the classes are the training split's)."""
-    from textmix.harness.glue import read_tables
+    from textmix.harness.data.tables import read_tables
 
     def missing(v):
         return v is None or (isinstance(v, str) and not v.strip()) or (not isinstance(v, str) and float(v) == -1) or (
@@ -546,7 +548,7 @@ def test_the_label_contract_over_random_label_sets(train, test, drop_unseen):
 
 @pytest.mark.parametrize("n,count", [(10, 0.2), (7, 3), (2, 0.5), (50, 0.1)])
 def test_the_ner_validation_carve_is_disjoint_from_the_sentences_trained_on(n, count):
-    from textmix.harness.recipes.ner import carve
+    from textmix.harness.data.tokens import carve
 
     held, kept = carve(n, count, seed=3)
     assert len(held) == max(1, min(int(round(count * n)) if count < 1 else int(count), n - 1))

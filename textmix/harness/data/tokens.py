@@ -1,6 +1,10 @@
-"""The NER recipe's data: CoNLL files, token tables and hub datasets read into sentences, and the splits of a
-run (`load_data`: validation carved or given, caps, tag noise, the tag set fixed by training). Used by
-`textmix.harness.recipes.ner`, which re-exports these names."""
+"""Token-tagging data: CoNLL files (`token<TAB>tag` per line, or whitespace-separated columns with the tag last;
+a sentence ends at a line that is empty or holds only whitespace; `-DOCSTART-` skipped), csv / json / jsonl
+files with a `tokens` and a `tags` column of lists, or a hub dataset with `tokens` and `ner_tags`, read into
+sentences, and the splits of a run (`load_data`: validation carved or given, caps, tag noise, the tag set
+fixed by training: an unseen tag of validation or test is an error naming it, or with
+`--drop_unseen_labels` its words are left unscored; an empty tag or `-1` is missing: neither trained on
+nor scored)."""
 
 from __future__ import annotations
 
@@ -9,21 +13,16 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..checks import InputError
 from .contracts import RecipeData, label_name, unique_columns, unique_keys
-
-if TYPE_CHECKING:
-    from .ner import DataArguments
 
 TABLE_SUFFIXES = (".csv", ".json", ".jsonl")
 """Files read as tables (a tokens and a tags column of lists); every other suffix is read as CoNLL."""
 
 Sentence = tuple[list[str], list[str | None]]
 """(words, tags) of one sentence; a tag of None is missing (the word is neither trained on nor scored)."""
-
-csv.field_size_limit(2**31 - 1)
 
 # ----------------------------------------------------------------------------------------------- reading
 
@@ -146,7 +145,7 @@ def read_table(path: str | Path, tokens_column: str = "tokens", tags_column: str
     return sentences
 
 
-def read_file(path: str | Path, data_args: DataArguments) -> list[Sentence]:
+def read_file(path: str | Path, data_args: Any) -> list[Sentence]:
     """The sentences of a data file, read by its suffix (`TABLE_SUFFIXES` as tables, else CoNLL)."""
     path = Path(path)
     if path.suffix.lower() in TABLE_SUFFIXES:
@@ -154,7 +153,7 @@ def read_file(path: str | Path, data_args: DataArguments) -> list[Sentence]:
     return read_conll(path)
 
 
-def read_hub(data_args: DataArguments, cache_dir: str | None = None) -> dict[str, list[Sentence]]:
+def read_hub(data_args: Any, cache_dir: str | None = None) -> dict[str, list[Sentence]]:
     """train / validation / test sentences of a hub dataset with a tokens column and a tags column (tag
     names, or ids of a `ClassLabel`, turned into names; -1, empty and None are missing tags: None)."""
     from datasets import load_dataset
@@ -215,7 +214,7 @@ def carve(n: int, count: float, seed: int) -> tuple[list[int], list[int]]:
     return sorted(int(i) for i in order[:k]), sorted(int(i) for i in order[k:])
 
 
-def _read_splits(data_args: DataArguments, cache_dir: str | None) -> tuple[dict[str, list[Sentence]], dict[str, str]]:
+def _read_splits(data_args: Any, cache_dir: str | None) -> tuple[dict[str, list[Sentence]], dict[str, str]]:
     """The sentences of each given split (hub dataset or files) and where each comes from."""
     if data_args.dataset_name:
         raw = read_hub(data_args, cache_dir)
@@ -236,7 +235,7 @@ def _read_splits(data_args: DataArguments, cache_dir: str | None) -> tuple[dict[
     return raw, sources
 
 
-def load_data(data_args: DataArguments, cache_dir: str | None = None) -> RecipeData:
+def load_data(data_args: Any, cache_dir: str | None = None) -> RecipeData:
     """The train / validation / test sentences of `data_args` and the tag list, under the label contract
     (`contracts.fix_classes`, one label per tagged word). Errors name the problem: a missing or empty
     file, a training split with fewer than two tags, a tag only the evaluation data has (unless
@@ -288,7 +287,7 @@ def load_data(data_args: DataArguments, cache_dir: str | None = None) -> RecipeD
                       dropped_unseen, task_metric=None if entities else "accuracy")
 
 
-def _given_splits(data_args: DataArguments, cache_dir: str | None) -> tuple[dict[str, list[Sentence]], dict[str, str]]:
+def _given_splits(data_args: Any, cache_dir: str | None) -> tuple[dict[str, list[Sentence]], dict[str, str]]:
     """{train, test (, validation)} sentences as given (validation data without test data is the test set,
     noticed) and where each comes from; an empty split or no data besides train is an `InputError`."""
     from ..checks import notice
@@ -323,7 +322,7 @@ def _untag_unseen(given: dict[str, list[Sentence]], sources: dict[str, str], dro
     return dict(classes.dropped_unseen)
 
 
-def _capped_splits(splits: dict[str, list[Sentence]], data_args: DataArguments,
+def _capped_splits(splits: dict[str, list[Sentence]], data_args: Any,
                    sources: dict[str, str]) -> dict[str, list[Sentence]]:
     """The first `--max_train_samples` / `--max_eval_samples` / `--max_predict_samples` sentences of each split;
     a capped training split with fewer than two tags, or a validation or test split with no tagged word, is an

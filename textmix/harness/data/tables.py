@@ -1,6 +1,6 @@
 """Text classification data from csv/tsv/json files and hub datasets, as `datasets` splits with uniform
 columns (`text_a`, optionally `text_b`, `label`): the labels under the data contracts
-(`textmix.harness.recipes.contracts`), the problem type given or inferred. GLUE itself: `textmix.harness.glue`."""
+(`textmix.harness.data.contracts`), the problem type given or inferred. GLUE itself: `textmix.harness.data.glue`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
-from .checks import did_you_mean
-from .recipes.contracts import (
+from ..checks import did_you_mean
+from .contracts import (
     choose_text_columns,
     class_name,
     fix_classes,
@@ -37,15 +37,8 @@ def check_problem_type(problem_type: str | None) -> None:
 
 
 def infer_problem_type(values: list[Any]) -> tuple[str, str]:
-    """(problem type, why) for labelled values when `--problem_type` is not given:
-
-    - any label a list (json) -> `multi_label`;
-    - every label a number and some not whole (0.1, 2.5, ...) -> `regression`;
-    - else (words, or whole numbers) -> `classification`.
-
-    So whole-number scores (1..5) are classes unless `--problem_type regression` says otherwise, and
-    probabilities are numbers unless `--problem_type classification` says otherwise.
-    """
+    """(problem type, why) of labelled values without `--problem_type`: any label a list -> `multi_label`; every
+    label a number and some not whole -> `regression`; else (words, whole numbers) -> `classification`."""
     if any(isinstance(v, list) for v in values):
         return "multi_label", "labels are lists"
     if values and all(is_number(v) for v in values):

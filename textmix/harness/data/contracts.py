@@ -1,22 +1,15 @@
-"""The data contracts every recipe (text, image, tokens) checks where its data enters.
+"""The data contracts every recipe (text, image, tokens) checks where its data enters, before a model loads.
 
-Small pure functions; the recipes call them right after reading their data, before a model is loaded.
-
-- **Labels** (`is_missing_label`, `class_name`, `label_name`, `fix_classes`, `classes_notice`; the same
-  for token tags, one label per word): the label set is fixed by the training split. A validation or
-  test label outside it is an error naming the values and the source (or, on request, its rows are
-  dropped and counted; a word's tag is then left unscored). `None`, empty or blank strings, NaN and
-  `-1` (a hidden test label, as GLUE and Kaggle exports write it) are "missing" everywhere, also
-  spelled as text (`"nan"`, `"-1.0"`, as pandas writes a float column). Labels
-  are whole numbers or names, never truncated: `1`, `1.0` and `" 1 "` are the class `1`; `Pos` and
-  `pos` are two classes (a case or space variant of a training class is named in the error).
-- **Inputs** (`unique_columns`, `unique_keys`, `choose_text_columns`, `image_layout`, `images_nchw`,
-  `npz_labels`): a column (or JSON key) named twice is an error naming it; which columns are read as
-  text is decided once and said; image arrays are scaled by their dtype and range (uint8 in 0-255, float in 0-1, anything else an error) and laid out `(N, H, W)`, `(N, H, W, C)` or
-  `(N, C, H, W)`, detected or refused, never guessed.
-- **Splits** (`no_test_split`): the test set is never the validation set; a source without a test
-  split is an error unless a share of the training data is carved for it. Recipes record how each
-  split was made in results.json (`splits_made`).
+- **Labels** (`is_missing_label`, `class_name`, `label_name`, `fix_classes`, `classes_notice`; tags alike,
+  one per word): the classes are fixed by the training split; a validation or test label outside them is an
+  error naming the values and the source (or, on request, its rows are dropped and counted). None, blank,
+  NaN and -1 (also as text: `"nan"`, `"-1.0"`) are missing everywhere; `1`, `1.0` and `" 1 "` are one class.
+- **Inputs** (`unique_columns`, `choose_text_columns`, `image_layout`, `images_nchw`, `npz_labels`): a column
+  named twice is an error; text columns are chosen once and said; image arrays are scaled by dtype and range
+  and laid out `(N, H, W)`, `(N, H, W, C)` or `(N, C, H, W)`, detected or refused, never guessed.
+- **Splits** (`no_test_split`, `carve_count`): the test set is never the validation set; how each split was
+  made goes to results.json (`splits_made`). **Shift and noise** (`check_shift`, `shift_plan`): the checks
+  of corrupted test sets and label noise.
 """
 
 from __future__ import annotations
@@ -29,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import InputError
+from ..checks import InputError, did_you_mean
 
 MISSING_LABEL = -1
 """The label value that means "no label" (besides empty and NaN), in files, .npz arrays and hub datasets."""
@@ -411,7 +404,7 @@ class RecipeData:
     """The data of a run as every recipe's `load_data` returns it: the splits, and how its labels are read."""
 
     splits: Mapping[str, Any]  # train, validation, test[...]: datasets (text, tokens) or TensorImages (image)
-    task: Any  # the GLUE task (`textmix.harness.glue.GlueTask`), or None
+    task: Any  # the GLUE task (`textmix.harness.data.glue.GlueTask`), or None
     num_labels: int
     problem_type: str  # classification, regression, multi_label or token
     reason: str  # "given", "that of GLUE task <name>", or why it was inferred from the labels
@@ -435,3 +428,57 @@ class RecipeData:
     def label2id(self) -> dict[str, int]:
         """Label name -> id."""
         return {name: i for i, name in enumerate(self.label_names or [])}
+
+
+# ----------------------------------------------------------------------------------------------- shift, noise
+
+
+def check_shift(kinds: Sequence[str] | None, severities: Sequence[int] | None, family: str) -> None:
+    """Raise `InputError` for shift kinds that are not of the shift `family` (a key of
+    `textmix.robustness.SHIFT_FAMILIES`: `text`, `image`) or severities outside 1-5."""
+    from textmix.robustness import SHIFT_FAMILIES
+
+    known = SHIFT_FAMILIES[family]
+    for kind in kinds or []:
+        if kind not in known:
+            other = [name for name, family_kinds in SHIFT_FAMILIES.items() if kind in family_kinds]
+            fit = f" ({kind} is a corruption of {other[0]} data)" if other else ""
+            raise InputError(f"shift kind {kind!r} does not exist for {family} data{fit}"
+                             f"{did_you_mean(str(kind), known)}; choose from {list(known)}.")
+    if severities is not None and not kinds:
+        raise InputError("shift severities are given but no shift kinds: give the kinds to corrupt the test set with.")
+    check_severities(severities)
+
+
+def check_severities(severities: Sequence[int] | None) -> None:
+    """Raise `InputError` for shift severities outside 1-5."""
+    from textmix.robustness import SEVERITIES
+
+    for severity in severities or []:
+        if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
+            raise InputError(f"shift severity {severity!r} is not one of {list(SEVERITIES)}.")
+
+
+def check_label_noise(rate: float) -> None:
+    """Raise `InputError` unless `rate` (a share of training labels to flip) is in [0, 1)."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) < 1.0:
+        raise InputError(f"label noise {rate!r} must be a share in [0, 1) of training labels to flip.")
+
+
+DEFAULT_SEVERITIES = (1, 3, 5)
+"""The severities of a shift when none are given."""
+
+
+def shift_plan(kinds: Sequence[str] | None, severities: Sequence[int] | None) -> list[tuple[str, int]]:
+    """The (kind, severity) pairs to test on: every kind at every severity (default `DEFAULT_SEVERITIES`)."""
+    return [(kind, int(sev)) for kind in kinds or [] for sev in (severities or DEFAULT_SEVERITIES)]
+
+
+def file_task_name(train_file: str) -> str:
+    """A task's name from its training file: the folder when the file is called train.* (or training.*), else
+    the file's stem (`reviews/train.csv` -> reviews, `reviews_train.csv` -> reviews_train)."""
+    from pathlib import Path
+
+    path = Path(train_file).resolve()
+    generic = path.stem.lower() in ("train", "training") and path.parent.name
+    return path.parent.name if generic else path.stem

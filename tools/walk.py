@@ -1,14 +1,17 @@
 """Count the stops of the walk of `textmix compare` from the grid to the report.
 
 Runs `textmix compare --preset smoke --methods none --seeds 0 --output_dir <a temporary folder>` (one small real
-run, about 20 s) in this process and records the call stack at six moments of the route a task takes:
+run, about 20 s) in this process and records the call stack at eight moments of the route a task takes:
 
-1. the task's data file is first read (the grid's checks, before any run);
-2. the run reads its data (inside the recipe's run);
-3. the recipe's training starts (the first call of `transformers.Trainer.train`; through `sys.setprofile`);
-4. the run's results.json is written;
-5. the report reads that results.json back;
-6. report.md is written.
+1. the grid's task mapping is parsed (the first call of a function of `textmix.harness.tasks` under `textmix
+   compare`);
+2. the runs are planned (the first `Run` made, `textmix.harness.compare.runs`);
+3. the task's data file is first read (the grid's checks, before any run);
+4. the run reads its data (inside the recipe's run);
+5. the recipe's training starts (the first call of `transformers.Trainer.train`; through `sys.setprofile`);
+6. the run's results.json is written;
+7. the report reads that results.json back;
+8. report.md is written.
 
 Files are seen through an audit hook (`open`, `os.rename`, `os.replace`; an atomic write counts at its rename).
 A stop is a distinct function of `textmix.harness` on any of those stacks, named by its qualified name (module +
@@ -29,6 +32,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from inspect import CO_OPTIMIZED
 from types import FrameType
 
 STACKS: dict[str, list[str]] = {}
@@ -56,15 +60,23 @@ def on_call(frame: FrameType, event: str, arg: object, every: bool = False) -> N
         return
     if every and (name := stop(frame)):
         RAN.setdefault(name, frame.f_globals["__name__"])
+    module = frame.f_globals.get("__name__")
+    if module == "textmix.harness.tasks" and frame.f_code.co_flags & CO_OPTIMIZED and PARSED not in STACKS:
+        chain = harness_chain(frame)  # a function's call (not a module or class body) on the grid's route
+        if "textmix.harness.cli._compare" in chain:
+            STACKS[PARSED] = chain
+    if frame.f_code.co_name == "__init__" and module == "textmix.harness.compare.runs" and PLANNED not in STACKS:
+        STACKS[PLANNED] = harness_chain(frame.f_back)
     if frame.f_code.co_name == "train" and frame.f_globals.get("__name__") == "transformers.trainer":
         STACKS.setdefault(TRAINING, harness_chain(frame))
         if not every:
             sys.setprofile(None)
 
 
-TRAINING = "3. training starts (transformers.Trainer.train)"
-MOMENTS = ("1. the task's data first read (checks)", "2. the run reads its data", TRAINING,
-           "4. results.json written", "5. the report reads results.json", "6. report.md written")
+TRAINING = "5. training starts (transformers.Trainer.train)"
+PARSED, PLANNED = "1. the grid's task mapping parsed", "2. the runs planned (a Run made)"
+MOMENTS = (PARSED, PLANNED, "3. the task's data first read (checks)", "4. the run reads its data", TRAINING,
+           "6. results.json written", "7. the report reads results.json", "8. report.md written")
 
 
 def _writing(event: str, args: tuple) -> str | None:
@@ -89,13 +101,13 @@ def on_audit(event: str, args: tuple) -> None:
     written, read = _writing(event, args), _reading(event, args)
     moment = None
     if read and read.endswith(".tsv") and os.sep + "glue" + os.sep in read:
-        moment = MOMENTS[1] if TRAINING in STACKS or MOMENTS[0] in STACKS and _in_run() else MOMENTS[0]
+        moment = MOMENTS[3] if TRAINING in STACKS or MOMENTS[2] in STACKS and _in_run() else MOMENTS[2]
     elif written and written.endswith("results.json") and os.sep + "runs" + os.sep in written:
-        moment = MOMENTS[3]
-    elif read and read.endswith("results.json") and MOMENTS[3] in STACKS:
-        moment = MOMENTS[4]
-    elif written and written.endswith("report.md"):
         moment = MOMENTS[5]
+    elif read and read.endswith("results.json") and MOMENTS[5] in STACKS:
+        moment = MOMENTS[6]
+    elif written and written.endswith("report.md"):
+        moment = MOMENTS[7]
     if moment is not None and moment not in STACKS:
         chain = harness_chain(sys._getframe(1))
         if chain:

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..checks import InputError
+import numpy as np
+
+from ..checks import InputError, notice
 from .contracts import RecipeData, label_name
 
 TABLE_SUFFIXES = (".csv", ".json", ".jsonl")
@@ -155,8 +157,6 @@ def without_tags(sentences: Sequence[Sentence], keep: Sequence[bool]) -> list[Se
 def carve(n: int, count: float, seed: int) -> tuple[list[int], list[int]]:
     """(validation indices, training indices) of `n` sentences: `count` (a share < 1 or a number >= 1, at
     least 1, leaving at least 1) drawn with `seed`, both lists in file order."""
-    import numpy as np
-
     k = int(round(count * n)) if count < 1 else int(count)
     k = max(1, min(k, n - 1))
     order = np.random.default_rng(seed).permutation(n)
@@ -188,11 +188,8 @@ def _read_splits(data_args: Any, cache_dir: str | None) -> tuple[dict[str, list[
 
 def load_data(data_args: Any, cache_dir: str | None = None) -> RecipeData:
     """The train / validation / test sentences of `data_args` and the tag list, under the label contract
-    (`contracts.fix_classes`, one label per tagged word). Errors name the problem: a missing or empty
-    file, a training split with fewer than two tags, a tag only the evaluation data has (unless
-    `--drop_unseen_labels`: its words are left unscored, counted), a validation or test split with no
-    tagged word. A notice lists the tags and their words per split."""
-    from ..checks import notice
+    (`contracts.fix_classes`, one label per tagged word; `--drop_unseen_labels` leaves an unseen tag's words
+    unscored, counted). Errors name the problem; a notice lists the tags and their words per split."""
     from .contracts import Classes, check_seqeval, classes_notice, entity_tags
 
     given, sources = _given_splits(data_args, cache_dir)
@@ -241,8 +238,6 @@ def load_data(data_args: Any, cache_dir: str | None = None) -> RecipeData:
 def _given_splits(data_args: Any, cache_dir: str | None) -> tuple[dict[str, list[Sentence]], dict[str, str]]:
     """{train, test (, validation)} sentences as given (validation data without test data is the test set,
     noticed) and where each comes from; an empty split or no data besides train is an `InputError`."""
-    from ..checks import notice
-
     raw, sources = _read_splits(data_args, cache_dir)
     for split, sentences in raw.items():
         if not sentences:
@@ -261,7 +256,6 @@ def _given_splits(data_args: Any, cache_dir: str | None) -> tuple[dict[str, list
 def _untag_unseen(given: dict[str, list[Sentence]], sources: dict[str, str], drop_unseen: bool) -> dict[str, int]:
     """The words per split whose tag the training data never shows (`contracts.fix_classes`: an `InputError`
     unless `drop_unseen`), their tags made missing in `given`, noticed."""
-    from ..checks import notice
     from .contracts import fix_classes
 
     classes = fix_classes({split: split_tags(sentences) for split, sentences in given.items()}, sources,
@@ -299,8 +293,6 @@ def with_tag_noise(sentences: list[Sentence], label_list: list[str], rate: float
                    ) -> tuple[list[Sentence], int]:
     """`sentences` with `rate` of their tagged words' tags flipped to another tag (`textmix.robustness.flip_labels`
     over all tagged words, seeded by `seed`; missing tags stay missing), and how many were flipped."""
-    import numpy as np
-
     from textmix.robustness import flip_labels
 
     index = {tag: i for i, tag in enumerate(label_list)}

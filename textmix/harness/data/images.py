@@ -269,8 +269,7 @@ def _load_images_dataset(data: Any) -> tuple[Any, str, str, str]:
 
     if data.data_dir:
         check_image_folder(data.data_dir)
-    if data.data_dir and not data.dataset_name:
-        data.dataset_name = "imagefolder"
+        data.dataset_name = data.dataset_name or "imagefolder"
     kwargs = {"data_dir": data.data_dir} if data.data_dir else {}
     ds = load_dataset(data.dataset_name, data.dataset_config_name, **kwargs)
     train = ds["train"]

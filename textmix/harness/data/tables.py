@@ -122,15 +122,12 @@ def read_dataset(dataset_name: str, dataset_config_name: str | None = None, trai
     files = {"train": f"{dataset_name}[{train_split}]", "test": f"{dataset_name}[{test_split}]"}
     raw: dict[str, list[tuple[str, dict]]] = {}
     for split, name in (("train", train_split), ("test", test_split)):
-        data = loaded[name]
-        feature = data.features.get(label_column)
-        rows = []
-        for i, row in enumerate(data, start=1):
-            if isinstance(feature, ClassLabel) and label_column in row:
+        feature = loaded[name].features.get(label_column)
+        raw[split] = [(f"row {i}", row) for i, row in enumerate(loaded[name], start=1)]
+        if isinstance(feature, ClassLabel):  # ids read as their names; -1 (a hidden label) as missing
+            for _, row in raw[split]:
                 value = row[label_column]
-                row = {**row, label_column: None if value is None or value < 0 else feature.int2str(value)}
-            rows.append((f"row {i}", row))
-        raw[split] = rows
+                row[label_column] = None if value is None or value < 0 else feature.int2str(value)
     return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, drop_unseen=drop_unseen)
 
 

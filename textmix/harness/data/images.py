@@ -312,15 +312,13 @@ def _drop_unlabelled_rows(parts: dict[str, Any], label_col: str, made: dict[str,
     """The images without a label (-1 or empty) per split, taken out of `parts` when `drop` (else an `InputError`)."""
     dropped_unlabelled: dict[str, int] = {}
     for split, part in parts.items():
-        values = part[label_col]
-        hidden = [i for i, v in enumerate(values) if is_missing_label(v)]
-        if hidden and not drop:
-            raise InputError(f"{made[split]}: {len(hidden)} image(s) without a label (-1 or empty): give them, or pass "
-                             "--drop_unlabelled to leave them out (counted).")
-        if hidden:
-            gone = set(hidden)
-            parts[split] = part.select([i for i in range(len(values)) if i not in gone])
-            dropped_unlabelled[split] = len(hidden)
+        kept = [i for i, v in enumerate(part[label_col]) if not is_missing_label(v)]
+        if len(kept) < len(part):
+            if not drop:
+                raise InputError(f"{made[split]}: {len(part) - len(kept)} image(s) without a label (-1 or empty): give "
+                                 "them, or pass --drop_unlabelled to leave them out (counted).")
+            parts[split] = part.select(kept)
+            dropped_unlabelled[split] = len(part) - len(kept)
     return dropped_unlabelled
 
 

@@ -281,9 +281,7 @@ def _datasets(raw: dict[str, list[tuple[str, dict]]], text_columns: list[str], l
     """The splits with columns `text_a` (, `text_b`) and `label` (`convert`ed)."""
     out = {}
     for split, rows in raw.items():
-        cols: dict[str, list] = {"text_a": [str(r[text_columns[0]]) for _, r in rows]}
-        if len(text_columns) == 2:
-            cols["text_b"] = [str(r[text_columns[1]]) for _, r in rows]
+        cols = {name: [str(r[c]) for _, r in rows] for name, c in zip(("text_a", "text_b"), text_columns, strict=False)}
         cols["label"] = [convert(r[label_column]) for _, r in rows]
         features = Features({**{k: Value("string") for k in cols if k != "label"}, "label": label_feature})
         out[split] = Dataset.from_dict(cols, features=features)

@@ -78,7 +78,6 @@ def test_a_duplicated_column_is_an_error_naming_it(tmp_path, suffix):
 
 def test_a_duplicated_column_of_a_glue_tsv_or_ner_table_is_an_error_naming_it(tmp_path):
     from textmix.harness.data.glue import GlueTask, read_glue_tsv
-    from textmix.harness.data.tokens import _table_rows
 
     path = tmp_path / "train.tsv"
     path.write_text("sentence\tlabel\tlabel\ngood\t1\t0\n")
@@ -88,11 +87,11 @@ def test_a_duplicated_column_of_a_glue_tsv_or_ner_table_is_an_error_naming_it(tm
     path = tmp_path / "ner.csv"
     path.write_text("tokens,tags,tags\nEU rejects,B-ORG O,O O\n")
     with pytest.raises(InputError, match=r"ner.csv: .*\['tags'\] more than once"):
-        _table_rows(path)
+        tokens.read_table(path)
     path = tmp_path / "ner.jsonl"
     path.write_text('{"tokens": ["EU"], "tags": ["B-ORG"], "tags": ["O"]}\n')
     with pytest.raises(InputError, match=r"\['tags'\] more than once"):
-        _table_rows(path)
+        tokens.read_table(path)
 
 
 def test_test_labels_never_seen_in_training_are_an_error_naming_them(tmp_path):

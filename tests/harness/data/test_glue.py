@@ -8,7 +8,7 @@ import pytest
 from conftest import shared_path
 
 from textmix.harness.data.glue import glue_task, load_glue
-from textmix.harness.data.tables import load_files
+from textmix.harness.data.tables import read_files
 
 OFFICIAL = {"cola": (8551, 1043), "sst2": (67349, 872), "mrpc": (3668, 408), "rte": (2490, 277),
             "stsb": (5749, 1500), "wnli": (635, 71)}
@@ -75,23 +75,21 @@ def test_tasks_not_in_shared_parse_from_their_layout(tmp_path):
 def test_csv_tsv_json_files(tmp_path):
     (tmp_path / "train.csv").write_text('text,label\n"good, very",pos\nbad,neg\nfine,pos\n', encoding="utf-8")
     (tmp_path / "dev.csv").write_text("text,label\nok,pos\n", encoding="utf-8")
-    data = load_files(str(tmp_path / "train.csv"), str(tmp_path / "dev.csv"))
+    data = read_files(str(tmp_path / "train.csv"), str(tmp_path / "dev.csv")).data
     assert data["train"].features["label"].names == ["neg", "pos"]
     assert data["train"]["label"] == [1, 0, 1] and data["train"][0]["text_a"] == "good, very"
     rows = [{"q": f"q{i}", "a": f"a{i}", "score": i / 7} for i in range(12)]
     (tmp_path / "t.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     (tmp_path / "d.json").write_text(json.dumps(rows[:3]), encoding="utf-8")
-    reg = load_files(str(tmp_path / "t.jsonl"), str(tmp_path / "d.json"), label_column="score")
+    reg = read_files(str(tmp_path / "t.jsonl"), str(tmp_path / "d.json"), label_column="score").data
     assert "text_b" in reg["train"].column_names and reg["train"].features["label"].dtype == "float32"
     (tmp_path / "t.tsv").write_text("sentence\ty\nx\t1\n", encoding="utf-8")
     with pytest.raises(ValueError, match="label column 'label' not in"):
-        load_files(str(tmp_path / "t.tsv"), str(tmp_path / "t.tsv"))
+        read_files(str(tmp_path / "t.tsv"), str(tmp_path / "t.tsv"))
 
 
 
 def test_the_problem_type_is_inferred_from_the_labels_or_given(tmp_path):
-    from textmix.harness.data.tables import read_files
-
     def files(values, name="t"):
         lines = "\n".join(json.dumps({"text": f"t{i}", "label": v}) for i, v in enumerate(values))
         (tmp_path / f"{name}.jsonl").write_text(lines, encoding="utf-8")

@@ -1,28 +1,29 @@
 """The data contracts every recipe (text, image, tokens) checks where its data enters, before a model loads.
 
-- **Labels** (`is_missing_label`, `class_name`, `label_name`, `fix_classes`, `classes_notice`; tags alike,
-  one per word): the classes are fixed by the training split; a validation or test label outside them is an
-  error naming the values and the source (or, on request, its rows are dropped and counted). None, blank,
-  NaN and -1 (also as text: `"nan"`, `"-1.0"`) are missing everywhere; `1`, `1.0` and `" 1 "` are one class.
-- **Inputs** (`unique_columns`, `choose_text_columns`, `image_layout`, `images_nchw`, `npz_labels`): a column
-  named twice is an error; text columns are chosen once and said; image arrays are scaled by dtype and range
-  and laid out `(N, H, W)`, `(N, H, W, C)` or `(N, C, H, W)`, detected or refused, never guessed.
+- **Labels** (`is_missing_label`, `label_name`, `fix_classes`, `classes_notice`; tags alike, one per word): the
+  training split fixes the classes; another split's label outside them is an error naming the values and the
+  source (or, on request, its rows are dropped and counted). None, blank, NaN and -1 (also as text: `"nan"`,
+  `"-1.0"`) are missing everywhere; `1`, `1.0` and `" 1 "` are one class.
+- **Inputs** (`unique_columns`, `choose_text_columns`, `images_nchw`, `npz_labels`): a column named twice is an
+  error; text columns are chosen once and said; image arrays are scaled by dtype and range and laid out
+  `(N, H, W)`, `(N, H, W, C)` or `(N, C, H, W)`, detected or refused, never guessed.
 - **Splits** (`no_test_split`, `carve_count`): the test set is never the validation set; how each split was
-  made goes to results.json (`splits_made`). **Shift and noise** (`check_shift`, `shift_plan`): the checks
-  of corrupted test sets and label noise.
+  made goes to results.json (`splits_made`). **Shift and noise**: `check_shift`, `shift_plan`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..checks import InputError, did_you_mean
+from ..checks import InputError, did_you_mean, notice
 
 MISSING_LABEL = -1
 """The label value that means "no label" (besides empty and NaN), in files, .npz arrays and hub datasets."""
@@ -102,14 +103,10 @@ def class_order(name: str) -> tuple:
 class Classes:
     """The classes of a run (fixed by the training split) and what `fix_classes` found."""
 
-    names: list[str]
-    """Class names in id order (sorted by `class_order`)."""
-    keep: dict[str, list[bool]]
-    """Per split: which rows stay (False: a label the training split never shows, dropped on request)."""
-    counts: dict[str, dict[str, int]]
-    """Per split: rows per class (kept rows)."""
-    dropped_unseen: dict[str, int] = field(default_factory=dict)
-    """Per split: rows dropped for a label the training split never shows."""
+    names: list[str]  # in id order (sorted by `class_order`)
+    keep: dict[str, list[bool]]  # per split: which rows stay (False: a label training never shows, on request)
+    counts: dict[str, dict[str, int]]  # per split: rows per class (kept rows)
+    dropped_unseen: dict[str, int] = field(default_factory=dict)  # per split: rows dropped for an unseen label
 
     @property
     def ids(self) -> dict[str, int]:
@@ -124,14 +121,10 @@ class Classes:
 
 def fix_classes(labels: Mapping[str, Sequence[str]], sources: Mapping[str, str], drop_unseen: bool = False,
                 option: str = "--drop_unseen_labels", train: str = "train", unit: str = "row") -> Classes:
-    """The label contract: the classes are the distinct names of `labels[train]` (class names, missing
-    labels already removed), in `class_order`; every other split's labels must be among them.
-
-    A split with labels the training split never shows is an `InputError` naming the values, how many
-    rows carry them and `sources[split]` (a case or space variant of a training class is pointed out),
-    unless `drop_unseen`: then those rows are marked in `keep` and counted in `dropped_unseen`.
-    Fewer than two training classes is an error. `unit`: what one label belongs to, in messages ("row";
-    "word" for token tags)."""
+    """The label contract: the classes are the distinct names of `labels[train]` (missing labels removed), in
+    `class_order`. Another split's label outside them is an `InputError` naming the values, their rows and
+    `sources[split]` (a case or space variant of a training class pointed out), unless `drop_unseen`: then its
+    rows are marked in `keep` and counted. Fewer than two training classes is an error. `unit`: "row" or "word"."""
     names = sorted(set(labels[train]), key=class_order)
     source = sources.get(train, train)
     if len(labels[train]) == 1:
@@ -225,10 +218,9 @@ def choose_text_columns(first: Mapping[str, Any], label_column: str, given: Sequ
     label, not numbers and not named like an identifier (`ID_COLUMNS`, `*_id`)."""
     if given:
         return list(given), "given (--text_columns)"
-    skipped = [c for c in first if c != label_column and isinstance(first[c], str) and not is_number(first[c])
-               and _looks_like_id(str(c))]
-    chosen = [c for c in first if c != label_column and isinstance(first[c], str) and not is_number(first[c])
-              and not _looks_like_id(str(c))][:2]
+    texts = [c for c in first if c != label_column and isinstance(first[c], str) and not is_number(first[c])]
+    skipped = [c for c in texts if _looks_like_id(str(c))]
+    chosen = [c for c in texts if c not in skipped][:2]
     how = "guessed: the first text columns that are not the label"
     if skipped:
         how += f" (skipped {skipped}: named like identifiers)"
@@ -350,8 +342,6 @@ def entity_tags(tags: Sequence[str]) -> bool:
 
 def check_seqeval(what: str) -> None:
     """Raise `InputError` naming the install when `seqeval` (entity F1) is missing; `what` says what needs it."""
-    import importlib.util
-
     if importlib.util.find_spec("seqeval") is None:
         raise InputError(f"{what} needs seqeval for entity F1: pip install 'textmix[ner]' (or pip install seqeval).")
 
@@ -374,8 +364,6 @@ def padding_token(tokenizer: Any, model: str) -> str | None:
 def mask_token(tokenizer: Any, kinds: Sequence[str] | None, model: str) -> str:
     """The token the `mask` shift writes: the tokenizer's mask token, else (with a notice) its unknown
     token; an `InputError` when `mask` is asked for and it has neither."""
-    from ..checks import notice
-
     if tokenizer.mask_token is not None:
         return str(tokenizer.mask_token)
     if "mask" not in (kinds or []):
@@ -418,11 +406,6 @@ class RecipeData:
     shifted: dict[str, dict[int, Any]] = field(default_factory=dict)  # corrupted test copies made while loading
     image_shape: tuple[int, int] | None = None  # images: (channels, side) as the model takes them
     task_metric: str | None = None  # the task metric when not the problem type's own (tags that are not entities)
-
-    @property
-    def regression(self) -> bool:
-        """Whether the labels are numbers to predict."""
-        return self.problem_type == "regression"
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -477,8 +460,6 @@ def shift_plan(kinds: Sequence[str] | None, severities: Sequence[int] | None) ->
 def file_task_name(train_file: str) -> str:
     """A task's name from its training file: the folder when the file is called train.* (or training.*), else
     the file's stem (`reviews/train.csv` -> reviews, `reviews_train.csv` -> reviews_train)."""
-    from pathlib import Path
-
     path = Path(train_file).resolve()
     generic = path.stem.lower() in ("train", "training") and path.parent.name
     return path.parent.name if generic else path.stem

@@ -31,6 +31,7 @@ class GlueTask:
     labels: tuple[str, ...] | None  # class names in the hub's order; None for regression
     test_files: dict[str, str] = field(default_factory=lambda: {"test": "dev.tsv"})
     header: tuple[str, ...] | None = None  # for files without a header row (CoLA)
+    hub_columns: tuple[str, str | None] | None = None  # the hub's text columns, where they differ (text_a, text_b)
     hub_splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "test": "validation"})
     metric: str = "accuracy"
 
@@ -49,13 +50,14 @@ GLUE_TASKS: dict[str, GlueTask] = {
         GlueTask("cola", "CoLA", "sentence", None, "label", ("unacceptable", "acceptable"),
                  header=("source", "label", "original_label", "sentence"), metric="matthews_correlation"),
         GlueTask("sst2", "SST-2", "sentence", None, "label", ("negative", "positive")),
-        GlueTask("mrpc", "MRPC", "#1 String", "#2 String", "Quality", ("not_equivalent", "equivalent"), metric="f1"),
+        GlueTask("mrpc", "MRPC", "#1 String", "#2 String", "Quality", ("not_equivalent", "equivalent"), metric="f1",
+                 hub_columns=("sentence1", "sentence2")),
         GlueTask("qqp", "QQP", "question1", "question2", "is_duplicate", ("not_duplicate", "duplicate"), metric="f1"),
         GlueTask("stsb", "STS-B", "sentence1", "sentence2", "score", None, metric="pearson"),
         GlueTask("mnli", "MNLI", "sentence1", "sentence2", "gold_label", ("entailment", "neutral", "contradiction"),
                  test_files={"test": "dev_matched.tsv", "test_mismatched": "dev_mismatched.tsv"},
                  hub_splits={"train": "train", "test": "validation_matched",
-                             "test_mismatched": "validation_mismatched"}),
+                             "test_mismatched": "validation_mismatched"}, hub_columns=("premise", "hypothesis")),
         GlueTask("qnli", "QNLI", "question", "sentence", "label", ("entailment", "not_entailment")),
         GlueTask("rte", "RTE", "sentence1", "sentence2", "label", ("entailment", "not_entailment")),
         GlueTask("wnli", "WNLI", "sentence1", "sentence2", "label", ("not_entailment", "entailment")),
@@ -66,19 +68,10 @@ _ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli"}
 
 def glue_task(name: str) -> GlueTask:
     """The `GlueTask` called `name` (case-insensitive; 'SST-2' and 'sst2' both work)."""
-    key = name.lower()
-    key = _ALIASES.get(key, key)
+    key = _ALIASES.get(name.lower(), name.lower())
     if key not in GLUE_TASKS:
         raise ValueError(f"unknown GLUE task {name!r}; choose from {sorted(GLUE_TASKS)}.")
     return GLUE_TASKS[key]
-
-
-def _features(task: GlueTask, pair: bool) -> Features:
-    cols = {"text_a": Value("string")}
-    if pair:
-        cols["text_b"] = Value("string")
-    cols["label"] = Value("float32") if task.is_regression else ClassLabel(names=list(task.labels))
-    return Features(cols)
 
 
 def _label_value(task: GlueTask, raw: str, path: Path, line: int) -> float | int:
@@ -97,18 +90,16 @@ def _label_value(task: GlueTask, raw: str, path: Path, line: int) -> float | int
     raise ValueError(f"{path}:{line}: label {raw!r} is not one of {task.labels} (or their indices).")
 
 
-def read_glue_tsv(task: GlueTask, path: Path, labelled: bool = True) -> Dataset:
+def read_glue_tsv(task: GlueTask, path: Path) -> Dataset:
     """One GLUE TSV file as a Dataset: tab-separated, no quoting, optional byte-order mark."""
-    columns: dict[str, list] = {"text_a": [], "label": []}
-    if task.text_b:
-        columns["text_b"] = []
+    columns: dict[str, list] = {"text_a": [], "label": [], **({"text_b": []} if task.text_b else {})}
     skipped = 0
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = list(task.header) if task.header else next(reader)
         unique_columns(header, str(path))
         index = {name: i for i, name in enumerate(header)}
-        wanted = [task.text_a] + ([task.text_b] if task.text_b else []) + ([task.label] if labelled else [])
+        wanted = [task.text_a] + ([task.text_b] if task.text_b else []) + [task.label]
         missing = [w for w in wanted if w not in index]
         if missing:
             raise ValueError(f"{path}: columns {missing} not found (header: {header}); is this the {task.folder} file?")
@@ -119,13 +110,12 @@ def read_glue_tsv(task: GlueTask, path: Path, labelled: bool = True) -> Dataset:
             columns["text_a"].append(row[index[task.text_a]])
             if task.text_b:
                 columns["text_b"].append(row[index[task.text_b]])
-            columns["label"].append(_label_value(task, row[index[task.label]], path, line) if labelled else -1)
+            columns["label"].append(_label_value(task, row[index[task.label]], path, line))
     if skipped:
         warnings.warn(f"{path}: skipped {skipped} malformed rows", stacklevel=2)
-    if not labelled:
-        columns.pop("label")
-        return Dataset.from_dict(columns)
-    return Dataset.from_dict(columns, features=_features(task, task.text_b is not None))
+    label = Value("float32") if task.is_regression else ClassLabel(names=list(task.labels))
+    return Dataset.from_dict(columns, features=Features({**{c: Value("string") for c in columns if c != "label"},
+                                                         "label": label}))
 
 
 def load_glue(task_name: str, glue_dir: str | os.PathLike | None = None) -> DatasetDict:
@@ -139,10 +129,8 @@ def load_glue(task_name: str, glue_dir: str | os.PathLike | None = None) -> Data
     if glue_dir:
         folder = Path(glue_dir) / task.folder
         if not folder.is_dir():
-            raise FileNotFoundError(
-                f"{folder} does not exist: --glue_dir must hold the task folders of GLUE's download script "
-                f"(CoLA, SST-2, MRPC, ...)."
-            )
+            raise FileNotFoundError(f"{folder} does not exist: --glue_dir must hold the task folders of GLUE's "
+                                    "download script (CoLA, SST-2, MRPC, ...).")
         files = {"train": "train.tsv", **task.test_files}
         return DatasetDict({split: read_glue_tsv(task, folder / name) for split, name in files.items()})
     from datasets import load_dataset
@@ -155,7 +143,7 @@ def load_glue(task_name: str, glue_dir: str | os.PathLike | None = None) -> Data
             "Offline, pass --glue_dir DIR (or set $GLUE_DIR) with the task folders of GLUE's download script "
             "(CoLA, SST-2, MRPC, ...)."
         ) from err
-    text_a, text_b = _hub_columns(task.name)
+    text_a, text_b = task.hub_columns or (task.text_a, task.text_b)
     out = {}
     for split, hub_split in task.hub_splits.items():
         ds = hub[hub_split].rename_column(text_a, "text_a")
@@ -172,11 +160,3 @@ def _shared_glue(folder: str) -> str | None:
 
     glue = shared_dir() / "data" / "glue"
     return str(glue) if (glue / folder).is_dir() else None
-
-
-def _hub_columns(name: str) -> tuple[str, str | None]:
-    return {
-        "cola": ("sentence", None), "sst2": ("sentence", None), "mrpc": ("sentence1", "sentence2"),
-        "qqp": ("question1", "question2"), "stsb": ("sentence1", "sentence2"), "mnli": ("premise", "hypothesis"),
-        "qnli": ("question", "sentence"), "rte": ("sentence1", "sentence2"), "wnli": ("sentence1", "sentence2"),
-    }[name]

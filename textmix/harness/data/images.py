@@ -10,6 +10,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checks import InputError, notice
+from .contracts import (
+    MISSING_LABEL,
+    carve_count,
+    class_name,
+    classes_notice,
+    fix_classes,
+    image_layout,
+    images_nchw,
+    is_missing_label,
+    no_test_split,
+    npz_labels,
+    shift_plan,
+)
+
 Images = tuple[torch.Tensor, np.ndarray]
 """Images (N, C, H, W) and their labels (as read, before they become class ids)."""
 
@@ -41,28 +56,23 @@ def load_npz(
     {kind: {severity: TensorImages}}), `label_noise_flipped` and `test_set` (what the test set is)."""
     from textmix.robustness import corrupt_images
 
-    from ..checks import notice
-    from .contracts import classes_notice, fix_classes, shift_plan
-
     path = Path(data.npz_path)
     arrays, val_key = _read_npz(path, data)
     raw, scale, layouts = _npz_images(arrays, val_key, path)
     dropped_unlabelled = _drop_hidden_images(raw, path, data.drop_unlabelled)
     made: dict[str, str] = {}
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _npz_splits(raw, val_key, data, seed, path, made)
-    classes = fix_classes({"train": [str(v) for v in y_train.tolist()], "validation": [str(v) for v in y_val.tolist()],
-                           "test": [str(v) for v in y_test.tolist()]},
+    parts = _npz_splits(raw, val_key, data, seed, path, made)
+    classes = fix_classes({split: [str(v) for v in y.tolist()] for split, (_, y) in parts.items()},
                           {"train": f"y_train of {path}", "validation": f"y{(val_key or '_train')[1:]} of {path}",
                            "test": f"y_test of {path}" if "x_test" in raw else f"the test images carved from {path}"},
                           data.drop_unseen_labels)
     notice(classes_notice(classes, ["train", "validation", "test"]))
-    if classes.dropped_unseen.get("validation"):
-        keep = torch.tensor(classes.keep["validation"])
-        x_val, y_val = x_val[keep], y_val[keep.numpy()]
-    if classes.dropped_unseen.get("test"):
-        keep = torch.tensor(classes.keep["test"])
-        x_test, y_test = x_test[keep], y_test[keep.numpy()]
-    y_train, y_val, y_test = (_class_ids(y, classes.ids) for y in (y_train, y_val, y_test))
+    for split, (x, y) in parts.items():
+        if classes.dropped_unseen.get(split):
+            keep = torch.tensor(classes.keep[split])
+            x, y = x[keep], y[keep.numpy()]
+        parts[split] = (x, torch.tensor([classes.ids[str(v)] for v in y.tolist()], dtype=torch.long))
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = parts.values()
     native_channels = x_train.shape[1]
     channels = channels or native_channels
     mnist_like = native_channels == 1  # grey digits: MNIST's statistics
@@ -95,8 +105,6 @@ def load_npz(
 def _read_npz(path: Path, data: Any) -> tuple[dict[str, np.ndarray], str | None]:
     """The arrays of the .npz at `path` (no pickle) and the key of its validation images (None: none),
     once it has training images, labels for every image array, and test images or `--test_share`."""
-    from .contracts import no_test_split
-
     if not path.is_file():
         raise FileNotFoundError(f"npz_path {path} {'is a folder' if path.is_dir() else 'does not exist'}: give an "
                                 ".npz with x_train, y_train, x_test, y_test.")
@@ -121,9 +129,6 @@ def _npz_images(
 ) -> tuple[dict[str, Images], float, dict[str, str]]:
     """{images key: (images (N, C, H, W), labels)} of the train, validation and test arrays there are, the
     scale of their pixels, and each array's layout; arrays of mixed dtypes or shapes are an `InputError`."""
-    from ..checks import InputError
-    from .contracts import image_layout, images_nchw, npz_labels
-
     keys = ["x_train"] + ([val_key] if val_key else []) + (["x_test"] if "x_test" in arrays else [])
     raw: dict[str, Images] = {}
     scales, layouts = set(), {}
@@ -142,9 +147,6 @@ def _npz_images(
 
 def _drop_hidden_images(raw: dict[str, Images], path: Path, drop: bool) -> dict[str, int]:
     """The images whose label is -1 (missing) per split, taken out of `raw` when `drop` (else an `InputError`)."""
-    from ..checks import InputError
-    from .contracts import MISSING_LABEL
-
     dropped_unlabelled: dict[str, int] = {}
     for key, (x, y) in list(raw.items()):
         hidden = y == MISSING_LABEL
@@ -158,43 +160,36 @@ def _drop_hidden_images(raw: dict[str, Images], path: Path, drop: bool) -> dict[
 
 
 def _npz_splits(raw: dict[str, Images], val_key: str | None, data: Any, seed: int, path: Path,
-                made: dict[str, str]) -> tuple[Images, Images, Images]:
-    """(train, validation, test) images: the arrays given, else the test images carved from x_train by
+                made: dict[str, str]) -> dict[str, Images]:
+    """{train, validation, test} images: the arrays given, else the test images carved from x_train by
     `--split_seed` (never from the validation images), then the validation images by `seed`; how each was
     made goes into `made`."""
-    from .contracts import carve_count
-
     name = path.name
     x_train, y_train = raw["x_train"]
     made["train"] = f"x_train/y_train of {name}"
     if "x_test" in raw:
-        x_test, y_test = raw["x_test"]
+        test = raw["x_test"]
         made["test"] = f"x_test/y_test of {name}"
     else:  # carved from train, never the validation images
         order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(data.split_seed))
         n_test = carve_count(x_train.shape[0], data.test_share, "test", str(path))
         held, kept = order[:n_test].sort().values, order[n_test:].sort().values
-        x_test, y_test = x_train[held], y_train[held.numpy()]
+        test = x_train[held], y_train[held.numpy()]
         x_train, y_train = x_train[kept], y_train[kept.numpy()]
         made["test"] = (f"{n_test} images carved from x_train of {name} (--test_share {data.test_share}, "
                         f"--split_seed {data.split_seed}), disjoint from train and validation")
     if val_key is not None:
-        x_val, y_val = raw[val_key]
+        validation = raw[val_key]
         made["validation"] = f"{val_key}/y{val_key[1:]} of {name}"
     else:
         order = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(seed))
         share = data.validation_split
         n_val = int(round(share * len(order))) if share < 1 else min(int(share), len(order) - 1)
-        x_val, y_val = x_train[order[:n_val]], y_train[order[:n_val].numpy()]
+        validation = x_train[order[:n_val]], y_train[order[:n_val].numpy()]
         x_train, y_train = x_train[order[n_val:]], y_train[order[n_val:].numpy()]
         made["validation"] = (f"{n_val} images carved from x_train of {name} (--validation_split "
                               f"{data.validation_split}), disjoint from train")
-    return (x_train, y_train), (x_val, y_val), (x_test, y_test)
-
-
-def _class_ids(y: np.ndarray, ids: dict[str, int]) -> torch.Tensor:
-    """The class ids (`ids` of the labels as strings) of labels `y`."""
-    return torch.tensor([ids[str(v)] for v in y.tolist()], dtype=torch.long)
+    return {"train": (x_train, y_train), "validation": validation, "test": test}
 
 
 def _prepare_images(x: torch.Tensor, limit: int | None, scale: float, channels: int, size: int, mean: list[float],
@@ -227,15 +222,11 @@ def load_hub_or_folder(
 ) -> tuple[tuple[Any, Any, Any], list[str], int, int, dict[str, Any]]:
     """Train / validation / test datasets (PIL images, transformed on the fly), class names, channels, size,
     and `extra` as `load_npz` gives it."""
-    from .contracts import shift_plan
-
     ds, image_col, label_col, shown = _load_images_dataset(data)
     made: dict[str, str] = {}
     parts = _hub_splits(ds, data, seed, shown, made)
-    feature = parts["train"].features[label_col]
-    feature_names = list(feature.names) if hasattr(feature, "names") else None
     dropped_unlabelled = _drop_unlabelled_rows(parts, label_col, made, data.drop_unlabelled)
-    classes = _relabel(parts, label_col, feature_names, made, data.drop_unseen_labels)
+    classes = _relabel(parts, label_col, made, data.drop_unseen_labels)
     train, validation, test = parts["train"], parts["validation"], parts["test"]
     names = list(classes.names)
     processor_mean, processor_std, size = _processor_stats(model_args, size)
@@ -278,8 +269,7 @@ def _load_images_dataset(data: Any) -> tuple[Any, str, str, str]:
 
     if data.data_dir:
         check_image_folder(data.data_dir)
-    if data.data_dir and not data.dataset_name:
-        data.dataset_name = "imagefolder"
+        data.dataset_name = data.dataset_name or "imagefolder"
     kwargs = {"data_dir": data.data_dir} if data.data_dir else {}
     ds = load_dataset(data.dataset_name, data.dataset_config_name, **kwargs)
     train = ds["train"]
@@ -292,8 +282,6 @@ def _load_images_dataset(data: Any) -> tuple[Any, str, str, str]:
 def _hub_splits(ds: Any, data: Any, seed: int, shown: str, made: dict[str, str]) -> dict[str, Any]:
     """{train, validation, test}: the splits given, else the test split carved from train by `--split_seed`
     (never from the validation images), then the validation split by `seed`; how each was made goes into `made`."""
-    from .contracts import carve_count, no_test_split
-
     train = ds["train"]
     val_name = next((s for s in ("validation", "val", "valid") if s in ds), None)
     made["train"] = f"the train split of {shown}"
@@ -309,7 +297,8 @@ def _hub_splits(ds: Any, data: Any, seed: int, shown: str, made: dict[str, str])
         made["test"] = (f"{n_test} images carved from the train split of {shown} (--test_share {data.test_share}, "
                         f"--split_seed {data.split_seed}), disjoint from train and validation")
     if val_name is None:
-        parts = train.train_test_split(test_size=_share_or_count(data.validation_split), seed=seed)
+        share = data.validation_split  # a share (< 1), or a number of images (`datasets`' test_size: an int)
+        parts = train.train_test_split(test_size=share if share < 1 else int(share), seed=seed)
         train, validation = parts["train"], parts["test"]
         made["validation"] = (f"{len(validation)} images carved from the train split of {shown} (--validation_split "
                               f"{data.validation_split}), disjoint from train")
@@ -321,30 +310,23 @@ def _hub_splits(ds: Any, data: Any, seed: int, shown: str, made: dict[str, str])
 
 def _drop_unlabelled_rows(parts: dict[str, Any], label_col: str, made: dict[str, str], drop: bool) -> dict[str, int]:
     """The images without a label (-1 or empty) per split, taken out of `parts` when `drop` (else an `InputError`)."""
-    from ..checks import InputError
-    from .contracts import is_missing_label
-
     dropped_unlabelled: dict[str, int] = {}
     for split, part in parts.items():
-        values = part[label_col]
-        hidden = [i for i, v in enumerate(values) if is_missing_label(v)]
-        if hidden and not drop:
-            raise InputError(f"{made[split]}: {len(hidden)} image(s) without a label (-1 or empty): give them, or pass "
-                             "--drop_unlabelled to leave them out (counted).")
-        if hidden:
-            gone = set(hidden)
-            parts[split] = part.select([i for i in range(len(values)) if i not in gone])
-            dropped_unlabelled[split] = len(hidden)
+        kept = [i for i, v in enumerate(part[label_col]) if not is_missing_label(v)]
+        if len(kept) < len(part):
+            if not drop:
+                raise InputError(f"{made[split]}: {len(part) - len(kept)} image(s) without a label (-1 or empty): give "
+                                 "them, or pass --drop_unlabelled to leave them out (counted).")
+            parts[split] = part.select(kept)
+            dropped_unlabelled[split] = len(part) - len(kept)
     return dropped_unlabelled
 
 
-def _relabel(parts: dict[str, Any], label_col: str, feature_names: list[str] | None, made: dict[str, str],
-             drop_unseen: bool) -> Any:
-    """The classes of the training split (`contracts.fix_classes`, with its notice), the labels of `parts`
-    made their class ids (rows of a class training never shows taken out with `drop_unseen`)."""
-    from ..checks import notice
-    from .contracts import class_name, classes_notice, fix_classes
-
+def _relabel(parts: dict[str, Any], label_col: str, made: dict[str, str], drop_unseen: bool) -> Any:
+    """The classes of the training split (`contracts.fix_classes`, with its notice; a `ClassLabel`'s ids read as
+    its names), the labels of `parts` made their class ids (rows of a class training never shows taken out with
+    `drop_unseen`)."""
+    feature_names = getattr(parts["train"].features[label_col], "names", None)
     def name_of(value: Any) -> str:
         return feature_names[int(value)] if feature_names else class_name(value)
 
@@ -394,11 +376,6 @@ def _image_transform(rows: dict, image_col: str, label_col: str, channels: int, 
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-def _share_or_count(value: float) -> float | int:
-    """A share (< 1) as it is, a number of images (>= 1) as an int (`datasets`' `test_size`)."""
-    return value if value < 1 else int(value)
 
 
 def check_image_folder(data_dir: str) -> None:

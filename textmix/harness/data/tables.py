@@ -14,7 +14,7 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
-from ..checks import did_you_mean
+from ..checks import InputError, did_you_mean
 from .contracts import (
     choose_text_columns,
     class_name,
@@ -79,51 +79,30 @@ def where_rows(where: list[str], limit: int = 10) -> str:
     return f"{kind}{'s' if len(where) > 1 else ''} {', '.join(numbers)}{more}"
 
 
-def read_files(
-    train_file: str,
-    test_file: str,
-    text_columns: list[str] | None = None,
-    label_column: str = "label",
-    problem_type: str | None = None,
-    drop_unlabelled: bool = False,
-    label_separator: str = ",",
-    validation_file: str | None = None,
-    drop_unseen: bool = False,
-) -> LoadedFiles:
+def read_files(train_file: str, test_file: str, text_columns: list[str] | None = None, label_column: str = "label",
+               problem_type: str | None = None, drop_unlabelled: bool = False, label_separator: str = ",",
+               validation_file: str | None = None, drop_unseen: bool = False) -> LoadedFiles:
     """Text classification (or regression) data from csv, tsv or json(l) files, with the columns of GLUE:
     splits `train`, `test` and, when `validation_file` is given, `validation`.
 
-    `text_columns`: one or two column names (default: the first one or two string columns that are
-    not the label). `problem_type` (`classification`, `regression`, `multi_label`; default: inferred
-    by `infer_problem_type`, and the reason kept in `reason`): classes are the sorted distinct labels
-    (whole numbers in numeric order); regression labels stay floats; multi-label labels are json
-    lists or strings split at `label_separator`, stored as 0/1 vectors over the sorted label names.
-    Rows whose label is missing (empty, NaN also as text, or -1 for classes: `contracts.is_missing_label`)
-    are an error naming them, or, with `drop_unlabelled`, left out (their locations in `dropped`). The classes
-    are those of the training file (`contracts.fix_classes`): a test or validation label it never shows
-    is an error, or with `drop_unseen` its rows are left out (counted in `dropped_unseen`). Fewer than
-    two classes is an error.
+    `text_columns`: one or two columns (default: `contracts.choose_text_columns`). `problem_type`: given, or
+    `infer_problem_type` (the reason in `reason`); multi-label labels are json lists or strings split at
+    `label_separator`, stored as 0/1 vectors over the training label names. Rows with a missing label
+    (`contracts.is_missing_label`; -1 is a number in regression) are an error, or left out with
+    `drop_unlabelled` (located in `dropped`); labels the training file never shows: `contracts.fix_classes`.
     """
     files = {"train": train_file, "test": test_file}
     if validation_file:
         files["validation"] = validation_file
-    raw = {split: _read_table(Path(file)) for split, file in files.items()}
+    raw = {split: read_records(Path(file)) for split, file in files.items()}
     return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, label_separator,
                        drop_unseen)
 
 
-def read_dataset(
-    dataset_name: str,
-    dataset_config_name: str | None = None,
-    train_split: str = "train",
-    test_split: str | None = None,
-    text_columns: list[str] | None = None,
-    label_column: str = "label",
-    problem_type: str | None = None,
-    drop_unlabelled: bool = False,
-    cache_dir: str | None = None,
-    drop_unseen: bool = False,
-) -> LoadedFiles:
+def read_dataset(dataset_name: str, dataset_config_name: str | None = None, train_split: str = "train",
+                 test_split: str | None = None, text_columns: list[str] | None = None, label_column: str = "label",
+                 problem_type: str | None = None, drop_unlabelled: bool = False, cache_dir: str | None = None,
+                 drop_unseen: bool = False) -> LoadedFiles:
     """`read_files` for a hub dataset (or a local folder of data files `datasets.load_dataset` reads):
     splits `train_split` and `test_split` (default: `test`, else `validation`). Class-label columns
     are read as their names; a label of -1 (a hidden test label) counts as missing."""
@@ -143,53 +122,34 @@ def read_dataset(
     files = {"train": f"{dataset_name}[{train_split}]", "test": f"{dataset_name}[{test_split}]"}
     raw: dict[str, list[tuple[str, dict]]] = {}
     for split, name in (("train", train_split), ("test", test_split)):
-        data = loaded[name]
-        feature = data.features.get(label_column)
-        rows = []
-        for i, row in enumerate(data, start=1):
-            if isinstance(feature, ClassLabel) and label_column in row:
+        feature = loaded[name].features.get(label_column)
+        raw[split] = [(f"row {i}", row) for i, row in enumerate(loaded[name], start=1)]
+        if isinstance(feature, ClassLabel):  # ids read as their names; -1 (a hidden label) as missing
+            for _, row in raw[split]:
                 value = row[label_column]
-                row = {**row, label_column: None if value is None or value < 0 else feature.int2str(value)}
-            rows.append((f"row {i}", row))
-        raw[split] = rows
+                row[label_column] = None if value is None or value < 0 else feature.int2str(value)
     return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, drop_unseen=drop_unseen)
 
 
-def read_tables(
-    raw: dict[str, list[tuple[str, dict]]],
-    files: dict[str, str],
-    text_columns: list[str] | None = None,
-    label_column: str = "label",
-    problem_type: str | None = None,
-    drop_unlabelled: bool = False,
-    label_separator: str = ",",
-    drop_unseen: bool = False,
-) -> LoadedFiles:
+def read_tables(raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], text_columns: list[str] | None = None,
+                label_column: str = "label", problem_type: str | None = None, drop_unlabelled: bool = False,
+                label_separator: str = ",", drop_unseen: bool = False) -> LoadedFiles:
     """The data of `read_files` from rows already read: `raw` maps each split to its (location, row)
     records, `files` each split to the source named in errors. Rows left out are left out of `raw` too."""
     check_problem_type(problem_type)
     text_columns, how = _check_columns(raw, files, text_columns, label_column)
     present = [row[label_column] for rows in raw.values() for _, row in rows
                if not is_blank_label(row.get(label_column))]
-    if problem_type is None:
-        problem_type, reason = infer_problem_type(present)
-    else:
-        reason = "given"
+    problem_type, reason = infer_problem_type(present) if problem_type is None else (problem_type, "given")
     dropped = _drop_unlabelled(raw, files, label_column, problem_type, drop_unlabelled)
     labels = _LABEL_READERS[problem_type](raw, files, label_column, label_separator, drop_unseen)
-    names = labels.names
-    if names is not None and len(names) < 2:
-        which = f"only one class ({names[0]!r})" if names else "no labels at all"
-        raise ValueError(f"the labels of {files['train']} and {files['test']} have {which}: a classifier needs at "
-                         "least two. Check --label_column, or use --problem_type regression for numbers.")
-    data = _datasets(raw, text_columns, label_column, labels.convert, _label_feature(problem_type, names))
-    return LoadedFiles(data, problem_type, reason, names, dropped, dict(files), list(text_columns), how,
+    data = _datasets(raw, text_columns, label_column, labels.convert, _label_feature(problem_type, labels.names))
+    return LoadedFiles(data, problem_type, reason, labels.names, dropped, dict(files), list(text_columns), how,
                        labels.dropped_unseen, labels.counts)
 
 
-def _check_columns(
-    raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], text_columns: list[str] | None, label_column: str
-) -> tuple[list[str], str]:
+def _check_columns(raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], text_columns: list[str] | None,
+                   label_column: str) -> tuple[list[str], str]:
     """(text columns, how they were chosen) once every split has rows, the label and text columns, and
     text in every row; else a `ValueError` naming the file and the fix."""
     for split, rows in raw.items():
@@ -217,10 +177,8 @@ def _check_columns(
     return text_columns, how
 
 
-def _drop_unlabelled(
-    raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], label_column: str, problem_type: str,
-    drop_unlabelled: bool,
-) -> dict[str, list[str]]:
+def _drop_unlabelled(raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], label_column: str,
+                     problem_type: str, drop_unlabelled: bool) -> dict[str, list[str]]:
     """The locations of the rows without a label per split, those rows taken out of `raw` with
     `drop_unlabelled` (else a `ValueError` naming them). -1 is a hidden label, except in regression."""
 
@@ -271,7 +229,7 @@ def _multi_label_labels(raw: dict[str, list[tuple[str, dict]]], files: dict[str,
 
     def tokens(v: Any) -> list[str]:
         items = v if isinstance(v, list) else str(v).split(label_separator)
-        return [_class_name(t) for t in items if str(t).strip()]
+        return [str(t).strip() for t in items if str(t).strip()]
 
     per_split = {split: [t for _, row in rows for t in tokens(row[label_column])] for split, rows in raw.items()}
     names = fix_classes(per_split, files).names  # every label the test data uses is one training shows
@@ -323,67 +281,45 @@ def _datasets(raw: dict[str, list[tuple[str, dict]]], text_columns: list[str], l
     """The splits with columns `text_a` (, `text_b`) and `label` (`convert`ed)."""
     out = {}
     for split, rows in raw.items():
-        cols: dict[str, list] = {"text_a": [str(r[text_columns[0]]) for _, r in rows]}
-        if len(text_columns) == 2:
-            cols["text_b"] = [str(r[text_columns[1]]) for _, r in rows]
+        cols = {name: [str(r[c]) for _, r in rows] for name, c in zip(("text_a", "text_b"), text_columns, strict=False)}
         cols["label"] = [convert(r[label_column]) for _, r in rows]
         features = Features({**{k: Value("string") for k in cols if k != "label"}, "label": label_feature})
         out[split] = Dataset.from_dict(cols, features=features)
     return DatasetDict(out)
 
 
-def load_files(
-    train_file: str,
-    test_file: str,
-    text_columns: list[str] | None = None,
-    label_column: str = "label",
-    regression: bool | None = None,
-    problem_type: str | None = None,
-    drop_unlabelled: bool = False,
-) -> DatasetDict:
-    """The `DatasetDict` of `read_files` (`regression=True/False` is `problem_type` regression/classification)."""
-    if regression is not None and problem_type is None:
-        problem_type = "regression" if regression else "classification"
-    return read_files(train_file, test_file, text_columns, label_column, problem_type, drop_unlabelled).data
-
-
-def _class_name(v: Any) -> str:
-    return str(v).strip()
-
-
-def _read_table(path: Path) -> list[tuple[str, dict]]:
-    """(location, row) of every record: 'line N' in csv/tsv/jsonl files, 'item N' in a json array."""
+def read_records(path: Path) -> list[tuple[str, dict]]:
+    """(location, row) of every record of a csv, tsv, json or jsonl file: 'line N', or 'item N' in a json array.
+    A column or key named twice, a line that is not JSON or a record that is not an object is an `InputError`."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist." if not path.exists() else f"{path} is not a file.")
     suffix = path.suffix.lower()
-    if suffix in (".json", ".jsonl"):
-        text = path.read_text(encoding="utf-8")
-        if suffix == ".json" and text.lstrip().startswith("["):
-            try:
-                records = [(f"item {i}", r) for i, r in
-                           enumerate(json.loads(text, object_pairs_hook=unique_keys), start=1)]
-            except ValueError as err:
-                raise ValueError(f"{path}: {err}.") from None
-        else:
-            records = []
-            for i, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    try:
-                        records.append((f"line {i}", json.loads(line, object_pairs_hook=unique_keys)))
-                    except json.JSONDecodeError as err:
-                        raise ValueError(f"{path}: line {i} is not JSON ({err.msg}).") from None
-                    except ValueError as err:
-                        raise ValueError(f"{path}: line {i}: {err}.") from None
-        bad = [where for where, r in records if not isinstance(r, dict)]
-        if bad:
-            raise ValueError(f"{path}: records must be objects with named fields ({where_rows(bad)} are not).")
-        return records
-    if suffix not in (".csv", ".tsv"):
+    if suffix in (".csv", ".tsv"):
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f, **({"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}))
+            unique_columns(reader.fieldnames or [], str(path))
+            return [(f"line {reader.line_num}", row) for row in reader]
+    if suffix not in (".json", ".jsonl"):
         raise ValueError(f"{path}: use a .csv, .tsv, .json or .jsonl file.")
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        if suffix == ".tsv":
-            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        else:
-            reader = csv.DictReader(f)
-        unique_columns(reader.fieldnames or [], str(path))
-        return [(f"line {reader.line_num}", row) for row in reader]
+    text = path.read_text(encoding="utf-8-sig")
+    records = []
+    if suffix == ".json" and text.lstrip().startswith("["):
+        try:
+            records = [(f"item {i}", r) for i, r in enumerate(json.loads(text, object_pairs_hook=unique_keys), start=1)]
+        except ValueError as err:
+            raise InputError(f"{path}: {err}.") from None
+    else:
+        for i, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append((f"line {i}", json.loads(line, object_pairs_hook=unique_keys)))
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}: line {i} is not JSON ({err.msg}): give one object per line (JSON lines) "
+                                 "or one list of objects.") from None
+            except ValueError as err:
+                raise InputError(f"{path}: line {i}: {err}.") from None
+    bad = [where for where, r in records if not isinstance(r, dict)]
+    if bad:
+        raise InputError(f"{path}: records must be objects with named fields ({where_rows(bad)} are not).")
+    return records

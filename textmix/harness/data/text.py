@@ -7,7 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .contracts import RecipeData
+from ..checks import notice
+from .contracts import Classes, RecipeData, classes_notice, shift_plan
 
 
 def load_data(data_args: Any) -> RecipeData:
@@ -62,7 +63,6 @@ def _read_glue(data_args: Any) -> tuple[RecipeData, str, str]:
 def _read_tables(data_args: Any) -> tuple[RecipeData, str, str]:
     """As `_read_glue`, of `--dataset_name` or of the files (`textmix.harness.data.tables`), with notices of the
     rows dropped, the text columns and the classes."""
-    from ..checks import notice
     from .tables import read_dataset, read_files, where_rows
 
     if data_args.dataset_name:
@@ -91,8 +91,6 @@ def _read_tables(data_args: Any) -> tuple[RecipeData, str, str]:
     inputs = {"text_columns": list(loaded.text_columns), "how": loaded.text_columns_how}
     notice(f"text read from column(s) {inputs['text_columns']} of {source} ({loaded.text_columns_how})")
     if loaded.class_counts:
-        from .contracts import Classes, classes_notice
-
         notice(classes_notice(Classes(label_names, {}, loaded.class_counts)))
     made = {split: str(loaded.sources.get(split, files[split])) for split in loaded.data}
     read = RecipeData(loaded.data, None, 1 if problem_type == "regression" else len(loaded.names), problem_type,
@@ -118,8 +116,8 @@ def _split_train(data: Any, data_args: Any, source: str, made: dict[str, str]) -
             raise ValueError(f"{source} has {len(train)} row{'s' if len(train) != 1 else ''}: too few to hold out a "
                              "validation split and keep rows to train on (at least 2 are needed; many more to "
                              "learn).")
-        n_val = data_args.validation_split
-        n_val = int(round(n_val * len(train))) if n_val < 1 else int(n_val)
+        share = data_args.validation_split
+        n_val = int(round(share * len(train))) if share < 1 else int(share)
         if data_args.max_eval_samples is not None:
             n_val = min(n_val, data_args.max_eval_samples)
         n_val = max(1, min(n_val, len(train) - 1))
@@ -151,8 +149,6 @@ def shifted_tests(test: Any, data_args: Any, mask_token: str) -> dict[str, dict[
     `--shift_severities` (`textmix.robustness.corrupt_text` on every text column, seeded by
     `--split_seed`: the same copies for every method and seed); labels untouched."""
     from textmix.robustness import corrupt_text
-
-    from .contracts import shift_plan
 
     out: dict[str, dict[int, Any]] = {}
     columns = [c for c in ("text_a", "text_b") if c in test.column_names]

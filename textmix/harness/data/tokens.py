@@ -1,22 +1,19 @@
-"""Token-tagging data: CoNLL files (`token<TAB>tag` per line, or whitespace-separated columns with the tag last;
-a sentence ends at a line that is empty or holds only whitespace; `-DOCSTART-` skipped), csv / json / jsonl
-files with a `tokens` and a `tags` column of lists, or a hub dataset with `tokens` and `ner_tags`, read into
-sentences, and the splits of a run (`load_data`: validation carved or given, caps, tag noise, the tag set
-fixed by training: an unseen tag of validation or test is an error naming it, or with
-`--drop_unseen_labels` its words are left unscored; an empty tag or `-1` is missing: neither trained on
-nor scored)."""
+"""Token-tagging data: CoNLL files (`read_conll`), csv / json / jsonl tables with a tokens and a tags column of lists
+(`read_table`) or a hub dataset (`read_hub`) read into sentences, and the splits of a run (`load_data`) under the
+label contract, one label per tagged word: an empty tag or `-1` is missing (neither trained on nor scored)."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..checks import InputError
-from .contracts import RecipeData, label_name, unique_columns, unique_keys
+import numpy as np
+
+from ..checks import InputError, notice
+from .contracts import RecipeData, label_name
 
 TABLE_SUFFIXES = (".csv", ".json", ".jsonl")
 """Files read as tables (a tokens and a tags column of lists); every other suffix is read as CoNLL."""
@@ -74,66 +71,29 @@ def _as_list(value: Any, column: str, where: str) -> list[Any]:
     return list(value)
 
 
-def _table_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(where, row) of a csv, json (a list of objects, or JSON lines) or jsonl file."""
-    if path.suffix == ".csv":
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            unique_columns(reader.fieldnames or [], str(path))
-            return [(f"{path}, line {reader.line_num}", row) for row in reader]
-    text = path.read_text(encoding="utf-8-sig")
-    if path.suffix == ".json" and text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text, object_pairs_hook=unique_keys)
-        except ValueError as err:
-            raise InputError(f"{path} is not valid JSON ({err}).") from None
-        if not all(isinstance(r, dict) for r in rows):
-            raise InputError(f"{path}: expected a list of objects with tokens and tags.")
-        return [(f"{path}, row {i + 1}", row) for i, row in enumerate(rows)]
-    out = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line, object_pairs_hook=unique_keys)
-        except ValueError as err:
-            raise InputError(f"{path}, line {number} is not valid JSON ({err}): expected one object per line "
-                             "(JSON lines) or one list of objects.") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}, line {number}: expected an object with tokens and tags.")
-        out.append((f"{path}, line {number}", row))
-    return out
-
-
-def _tags_column(columns: Sequence[str], tags_column: str | None, where: str) -> str:
-    if tags_column:
-        if tags_column not in columns:
-            raise InputError(f"tags column {tags_column!r} not in {where} (columns: {list(columns)}); set "
-                             "--tags_column.")
-        return tags_column
-    found = next((c for c in ("tags", "ner_tags") if c in columns), None)
-    if found is None:
-        raise InputError(f"{where} has no tags or ner_tags column (columns: {list(columns)}); set --tags_column.")
-    return found
-
-
-def _check_tokens_column(columns: Sequence[str], tokens_column: str, where: str) -> None:
+def _tags_column(columns: Sequence[str], tokens_column: str, tags_column: str | None, where: str) -> str:
+    """The tags column of a table with `columns` (given, else `tags` or `ner_tags`), once it has `tokens_column`."""
     if tokens_column not in columns:
         raise InputError(f"tokens column {tokens_column!r} not in {where} (columns: {list(columns)}); set "
                          "--tokens_column.")
+    if tags_column and tags_column not in columns:
+        raise InputError(f"tags column {tags_column!r} not in {where} (columns: {list(columns)}); set --tags_column.")
+    found = tags_column or next((c for c in ("tags", "ner_tags") if c in columns), None)
+    if found is None:
+        raise InputError(f"{where} has no tags or ner_tags column (columns: {list(columns)}); set --tags_column.")
+    return found
 
 
 def read_table(path: str | Path, tokens_column: str = "tokens", tags_column: str | None = None) -> list[Sentence]:
     """The sentences of a csv / json / jsonl file with a column of words and one of tags (lists; in csv a
     JSON list or whitespace-separated). Rows with no word are skipped; a row whose words and tags differ in
     number is an error naming it. A tag that is empty, null or -1 is missing (None)."""
-    path = Path(path)
-    rows = _table_rows(path)
+    from .tables import read_records
+
+    rows = [(f"{path}, {where}", row) for where, row in read_records(Path(path))]
     if not rows:
         return []
-    columns = list(rows[0][1])
-    _check_tokens_column(columns, tokens_column, str(path))
-    tags_column = _tags_column(columns, tags_column, str(path))
+    tags_column = _tags_column(list(rows[0][1]), tokens_column, tags_column, str(path))
     sentences = []
     for where, row in rows:
         words = [str(w) for w in _as_list(row.get(tokens_column), tokens_column, where)]
@@ -143,14 +103,6 @@ def read_table(path: str | Path, tokens_column: str = "tokens", tags_column: str
         if words:
             sentences.append((words, tags))
     return sentences
-
-
-def read_file(path: str | Path, data_args: Any) -> list[Sentence]:
-    """The sentences of a data file, read by its suffix (`TABLE_SUFFIXES` as tables, else CoNLL)."""
-    path = Path(path)
-    if path.suffix.lower() in TABLE_SUFFIXES:
-        return read_table(path, data_args.tokens_column, data_args.tags_column)
-    return read_conll(path)
 
 
 def read_hub(data_args: Any, cache_dir: str | None = None) -> dict[str, list[Sentence]]:
@@ -169,8 +121,7 @@ def read_hub(data_args: Any, cache_dir: str | None = None) -> dict[str, list[Sen
             continue
         part = ds[name]
         where = f"{data_args.dataset_name}[{name}]"
-        _check_tokens_column(part.column_names, data_args.tokens_column, where)
-        tags_column = _tags_column(part.column_names, data_args.tags_column, where)
+        tags_column = _tags_column(part.column_names, data_args.tokens_column, data_args.tags_column, where)
         inner = getattr(part.features[tags_column], "feature", None)
         names_of = getattr(inner, "names", None)
         out[split] = [
@@ -206,8 +157,6 @@ def without_tags(sentences: Sequence[Sentence], keep: Sequence[bool]) -> list[Se
 def carve(n: int, count: float, seed: int) -> tuple[list[int], list[int]]:
     """(validation indices, training indices) of `n` sentences: `count` (a share < 1 or a number >= 1, at
     least 1, leaving at least 1) drawn with `seed`, both lists in file order."""
-    import numpy as np
-
     k = int(round(count * n)) if count < 1 else int(count)
     k = max(1, min(k, n - 1))
     order = np.random.default_rng(seed).permutation(n)
@@ -231,17 +180,16 @@ def _read_splits(data_args: Any, cache_dir: str | None) -> tuple[dict[str, list[
                 what = "a folder, not a file" if path.is_dir() else "does not exist"
                 raise FileNotFoundError(f"--{split}_file {file} {what}: give a CoNLL (token<TAB>tag per line), "
                                         ".csv, .json or .jsonl file.")
-            raw[split], sources[split] = read_file(path, data_args), str(file)
+            tables = path.suffix.lower() in TABLE_SUFFIXES
+            sentences = read_table(path, data_args.tokens_column, data_args.tags_column) if tables else read_conll(path)
+            raw[split], sources[split] = sentences, str(file)
     return raw, sources
 
 
 def load_data(data_args: Any, cache_dir: str | None = None) -> RecipeData:
     """The train / validation / test sentences of `data_args` and the tag list, under the label contract
-    (`contracts.fix_classes`, one label per tagged word). Errors name the problem: a missing or empty
-    file, a training split with fewer than two tags, a tag only the evaluation data has (unless
-    `--drop_unseen_labels`: its words are left unscored, counted), a validation or test split with no
-    tagged word. A notice lists the tags and their words per split."""
-    from ..checks import notice
+    (`contracts.fix_classes`, one label per tagged word; `--drop_unseen_labels` leaves an unseen tag's words
+    unscored, counted). Errors name the problem; a notice lists the tags and their words per split."""
     from .contracts import Classes, check_seqeval, classes_notice, entity_tags
 
     given, sources = _given_splits(data_args, cache_dir)
@@ -290,8 +238,6 @@ def load_data(data_args: Any, cache_dir: str | None = None) -> RecipeData:
 def _given_splits(data_args: Any, cache_dir: str | None) -> tuple[dict[str, list[Sentence]], dict[str, str]]:
     """{train, test (, validation)} sentences as given (validation data without test data is the test set,
     noticed) and where each comes from; an empty split or no data besides train is an `InputError`."""
-    from ..checks import notice
-
     raw, sources = _read_splits(data_args, cache_dir)
     for split, sentences in raw.items():
         if not sentences:
@@ -310,7 +256,6 @@ def _given_splits(data_args: Any, cache_dir: str | None) -> tuple[dict[str, list
 def _untag_unseen(given: dict[str, list[Sentence]], sources: dict[str, str], drop_unseen: bool) -> dict[str, int]:
     """The words per split whose tag the training data never shows (`contracts.fix_classes`: an `InputError`
     unless `drop_unseen`), their tags made missing in `given`, noticed."""
-    from ..checks import notice
     from .contracts import fix_classes
 
     classes = fix_classes({split: split_tags(sentences) for split, sentences in given.items()}, sources,
@@ -348,8 +293,6 @@ def with_tag_noise(sentences: list[Sentence], label_list: list[str], rate: float
                    ) -> tuple[list[Sentence], int]:
     """`sentences` with `rate` of their tagged words' tags flipped to another tag (`textmix.robustness.flip_labels`
     over all tagged words, seeded by `seed`; missing tags stay missing), and how many were flipped."""
-    import numpy as np
-
     from textmix.robustness import flip_labels
 
     index = {tag: i for i, tag in enumerate(label_list)}

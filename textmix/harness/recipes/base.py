@@ -75,7 +75,10 @@ class Recipe:
     def unfit_reason(self, method: MixMethod) -> str | None:
         """Why a mixing method does not fit this recipe's tasks, or None."""
         if method.modality != self.mixes:
-            return f"{method.name} mixes {_examples(method.modality)}; the task is {self.label}"
+            from .registry import recipes
+
+            other = recipes().get(method.modality)  # what it mixes, as that modality's recipe says it
+            return f"{method.name} mixes {other.label if other else method.modality}; the task is {self.label}"
         if self.token_labels and not method.token_labels:
             return f"{method.name} does not mix token labels"
         return None
@@ -221,13 +224,3 @@ class Recipe:
         prog = prog or typed_command(self.launcher, f"textmix.harness.recipes.{self.name}")
         outcome = friendly_errors(self.main, argv, prog=prog, debug_hint="TEXTMIX_DEBUG=1")
         return outcome if isinstance(outcome, int) else 0
-
-
-def _examples(method_modality: str) -> str:
-    """What a method of `method_modality` mixes, in a message: the label of that modality's recipe."""
-    from .registry import get_recipe
-
-    try:
-        return get_recipe(method_modality).label
-    except KeyError:
-        return method_modality

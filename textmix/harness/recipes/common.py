@@ -71,10 +71,8 @@ def _scored(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> tuple[
     return logits, labels
 
 
-RUN_BOOTSTRAP = 200
-"""Resamples of the test examples behind each run's `smece_ci` (the report resamples predictions.npz itself)."""
-BOOTSTRAP_SEED = 0
-"""One seed for every run's resamples: runs on one test set are resampled alike (paired intervals)."""
+RUN_BOOTSTRAP = 200  # resamples behind each run's `smece_ci` (the report resamples predictions.npz itself)
+BOOTSTRAP_SEED = 0  # one seed for every run: runs on one test set are resampled alike (paired intervals)
 
 
 def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type: str = "classification",
@@ -100,6 +98,7 @@ def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type:
     if problem_type in CALIBRATED:
         from textmix.calibration import apply_temperature, calibration_report, selective_metrics
         from textmix.calibration.smooth import bootstrap_interval
+        from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
 
         validation = _scored(arrays["validation_logits"], arrays["validation_labels"], problem_type)
         for name in [n for n in names if n.startswith("test")]:
@@ -118,8 +117,6 @@ def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type:
             from textmix.calibration import fit_temperature
 
             temperature = fit_temperature(*validation)
-        from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
-
         results["temperature_at_bound"] = at_search_bound(temperature, logits=validation[0], labels=validation[1])
         if results["temperature_at_bound"]:
             notice(f"the temperature {temperature:.4g} lies at an end of its search interval {list(TEMPERATURE_BOUNDS)} "

@@ -25,8 +25,7 @@ def _step(folder: Path) -> int:
 
 
 def complete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
-    """The `checkpoint-N` folders of `output_dir` that MixTrainer marked complete, newest first
-    (the rule of `textmix.checkpoints.last_complete_checkpoint`, for every checkpoint)."""
+    """The `checkpoint-N` folders of `output_dir` that MixTrainer marked complete, newest first."""
     from textmix.checkpoints import COMPLETE_MARKER, MIXER_STATE_FILE
 
     folder = Path(output_dir)
@@ -54,8 +53,7 @@ def _check_safetensors(path: Path) -> None:
         raise ValueError(f"the tensors need {8 + n + end} bytes, the file has {size}: truncated")
 
 
-_FULL_LOAD_LIMIT = 256 * 2**20
-"""`.pt` / `.pth` files larger than this are loaded memory-mapped when verified (not read in full)."""
+_FULL_LOAD_LIMIT = 256 * 2**20  # larger `.pt` / `.pth` files are verified memory-mapped (not read in full)
 
 
 def verify_checkpoint(checkpoint: str | os.PathLike) -> str | None:
@@ -91,9 +89,8 @@ def verify_checkpoint(checkpoint: str | os.PathLike) -> str | None:
 
 
 def run_identity(header: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-    """What makes a run this run, stored with each of its checkpoints (`RUN_FILE`): `runfile.identity` of the
-    recipe's arguments (`config`) and the content of its model and data (so an edited data file is another
-    run), with the grid's run key (`grid_key` in `header`, for runs of `textmix compare`)."""
+    """What makes a run this run, stored with its checkpoints (`RUN_FILE`): `runfile.identity` of its arguments
+    and its model's and data's content, with the grid's run key (`grid_key`, runs of `textmix compare`)."""
     from ..fingerprints import data_fingerprint, model_fingerprint
 
     plain = json.loads(json.dumps(dict(config), default=str))

@@ -1,9 +1,6 @@
-"""Up-front checks of the harness's inputs, and how its commands report an error.
-
-Every check runs before a model is loaded or a step is trained, and says what is wrong and how
-to fix it. Functions named `problem_*` return a message (or None) so that callers can collect
-every problem of a grid at once; `check_*` raise it. `friendly_errors` turns an exception into
-one line on stderr (the traceback with `--debug` or `TEXTMIX_DEBUG=1`).
+"""Up-front checks of the harness's inputs (before a model is loaded), each saying what is wrong and how to fix
+it: `problem_*` return a message or None (a grid collects every problem at once), `check_*` raise it; and
+`friendly_errors`, which turns an exception into one line on stderr (the traceback on request).
 """
 
 from __future__ import annotations
@@ -29,11 +26,8 @@ class InputError(ValueError):
 
 
 def notice(message: str) -> None:
-    """Tell the user something they should know about a run (also logged to `textmix.harness` at INFO).
-
-    Printed to stderr by the main process only (`RANK`/`LOCAL_RANK` 0 or unset), and once per process: the
-    same notice of the next run of a sweep (a task's problem type, say) is logged but not printed again. Written
-    with `tqdm.write`, so a progress bar on the console is redrawn below it rather than broken by it."""
+    """Tell the user something about a run: logged to `textmix.harness` at INFO, and printed to stderr (through
+    `tqdm.write`, below any progress bar) by the main process (`RANK` 0 or unset), once per process."""
     logger.info(message)
     if os.environ.get("RANK", "0") == "0" and message not in _SAID:
         _SAID.add(message)
@@ -46,8 +40,7 @@ def notice(message: str) -> None:
 _SAID: set[str] = set()
 
 
-COMPARE_EXTRA = ("PIL", "matplotlib", "scipy", "sklearn", "tqdm", "yaml")
-"""The modules of the `textmix[compare]` extra (pyproject.toml): what the harness imports beyond the core."""
+COMPARE_EXTRA = ("PIL", "matplotlib", "scipy", "sklearn", "tqdm", "yaml")  # the `textmix[compare]` extra
 
 
 def missing_compare_extra() -> str | None:
@@ -71,14 +64,11 @@ def unknown_key(where: str, key: str, known: Iterable[str], what: str = "key") -
     return f"{prefix}unknown {what} '{key}'{did_you_mean(key, known)}"
 
 
-NAME_MAX = 64
-"""The longest task or method name of a grid (each is a folder of the sweep, and a column of the report)."""
+NAME_MAX = 64  # the longest task or method name of a grid (a folder of the sweep, a column of the report)
 
 
 def problem_name(what: str, name: Any) -> str | None:
-    """Why `name` cannot name a `what` (`task`, `method`) of a grid, or None. Each name is a folder of the
-    sweep (`runs/<task>/<method>/`): a non-empty string without path separators ('/', '\\'), without
-    '..', not starting with '.', without control characters, at most `NAME_MAX` characters."""
+    """Why `name` cannot name a `what` (`task`, `method`) of a grid, or None: each name is a folder of the sweep."""
     if not isinstance(name, str) or not name.strip():
         return f"{what} name {name!r} must be a non-empty string."
     why = None
@@ -97,8 +87,8 @@ def problem_name(what: str, name: Any) -> str | None:
 
 
 def names_twice(what: str, names: Iterable[str]) -> str | None:
-    """A problem when some of `names` (of tasks, methods) are the same ignoring case (the sweep's folders
-    would clash on a case-insensitive file system, and `rte` / `RTE` would run one thing twice), or None."""
+    """A problem when some of `names` are the same ignoring case (folders that clash on a case-insensitive file
+    system; `rte` / `RTE` run one thing twice), or None."""
     seen: dict[str, list[str]] = {}
     for name in names:
         seen.setdefault(str(name).casefold(), []).append(str(name))
@@ -110,10 +100,8 @@ def names_twice(what: str, names: Iterable[str]) -> str | None:
 
 
 def problem_output_dir(path: str | os.PathLike, option: str = "--output_dir", create: bool = True) -> str | None:
-    """Why `path` cannot be an output folder (a file, cannot be created, not writable), or None.
-
-    With `create`, the folder is created when it does not exist yet (as the run would) and a file is
-    written into it and removed; without, only the nearest existing folder above it is checked."""
+    """Why `path` cannot be an output folder (a file, cannot be created, not writable), or None. With `create`
+    the folder is created (as the run would) and a file written into it; else the nearest folder above is checked."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         return f"{option} {folder} is a file, not a folder: choose another path or move the file."
@@ -139,13 +127,6 @@ def problem_output_dir(path: str | os.PathLike, option: str = "--output_dir", cr
     return None
 
 
-def check_output_dir(path: str | os.PathLike, option: str = "--output_dir") -> None:
-    """Raise `InputError` when `path` cannot be an output folder (see `problem_output_dir`)."""
-    problem = problem_output_dir(path, option)
-    if problem:
-        raise InputError(problem)
-
-
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
@@ -158,9 +139,8 @@ def looks_local(name_or_path: str) -> bool:
 
 
 def problem_model(name_or_path: str | None, option: str = "--model_name_or_path") -> str | None:
-    """Why `name_or_path` cannot be loaded (a missing local folder, a folder without config.json), or None.
-
-    Hub ids are not checked (there may be no network); a local folder must hold a `config.json`."""
+    """Why `name_or_path` cannot be loaded (a missing local folder, one without config.json; a hub id offline),
+    or None."""
     if not name_or_path:
         return None
     path = Path(os.path.expanduser(str(name_or_path)))
@@ -179,17 +159,19 @@ def problem_model(name_or_path: str | None, option: str = "--model_name_or_path"
     return None
 
 
-def check_model(name_or_path: str | None, option: str = "--model_name_or_path") -> None:
-    """Raise `InputError` (or `FileNotFoundError` for a missing folder) when the model cannot be loaded."""
-    problem = problem_model(name_or_path, option)
-    if problem:
+def check_run(output_dir: str | os.PathLike, model: str | None) -> None:
+    """Raise `InputError` (`FileNotFoundError` for a missing model folder) when the output folder or the model
+    will not do (`problem_output_dir`, `problem_model`)."""
+    if problem := problem_output_dir(output_dir):
+        raise InputError(problem)
+    if problem := problem_model(model):
         raise (FileNotFoundError if "does not exist" in problem else InputError)(problem)
 
 
 def friendly_errors(main: Callable[..., _T], *args: Any, debug: bool = False, prog: str = "textmix",
                     debug_hint: str = "--debug or TEXTMIX_DEBUG=1") -> _T | int:
-    """Call `main(*args)`; on an exception print `prog: error: message` (no traceback) and return 2 for
-    bad input, 1 otherwise. With `debug` (or `TEXTMIX_DEBUG=1`) the exception propagates."""
+    """`main(*args)`; an exception printed as `prog: error: message` (exit status 2 for bad input, else 1), or
+    raised with `debug` (or `TEXTMIX_DEBUG=1`)."""
     if debug or os.environ.get("TEXTMIX_DEBUG", "").lower() in ("1", "true", "yes"):
         return main(*args)
     try:
@@ -209,9 +191,8 @@ def friendly_errors(main: Callable[..., _T], *args: Any, debug: bool = False, pr
 
 
 def typed_command(script: str, module: str) -> str:
-    """The command the user typed to start a recipe, for its messages: `python <argv[0]>` when `sys.argv[0]`
-    is the launcher `script` (e.g. recipes/run_glue.py), `python -m <module>` when it is the module's file,
-    else `python <script>`."""
+    """The command the user typed to start a recipe (`python <argv[0]>` for the launcher `script`, `python -m
+    <module>` for the module's file, else `python <script>`), for its messages."""
     argv0 = sys.argv[0] if sys.argv else ""
     if Path(argv0).name == Path(script).name:
         return f"python {argv0}"
@@ -219,10 +200,3 @@ def typed_command(script: str, module: str) -> str:
         return f"python -m {module}"
     return f"python {script}"
 
-
-def recipe_cli(main: Callable[..., Any], argv: list[str] | None, prog: str) -> int:
-    """A recipe's command line: `main(argv)`, with an error as one message `<prog>: error: ...` (`prog`: the
-    command as the user typed it, `typed_command` or `textmix train RECIPE`) instead of a traceback
-    (`TEXTMIX_DEBUG=1` for the traceback). Returns the exit status."""
-    outcome = friendly_errors(main, argv, prog=prog, debug_hint="TEXTMIX_DEBUG=1")
-    return outcome if isinstance(outcome, int) else 0

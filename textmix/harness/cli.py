@@ -1,13 +1,11 @@
 """The `textmix` command: `textmix compare` runs a sweep, `textmix report` rebuilds its report, `textmix train
-RECIPE ...` runs one recipe (the arguments of `python recipes/run_<recipe>.py`; docs/recipes.md).
-
-Errors are one message on stderr (exit status 2 for bad input, 1 for failed runs); `--debug` or
-`TEXTMIX_DEBUG=1` shows the traceback instead.
+RECIPE ...` runs one recipe. Errors are one message on stderr (exit status 2 for bad input, 1 for failed runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -58,15 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("sweep_dir")
     rep.add_argument("--baseline", default="none", help="method the others are compared with")
     return parser
-
-
-def _train(args: argparse.Namespace) -> int:
-    """`textmix train RECIPE ...`: the recipe's command line (errors as one message, as its launcher's)."""
-    import os
-
-    if args.debug:
-        os.environ["TEXTMIX_DEBUG"] = "1"
-    return args.recipe.cli(list(args.recipe_args), prog=f"textmix train {args.recipe.name}")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -145,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"textmix: error: {missing}", file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
-    if args.command == "train":
-        return _train(args)  # the recipe's own error handling (one message, exit status 2)
+    if args.command == "train":  # the recipe's command line, with its own error handling (as its launcher's)
+        if args.debug:
+            os.environ["TEXTMIX_DEBUG"] = "1"
+        return args.recipe.cli(list(args.recipe_args), prog=f"textmix train {args.recipe.name}")
     command = _report if args.command == "report" else _compare
     return friendly_errors(command, args, debug=args.debug)
 

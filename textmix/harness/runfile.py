@@ -1,12 +1,6 @@
 """A run's files: the results.json schema, the files' names, their atomic writes and reads, the header every
-recipe's results.json starts with (`header`) and a run's identity (`identity`: what makes two runs the same
-experiment), which the run key, the resume check and the report's clash check each extend.
-
-`RunResults` holds the entries of every run, `ClassifierResults` adds those of runs with a temperature
-(single-label and token classifiers); `OptionalResults` the entries written only sometimes. A run with more
-test splits than `test` has `test_<name>`, `test_<name>_ts` and `test_<name>_majority_accuracy` beside them
-(`EXTRA_TEST_SPLIT`). Token runs' figures are over the labelled tokens. Files are written by the main process
-only, each to a new temporary file of a unique name in its folder and then renamed (`write_atomic`).
+results.json starts with (`header`) and a run's identity (`identity`: what makes two runs the same experiment),
+which the run key, the resume check and the report's clash check each extend.
 """
 
 from __future__ import annotations
@@ -81,10 +75,7 @@ class ClassifierResults(RunResults):
 
 
 class OptionalResults(TypedDict, total=False):
-    """Entries written only sometimes: `shift` (corrupted test sets), `calibrated` (`--save_calibrated`) or why
-    not (`calibrated_not_written`: the temperature at its search bound), the
-    NER recipe's `unscored_words` and own `task_metric` (tags that are not entities), and `grid_key` (a run of
-    `textmix compare`)."""
+    """Entries written only sometimes (`--save_calibrated`, the NER recipe's, a run of `textmix compare`)."""
 
     shift: ShiftFigures
     calibrated: str
@@ -94,14 +85,10 @@ class OptionalResults(TypedDict, total=False):
     grid_key: str
 
 
-RESULT_KEYS = frozenset(ClassifierResults.__required_keys__)
-"""The entries every classifier run writes (and, with `OPTIONAL_KEYS`, all it may write)."""
-RUN_KEYS = frozenset(RunResults.__required_keys__)
-"""The entries every run writes, regression and multi-label included."""
+RESULT_KEYS = frozenset(ClassifierResults.__required_keys__)  # every classifier run's entries
+RUN_KEYS = frozenset(RunResults.__required_keys__)  # every run's, regression and multi-label included
 OPTIONAL_KEYS = frozenset(OptionalResults.__optional_keys__)
-"""The entries a run may write besides `RESULT_KEYS`."""
-IDENTITY_KEYS = ("task", "method", "seed")
-"""The entries without which the report cannot place a run."""
+IDENTITY_KEYS = ("task", "method", "seed")  # without these the report cannot place a run
 EXTRA_TEST_SPLIT = re.compile(r"test_\w+?(_ts|_majority_accuracy)?")
 """The entries of a further test split (`test_<name>`, after scaling `_ts`, its majority accuracy)."""
 
@@ -179,21 +166,15 @@ def header(tags: Mapping[str, Any], *, task: str, training_args: Any, model: str
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.npz"
 RELIABILITY_FILE = "reliability.png"
-TRAIN_TIME_FILE = "textmix_train_time.json"
-"""In each checkpoint: the training time up to it, over every attempt (`{"step": N, "train_time_s": t}`)."""
-DAMAGED_PREFIX = "damaged-"
-"""A checkpoint that failed verification is renamed to `damaged-checkpoint-N` (kept for inspection)."""
-RUN_FILE = "textmix_run.json"
-"""In each checkpoint: the identity of the run that wrote it (`run_identity`); a run resumes only its own."""
-SUPERSEDED_PREFIX = "superseded-"
-"""A checkpoint of another configuration is renamed to `superseded-checkpoint-N` (kept, never resumed)."""
+TRAIN_TIME_FILE = "textmix_train_time.json"  # in each checkpoint: the training time up to it, every attempt
+RUN_FILE = "textmix_run.json"  # in each checkpoint: the identity of the run that wrote it (`run_identity`)
+DAMAGED_PREFIX = "damaged-"  # a checkpoint that failed verification, kept for inspection
+SUPERSEDED_PREFIX = "superseded-"  # a checkpoint of another configuration, kept, never resumed
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
-    """Write `path` through `write(binary file)`: into a new temporary file of a unique name in the same
-    folder (created exclusively, with the umask's permissions: a symlink planted at a temporary name is
-    never written through), then renamed over `path` (a symlink at `path` is replaced, not followed).
-    The temporary file is removed when `write` fails."""
+    """Write `path` through `write(binary file)` into a new temporary file in its folder (created exclusively:
+    a symlink planted there is never written through), then renamed over `path` (removed if `write` fails)."""
     import uuid
 
     path = Path(path)
@@ -219,11 +200,9 @@ def save_npz_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -
     write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
-
 def read_results(folder: str | os.PathLike) -> dict[str, Any]:
     """The `results.json` of a finished run in `folder`."""
     path = Path(folder) / RESULTS_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: the run in {folder} has not finished; run it (again).")
     return json.loads(path.read_text(encoding="utf-8"))
-

@@ -1,9 +1,6 @@
-"""The recipes' arguments: one data-arguments base (each recipe's `DataArguments` only adds fields), one
-model-arguments class, and the parsing of a command line or one .json/.yaml file.
-
-The names are transformers' example scripts': `max_train_samples` (training), `max_eval_samples`
-(validation), `max_predict_samples` (test), one `validation_split` and one `split_seed` (the data's
-splits, label noise and corrupted copies: the same for every method and seed).
+"""The recipes' arguments (named as in transformers' example scripts): one data-arguments base (each recipe's
+`DataArguments` only adds fields), one model-arguments class, and the parsing of a command line or one
+.json/.yaml file.
 """
 
 from __future__ import annotations
@@ -29,10 +26,8 @@ def arg(default: Any, help_text: str) -> Any:
 
 @dataclass
 class DataArgumentsBase:
-    """Data arguments every recipe has: hub dataset, name, caps of each split, validation split, seeds, shift
-    and label noise. A subclass adds its own fields and sets `SHIFT_FAMILY` (whose kinds `--shift_kinds`
-    takes), `UNIT` (what a row is, in messages) and `OWN`: {shared field: (default, help)} where its
-    default or help differs."""
+    """Data arguments every recipe has. A subclass adds its own fields and sets `SHIFT_FAMILY` (whose kinds
+    `--shift_kinds` takes), `UNIT` (what a row is, in messages) and `OWN`: {shared field: (default, help)}."""
 
     _argument_group_name: ClassVar[str] = "data arguments"  # HfArgumentParser's --help group
     SHIFT_FAMILY: ClassVar[str] = "text"
@@ -117,19 +112,15 @@ class ModelArguments:
 
 
 def with_lora(model: Any, model_args: ModelArguments, task_type: str = "SEQ_CLS") -> Any:
-    """`model` wrapped in a LoRA adapter as `--lora_*` say (TRL's ModelConfig style), or as it is.
-
-    `task_type`: peft's task type (`SEQ_CLS` for sequence classifiers, `TOKEN_CLS` for taggers); it
-    decides which head peft trains fully beside the adapter."""
+    """`model` wrapped in a LoRA adapter as `--lora_*` say, or as it is; `task_type` (peft's: `SEQ_CLS`,
+    `TOKEN_CLS`) decides which head trains fully beside the adapter."""
     if model_args.lora_r is None:
         return model
     try:
         import peft
     except ImportError:
         raise ImportError("--lora_r needs peft: pip install 'textmix[peft]'.") from None
-    targets = model_args.lora_target_modules
-    if targets == ["all-linear"]:
-        targets = "all-linear"
+    targets = "all-linear" if model_args.lora_target_modules == ["all-linear"] else model_args.lora_target_modules
     config = peft.LoraConfig(task_type=task_type, r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
                              lora_dropout=model_args.lora_dropout, target_modules=targets)
     return peft.get_peft_model(model, config)
@@ -137,12 +128,10 @@ def with_lora(model: Any, model_args: ModelArguments, task_type: str = "SEQ_CLS"
 
 # ----------------------------------------------------------------------------------------------- parsing
 
-CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
-
 
 def config_file(argv: Sequence[str]) -> Path | None:
     """The config file when the command line is one .json/.yaml path, else None."""
-    return Path(argv[0]) if len(argv) == 1 and argv[0].endswith(CONFIG_SUFFIXES) else None
+    return Path(argv[0]) if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")) else None
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -158,15 +147,6 @@ def read_config(path: Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise InputError(f"{path} must hold a mapping of argument names to values.")
     return values
-
-
-def argument_parser(*classes: Any) -> HfArgumentParser:
-    """An `HfArgumentParser` of the recipe's argument classes, then `MixTrainingArguments`."""
-    from transformers import HfArgumentParser
-
-    from textmix.trainer import MixTrainingArguments
-
-    return HfArgumentParser((*classes, MixTrainingArguments))
 
 
 def parse(parser: HfArgumentParser, argv: Sequence[str] | None = None, **override: Any) -> tuple[Any, ...]:

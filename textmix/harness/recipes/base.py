@@ -1,7 +1,6 @@
 """The recipe template: a modality's recipe is a `Recipe` subclass that declares what the sweep dispatches on
-(class attributes) and overrides the hooks (load the splits, preprocess, build the model, the collator, the
-metrics); `run`, the command line (`make_parser`, `main`, `cli`) and the closing line are written once, here.
-docs/adding-a-modality.md shows a subclass.
+(class attributes) and overrides the hooks (splits, preprocessing, model, collator, metrics); `run` and the
+command line are written once, here. docs/adding-a-modality.md shows a subclass.
 """
 
 from __future__ import annotations
@@ -24,13 +23,12 @@ if TYPE_CHECKING:
     from ..data.contracts import RecipeData
     from ..runfile import RunResults
 
-LEFT_THE_RECIPES = {
+LEFT_THE_RECIPES = {  # flags the recipes no longer take, and what to run instead
     "compare": "a comparison of methods is a sweep: `textmix compare` with a one-task grid, e.g. `textmix compare "
                "--preset quick --tasks sst2 --methods none hidden --output_dir out/q` (or --config grid.yaml)",
     "quick": "the quick MNIST comparison is the `quick` preset's digits task: `textmix compare --preset quick "
              "--tasks digits --output_dir out/q`",
 }
-"""Flags the recipes no longer take, and what to run instead."""
 
 
 @dataclass
@@ -46,30 +44,19 @@ class Prepared:
 class Recipe:
     """One modality's recipe: the facts the sweep reads (class attributes) and the hooks `run` calls."""
 
-    name: ClassVar[str]
-    """`textmix train NAME` and the module under `textmix.harness.recipes`."""
-    modality: ClassVar[str]
-    """What a grid's task mapping gives as `modality`."""
-    launcher: ClassVar[str]
-    """The launcher script under `recipes/` (for torchrun / accelerate launch)."""
+    name: ClassVar[str]  # `textmix train NAME`, and the module under `textmix.harness.recipes`
+    modality: ClassVar[str]  # what a grid's task mapping gives as `modality`
+    launcher: ClassVar[str]  # the launcher script under `recipes/` (for torchrun / accelerate launch)
     data_arguments: ClassVar[type] = DataArgumentsBase
     model_arguments: ClassVar[type] = ModelArguments
-    short_keys: ClassVar[Mapping[str, str]] = {}
-    """A task mapping's short keys and the DataArguments field each one sets."""
-    data_sources: ClassVar[tuple[str, ...]] = ("train_file", "dataset_name")
-    """DataArguments fields of which a task must set one."""
-    data_hint: ClassVar[str] = "train_file (+ test_file) or dataset"
-    """What a task of this modality must give as data (in the message of a task without data)."""
-    noun: ClassVar[str] = ""
-    """What its examples are, in a message ('the task is images'); the modality when empty."""
-    mixes: ClassVar[str] = "text"
-    """The `textmix.methods` modality of the methods that fit its tasks."""
-    token_labels: ClassVar[bool] = False
-    """Whether its labels are per token (only methods that mix token labels fit)."""
-    grid_model: ClassVar[bool] = True
-    """Whether a task trains the grid's `model_name_or_path` unless it names its own."""
-    data_defaults: ClassVar[Mapping[str, Any]] = {}
-    """DataArguments fields a grid's task mapping sets (e.g. `task_name: None`)."""
+    short_keys: ClassVar[Mapping[str, str]] = {}  # a task mapping's short keys -> the DataArguments field set
+    data_sources: ClassVar[tuple[str, ...]] = ("train_file", "dataset_name")  # a task must set one of these
+    data_hint: ClassVar[str] = "train_file (+ test_file) or dataset"  # the data a task must give, in messages
+    noun: ClassVar[str] = ""  # what its examples are, in messages ('the task is images'); default: the modality
+    mixes: ClassVar[str] = "text"  # the `textmix.methods` modality of the methods that fit its tasks
+    token_labels: ClassVar[bool] = False  # labels per token (only methods that mix token labels fit)
+    grid_model: ClassVar[bool] = True  # a task trains the grid's `model_name_or_path` unless it names its own
+    data_defaults: ClassVar[Mapping[str, Any]] = {}  # DataArguments fields a grid's task sets (`task_name: None`)
 
     @property
     def shift(self) -> str | None:
@@ -88,7 +75,10 @@ class Recipe:
     def unfit_reason(self, method: MixMethod) -> str | None:
         """Why a mixing method does not fit this recipe's tasks, or None."""
         if method.modality != self.mixes:
-            return f"{method.name} mixes {_examples(method.modality)}; the task is {self.label}"
+            from .registry import recipes
+
+            other = recipes().get(method.modality)  # what it mixes, as that modality's recipe says it
+            return f"{method.name} mixes {other.label if other else method.modality}; the task is {self.label}"
         if self.token_labels and not method.token_labels:
             return f"{method.name} does not mix token labels"
         return None
@@ -156,20 +146,17 @@ class Recipe:
 
     def run(self, model_args: Any, data_args: Any, training_args: MixTrainingArguments,
             tags: dict[str, Any] | None = None) -> RunResults:
-        """Check every input (output folder, model folder, method, data) before a model is loaded, then train
-        (resuming from the last complete checkpoint in `output_dir`), predict, calibrate and write the run's
-        files (`textmix.harness.runfile`). `tags`: extra entries of results.json (a `method` tag names the
-        method). Returns the results dict."""
+        """Check every input before a model is loaded, then train (resuming), predict, calibrate and write the
+        run's files. `tags`: extra entries of results.json (a `method` tag names the method)."""
         from transformers import set_seed
 
         from textmix.trainer import MixTrainer
 
-        from ..checks import check_model, check_output_dir
+        from ..checks import check_run
         from ..runfile import header
         from .common import train_and_report
 
-        check_output_dir(training_args.output_dir)
-        check_model(model_args.model_name_or_path)
+        check_run(training_args.output_dir, model_args.model_name_or_path)
         self.check(model_args, data_args, training_args)
         with self.running(training_args):
             data = self.load_data(model_args, data_args, training_args)
@@ -193,8 +180,8 @@ class Recipe:
     # ------------------------------------------------------------------------------------------- command line
 
     def make_parser(self, subparsers: Any = None) -> Any:
-        """The recipe's parser: under `textmix train` (`subparsers` given) a sub-command that takes the recipe's
-        arguments as they are, for `main`; alone, the `HfArgumentParser` of its arguments."""
+        """With `subparsers` (`textmix train`), a sub-command passing the recipe's arguments on to `main`; else
+        the `HfArgumentParser` of its arguments."""
         if subparsers is not None:
             sub = subparsers.add_parser(self.name, help=f"{self.modality}: python {self.launcher}'s arguments",
                                         add_help=False, prefix_chars="\0")  # every argument is the recipe's
@@ -231,18 +218,9 @@ class Recipe:
         return results
 
     def cli(self, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-        """`main` with an error as one message under the command typed (`prog`; exit status 2 for bad input)."""
-        from ..checks import recipe_cli, typed_command
+        """`main` with an error as one message under the command typed (`prog`); returns the exit status."""
+        from ..checks import friendly_errors, typed_command
 
-        module = f"textmix.harness.recipes.{self.name}"
-        return recipe_cli(self.main, argv, prog or typed_command(self.launcher, module))
-
-
-def _examples(method_modality: str) -> str:
-    """What a method of `method_modality` mixes, in a message: the label of that modality's recipe."""
-    from .registry import get_recipe
-
-    try:
-        return get_recipe(method_modality).label
-    except KeyError:
-        return method_modality
+        prog = prog or typed_command(self.launcher, f"textmix.harness.recipes.{self.name}")
+        outcome = friendly_errors(self.main, argv, prog=prog, debug_hint="TEXTMIX_DEBUG=1")
+        return outcome if isinstance(outcome, int) else 0

@@ -21,14 +21,13 @@ from ..runfile import (
     save_npz_atomic,
     write_json_atomic,
 )
-from .resume import _add_before_marker, _logged_loss, progress_callback, resume_point, run_identity
+from .resume import _logged_loss, progress_callback, resume_point, run_identity
 
 
 def tokenized(dataset: Any, fn: Callable[[dict], dict], tag: str, **kwargs: Any) -> Any:
-    """`dataset.map(fn, batched=True, **kwargs)` (a `Dataset`, or each split of a `DatasetDict`) with a
-    fingerprint made from the dataset's own and `tag` (the tokenizer's name, the length), so `datasets`
-    does not hash `fn` itself — pickling a tokenizer costs about a second a call. Since `tag` cannot
-    tell a tokenizer changed under the same name, a cached result is never read back."""
+    """`dataset.map(fn, batched=True, **kwargs)` (a `Dataset`, or each split of a `DatasetDict`) fingerprinted by
+    the dataset's fingerprint and `tag` (not by hashing `fn`: pickling a tokenizer costs about a second a call);
+    `tag` cannot tell a tokenizer changed under the same name, so a cached result is never read back."""
     import hashlib
 
     from datasets import DatasetDict
@@ -60,8 +59,7 @@ def majority_accuracy(labels: Any) -> float:
 
 
 CALIBRATED = ("classification", "token")
-"""Problem types (`classification`, `regression`, `multi_label`, `token`) with a temperature, `<test>_ts`, a
-majority accuracy and a reliability diagram."""
+"""The problem types with a temperature, `<test>_ts`, a majority accuracy and a reliability diagram."""
 
 
 def _scored(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> tuple[np.ndarray, np.ndarray]:
@@ -73,21 +71,17 @@ def _scored(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> tuple[
     return logits, labels
 
 
-RUN_BOOTSTRAP = 200
-"""Resamples of the test examples behind each run's `smece_ci` (the report resamples predictions.npz itself)."""
-BOOTSTRAP_SEED = 0
-"""One seed for every run's resamples: runs on one test set are resampled alike (paired intervals)."""
+RUN_BOOTSTRAP = 200  # resamples behind each run's `smece_ci` (the report resamples predictions.npz itself)
+BOOTSTRAP_SEED = 0  # one seed for every run: runs on one test set are resampled alike (paired intervals)
 
 
 def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type: str = "classification",
                           shifted: Mapping[str, Mapping[int, Any]] | None = None,
                           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Predict every split but `train`; for single-label and token classifiers, fit a temperature on
-    `validation` (only there; a token run's labelled tokens), report each `test*` split after scaling
-    (`<split>_ts`) and the validation split after it (`validation_ts`), with the selective-prediction
-    figures (`textmix.calibration.selective_metrics`) beside the others; `shifted` ({kind: {severity:
-    dataset}}: corrupted copies of the test set) gives `shift` (kind -> severity -> figures, `*_ts` with
-    the validation temperature). Returns (results entries, arrays for predictions.npz)."""
+    """Predict every split but `train`; for `CALIBRATED` problem types fit a temperature on `validation` (a token
+    run's labelled tokens) and report each `test*` split and `validation` after scaling too (`<split>_ts`), with
+    the selective-prediction figures; `shifted` ({kind: {severity: corrupted test set}}) gives `shift`. Returns
+    (results entries, arrays for predictions.npz)."""
     from textmix.calibration import temperature_scaling_report
 
     results: dict[str, Any] = {}
@@ -104,6 +98,7 @@ def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type:
     if problem_type in CALIBRATED:
         from textmix.calibration import apply_temperature, calibration_report, selective_metrics
         from textmix.calibration.smooth import bootstrap_interval
+        from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
 
         validation = _scored(arrays["validation_logits"], arrays["validation_labels"], problem_type)
         for name in [n for n in names if n.startswith("test")]:
@@ -122,8 +117,6 @@ def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type:
             from textmix.calibration import fit_temperature
 
             temperature = fit_temperature(*validation)
-        from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
-
         results["temperature_at_bound"] = at_search_bound(temperature, logits=validation[0], labels=validation[1])
         if results["temperature_at_bound"]:
             notice(f"the temperature {temperature:.4g} lies at an end of its search interval {list(TEMPERATURE_BOUNDS)} "
@@ -152,8 +145,7 @@ def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type:
 
 
 def nonfinite_figures(results: Mapping[str, Any]) -> list[str]:
-    """`split.figure` of every figure of a run's split dicts (`validation`, `test`, `test_ts`, ...) that is NaN
-    or infinite (a regression run's Pearson on constant predictions, say)."""
+    """`split.figure` of each figure of a run's splits that is NaN or infinite (Pearson on constant predictions)."""
     return [f"{split}.{key}" for split, figures in results.items() if isinstance(figures, Mapping) and split != "shift"
             for key, value in figures.items()
             if isinstance(value, float) and not np.isfinite(value)]
@@ -161,30 +153,26 @@ def nonfinite_figures(results: Mapping[str, Any]) -> list[str]:
 
 def write_run(output_dir: str | os.PathLike, results: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
               problem_type: str) -> None:
-    """Write `predictions.npz`, `reliability.png` (single-label classifiers; token classifiers: over the
-    labelled tokens) and, last, `results.json` into `output_dir`."""
+    """Write `predictions.npz`, `reliability.png` (`CALIBRATED` runs) and, last, `results.json` into `output_dir`."""
     from textmix.calibration import reliability_diagram
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_npz_atomic(out / PREDICTIONS_FILE, arrays)
     if problem_type in CALIBRATED and "test_logits" in arrays:
-        title = f"{results['task']} / {results['method']} / seed {results['seed']}"
-        if problem_type == "token":
-            title += " (labelled tokens)"
+        title = f"{results['task']} / {results['method']} / seed {results['seed']}" + (
+            " (labelled tokens)" if problem_type == "token" else "")
         reliability_diagram(*_scored(arrays["test_logits"], arrays["test_labels"], problem_type),
                             str(out / RELIABILITY_FILE), title=title, smooth=True)
     write_json_atomic(out / RESULTS_FILE, results)  # last: its presence marks a finished run
 
 
-CALIBRATED_DIR = "calibrated"
-"""The folder of a run's `output_dir` that `--save_calibrated` writes the calibrated model to."""
+CALIBRATED_DIR = "calibrated"  # the folder of `output_dir` that --save_calibrated writes
 
 
 def write_calibrated(trainer: Any, splits: Mapping[str, Any], temperature: float) -> Path:
-    """Save `trainer.model` with `temperature` folded into its head (`textmix.calibration.export`) and the
-    trainer's tokenizer or image processor to `<output_dir>/calibrated`, checked on a batch of the test set
-    (the folded model's logits must be the model's divided by the temperature)."""
+    """Save `trainer.model` with `temperature` folded into its head and the trainer's processor to
+    `CALIBRATED_DIR`, checked on a batch of the test set (logits = the model's / temperature)."""
     import torch
 
     from textmix.calibration.export import save_calibrated
@@ -202,13 +190,11 @@ def write_calibrated(trainer: Any, splits: Mapping[str, Any], temperature: float
 def train_and_report(trainer: Any, splits: Mapping[str, Any], header: Mapping[str, Any], config: Mapping[str, Any],
                      problem_type: str, dropped_unlabelled: Mapping[str, int], shifted: Mapping[str, Any],
                      save_calibrated: bool = False, save_calibrated_at_bound: bool = False) -> RunResults:
-    """Train `trainer` (resuming from the newest complete checkpoint of this run that loads, saying so),
-    predict, calibrate and write the run's files: results.json starts with `header`, then the run's entries
-    (`train_time_s`, `train_loss` over every attempt; `this_attempt` this process's part), the figures
-    (`predict_and_calibrate`), `config` and the environment. `save_calibrated`: also write `CALIBRATED_DIR`
-    (`write_calibrated`), not when the temperature sits at its search bound unless `save_calibrated_at_bound`
-    (results.json's `calibrated_not_written` says why). The saved models name their classes (`name_classes`).
-    Returns the results dict (on every process; only the main one writes)."""
+    """Train `trainer` (resuming this run's newest complete checkpoint that loads), predict, calibrate and write
+    the run's files: results.json is `header`, the run's entries (`this_attempt`: this process's part), the
+    figures, `config` and the environment. `save_calibrated`: also `write_calibrated`, unless the temperature
+    is at its search bound and not `save_calibrated_at_bound` (`calibrated_not_written` says why). Returns
+    the results (on every process; only the main one writes)."""
     import torch
 
     training_args = trainer.args
@@ -220,7 +206,7 @@ def train_and_report(trainer: Any, splits: Mapping[str, Any], header: Mapping[st
             notice(said)
     resume, from_step, earlier_time = resume_point(training_args, identity)
     start = time.perf_counter()
-    _add_before_marker(trainer, progress_callback(earlier_time, start, identity))
+    trainer.add_checkpoint_callback(progress_callback(earlier_time, start, identity))  # before the complete marker
     train_output = trainer.train(resume_from_checkpoint=resume)
     attempt_time = time.perf_counter() - start
     trainer.save_model()  # the final model (and tokenizer / processor) in output_dir, as HF's examples do
@@ -274,9 +260,8 @@ def train_and_report(trainer: Any, splits: Mapping[str, Any], header: Mapping[st
 
 
 def shutdown_distributed() -> None:
-    """End a distributed run cleanly: collect the finished Trainer (its DDP wrapper keeps the gloo group alive;
-    freed at interpreter exit it aborted rank 0 in about 1 run of 6 under torchrun), wait for every rank, then
-    destroy the process group."""
+    """Collect the finished Trainer (its DDP wrapper keeps the gloo group alive; freed at exit it aborted rank 0
+    in about 1 run of 6 under torchrun), wait for every rank, then destroy the process group."""
     import gc
 
     import torch.distributed as dist
@@ -288,8 +273,8 @@ def shutdown_distributed() -> None:
 
 
 def name_classes(model: Any, label_names: Sequence[str] | None, problem_type: str) -> None:
-    """Set `model.config`'s `id2label` / `label2id` to `label_names` (class names in id order) for classifiers and
-    taggers, so that every saved model (final, checkpoints, calibrated) names its classes, not `LABEL_k`."""
+    """Set `model.config`'s `id2label` / `label2id` to `label_names` (in id order), so that every saved model
+    names its classes, not `LABEL_k`."""
     if not label_names or problem_type == "regression":
         return
     config = model.config  # a PEFT wrapper's is its base model's
@@ -300,8 +285,7 @@ def name_classes(model: Any, label_names: Sequence[str] | None, problem_type: st
 
 
 def quiet_pin_memory(training_args: Any) -> None:
-    """Turn `dataloader_pin_memory` off where there is no accelerator to pin memory for (torch warns on every data
-    loader otherwise); it changes nothing on CPU."""
+    """Turn `dataloader_pin_memory` off on CPU (torch warns on every data loader otherwise; nothing changes)."""
     if training_args.dataloader_pin_memory and training_args.device.type == "cpu":
         training_args.dataloader_pin_memory = False
 
@@ -322,13 +306,11 @@ def process_count_notice(world_size: int, env: Mapping[str, str] | None = None) 
     return None
 
 
-LONG_CPU_STEPS = 2000
-"""A run of more optimizer steps than this on CPU is announced before it trains (`long_run_notice`)."""
+LONG_CPU_STEPS = 2000  # a CPU run of more optimizer steps is announced before it trains
 
 
 def training_steps(trainer: Any) -> int:
-    """The optimizer steps `trainer` will train: `max_steps`, else the epochs of the training data at the batch
-    size of all processes (as the Trainer counts them, with `gradient_accumulation_steps`)."""
+    """The optimizer steps `trainer` will train, as the Trainer counts them."""
     import math
 
     args = trainer.args
@@ -355,10 +337,8 @@ def long_run_notice(trainer: Any) -> str | None:
 
 
 def summary_line(result: Mapping[str, Any]) -> str:
-    """The closing line of a finished run: its task metric on the test split (accuracy; a tagger's entity F1 and
-    token accuracy; a regression's first figures), flagged with ⚠ when the accuracy is at (or below) the
-    majority-class accuracy, ECE before and after temperature scaling, training time, where the model and the
-    results are, and the calibrated model (or why there is none)."""
+    """The closing line of a finished run: its test task metric (⚠ when the accuracy is not above the majority
+    class's), ECE before and after temperature scaling, training time and where its files are."""
     test = result.get("test") or {}
     scaled = result.get("test_ts") or {}
     shown = []

@@ -24,7 +24,7 @@ from .registry import register_recipe
 
 @dataclass
 class DataArguments(DataArgumentsBase):
-    """Which data to train and test on (the shared fields: `DataArgumentsBase`)."""
+    """Which data to train and test on."""
 
     OWN = {
         "task_name": (None, "GLUE task: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli."),
@@ -83,14 +83,12 @@ class DataArguments(DataArgumentsBase):
             raise ValueError(f"--label_noise flips class labels; a {self.problem_type} task has none to flip.")
 
     def name(self) -> str:
-        """The data's name in results.json: the GLUE task, the dataset, or the training file's folder (when the
-        file is called train.*) or stem."""
+        """The data's name in results.json: the GLUE task, the dataset, else `file_task_name`."""
         return self.task_name or self.dataset_name or file_task_name(self.train_file)
 
 
 _HF_PROBLEM_TYPES = {"classification": "single_label_classification", "regression": "regression",
-                     "multi_label": "multi_label_classification"}
-"""The `problem_type` of a transformers config for each of `textmix.harness.data.tables.PROBLEM_TYPES`."""
+                     "multi_label": "multi_label_classification"}  # a transformers config's, for each of ours
 
 
 class TextRecipe(Recipe):
@@ -105,14 +103,12 @@ class TextRecipe(Recipe):
     data_defaults = {"task_name": None}
 
     def check_data(self, model_args: Any, data_args: DataArguments, training_args: Any) -> None:
-        """Load the data (every check of `textmix.harness.data.text.load_data`)."""
         from ..data.text import load_data
 
         load_data(data_args)
 
     def load_data(self, model_args: Any, data_args: DataArguments, training_args: Any) -> Any:
-        """The data (`textmix.harness.data.text.load_data`), its problem type said; label smoothing refused for
-        regression."""
+        """The data, its problem type said; label smoothing refused for regression."""
         from ..data.text import load_data
 
         data = load_data(data_args)
@@ -128,8 +124,7 @@ class TextRecipe(Recipe):
         return data
 
     def preprocess(self, data: Any, model_args: Any, data_args: DataArguments, training_args: Any) -> Prepared:
-        """The splits and the shifted test sets tokenized (text pairs as pairs, truncated to `--max_seq_length`;
-        by the main process first)."""
+        """The splits and the shifted test sets tokenized (text pairs as pairs; by the main process first)."""
         from transformers import AutoTokenizer
 
         from ..data.contracts import mask_token, one_word_notice, padding_token
@@ -160,8 +155,7 @@ class TextRecipe(Recipe):
         return Prepared(splits, shifted, tokenizer)
 
     def build_model(self, data: Any, model_args: Any, processor: Any) -> Any:
-        """The sequence classifier in float32 (its padding token the tokenizer's where it has none), with LoRA
-        where asked for."""
+        """The sequence classifier in float32, with LoRA where asked for."""
         from transformers import AutoModelForSequenceClassification
 
         model = AutoModelForSequenceClassification.from_pretrained(

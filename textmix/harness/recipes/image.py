@@ -28,8 +28,7 @@ from .registry import register_recipe
 
 @dataclass
 class ModelArguments(SharedModelArguments):
-    """The model: a pretrained checkpoint, or a ViT-style config trained from scratch (the shared fields:
-    `textmix.harness.recipes.arguments.ModelArguments`; LoRA is for the text and token recipes)."""
+    """The model: a pretrained checkpoint, or a ViT-style config trained from scratch (no LoRA)."""
 
     model_name_or_path: str | None = arg(None, "Pretrained model id or folder (its head is replaced for the "
         "data's classes). Default: a model of --model_type built from the size fields below, trained from "
@@ -53,14 +52,12 @@ class ModelArguments(SharedModelArguments):
 
 @dataclass
 class DataArguments(DataArgumentsBase):
-    """The data: a hub dataset, an image folder, or an .npz file of arrays (the shared fields:
-    `DataArgumentsBase`)."""
+    """The data: a hub dataset, an image folder, or an .npz file of arrays."""
 
     SHIFT_FAMILY = "image"
     UNIT = "image"
+    # shared names only a task's own `data` sets (a grid's top-level `data` is written for text tasks)
     TASK_DATA_ONLY = frozenset({"validation_split", "max_predict_samples", "split_seed"})
-    """Shared names a grid's top-level `data` (written for text tasks) does not set for image tasks; a task's own
-    `data` does."""
     OWN = {
         "dataset_name": (None, "Hub dataset id (e.g. cifar10), or 'imagefolder' with --data_dir."),
         "task_name": (None, "The data's name in results.json and reports (default: the .npz file's stem, the "
@@ -85,7 +82,7 @@ class DataArguments(DataArgumentsBase):
 
     def __post_init__(self) -> None:
         if not (self.npz_path or self.dataset_name or self.data_dir):
-            raise ValueError(NO_DATA)
+            raise ValueError("give the data: --npz_path, --dataset_name or --data_dir.")
         super().__post_init__()  # caps, validation split, shift, label noise
         if self.test_share is not None and not self.test_share > 0:
             raise ValueError(f"--test_share must be > 0 (a share < 1 or a number of images), got {self.test_share}.")
@@ -99,9 +96,6 @@ class DataArguments(DataArgumentsBase):
         if self.dataset_name and self.dataset_name != "imagefolder":
             return self.dataset_name + (f"/{self.dataset_config_name}" if self.dataset_config_name else "")
         return Path(self.data_dir).name if self.data_dir else "images"
-
-
-NO_DATA = "give the data: --npz_path, --dataset_name or --data_dir."
 
 
 def build_model(model_args: ModelArguments, names: list[str], channels: int, size: int) -> Any:
@@ -130,8 +124,7 @@ def build_model(model_args: ModelArguments, names: list[str], channels: int, siz
 
 def image_processor(inputs: dict[str, Any], channels: int) -> Any:
     """The image processor that prepares an image as the recipe prepared the data (`inputs`: its `image_size`,
-    `image_mean`, `image_std`): resized to `image_size` (bilinear), scaled to [0, 1] and normalised; saved
-    beside the model so that `transformers.pipeline` (or `AutoImageProcessor`) loads it with the model."""
+    `image_mean`, `image_std`), saved beside the model so that `transformers.pipeline` loads it."""
     from PIL import Image
 
     try:
@@ -165,8 +158,7 @@ class ImageRecipe(Recipe):
         return f"the test images of {Path(data['data_dir']).name}" if data.get("data_dir") else None
 
     def check_data(self, model_args: ModelArguments, data_args: DataArguments, training_args: Any) -> None:
-        """Raise what `load_data` would, without keeping anything: an .npz's arrays, an image folder's images (a
-        hub dataset is left to the run: reading it means downloading it)."""
+        """Raise what `load_data` would for an .npz or an image folder (a hub dataset is left to the run)."""
         from ..data.images import check_image_folder
 
         if data_args.npz_path:
@@ -179,9 +171,8 @@ class ImageRecipe(Recipe):
                 raise no_test_split(f"{data_args.data_dir} (no test/ folder)", "--test_share")
 
     def load_data(self, model_args: ModelArguments, data_args: DataArguments, training_args: Any) -> Any:
-        """The splits (`TensorImages` or datasets), class names, corrupted test copies and how each split was made,
-        the images shaped for the model (`image_shape`): a pretrained model's channels and size, else the data's
-        own (or --image_size)."""
+        """The data, its images shaped for the model (`image_shape`): a pretrained model's channels and size, else
+        the data's own (or --image_size)."""
         from transformers import AutoConfig
 
         from ..data.contracts import RecipeData
@@ -194,13 +185,11 @@ class ImageRecipe(Recipe):
             image_size = getattr(pretrained, "image_size", None)
             size = model_args.image_size or (image_size[0] if isinstance(image_size, (list, tuple)) else image_size)
         size = size or model_args.image_size
-        if data_args.npz_path:
-            splits, names, native_channels, native_size, extra = load_npz(data_args, channels, size,
-                                                                          training_args.seed)
-        else:
-            splits, names, native_channels, native_size, extra = load_hub_or_folder(
-                data_args, model_args, training_args.seed, channels, size)
+        if not data_args.npz_path:
             training_args.remove_unused_columns = False  # the transform needs the image column
+        splits, names, native_channels, native_size, extra = (
+            load_npz(data_args, channels, size, training_args.seed) if data_args.npz_path
+            else load_hub_or_folder(data_args, model_args, training_args.seed, channels, size))
         return RecipeData(
             dict(zip(("train", "validation", "test"), splits, strict=True)), None, len(names), "classification",
             "given", extra["dropped_unlabelled"], extra["test_set"], extra["label_noise_flipped"], list(names),
@@ -218,8 +207,7 @@ class ImageRecipe(Recipe):
 
     @contextlib.contextmanager
     def running(self, training_args: Any) -> Iterator[None]:
-        """On CPU, flush denormals: small ViTs hit them in backward there (10-20x slower). The setting is
-        process-wide, so it is put back to torch's default afterwards."""
+        """On CPU, flush denormals (small ViTs hit them in backward there: 10-20x slower), then put it back."""
         flush = training_args.use_cpu or not torch.cuda.is_available()
         if flush:
             torch.set_flush_denormal(True)

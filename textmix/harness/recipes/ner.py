@@ -5,11 +5,9 @@
         --model_name_or_path ../shared/models/bert-tiny --mix_method hidden --output_dir out/wnut17-hidden
     textmix train ner ...  |  torchrun --nproc_per_node 2 recipes/run_ner.py ...  |  accelerate launch ...
 
-Data and its labels: `textmix.harness.data.tokens`. A word's tag goes to its first sub-token (the others,
-special tokens and padding: -100; `--label_all_tokens`: every sub-token, `B-x` continuations as `I-x`);
-words cut off by `--max_seq_length` are neither trained on nor scored (`unscored_words`). The tokenizer must
-be a fast one (`word_ids()`). results.json has `problem_type` `token`: per split `entity_f1`,
-`entity_precision`, `entity_recall` (seqeval), token `accuracy` and the figures over labelled tokens.
+Data and its labels: `textmix.harness.data.tokens`. A word's tag goes to its first sub-token (`align_labels`);
+words cut off by `--max_seq_length` are neither trained on nor scored (`unscored_words`). results.json has
+`problem_type` `token`: per split seqeval's entity figures, token `accuracy` and the figures over labelled tokens.
 """
 
 from __future__ import annotations
@@ -38,8 +36,7 @@ PREFIX_SPACE_TYPES = {"bloom", "gpt2", "roberta", "deberta", "longformer", "bart
 
 @dataclass
 class DataArguments(DataArgumentsBase):
-    """Which data to train and test on, and how its words become labelled tokens (the shared fields:
-    `DataArgumentsBase`)."""
+    """Which data to train and test on, and how its words become labelled tokens."""
 
     UNIT = "sentence"
     OWN = {
@@ -78,8 +75,7 @@ class DataArguments(DataArgumentsBase):
         super().__post_init__()  # caps, validation split, shift, label noise
 
     def name(self) -> str:
-        """The data's name in results.json: --task_name, the dataset name, or the training file's folder
-        (when the file is called train.*) or stem."""
+        """The data's name in results.json: --task_name, the dataset name, else `file_task_name`."""
         if self.task_name:
             return self.task_name
         if self.dataset_name:
@@ -90,19 +86,11 @@ class DataArguments(DataArgumentsBase):
 # ----------------------------------------------------------------------------------------------- tokens
 
 
-def continuation_tag(tag: str, label2id: Mapping[str, int]) -> str:
-    """The tag of a word's later sub-tokens under `--label_all_tokens`: `I-x` for `B-x` (when known), else `tag`."""
-    if tag.startswith("B-") and f"I-{tag[2:]}" in label2id:
-        return f"I-{tag[2:]}"
-    return tag
-
-
 def align_labels(word_ids: Sequence[int | None], tags: Sequence[str | None], label2id: Mapping[str, int],
                  label_all_tokens: bool = False) -> list[int]:
-    """Label ids per token from `word_ids` (a fast tokenizer's `word_ids()`: the word of each token, None
-    for special tokens and padding): the first sub-token of a word gets its tag, later ones -100 (or,
-    with `label_all_tokens`, `continuation_tag`), special tokens and every sub-token of a word whose tag
-    is missing (None) -100."""
+    """Label ids per token from `word_ids` (a fast tokenizer's `word_ids()`: the word of each token, None for
+    special tokens and padding): the first sub-token of a word gets its tag, later ones -100 (with
+    `label_all_tokens` its tag, `B-x` as `I-x` when known); special tokens and words without a tag -100."""
     labels: list[int] = []
     previous = None
     for word in word_ids:
@@ -111,7 +99,8 @@ def align_labels(word_ids: Sequence[int | None], tags: Sequence[str | None], lab
         elif word != previous:
             labels.append(label2id[tags[word]])
         elif label_all_tokens:
-            labels.append(label2id[continuation_tag(tags[word], label2id)])
+            inside = f"I-{tags[word][2:]}"
+            labels.append(label2id[inside if tags[word].startswith("B-") and inside in label2id else tags[word]])
         else:
             labels.append(IGNORE_INDEX)
         previous = word
@@ -123,7 +112,6 @@ def load_tokenizer(model_args: Any) -> PreTrainedTokenizerBase:
     `add_prefix_space=True`, and one without a padding token pads with its end-of-sequence token."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from ..checks import notice
     from ..data.contracts import padding_token
 
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, cache_dir=model_args.cache_dir,
@@ -183,8 +171,7 @@ class TokensRecipe(Recipe):
 
     def preprocess(self, data: Any, model_args: Any, data_args: DataArguments, training_args: Any) -> Prepared:
         """The sentences tokenized with their labels aligned (words that get no token said and counted), and the
-        corrupted test copies (`textmix.robustness.corrupt_words`, seeded by `--split_seed`; tags follow their
-        words)."""
+        corrupted test copies (tags follow their words)."""
         from textmix.robustness import corrupt_words
 
         from ..data.contracts import mask_token, one_word_notice, shift_plan

@@ -1,7 +1,5 @@
-"""The registry of recipes, one per modality (the modality twin of `textmix.methods`): the grid parser
-(`textmix.harness.tasks`) and the sweep (`textmix.harness.compare`) read each modality's facts from its
-`Recipe` (`textmix.harness.recipes.base`). Built-in: `text` (`recipes.glue`), `image` (`recipes.image`),
-`tokens` (`recipes.ner`). See docs/adding-a-modality.md.
+"""The registry of recipes, one per modality (the modality twin of `textmix.methods`): the grid parser and the
+sweep read each modality's facts from its `Recipe`. See docs/adding-a-modality.md.
 """
 
 from __future__ import annotations
@@ -14,14 +12,9 @@ from textmix.robustness import SHIFT_FAMILIES as _SHIFT_KINDS
 if TYPE_CHECKING:
     from .base import Recipe
 
-DEFAULT_MODALITY = "text"
-"""The modality of a grid task that names none (and of a GLUE name)."""
-
-BUILT_IN = ("glue", "image", "ner")
-"""The built-in recipe modules (under `textmix.harness.recipes`), imported (and so registered) in this order."""
-
-SHIFT_FAMILIES = tuple(_SHIFT_KINDS)
-"""The families of corrupted test sets (`textmix.robustness.SHIFT_FAMILIES`), each a key of a grid's `shift`."""
+DEFAULT_MODALITY = "text"  # of a grid task that names none (and of a GLUE name)
+BUILT_IN = ("glue", "image", "ner")  # the built-in recipe modules, imported (so registered) in this order
+SHIFT_FAMILIES = tuple(_SHIFT_KINDS)  # the families of corrupted test sets, each a key of a grid's `shift`
 
 _RECIPES: dict[str, Recipe] = {}
 _loaded = False
@@ -29,8 +22,7 @@ _loaded = False
 
 def register_recipe(recipe: Recipe, replace: bool = False) -> Recipe:
     """Register a modality's recipe (a `ValueError` when another class's recipe has its modality, unless
-    `replace`; the same class again, as a reload registers it, replaces). A recipe module run as a script
-    (`python -m`) does not register: its importable twin does."""
+    `replace`; the same class again replaces). A recipe module run as a script (`python -m`) does not register."""
     cls = type(recipe)
     if recipe.shift is not None and recipe.shift not in SHIFT_FAMILIES:
         raise ValueError(f"recipe {recipe.modality}: shift family {recipe.shift!r} is not one of {SHIFT_FAMILIES}.")

@@ -1,5 +1,5 @@
-"""Resuming a recipe run: complete and loadable checkpoints, the run identity each stores, the one to
-resume from (damaged and superseded ones moved aside), and the training time and loss across attempts."""
+"""Resuming a recipe run: complete and loadable checkpoints, the run identity each stores, the one to resume
+from (damaged and superseded ones moved aside), and the training time and loss across attempts."""
 
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ def _step(folder: Path) -> int:
 
 
 def complete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
-    """The `checkpoint-N` folders of `output_dir` that MixTrainer marked complete, newest first
-    (the rule of `textmix.checkpoints.last_complete_checkpoint`, for every checkpoint)."""
+    """The `checkpoint-N` folders of `output_dir` that MixTrainer marked complete, newest first."""
     from textmix.checkpoints import COMPLETE_MARKER, MIXER_STATE_FILE
 
     folder = Path(output_dir)
@@ -54,8 +53,7 @@ def _check_safetensors(path: Path) -> None:
         raise ValueError(f"the tensors need {8 + n + end} bytes, the file has {size}: truncated")
 
 
-_FULL_LOAD_LIMIT = 256 * 2**20
-"""`.pt` / `.pth` files larger than this are loaded memory-mapped when verified (not read in full)."""
+_FULL_LOAD_LIMIT = 256 * 2**20  # larger `.pt` / `.pth` files are verified memory-mapped (not read in full)
 
 
 def verify_checkpoint(checkpoint: str | os.PathLike) -> str | None:
@@ -91,9 +89,8 @@ def verify_checkpoint(checkpoint: str | os.PathLike) -> str | None:
 
 
 def run_identity(header: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-    """What makes a run this run, stored with each of its checkpoints (`RUN_FILE`): `runfile.identity` of the
-    recipe's arguments (`config`) and the content of its model and data (so an edited data file is another
-    run), with the grid's run key (`grid_key` in `header`, for runs of `textmix compare`)."""
+    """What makes a run this run, stored with its checkpoints (`RUN_FILE`): `runfile.identity` of its arguments
+    and its model's and data's content, with the grid's run key (`grid_key`, runs of `textmix compare`)."""
     from ..fingerprints import data_fingerprint, model_fingerprint
 
     plain = json.loads(json.dumps(dict(config), default=str))
@@ -134,11 +131,12 @@ def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _stored_identity(checkpoint: Path) -> Any:
+def _read_json(path: Path) -> Any:
+    """The JSON in `path`, or {} when it is missing or unreadable."""
     try:
-        return json.loads((checkpoint / RUN_FILE).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return {}
 
 
 def _move_aside(checkpoint: Path, prefix: str, training_args: Any) -> str:
@@ -160,23 +158,22 @@ def _move_aside(checkpoint: Path, prefix: str, training_args: Any) -> str:
 def resume_checkpoint(training_args: Any, identity: Mapping[str, Any] | None = None) -> str | None:
     """The checkpoint to resume from: `--resume_from_checkpoint` if given (an error naming the file when it does
     not load; of another configuration: said, and resumed as asked), else the newest complete checkpoint in
-    `output_dir` that loads and (given `identity`, `run_identity`) was written by this run, else None. A damaged
-    one is moved aside to `damaged-checkpoint-N`, one of another configuration to `superseded-checkpoint-N`
-    (never resumed), each with a message naming the file or what changed."""
+    `output_dir` that loads and (given `identity`) was written by this run, else None. Damaged ones and ones of
+    another configuration are moved aside (`DAMAGED_PREFIX`, `SUPERSEDED_PREFIX`), with a message why."""
     resume = training_args.resume_from_checkpoint
     if resume is not None and resume is not True:
         problem = verify_checkpoint(resume)
         if problem:
             raise CheckpointError(f"--resume_from_checkpoint {resume}: {problem}. Give another checkpoint, or "
                                   "leave the option out to resume from the newest one that loads.")
-        changes = identity_changes(_stored_identity(Path(resume)), identity) if identity is not None else []
+        changes = identity_changes(_read_json(Path(resume) / RUN_FILE), identity) if identity is not None else []
         if changes:
             notice(f"--resume_from_checkpoint {resume} was written by another configuration ({'; '.join(changes)}); "
                    "resuming from it as asked.")
         return str(resume)
     for checkpoint in complete_checkpoints(training_args.output_dir):
         problem = verify_checkpoint(checkpoint)
-        changes = identity_changes(_stored_identity(checkpoint), identity) if identity is not None else []
+        changes = identity_changes(_read_json(checkpoint / RUN_FILE), identity) if identity is not None else []
         if problem is None and changes:
             where = _move_aside(checkpoint, SUPERSEDED_PREFIX, training_args)
             notice(f"checkpoint {checkpoint} is of another configuration, not resumed ({'; '.join(changes)}); "
@@ -191,19 +188,6 @@ def resume_checkpoint(training_args: Any, identity: Mapping[str, Any] | None = N
                    "no earlier complete checkpoint: training starts from the beginning")
         notice(f"checkpoint {checkpoint} is damaged: {problem}; {where}; {instead}.")
     return None
-
-
-def _checkpoint_state(checkpoint: str) -> dict[str, Any]:
-    path = Path(checkpoint) / "trainer_state.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def _earlier_time(checkpoint: str) -> float | None:
-    path = Path(checkpoint) / TRAIN_TIME_FILE
-    if not path.exists():
-        return None
-    spent = json.loads(path.read_text(encoding="utf-8")).get("train_time_s")
-    return None if spent is None else float(spent)
 
 
 def _logged_loss(log_history: list[dict[str, Any]], up_to_step: int) -> tuple[float, int]:
@@ -221,11 +205,10 @@ def _logged_loss(log_history: list[dict[str, Any]], up_to_step: int) -> tuple[fl
 
 
 def progress_callback(earlier_time: float | None, start: float, identity: Mapping[str, Any] | None = None) -> Any:
-    """A `TrainerCallback` that makes checkpoints carry what a resumed run needs to report its totals:
-    a log entry at every save (so the logged losses cover every step up to it) and, in
-    `TRAIN_TIME_FILE`, the training time up to it (`earlier_time`, the time before this attempt, or
-    None when unknown, plus the time since `start`, a `time.perf_counter()` value); and, given the run's
-    `identity` (`run_identity`), that in `RUN_FILE`, so only the same run resumes the checkpoint."""
+    """A `TrainerCallback` that makes checkpoints carry what a resumed run needs: a log entry at every save (the
+    logged losses cover every step up to it), in `TRAIN_TIME_FILE` the training time up to it (`earlier_time`,
+    before this attempt or None when unknown, plus the time since `start`, a `time.perf_counter()` value) and,
+    given one, the run's `identity` in `RUN_FILE` (only the same run resumes the checkpoint)."""
     from transformers import TrainerCallback
 
     class TextmixProgressCallback(TrainerCallback):
@@ -247,24 +230,16 @@ def progress_callback(earlier_time: float | None, start: float, identity: Mappin
     return TextmixProgressCallback()
 
 
-def _add_before_marker(trainer: Any, callback: Any) -> None:
-    """Add `callback` so that what it writes is part of every complete checkpoint (MixTrainer marks a
-    checkpoint complete after its callbacks' `on_save`)."""
-    if hasattr(trainer, "add_checkpoint_callback"):
-        trainer.add_checkpoint_callback(callback)
-    else:
-        trainer.add_callback(callback)
-
-
 def resume_point(training_args: Any, identity: Mapping[str, Any]) -> tuple[str | None, int, float | None]:
     """(the checkpoint to resume from or None, its step, the training time before it or None when it does not
     record it), saying what it found."""
     resume = resume_checkpoint(training_args, identity)
     from_step, earlier_time = 0, 0.0
     if resume:
-        state = _checkpoint_state(resume)
+        state = _read_json(Path(resume) / "trainer_state.json")
         from_step = int(state.get("global_step", 0))
-        earlier_time = _earlier_time(resume)
+        spent = _read_json(Path(resume) / TRAIN_TIME_FILE).get("train_time_s")
+        earlier_time = None if spent is None else float(spent)
         if from_step >= int(state.get("max_steps") or 0) > 0:
             notice(f"{resume} holds the run's last step ({from_step}): writing its results without training")
         else:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import notice
+from ..runfile import read_results, write_atomic, write_json_atomic
 from .check import check_grid
 from .runs import Run, runs_summary, shard_runs
 from .sweep import GridError, Sweep
@@ -152,7 +153,7 @@ def train_run(run: Run) -> dict[str, Any]:
         return {"status": "locked", "holder": holder}
     try:
         if run.done:  # another process finished it meanwhile
-            return {"status": "done", "results": json.loads((run.folder / "results.json").read_text(encoding="utf-8"))}
+            return {"status": "done", "results": read_results(run.folder)}
         run.folder.mkdir(parents=True, exist_ok=True)
         with _append(run.folder / "run.log") as log, contextlib.redirect_stdout(log):
             results = run_one(run)
@@ -160,8 +161,6 @@ def train_run(run: Run) -> dict[str, Any]:
     except KeyboardInterrupt:
         raise
     except Exception as err:  # keep going; the report lists what failed
-        from ..runfile import write_atomic
-
         log = run.folder / "error.log"
         text = "".join(traceback.format_exception(err)).encode("utf-8")
         write_atomic(log, lambda f: f.write(text))
@@ -173,8 +172,6 @@ def train_run(run: Run) -> dict[str, Any]:
 def _write_plan(sweep: Sweep, output_dir: Path) -> None:
     """The sweep folder's grid.json and plan.json (`Sweep.task_plan`), and a notice per task that some of the
     grid's `data` does not apply to."""
-    from ..runfile import write_json_atomic
-
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output_dir / "grid.json", sweep.given)
     tasks = sweep.task_plan()
@@ -205,7 +202,6 @@ def compare(sweep: Sweep, output_dir: str | Path, *, dry_run: bool = False, prog
 
     from ..backends import map_unordered
     from ..report import build_report
-    from ..runfile import write_json_atomic
 
     output_dir = Path(output_dir)
     runs = sweep.plan(output_dir) if sweep.plannable else ()  # planned once: the checks and the runs read it

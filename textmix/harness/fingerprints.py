@@ -80,8 +80,7 @@ def _save() -> None:
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """The SHA-256 of the file `path`'s content (hex), from the cache when its size, modification and
-    status-change times and inode are those cached for its path, else read and cached."""
+    """The SHA-256 of the file `path`'s content (hex), from the cache when the file is unchanged."""
     try:
         return _digest(Path(path))
     finally:

@@ -69,9 +69,7 @@ class TaskSpec:
         data = self.data
         if self.glue:
             return f"GLUE {self.glue} dev"
-        namer = get_recipe(self.modality).test_set
-        named = namer(data) if namer else None
-        if named:
+        if named := get_recipe(self.modality).test_set(data):
             return named
         if data.get("dataset_name"):
             return f"{data['dataset_name']} [{data.get('test_split') or 'test'}]"
@@ -94,9 +92,7 @@ def recipe_fields(modality: str) -> dict[str, set[str]]:
 
 def task_name(entry: Any) -> str:
     """The name of a grid's task entry (a GLUE name, or a mapping's `name`), as given."""
-    if isinstance(entry, Mapping):
-        return str(entry.get("name", "?"))
-    return str(entry)
+    return str(entry.get("name", "?")) if isinstance(entry, Mapping) else str(entry)
 
 
 def section_problems(where: str, section: str, values: Any, known: set[str]) -> list[str]:

@@ -160,7 +160,7 @@ def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
             problems += section_problems(section, section, grid[section], known)
     problems += _baseline_problems(grid)
     problems += _shift_problems(grid)
-    shift, noise = grid.get("shift") or {}, grid.get("label_noise")
+    noise = grid.get("label_noise")
     sections = [grid.get(k) for k in ("data", "training", "shift")]
     plannable = (all(v is None or isinstance(v, Mapping) for v in [*sections, grid.get("task_args") or None])
                  and all(isinstance(o, Mapping) for o in overrides.values())
@@ -173,7 +173,7 @@ def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
         seeds_read, rates, plannable = (), (0.0,), False
     return Sweep(dict(grid), tuple(tasks), methods, seeds_read, rates,
                  grid.get("model_name_or_path"), grid.get("glue_dir"), _mapping(grid.get("data")),
-                 _mapping(grid.get("training")), _mapping(shift), grid.get("baseline", BASELINE),
+                 _mapping(grid.get("training")), _mapping(grid.get("shift")), grid.get("baseline", BASELINE),
                  bool(grid.get("save_calibrated")), overrides, misfits, tuple(problems), plannable)
 
 
@@ -256,8 +256,7 @@ def _methods(grid: Mapping[str, Any], tasks: list[TaskSpec], overrides: Mapping[
     twice = names_twice("method", names)
     if twice:
         problems.append(twice)
-    methods = {m: {**known.get(m, {}), **(v if isinstance(v := method_args.get(m) or {}, Mapping) else {})}
-               for m in names}
+    methods = {m: {**known.get(m, {}), **_mapping(method_args.get(m))} for m in names}
     misfits = {}
     for spec in tasks:  # grid-wide arguments count too (mix_label_weights on a token task)
         shared = _task_training(_mapping(grid.get("training")), spec, overrides.get(spec.name))

@@ -136,8 +136,8 @@ def _map_ray(fn: Callable[[T], R], items: list[T], *, address: str | None, num_w
     import ray
     from ray.exceptions import RayError, RayTaskError
 
-    started = False
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         quiet: dict[str, Any] = {"log_to_driver": False, "configure_logging": True, "logging_level": logging.WARNING}
         if address is None:
             ray.init(num_cpus=num_workers or _machine_cpus(), include_dashboard=False, **quiet)
@@ -145,7 +145,6 @@ def _map_ray(fn: Callable[[T], R], items: list[T], *, address: str | None, num_w
             ray.init(address=address)
         else:
             ray.init(address=address, **quiet)
-        started = True
     pending: dict[Any, int] = {}
     try:
         resources = ray.cluster_resources()

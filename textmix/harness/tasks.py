@@ -1,12 +1,8 @@
-"""The tasks of a `textmix compare` grid: GLUE names, or mappings naming files, hub datasets, images or tokens
-(the README's `textmix compare` section shows one of each).
-
-A mapping has its modality's short keys (`Recipe.short_keys`: `train_file`, `test_file`, `dataset`,
-`text_columns`, ...) and may set `model_name_or_path` (its own model; image tasks default to a small ViT
-trained from scratch), `model`, `data` and `training` (the recipe's ModelArguments, DataArguments and
-MixTrainingArguments fields). Each modality runs through its registered recipe
-(`textmix.harness.recipes.registry`: short keys, test-set naming, which methods mix it); methods apply
-where they fit (`fits`).
+"""The tasks of a `textmix compare` grid: GLUE names, or mappings (the README's `textmix compare` section shows
+one of each) with their modality's short keys (`Recipe.short_keys`: `train_file`, `test_file`, `dataset`, ...),
+and optionally `model_name_or_path` (image tasks default to a small ViT trained from scratch), `model`, `data`
+and `training` (the recipe's ModelArguments, DataArguments and MixTrainingArguments fields). Each modality runs
+through its registered recipe; methods apply where they fit (`fits`).
 """
 
 from __future__ import annotations

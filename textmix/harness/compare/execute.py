@@ -43,8 +43,7 @@ def run_one(run: Run) -> dict:
     recipe = get_recipe(run.modality)
     model_args = recipe.model_arguments(**{k: v for k, v in run.model.items() if v is not None})
     data_args = recipe.data_arguments(**{k: v for k, v in run.data.items() if v is not None or k == "glue_dir"})
-    training_args = MixTrainingArguments(**run.training)
-    results = recipe.run(model_args, data_args, training_args,
+    results = recipe.run(model_args, data_args, MixTrainingArguments(**run.training),
                          tags={"method": run.method, "grid_key": run.key, "task": run.task})
     for checkpoint in [*run.folder.glob("checkpoint-*"), *run.folder.glob("damaged-checkpoint-*"),
                        *run.folder.glob("superseded-checkpoint-*")]:

@@ -138,10 +138,9 @@ def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None
         if section in entry:
             found = section_problems(f"{where}.{section}", section, entry[section], recipe_fields(modality)[section])
             problems += found
-            if not found:
-                clash = sorted(set(data) & set(entry[section])) if section == "data" else []
-                if clash:
-                    problems.append(f"{where}: {clash} given both as short keys and in `data`; keep one.")
+            clash = sorted(set(data) & set(entry[section])) if section == "data" and not found else []
+            if clash:
+                problems.append(f"{where}: {clash} given both as short keys and in `data`; keep one.")
     if not any(data.get(k) for k in recipe.data_sources) and not any(
             isinstance(entry.get("data"), Mapping) and entry["data"].get(k) for k in recipe.data_sources):
         problems.append(f"{where}: no data: give {recipe.data_hint}.")

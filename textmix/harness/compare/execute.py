@@ -187,16 +187,14 @@ def _write_plan(sweep: Sweep, output_dir: Path) -> None:
 def compare(sweep: Sweep, output_dir: str | Path, *, dry_run: bool = False, progress: bool = True,
             shard: tuple[int, int] | None = None, backend: str = "local", address: str | None = None,
             workers: int | None = None) -> dict:
-    """Plan the sweep once (`Sweep.plan`) and check it (`check_grid`: a `GridError` lists every problem), train
-    every unfinished run in `output_dir` that no other process is training (of shard (I, N) only, `shard_runs`;
-    `backend` `local` or `ray`, `workers` at once, on the cluster at `address`: `textmix.harness.backends`),
-    then write the report of every run finished so far and return it. `dry_run`: print the runs (a JSON line
-    each) and their summary instead; returns {"dry_run": True, "n_runs": N}. The console gets one progress
-    bar, a line per finished run and the recipe's notices; what the Trainer prints goes to the run's `run.log`.
-
-    A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep goes on;
-    `SweepFailed` when no run has results. When every run without results is locked by another process,
-    there is no report yet: returns {"pending": True, "locked": [...], ...}."""
+    """Plan and check the sweep (a `GridError` lists every problem), train every unfinished run in `output_dir`
+    that no other process is training (of `shard` (I, N) only; `backend` `local` or `ray`, `workers` at once, on
+    the cluster at `address`: `textmix.harness.backends`), then write the report of every run finished so far and
+    return it. `dry_run`: print the runs (a JSON line each) and their summary instead; returns {"dry_run": True,
+    "n_runs": N}. The console gets one progress bar, a line per finished run and the recipe's notices; what the
+    Trainer prints goes to the run's `run.log`. A failed run is recorded in `failures.json` (its traceback in the
+    run's `error.log`) and the sweep goes on; `SweepFailed` when no run has results. When every run without
+    results is locked by another process, there is no report yet: returns {"pending": True, "locked": [...]}."""
     from tqdm.auto import tqdm
 
     from ..backends import map_unordered

@@ -31,10 +31,8 @@ class GridError(InputError):
 
 @dataclass(frozen=True)
 class Sweep:
-    """A grid parsed once (`parse_sweep`): what the checks, the task plan, the runs and execution read.
-
-    `problems` lists every problem of the grid's structure at once; a sweep with problems is still built as far
-    as it goes, and `plannable` says whether its runs can be listed."""
+    """A grid parsed once (`parse_sweep`): what the checks, the task plan, the runs and execution read. A sweep
+    with `problems` is still built as far as it goes; `plannable` says whether its runs can be listed."""
 
     given: Mapping[str, Any]
     """The grid as given: written to the sweep folder's grid.json, read by nothing else."""

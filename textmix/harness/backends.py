@@ -1,25 +1,18 @@
-"""Execution backends for `textmix compare`: how the independent runs of a grid are executed
-(`map_unordered`, with `local` or `ray`, `BACKENDS`).
+"""How `textmix compare` executes a grid's independent runs: `map_unordered`, `local` or `ray` (`BACKENDS`).
 
-Each Ray call runs in a fresh worker process (`max_calls=1`: no state, GPU memory or thread setting leaks
-from one run into the next) and is not retried (`max_retries=0`): a crash is reported at once, and since a
-sweep is resumable, running `textmix compare` again trains what is left. Through Ray, the sweep folder
-(and the model and data the grid names) must be on a file system every worker sees at the same path (any
-local folder on this machine, a shared file system for a cluster): the workers write the results there.
-Workers must import the module that defines `fn` (textmix itself, installed on every node); their output
-is not forwarded (`log_to_driver=False`): it is in Ray's session logs
-(`/tmp/ray/session_latest/logs/worker-*` on each node), and a failed call's traceback is also in the
-exception yielded for it.
-
-Every run takes a lock file in its own folder while it trains, so two processes (two Ray workers, two
-`textmix compare` commands, or both) never train the same run; without Ray, `textmix compare --shard I/N`
-splits the grid between independent processes instead (a SLURM job array); both mix on one sweep folder.
+Each Ray call runs in a fresh worker (`max_calls=1`: no state, GPU memory or thread setting leaks into the next
+run) and is not retried (`max_retries=0`: a crash is reported at once; the sweep is resumable). Through Ray the
+sweep folder, model and data must be at the same path on every worker, and textmix installed on every node; the
+workers' output is in Ray's session logs (`/tmp/ray/session_latest/logs/worker-*`), a failed call's traceback
+also in its exception. Each run's lock file keeps two processes (Ray workers, `--shard I/N` processes, or both)
+from training the same run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -130,11 +123,9 @@ def _call_in_worker(fn: Callable[[T], R], item: T, slots_by_node: dict[str, int]
     import ray
 
     slots = slots_by_node.get(ray.get_runtime_context().get_node_id(), default_slots)
-    try:
+    with contextlib.suppress(ImportError):
         import torch
-    except ImportError:
-        pass
-    else:
+
         torch.set_num_threads(max(1, _machine_cpus() // max(1, slots)))
     return fn(item)
 
@@ -145,8 +136,8 @@ def _map_ray(fn: Callable[[T], R], items: list[T], *, address: str | None, num_w
     import ray
     from ray.exceptions import RayError, RayTaskError
 
-    started = False
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         quiet: dict[str, Any] = {"log_to_driver": False, "configure_logging": True, "logging_level": logging.WARNING}
         if address is None:
             ray.init(num_cpus=num_workers or _machine_cpus(), include_dashboard=False, **quiet)
@@ -154,7 +145,6 @@ def _map_ray(fn: Callable[[T], R], items: list[T], *, address: str | None, num_w
             ray.init(address=address)
         else:
             ray.init(address=address, **quiet)
-        started = True
     pending: dict[Any, int] = {}
     try:
         resources = ray.cluster_resources()
@@ -172,19 +162,16 @@ def _map_ray(fn: Callable[[T], R], items: list[T], *, address: str | None, num_w
         slots_ref = ray.put(slots_by_node)
         following = iter(enumerate(items))
 
-        def submit() -> bool:
-            """Submit the next call; False when there is none left."""
-            for index, item in following:
+        def submit(n: int) -> None:
+            """Submit the next n calls (fewer when fewer are left)."""
+            for index, item in itertools.islice(following, n):
                 pending[remote.remote(fn_ref, item, slots_ref, concurrent)] = index
-                return True
-            return False
 
-        while len(pending) < concurrent and submit():
-            pass
+        submit(concurrent)
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(ref)
-            submit()
+            submit(1)
             try:
                 result: R | BaseException = ray.get(ref)
             except RayTaskError as error:

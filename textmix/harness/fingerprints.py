@@ -1,11 +1,8 @@
-"""What identifies a run's inputs independent of their paths: content fingerprints of its data files and
-model weights (`data_fingerprint`, `model_fingerprint`), part of a sweep's run keys and of a run's identity.
-
-A file's content hash (SHA-256) is computed once and cached by its path, size, modification and
-status-change times and inode in `cache_file()` (`$XDG_CACHE_HOME/textmix/file_digests.json`, default
-`~/.cache/textmix/`), so a sweep does not re-read gigabytes of weights for every run; a file edited in
-place or replaced is hashed again (even with its modification time restored: the status-change time
-cannot be set back). A hub model id or dataset name has no local file: it is identified by its name."""
+"""Content fingerprints of a run's data files and model weights (`data_fingerprint`, `model_fingerprint`): what
+identifies its inputs independent of their paths, part of a sweep's run keys. A file's SHA-256 is cached in
+`cache_file()` by its path, size, modification and status-change times and inode, so a sweep does not re-read
+gigabytes of weights for every run, and a file edited in place or replaced is hashed again (the status-change
+time cannot be set back). A hub model id or dataset name is identified by its name."""
 
 from __future__ import annotations
 
@@ -80,8 +77,7 @@ def _save() -> None:
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """The SHA-256 of the file `path`'s content (hex), from the cache when its size, modification and
-    status-change times and inode are those cached for its path, else read and cached."""
+    """The SHA-256 of the file `path`'s content (hex), from the cache when the file is unchanged."""
     try:
         return _digest(Path(path))
     finally:

@@ -1,12 +1,8 @@
-"""The tasks of a `textmix compare` grid: GLUE names, or mappings naming files, hub datasets, images or tokens
-(the README's `textmix compare` section shows one of each).
-
-A mapping has its modality's short keys (`Recipe.short_keys`: `train_file`, `test_file`, `dataset`,
-`text_columns`, ...) and may set `model_name_or_path` (its own model; image tasks default to a small ViT
-trained from scratch), `model`, `data` and `training` (the recipe's ModelArguments, DataArguments and
-MixTrainingArguments fields). Each modality runs through its registered recipe
-(`textmix.harness.recipes.registry`: short keys, test-set naming, which methods mix it); methods apply
-where they fit (`fits`).
+"""The tasks of a `textmix compare` grid: GLUE names, or mappings (the README's `textmix compare` section shows
+one of each) with their modality's short keys (`Recipe.short_keys`: `train_file`, `test_file`, `dataset`, ...),
+and optionally `model_name_or_path` (image tasks default to a small ViT trained from scratch), `model`, `data`
+and `training` (the recipe's ModelArguments, DataArguments and MixTrainingArguments fields). Each modality runs
+through its registered recipe; methods apply where they fit (`fits`).
 """
 
 from __future__ import annotations
@@ -69,9 +65,7 @@ class TaskSpec:
         data = self.data
         if self.glue:
             return f"GLUE {self.glue} dev"
-        namer = get_recipe(self.modality).test_set
-        named = namer(data) if namer else None
-        if named:
+        if named := get_recipe(self.modality).test_set(data):
             return named
         if data.get("dataset_name"):
             return f"{data['dataset_name']} [{data.get('test_split') or 'test'}]"
@@ -94,9 +88,7 @@ def recipe_fields(modality: str) -> dict[str, set[str]]:
 
 def task_name(entry: Any) -> str:
     """The name of a grid's task entry (a GLUE name, or a mapping's `name`), as given."""
-    if isinstance(entry, Mapping):
-        return str(entry.get("name", "?"))
-    return str(entry)
+    return str(entry.get("name", "?")) if isinstance(entry, Mapping) else str(entry)
 
 
 def section_problems(where: str, section: str, values: Any, known: set[str]) -> list[str]:
@@ -146,10 +138,9 @@ def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None
         if section in entry:
             found = section_problems(f"{where}.{section}", section, entry[section], recipe_fields(modality)[section])
             problems += found
-            if not found:
-                clash = sorted(set(data) & set(entry[section])) if section == "data" else []
-                if clash:
-                    problems.append(f"{where}: {clash} given both as short keys and in `data`; keep one.")
+            clash = sorted(set(data) & set(entry[section])) if section == "data" and not found else []
+            if clash:
+                problems.append(f"{where}: {clash} given both as short keys and in `data`; keep one.")
     if not any(data.get(k) for k in recipe.data_sources) and not any(
             isinstance(entry.get("data"), Mapping) and entry["data"].get(k) for k in recipe.data_sources):
         problems.append(f"{where}: no data: give {recipe.data_hint}.")

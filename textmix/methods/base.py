@@ -19,7 +19,6 @@ from torch import nn
 
 if TYPE_CHECKING:
     from ..architectures import ArchSpec, ResolvedArch
-    from ..draws import Draws
     from ..hooks import Hook, HookSet, Step
 
 FAMILIES: dict[str, str] = {
@@ -41,7 +40,7 @@ class MixContext:
     config: Any  # MixConfig
     arch: ResolvedArch | None
     methods: dict[str, float]
-    draws: Draws
+    draws: Any  # textmix.draws.Draws, not imported: draws -> config -> methods would close a circle
     special_ids: torch.Tensor | None = None
     layers: dict[str, list[int]] = field(default_factory=dict)
     """Per-batch layer choices of each method that has them (hidden Mixup)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ..checks import problem_model, problem_output_dir
 from ..recipes.registry import get_recipe
@@ -16,10 +15,9 @@ from .sweep import Sweep
 
 
 def check_grid(sweep: Sweep, runs: tuple[Run, ...], output_dir: str | Path | None = None) -> list[str]:
-    """Every problem of a sweep and its plan `runs` (`Sweep.plan`; none when the structure is too broken to plan),
-    before the first run: `Sweep.problems`, then the sweep folder, each model folder (loadable config and
-    tokenizer), `glue_dir`, the recipe arguments of every run (each distinct set built once) and each task's
-    data (files, columns, labels, splits, images). Returns messages."""
+    """Every problem of a sweep and its plan `runs` (none when the structure is too broken to plan), as messages:
+    `Sweep.problems`, then the sweep folder, each model (loadable config and tokenizer), `glue_dir`, the recipe
+    arguments of every run (each distinct set built once) and each task's data (files, columns, labels, ...)."""
     problems = list(sweep.problems)
     if output_dir is not None:
         problem = problem_output_dir(output_dir, option="--output_dir", create=False)
@@ -82,26 +80,29 @@ def _own_code(folder: Path) -> str | None:
 
 
 def _run_problems(runs: tuple[Run, ...], check_glue: bool) -> list[str]:
-    """Problems of the recipe arguments of every run (unknown keys left out: `Sweep.problems` names them)
-    and of each distinct data configuration's data."""
+    """Problems of the recipe arguments of every run (unknown keys left out: `Sweep.problems` names them) and of
+    each distinct data configuration's data, as its recipe loads it (a GLUE task's only with `check_glue`)."""
     from textmix.trainer import MixTrainingArguments
 
     problems: list[str] = []
-    seen_data: dict[str, tuple[str, str, dict]] = {}
+    seen_data: dict[str, tuple[str, str, dict, dict]] = {}
     seen_training: dict[str, list[str]] = {}
     for run in runs:
         fields = recipe_fields(run.modality)
         data = {k: v for k, v in run.data.items() if k in fields["data"]}
         model = {k: v for k, v in run.model.items() if k in fields["model"]}
         key = json.dumps([run.modality, data, model], sort_keys=True, default=str)
-        seen_data.setdefault(key, (run.task, run.modality, {"data": data, "model": model}))
+        seen_data.setdefault(key, (run.task, run.modality, data, model))
         training = {k: v for k, v in run.training.items() if k not in ("seed", "output_dir") and k in fields["training"]}
         seen_training.setdefault(json.dumps(training, sort_keys=True, default=str), []).append(run.method)
-    for task, modality, args in seen_data.values():
-        load = check_glue or not args["data"].get("task_name")  # a GLUE task (only text tasks have task_name)
-        problem = _data_problem(modality, args["data"], args["model"], load=load)
-        if problem:
-            problems.append(f"task {task}: {problem}")
+    for task, modality, data, model in seen_data.values():
+        recipe = get_recipe(modality)
+        try:
+            data_args, model_args = recipe.data_arguments(**data), recipe.model_arguments(**model)
+            if check_glue or not data.get("task_name"):  # a GLUE task (only text tasks have task_name)
+                recipe.check_data(model_args, data_args, MixTrainingArguments(output_dir="__check__", report_to="none"))
+        except Exception as err:  # noqa: BLE001 - the recipe's own message
+            problems.append(f"task {task}: {err}")
     for text, methods in seen_training.items():
         try:
             MixTrainingArguments(**json.loads(text), output_dir=str(Path("__check__")))
@@ -110,17 +111,3 @@ def _run_problems(runs: tuple[Run, ...], check_glue: bool) -> list[str]:
                     if "bf16" in str(err) else "")
             problems.append(f"training of method {methods[0]}: {err}{hint}")
     return problems
-
-
-def _data_problem(modality: str, data: dict[str, Any], model: dict[str, Any], load: bool = True) -> str | None:
-    """What is wrong with a task's arguments and (with `load`) its data as its recipe loads it, or None."""
-    from textmix.trainer import MixTrainingArguments
-
-    recipe = get_recipe(modality)
-    try:
-        data_args, model_args = recipe.data_arguments(**data), recipe.model_arguments(**model)
-        if load:
-            recipe.check_data(model_args, data_args, MixTrainingArguments(output_dir="__check__", report_to="none"))
-    except Exception as err:  # noqa: BLE001 - the recipe's own message
-        return str(err)
-    return None

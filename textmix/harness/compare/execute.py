@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import notice
+from ..runfile import read_results, write_atomic, write_json_atomic
 from .check import check_grid
 from .runs import Run, runs_summary, shard_runs
 from .sweep import GridError, Sweep
@@ -42,8 +43,7 @@ def run_one(run: Run) -> dict:
     recipe = get_recipe(run.modality)
     model_args = recipe.model_arguments(**{k: v for k, v in run.model.items() if v is not None})
     data_args = recipe.data_arguments(**{k: v for k, v in run.data.items() if v is not None or k == "glue_dir"})
-    training_args = MixTrainingArguments(**run.training)
-    results = recipe.run(model_args, data_args, training_args,
+    results = recipe.run(model_args, data_args, MixTrainingArguments(**run.training),
                          tags={"method": run.method, "grid_key": run.key, "task": run.task})
     for checkpoint in [*run.folder.glob("checkpoint-*"), *run.folder.glob("damaged-checkpoint-*"),
                        *run.folder.glob("superseded-checkpoint-*")]:
@@ -152,7 +152,7 @@ def train_run(run: Run) -> dict[str, Any]:
         return {"status": "locked", "holder": holder}
     try:
         if run.done:  # another process finished it meanwhile
-            return {"status": "done", "results": json.loads((run.folder / "results.json").read_text(encoding="utf-8"))}
+            return {"status": "done", "results": read_results(run.folder)}
         run.folder.mkdir(parents=True, exist_ok=True)
         with _append(run.folder / "run.log") as log, contextlib.redirect_stdout(log):
             results = run_one(run)
@@ -160,8 +160,6 @@ def train_run(run: Run) -> dict[str, Any]:
     except KeyboardInterrupt:
         raise
     except Exception as err:  # keep going; the report lists what failed
-        from ..runfile import write_atomic
-
         log = run.folder / "error.log"
         text = "".join(traceback.format_exception(err)).encode("utf-8")
         write_atomic(log, lambda f: f.write(text))
@@ -173,8 +171,6 @@ def train_run(run: Run) -> dict[str, Any]:
 def _write_plan(sweep: Sweep, output_dir: Path) -> None:
     """The sweep folder's grid.json and plan.json (`Sweep.task_plan`), and a notice per task that some of the
     grid's `data` does not apply to."""
-    from ..runfile import write_json_atomic
-
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output_dir / "grid.json", sweep.given)
     tasks = sweep.task_plan()
@@ -191,21 +187,18 @@ def _write_plan(sweep: Sweep, output_dir: Path) -> None:
 def compare(sweep: Sweep, output_dir: str | Path, *, dry_run: bool = False, progress: bool = True,
             shard: tuple[int, int] | None = None, backend: str = "local", address: str | None = None,
             workers: int | None = None) -> dict:
-    """Plan the sweep once (`Sweep.plan`) and check it (`check_grid`: a `GridError` lists every problem), train
-    every unfinished run in `output_dir` that no other process is training (of shard (I, N) only, `shard_runs`;
-    `backend` `local` or `ray`, `workers` at once, on the cluster at `address`: `textmix.harness.backends`),
-    then write the report of every run finished so far and return it. `dry_run`: print the runs (a JSON line
-    each) and their summary instead; returns {"dry_run": True, "n_runs": N}. The console gets one progress
-    bar, a line per finished run and the recipe's notices; what the Trainer prints goes to the run's `run.log`.
-
-    A failed run is recorded in `failures.json` (its traceback in the run's `error.log`) and the sweep goes on;
-    `SweepFailed` when no run has results. When every run without results is locked by another process,
-    there is no report yet: returns {"pending": True, "locked": [...], ...}."""
+    """Plan and check the sweep (a `GridError` lists every problem), train every unfinished run in `output_dir`
+    that no other process is training (of `shard` (I, N) only; `backend` `local` or `ray`, `workers` at once, on
+    the cluster at `address`: `textmix.harness.backends`), then write the report of every run finished so far and
+    return it. `dry_run`: print the runs (a JSON line each) and their summary instead; returns {"dry_run": True,
+    "n_runs": N}. The console gets one progress bar, a line per finished run and the recipe's notices; what the
+    Trainer prints goes to the run's `run.log`. A failed run is recorded in `failures.json` (its traceback in the
+    run's `error.log`) and the sweep goes on; `SweepFailed` when no run has results. When every run without
+    results is locked by another process, there is no report yet: returns {"pending": True, "locked": [...]}."""
     from tqdm.auto import tqdm
 
     from ..backends import map_unordered
     from ..report import build_report
-    from ..runfile import write_json_atomic
 
     output_dir = Path(output_dir)
     runs = sweep.plan(output_dir) if sweep.plannable else ()  # planned once: the checks and the runs read it

@@ -16,12 +16,8 @@ from .sweep import GridError, parse_sweep
 
 def load_grid(preset: str | None = None, config: str | None = None, validate: bool = True,
               **overrides: Any) -> dict[str, Any]:
-    """A grid from a preset and/or a YAML/JSON file, with top-level overrides (None values ignored).
-
-    `{shared}` in a preset's paths becomes `shared_dir()`. With `validate`, its keys and names are
-    checked at every level (`parse_sweep`): a `GridError` lists every problem (`check_grid` checks
-    those and everything on disk).
-    """
+    """A grid from a preset (`{shared}` in its paths: `shared_dir()`) and/or a YAML/JSON file, with top-level
+    overrides (None values ignored). With `validate`, a `GridError` lists every problem `parse_sweep` finds."""
     if preset is None and config is None:
         raise ValueError(f"give --preset ({', '.join(PRESETS)}) or --config FILE.")
     grid: dict[str, Any] = {}

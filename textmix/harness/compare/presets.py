@@ -116,11 +116,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "gpu": {
         "description": "One GPU: MiniLM-L6 on SST-2, MRPC, RTE, CoLA and STS-B (2,000 training rows each), every "
-                       "text method, 3 seeds (STS-B, a regression task, without label smoothing): 102 runs of 96 steps, bf16, "
-                       "batch 64; benchmarks/gpu_run.sh runs it as "
-                       "7 processes sharing the GPU in about 5 minutes on one H100/H200, set-up and checks included "
-                       "(an estimate, not yet measured on a GPU: from the CPU dry run and earlier H200 step times; "
-                       "benchmarks/README.md).",
+                       "text method, 3 seeds (STS-B, a regression task, without label smoothing): 102 runs of 96 "
+                       "steps, bf16, batch 64; benchmarks/gpu_run.sh runs it as 7 processes sharing the GPU in about "
+                       "5 minutes on one H100/H200, set-up and checks included (an estimate, not yet measured on a "
+                       "GPU: from the CPU dry run and earlier H200 step times; benchmarks/README.md).",
         "model_name_or_path": "{shared}/models/minilm-l6",
         "glue_dir": "{shared}/data/glue",
         "tasks": ["sst2", "mrpc", "rte", "cola", "stsb"],

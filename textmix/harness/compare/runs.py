@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..recipes.registry import DEFAULT_MODALITY
-from ..runfile import identity
+from ..runfile import identity, read_results
 
 
 @dataclass
@@ -47,12 +47,9 @@ class Run:
     @property
     def done(self) -> bool:
         """Whether the folder holds the results of a run with this key."""
-        path = self.folder / "results.json"
-        if not path.exists():
-            return False
         try:
-            return json.loads(path.read_text(encoding="utf-8")).get("grid_key") == self.key
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            return read_results(self.folder).get("grid_key") == self.key
+        except (FileNotFoundError, ValueError, AttributeError):  # none yet, damaged, not a mapping
             return False
 
     @property
@@ -79,7 +76,7 @@ def runs_summary(runs: tuple[Run, ...]) -> str:
     spent = cost = 0.0
     for run in done:
         try:
-            seconds = json.loads((run.folder / "results.json").read_text(encoding="utf-8")).get("train_time_s")
+            seconds = read_results(run.folder).get("train_time_s")
         except (OSError, ValueError):
             continue
         if isinstance(seconds, (int, float)):
@@ -106,11 +103,6 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
 
 
 def shard_runs(runs: tuple[Run, ...], shard: tuple[int, int] | None) -> tuple[Run, ...]:
-    """The runs of shard (I, N): every N-th run of the plan from the I-th on (all runs without a shard).
-
-    The plan's order depends only on the grid, so N processes (a SLURM job array, say) with shards
-    1/N..N/N cover every run once; the run locks keep them apart if shards overlap by mistake."""
-    if shard is None:
-        return runs
-    i, n = shard
-    return runs[i - 1::n]
+    """The runs of shard (I, N): every N-th run of the plan from the I-th on (all runs without a shard). The
+    plan's order depends only on the grid, so shards 1/N..N/N (a SLURM job array, say) cover every run once."""
+    return runs if shard is None else runs[shard[0] - 1::shard[1]]

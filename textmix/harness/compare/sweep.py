@@ -31,10 +31,8 @@ class GridError(InputError):
 
 @dataclass(frozen=True)
 class Sweep:
-    """A grid parsed once (`parse_sweep`): what the checks, the task plan, the runs and execution read.
-
-    `problems` lists every problem of the grid's structure at once; a sweep with problems is still built as far
-    as it goes, and `plannable` says whether its runs can be listed."""
+    """A grid parsed once (`parse_sweep`): what the checks, the task plan, the runs and execution read. A sweep
+    with `problems` is still built as far as it goes; `plannable` says whether its runs can be listed."""
 
     given: Mapping[str, Any]
     """The grid as given: written to the sweep folder's grid.json, read by nothing else."""
@@ -65,12 +63,6 @@ class Sweep:
         """The grid's methods that run on a task (those that fit it), in the grid's order."""
         return [m for m in self.methods if m not in self.misfits.get(spec.name, {})]
 
-    def task_overrides(self, spec: TaskSpec, section: str) -> dict[str, Any]:
-        """The `task_args` of a task for one section (`data`, `model`, `training`), {} when none."""
-        over = self.overrides.get(spec.name)
-        values = over.get(section) if isinstance(over, Mapping) else None
-        return dict(values) if isinstance(values, Mapping) else {}
-
     def task_plan(self) -> dict[str, dict[str, Any]]:
         """Per task: its modality, test set, the grid's methods that run on it and those skipped (with why), and
         the grid-wide `data` keys its recipe has no argument for (`unapplied_data`: not applied to it)."""
@@ -87,14 +79,14 @@ class Sweep:
         if kinds:
             data["shift_kinds"] = list(kinds)
             data["shift_severities"] = list(self.shift.get("severities") or DEFAULT_SEVERITIES)
-        return {**data, **spec.data, **self.task_overrides(spec, "data")}
+        return {**data, **spec.data, **_section(self.overrides.get(spec.name), "data")}
 
     def task_model(self, spec: TaskSpec) -> dict[str, Any]:
         """A task's ModelArguments fields: its own, the grid's model when it needs one, its task_args."""
         model = dict(spec.model)
         if get_recipe(spec.modality).grid_model and "model_name_or_path" not in model:
             model["model_name_or_path"] = self.model_name_or_path
-        model.update(self.task_overrides(spec, "model"))
+        model.update(_section(self.overrides.get(spec.name), "model"))
         if self.save_calibrated:  # every classifier run writes calibrated/; the report names the one to ship
             model["save_calibrated"] = True
         return model
@@ -166,11 +158,12 @@ def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
             problems += section_problems(section, section, grid[section], known)
     problems += _baseline_problems(grid)
     problems += _shift_problems(grid)
-    shift, noise = grid.get("shift") or {}, grid.get("label_noise")
+    noise = grid.get("label_noise")
     sections = [grid.get(k) for k in ("data", "training", "shift")]
     plannable = (all(v is None or isinstance(v, Mapping) for v in [*sections, grid.get("task_args") or None])
                  and all(isinstance(o, Mapping) for o in overrides.values())
-                 and all(isinstance(_method_args(grid).get(m) or {}, Mapping) for m in grid.get("methods") or []))
+                 and all(isinstance(_mapping(grid.get("method_args")).get(m) or {}, Mapping)
+                         for m in grid.get("methods") or []))
     try:
         seeds_read = tuple(int(seed) for seed in seeds)
         rates = tuple(float(r) for r in (noise if isinstance(noise, list) else [noise or 0.0]))
@@ -178,7 +171,7 @@ def parse_sweep(grid: Mapping[str, Any]) -> Sweep:
         seeds_read, rates, plannable = (), (0.0,), False
     return Sweep(dict(grid), tuple(tasks), methods, seeds_read, rates,
                  grid.get("model_name_or_path"), grid.get("glue_dir"), _mapping(grid.get("data")),
-                 _mapping(grid.get("training")), _mapping(shift), grid.get("baseline", BASELINE),
+                 _mapping(grid.get("training")), _mapping(grid.get("shift")), grid.get("baseline", BASELINE),
                  bool(grid.get("save_calibrated")), overrides, misfits, tuple(problems), plannable)
 
 
@@ -248,11 +241,6 @@ def _refused(where: str, check: Callable[..., Any], *args: Any) -> list[str]:
     return []
 
 
-def _method_args(grid: Mapping[str, Any]) -> Mapping[str, Any]:
-    method_args = grid.get("method_args") or {}
-    return method_args if isinstance(method_args, Mapping) else {}
-
-
 def _methods(grid: Mapping[str, Any], tasks: list[TaskSpec], overrides: Mapping[str, Any],
              task_problems: bool) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]], list[str]]:
     """(each of the grid's methods with its merged training arguments, per task the methods that do not fit it
@@ -260,14 +248,13 @@ def _methods(grid: Mapping[str, Any], tasks: list[TaskSpec], overrides: Mapping[
     known = grid_methods()
     problems = [] if isinstance(grid.get("method_args") or {}, Mapping) else [
         "method_args: must map method names to training arguments."]
-    method_args = _method_args(grid)
+    method_args = _mapping(grid.get("method_args"))
     names = grid.get("methods") or []
     problems += [p for p in (problem_name("method", m) for m in names) if p]
     twice = names_twice("method", names)
     if twice:
         problems.append(twice)
-    methods = {m: {**known.get(m, {}), **(v if isinstance(v := method_args.get(m) or {}, Mapping) else {})}
-               for m in names}
+    methods = {m: {**known.get(m, {}), **_mapping(method_args.get(m))} for m in names}
     misfits = {}
     for spec in tasks:  # grid-wide arguments count too (mix_label_weights on a token task)
         shared = _task_training(_mapping(grid.get("training")), spec, overrides.get(spec.name))
@@ -351,6 +338,11 @@ def _glue_name(task: Any) -> str | None:
 
 def _task_training(training: Mapping[str, Any], spec: TaskSpec, over: Any) -> dict[str, Any]:
     """The training arguments every method of a task gets: the grid's, the task's own, its `task_args`."""
-    values = over.get("training") if isinstance(over, Mapping) else None
-    return {**training, **spec.training, **(values if isinstance(values, Mapping) else {})}
+    return {**training, **spec.training, **_section(over, "training")}
+
+
+def _section(over: Any, section: str) -> dict[str, Any]:
+    """One section (`data`, `model`, `training`) of a task's `task_args` entry `over`, {} when none."""
+    values = over.get(section) if isinstance(over, Mapping) else None
+    return dict(values) if isinstance(values, Mapping) else {}
 

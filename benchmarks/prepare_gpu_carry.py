@@ -132,8 +132,6 @@ def glue_subset(task_name: str, glue_dir: Path, out_dir: Path, data: dict) -> tu
     n = len(full)
     n_val = args.validation_split
     n_val = int(round(n_val * n)) if n_val < 1 else int(n_val)
-    if args.max_validation_samples is not None:
-        n_val = min(n_val, args.max_validation_samples)
     used = min(n, n_val + (args.max_train_samples or n))
     order = full.add_column("_row", list(range(n))).shuffle(seed=args.split_seed)["_row"][:used]
     with open(src / "train.tsv", encoding="utf-8-sig", newline="") as f:

@@ -69,7 +69,7 @@ DEFAULT_TEST_SET = "GLUE dev"
 def task_metric(result: dict) -> str:
     """The name of a run's task metric: its own `task_metric` (the NER recipe's, for tags that are not entities);
     entity F1 for token classification; a GLUE task's (the recipe's `task_name`, else the task's name) in
-    `textmix.harness.glue.GLUE_TASKS`; Pearson for other regression tasks; else accuracy."""
+    `textmix.harness.data.glue.GLUE_TASKS`; Pearson for other regression tasks; else accuracy."""
     own = result.get("task_metric")
     if isinstance(own, str) and own:
         return own

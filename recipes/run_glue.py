@@ -1,5 +1,5 @@
 """GLUE / text classification with mixing, for torchrun / accelerate launch: `textmix.harness.recipes.glue`
-(its docstring lists the arguments)."""
+(`--help` lists the arguments)."""
 
 import sys
 

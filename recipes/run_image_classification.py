@@ -1,5 +1,5 @@
 """Image classification with mixing, for torchrun / accelerate launch: `textmix.harness.recipes.image`
-(its docstring lists the arguments)."""
+(`--help` lists the arguments)."""
 
 import sys
 

@@ -1,5 +1,5 @@
 """Token classification (NER) with mixing, for torchrun / accelerate launch: `textmix.harness.recipes.ner`
-(its docstring lists the arguments)."""
+(`--help` lists the arguments)."""
 
 import sys
 

@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textmix", description="Mixup/CutMix for Hugging Face models.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or TEXTMIX_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
-    presets = "; ".join(f"{name}: {p['description']}" for name, p in PRESETS.items())
+    presets = "; ".join(f"{name}: {p['description'].rstrip('.')}" for name, p in PRESETS.items())
     cmp = sub.add_parser("compare", help="run a tasks x methods x seeds grid and report calibration",
                          description=f"Presets -- {presets}")
     cmp.add_argument("--preset", choices=sorted(PRESETS), help="a built-in grid")
@@ -46,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train", help=f"train and evaluate one model with a recipe: {listed}",
         description=f"Recipes: {listed}. The arguments after the recipe are the recipe's own (those of its "
-                    "launcher, recipes/run_<recipe>.py; `textmix train RECIPE --help` lists them, docs/recipes.md "
+                    "launcher under recipes/, named below; `textmix train RECIPE --help` lists them, docs/recipes.md "
                     "groups them), or one .json/.yaml file of them. For several processes use the launchers: "
-                    "torchrun / accelerate launch recipes/run_<recipe>.py.")
+                    "torchrun / accelerate launch recipes/run_glue.py (run_ner.py, run_image_classification.py).")
     names = train.add_subparsers(dest="recipe", required=True, metavar="RECIPE")
     for recipe in recipes().values():
         recipe.make_parser(names)

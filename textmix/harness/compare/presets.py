@@ -32,7 +32,7 @@ _TRAINING_DEFAULTS: dict[str, Any] = {
 
 _SMALL_VIT = {"patch_size": 4, "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
               "intermediate_size": 128}
-"""A ViT trained from scratch for MNIST's 28 x 28 digits (a 7 x 7 grid of patches), as the image recipe's --quick."""
+"""A ViT trained from scratch for MNIST's 28 x 28 digits (a 7 x 7 grid of patches): the digits task of `smoke_tasks` and `quick`."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -81,8 +81,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "shift": {"text": ["typo", "mask"], "severities": [1, 3]},
     },
     "quick": {
-        "description": "bert-tiny on SST-2, RTE and a csv task, a small ViT on MNIST, training subsets; each "
-                       "method that fits, with RegMixup and attention-label (TransMix) variants; corrupted "
+        "description": "bert-tiny on SST-2, RTE and a csv task, a small ViT on MNIST, training subsets; hidden "
+                       "and span Mixup on text, Mixup and CutMix on MNIST, with RegMixup and attention-label "
+                       "(TransMix) variants; corrupted "
                        "test sets and 20 % label noise; 3 seeds (162 runs, about an hour on 2 CPU cores: 46 minutes "
                        "measured as two 1-thread --shard processes, docs/results.md).",
         "model_name_or_path": "{shared}/models/bert-tiny",

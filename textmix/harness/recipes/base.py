@@ -27,7 +27,8 @@ LEFT_THE_RECIPES = {  # flags the recipes no longer take, and what to run instea
     "compare": "a comparison of methods is a sweep: `textmix compare` with a one-task grid, e.g. `textmix compare "
                "--preset quick --tasks sst2 --methods none hidden --output_dir out/q` (or --config grid.yaml)",
     "quick": "the quick MNIST comparison is the `quick` preset's digits task: `textmix compare --preset quick "
-             "--tasks digits --output_dir out/q`",
+             "--tasks digits --methods none label_smoothing mixup regmixup_mixup cutmix transmix_cutmix "
+             "--output_dir out/q`",
 }
 
 

@@ -23,9 +23,7 @@ TASK_KEYS = ("name", "modality", "model_name_or_path", "model", "data", "trainin
 """The keys every task mapping may have, besides its modality's short keys (`Recipe.short_keys`)."""
 
 SET_BY_THE_GRID = {
-    "data": {"task_name": "the task's `name`", "glue_dir": "the grid's top-level `glue_dir`",
-             "compare": "the grid's `methods`", "skip_existing": "`textmix compare` (finished runs are skipped)",
-             "quick": "the grid"},
+    "data": {"task_name": "the task's `name`", "glue_dir": "the grid's top-level `glue_dir`"},
     "training": {"seed": "the grid's `seeds`",
                  "output_dir": "`textmix compare --output_dir` (runs go to OUTPUT_DIR/runs/<task>/<method>/seed<k>)"},
 }

@@ -301,7 +301,7 @@ def process_count_notice(world_size: int, env: Mapping[str, str] | None = None) 
                 "launch line (docs/recipes.md, several processes).")
     if asked is None and world_size == 1 and "ACCELERATE_USE_CPU" in env and "MASTER_ADDR" in env:
         return ("accelerate launch was asked for several processes but one started (`--cpu` starts one process): "
-                "for N processes on CPU use `accelerate launch --multi_gpu --num_processes N recipes/run_<recipe>.py "
+                "for N processes on CPU use `accelerate launch --multi_gpu --num_processes N recipes/run_glue.py "
                 "... --use_cpu` (docs/recipes.md, several processes).")
     return None
 

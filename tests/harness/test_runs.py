@@ -261,3 +261,31 @@ def test_a_runs_log_files_are_never_written_through_a_symlink(tmp_path, monkeypa
     write_complete_marker(checkpoint)
     assert json.loads((checkpoint / "textmix_complete").read_text())["sizes"] == {"model.safetensors": 1}
     assert sorted(p.name for p in checkpoint.iterdir()) == ["model.safetensors", "textmix_complete"]
+
+
+def test_processes_sharing_a_sweep_build_its_report_one_after_the_other(tmp_path):
+    """While another live process holds the sweep's report lock, a report waits for it (so a report started with
+    fewer finished runs cannot be written after a newer one); it goes ahead once the lock is released."""
+    import json
+    import os
+    import socket
+    import threading
+    import time
+
+    from textmix.harness.compare.execute import LOCK_FILE, REPORT_LOCK, _report_lock
+
+    lock = tmp_path / REPORT_LOCK / LOCK_FILE
+    lock.parent.mkdir()
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "since": "now"}))
+    threading.Timer(1.0, lock.unlink).start()  # the other process finishes its report after a second
+    start = time.monotonic()
+    with _report_lock(tmp_path):
+        waited = time.monotonic() - start
+        assert lock.exists()  # held by this process now
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert waited >= 0.9 and not lock.exists()
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "since": "now"}))
+    start = time.monotonic()
+    with _report_lock(tmp_path, wait_s=0.5):  # a holder that never lets go: the report is built anyway
+        assert time.monotonic() - start < 5
+    assert lock.exists()  # the other process's lock is left alone

@@ -260,9 +260,29 @@ def compare(sweep: Sweep, output_dir: str | Path, *, dry_run: bool = False, prog
         raise SweepFailed(f"{len(failures)} of {len(runs)} runs failed and no run has results; the errors are in "
                           f"{output_dir / 'failures.json'}, the tracebacks in each run's error.log (first: "
                           f"{failures[0]['log']}: {failures[0]['error']}).")
-    summary = build_report(output_dir, baseline=sweep.baseline)
+    with _report_lock(output_dir):
+        summary = build_report(output_dir, baseline=sweep.baseline)
     summary["n_runs"], summary["locked"] = len(runs), locked
     return summary
+
+
+REPORT_LOCK = ".report"
+"""The folder (in the sweep folder) whose `LOCK_FILE` one process holds while it reads the runs and writes the report."""
+
+
+@contextlib.contextmanager
+def _report_lock(output_dir: Path, wait_s: float = 600.0) -> Any:
+    """Hold the sweep's report lock: processes sharing a sweep folder build its report one after the other, each
+    reading the runs after the previous one wrote, so the last report written is the one with the most runs (without
+    it a report started earlier, with fewer runs, could be written last). After `wait_s` the report is built anyway."""
+    folder, start = output_dir / REPORT_LOCK, time.monotonic()
+    while (holder := acquire_lock(folder)) is not None and time.monotonic() - start < wait_s:
+        time.sleep(0.2)
+    try:
+        yield
+    finally:
+        if holder is None:
+            release_lock(folder)
 
 
 def _merged_failures(path: Path, runs: tuple[Run, ...], failures: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -97,3 +97,23 @@ def _fresh_notices():
 
     checks._SAID.clear()
     yield
+
+
+@pytest.fixture
+def throwaway():
+    """A text method registered for the test (unregistered after): it swaps nothing in the inputs and mixes the
+    targets of random partners with Beta lambdas."""
+    from textmix.methods import Applied, MixMethod, register, unregister
+
+    @register
+    class TargetsOnly(MixMethod):
+        name = "targets_only"
+        family = "tokens"
+        summary = "nothing in the inputs; only the targets are mixed (a test method)"
+
+        def apply(self, ctx, batch):
+            perm, lam = ctx.draws.rows(batch.valid, batch.gen)
+            return Applied(batch.inputs, perm, lam)
+
+    yield "targets_only"
+    unregister("targets_only")

@@ -15,27 +15,9 @@ from transformers import HfArgumentParser
 
 import textmix
 from textmix import MixConfig, Mixer
-from textmix.methods import Applied, MixMethod, get_method, method_names, methods_table, register, unregister
+from textmix.methods import MixMethod, get_method, method_names, methods_table, register, unregister
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def throwaway():
-    """A method that swaps nothing but mixes the targets of random partners with Beta lambdas."""
-
-    @register
-    class TargetsOnly(MixMethod):
-        name = "targets_only"
-        family = "tokens"
-        summary = "nothing in the inputs; only the targets are mixed (a test method)"
-
-        def apply(self, ctx, batch):
-            perm, lam = ctx.draws.rows(batch.valid, batch.gen)
-            return Applied(batch.inputs, perm, lam)
-
-    yield "targets_only"
-    unregister("targets_only")
 
 
 def test_a_registered_method_is_accepted_everywhere(throwaway, tmp_path):

@@ -287,6 +287,15 @@ def test_the_any_task_smoke_grid_with_shift_and_label_noise(tmp_path, monkeypatc
     assert set(by_task["rte"]["shift"]["mask"]) == {"1", "5"}
     noisy = [r for r in results if r["label_noise"]]
     assert all(r["label_noise_flipped"] > 0 for r in noisy)
+    for folder in out.glob("runs/**/results.json"):  # every corrupted copy's predictions are kept (ensembles)
+        result = json.loads(folder.read_text())
+        with np.load(folder.parent / "predictions.npz") as saved:
+            for kind, by_severity in result["shift"].items():
+                for severity, figures in by_severity.items():
+                    logits, labels = saved[f"shift_{kind}_{severity}_logits"], saved[f"shift_{kind}_{severity}_labels"]
+                    if result["task"] != "wnut17":  # token runs: accuracy over labelled tokens
+                        assert (logits.argmax(-1) == labels).mean() == pytest.approx(figures["accuracy"])
+                    assert len(labels) == figures["size"]
     report = json.loads((out / "report.json").read_text())
     assert {"rte", "reviews", "digits", "wnut17", "reviews · label noise 0.2"} <= set(report["tasks"])
     assert report["tasks"]["reviews"]["test_set"].startswith("test.csv (")

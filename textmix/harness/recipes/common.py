@@ -71,6 +71,11 @@ def _scored(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> tuple[
     return logits, labels
 
 
+def shifted_key(kind: str, severity: int | str) -> str:
+    """The name of a corrupted test copy's arrays in predictions.npz (`<name>_logits`, `<name>_labels`)."""
+    return f"shift_{kind}_{severity}"
+
+
 RUN_BOOTSTRAP = 200  # resamples behind each run's `smece_ci` (the report resamples predictions.npz itself)
 BOOTSTRAP_SEED = 0  # one seed for every run: runs on one test set are resampled alike (paired intervals)
 
@@ -81,7 +86,8 @@ def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type:
     """Predict every split but `train`; for `CALIBRATED` problem types fit a temperature on `validation` (a token
     run's labelled tokens) and report each `test*` split and `validation` after scaling too (`<split>_ts`), with
     the selective-prediction figures; `shifted` ({kind: {severity: corrupted test set}}) gives `shift`. Returns
-    (results entries, arrays for predictions.npz)."""
+    (results entries, arrays for predictions.npz: every split's and every corrupted copy's logits and labels,
+    `shifted_key`)."""
     from textmix.calibration import temperature_scaling_report
 
     results: dict[str, Any] = {}
@@ -131,6 +137,8 @@ def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type:
                 for severity, dataset in by_severity.items():
                     pred = trainer.predict(dataset, metric_key_prefix="shift")
                     logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+                    key = shifted_key(kind, severity)
+                    arrays[f"{key}_logits"], arrays[f"{key}_labels"] = np.asarray(logits), np.asarray(pred.label_ids)
                     scores, labels = _scored(np.asarray(logits), np.asarray(pred.label_ids), problem_type)
                     figures = {k.removeprefix("shift_"): v for k, v in pred.metrics.items()
                                if not k.endswith(("_runtime", "_per_second"))}

@@ -324,6 +324,10 @@ def test_an_at_chance_baseline_gets_no_direction_and_a_bound_temperature_is_mark
     assert said["at_bound"] and said["direction"] == "not judged: temperature at the search bound"
     assert not baseline_calibration({"temperature": 100.0, "mean_confidence": 0.9, "accuracy": 0.8,
                                      "at_chance_seeds": []}, [{"temperature_at_bound": False}])["at_bound"]
+    # the seeds whose temperature hit the bound, where the summary names them
+    named = {**said, "temperature": 1.3, "bound_seeds": [0, 2]}
+    assert "temperature 1.30 (seeds 0, 2 hit the search bound)" in baseline_line("none", named)
+    assert "not a fit" not in baseline_line("none", named)
 
 
 def test_the_recommendation_names_the_calibrated_model_of_its_best_validation_seed(tmp_path):

@@ -155,7 +155,7 @@ def forest_plot(claim: str, rows: list[dict[str, Any]], summary: dict[str, Any],
         calibration = summary["tasks"][task].get("baseline_calibration") or {}
         t = number(calibration.get("temperature"))
         bound = calibration.get("bound_seeds")
-        note = (f" (seeds {', '.join(map(str, bound))} at the bound)" if bound else
+        note = (f" (seed{'s' * (len(bound) > 1)} {', '.join(map(str, bound))} at the bound)" if bound else
                 " (the search bound)" if calibration.get("at_bound") and bound is None else "")
         ax.set_title(f"{task}\n{baseline}: T = {'–' if math.isnan(t) else f'{t:.2f}'}{note}", fontsize="medium")
         metric = headline[task]

@@ -14,7 +14,7 @@ from textmix.calibration.reliability import new_figure, save_png
 
 from .figures import FIGURE
 from .report.intervals import LEVEL
-from .report.views import PLOTTED, VERDICT_MARKS, VERDICT_WORDS, compared_with, judged, number
+from .report.views import PLOTTED, VERDICT_MARKS, VERDICT_WORDS, compared_with, judged, number, rank
 
 VERDICT_STYLE = {"helps": ("tab:green", "^"), "hurts": ("tab:red", "v"), "no_change": ("0.45", "o"),
                  "at_chance": ("tab:orange", "D")}
@@ -126,7 +126,7 @@ def forest_plot(claim: str, rows: list[dict[str, Any]], summary: dict[str, Any],
     drew: {task: {method: {delta, low, high, verdict, interval: bootstrap | t-test | none}}}."""
     from matplotlib.lines import Line2D
 
-    baseline, plotted, headline = summary["baseline"], {}, {}
+    baseline, plotted, headline, order = summary["baseline"], {}, {}, {}
     for row in rows:
         info = summary["tasks"][row["task"]]
         for verdict, entry in judged(row):
@@ -135,10 +135,12 @@ def forest_plot(claim: str, rows: list[dict[str, Any]], summary: dict[str, Any],
             low, high, kind = change.get("low", math.nan), change.get("high", math.nan), "bootstrap"
             if math.isnan(number(low)):
                 (low, high), kind = t_interval(change), "t-test"
-            plotted.setdefault(row["task"], {})[compared_with(entry, info, baseline)] = {
+            name = compared_with(entry, info, baseline)
+            order.setdefault(name, rank(summary, entry["method"]))
+            plotted.setdefault(row["task"], {})[name] = {
                 "delta": entry["delta"], "low": low, "high": high, "verdict": verdict,
                 "interval": kind if not math.isnan(low) else "none"}
-    methods = list(dict.fromkeys(m for per in plotted.values() for m in per))
+    methods = sorted(order, key=order.get)
     fig = new_figure((2.9 * len(plotted) + 2.4, 0.32 * len(methods) + 2.2))
     axes = fig.subplots(1, len(plotted), squeeze=False, sharey=True)[0]
     for ax, (task, per) in zip(axes, plotted.items(), strict=True):

@@ -73,17 +73,11 @@ def baseline_line(baseline: str, calibration: dict[str, Any]) -> str:
     return f"Baseline `{baseline}`: {_calibration_text(calibration, 'not recorded', ',')}."
 
 
-def _rank(entry: dict, summary: dict) -> int:
-    """The place of an entry's method in the tables' method order."""
-    order = list(dict.fromkeys(m for info in summary["tasks"].values() for m in info["methods"]))
-    return order.index(entry["method"]) if entry["method"] in order else len(order)
-
-
 def _entries(row: dict, summary: dict) -> list[tuple[str, str, dict]]:
     """(row name, verdict, entry) of a verdict row's methods, in the tables' method order."""
     info = summary["tasks"][row["task"]]
     found = [(views.compared_with(e, info, summary["baseline"]), v, e) for v, e in views.judged(row)]
-    return sorted(found, key=lambda x: _rank(x[2], summary))
+    return sorted(found, key=lambda x: views.rank(summary, x[2]["method"]))
 
 
 def _grid_lines(claim: claims.Claim, rows: list[dict], summary: dict) -> list[str]:
@@ -96,7 +90,7 @@ def _grid_lines(claim: claims.Claim, rows: list[dict], summary: dict) -> list[st
             stand_in.setdefault(_label(headline), []).append(row["task"])
         header.append(row["task"] + (" ⚠" if row["baseline_at_chance"] else ""))
         for name, verdict, entry in entries:
-            rank.setdefault(name, (_rank(entry, summary), len(rank)))
+            rank.setdefault(name, views.rank(summary, entry["method"]))
             cells.setdefault(name, {})[row["task"]] = f"{views.VERDICT_MARKS[verdict]} {_signed(entry['delta'])}"
     labels = [_label(m) for m in claim.metrics]
     agree = f"; ▲ or ▼ only where {', '.join(labels[:-1])} and {labels[-1]} agree" if len(labels) > 1 else ""
@@ -107,7 +101,7 @@ def _grid_lines(claim: claims.Claim, rows: list[dict], summary: dict) -> list[st
             f"{agree}.",
             "", "| method | " + " | ".join(header) + " |", "|---|" + "---|" * len(rows),
             *(f"| {name} | " + " | ".join(by_task.get(r["task"], "–") for r in rows) + " |"
-              for name, by_task in sorted(cells.items(), key=lambda x: rank[x[0]])), "",
+              for name, by_task in sorted(cells.items(), key=lambda x: rank[x[0]])), "",  # stable: ties keep their order
             *([f"![forest plot: {claim.name}]({forest})", ""] if forest else [])]
 
 
@@ -195,7 +189,7 @@ def _verdict_lines(summary: dict) -> list[str]:
               f"Mixing is often said to calibrate; whether it helps depends on which way the baseline is off: "
               f"a temperature above {views.OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
               f"below {views.UNDERCONFIDENT_T} under-confident (softening, as mixing does, makes it worse). The baseline "
-              "column says which, per task, so no row reads as a universal law.",
+              "column of \"What to use where\" says which, per task, so no row reads as a universal law.",
               "",
               f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
               f"freedom, so with 2 seeds p-values are coarse and a real effect seldom reaches p < {alpha}; "

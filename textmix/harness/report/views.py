@@ -75,6 +75,12 @@ def judged(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(verdict, entry) for verdict in VERDICT_MARKS for entry in row[verdict]]
 
 
+def rank(summary: dict[str, Any], method: str) -> int:
+    """The place of `method` in the summary's method order (the tables' and plots'), unknown methods last."""
+    order = list(dict.fromkeys(m for info in summary["tasks"].values() for m in info["methods"]))
+    return order.index(method) if method in order else len(order)
+
+
 def compared_with(entry: dict[str, Any], info: dict[str, Any], baseline: str) -> str:
     """`<method>`, or `<method> vs <other>` for a method compared with another row than `baseline` (an ensemble)."""
     other = entry.get("compared_with") or info["methods"].get(entry["method"], {}).get("compared_with")

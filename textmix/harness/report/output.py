@@ -107,7 +107,7 @@ def write_plots(summary: dict, out_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
-    """Rebuild report.md/.csv/.json, reliability.png and the shift and label-noise plots of a sweep from
+    """Rebuild report.md/.csv/.json, reliability.png and the forest, shift and label-noise plots of a sweep from
     its results on disk (see `scan`) and, where the sweep has them, its grid.json, plan.json and failures.json."""
     sweep_dir = Path(sweep_dir)
     results, skipped = reading.scan(sweep_dir)

@@ -159,10 +159,15 @@ def test_grid_png_layout_and_bins(tmp_path: Path, captured_figures: list) -> Non
         )
         np.testing.assert_allclose(heights(ax, "accuracy"), np.nan_to_num(oracle["accuracy"]), atol=1e-12)
         assert f"ECE {out[key].ece:.3f}" in ax.texts[0].get_text()
-    (legend,) = fig.legends  # what the grey bars and the rest are
+        # the shares are outlines in front: they hide no accuracy bar; the cell's text is above everything
+        assert all(not p.get_fill() for p in ax.patches if p.get_gid() == "share")
+        assert ax.texts[0].get_zorder() > max(p.get_zorder() for p in ax.patches)
+    (legend,) = fig.legends  # what the dotted bars and the rest are
     assert [t.get_text() for t in legend.get_texts()] == [
-        "accuracy per confidence bin", "gap to the bin's mean confidence", "share of samples in the bin (grey)",
+        "accuracy per confidence bin", "gap to the bin's mean confidence", "share of samples in the bin (dotted)",
         "perfect calibration"]
+    reliability_grid(results, path, notes={("sst2", "mixup"): "ECE 0.1234 (mean of 3 seeds)"})
+    assert captured_figures[-1].axes[1].texts[0].get_text() == f"ECE 0.1234 (mean of 3 seeds)\nn = {len(results[('sst2', 'mixup')][1])}"
 
 
 def test_binary_probabilities_and_validation(tmp_path: Path) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -16,6 +19,31 @@ from textmix.harness.report.reading import find_clashes, label_noise, scan, vari
 from textmix.harness.report.statistics import paired_change
 from textmix.harness.report.summary import summarise
 from textmix.harness.report.views import OVERCONFIDENT_T, UNDERCONFIDENT_T
+
+MARKS = {"helps": "▲", "hurts": "▼", "no_change": "·", "at_chance": "⚠"}  # the grid's symbols, written out
+GRID_CELL = re.compile(r"–|[▲▼·⚠] [+-]\d\.\d{4}")
+""" A verdict cell: one symbol and one figure, or nothing."""
+
+
+def split(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split(" | ")]
+
+
+def verdict_grids(md: str) -> dict[str, dict[str, dict[str, str]]]:
+    """report.md's verdict grids as {claim: {row: {task: cell}}}: the `| method | <tasks> |` table under each
+    `### <claim>` of the verdict section, before its `### Details`."""
+    lines = md.splitlines()
+    start = lines.index("## Does mixing do what it is said to do?")
+    end = lines.index("### Details", start)
+    grids, claim = {}, None
+    for i in range(start, end):
+        if lines[i].startswith("### "):
+            claim = lines[i][4:]
+        elif lines[i].startswith("| method | "):
+            tasks = [t.removesuffix(" ⚠") for t in split(lines[i])[1:]]
+            rows = itertools.takewhile(lambda x: x.startswith("|"), lines[i + 2:end])
+            grids[claim] = {cells[0]: dict(zip(tasks, cells[1:], strict=True)) for cells in map(split, rows)}
+    return grids
 
 
 def result(task, method, seed, acc, ece, majority=0.6):
@@ -248,14 +276,15 @@ def test_a_one_seed_cell_prints_no_std_and_says_its_interval_is_over_examples_on
     report = json.loads((tmp_path / "report.json").read_text())
     assert math.isnan(report["tasks"]["rte"]["methods"]["mixup"]["accuracy_std"])  # undefined, not 0
     assert "± 0.0000" not in md and "± nan" not in md and "| mixup | 0.7500 |" in md
-    verdict = next(line for line in md.splitlines() if line.startswith("| calibration |"))
-    assert "] ±" in verdict and "over test examples only (1 seed)" in verdict
+    details = next(line for line in md.splitlines() if line.startswith("| rte | mixup |"))  # the calibration claim's
+    assert "] ±" in details and "(1 seed)" in details
     assert "resamples the test examples only" in md
     write_run(tmp_path, "runs/rte/none/seed1", run("none", 1, 0.60, 0.12), logits_seed=3)
     write_run(tmp_path, "runs/rte/mixup/seed1", run("mixup", 1, 0.65, 0.07), logits_seed=4)
     assert main(["report", str(tmp_path)]) == 0
     md = (tmp_path / "report.md").read_text()
-    assert "| mixup | 0.7000 ± 0.0707 |" in md and "(1 seed)" not in md  # two seeds: a std, an interval over both
+    assert "| mixup | 0.7000 ± 0.0707 |" in md  # two seeds: a std, an interval over both
+    assert not any(line.startswith("| rte | mixup |") and "(1 seed)" in line for line in md.splitlines())
 
 
 def test_a_grid_whose_tasks_are_dicts_orders_the_report(tmp_path):
@@ -295,6 +324,10 @@ def test_an_at_chance_baseline_gets_no_direction_and_a_bound_temperature_is_mark
     assert said["at_bound"] and said["direction"] == "not judged: temperature at the search bound"
     assert not baseline_calibration({"temperature": 100.0, "mean_confidence": 0.9, "accuracy": 0.8,
                                      "at_chance_seeds": []}, [{"temperature_at_bound": False}])["at_bound"]
+    # the seeds whose temperature hit the bound, where the summary names them
+    named = {**said, "temperature": 1.3, "bound_seeds": [0, 2]}
+    assert "temperature 1.30 (seeds 0, 2 hit the search bound)" in baseline_line("none", named)
+    assert "not a fit" not in baseline_line("none", named)
 
 
 def test_the_recommendation_names_the_calibrated_model_of_its_best_validation_seed(tmp_path):
@@ -308,3 +341,149 @@ def test_the_recommendation_names_the_calibrated_model_of_its_best_validation_se
     assert info["recommended"]["method"] == "span"
     assert info["recommended"]["calibrated_model"] == str(tmp_path / "runs/rte/span/seed1/calibrated")
     assert "runs/rte/span/seed1/calibrated" in (tmp_path / "report.md").read_text()
+
+
+# ------------------------------------------------------------------ the verdict at a glance
+
+GLANCE_N = 400
+SCALE = {"none": 3.0, "span": 1.0, "mixup": 6.0, "chance": 1.0}
+"""rte's logits: SCALE x z, labels drawn from sigmoid(z): `span` calibrated, `none` over-confident, `mixup` more so;
+`chance` scores the majority class's accuracy. Each temperature is the scale, so after scaling all are alike."""
+SST2_ECE = {"none": (0.10, 0.12, 0.08), "span": (0.11, 0.10, 0.095)}
+"""sst2 has no predictions: its changes are the paired t-test's over these ECEs (NLL and Brier the same on every run)."""
+
+
+def glance_run(seed):
+    rng = np.random.default_rng(50 + seed)
+    z = rng.normal(0, 1.5, GLANCE_N)
+    return z, (rng.uniform(size=GLANCE_N) < 1 / (1 + np.exp(-z))).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def glance(tmp_path_factory):
+    """(folder, summary, report.md, the reliability figures drawn) of a sweep of rte (with predictions) and sst2."""
+    import textmix.calibration.reliability as rel
+    import textmix.harness.report.intervals as intervals
+    from textmix.calibration import expected_calibration_error
+    from textmix.harness.figures import FIGURE
+
+    root, figures = tmp_path_factory.mktemp("glance"), []
+    for s in range(3):
+        z, labels = glance_run(s)
+        for method, scale in SCALE.items():
+            logits = np.stack([np.zeros(GLANCE_N), scale * z], axis=1)
+            probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+            r = {**result("rte", method, s, 0.6 if method == "chance" else 0.75,
+                          expected_calibration_error(logits, labels)), "temperature": scale,
+                 "validation_ts": {"nll": 0.4 + (method != "span") / 10}}
+            r["test"].update(nll=float(FIGURE["nll"].per_example(probs, labels).mean()),
+                             brier=float(FIGURE["brier"].per_example(probs, labels).mean()))
+            folder = root / "runs" / "rte" / method / f"seed{s}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(r))
+            np.savez(folder / "predictions.npz", test_logits=logits, test_labels=labels)
+        for method, eces in SST2_ECE.items():
+            write_run(root, f"runs/sst2/{method}/seed{s}", result("sst2", method, s, 0.8, eces[s])).joinpath(
+                "predictions.npz").unlink()
+    pool, intervals.POOL = intervals.POOL, 100  # the fewest resamples allowed: a faster test
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rel, "_save", lambda fig, path, save=rel._save: (figures.append(fig), save(fig, path)))
+        try:
+            summary = build_report(root)
+        finally:
+            intervals.POOL = pool
+    return root, summary, (root / "report.md").read_text(encoding="utf-8"), figures
+
+
+def test_every_verdict_cell_holds_one_symbol_and_one_figure(glance, tmp_path):
+    from textmix.harness.report.markdown import write_markdown
+
+    _, summary, md, _ = glance
+    grids = verdict_grids(md)
+    rows = summary["verdict"]["rows"]
+    assert list(grids) == list(dict.fromkeys(r["claim"] for r in rows))
+    cells = [cell for grid in grids.values() for by_task in grid.values() for cell in by_task.values()]
+    assert all(GRID_CELL.fullmatch(cell) for cell in cells), cells
+    for row in rows:
+        for verdict, mark in MARKS.items():
+            for entry in row[verdict]:
+                assert grids[row["claim"]][entry["method"]][row["task"]] == f"{mark} {entry['delta']:+.4f}"
+    assert {cell[0] for cell in cells} == {*MARKS.values(), "–"}  # the sweep shows every verdict
+    assert grids["calibration"]["span"]["rte"].startswith("▲") and grids["calibration"]["mixup"]["rte"][0] == "▼"
+    for explained in ("**▲ helps / ▼ hurts**", "**· unclear**", "**⚠ at chance**", "`⚠ 2/3`", "**–**", "**(1 seed)**"):
+        assert explained in md
+    assert "ensemble of" not in md
+    # the recommendation per task comes first; the intervals and p-values are in the details
+    assert md.index("### What to use where") < md.index("### calibration") < md.index("### Details")
+    assert "| rte | **span** |" in md
+    # a row compared with another than the baseline (an ensemble's) says so
+    changed = copy.deepcopy(summary)
+    changed["tasks"]["rte"]["methods"]["mixup (ensemble of 3)"] = {**changed["tasks"]["rte"]["methods"].pop("mixup"),
+                                                                  "compared_with": "none (ensemble of 3)"}
+    for row in changed["verdict"]["rows"]:
+        for entry in row["hurts"]:
+            entry["method"] = "mixup (ensemble of 3)"
+    write_markdown(changed, tmp_path / "report.md", changed["meta"])
+    changed_md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "mixup (ensemble of 3) vs none (ensemble of 3)" in verdict_grids(changed_md)["calibration"]
+    assert "**<method> (ensemble of k)**" in changed_md
+
+
+def test_a_forest_plot_per_claim_draws_the_summary_changes_and_intervals(glance, tmp_path):
+    from scipy import stats
+
+    from textmix.harness.plots import forest_plot
+
+    root, summary, md, _ = glance
+    claims = list(dict.fromkeys(r["claim"] for r in summary["verdict"]["rows"]))
+    assert list(summary["plots"]["forest"]) == claims
+    for claim, name in summary["plots"]["forest"].items():
+        assert (root / name).read_bytes()[:4] == b"\x89PNG"
+        link = md.index(f"![forest plot: {claim}]({name})")
+        assert md.rindex("### ", 0, link) == md.index(f"### {claim}\n")  # under its grid
+    rows = [r for r in summary["verdict"]["rows"] if r["claim"] == "calibration"]
+    drawn = forest_plot("calibration", rows, summary, tmp_path / "forest.png")
+    assert (tmp_path / "forest.png").is_file() and set(drawn) == {"rte", "sst2"}
+    for row in rows:
+        for verdict in MARKS:
+            for entry in row[verdict]:
+                point = drawn[row["task"]][entry["method"]]
+                assert point["verdict"] == verdict and point["delta"] == entry["delta"]
+    rte = summary["verdict"]["rows"][0]
+    for entry in (e for v in MARKS for e in rte[v]):  # the bootstrap's interval of the headline figure (smooth ECE)
+        point = drawn["rte"][entry["method"]]
+        assert (point["low"], point["high"]) == (entry["metrics"]["smece"]["low"], entry["metrics"]["smece"]["high"])
+    # sst2 has no predictions: the paired t-test's interval of its ECE (the stand-in for smooth ECE), by scipy
+    diffs = np.subtract(SST2_ECE["span"], SST2_ECE["none"])
+    low, high = stats.t.interval(0.95, len(diffs) - 1, loc=diffs.mean(), scale=stats.sem(diffs))
+    point = drawn["sst2"]["span"]
+    assert point["interval"] == "t-test" and (point["low"], point["high"]) == (pytest.approx(low), pytest.approx(high))
+    assert "ECE on sst2, whose results lack it" in md
+
+
+def test_the_reliability_diagram_prints_the_ece_of_the_table(glance):
+    from textmix.calibration import expected_calibration_error
+
+    _, summary, md, figures = glance
+    (figure,) = figures
+    lines = md.splitlines()
+    header = next(i for i in range(lines.index("## rte"), len(lines)) if lines[i].startswith("| method |"))
+    column = split(lines[header]).index("ECE")
+    for method in SCALE:
+        table = split(next(x for x in lines[header:] if x.startswith(f"| {method} ")))[column]
+        eces = [expected_calibration_error(np.stack([np.zeros(GLANCE_N), SCALE[method] * glance_run(s)[0]], axis=1),
+                                           glance_run(s)[1]) for s in range(3)]
+        assert table == f"{np.mean(eces):.4f} ± {np.std(eces, ddof=1):.4f}"  # the mean over seeds, by hand
+        (ax,) = [ax for ax in figure.axes if ax.get_title() == method]
+        assert ax.texts[0].get_text().startswith(f"ECE {table}\nmean of 3 seeds\nn = {3 * GLANCE_N}")
+        pooled = expected_calibration_error(
+            np.concatenate([np.stack([np.zeros(GLANCE_N), SCALE[method] * glance_run(s)[0]], axis=1) for s in range(3)]),
+            np.concatenate([glance_run(s)[1] for s in range(3)]))
+        assert f"{pooled:.4f}" not in ax.texts[0].get_text()  # not the pooled seeds' ECE
+
+
+def test_no_best_method_is_named_where_every_method_is_at_chance(tmp_path):
+    write_report([result("rte", m, s, 0.6, 0.1) for m in ("none", "span") for s in range(2)], tmp_path)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "No method learned on this task (every method is at chance): none is named best." in md
+    assert "Best " not in md and "| rte | no method learned (every method is at chance) |" in md

@@ -25,6 +25,8 @@ from scipy.stats import ttest_rel
 from textmix.harness.report import build_report
 from textmix.harness.report.views import ALPHA
 
+from .test_report import verdict_grids
+
 SEEDS = (0, 1, 2)
 JITTER = (0.004, -0.003, 0.001)
 SMALL = (0.002, -0.001, 0.0005)
@@ -257,8 +259,8 @@ def test_shift_and_label_noise_plots_are_written_and_linked(sweep):
     valid_png(root / "shift_digits.png")
     valid_png(root / "label_noise_sst2.png")
     assert not (root / "shift_reviews.png").exists() and not (root / "label_noise_digits.png").exists()
-    assert summary["plots"] == {"shift": {"sst2": "shift_sst2.png", "digits": "shift_digits.png"},
-                                "label_noise": {"sst2": "label_noise_sst2.png"}}
+    assert {k: summary["plots"][k] for k in ("shift", "label_noise")} == {
+        "shift": {"sst2": "shift_sst2.png", "digits": "shift_digits.png"}, "label_noise": {"sst2": "label_noise_sst2.png"}}
     assert "(shift_sst2.png)" in md and "(label_noise_sst2.png)" in md and "(reliability.png)" in md
 
 
@@ -302,11 +304,11 @@ def test_the_verdict_sorts_methods_by_significance(sweep):
     assert ("corruption robustness", "reviews") not in claims and ("label-noise tolerance", "sst2") not in claims
     assert ("corruption robustness", "rte") not in claims and ("calibration", "rte") in claims
     verdict = section(md, "## Does mixing do what it is said to do?")
-    (line,) = [x for x in verdict if x.startswith("| corruption robustness | sst2 |")]
-    cells = line.split(" | ")
-    assert cells[2].startswith("better (shifted accuracy +") and cells[3].startswith("worse (shifted accuracy -")
-    assert cells[4].startswith("equal (") and cells[5].startswith("chance ⚠")
-    (line,) = [x for x in verdict if x.startswith("| calibration | reviews |")]
+    grid = verdict_grids(md)["corruption robustness"]
+    assert {m: grid[m]["sst2"][0] for m in ("better", "worse", "equal", "chance")} == {
+        "better": "▲", "worse": "▼", "equal": "·", "chance": "⚠"}
+    assert grid["better"]["sst2"] == f"▲ {helps['delta']:+.4f}"
+    line = next(x for x in verdict if x.startswith("| reviews |"))  # the table "What to use where"
     assert "temperature 0.80 (under-confident)" in line and "mean confidence 0.700 vs accuracy" in line
     text = "\n".join(verdict)
     assert "p < 0.05" in text and "2 seeds" in text and "little power" in text

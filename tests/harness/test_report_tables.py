@@ -10,6 +10,8 @@ from textmix.harness.figures import FIGURE
 from textmix.harness.report import claims, write_report
 from textmix.harness.report.claims import CLAIMS, Claim, check_claims
 
+from .test_report import verdict_grids
+
 COVERAGE = {"none": (0.80, 0.82, 0.81), "mixup": (0.90, 0.93, 0.91)}
 
 
@@ -37,8 +39,10 @@ def test_a_claim_row_registered_is_judged_in_the_verdict_table(tmp_path, throwaw
     assert entry["method"] == "mixup" and entry["delta"] == pytest.approx(diffs.mean())
     assert entry["p_value"] == pytest.approx(ttest_rel(COVERAGE["mixup"], COVERAGE["none"]).pvalue)
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert verdict_grids(md)["selective accuracy"] == {"mixup": {"rte": f"▲ {diffs.mean():+.4f}"}}
     label = FIGURE["accuracy_at_coverage_80"].label
-    assert f"| selective accuracy | rte | mixup ({label} {diffs.mean():+.4f}" in md
+    assert f"| {label} Δ | {label} 95% interval | {label} p |" in md
+    assert f"| rte | mixup | ▲ helps | {diffs.mean():+.4f} | – | {entry['p_value']:.3f} |" in md
     assert "**selective accuracy**: accuracy on the 80 % most confident test predictions" in md
 
 

@@ -90,13 +90,16 @@ def _draw_bars(ax: Any, bins: ReliabilityBins, *, show_gap: bool = True, show_co
             label="gap",
             gid="gap",
         )
-    if show_counts:  # share of samples per bin: narrow dark bars in front
+    if show_counts:  # share of samples per bin: unfilled outlines, so they hide no accuracy bar
         ax.bar(
-            left + width / 2,
+            left,
             bins.counts / max(bins.n_samples, 1),
-            width=width * 0.35,
-            color="0.15",
-            alpha=0.75,
+            width=width,
+            align="edge",
+            fill=False,
+            edgecolor="black",
+            linewidth=1.0,
+            linestyle=":",
             zorder=4,
             label="share of samples",
             gid="share",
@@ -217,11 +220,13 @@ def reliability_grid(
     title: str | None = None,
     *,
     from_logits: bool = True,
+    notes: Mapping[tuple[Hashable, Hashable], str] | None = None,
 ) -> dict[tuple[Hashable, Hashable], ReliabilityBins]:
     """Rows x columns of small reliability diagrams, e.g. ``{(task, method): (logits, labels)}``, in one PNG.
 
     Rows and columns follow first appearance in ``results``; missing cells stay blank. Each cell shows
-    accuracy bars, the gap, the share of samples per bin (grey) and its ECE; a legend under the grid says so.
+    accuracy bars, the gap, the share of samples per bin (dotted outlines) and its ECE, or its text of ``notes``
+    instead (e.g. an ECE computed elsewhere), above everything; a legend under the grid says what is drawn.
     """
     if not results:
         raise ValueError("`results` is empty")
@@ -253,10 +258,12 @@ def reliability_grid(
             ax.text(
                 0.04,
                 0.94,
-                f"ECE {bins.ece:.3f}\nn = {bins.n_samples}",
+                f"{(notes or {}).get((row, col), f'ECE {bins.ece:.3f}')}\nn = {bins.n_samples}",
                 transform=ax.transAxes,
                 va="top",
                 fontsize="small",
+                zorder=6,
+                bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.85, "boxstyle": "round,pad=0.2"},
             )
     drawn = next((ax for ax in axes.flat if ax.get_legend_handles_labels()[0]), None)
     if drawn is not None:
@@ -264,7 +271,7 @@ def reliability_grid(
 
         handles, labels = drawn.get_legend_handles_labels()
         names = {"accuracy": "accuracy per confidence bin", "gap": "gap to the bin's mean confidence",
-                 "share of samples": "share of samples in the bin (grey)"}
+                 "share of samples": "share of samples in the bin (dotted)"}
         handles.append(Line2D([], [], linestyle="--", color="0.4", linewidth=1))
         labels = [names.get(label, label) for label in labels] + ["perfect calibration"]
         fig.legend(handles, labels, loc="outside lower center", ncol=1 if len(cols) == 1 else 2 if len(cols) < 4 else 4,

@@ -1,5 +1,5 @@
-"""Pictures of `textmix report` beyond the reliability grid: distribution shift and label noise per task, drawn
-from a task's entry of the report's summary (`textmix.harness.report.summary.summarise`) on an explicit Agg canvas
+"""Pictures of `textmix report` beyond the reliability grid: a forest plot per claim, distribution shift and
+label noise per task, drawn from the report's summary (`textmix.harness.report.summary.summarise`) on an explicit Agg canvas
 (`textmix.calibration.reliability`: no pyplot, no global backend switch)."""
 
 from __future__ import annotations
@@ -13,7 +13,12 @@ import numpy as np
 from textmix.calibration.reliability import new_figure, save_png
 
 from .figures import FIGURE
-from .report.views import PLOTTED, number
+from .report.intervals import LEVEL
+from .report.views import PLOTTED, VERDICT_MARKS, VERDICT_WORDS, compared_with, judged, number, rank
+
+VERDICT_STYLE = {"helps": ("tab:green", "^"), "hurts": ("tab:red", "v"), "no_change": ("0.45", "o"),
+                 "at_chance": ("tab:orange", "D")}
+"""Colour and marker of each verdict in the forest plots (the grid's ▲ / ▼ / · / ⚠)."""
 
 
 def _arrays(points: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,3 +105,71 @@ def label_noise_plot(task: str, variants: list[tuple[float, dict[str, Any]]], pa
     _legend(fig, axes[:, :1])
     fig.suptitle(f"{task}: test accuracy and ECE against label noise (mean ± std over seeds)")
     save_png(fig, path)
+
+
+def t_interval(change: dict[str, Any], level: float = LEVEL) -> tuple[float, float]:
+    """The paired t-test's `level` interval of a change (`statistics.paired_change`), its standard error recovered
+    from the mean, the two-sided p-value and the seeds; (NaN, NaN) where undefined (one seed, p NaN, 0 or 1)."""
+    from scipy.stats import t
+
+    delta, p, n = change["delta"], number(change.get("p_value")), change["n"]
+    if n < 2 or not 0 < p < 1:
+        return math.nan, math.nan
+    half = t.ppf(0.5 + level / 2, n - 1) * abs(delta) / t.ppf(1 - p / 2, n - 1)
+    return delta - half, delta + half
+
+
+def forest_plot(claim: str, rows: list[dict[str, Any]], summary: dict[str, Any], path: str | Path) -> dict[str, dict]:
+    """Write `path`: one panel per task of a claim's verdict `rows`, each method's change in the headline figure
+    (its first) with its `LEVEL` interval (the bootstrap's, else `t_interval`; a hollow point without either)
+    against a zero line, coloured by verdict; the baseline's temperature in each task's title. Returns what it
+    drew: {task: {method: {delta, low, high, verdict, interval: bootstrap | t-test | none}}}."""
+    from matplotlib.lines import Line2D
+
+    baseline, plotted, headline, order = summary["baseline"], {}, {}, {}
+    for row in rows:
+        info = summary["tasks"][row["task"]]
+        for verdict, entry in judged(row):
+            metric, change = next(iter(entry["metrics"].items()))
+            headline[row["task"]] = metric
+            low, high, kind = change.get("low", math.nan), change.get("high", math.nan), "bootstrap"
+            if math.isnan(number(low)):
+                (low, high), kind = t_interval(change), "t-test"
+            name = compared_with(entry, info, baseline)
+            order.setdefault(name, rank(summary, entry["method"]))
+            plotted.setdefault(row["task"], {})[name] = {
+                "delta": entry["delta"], "low": low, "high": high, "verdict": verdict,
+                "interval": kind if not math.isnan(low) else "none"}
+    methods = sorted(order, key=order.get)
+    fig = new_figure((2.9 * len(plotted) + 2.4, 0.32 * len(methods) + 2.2))
+    axes = fig.subplots(1, len(plotted), squeeze=False, sharey=True)[0]
+    for ax, (task, per) in zip(axes, plotted.items(), strict=True):
+        for y, method in enumerate(methods):
+            if (point := per.get(method)) is None:
+                continue
+            colour, marker = VERDICT_STYLE[point["verdict"]]
+            if point["interval"] == "none":
+                ax.plot(point["delta"], y, marker=marker, color=colour, markerfacecolor="none", linestyle="none")
+            else:
+                ax.errorbar(point["delta"], y, xerr=[[point["delta"] - point["low"]], [point["high"] - point["delta"]]],
+                            marker=marker, color=colour, capsize=3, linestyle="none")
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        calibration = summary["tasks"][task].get("baseline_calibration") or {}
+        t = number(calibration.get("temperature"))
+        bound = calibration.get("bound_seeds")
+        note = (f" (seed{'s' * (len(bound) > 1)} {', '.join(map(str, bound))} at the bound)" if bound else
+                " (the search bound)" if calibration.get("at_bound") and bound is None else "")
+        ax.set_title(f"{task}\n{baseline}: T = {'–' if math.isnan(t) else f'{t:.2f}'}{note}", fontsize="medium")
+        metric = headline[task]
+        ax.set_xlabel(f"change in {FIGURE[metric].label if metric in FIGURE else metric}")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(methods)), methods)
+    axes[0].set_ylim(len(methods) - 0.5, -0.5)
+    handles = [Line2D([], [], color=c, marker=m, linestyle="none") for c, m in VERDICT_STYLE.values()]
+    labels = [f"{VERDICT_MARKS[v]} {VERDICT_WORDS[v]}" for v in VERDICT_STYLE]
+    fig.legend([*handles, Line2D([], [], color="0.45", marker="o", markerfacecolor="none", linestyle="none")],
+               [*labels, "no interval"], loc="outside right center", fontsize="small")
+    better = next((r["better"] for r in rows), "lower")
+    fig.suptitle(f"{claim}\nchange against {baseline} ({better} is better), {LEVEL:.0%} intervals", fontsize="medium")
+    save_png(fig, path)
+    return plotted

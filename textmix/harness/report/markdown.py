@@ -35,20 +35,35 @@ def _change(change: dict | None, digits: int = 4) -> str:
     return f"{change['delta']:+.{digits}f}{p}"
 
 
-def _change_text(metric: str, change: dict, detail: bool = True) -> str:
-    """`<label> <change> [<interval>]`, with the detectable change and the p-value when `detail`."""
-    text = f"{FIGURE[metric].label if metric in FIGURE else metric} {change['delta']:+.4f}"
-    if not math.isnan(views.number(change.get("low"))):
-        text += f" [{change['low']:+.4f}, {change['high']:+.4f}]"
-        if detail:
-            text += f" ±{change['detectable']:.4f}" + (" over test examples only (1 seed)" if change.get("n") == 1 else "")
-    return text + (f", p={_p(change['p_value'])}" if detail else "")
+def _label(metric: str) -> str:
+    return FIGURE[metric].label if metric in FIGURE else metric
+
+
+def _signed(value: float) -> str:
+    return "–" if math.isnan(views.number(value)) else f"{value:+.4f}"
+
+
+def _interval(change: dict) -> str:
+    """`[low, high] ±half-width` of a change's bootstrap interval, `(1 seed)` when it is over test examples only."""
+    if math.isnan(views.number(change.get("low"))):
+        return "–"
+    return (f"[{change['low']:+.4f}, {change['high']:+.4f}] ±{change['detectable']:.4f}"
+            + (" (1 seed)" if change.get("n") == 1 else ""))
+
+
+def _change_text(metric: str, change: dict) -> str:
+    """`<label> <change> [<interval>]`."""
+    interval = "" if math.isnan(views.number(change.get("low"))) else f" [{change['low']:+.4f}, {change['high']:+.4f}]"
+    return f"{_label(metric)} {change['delta']:+.4f}{interval}"
 
 
 def _calibration_text(calibration: dict[str, Any], missing: str, sep: str) -> str:
     """The baseline's temperature (`missing`, or marked as the search bound), direction, confidence and accuracy."""
-    t = calibration["temperature"]
-    shown = missing if math.isnan(t) else f"{t:.2f}" + (" (the search bound, not a fit)" if calibration["at_bound"] else "")
+    t, bound = calibration["temperature"], calibration.get("bound_seeds")
+    shown = missing if math.isnan(t) else f"{t:.2f}" + (" (the search bound, not a fit)" if calibration["at_bound"]
+                                                       and bound is None else "")
+    if bound:
+        shown += f" (seed{'s' if len(bound) > 1 else ''} {', '.join(map(str, bound))} hit the search bound)"
     return (f"temperature {shown} ({calibration['direction']}){sep} mean confidence "
             f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}")
 
@@ -58,53 +73,139 @@ def baseline_line(baseline: str, calibration: dict[str, Any]) -> str:
     return f"Baseline `{baseline}`: {_calibration_text(calibration, 'not recorded', ',')}."
 
 
+def _entries(row: dict, summary: dict) -> list[tuple[str, str, dict]]:
+    """(row name, verdict, entry) of a verdict row's methods, in the tables' method order."""
+    info = summary["tasks"][row["task"]]
+    found = [(views.compared_with(e, info, summary["baseline"]), v, e) for v, e in views.judged(row)]
+    return sorted(found, key=lambda x: views.rank(summary, x[2]["method"]))
+
+
+def _grid_lines(claim: claims.Claim, rows: list[dict], summary: dict) -> list[str]:
+    """A claim's verdict grid: methods x tasks, each cell the verdict's symbol and the change in the headline figure."""
+    header, cells, rank, stand_in = [], {}, {}, {}
+    for row in rows:
+        entries = _entries(row, summary)
+        headline = next(iter(entries[0][2]["metrics"]), claim.metrics[0]) if entries else claim.metrics[0]
+        if headline != claim.metrics[0]:
+            stand_in.setdefault(_label(headline), []).append(row["task"])
+        header.append(row["task"] + (" ⚠" if row["baseline_at_chance"] else ""))
+        for name, verdict, entry in entries:
+            rank.setdefault(name, views.rank(summary, entry["method"]))
+            cells.setdefault(name, {})[row["task"]] = f"{views.VERDICT_MARKS[verdict]} {_signed(entry['delta'])}"
+    labels = [_label(m) for m in claim.metrics]
+    agree = f"; ▲ or ▼ only where {', '.join(labels[:-1])} and {labels[-1]} agree" if len(labels) > 1 else ""
+    forest = (summary.get("plots") or {}).get("forest", {}).get(claim.name)
+    instead = "".join(f"; {label} on {', '.join(tasks)}, whose results lack it" for label, tasks in stand_in.items())
+    return [f"### {claim.name}", "",
+            f"Change in {_label(claim.metrics[0])}{instead} against `{summary['baseline']}` ({claim.better} is better)"
+            f"{agree}.",
+            "", "| method | " + " | ".join(header) + " |", "|---|" + "---|" * len(rows),
+            *(f"| {name} | " + " | ".join(by_task.get(r["task"], "–") for r in rows) + " |"
+              for name, by_task in sorted(cells.items(), key=lambda x: rank[x[0]])), "",  # stable: ties keep their order
+            *([f"![forest plot: {claim.name}]({forest})", ""] if forest else [])]
+
+
+def _details_lines(claim: claims.Claim, rows: list[dict], summary: dict) -> list[str]:
+    """A claim's details: per task and method each judged figure's change, interval and p-value."""
+    metrics = list(dict.fromkeys(k for row in rows for _, e in views.judged(row) for k in e["metrics"]))
+    header = ["task", "method", "verdict"]
+    header += [f"{_label(m)} {part}" for m in metrics for part in ("Δ", f"{LEVEL:.0%} interval", "p")]
+    lines = [f"**{claim.name}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        for name, verdict, entry in _entries(row, summary):
+            cells = [row["task"], name, f"{views.VERDICT_MARKS[verdict]} {views.VERDICT_WORDS[verdict]}"]
+            for m in metrics:
+                c = entry["metrics"].get(m)
+                cells += ["–"] * 3 if c is None else [_signed(c["delta"]), _interval(c), _p(c["p_value"])]
+            lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _use_where_lines(summary: dict) -> list[str]:
+    """Per task: the recommendation, how it fared against the baseline + temperature scaling, the baseline."""
+    base = summary["baseline"]
+    lines = ["### What to use where", "",
+             f"| task | recommended (chosen on validation) | on test, against `{base}` + temperature scaling | "
+             f"baseline `{base}` |", "|---|---|---|---|"]
+    for task, info in summary["tasks"].items():
+        chosen = info.get("recommended")
+        pick = ("no method learned (every method is at chance)" if info["all_at_chance"] else
+                f"**{chosen['method']}**" if chosen else f"– ({info.get('recommendation_note') or 'none eligible'})")
+        against = (chosen or {}).get("against_baseline_ts") or {}
+        verdict, changes = against.get("verdict"), against.get("changes") or {}
+        versus = (f"is `{base}` itself" if verdict == "is the baseline" else
+                  f"{verdict}: {_change_text(*next(iter(changes.items())))}" if changes else "–")
+        calibration = info.get("baseline_calibration")
+        beside = _calibration_text(calibration, "–", ";") if calibration else "–"
+        if info["methods"].get(base, {}).get("at_chance_seeds"):
+            beside = f"⚠ at chance; {beside}"
+        lines.append(f"| {task} | {pick} | {versus} | {beside} |")
+    return [*lines, ""]
+
+
+def _legend_lines(summary: dict) -> list[str]:
+    """What every symbol of the grids, the details and the task tables means."""
+    ensembles = any("(ensemble of" in m for info in summary["tasks"].values() for m in info["methods"])
+    return ["Reading the grids:", "",
+            "- **▲ helps / ▼ hurts**: the change is on the better (worse) side of 0 for every figure the claim is "
+            "judged on (by the whole interval, or without predictions by the paired t-test, p < "
+            f"{summary['verdict']['alpha']}); the number is the mean paired change in the headline figure, over "
+            "the seeds both rows have.",
+            "- **· unclear**: neither; not evidence of no effect (the details give the smallest change each "
+            "interval could detect, ±).",
+            f"- **⚠ at chance**: the method has seeds whose accuracy does not beat the majority class by more than "
+            f"{views.CHANCE_MARGIN:.2f}; its figures are no evidence either way. After a task's name: the baseline "
+            "has such seeds. `⚠ 2/3` in a task's table: 2 of its 3 seeds.",
+            "- **–**: no figure: the method has no runs on the task, or a p-value is undefined (one seed, or the "
+            "same change on every seed).",
+            "- **(1 seed)**: the interval of a cell with one seed resamples the test examples only; it leaves out "
+            "how much another seed would change the figure, so it is narrower than an interval over seeds.",
+            *(["- **<method> (ensemble of k)**: the mean of the predicted probabilities of the method's k seeds, "
+               "scored as one model: no training. **A vs B**: the row is compared with B instead of the "
+               "baseline."] if ensembles else []),
+            "- Forest plots: the same changes with their 95 % intervals (the bootstrap's, or the paired t-test's "
+            "where there are no predictions); a hollow point has no interval. Each task's title gives the "
+            "baseline's fitted temperature.", ""]
+
+
 def _verdict_lines(summary: dict) -> list[str]:
     judged = summary["verdict"]
     base, alpha = summary["baseline"], judged["alpha"]
     seeds = [row["n_seeds"] for info in summary["tasks"].values() for row in info["methods"].values()]
     low, high = (min(seeds), max(seeds)) if seeds else (0, 0)  # seeds per cell
     lines = ["## Does mixing do what it is said to do?", "",
-             f"One row per claim and task: every method against the baseline `{base}` over the same seeds. "
-             f"Where the runs' predictions are on disk, each change has a {LEVEL:.0%} interval from a paired, "
-             "hierarchical bootstrap (the seeds, then the test examples, the same resamples for every method): "
-             "a method helps (hurts) where the whole interval lies on the better (worse) side of 0, and is "
-             "unclear otherwise; ± is the smallest change that interval could tell from none (its half-width). "
-             "An interval of a cell with one seed resamples the test examples only: it leaves out how much "
-             "another seed would change the figure, so it is narrower than an interval over seeds. "
-             f"Without predictions the paired t-test over seeds decides (p < {alpha}, by the sign). A claim judged "
-             "on several figures helps or hurts only where all of them agree. "
-             "⚠: the method has seeds at chance, so its figures are no evidence either way. Methods are listed "
-             "with their mean change, interval and p-value.", ""]
-    if not judged["rows"]:
+             f"Per task the recommendation, then per claim a grid of every method against the baseline `{base}` "
+             "over the same seeds, with its forest plot; the figures behind each cell are in the details below.", ""]
+    lines += _use_where_lines(summary)
+    by_claim = {c.name: (c, [r for r in judged["rows"] if r["claim"] == c.name]) for c in claims.CLAIMS}
+    by_claim = {name: (c, rows) for name, (c, rows) in by_claim.items() if rows}
+    if not by_claim:
         return [*lines, "No claim has data here (it needs a baseline and another method on the same task).", ""]
-    lines += [f"| claim | task | helps | hurts | unclear | at chance ⚠ | baseline `{base}` |",
-              "|---|---|---|---|---|---|---|"]
-
-    def names(entries: list[dict], mark: str = "") -> str:
-        return ", ".join(f"{e['method']}{mark} ({'; '.join(_change_text(k, c) for k, c in e['metrics'].items())})"
-                         for e in entries) or "–"
-
-    for row in judged["rows"]:
-        calibration = row.get("baseline_calibration")
-        beside = ""
-        if "baseline_calibration" in row:  # the claim shows the baseline's miscalibration (`Claim.shows_calibration`)
-            beside = _calibration_text(calibration, "–", ";") if calibration else "–"
-        if row["baseline_at_chance"]:
-            beside = f"⚠ at chance{'; ' + beside if beside else ''}"
-        lines.append(f"| {row['claim']} | {row['task']} | {names(row['helps'])} | {names(row['hurts'])} | "
-                     f"{names(row['no_change'])} | {names(row['at_chance'], ' ⚠')} | {beside} |")
-    lines += ["", "Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in claims.CLAIMS) + ".",
+    for claim, rows in by_claim.values():
+        lines += _grid_lines(claim, rows, summary)
+    lines += _legend_lines(summary)
+    lines += ["Claims: " + "; ".join(f"**{c.name}**: {c.text}" for c in claims.CLAIMS) + ".",
               "",
               f"Mixing is often said to calibrate; whether it helps depends on which way the baseline is off: "
               f"a temperature above {views.OVERCONFIDENT_T} means the baseline was over-confident (softening helps), "
               f"below {views.UNDERCONFIDENT_T} under-confident (softening, as mixing does, makes it worse). The baseline "
-              "column says which, per task, so no row reads as a universal law.",
+              "column of \"What to use where\" says which, per task, so no row reads as a universal law.",
               "",
               f"With few seeds the test has little power: with n seeds the paired t-test has n − 1 degrees of "
               f"freedom, so with 2 seeds p-values are coarse and a real effect seldom reaches p < {alpha}; "
               f"'unclear' is not evidence of no effect: the ± beside an interval is the smallest change it could "
               f"have detected. Seeds per cell here: {low if low == high else f'{low} to {high}'}.",
-              "", _recommended_vs_ts_summary(summary), ""]
+              "", _recommended_vs_ts_summary(summary), "",
+              "### Details", "",
+              f"Where the runs' predictions are on disk, each change has a {LEVEL:.0%} interval from a paired, "
+              "hierarchical bootstrap (the seeds, then the test examples, the same resamples for every method): "
+              "a method helps (hurts) where the whole interval lies on the better (worse) side of 0, and is "
+              "unclear otherwise; ± is the smallest change that interval could tell from none (its half-width). "
+              "An interval of a cell with one seed resamples the test examples only. "
+              f"Without predictions the paired t-test over seeds decides (p < {alpha}, by the sign). A claim judged "
+              "on several figures helps or hurts only where all of them agree. p: the paired t-test over seeds.", ""]
+    for claim, rows in by_claim.values():
+        lines += _details_lines(claim, rows, summary)
     return lines
 
 
@@ -131,7 +232,7 @@ def _versus_ts_line(chosen: dict, baseline: str) -> str:
         return ""
     if verdict == "is the baseline":
         return f" Against `{baseline}` + temperature scaling: the recommendation is `{baseline}` itself."
-    parts = [_change_text(metric, c, detail=False) for metric, c in against["changes"].items()]
+    parts = [_change_text(metric, c) for metric, c in against["changes"].items()]
     word = {"beat": "beat", "lost": "lost to", "unclear": "did not clearly beat"}[verdict]
     return f" On the test set it {word} `{baseline}` + temperature scaling: " + "; ".join(parts) + "."
 
@@ -219,9 +320,12 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
         lines.append(baseline_line(summary["baseline"], info["baseline_calibration"]))
     if "recommended" in info:
         lines.append(_recommendation_line(info))
-    best = "; ".join(f"best {metric if n == 'task_metric' else FIGURE[n].label}: **{info['best'][n]}**" for n in views.BEST)
-    lines += [best[:1].upper() + best[1:]
-              + (" (every method is at chance on this task)" if info["all_at_chance"] else "") + ".", ""]
+    if info["all_at_chance"] or not info.get("best"):
+        lines += ["No method learned on this task (every method is at chance): none is named best.", ""]
+    else:
+        best = "; ".join(f"best {metric if n == 'task_metric' else FIGURE[n].label}: **{info['best'][n]}**"
+                         for n in views.BEST)
+        lines += [best[:1].upper() + best[1:] + ".", ""]
     lines += _method_table(info, metric)
     lines.append("")
     if info.get("shift"):
@@ -235,9 +339,14 @@ def _section(title: str, intro: str, items: list[str]) -> list[str]:
 
 def _appendix_lines(summary: dict) -> list[str]:
     """report.md after the tasks: the pictures, clashes, incomplete runs, skipped files, failed runs."""
-    lines = _section("Reliability diagrams", "Tasks (rows) x methods (columns), test predictions of all seeds pooled.",
+    lines = _section("Reliability diagrams", "Tasks (rows) x methods (columns): the bins over the test "
+                     "predictions of all seeds pooled; each cell's ECE is its table's, the mean over seeds.",
                      ["![reliability diagrams](reliability.png)"])
     plots = summary.get("plots") or {}
+    if plots.get("forest"):
+        lines += _section("Forest plots", "Per claim, shown under its verdict grid: each method's change in the claim's "
+                          "headline figure with its 95 % interval, per task.",
+                          [f"- [{claim}]({name})" for claim, name in plots["forest"].items()])
     if plots.get("shift"):
         lines += _section("Distribution shift plots", "Per task, after Ovadia et al. (2019): one column per shift kind, "
                           "accuracy (top) and ECE (bottom) against severity (0: the clean test set), one line per method, "

@@ -55,9 +55,11 @@ def write_csv(summary: dict, path: Path) -> None:
 
 
 def write_reliability(results: list[dict], path: Path, summary: dict) -> None:
-    """Tasks (rows) x methods (columns) of reliability diagrams, in the summary's order, seeds pooled
-    (token classification runs: their labelled tokens)."""
+    """Tasks (rows) x methods (columns) of reliability diagrams, in the summary's order, the bins over the seeds
+    pooled (token classification runs: their labelled tokens), each cell's ECE the mean over seeds of its table."""
     from textmix.calibration import reliability_grid
+
+    from .markdown import _fmt
 
     pooled: dict[tuple[str, str], tuple[list, list]] = {}
     for r in results:
@@ -71,15 +73,24 @@ def write_reliability(results: list[dict], path: Path, summary: dict) -> None:
         rank = {k: (tasks.index(k[0]) if k[0] in tasks else len(tasks),
                     methods.index(k[1]) if k[1] in methods else len(methods)) for k in pooled}
         grid = {k: (np.concatenate(pooled[k][0]), np.concatenate(pooled[k][1])) for k in sorted(pooled, key=rank.get)}
-        reliability_grid(grid, str(path), title="Reliability (test, seeds pooled): tasks x methods")
+        rows = {k: summary["tasks"].get(k[0], {}).get("methods", {}).get(k[1]) for k in grid}
+        notes = {k: f"ECE {_fmt(row['ece'], row['ece_std'])}\nmean of {row['n_seeds']} seeds" for k, row in rows.items()
+                 if row}
+        reliability_grid(grid, str(path), notes=notes, title="Reliability on the test set: bins over the seeds "
+                         "pooled, ECE the mean over seeds (as in the tables): tasks x methods")
 
 
 def write_plots(summary: dict, out_dir: Path) -> dict[str, dict[str, str]]:
-    """`shift_<task>.png` for every task with shifted test sets and `label_noise_<task>.png` for every task
-    trained at more than one label-noise rate, in `out_dir`; returns {"shift" | "label_noise": {task: file}}."""
-    from ..plots import label_noise_plot, shift_plot
+    """`forest_<claim>.png` for every claim with a verdict row, `shift_<task>.png` for every task with shifted test
+    sets and `label_noise_<task>.png` for every task trained at more than one label-noise rate, in `out_dir`;
+    returns {"forest": {claim: file}, "shift" | "label_noise": {task: file}}."""
+    from ..plots import forest_plot, label_noise_plot, shift_plot
 
-    out: dict[str, dict[str, str]] = {"shift": {}, "label_noise": {}}
+    out: dict[str, dict[str, str]] = {"forest": {}, "shift": {}, "label_noise": {}}
+    for claim in dict.fromkeys(r["claim"] for r in summary["verdict"]["rows"]):
+        out["forest"][claim] = reading.plot_name("forest", claim)
+        forest_plot(claim, [r for r in summary["verdict"]["rows"] if r["claim"] == claim], summary,
+                    out_dir / out["forest"][claim])
     by_task: dict[str, list[tuple[float, dict]]] = defaultdict(list)
     for label, info in summary["tasks"].items():
         by_task[info.get("task", label)].append((info.get("label_noise", 0.0), info))
@@ -96,7 +107,7 @@ def write_plots(summary: dict, out_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def build_report(sweep_dir: str | Path, baseline: str = "none") -> dict:
-    """Rebuild report.md/.csv/.json, reliability.png and the shift and label-noise plots of a sweep from
+    """Rebuild report.md/.csv/.json, reliability.png and the forest, shift and label-noise plots of a sweep from
     its results on disk (see `scan`) and, where the sweep has them, its grid.json, plan.json and failures.json."""
     sweep_dir = Path(sweep_dir)
     results, skipped = reading.scan(sweep_dir)

@@ -64,6 +64,27 @@ SHIFT_KINDS = tuple(kind for kinds in SHIFT_FAMILIES.values() for kind in kinds)
 """Known shift kinds (`textmix.robustness.SHIFT_FAMILIES`), in table and plot order (others follow, sorted)."""
 DEFAULT_TEST_SET = "GLUE dev"
 """What a task's test set is called when neither its results nor the caller say."""
+VERDICT_MARKS = {"helps": "▲", "hurts": "▼", "no_change": "·", "at_chance": "⚠"}
+"""The symbol of each list of a verdict row (`claims.verdict`) in the verdict grid and the forest plots' legend."""
+VERDICT_WORDS = {"helps": "helps", "hurts": "hurts", "no_change": "unclear", "at_chance": "at chance"}
+"""What each list of a verdict row is called beside its symbol."""
+
+
+def judged(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(verdict, entry) of every method of a verdict row, in `VERDICT_MARKS` order."""
+    return [(verdict, entry) for verdict in VERDICT_MARKS for entry in row[verdict]]
+
+
+def rank(summary: dict[str, Any], method: str) -> int:
+    """The place of `method` in the summary's method order (the tables' and plots'), unknown methods last."""
+    order = list(dict.fromkeys(m for info in summary["tasks"].values() for m in info["methods"]))
+    return order.index(method) if method in order else len(order)
+
+
+def compared_with(entry: dict[str, Any], info: dict[str, Any], baseline: str) -> str:
+    """`<method>`, or `<method> vs <other>` for a method compared with another row than `baseline` (an ensemble)."""
+    other = entry.get("compared_with") or info["methods"].get(entry["method"], {}).get("compared_with")
+    return entry["method"] if other in (None, baseline) else f"{entry['method']} vs {other}"
 
 
 def task_metric(result: dict) -> str:

@@ -157,3 +157,20 @@ def test_the_minilm_grid_plans_15_runs_on_sst2_with_three_natural_shifts(tmp_pat
     assert "minilm-l6" in runs[0].model["model_name_or_path"] and runs[0].data["task_name"] == "sst2"
     args = DataArguments(**runs[0].data)  # checks the files exist
     assert set(extra_test_sets(args.ood_test_files)) == set(SHIFT) and args.max_train_samples == 2000
+
+
+def test_a_dataset_task_names_further_test_sets_by_split(tmp_path):
+    from textmix.harness.data.text import load_data
+
+    folder = tmp_path / "news"
+    folder.mkdir()
+    for split, n in (("train", 24), ("test", 6), ("validation", 5)):
+        (folder / f"{split}.csv").write_text("text,label\n" + "".join(f"{split} story {i},{i % 2}\n" for i in range(n)))
+    data = load_data(DataArguments(dataset_name=str(folder), validation_split=4, ood_test_splits={"dev": "validation"}))
+    assert data.splits["test_dev"]["text_a"] == [f"validation story {i}" for i in range(5)]
+    assert data.splits["test_dev"]["label"] == [i % 2 for i in range(5)] and data.natural_shift == {
+        "dev": "news[validation] (5 rows)"}
+    with pytest.raises(ValueError, match=r"has no split 'dev' \(ood_test_splits: x\)"):
+        load_data(DataArguments(dataset_name=str(folder), ood_test_splits={"x": "dev"}))
+    with pytest.raises(InputError, match="--ood_test_splits names splits of --dataset_name"):
+        DataArguments(task_name="sst2", ood_test_splits={"x": "dev"})

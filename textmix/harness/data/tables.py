@@ -107,10 +107,13 @@ def read_files(train_file: str, test_file: str, text_columns: list[str] | None =
 def read_dataset(dataset_name: str, dataset_config_name: str | None = None, train_split: str = "train",
                  test_split: str | None = None, text_columns: list[str] | None = None, label_column: str = "label",
                  problem_type: str | None = None, drop_unlabelled: bool = False, cache_dir: str | None = None,
-                 drop_unseen: bool = False, extra_tests: Mapping[str, Any] | None = None) -> LoadedFiles:
+                 drop_unseen: bool = False, extra_tests: Mapping[str, Any] | None = None,
+                 extra_splits: Mapping[str, str] | None = None) -> LoadedFiles:
     """`read_files` for a hub dataset (or a local folder of data files `datasets.load_dataset` reads):
-    splits `train_split` and `test_split` (default: `test`, else `validation`). Class-label columns
-    are read as their names; a label of -1 (a hidden test label) counts as missing."""
+    splits `train_split` and `test_split` (default: `test`, else `validation`), and further test splits
+    `test_<name>` of the dataset's splits `extra_splits` ({name: split}, `ood_test_splits`) and of the files
+    `extra_tests`. Class-label columns are read as their names; a label of -1 (a hidden test label) counts as
+    missing."""
     from datasets import load_dataset
 
     try:
@@ -120,13 +123,16 @@ def read_dataset(dataset_name: str, dataset_config_name: str | None = None, trai
                          f"not load: {type(err).__name__}: {str(err)[:300]}") from None
     if test_split is None:
         test_split = next((s for s in ("test", "validation") if s in loaded), None)
-    for role, split in (("train_split", train_split), ("test_split", test_split)):
+    roles = [("train_split", "train", train_split), ("test_split", "test", test_split)]
+    roles += [(f"ood_test_splits: {n}", extra_test_split(n, ["test"], "ood_test_splits"), s)
+              for n, s in (extra_splits or {}).items()]
+    for role, _, split in roles:
         if split not in loaded:
             raise ValueError(f"dataset {dataset_name} has no split {split!r} ({role}); its splits are "
                              f"{list(loaded)}.")
-    files = {"train": f"{dataset_name}[{train_split}]", "test": f"{dataset_name}[{test_split}]"}
+    files = {key: f"{dataset_name}[{split}]" for _, key, split in roles}
     raw: dict[str, list[tuple[str, dict]]] = {}
-    for split, name in (("train", train_split), ("test", test_split)):
+    for _, split, name in roles:
         feature = loaded[name].features.get(label_column)
         raw[split] = [(f"row {i}", row) for i, row in enumerate(loaded[name], start=1)]
         if isinstance(feature, ClassLabel):  # ids read as their names; -1 (a hidden label) as missing
@@ -319,13 +325,7 @@ def extra_test_sets(value: Mapping[str, Any] | None, taken: Iterable[str] = ()) 
         raise InputError(f"ood_test_files must map names to files, e.g. {{imdb: imdb.tsv}}, got {value!r}.")
     out = {}
     for name, given in value.items():
-        split = f"test_{name}"
-        if not isinstance(name, str) or not EXTRA_TEST_NAME.fullmatch(name):
-            raise InputError(f"ood_test_files: name {name!r} must be a lowercase identifier (a-z, 0-9, _; a letter "
-                             "first), e.g. imdb: it names the split test_<name> in results.json.")
-        if split in taken or name == "ts" or name.endswith("_ts") or "majority_accuracy" in name:
-            raise InputError(f"ood_test_files: name {name!r} clashes with an entry of results.json ({split} or "
-                             "test_*_ts / test_*_majority_accuracy); choose another name.")
+        extra_test_split(name, taken)
         if isinstance(given, Mapping):
             unknown = sorted(set(given) - {"path", "header"})
             if unknown or not isinstance(given.get("path"), (str, os.PathLike)) or given.get("header", True) not in (
@@ -341,6 +341,19 @@ def extra_test_sets(value: Mapping[str, Any] | None, taken: Iterable[str] = ()) 
             raise InputError(f"ood_test_files: {name}: {path} does not exist (or is not a file); fix the path.")
         out[name] = (path, header)
     return out
+
+
+def extra_test_split(name: Any, taken: Iterable[str] = (), option: str = "ood_test_files") -> str:
+    """`test_<name>`, the split of the further test set `name` (of `option`); an `InputError` when `name` is not a
+    lowercase identifier or the split clashes with one of `taken` or an entry of results.json."""
+    split = f"test_{name}"
+    if not isinstance(name, str) or not EXTRA_TEST_NAME.fullmatch(name):
+        raise InputError(f"{option}: name {name!r} must be a lowercase identifier (a-z, 0-9, _; a letter first), "
+                         "e.g. imdb: it names the split test_<name> in results.json.")
+    if split in taken or name == "ts" or name.endswith("_ts") or "majority_accuracy" in name:
+        raise InputError(f"{option}: name {name!r} clashes with an entry of results.json ({split} or test_*_ts / "
+                         "test_*_majority_accuracy); choose another name.")
+    return split
 
 
 def read_extra_test(path: Path, header: bool, columns: list[str]) -> list[tuple[str, dict]]:

@@ -39,7 +39,7 @@ def load_data(data_args: Any) -> RecipeData:
         splits["train"], flipped = with_label_noise(splits["train"], data_args.label_noise, read.num_labels,
                                                     data_args.split_seed)
     natural = {name: f"{Path(made[f'test_{name}']).name} ({len(splits[f'test_{name}'])} rows)"
-               for name in data_args.ood_test_files or {}}
+               for name in [*(data_args.ood_test_files or {}), *(data_args.ood_test_splits or {})]}
     return replace(read, splits=DatasetDict(splits), test_set=f"{test_name} ({len(splits['test'])} rows)",
                    label_noise_flipped=flipped, splits_made={k: made[k] for k in splits if k in made},
                    natural_shift=natural)
@@ -79,7 +79,8 @@ def _read_tables(data_args: Any) -> tuple[RecipeData, str, str]:
         loaded = read_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split,
                               data_args.test_split, data_args.text_columns, data_args.label_column,
                               data_args.problem_type, data_args.drop_unlabelled,
-                              drop_unseen=data_args.drop_unseen_labels, extra_tests=data_args.ood_test_files)
+                              drop_unseen=data_args.drop_unseen_labels, extra_tests=data_args.ood_test_files,
+                              extra_splits=data_args.ood_test_splits)
         files = loaded.sources
         source = data_args.dataset_name
     else:

@@ -55,12 +55,15 @@ class DataArguments(DataArgumentsBase):
         "file} (JSON on the command line), each tested as the split test_<name> like the test set (same columns "
         "and labels, not corrupted): a file read with its header, or {path: FILE, header: false} for a file "
         "without one whose columns are the text column(s), then the label (.csv comma-, else tab-separated).")
+    ood_test_splits: dict[str, str] | str | None = arg(None, "--dataset_name: further test sets (natural shift) "
+        "of the dataset's splits, a mapping {name: split} (JSON on the command line), each tested as the split "
+        "test_<name> like --ood_test_files.")
 
-    TASK_DATA_ONLY = frozenset({"ood_test_files"})  # a grid's top-level `data` cannot set it
+    TASK_DATA_ONLY = frozenset({"ood_test_files", "ood_test_splits"})  # a grid's top-level `data` cannot set them
 
     def __post_init__(self) -> None:
         from ..data.glue import glue_task
-        from ..data.tables import check_problem_type, extra_test_sets
+        from ..data.tables import check_problem_type, extra_test_sets, extra_test_split
 
         files = self.train_file or self.validation_file or self.test_file
         sources = [bool(self.task_name), bool(files), bool(self.dataset_name)]
@@ -79,9 +82,17 @@ class DataArguments(DataArgumentsBase):
         if self.max_seq_length <= 0:
             raise ValueError(f"--max_seq_length must be > 0 (got {self.max_seq_length}): the tokens kept per example.")
         super().__post_init__()  # caps, validation split, shift, label noise
-        if isinstance(self.ood_test_files, str):
-            self.ood_test_files = _json_mapping(self.ood_test_files, "--ood_test_files")
-        extra_test_sets(self.ood_test_files)  # names, files
+        for option in ("ood_test_files", "ood_test_splits"):
+            if isinstance(getattr(self, option), str):
+                setattr(self, option, _json_mapping(getattr(self, option), f"--{option}"))
+        files = extra_test_sets(self.ood_test_files)  # names, files
+        if self.ood_test_splits is not None:
+            if not self.dataset_name:
+                raise InputError("--ood_test_splits names splits of --dataset_name; for files give --ood_test_files.")
+            for name, split in self.ood_test_splits.items():
+                extra_test_split(name, [f"test_{n}" for n in files], "ood_test_splits")
+                if not isinstance(split, str):
+                    raise InputError(f"ood_test_splits: {name}: {split!r} must be the name of a split of the dataset.")
         check_problem_type(self.problem_type)
         if self.task_name and self.problem_type:
             own = "regression" if glue_task(self.task_name).is_regression else "classification"
@@ -121,7 +132,8 @@ class TextRecipe(Recipe):
     short_keys = {"train_file": "train_file", "validation_file": "validation_file", "test_file": "test_file",
                   "text_columns": "text_columns", "label_column": "label_column", "problem_type": "problem_type",
                   "dataset": "dataset_name", "dataset_config": "dataset_config_name", "train_split": "train_split",
-                  "test_split": "test_split", "ood_test_files": "ood_test_files"}
+                  "test_split": "test_split", "ood_test_files": "ood_test_files",
+                  "ood_test_splits": "ood_test_splits"}
     data_defaults = {"task_name": None}
 
     def check_data(self, model_args: Any, data_args: DataArguments, training_args: Any) -> None:

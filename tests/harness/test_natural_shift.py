@@ -174,3 +174,15 @@ def test_a_dataset_task_names_further_test_sets_by_split(tmp_path):
         load_data(DataArguments(dataset_name=str(folder), ood_test_splits={"x": "dev"}))
     with pytest.raises(InputError, match="--ood_test_splits names splits of --dataset_name"):
         DataArguments(task_name="sst2", ood_test_splits={"x": "dev"})
+
+
+def test_the_command_line_takes_further_test_sets_as_json(tmp_path):
+    from textmix.harness.recipes.arguments import parse
+    from textmix.harness.recipes.glue import RECIPE
+
+    (tmp_path / "x.txt").write_text("good\t1\n")
+    given = {"x": {"path": str(tmp_path / "x.txt"), "header": False}}
+    argv = ["--task_name", "sst2", "--output_dir", str(tmp_path / "out"), "--ood_test_files"]
+    assert parse(RECIPE.make_parser(), [*argv, json.dumps(given)])[1].ood_test_files == given
+    with pytest.raises(InputError, match="--ood_test_files takes a JSON object"):
+        parse(RECIPE.make_parser(), [*argv, "x.txt"])

@@ -61,6 +61,9 @@ def _read_glue(data_args: Any) -> tuple[RecipeData, str, str]:
         data[f"test_{name}"], dropped[f"test_{name}"] = read_glue_extra(task, path, header,
                                                                         data_args.drop_unseen_labels)
         made[f"test_{name}"] = str(path)
+        if dropped[f"test_{name}"]:
+            notice(f"dropped {dropped[f'test_{name}']} row(s) of {path} whose label GLUE {task.name} does not have "
+                   "(--drop_unseen_labels)")
     read = RecipeData(data, task, task.num_labels, "regression" if task.is_regression else "classification",
                       "given" if data_args.problem_type else f"that of GLUE task {task.name}",
                       label_names=None if task.is_regression else list(task.labels),

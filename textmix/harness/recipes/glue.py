@@ -89,6 +89,9 @@ class DataArguments(DataArgumentsBase):
         if self.ood_test_splits is not None:
             if not self.dataset_name:
                 raise InputError("--ood_test_splits names splits of --dataset_name; for files give --ood_test_files.")
+            if not isinstance(self.ood_test_splits, dict):
+                raise InputError(f"--ood_test_splits maps names to splits, e.g. {{dev: validation}}; got "
+                                 f"{self.ood_test_splits!r}.")
             for name, split in self.ood_test_splits.items():
                 extra_test_split(name, [f"test_{n}" for n in files], "ood_test_splits")
                 if not isinstance(split, str):

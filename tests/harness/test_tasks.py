@@ -55,6 +55,11 @@ def test_a_task_mapping_becomes_the_recipe_arguments_of_its_modality(tmp_path):
     assert spec.data == {"train_file": "t.conll", "test_file": "u.conll"} and spec.modality == "tokens"
     spec, _ = parse_task("SST-2", glue_dir="/g")
     assert spec.name == "SST-2" and spec.glue == "sst2" and spec.data == {"task_name": "sst2", "glue_dir": "/g"}
+    spec, _ = parse_task({"name": "SST-2", "ood_test_files": {"imdb": "i.tsv"}, "training": {"max_steps": 2}}, "/g")
+    assert spec.glue == "sst2" and spec.training == {"max_steps": 2}  # a GLUE task as a mapping: no data of its own
+    assert spec.data == {"ood_test_files": {"imdb": "i.tsv"}, "task_name": "sst2", "glue_dir": "/g"}
+    assert parse_task({"name": "sst3"})[1] == ["task sst3: no data: give train_file (+ test_file) or dataset (or name "
+                                               "a GLUE task)."]
 
 
 def test_methods_run_where_they_fit_and_the_plan_says_what_was_skipped(tmp_path):

@@ -114,22 +114,31 @@ def model_fingerprint(name_or_path: str) -> str:
 
 def data_fingerprint(data: Mapping[str, Any]) -> str:
     """What identifies a task's data (the recipe's data arguments `data`), independent of where it is: the
-    content of its files (`FILE_FIELDS`, a GLUE task's files in `glue_dir`, a local `dataset_name` folder),
-    or the hub's name."""
+    content of its files (`FILE_FIELDS`, a GLUE task's files in `glue_dir`, a local `dataset_name` folder, the
+    `ood_test_files` with how each is read), or the hub's name."""
     from .data.glue import glue_task
     from .tasks import FILE_FIELDS
 
+    ood = data.get("ood_test_files")
+    extra = "".join(_ood_part(name, given) for name, given in (ood.items() if isinstance(ood, Mapping) else ()))
     if data.get("task_name"):
         spec = glue_task(data["task_name"])
         glue_dir = data.get("glue_dir")
         if not glue_dir:
-            return f"hub:nyu-mll/glue/{spec.name}"
+            return f"hub:nyu-mll/glue/{spec.name}{extra}"
         folder = Path(glue_dir) / spec.folder
         names = ["train.tsv", *spec.test_files.values()]
-        return spec.name + ":" + ",".join(f"{n}={path_fingerprint(folder / n)}" for n in names)
+        return spec.name + ":" + ",".join(f"{n}={path_fingerprint(folder / n)}" for n in names) + extra
     parts = [f"{key}={Path(data[key]).name}:{path_fingerprint(data[key])}" for key in FILE_FIELDS if data.get(key)]
     if data.get("dataset_name"):
         name = data["dataset_name"]
         where = f"folder:{path_fingerprint(name)}" if Path(name).is_dir() else f"hub:{name}"
         parts.append(f"{where}/{data.get('dataset_config_name')}")
-    return ",".join(parts)
+    return ",".join(parts) + extra
+
+
+def _ood_part(name: str, given: Any) -> str:
+    """A further test file's part of `data_fingerprint` (`ood_test_files`): its name, content and whether it has a
+    header (a missing file is `missing`: the grid's checks name it)."""
+    path, header = (given.get("path"), given.get("header", True)) if isinstance(given, Mapping) else (given, True)
+    return f",ood_{name}={Path(str(path)).name}:{'no header' if header is False else 'header'}:{path_fingerprint(str(path))}"

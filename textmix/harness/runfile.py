@@ -83,6 +83,8 @@ class OptionalResults(TypedDict, total=False):
     unscored_words: dict[str, Any]
     task_metric: str
     grid_key: str
+    natural_shift: dict[str, str]  # further test sets (`ood_test_files`): name -> what it is, e.g. "x.txt (1000 rows)"
+    ensemble: dict[str, Any]
 
 
 RESULT_KEYS = frozenset(ClassifierResults.__required_keys__)  # every classifier run's entries
@@ -116,7 +118,7 @@ RESULT_NEUTRAL = frozenset({"output_dir", "logging_dir", "run_name", "report_to"
 PER_PROCESS = frozenset({"local_rank", "hub_token"})
 """Training arguments that differ between the processes of one run (or are secrets)."""
 PATHS = frozenset({"train_file", "validation_file", "test_file", "npz_path", "data_dir", "glue_dir", "cache_dir",
-                   "model_name_or_path"})
+                   "model_name_or_path", "ood_test_files"})
 """Arguments that say where the inputs are: their content is in the identity's `inputs` instead."""
 
 
@@ -159,6 +161,7 @@ def header(tags: Mapping[str, Any], *, task: str, training_args: Any, model: str
         "inputs": data.inputs,
         "splits_made": data.splits_made,
         "dropped_unseen_labels": data.dropped_unseen,
+        **({"natural_shift": data.natural_shift} if data.natural_shift else {}),
         **extra,
     }
 

@@ -2,7 +2,8 @@
 one of each) with their modality's short keys (`Recipe.short_keys`: `train_file`, `test_file`, `dataset`, ...),
 and optionally `model_name_or_path` (image tasks default to a small ViT trained from scratch), `model`, `data`
 and `training` (the recipe's ModelArguments, DataArguments and MixTrainingArguments fields). Each modality runs
-through its registered recipe; methods apply where they fit (`fits`).
+through its registered recipe; methods apply where they fit (`fits`). A text mapping without data whose `name` is
+a GLUE task is that GLUE task, with the mapping's keys (e.g. `ood_test_files`: further test sets).
 """
 
 from __future__ import annotations
@@ -139,17 +140,21 @@ def parse_task(entry: Any, glue_dir: str | None = None) -> tuple[TaskSpec | None
             clash = sorted(set(data) & set(entry[section])) if section == "data" and not found else []
             if clash:
                 problems.append(f"{where}: {clash} given both as short keys and in `data`; keep one.")
+    glue = None
     if not any(data.get(k) for k in recipe.data_sources) and not any(
             isinstance(entry.get("data"), Mapping) and entry["data"].get(k) for k in recipe.data_sources):
-        problems.append(f"{where}: no data: give {recipe.data_hint}.")
+        glue = str(name).lower() in [*GLUE_TASKS, *_ALIASES] and modality == DEFAULT_MODALITY and glue_task(name).name
+        if not glue:
+            problems.append(f"{where}: no data: give {recipe.data_hint}"
+                            f"{' (or name a GLUE task)' if modality == DEFAULT_MODALITY else ''}.")
     if problems:
         return None, problems
     data.update(entry.get("data") or {})
-    data.update(recipe.data_defaults)
+    data.update({"task_name": glue, "glue_dir": glue_dir} if glue else recipe.data_defaults)
     model = dict(entry.get("model") or {})
     if entry.get("model_name_or_path"):
         model["model_name_or_path"] = entry["model_name_or_path"]
-    return TaskSpec(name, modality, data, model, dict(entry.get("training") or {})), []
+    return TaskSpec(name, modality, data, model, dict(entry.get("training") or {}), glue=glue or None), []
 
 
 def fits(method: str, training: Mapping[str, Any], modality: str, regression: bool = False) -> str | None:

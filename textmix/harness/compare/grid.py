@@ -16,7 +16,7 @@ from .sweep import GridError, parse_sweep
 
 def load_grid(preset: str | None = None, config: str | None = None, validate: bool = True,
               **overrides: Any) -> dict[str, Any]:
-    """A grid from a preset (`{shared}` in its paths: `shared_dir()`) and/or a YAML/JSON file, with top-level
+    """A grid from a preset and/or a YAML/JSON file (`{shared}` in their paths: `shared_dir()`), with top-level
     overrides (None values ignored). With `validate`, a `GridError` lists every problem `parse_sweep` finds."""
     if preset is None and config is None:
         raise ValueError(f"give --preset ({', '.join(PRESETS)}) or --config FILE.")
@@ -39,6 +39,7 @@ def load_grid(preset: str | None = None, config: str | None = None, validate: bo
             raise InputError(f"{config} is not valid {'JSON' if config.endswith('.json') else 'YAML'}: {err}") from None
         if not isinstance(loaded, Mapping):
             raise ValueError(f"{config} must hold a mapping (tasks, methods, seeds, ...).")
+        loaded = _with_shared(loaded, str(shared_dir()))
         grid = _merge(grid, loaded)
     preset_variants = set(grid.get("method_args") or {}) - set(loaded.get("method_args") or {})
     if overrides.get("tasks") is not None:

@@ -406,6 +406,7 @@ class RecipeData:
     shifted: dict[str, dict[int, Any]] = field(default_factory=dict)  # corrupted test copies made while loading
     image_shape: tuple[int, int] | None = None  # images: (channels, side) as the model takes them
     task_metric: str | None = None  # the task metric when not the problem type's own (tags that are not entities)
+    natural_shift: dict[str, str] = field(default_factory=dict)  # further test sets (`ood_test_files`): what each is
 
     @property
     def label2id(self) -> dict[str, int]:

@@ -118,6 +118,45 @@ def read_glue_tsv(task: GlueTask, path: Path) -> Dataset:
                                                          "label": label}))
 
 
+def read_glue_extra(task: GlueTask, path: Path, header: bool, drop_unseen: bool = False) -> tuple[Dataset, int]:
+    """(a further test set of `task` (`tables.extra_test_sets`), rows left out): the task's columns named by the
+    file's header, or without one its text column(s) then its label; labels as in the task's files (names or
+    ids). A label the task does not have is an `InputError` naming the file and the fix, or with `drop_unseen`
+    its rows are left out (counted)."""
+    from ..checks import InputError
+    from .contracts import fix_classes
+    from .tables import read_extra_test
+
+    columns = [c for c in (task.text_a, task.text_b, task.label) if c]
+    records = read_extra_test(path, header, columns)
+    if not records:
+        raise InputError(f"{path} has no rows.")
+    missing = [c for c in columns if c not in records[0][1]]
+    if missing:
+        raise InputError(f"{path} lacks column(s) {missing} of GLUE task {task.name} (columns: "
+                         f"{list(records[0][1])}); name them in its header, or give {{path: ..., header: false}} "
+                         f"for a file without a header whose columns are {columns}.")
+    label = Value("float32") if task.is_regression else ClassLabel(names=list(task.labels))
+    if task.is_regression:
+        keep, labels = [True] * len(records), [_label_value(task, r[task.label], path, w) for w, r in records]
+        dropped = 0
+    else:
+        names = [str(r[task.label]).strip() for _, r in records]
+        names = [task.labels[int(n)] if n.isdigit() and int(n) < task.num_labels else n for n in names]
+        classes = fix_classes({"train": list(task.labels), "test": names},
+                              {"train": f"GLUE {task.name} train", "test": str(path)}, drop_unseen)
+        keep, dropped = classes.keep["test"], classes.dropped_unseen.get("test", 0)
+        labels = [task.labels.index(n) if n in task.labels else -1 for n in names]
+        if not any(keep):
+            raise InputError(f"{path} has no rows left after dropping the labels training never shows.")
+    rows = [r for (_, r), k in zip(records, keep, strict=True) if k]
+    columns = {"text_a": [r[task.text_a] for r in rows], **({"text_b": [r[task.text_b] for r in rows]}
+                                                            if task.text_b else {}),
+               "label": [v for v, k in zip(labels, keep, strict=True) if k]}
+    features = Features({**{c: Value("string") for c in columns if c != "label"}, "label": label})
+    return Dataset.from_dict(columns, features=features), dropped
+
+
 def load_glue(task_name: str, glue_dir: str | os.PathLike | None = None) -> DatasetDict:
     """A GLUE task with `train` and `test` (= GLUE dev; MNLI also `test_mismatched`) splits.
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +83,8 @@ def where_rows(where: list[str], limit: int = 10) -> str:
 
 def read_files(train_file: str, test_file: str, text_columns: list[str] | None = None, label_column: str = "label",
                problem_type: str | None = None, drop_unlabelled: bool = False, label_separator: str = ",",
-               validation_file: str | None = None, drop_unseen: bool = False) -> LoadedFiles:
+               validation_file: str | None = None, drop_unseen: bool = False,
+               extra_tests: Mapping[str, Any] | None = None) -> LoadedFiles:
     """Text classification (or regression) data from csv, tsv or json(l) files, with the columns of GLUE:
     splits `train`, `test` and, when `validation_file` is given, `validation`.
 
@@ -90,11 +93,13 @@ def read_files(train_file: str, test_file: str, text_columns: list[str] | None =
     `label_separator`, stored as 0/1 vectors over the training label names. Rows with a missing label
     (`contracts.is_missing_label`; -1 is a number in regression) are an error, or left out with
     `drop_unlabelled` (located in `dropped`); labels the training file never shows: `contracts.fix_classes`.
+    `extra_tests` (`ood_test_files`, see `extra_test_sets`): further test splits `test_<name>`, read as the test file.
     """
     files = {"train": train_file, "test": test_file}
     if validation_file:
         files["validation"] = validation_file
     raw = {split: read_records(Path(file)) for split, file in files.items()}
+    _add_extra_tests(raw, files, extra_tests, text_columns, label_column)
     return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, label_separator,
                        drop_unseen)
 
@@ -102,10 +107,13 @@ def read_files(train_file: str, test_file: str, text_columns: list[str] | None =
 def read_dataset(dataset_name: str, dataset_config_name: str | None = None, train_split: str = "train",
                  test_split: str | None = None, text_columns: list[str] | None = None, label_column: str = "label",
                  problem_type: str | None = None, drop_unlabelled: bool = False, cache_dir: str | None = None,
-                 drop_unseen: bool = False) -> LoadedFiles:
+                 drop_unseen: bool = False, extra_tests: Mapping[str, Any] | None = None,
+                 extra_splits: Mapping[str, str] | None = None) -> LoadedFiles:
     """`read_files` for a hub dataset (or a local folder of data files `datasets.load_dataset` reads):
-    splits `train_split` and `test_split` (default: `test`, else `validation`). Class-label columns
-    are read as their names; a label of -1 (a hidden test label) counts as missing."""
+    splits `train_split` and `test_split` (default: `test`, else `validation`), and further test splits
+    `test_<name>` of the dataset's splits `extra_splits` ({name: split}, `ood_test_splits`) and of the files
+    `extra_tests`. Class-label columns are read as their names; a label of -1 (a hidden test label) counts as
+    missing."""
     from datasets import load_dataset
 
     try:
@@ -115,20 +123,33 @@ def read_dataset(dataset_name: str, dataset_config_name: str | None = None, trai
                          f"not load: {type(err).__name__}: {str(err)[:300]}") from None
     if test_split is None:
         test_split = next((s for s in ("test", "validation") if s in loaded), None)
-    for role, split in (("train_split", train_split), ("test_split", test_split)):
+    roles = [("train_split", "train", train_split), ("test_split", "test", test_split)]
+    roles += [(f"ood_test_splits: {n}", extra_test_split(n, ["test"], "ood_test_splits"), s)
+              for n, s in (extra_splits or {}).items()]
+    for role, _, split in roles:
         if split not in loaded:
             raise ValueError(f"dataset {dataset_name} has no split {split!r} ({role}); its splits are "
                              f"{list(loaded)}.")
-    files = {"train": f"{dataset_name}[{train_split}]", "test": f"{dataset_name}[{test_split}]"}
+    files = {key: f"{dataset_name}[{split}]" for _, key, split in roles}
     raw: dict[str, list[tuple[str, dict]]] = {}
-    for split, name in (("train", train_split), ("test", test_split)):
+    for _, split, name in roles:
         feature = loaded[name].features.get(label_column)
         raw[split] = [(f"row {i}", row) for i, row in enumerate(loaded[name], start=1)]
         if isinstance(feature, ClassLabel):  # ids read as their names; -1 (a hidden label) as missing
             for _, row in raw[split]:
                 value = row[label_column]
                 row[label_column] = None if value is None or value < 0 else feature.int2str(value)
+    _add_extra_tests(raw, files, extra_tests, text_columns, label_column)
     return read_tables(raw, files, text_columns, label_column, problem_type, drop_unlabelled, drop_unseen=drop_unseen)
+
+
+def _add_extra_tests(raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], extra_tests: Any,
+                     text_columns: list[str] | None, label_column: str) -> None:
+    """The further test files `extra_tests` (`extra_test_sets`) read into `raw` and named in `files` as the
+    splits `test_<name>`, a file without a header with the columns the training data's first row gives."""
+    for name, (path, header) in extra_test_sets(extra_tests, raw).items():
+        columns = choose_text_columns(raw["train"][0][1] if raw["train"] else {}, label_column, text_columns)[0]
+        raw[f"test_{name}"], files[f"test_{name}"] = read_extra_test(path, header, [*columns, label_column]), str(path)
 
 
 def read_tables(raw: dict[str, list[tuple[str, dict]]], files: dict[str, str], text_columns: list[str] | None = None,
@@ -286,6 +307,70 @@ def _datasets(raw: dict[str, list[tuple[str, dict]]], text_columns: list[str], l
         features = Features({**{k: Value("string") for k in cols if k != "label"}, "label": label_feature})
         out[split] = Dataset.from_dict(cols, features=features)
     return DatasetDict(out)
+
+
+EXTRA_TEST_NAME = re.compile(r"[a-z][a-z0-9_]*")
+"""A further test set's name (`ood_test_files`): a lowercase identifier; its split is `test_<name>`."""
+
+
+def extra_test_sets(value: Mapping[str, Any] | None, taken: Iterable[str] = ()) -> dict[str, tuple[Path, bool]]:
+    """{name: (path, whether it has a header row)} of `ood_test_files`, a mapping {name: file}. A file is a path,
+    read as the test file is (its header names the columns), or {path: ..., header: false}: a file without a
+    header row whose columns are, in order, the task's text column(s) and its label column (.csv comma-separated,
+    any other tab-separated). An `InputError` for a name that is not a lowercase identifier or whose split
+    `test_<name>` clashes with a split or an entry of the run (`taken`: its splits), or a file that does not exist."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError(f"ood_test_files must map names to files, e.g. {{imdb: imdb.tsv}}, got {value!r}.")
+    out = {}
+    for name, given in value.items():
+        extra_test_split(name, taken)
+        if isinstance(given, Mapping):
+            unknown = sorted(set(given) - {"path", "header"})
+            if unknown or not isinstance(given.get("path"), (str, os.PathLike)) or given.get("header", True) not in (
+                    True, False):
+                raise InputError(f"ood_test_files: {name}: {dict(given)!r} must be a path or {{path: FILE, header: "
+                                 "false}} (header true or false; no other keys).")
+            path, header = Path(given["path"]), bool(given.get("header", True))
+        elif isinstance(given, (str, os.PathLike)):
+            path, header = Path(given), True
+        else:
+            raise InputError(f"ood_test_files: {name}: {given!r} must be a path or {{path: FILE, header: false}}.")
+        if not path.is_file():
+            raise InputError(f"ood_test_files: {name}: {path} does not exist (or is not a file); fix the path.")
+        out[name] = (path, header)
+    return out
+
+
+def extra_test_split(name: Any, taken: Iterable[str] = (), option: str = "ood_test_files") -> str:
+    """`test_<name>`, the split of the further test set `name` (of `option`); an `InputError` when `name` is not a
+    lowercase identifier or the split clashes with one of `taken` or an entry of results.json."""
+    split = f"test_{name}"
+    if not isinstance(name, str) or not EXTRA_TEST_NAME.fullmatch(name):
+        raise InputError(f"{option}: name {name!r} must be a lowercase identifier (a-z, 0-9, _; a letter first), "
+                         "e.g. imdb: it names the split test_<name> in results.json.")
+    if split in taken or name == "ts" or name.endswith("_ts") or "majority_accuracy" in name:
+        raise InputError(f"{option}: name {name!r} clashes with an entry of results.json ({split} or test_*_ts / "
+                         "test_*_majority_accuracy); choose another name.")
+    return split
+
+
+def read_extra_test(path: Path, header: bool, columns: list[str]) -> list[tuple[str, dict]]:
+    """The records of a further test file (`extra_test_sets`): `read_records` with a header; without one, each
+    line's fields named `columns` in order (a line with another number of fields is an `InputError`)."""
+    if header:
+        return read_records(path)
+    tabs = path.suffix.lower() != ".csv"
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, **({"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tabs else {}))
+        records = [(f"line {reader.line_num}", row) for row in reader if row]
+    bad = [where for where, row in records if len(row) != len(columns)]
+    if bad:
+        raise InputError(f"{path}: {len(bad)} line(s) ({where_rows(bad)}) do not have {len(columns)} "
+                         f"{'tab-separated' if tabs else 'comma-separated'} fields {columns} (header: false: the text "
+                         "column(s), then the label); fix the file, or give it a header row and drop `header: false`.")
+    return [(where, dict(zip(columns, row, strict=True))) for where, row in records]
 
 
 def read_records(path: Path) -> list[tuple[str, dict]]:

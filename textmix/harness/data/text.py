@@ -38,25 +38,38 @@ def load_data(data_args: Any) -> RecipeData:
             raise ValueError(f"--label_noise flips class labels; this task is {problem_type}.")
         splits["train"], flipped = with_label_noise(splits["train"], data_args.label_noise, read.num_labels,
                                                     data_args.split_seed)
+    natural = {name: f"{Path(made[f'test_{name}']).name} ({len(splits[f'test_{name}'])} rows)"
+               for name in [*(data_args.ood_test_files or {}), *(data_args.ood_test_splits or {})]}
     return replace(read, splits=DatasetDict(splits), test_set=f"{test_name} ({len(splits['test'])} rows)",
-                   label_noise_flipped=flipped, splits_made={k: made[k] for k in splits if k in made})
+                   label_noise_flipped=flipped, splits_made={k: made[k] for k in splits if k in made},
+                   natural_shift=natural)
 
 
 def _read_glue(data_args: Any) -> tuple[RecipeData, str, str]:
     """The train and dev (as test) data of the GLUE task `--task_name` (the splits as read), what the training
     data is and what the test set is, in messages."""
-    from .glue import glue_task, load_glue
+    from .glue import glue_task, load_glue, read_glue_extra
+    from .tables import extra_test_sets
 
     task = glue_task(data_args.task_name)
     data = load_glue(task.name, data_args.glue_dir)
     made = {"train": f"GLUE {task.name} train", "test": f"GLUE {task.name} dev"}
     if "test_mismatched" in data:
         made["test_mismatched"] = f"GLUE {task.name} dev mismatched"
+    dropped = {}
+    for name, (path, header) in extra_test_sets(data_args.ood_test_files, data).items():
+        data[f"test_{name}"], dropped[f"test_{name}"] = read_glue_extra(task, path, header,
+                                                                        data_args.drop_unseen_labels)
+        made[f"test_{name}"] = str(path)
+        if dropped[f"test_{name}"]:
+            notice(f"dropped {dropped[f'test_{name}']} row(s) of {path} whose label GLUE {task.name} does not have "
+                   "(--drop_unseen_labels)")
     read = RecipeData(data, task, task.num_labels, "regression" if task.is_regression else "classification",
                       "given" if data_args.problem_type else f"that of GLUE task {task.name}",
                       label_names=None if task.is_regression else list(task.labels),
                       inputs={"text_columns": [task.text_a] + ([task.text_b] if task.text_b else []),
-                              "how": f"the columns of GLUE task {task.name}"}, splits_made=made)
+                              "how": f"the columns of GLUE task {task.name}"}, splits_made=made,
+                      dropped_unseen={k: v for k, v in dropped.items() if v})
     return read, f"GLUE task {task.name}", f"GLUE {task.name} dev"
 
 
@@ -69,7 +82,8 @@ def _read_tables(data_args: Any) -> tuple[RecipeData, str, str]:
         loaded = read_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split,
                               data_args.test_split, data_args.text_columns, data_args.label_column,
                               data_args.problem_type, data_args.drop_unlabelled,
-                              drop_unseen=data_args.drop_unseen_labels)
+                              drop_unseen=data_args.drop_unseen_labels, extra_tests=data_args.ood_test_files,
+                              extra_splits=data_args.ood_test_splits)
         files = loaded.sources
         source = data_args.dataset_name
     else:
@@ -77,15 +91,16 @@ def _read_tables(data_args: Any) -> tuple[RecipeData, str, str]:
         validation_file = data_args.validation_file if data_args.test_file else None
         loaded = read_files(data_args.train_file, test_file, data_args.text_columns, data_args.label_column,
                             data_args.problem_type, data_args.drop_unlabelled, data_args.label_separator,
-                            validation_file=validation_file, drop_unseen=data_args.drop_unseen_labels)
+                            validation_file=validation_file, drop_unseen=data_args.drop_unseen_labels,
+                            extra_tests=data_args.ood_test_files)
         files = {"train": data_args.train_file, "test": test_file, "validation": validation_file}
         source = data_args.train_file
     problem_type = loaded.problem_type
     for split, where in loaded.dropped.items():
-        notice(f"dropped {len(where)} unlabelled row(s) of {files[split]} ({where_rows(where)}) "
+        notice(f"dropped {len(where)} unlabelled row(s) of {loaded.sources[split]} ({where_rows(where)}) "
                "(--drop_unlabelled)")
     for split, count in loaded.dropped_unseen.items():
-        notice(f"dropped {count} row(s) of {files[split]} whose label the training data never shows "
+        notice(f"dropped {count} row(s) of {loaded.sources[split]} whose label the training data never shows "
                "(--drop_unseen_labels)")
     label_names = None if problem_type == "regression" else list(loaded.names)
     inputs = {"text_columns": list(loaded.text_columns), "how": loaded.text_columns_how}

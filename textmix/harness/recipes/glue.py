@@ -51,10 +51,19 @@ class DataArguments(DataArgumentsBase):
         "(counted in the log and in results.json) instead of stopping with an error that names them.")
     label_separator: str = arg(",", "multi_label: separator of the labels in a csv/tsv field (json: a list).")
     max_seq_length: int = arg(128, "Tokens per example after truncation (> 0).")
+    ood_test_files: dict[str, Any] | str | None = arg(None, "Further test sets (natural shift), a mapping {name: "
+        "file} (JSON on the command line), each tested as the split test_<name> like the test set (same columns "
+        "and labels, not corrupted): a file read with its header, or {path: FILE, header: false} for a file "
+        "without one whose columns are the text column(s), then the label (.csv comma-, else tab-separated).")
+    ood_test_splits: dict[str, str] | str | None = arg(None, "--dataset_name: further test sets (natural shift) "
+        "of the dataset's splits, a mapping {name: split} (JSON on the command line), each tested as the split "
+        "test_<name> like --ood_test_files.")
+
+    TASK_DATA_ONLY = frozenset({"ood_test_files", "ood_test_splits"})  # a grid's top-level `data` cannot set them
 
     def __post_init__(self) -> None:
         from ..data.glue import glue_task
-        from ..data.tables import check_problem_type
+        from ..data.tables import check_problem_type, extra_test_sets, extra_test_split
 
         files = self.train_file or self.validation_file or self.test_file
         sources = [bool(self.task_name), bool(files), bool(self.dataset_name)]
@@ -73,6 +82,20 @@ class DataArguments(DataArgumentsBase):
         if self.max_seq_length <= 0:
             raise ValueError(f"--max_seq_length must be > 0 (got {self.max_seq_length}): the tokens kept per example.")
         super().__post_init__()  # caps, validation split, shift, label noise
+        for option in ("ood_test_files", "ood_test_splits"):
+            if isinstance(getattr(self, option), str):
+                setattr(self, option, _json_mapping(getattr(self, option), f"--{option}"))
+        files = extra_test_sets(self.ood_test_files)  # names, files
+        if self.ood_test_splits is not None:
+            if not self.dataset_name:
+                raise InputError("--ood_test_splits names splits of --dataset_name; for files give --ood_test_files.")
+            if not isinstance(self.ood_test_splits, dict):
+                raise InputError(f"--ood_test_splits maps names to splits, e.g. {{dev: validation}}; got "
+                                 f"{self.ood_test_splits!r}.")
+            for name, split in self.ood_test_splits.items():
+                extra_test_split(name, [f"test_{n}" for n in files], "ood_test_splits")
+                if not isinstance(split, str):
+                    raise InputError(f"ood_test_splits: {name}: {split!r} must be the name of a split of the dataset.")
         check_problem_type(self.problem_type)
         if self.task_name and self.problem_type:
             own = "regression" if glue_task(self.task_name).is_regression else "classification"
@@ -87,6 +110,19 @@ class DataArguments(DataArgumentsBase):
         return self.task_name or self.dataset_name or file_task_name(self.train_file)
 
 
+def _json_mapping(text: str, option: str) -> dict[str, Any]:
+    """The JSON object `text` given to `option` on the command line; an `InputError` when it is not one."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise InputError(f"{option} takes a JSON object, e.g. '{{\"imdb\": \"imdb.tsv\"}}', got {text!r}.")
+    return value
+
+
 _HF_PROBLEM_TYPES = {"classification": "single_label_classification", "regression": "regression",
                      "multi_label": "multi_label_classification"}  # a transformers config's, for each of ours
 
@@ -99,7 +135,8 @@ class TextRecipe(Recipe):
     short_keys = {"train_file": "train_file", "validation_file": "validation_file", "test_file": "test_file",
                   "text_columns": "text_columns", "label_column": "label_column", "problem_type": "problem_type",
                   "dataset": "dataset_name", "dataset_config": "dataset_config_name", "train_split": "train_split",
-                  "test_split": "test_split"}
+                  "test_split": "test_split", "ood_test_files": "ood_test_files",
+                  "ood_test_splits": "ood_test_splits"}
     data_defaults = {"task_name": None}
 
     def check_data(self, model_args: Any, data_args: DataArguments, training_args: Any) -> None:

@@ -38,10 +38,12 @@ def sets(method: str, seed: int) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
+    import textmix.harness.recipes.common as common
     import textmix.harness.report.intervals as intervals
     from textmix.calibration import classification_metrics
 
-    pool, intervals.POOL = intervals.POOL, 100
+    pool, intervals.POOL = intervals.POOL, 100  # the fewest resamples allowed: a faster test
+    runs, common.RUN_BOOTSTRAP = common.RUN_BOOTSTRAP, 100
     root = tmp_path_factory.mktemp("ensembles")
     for method, seeds in (("none", SEEDS), ("mix", SEEDS), ("solo", (0,))):
         for s in seeds:
@@ -56,7 +58,7 @@ def sweep(tmp_path_factory):
     try:
         summary = build_report(root)
     finally:
-        intervals.POOL = pool
+        intervals.POOL, common.RUN_BOOTSTRAP = pool, runs
     return root, summary
 
 

@@ -89,8 +89,6 @@ def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type:
     labels, `shifted_key`)."""
     if "validation" not in splits:
         raise ValueError(f"the splits {list(splits)} lack `validation`: temperature scaling is fitted on it.")
-    if shifted and problem_type not in CALIBRATED:
-        raise ValueError(f"shifted test sets are measured for classifiers; this run is {problem_type}.")
     sets = {name: split for name, split in splits.items() if name != "train"}
     sets.update({shifted_key(kind, severity): dataset for kind, by_severity in (shifted or {}).items()
                  for severity, dataset in by_severity.items()})
@@ -115,12 +113,6 @@ def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type:
     return results, arrays
 
 
-def _sets(arrays: Mapping[str, np.ndarray]) -> list[str]:
-    """The names of the prediction sets in `arrays` (`<name>_logits` with `<name>_labels`), in their order."""
-    return [k.removesuffix("_logits") for k in arrays
-            if k.endswith("_logits") and f"{k.removesuffix('_logits')}_labels" in arrays]
-
-
 def figures_of(arrays: Mapping[str, np.ndarray], compute_metrics: Callable[[Any], Mapping[str, float]] | None,
                problem_type: str = "classification") -> dict[str, Any]:
     """The results entries of a set of predictions (`<name>_logits` / `<name>_labels` of `validation`, each `test*`
@@ -128,7 +120,7 @@ def figures_of(arrays: Mapping[str, np.ndarray], compute_metrics: Callable[[Any]
     types a temperature fitted on `validation` (a token run's labelled tokens), each `test*` split and `validation`
     after scaling too (`<split>_ts`), the selective-prediction figures, the smooth ECE's interval, the majority
     accuracy and `temperature_at_bound`; the corrupted copies as `shift` ({kind: {severity: figures}})."""
-    names = _sets(arrays)
+    names = [k.removesuffix("_logits") for k in arrays if k.endswith("_logits")]
     if "validation" not in names:
         raise ValueError(f"the predictions {names} lack `validation`: temperature scaling is fitted on it.")
     shifts = [n for n in names if n.startswith("shift_")]
@@ -136,9 +128,12 @@ def figures_of(arrays: Mapping[str, np.ndarray], compute_metrics: Callable[[Any]
         raise ValueError(f"shifted test sets are measured for classifiers; this run is {problem_type}.")
 
     def measured(name: str) -> dict[str, Any]:
+        from transformers.trainer_utils import EvalPrediction  # what the Trainer passes to `compute_metrics`
+
         if compute_metrics is None:
             return {}
-        return dict(compute_metrics((arrays[f"{name}_logits"], arrays[f"{name}_labels"])))
+        return dict(compute_metrics(EvalPrediction(predictions=arrays[f"{name}_logits"],
+                                                   label_ids=arrays[f"{name}_labels"])))
 
     results: dict[str, Any] = {name: measured(name) for name in names if name not in shifts}
     if problem_type not in CALIBRATED:

@@ -267,5 +267,6 @@ def verdict(summary: dict[str, Any], alpha: float = views.ALPHA) -> dict[str, An
                 row["baseline_calibration"] = info.get("baseline_calibration")
             rows.append(row)
     return {"alpha": alpha, "test": "bootstrap interval (seeds, then test examples; paired) where the runs' "
-            "predictions allow, else the paired t-test over seeds, against the baseline",
+            "predictions allow, else the paired t-test over seeds, against the baseline (an ensemble row: against "
+            "its entry's `compared_with`)",
             "baseline": summary["baseline"], "claims": [c.name for c in CLAIMS], "rows": rows}

@@ -39,18 +39,19 @@ def _load(result: dict) -> dict[str, np.ndarray] | None:
     path = Path(result.get("_folder") or "") / PREDICTIONS_FILE
     if not result.get("_folder") or result.get("_predictions_problem") or not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as data:
-        return {k: np.asarray(data[k]) for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: np.asarray(data[k]) for k in data.files}
+    except Exception:  # noqa: BLE001 - a damaged file (its test arrays named by `reading.check_predictions`)
+        return None
 
 
 def ensemble_arrays(members: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray] | None, str]:
     """(the ensemble's predictions: `<set>_logits` = `log_mean_probabilities`, `<set>_labels`; or None, why not):
-    the members must have predicted the same sets, `validation` among them, with equal labels."""
+    the members must have predicted the same sets, with equal labels."""
     names = [{k.removesuffix("_logits") for k in m if k.endswith("_logits")} for m in members]
     if any(n != names[0] for n in names):
         return None, f"the seeds predicted different sets ({sorted(set.union(*names) - set.intersection(*names))})"
-    if "validation" not in names[0]:
-        return None, "no validation predictions (older runs): the ensemble's temperature is fitted on them"
     arrays = {}
     for name in sorted(names[0]):
         labels = [m[f"{name}_labels"] for m in members]
@@ -63,9 +64,9 @@ def ensemble_arrays(members: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.
 
 def build_ensembles(results: list[dict], out_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
     """(a pseudo-run per task variant and method of single-label classification runs with >= 2 seeds whose
-    predictions all load, validation's among them; the cells left out with the reason, as skipped files): its results (as a run's, with
-    `ensemble`: {method, seeds, k}, seed `ENSEMBLE_SEED`, `_folder`) and predictions.npz written to
-    `<out_dir>/ensembles/<task>/<method>/`. Token runs get none (not done)."""
+    predictions all load, validation's among them; the cells left out with the reason, as skipped files): its
+    results (as a run's, with `ensemble`: {method, seeds, k}, seed `ENSEMBLE_SEED`, `_folder`) and predictions.npz
+    written to `<out_dir>/ensembles/<task>/<method>/`. Token runs get none (not done)."""
     from textmix.calibration import classification_metrics
 
     from ..recipes.common import figures_of
@@ -80,10 +81,11 @@ def build_ensembles(results: list[dict], out_dir: str | Path) -> tuple[list[dict
         members = [_load(r) for r in runs]
         if len(runs) < 2 or any(m is None for m in members):
             continue
-        folder = Path(out_dir) / "ensembles" / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{runs[0]['task']}"
-                                                        + (f"_noise{label_noise(runs[0]):g}" if label_noise(runs[0]) else "")) / method
         if any("validation_logits" not in m for m in members):  # type: ignore[operator]
             continue  # runs from before validation predictions were kept: no temperature to fit
+        noise = label_noise(runs[0])
+        folder = Path(out_dir, "ensembles", *(re.sub(r"[^A-Za-z0-9_.-]+", "_", part) for part in (
+            runs[0]["task"] + (f"_noise{noise:g}" if noise else ""), method)))
         arrays, why = ensemble_arrays(members)  # type: ignore[arg-type]
         if arrays is None:
             skipped.append({"file": str(folder), "reason": f"no ensemble of {task} / {method}: {why}"})

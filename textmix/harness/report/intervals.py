@@ -97,9 +97,10 @@ def hierarchical_change(base: Mapping[int, tuple[float, np.ndarray]], other: Map
 
 def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], baseline: str,
                    metrics: Sequence[str] = INTERVALS, *, n_bootstrap: int = REPORT_BOOTSTRAP,
-                   level: float = LEVEL) -> dict[str, dict[str, dict[str, float]]]:
+                   level: float = LEVEL, cache: dict | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """{method: {metric: hierarchical_change}} for every method of one task against `baseline`, from the
-    runs' predictions (methods or seeds without predictions, or whose test sets differ in size, are left out)."""
+    runs' predictions (methods or seeds without predictions, or whose test sets differ in size, are left out).
+    `cache`: the resampled figures of each run folder, kept across calls (a run held fixed under several seeds)."""
     from textmix.calibration.smooth import bootstrap_indices
 
     from ..recipes.common import BOOTSTRAP_SEED, RUN_BOOTSTRAP
@@ -110,8 +111,19 @@ def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], ba
     if len(sizes) != 1:  # no baseline predictions, or test sets of several sizes
         return {}
     pool = bootstrap_indices(sizes.pop(), POOL or RUN_BOOTSTRAP, BOOTSTRAP_SEED)
-    values = {method: {name: {s: resampled_values(p, FIGURE[name], pool) for s, p in by_seed.items()
-                              if p[2].size == pool.shape[1]} for name in metrics} for method, by_seed in loaded.items()}
+    cache = {} if cache is None else cache
+    folders = {(m, int(r["seed"])): r.get("_folder") for m, runs in runs_by_method.items() for r in runs}
+
+    def value(method: str, seed: int, p: tuple[np.ndarray, np.ndarray, np.ndarray], name: str) -> tuple[float, np.ndarray]:
+        key = (folders[(method, seed)], name, pool.shape)
+        if key[0] is None:
+            return resampled_values(p, FIGURE[name], pool)
+        if key not in cache:
+            cache[key] = resampled_values(p, FIGURE[name], pool)
+        return cache[key]
+
+    values = {method: {name: {s: value(method, s, p, name) for s, p in by_seed.items() if p[2].size == pool.shape[1]}
+                       for name in metrics} for method, by_seed in loaded.items()}
     changes = {method: {name: hierarchical_change(values[baseline][name], values[method][name], n_bootstrap=n_bootstrap,
                                                   level=level) for name in metrics} for method in values if method != baseline}
     return {method: c for method, c in changes.items() if any(x["n_seeds"] for x in c.values())}

@@ -114,23 +114,16 @@ def _best(pool: dict[str, dict[str, Any]]) -> dict[str, str]:
             else min(pool, key=lambda m: _nan_high(pool[m][n])) for n in views.BEST}
 
 
-def _ensemble_changes(rows: dict[str, dict], method: str, pair: tuple[str, list[dict], list[dict]] | None,
-                      base_runs: list[dict] | None, baseline: str, n_bootstrap: int) -> None:
-    """An ensemble row's `compared_with`, the intervals of its changes (by bootstrap over the test examples, the
-    one-seed path, or the seeds of `baseline` with the ensemble held fixed), and `against_single_baseline`: its
-    changes against the single `baseline` (`held_fixed`), with their intervals."""
-    if pair is None:
-        return
-    name, against, paired = pair
-    add_intervals(rows, task_intervals({name: against, method: paired}, name, n_bootstrap=n_bootstrap))
-    if name == baseline:
-        rows[method]["against_single_baseline"] = {"compared_with": baseline, **{
-            k: v for k, v in rows[method].items() if k.endswith("_change")}}
-    elif base_runs:
-        single = {"compared_with": baseline, **_changes(base_runs, held_fixed(paired[0], base_runs))}
-        add_intervals({method: single}, task_intervals({baseline: base_runs, method: held_fixed(paired[0], base_runs)},
-                                                       baseline, n_bootstrap=n_bootstrap))
-        rows[method]["against_single_baseline"] = single
+def _against_single(row: dict[str, Any], ensemble: dict, base_runs: list[dict], baseline: str, n_bootstrap: int,
+                    cache: dict) -> dict[str, Any]:
+    """An ensemble row's changes against the single `baseline` (`held_fixed`), with their intervals."""
+    if row["compared_with"] == baseline:
+        return {"compared_with": baseline, **{k: v for k, v in row.items() if k.endswith("_change")}}
+    paired = held_fixed(ensemble, base_runs)
+    single = {"compared_with": baseline, **_changes(base_runs, paired)}
+    add_intervals({"_": single}, task_intervals({baseline: base_runs, "_": paired}, baseline, n_bootstrap=n_bootstrap,
+                                                cache=cache))
+    return single
 
 
 def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: dict[str, list[dict]], baseline: str,
@@ -142,12 +135,13 @@ def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: 
     pairs = comparisons(runs_by_method, baseline)
     rows = {m: _method_row(runs, pairs[m][1:] if m in pairs else None, majority, token)
             for m, runs in runs_by_method.items()}
-    for method, (name, _, _) in pairs.items():
+    cache: dict = {}  # each run's resampled figures, computed once
+    for method, (name, against, paired) in pairs.items():
         rows[method]["compared_with"] = name
-    singles = {m: runs for m, runs in runs_by_method.items() if not runs[0].get("ensemble")}
-    add_intervals(rows, task_intervals(singles, baseline, n_bootstrap=n_bootstrap))
-    for method in set(runs_by_method) - set(singles):
-        _ensemble_changes(rows, method, pairs.get(method), runs_by_method.get(baseline), baseline, n_bootstrap)
+        add_intervals(rows, task_intervals({name: against, method: paired}, name, n_bootstrap=n_bootstrap, cache=cache))
+        if paired[0].get("ensemble"):
+            rows[method]["against_single_baseline"] = _against_single(rows[method], paired[0], runs_by_method[baseline],
+                                                                      baseline, n_bootstrap, cache)
     learned = {m: r for m, r in rows.items() if not r["at_chance_seeds"]}
     named = list(dict.fromkeys(str(r["test_set"]) for r in runs_here if r.get("test_set")))
     shift = shift_summary(runs_by_method, baseline)

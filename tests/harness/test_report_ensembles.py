@@ -18,7 +18,7 @@ from textmix.harness.report import build_report
 from textmix.harness.report.ensembles import ENSEMBLE_SEED, ensemble_arrays
 
 SEEDS = (0, 1, 2)
-SIZES = {"validation": 150, "test": 200, "test_imdb": 120, "shift_typo_1": 200}
+SIZES = {"validation": 120, "test": 100, "test_imdb": 60, "shift_typo_1": 100}
 SHARPNESS = {"none": 3.0, "mix": 1.5, "solo": 2.0}
 OFFSET = {"none": 0, "mix": 1, "solo": 2}
 
@@ -166,3 +166,14 @@ def test_the_natural_shift_claim_has_an_interval_from_the_predictions_of_its_set
     ensemble = entries["mix (ensemble of 3)"]["metrics"]["nll"]
     mixed, none = (by_hand(*mean_probabilities(m)["test_imdb"])["nll"] for m in ("mix", "none"))
     assert ensemble["delta"] == pytest.approx(mixed - none) and ensemble["low"] <= ensemble["delta"] <= ensemble["high"]
+
+
+def test_the_shift_claim_holds_the_ensemble_against_each_seed_of_single_none(sweep):
+    _, summary = sweep
+    (row,) = [r for r in summary["verdict"]["rows"] if r["claim"] == "corruption robustness"]
+    entries = {e["method"]: e for key in ("helps", "hurts", "no_change", "at_chance") for e in row[key]}
+    singles = [by_hand(scaled(np.exp(v["shift_typo_1_logits"]), 1.0), v["shift_typo_1_labels"])["accuracy"]
+               for v in (sets("none", s) for s in SEEDS)]
+    ensemble = by_hand(*mean_probabilities("none")["shift_typo_1"])["accuracy"]
+    assert entries["none (ensemble of 3)"]["delta"] == pytest.approx(ensemble - np.mean(singles))
+    assert entries["none (ensemble of 3)"]["n"] == 3 and entries["mix (ensemble of 3)"]["n"] == 1  # one pair: no test

@@ -177,3 +177,20 @@ def test_the_shift_claim_holds_the_ensemble_against_each_seed_of_single_none(swe
     ensemble = by_hand(*mean_probabilities("none")["shift_typo_1"])["accuracy"]
     assert entries["none (ensemble of 3)"]["delta"] == pytest.approx(ensemble - np.mean(singles))
     assert entries["none (ensemble of 3)"]["n"] == 3 and entries["mix (ensemble of 3)"]["n"] == 1  # one pair: no test
+
+
+def test_a_cell_whose_seeds_saw_other_labels_is_named_as_skipped(tmp_path):
+    from textmix.harness.report.ensembles import build_ensembles
+
+    runs = []
+    for s in SEEDS[:2]:
+        folder = tmp_path / f"seed{s}"
+        folder.mkdir()
+        labels = np.array([0, 1, 1, s])
+        np.savez(folder / "predictions.npz", validation_logits=np.zeros((4, 2)), validation_labels=labels,
+                 test_logits=np.zeros((4, 2)), test_labels=labels)
+        runs.append({"task": "rte", "method": "none", "seed": s, "problem_type": "classification", "_folder": str(folder)})
+    made, skipped = build_ensembles(runs, tmp_path / "report")
+    assert made == [] and skipped == [{"file": str(tmp_path / "report" / "ensembles" / "rte" / "none"), "reason":
+                                       "no ensemble of rte / none: the seeds' `test` labels differ (not the same "
+                                       "examples in the same order)"}]

@@ -22,11 +22,6 @@ KEPT = ("task", "model", "modality", "test_set", "label_noise", "label_names", "
 """The entries of an ensemble's results copied from its first seed's: the run's description, no figure."""
 
 
-def ensemble_name(method: str, k: int) -> str:
-    """The report's name of the ensemble of `k` seeds of `method`."""
-    return f"{method} (ensemble of {k})"
-
-
 def log_mean_probabilities(logits: list[np.ndarray]) -> np.ndarray:
     """log of the mean over members of softmax(`logits`) (softmax over the last axis): the ensemble's logits."""
     stacked = np.stack([np.asarray(x, dtype=np.float64) for x in logits])
@@ -93,7 +88,7 @@ def build_ensembles(results: list[dict], out_dir: str | Path) -> tuple[list[dict
         seeds = [r["seed"] for r in runs]
         times = [r.get("train_time_s") for r in runs]
         result = {k: runs[0][k] for k in KEPT if k in runs[0]}
-        result.update(method=ensemble_name(method, len(runs)), seed=ENSEMBLE_SEED,
+        result.update(method=f"{method} (ensemble of {len(runs)})", seed=ENSEMBLE_SEED,
                       ensemble={"method": method, "seeds": seeds, "k": len(runs)},
                       train_time_s=sum(times) if all(isinstance(t, int | float) for t in times) else None)
         result.update(figures_of(arrays, classification_metrics(), "classification"))

@@ -80,7 +80,7 @@ def by_hand(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     risks = np.cumsum(1 - hits[order]) / np.arange(1, len(hits) + 1)
     onehot = np.eye(probs.shape[1])[labels]
     ece = MulticlassCalibrationError(num_classes=probs.shape[1], n_bins=15, norm="l1")
-    return {"accuracy": hits.mean(), "f1": f1_score(labels, probs.argmax(axis=1)),
+    return {"accuracy": hits.mean(), "f1": f1_score(labels, probs.argmax(axis=1), average="binary" if probs.shape[1] == 2 else "macro"),
             "ece": float(ece(torch.tensor(probs), torch.tensor(labels))), "smece": relplot.smECE(conf, hits),
             "nll": -np.log(probs[np.arange(len(labels)), labels]).mean(), "brier": ((probs - onehot) ** 2).sum(1).mean(),
             "aurc": risks.mean()}
@@ -194,3 +194,32 @@ def test_a_cell_whose_seeds_saw_other_labels_is_named_as_skipped(tmp_path):
     assert made == [] and skipped == [{"file": str(tmp_path / "report" / "ensembles" / "rte" / "none"), "reason":
                                        "no ensemble of rte / none: the seeds' `test` labels differ (not the same "
                                        "examples in the same order)"}]
+
+
+def test_a_tagger_ensemble_averages_each_labelled_token(tmp_path):
+    from textmix.calibration import token_classification_metrics
+    from textmix.harness.report.ensembles import build_ensembles
+
+    names = ["O", "B-PER", "I-PER"]
+    labels = {split: np.random.default_rng(i).integers(0, 3, (6, 5)) for i, split in enumerate(("validation", "test"))}
+    for split in labels:
+        labels[split][:, 3:] = -100  # padding and later sub-tokens: not scored
+    runs = []
+    for s in SEEDS:
+        folder = tmp_path / f"seed{s}"
+        folder.mkdir()
+        arrays = {**{f"{k}_labels": v for k, v in labels.items()},
+                  **{f"{k}_logits": 2 * np.eye(3)[v.clip(0)] + np.random.default_rng(10 + s).normal(0, 2, (6, 5, 3))
+                     for k, v in labels.items()}}
+        np.savez(folder / "predictions.npz", **arrays)
+        runs.append({"task": "wnut", "method": "none", "seed": s, "problem_type": "token", "label_names": names,
+                     "_folder": str(folder), **figures_of(arrays, token_classification_metrics(names), "token")})
+    (made,), skipped = build_ensembles(runs, tmp_path / "report")
+    assert skipped == [] and made["method"] == "none (ensemble of 3)"
+    members = [np.load(tmp_path / f"seed{s}" / "predictions.npz")["test_logits"] for s in SEEDS]
+    probs = np.mean([np.exp(z) / np.exp(z).sum(axis=2, keepdims=True) for z in members], axis=0)
+    keep = labels["test"] != -100
+    expected = by_hand(probs[keep], labels["test"][keep])
+    for name in ("accuracy", "ece", "nll", "brier"):
+        assert made["test"][name] == pytest.approx(expected[name], abs=1e-6), name
+    assert "entity_f1" in made["test"] and made["temperature"] > 0

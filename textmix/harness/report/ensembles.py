@@ -58,17 +58,17 @@ def ensemble_arrays(members: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.
 
 
 def build_ensembles(results: list[dict], out_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
-    """(a pseudo-run per task variant and method of single-label classification runs with >= 2 seeds whose
+    """(a pseudo-run per task variant and method of single-label or token classification runs with >= 2 seeds whose
     predictions all load, validation's among them; the cells left out with the reason, as skipped files): its
     results (as a run's, with `ensemble`: {method, seeds, k}, seed `ENSEMBLE_SEED`, `_folder`) and predictions.npz
-    written to `<out_dir>/ensembles/<task>/<method>/`. Token runs get none (not done)."""
-    from textmix.calibration import classification_metrics
+    written to `<out_dir>/ensembles/<task>/<method>/`. A token run's ensemble averages each token's probabilities."""
+    from textmix.calibration import classification_metrics, token_classification_metrics
 
     from ..recipes.common import figures_of
 
     cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in results:
-        if r.get("problem_type", "classification") == "classification" and not r.get("ensemble"):
+        if r.get("problem_type", "classification") in ("classification", "token") and not r.get("ensemble"):
             cells[(variant(r), r["method"])].append(r)
     made, skipped = [], []
     for (task, method), runs in cells.items():
@@ -76,8 +76,9 @@ def build_ensembles(results: list[dict], out_dir: str | Path) -> tuple[list[dict
         members = [_load(r) for r in runs]
         if len(runs) < 2 or any(m is None for m in members):
             continue
-        if any("validation_logits" not in m for m in members):  # type: ignore[operator]
-            continue  # runs from before validation predictions were kept: no temperature to fit
+        if any("validation_logits" not in m for m in members) or (  # type: ignore[operator]
+                runs[0].get("problem_type") == "token" and not runs[0].get("label_names")):
+            continue  # runs from before validation predictions (and a tagger's label names) were kept
         noise = label_noise(runs[0])
         folder = Path(out_dir, "ensembles", *(re.sub(r"[^A-Za-z0-9_.-]+", "_", part) for part in (
             runs[0]["task"] + (f"_noise{noise:g}" if noise else ""), method)))
@@ -91,7 +92,10 @@ def build_ensembles(results: list[dict], out_dir: str | Path) -> tuple[list[dict
         result.update(method=f"{method} (ensemble of {len(runs)})", seed=ENSEMBLE_SEED,
                       ensemble={"method": method, "seeds": seeds, "k": len(runs)},
                       train_time_s=sum(times) if all(isinstance(t, int | float) for t in times) else None)
-        result.update(figures_of(arrays, classification_metrics(), "classification"))
+        kind = runs[0].get("problem_type", "classification")
+        metrics = classification_metrics() if kind == "classification" else token_classification_metrics(
+            runs[0]["label_names"], entities=runs[0].get("task_metric") is None)  # the NER recipe's `metrics`
+        result.update(figures_of(arrays, metrics, kind))
         folder.mkdir(parents=True, exist_ok=True)
         save_npz_atomic(folder / PREDICTIONS_FILE, arrays)
         write_json_atomic(folder / RESULTS_FILE, result)

@@ -398,3 +398,58 @@ def test_the_verdict_needs_every_metric_of_a_claim_to_agree():
     names = {k: [e["method"] for e in row[k]] for k in ("helps", "hurts", "no_change", "at_chance")}
     assert names == {"helps": ["a"], "hurts": ["c"], "no_change": ["b", "d"], "at_chance": ["e"]}
     assert row["helps"][0]["evidence"] == "paired t-test" and row["helps"][0]["delta"] == -0.1
+
+
+NATURAL = {"imdb": 0.30, "yelp": 0.20}  # each set's level of smECE, NLL and Brier for `none`
+NATURAL_OFFSET = {"none": lambda s: (0.0, 0.0, 0.0), "better": lambda s: (-0.05 + SMALL[s],) * 3,
+                  "worse": lambda s: (0.05 + SMALL[s],) * 3, "split": lambda s: (-0.05 + SMALL[s], 0.05 + SMALL[s], 0.0),
+                  "equal": lambda s: (ZERO_MEAN[s],) * 3}
+
+
+def natural_run(method, s):
+    r = result("books", method, s, 0.80 + JITTER[s], 0.1, val_nll=0.4)
+    r["natural_shift"] = {name: f"{name} reviews" for name in NATURAL}
+    for i, (name, level) in enumerate(NATURAL.items()):
+        offsets = NATURAL_OFFSET[method](s)
+        r[f"test_{name}"] = {"accuracy": 0.7 - i / 10, **{k: level + JITTER[s] + o
+                                                           for k, o in zip(("smece", "nll", "brier"), offsets, strict=True)}}
+    return r
+
+
+def test_the_natural_shift_claim_needs_smece_nll_and_brier_to_agree():
+    from textmix.harness.report.summary import summarise
+
+    summary = summarise([natural_run(m, s) for m in NATURAL_OFFSET for s in SEEDS])
+    (row,) = [r for r in summary["verdict"]["rows"] if r["claim"] == "calibration under natural shift"]
+    placed = {e["method"]: key for key in ("helps", "hurts", "no_change", "at_chance") for e in row[key]}
+    assert placed == {"better": "helps", "worse": "hurts", "split": "no_change", "equal": "no_change"}
+    entry = next(e for e in row["helps"] if e["method"] == "better")
+    for k, metric in enumerate(("smece", "nll", "brier")):  # per seed the mean over the two sets, paired by seed
+        base = [np.mean([level + JITTER[s] for level in NATURAL.values()]) for s in SEEDS]
+        other = [np.mean([level + JITTER[s] + NATURAL_OFFSET["better"](s)[k] for level in NATURAL.values()])
+                 for s in SEEDS]
+        assert entry["metrics"][metric]["delta"] == pytest.approx(np.mean(np.subtract(other, base)))
+        assert entry["metrics"][metric]["p_value"] == pytest.approx(ttest_rel(other, base).pvalue)
+    table = summary["tasks"]["books"]["natural_shift"]
+    assert table["sets"] == {"imdb": "imdb reviews", "yelp": "yelp reviews"}
+    assert table["methods"]["worse"]["yelp"]["nll"] == pytest.approx(means(lambda s: 0.20 + JITTER[s] + 0.05 + SMALL[s]))
+    assert table["methods"]["none"]["imdb"]["accuracy"] == pytest.approx(0.7) and table["methods"]["none"]["imdb"]["n_seeds"] == 3
+
+
+def test_no_best_method_where_every_method_is_at_chance():
+    from textmix.harness.report.summary import summarise
+
+    runs = [result("rte", m, s, 0.5 + JITTER[s] / 4, 0.05 + i / 100) for i, m in enumerate(("none", "span")) for s in SEEDS]
+    info = summarise(runs)["tasks"]["rte"]
+    assert info["all_at_chance"] and info["best"] == {"task_metric": None, "ece": None, "ece_ts": None}
+
+
+def test_the_baseline_temperature_leaves_out_the_seeds_at_the_search_bound():
+    from textmix.harness.report.summary import summarise
+
+    temperatures = {0: 1.5, 1: 2.0, 2: 100.0}
+    runs = [{**result("sst2", "none", s, 0.8 + JITTER[s], 0.1, temperature=t), "temperature_at_bound": s == 2}
+            for s, t in temperatures.items()]
+    calibration = summarise(runs)["tasks"]["sst2"]["baseline_calibration"]
+    assert calibration["temperature"] == pytest.approx(1.75) and calibration["bound_seeds"] == [2]
+    assert calibration["direction"] == "not judged: temperature at the search bound"

@@ -48,12 +48,13 @@ def test_a_claim_row_registered_is_judged_in_the_verdict_table(tmp_path, throwaw
 
 def test_the_claims_are_one_tuple_in_the_verdict_table_order():
     assert isinstance(CLAIMS, tuple) and [c.name for c in CLAIMS] == ["calibration", "calibration after temperature scaling",
-                                             "corruption robustness", "occlusion robustness", "label-noise tolerance"]
+                                             "corruption robustness", "occlusion robustness",
+                                             "calibration under natural shift", "label-noise tolerance"]
 
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"better": "up"}, "use 'lower' or 'higher'"),
-    ({"evidence": "vibes"}, "use 'columns' or 'shift'"),
+    ({"evidence": "vibes"}, "use 'columns', 'shift' or 'natural shift'"),
     ({"metrics": ("accuracy_at_coverage_99",)}, "no report columns"),
     ({"evidence": "shift"}, "needs `shift_kinds`"),
 ])

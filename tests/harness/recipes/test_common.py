@@ -207,3 +207,19 @@ def test_a_notice_is_written_on_its_own_line_below_a_progress_bar(capsys):
     bar.close()
     segments = [part.strip() for line in capsys.readouterr().err.split("\n") for part in line.split("\r")]
     assert "textmix: a notice beside a progress bar" in segments  # not glued to the bar's text
+
+
+def test_figures_of_predictions_need_validation_and_name_each_corrupted_copy():
+    from textmix.harness.recipes.common import figures_of, shifted_key
+
+    rng = np.random.default_rng(0)
+    sets = {name: (rng.normal(size=(40, 2)), rng.integers(0, 2, 40)) for name in ("validation", "test")}
+    arrays = {f"{k}_{part}": v for k, pair in sets.items() for part, v in zip(("logits", "labels"), pair, strict=True)}
+    with pytest.raises(ValueError, match="lack `validation`"):
+        figures_of({k: v for k, v in arrays.items() if k.startswith("test")}, None)
+    copy = {f"{shifted_key('gaussian_noise', 3)}_logits": arrays["test_logits"][:30],
+            f"{shifted_key('gaussian_noise', 3)}_labels": arrays["test_labels"][:30]}
+    with pytest.raises(ValueError, match="measured for classifiers; this run is regression"):
+        figures_of({**arrays, **copy}, None, "regression")
+    results = figures_of({**arrays, **copy}, None)
+    assert results["shift"]["gaussian_noise"]["3"]["size"] == 30 and set(results["test"]) >= {"aurc", "smece_ci"}

@@ -83,73 +83,104 @@ BOOTSTRAP_SEED = 0  # one seed for every run: runs on one test set are resampled
 def predict_and_calibrate(trainer: Any, splits: Mapping[str, Any], problem_type: str = "classification",
                           shifted: Mapping[str, Mapping[int, Any]] | None = None,
                           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Predict every split but `train`; for `CALIBRATED` problem types fit a temperature on `validation` (a token
-    run's labelled tokens) and report each `test*` split and `validation` after scaling too (`<split>_ts`), with
-    the selective-prediction figures; `shifted` ({kind: {severity: corrupted test set}}) gives `shift`. Returns
-    (results entries, arrays for predictions.npz: every split's and every corrupted copy's logits and labels,
-    `shifted_key`)."""
-    from textmix.calibration import temperature_scaling_report
-
-    results: dict[str, Any] = {}
-    arrays: dict[str, np.ndarray] = {}
-    names = [name for name in splits if name != "train"]
-    if "validation" not in names:
+    """Predict every split but `train` and every corrupted copy of `shifted` ({kind: {severity: test set}}), then
+    `figures_of` those predictions with the trainer's `compute_metrics` (each split's loss is the trainer's).
+    Returns (results entries, arrays for predictions.npz: every split's and every corrupted copy's logits and
+    labels, `shifted_key`)."""
+    if "validation" not in splits:
         raise ValueError(f"the splits {list(splits)} lack `validation`: temperature scaling is fitted on it.")
-    for name in names:
-        pred = trainer.predict(splits[name], metric_key_prefix=name)
-        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-        arrays[f"{name}_logits"], arrays[f"{name}_labels"] = np.asarray(logits), np.asarray(pred.label_ids)
-        results[name] = {k.removeprefix(f"{name}_"): v for k, v in pred.metrics.items()
-                         if not k.endswith(("_runtime", "_per_second"))}
-    if problem_type in CALIBRATED:
-        from textmix.calibration import apply_temperature, calibration_report, selective_metrics
-        from textmix.calibration.smooth import bootstrap_interval
-        from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
-
-        validation = _scored(arrays["validation_logits"], arrays["validation_labels"], problem_type)
-        for name in [n for n in names if n.startswith("test")]:
-            test = _scored(arrays[f"{name}_logits"], arrays[f"{name}_labels"], problem_type)
-            report = temperature_scaling_report(*validation, *test)
-            results[f"{name}_ts"] = report["after"]
-            results["temperature"] = report["temperature"]
-            results[f"{name}_majority_accuracy"] = majority_accuracy(test[1])
-            results[name].update(selective_metrics(*test))
-            scaled = (apply_temperature(np.asarray(test[0], dtype=np.float64), report["temperature"]), test[1])
-            for key, (scores, labels) in ((name, test), (f"{name}_ts", scaled)):
-                results[key]["smece_ci"] = list(bootstrap_interval(
-                    scores, labels, "smece", n_bootstrap=RUN_BOOTSTRAP, level=0.95, seed=BOOTSTRAP_SEED))
-        temperature = results.get("temperature")
-        if temperature is None:  # no test split: fit it for the validation figures alone
-            from textmix.calibration import fit_temperature
-
-            temperature = fit_temperature(*validation)
-        results["temperature_at_bound"] = at_search_bound(temperature, logits=validation[0], labels=validation[1])
-        if results["temperature_at_bound"]:
-            notice(f"the temperature {temperature:.4g} lies at an end of its search interval {list(TEMPERATURE_BOUNDS)} "
-                   "(or the validation NLL is as low there): the validation NLL was still falling, or flat (every "
-                   "validation prediction right, or too few rows?), so the scaled figures say little "
-                   "(temperature_at_bound in results.json)")
-        results["validation"].update(selective_metrics(*validation))
-        results["validation_ts"] = calibration_report(apply_temperature(validation[0], temperature), validation[1])
-        if shifted:
-            results["shift"] = {}
-            for kind, by_severity in shifted.items():
-                for severity, dataset in by_severity.items():
-                    pred = trainer.predict(dataset, metric_key_prefix="shift")
-                    logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-                    key = shifted_key(kind, severity)
-                    arrays[f"{key}_logits"], arrays[f"{key}_labels"] = np.asarray(logits), np.asarray(pred.label_ids)
-                    scores, labels = _scored(np.asarray(logits), np.asarray(pred.label_ids), problem_type)
-                    figures = {k.removeprefix("shift_"): v for k, v in pred.metrics.items()
-                               if not k.endswith(("_runtime", "_per_second"))}
-                    figures.update(selective_metrics(scores, labels))
-                    scaled = calibration_report(apply_temperature(scores, temperature), labels)
-                    figures.update({f"{k}_ts": scaled[k] for k in ("ece", "nll", "brier", "adaptive_ece", "smece")})
-                    figures["size"] = len(dataset)
-                    results["shift"].setdefault(kind, {})[str(severity)] = figures
-    elif shifted:
-        raise ValueError(f"shifted test sets are measured for classifiers; this run is {problem_type}.")
+    sets = {name: split for name, split in splits.items() if name != "train"}
+    sets.update({shifted_key(kind, severity): dataset for kind, by_severity in (shifted or {}).items()
+                 for severity, dataset in by_severity.items()})
+    arrays: dict[str, np.ndarray] = {}
+    losses: dict[str, Any] = {}
+    metric_fn, trainer.compute_metrics = trainer.compute_metrics, None  # computed once, by `figures_of`
+    try:
+        for name, dataset in sets.items():
+            pred = trainer.predict(dataset, metric_key_prefix="eval")
+            logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+            arrays[f"{name}_logits"], arrays[f"{name}_labels"] = np.asarray(logits), np.asarray(pred.label_ids)
+            losses[name] = pred.metrics.get("eval_loss")
+    finally:
+        trainer.compute_metrics = metric_fn
+    results = figures_of(arrays, metric_fn, problem_type)
+    for name, loss in losses.items():
+        if name.startswith("shift_"):
+            kind, severity = name.removeprefix("shift_").rsplit("_", 1)
+            results["shift"][kind][severity]["loss"] = loss
+        else:
+            results[name]["loss"] = loss
     return results, arrays
+
+
+def figures_of(arrays: Mapping[str, np.ndarray], compute_metrics: Callable[[Any], Mapping[str, float]] | None,
+               problem_type: str = "classification") -> dict[str, Any]:
+    """The results entries of a set of predictions (`<name>_logits` / `<name>_labels` of `validation`, each `test*`
+    split and each corrupted copy `shifted_key`): each split's `compute_metrics` figures; for `CALIBRATED` problem
+    types a temperature fitted on `validation` (a token run's labelled tokens), each `test*` split and `validation`
+    after scaling too (`<split>_ts`), the selective-prediction figures, the smooth ECE's interval, the majority
+    accuracy and `temperature_at_bound`; the corrupted copies as `shift` ({kind: {severity: figures}})."""
+    names = [k.removesuffix("_logits") for k in arrays if k.endswith("_logits")]
+    if "validation" not in names:
+        raise ValueError(f"the predictions {names} lack `validation`: temperature scaling is fitted on it.")
+    shifts = [n for n in names if n.startswith("shift_")]
+    if shifts and problem_type not in CALIBRATED:
+        raise ValueError(f"shifted test sets are measured for classifiers; this run is {problem_type}.")
+
+    def measured(name: str) -> dict[str, Any]:
+        from transformers.trainer_utils import EvalPrediction  # what the Trainer passes to `compute_metrics`
+
+        if compute_metrics is None:
+            return {}
+        return dict(compute_metrics(EvalPrediction(predictions=arrays[f"{name}_logits"],
+                                                   label_ids=arrays[f"{name}_labels"])))
+
+    results: dict[str, Any] = {name: measured(name) for name in names if name not in shifts}
+    if problem_type not in CALIBRATED:
+        return results
+    from textmix.calibration import (
+        apply_temperature,
+        calibration_report,
+        fit_temperature,
+        selective_metrics,
+        temperature_scaling_report,
+    )
+    from textmix.calibration.smooth import bootstrap_interval
+    from textmix.calibration.temperature import TEMPERATURE_BOUNDS, at_search_bound
+
+    validation = _scored(arrays["validation_logits"], arrays["validation_labels"], problem_type)
+    temperature = None
+    for name in [n for n in names if n.startswith("test")]:
+        test = _scored(arrays[f"{name}_logits"], arrays[f"{name}_labels"], problem_type)
+        report = temperature_scaling_report(*validation, *test)
+        results[f"{name}_ts"] = report["after"]
+        temperature = results["temperature"] = report["temperature"]
+        results[f"{name}_majority_accuracy"] = majority_accuracy(test[1])
+        results[name].update(selective_metrics(*test))
+        scaled = (apply_temperature(np.asarray(test[0], dtype=np.float64), temperature), test[1])
+        for key, (scores, labels) in ((name, test), (f"{name}_ts", scaled)):
+            results[key]["smece_ci"] = list(bootstrap_interval(
+                scores, labels, "smece", n_bootstrap=RUN_BOOTSTRAP, level=0.95, seed=BOOTSTRAP_SEED))
+    if temperature is None:  # no test split: fit it for the validation figures alone
+        temperature = fit_temperature(*validation)
+    results["temperature_at_bound"] = at_search_bound(temperature, logits=validation[0], labels=validation[1])
+    if results["temperature_at_bound"]:
+        notice(f"the temperature {temperature:.4g} lies at an end of its search interval {list(TEMPERATURE_BOUNDS)} "
+               "(or the validation NLL is as low there): the validation NLL was still falling, or flat (every "
+               "validation prediction right, or too few rows?), so the scaled figures say little "
+               "(temperature_at_bound in results.json)")
+    results["validation"].update(selective_metrics(*validation))
+    results["validation_ts"] = calibration_report(apply_temperature(validation[0], temperature), validation[1])
+    for name in shifts:
+        scores, labels = _scored(arrays[f"{name}_logits"], arrays[f"{name}_labels"], problem_type)
+        figures = measured(name)
+        figures.update(selective_metrics(scores, labels))
+        scaled = calibration_report(apply_temperature(np.asarray(scores, dtype=np.float64), temperature), labels)
+        figures.update({f"{k}_ts": scaled[k] for k in ("ece", "nll", "brier", "adaptive_ece", "smece")})
+        figures["size"] = len(arrays[f"{name}_labels"])
+        kind, severity = name.removeprefix("shift_").rsplit("_", 1)
+        results.setdefault("shift", {}).setdefault(kind, {})[severity] = figures
+    return results
 
 
 def nonfinite_figures(results: Mapping[str, Any]) -> list[str]:

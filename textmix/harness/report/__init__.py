@@ -9,8 +9,9 @@ per claim and task. Clashing cells, incomplete runs, damaged files and failed ru
 
 The package, by job: `views` (the report's views of `textmix.harness.figures`, its thresholds), `reading`
 (results files, damaged files, incomplete runs, clashes), `statistics` (means, paired changes, shifted test
-sets), `intervals` (bootstrap intervals), `claims` (the claims, recommendation and verdict), `summary`,
-`markdown` (report.md) and `output` (report.csv/.json, pictures, `build_report`, `write_report`).
+sets), `intervals` (bootstrap intervals), `ensembles` (seed ensembles, free rows), `claims` (the claims,
+recommendation and verdict), `summary`, `markdown` (report.md) and `output` (report.csv/.json, pictures,
+`build_report`, `write_report`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from . import views
-from .statistics import _nan_high, judge, paired_change, shift_means
+from .intervals import natural_intervals
+from .statistics import (
+    _nan_high,
+    add_intervals,
+    judge,
+    natural_common,
+    natural_means,
+    paired_change,
+    shift_means,
+)
 
 
 @dataclass(frozen=True)
@@ -18,7 +27,7 @@ class Claim:
     report.md; `metrics`, the report columns it is judged on (or `shifted accuracy`), `better` lower or higher (a
     method helps (hurts) only where every metric says so); which runs it selects: `evidence` `columns` (the summary
     rows' changes) or `shift` (accuracy on the shifted test sets whose kind `shift_kinds` accepts, averaged per
-    seed), and `noisy_only` (only tasks trained with label noise); `stand_in`: a column used for a metric that
+    seed) or `natural shift` (the figures on the natural-shift test sets, averaged per seed), and `noisy_only` (only tasks trained with label noise); `stand_in`: a column used for a metric that
     older results lack; `shows_calibration`: its verdict row carries the baseline's miscalibration."""
 
     name: str
@@ -34,8 +43,9 @@ class Claim:
     def __post_init__(self) -> None:
         if self.better not in ("lower", "higher"):
             raise ValueError(f"claim {self.name!r}: `better` is {self.better!r}; use 'lower' or 'higher'.")
-        if self.evidence not in ("columns", "shift"):
-            raise ValueError(f"claim {self.name!r}: `evidence` is {self.evidence!r}; use 'columns' or 'shift'.")
+        if self.evidence not in ("columns", "shift", "natural shift"):
+            raise ValueError(f"claim {self.name!r}: `evidence` is {self.evidence!r}; use 'columns', 'shift' or "
+                             "'natural shift'.")
         if (self.evidence == "shift") != (self.shift_kinds is not None):
             raise ValueError(f"claim {self.name!r}: a `shift` claim needs `shift_kinds`, and only it takes them.")
         unknown = [m for m in self.metrics if self.evidence == "columns" and m not in views.COLUMNS]
@@ -67,6 +77,9 @@ CLAIMS: tuple[Claim, ...] = check_claims((
     Claim("occlusion robustness", ("shifted accuracy",), "higher", "shift",
           "test accuracy averaged per seed over the kinds `occlusion` (images) and `mask` (text: masked words are "
           "occluded text) and their severities", shift_kinds=lambda k: k in views.OCCLUSION_KINDS),
+    Claim("calibration under natural shift", ("smece", "nll", "brier"), "lower", "natural shift",
+          "smooth ECE, NLL and Brier score on the natural-shift test sets (another source, the same labels), averaged "
+          "per seed over the sets (lower is better; helps or hurts only where all three agree)"),
     Claim("label-noise tolerance", ("accuracy",), "higher", "columns",
           "test accuracy of runs trained with that share of training labels flipped, against the baseline trained at "
           "the same rate", noisy_only=True),
@@ -91,22 +104,26 @@ def calibration_direction(temperature: float) -> str:
 
 
 def baseline_calibration(row: dict[str, Any] | None, runs: list[dict]) -> dict[str, Any] | None:
-    """The baseline's miscalibration of a task: mean temperature, mean confidence and accuracy over seeds
-    and the `calibration_direction`; None without a baseline row or any of those figures. A baseline with
-    seeds at chance gets no direction (`not judged: at chance`: its confidence says nothing about a model
-    that learned), nor does one whose `runs` say their temperature sits at the search bound (`at_bound`:
-    `temperature_at_bound` in a results.json)."""
+    """The baseline's miscalibration of a task: mean temperature (over the seeds whose temperature is a fit, never
+    one at the search bound: those are `bound_seeds`, from `temperature_at_bound` in results.json; the row's mean
+    where no seed has a fit), mean confidence
+    and accuracy over seeds and the `calibration_direction`; None without a baseline row or any of those figures.
+    A baseline with seeds at chance gets no direction (`not judged: at chance`: its confidence says nothing about a
+    model that learned), nor does one with a seed at the bound (`at_bound`)."""
     if not row or all(math.isnan(row.get(k, math.nan)) for k in ("temperature", "mean_confidence")):
         return None
-    at_bound = any(r.get("temperature_at_bound") is True for r in runs)
+    bound_seeds = [r.get("seed") for r in runs if r.get("temperature_at_bound") is True]
+    fitted = [t for r in runs if r.get("temperature_at_bound") is not True
+              and not math.isnan(t := views.number(r.get("temperature")))]
+    temperature = sum(fitted) / len(fitted) if fitted else row["temperature"]  # else: every seed at the bound
     if row.get("at_chance_seeds"):
         direction = "not judged: at chance"
-    elif at_bound:
+    elif bound_seeds:
         direction = "not judged: temperature at the search bound"
     else:
-        direction = calibration_direction(row["temperature"])
-    return {"temperature": row["temperature"], "mean_confidence": row["mean_confidence"],
-            "accuracy": row["accuracy"], "direction": direction, "at_bound": at_bound}
+        direction = calibration_direction(temperature)
+    return {"temperature": temperature, "mean_confidence": row["mean_confidence"], "accuracy": row["accuracy"],
+            "direction": direction, "at_bound": bool(bound_seeds), "bound_seeds": bound_seeds}
 
 
 def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
@@ -172,29 +189,41 @@ def _column_changes(claim: Claim, rows: dict[str, dict], others: list[str]) -> d
     return out
 
 
-def _shift_changes(claim: Claim, runs: dict[str, list[dict]], baseline: str, others: list[str],
-                   kinds: list[str]) -> dict[str, dict]:
+def _shift_changes(claim: Claim, pairs: dict[str, tuple[list[dict], list[dict]]], kinds: list[str]) -> dict[str, dict]:
     """{method: {metric: change}}: the accuracy on the shifted test sets of the kinds the claim selects, averaged
-    per seed, against the baseline (nothing when the task has none of those kinds)."""
+    per seed, against the runs each method is compared with (nothing when the task has none of those kinds)."""
     chosen = [k for k in kinds if claim.shift_kinds(k)]
-    changes = {m: paired_change(*shift_means(runs[baseline], runs[m], chosen)) for m in others} if chosen else {}
+    changes = {m: paired_change(*shift_means(base, runs, chosen)) for m, (base, runs) in pairs.items()} if chosen else {}
     return {m: {claim.metrics[0]: c} for m, c in changes.items() if c["n"]}
 
 
-def _claims(rows: dict[str, dict], runs_by_method: dict[str, list[dict]], baseline: str, noise: float,
+def _natural_changes(claim: Claim, pairs: dict[str, tuple[list[dict], list[dict]]]) -> dict[str, dict]:
+    """{method: {metric: change}}: each figure of the claim on the natural-shift test sets, averaged per seed over
+    the sets both sides have, against the runs each method is compared with: the paired t-test, and the bootstrap
+    interval where every run's predictions of those sets load (`intervals.natural_intervals`)."""
+    out = {}
+    for method, (base, runs) in pairs.items():
+        changes = {m: paired_change(*natural_means(base, runs, m)) for m in claim.metrics}
+        if not any(c["n"] for c in changes.values()):
+            continue
+        row = {f"{m}_change": c for m, c in changes.items()}
+        add_intervals({method: row}, {method: natural_intervals(base, runs, natural_common(base, runs), claim.metrics)})
+        out[method] = {m: row[f"{m}_change"] for m, c in changes.items() if c["n"]}
+    return out
+
+
+def _claims(rows: dict[str, dict], pairs: dict[str, tuple[list[dict], list[dict]]], noise: float,
             shift: dict | None) -> dict[str, Any]:
-    """The changes against the baseline behind each claim of `CLAIMS` on one task (claims without data, or
-    not selecting this task's runs, left out)."""
-    if baseline not in rows:
-        return {}
-    others = [m for m in rows if m != baseline]
+    """The changes behind each claim of `CLAIMS` on one task of each method of `pairs` ({method: (the runs it is
+    compared with, its runs)}) (claims without data, or not selecting this task's runs, left out)."""
     kinds = (shift or {}).get("kinds", [])
     claims: dict[str, Any] = {}
     for claim in CLAIMS:
         if claim.noisy_only and not noise > 0:
             continue
-        changes = (_column_changes(claim, rows, others) if claim.evidence == "columns"
-                   else _shift_changes(claim, runs_by_method, baseline, others, kinds))
+        changes = (_column_changes(claim, rows, list(pairs)) if claim.evidence == "columns"
+                   else _shift_changes(claim, pairs, kinds) if claim.evidence == "shift"
+                   else _natural_changes(claim, pairs))
         if changes:
             extra = {"kinds": [k for k in kinds if claim.shift_kinds(k)]} if claim.shift_kinds else {}
             claims[claim.name] = {"metric": ", ".join(claim.metrics), "better": claim.better, **extra,
@@ -223,7 +252,8 @@ def verdict(summary: dict[str, Any], alpha: float = views.ALPHA) -> dict[str, An
             for method, by_metric in data["changes"].items():
                 first = next(iter(by_metric.values()))
                 judged = {k: judge(c, data["better"], alpha) for k, c in by_metric.items()}
-                entry = {"method": method, "delta": first["delta"], "p_value": first["p_value"], "n": first["n"],
+                entry = {"method": method, "compared_with": info["methods"].get(method, {}).get("compared_with"),
+                         "delta": first["delta"], "p_value": first["p_value"], "n": first["n"],
                          "metrics": {k: {**c, "judged": judged[k]} for k, c in by_metric.items()},
                          "evidence": "bootstrap interval" if all("low" in c for c in by_metric.values())
                          else "paired t-test"}
@@ -237,5 +267,6 @@ def verdict(summary: dict[str, Any], alpha: float = views.ALPHA) -> dict[str, An
                 row["baseline_calibration"] = info.get("baseline_calibration")
             rows.append(row)
     return {"alpha": alpha, "test": "bootstrap interval (seeds, then test examples; paired) where the runs' "
-            "predictions allow, else the paired t-test over seeds, against the baseline",
+            "predictions allow, else the paired t-test over seeds, against the baseline (an ensemble row: against "
+            "its entry's `compared_with`)",
             "baseline": summary["baseline"], "claims": [c.name for c in CLAIMS], "rows": rows}

@@ -47,13 +47,16 @@ def run_predictions(result: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, 
         return None
     if loaded is None:
         return None
-    logits, labels = np.asarray(loaded[0], np.float64), np.asarray(loaded[1])
+    logits = _logit_matrix(loaded[0])
+    return _softmax(logits), _softmax(logits / float(temperature)), np.asarray(loaded[1]).astype(np.int64)
+
+
+def _logit_matrix(logits: Any) -> np.ndarray:
+    """(N, C) float64 logits; one positive-class logit per row becomes (0, logit)."""
+    logits = np.asarray(logits, np.float64)
     if logits.ndim == 2 and logits.shape[1] == 1:
         logits = logits[:, 0]
-    if logits.ndim == 1:  # one positive-class logit
-        logits = np.stack([np.zeros_like(logits), logits], axis=1)
-    labels = labels.astype(np.int64)
-    return _softmax(logits), _softmax(logits / float(temperature)), labels
+    return np.stack([np.zeros_like(logits), logits], axis=1) if logits.ndim == 1 else logits
 
 
 def resampled_values(predictions: tuple[np.ndarray, np.ndarray, np.ndarray], figure: Figure,
@@ -94,9 +97,10 @@ def hierarchical_change(base: Mapping[int, tuple[float, np.ndarray]], other: Map
 
 def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], baseline: str,
                    metrics: Sequence[str] = INTERVALS, *, n_bootstrap: int = REPORT_BOOTSTRAP,
-                   level: float = LEVEL) -> dict[str, dict[str, dict[str, float]]]:
+                   level: float = LEVEL, cache: dict | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """{method: {metric: hierarchical_change}} for every method of one task against `baseline`, from the
-    runs' predictions (methods or seeds without predictions, or whose test sets differ in size, are left out)."""
+    runs' predictions (methods or seeds without predictions, or whose test sets differ in size, are left out).
+    `cache`: the resampled figures of each run folder, kept across calls (a run held fixed under several seeds)."""
     from textmix.calibration.smooth import bootstrap_indices
 
     from ..recipes.common import BOOTSTRAP_SEED, RUN_BOOTSTRAP
@@ -107,8 +111,54 @@ def task_intervals(runs_by_method: Mapping[str, Sequence[Mapping[str, Any]]], ba
     if len(sizes) != 1:  # no baseline predictions, or test sets of several sizes
         return {}
     pool = bootstrap_indices(sizes.pop(), POOL or RUN_BOOTSTRAP, BOOTSTRAP_SEED)
-    values = {method: {name: {s: resampled_values(p, FIGURE[name], pool) for s, p in by_seed.items()
-                              if p[2].size == pool.shape[1]} for name in metrics} for method, by_seed in loaded.items()}
+    cache = {} if cache is None else cache
+    folders = {(m, int(r["seed"])): r.get("_folder") for m, runs in runs_by_method.items() for r in runs}
+
+    def value(method: str, seed: int, p: tuple[np.ndarray, np.ndarray, np.ndarray], name: str) -> tuple[float, np.ndarray]:
+        key = (folders[(method, seed)], name, pool.shape)
+        if key[0] is None:
+            return resampled_values(p, FIGURE[name], pool)
+        if key not in cache:
+            cache[key] = resampled_values(p, FIGURE[name], pool)
+        return cache[key]
+
+    values = {method: {name: {s: value(method, s, p, name) for s, p in by_seed.items() if p[2].size == pool.shape[1]}
+                       for name in metrics} for method, by_seed in loaded.items()}
     changes = {method: {name: hierarchical_change(values[baseline][name], values[method][name], n_bootstrap=n_bootstrap,
                                                   level=level) for name in metrics} for method in values if method != baseline}
     return {method: c for method, c in changes.items() if any(x["n_seeds"] for x in c.values())}
+
+
+def natural_intervals(base_runs: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]], sets: Sequence[str],
+                      metrics: Sequence[str], *, n_bootstrap: int = REPORT_BOOTSTRAP) -> dict[str, dict[str, float]]:
+    """{metric: hierarchical_change} of each figure (unscaled) averaged over the natural-shift test `sets`
+    (`test_<set>` in predictions.npz, each resampled with its own example resamples, averaged resample by
+    resample), `runs` against `base_runs` paired by seed; {} where a single-label run lacks those predictions."""
+    from textmix.calibration.smooth import bootstrap_indices
+
+    from ..recipes.common import BOOTSTRAP_SEED, RUN_BOOTSTRAP
+    from .reading import load_test_predictions
+
+    def values(result: Mapping[str, Any]) -> dict[str, tuple[float, np.ndarray]] | None:
+        if result.get("problem_type", "classification") != "classification":
+            return None
+        try:
+            loaded = [load_test_predictions(result, f"test_{name}") for name in sets]
+        except Exception:  # noqa: BLE001 - a damaged file (named by `reading.check_predictions`)
+            return None
+        if not sets or any(p is None for p in loaded):
+            return None
+        probs = [(_softmax(_logit_matrix(x)), np.asarray(y).astype(np.int64)) for x, y in loaded]  # type: ignore[misc]
+        pools = [bootstrap_indices(y.size, POOL or RUN_BOOTSTRAP, BOOTSTRAP_SEED) for _, y in probs]
+        out = {}
+        for metric in metrics:
+            per_set = [resampled_values((p, p, y), FIGURE[metric], pool) for (p, y), pool in zip(probs, pools, strict=True)]
+            out[metric] = (float(np.mean([v for v, _ in per_set])), np.mean([r for _, r in per_set], axis=0))
+        return out
+
+    base = {int(r["seed"]): v for r in base_runs if (v := values(r)) is not None}
+    own = {int(r["seed"]): v for r in runs if (v := values(r)) is not None}
+    if len(base) < len(base_runs) or len(own) < len(runs):
+        return {}
+    return {m: hierarchical_change({s: v[m] for s, v in base.items()}, {s: v[m] for s, v in own.items()},
+                                   n_bootstrap=n_bootstrap) for m in metrics}

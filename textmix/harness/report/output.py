@@ -14,6 +14,7 @@ import numpy as np
 
 from ..runfile import write_atomic, write_json_atomic
 from . import reading
+from .ensembles import NOTE, build_ensembles
 from .markdown import write_markdown
 from .summary import summarise
 from .views import COLUMNS, CSV_CHANGES, DEFAULT_TEST_SET, INTERVAL_CSV
@@ -166,7 +167,10 @@ def write_report(
     results, clashes = reading.find_clashes(results)
     results, incomplete = reading.split_incomplete(results)
     skipped = [*(skipped or []), *reading.check_predictions(results)]
-    summary = summarise(results, baseline=baseline, order=order, plan=plan, test_set=test_set)
+    ensembles, not_ensembled = build_ensembles(results, out_dir)
+    skipped += not_ensembled
+    summary = summarise([*results, *ensembles], baseline=baseline, order=order, plan=plan, test_set=test_set)
+    summary["ensemble_note"] = NOTE if ensembles else None
     for label, info in summary["tasks"].items():  # the seeds left out of each row's means
         for method, row in info["methods"].items():
             row["incomplete_seeds"] = [r["seed"] for r in incomplete if (r["task"], r["method"]) == (label, method)]

@@ -102,16 +102,18 @@ def scan(sweep_dir: str | Path) -> tuple[list[dict], list[dict[str, str]]]:
 PREDICTIONS = "predictions.npz"
 
 
-def load_test_predictions(result: Mapping[str, Any]) -> tuple[Any, Any] | None:
-    """(test logits, test labels) of a run from its folder's predictions.npz (`_folder`), or None where it
-    has none or it does not load (`check_predictions` has named it)."""
+def load_test_predictions(result: Mapping[str, Any], name: str = "test") -> tuple[Any, Any] | None:
+    """(logits, labels) of a run's test set (or another set `name` of it) from its folder's predictions.npz
+    (`_folder`), or None where it has none or it does not load (`check_predictions` has named it)."""
     import numpy as np
 
     folder = result.get("_folder")
     if not folder or result.get("_predictions_problem") or not (Path(folder) / PREDICTIONS).exists():
         return None
     with np.load(Path(folder) / PREDICTIONS, allow_pickle=False) as data:
-        return np.asarray(data["test_logits"]), np.asarray(data["test_labels"])
+        if f"{name}_logits" not in data.files and name != "test":
+            return None
+        return np.asarray(data[f"{name}_logits"]), np.asarray(data[f"{name}_labels"])
 
 
 def classifier_predictions(result: Mapping[str, Any]) -> tuple[Any, Any] | None:

@@ -114,6 +114,55 @@ def shift_summary(runs_by_method: dict[str, list[dict]], baseline: str = "none")
     return {"kinds": kinds, "severities": severities, "methods": methods, "change": change}
 
 
+NATURAL_SHIFT = ("accuracy", "smece", "nll", "brier")
+"""The figures of each natural-shift test set that the natural-shift table averages over seeds."""
+
+
+def _natural_sets(result: dict) -> list[str]:
+    """The natural-shift test sets of a run (`natural_shift` in results.json) that it has figures for (`test_<name>`)."""
+    named = result.get("natural_shift")
+    return [n for n in (named if isinstance(named, dict) else ()) if isinstance(result.get(f"test_{n}"), dict)]
+
+
+def natural_common(base_runs: list[dict], runs: list[dict]) -> list[str]:
+    """The natural-shift test sets that every run of `base_runs` and `runs` with any has, sorted."""
+    sets = [set(found) for found in map(_natural_sets, [*base_runs, *runs]) if found]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def natural_means(base_runs: list[dict], runs: list[dict], metric: str) -> tuple[dict[int, float], dict[int, float]]:
+    """Per seed, `metric` averaged over the natural-shift test sets that every run of `base_runs` and `runs` with
+    any has (both sides average the same sets): ({seed: baseline}, {seed: other}), ready for `paired_change`."""
+    common = natural_common(base_runs, runs)
+
+    def mean(result: dict) -> float:
+        values = [number(result[f"test_{n}"].get(metric)) for n in common if f"test_{n}" in result]
+        values = [v for v in values if not math.isnan(v)]
+        return float(np.mean(values)) if values else math.nan
+
+    return {r["seed"]: mean(r) for r in base_runs}, {r["seed"]: mean(r) for r in runs}
+
+
+def natural_shift_summary(runs_by_method: dict[str, list[dict]]) -> dict[str, Any] | None:
+    """One task's natural-shift test sets, or None when no run has any: `sets` ({name: description}) and `methods`
+    ({method: {set: {figure: mean, figure_std: std, n_seeds}}} for the figures of `NATURAL_SHIFT`, over seeds)."""
+    sets: dict[str, str] = {}
+    for r in (r for runs in runs_by_method.values() for r in runs):
+        sets.update({n: str(r["natural_shift"][n]) for n in _natural_sets(r)})
+    if not sets:
+        return None
+    methods: dict[str, Any] = {}
+    for method, runs in runs_by_method.items():
+        for name in sets:
+            got = [r[f"test_{name}"] for r in runs if name in _natural_sets(r)]
+            if got:
+                entry: dict[str, Any] = {"n_seeds": len(got)}
+                for metric in NATURAL_SHIFT:
+                    entry[metric], entry[f"{metric}_std"] = _mean_std(number(g.get(metric)) for g in got)
+                methods.setdefault(method, {})[name] = entry
+    return {"sets": sets, "methods": methods}
+
+
 def add_intervals(rows: dict[str, dict[str, Any]], intervals: dict[str, dict[str, dict[str, float]]]) -> None:
     """Put each method's bootstrap intervals (`task_intervals`) into its row's `<metric>_change` (`low`,
     `high`, `detectable`, `level`), making the change from the interval where results.json lacked the figure.

@@ -11,7 +11,15 @@ from ..figures import FIGURE
 from . import claims, views
 from .intervals import LEVEL, REPORT_BOOTSTRAP, task_intervals
 from .reading import _order_names, _skipped_methods, label_noise, variant, variant_label
-from .statistics import _mean_std, _nan_high, _nan_low, add_intervals, paired_change, shift_summary
+from .statistics import (
+    _mean_std,
+    _nan_high,
+    _nan_low,
+    add_intervals,
+    natural_shift_summary,
+    paired_change,
+    shift_summary,
+)
 
 
 def summarise(results: list[dict], baseline: str = "none", order: dict | None = None, plan: dict | None = None,
@@ -46,9 +54,11 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
     return summary
 
 
-def _method_row(runs: list[dict], base_runs: list[dict] | None, majority: float | None, token: bool) -> dict[str, Any]:
-    """One method's row of a task: mean/std over seeds of every column, seeds at chance, changes against the
-    baseline's runs `base_runs` (None for the baseline itself or without one), the per-seed figures."""
+def _method_row(runs: list[dict], pair: tuple[list[dict], list[dict]] | None, majority: float | None,
+                token: bool) -> dict[str, Any]:
+    """One method's row of a task: mean/std over seeds of every column, seeds at chance, changes of `pair` (the
+    runs compared with, the method's runs paired with them by seed; None for the baseline itself or without one),
+    the per-seed figures."""
     values = {r["seed"]: views.run_values(r) for r in runs}
     row: dict[str, Any] = {"n_seeds": len(runs), "seeds": sorted(values)}
     for col in views.COLUMNS:
@@ -59,13 +69,43 @@ def _method_row(runs: list[dict], base_runs: list[dict] | None, majority: float 
         at_chance = [s for s, v in values.items()
                      if majority is not None and not v["accuracy"] > majority + views.CHANCE_MARGIN]
     row["at_chance_seeds"] = sorted(at_chance)
-    if base_runs:
-        base_values = {r["seed"]: views.run_values(r) for r in base_runs}
-        for col in claims.change_columns():
-            row[f"{col}_change"] = paired_change({s: v[col] for s, v in base_values.items()},
-                                                 {s: v[col] for s, v in values.items()})
+    if pair:
+        row.update(_changes(*pair))
     row["per_seed"] = values
     return row
+
+
+def _changes(base_runs: list[dict], runs: list[dict]) -> dict[str, dict[str, float]]:
+    """`<figure>_change` of `runs` against `base_runs`, paired by seed, for every figure of `change_columns`."""
+    base = {r["seed"]: views.run_values(r) for r in base_runs}
+    own = {r["seed"]: views.run_values(r) for r in runs}
+    return {f"{col}_change": paired_change({s: v[col] for s, v in base.items()}, {s: v[col] for s, v in own.items()})
+            for col in claims.change_columns()}
+
+
+def held_fixed(ensemble: dict, base_runs: list[dict]) -> list[dict]:
+    """The one `ensemble` pseudo-run paired with each seed of `base_runs`: copies of it under their seeds (its
+    change is then ensemble - base seed, averaged over the seeds; the t-test and the intervals see the base
+    seeds' spread only, the ensemble held fixed)."""
+    return [{**ensemble, "seed": r["seed"]} for r in base_runs]
+
+
+def comparisons(runs_by_method: dict[str, list[dict]], baseline: str) -> dict[str, tuple[str, list[dict], list[dict]]]:
+    """What each method of a task is compared with: {method: (name, its runs, the method's runs paired with them by
+    seed)}. A method with seeds: `baseline`; the baseline's ensemble: the single baseline (`held_fixed`); another
+    ensemble: the baseline's ensemble, or the single baseline (held fixed) where the baseline has none."""
+    base_runs = runs_by_method.get(baseline)
+    base_ensemble = next((m for m, runs in runs_by_method.items()
+                          if (runs[0].get("ensemble") or {}).get("method") == baseline), None)
+    out = {}
+    for method, runs in runs_by_method.items():
+        if method == baseline:
+            continue
+        if runs[0].get("ensemble") and base_ensemble and method != base_ensemble:
+            out[method] = (base_ensemble, runs_by_method[base_ensemble], runs)
+        elif base_runs:
+            out[method] = (baseline, base_runs, held_fixed(runs[0], base_runs) if runs[0].get("ensemble") else runs)
+    return out
 
 
 def _best(pool: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -74,29 +114,51 @@ def _best(pool: dict[str, dict[str, Any]]) -> dict[str, str]:
             else min(pool, key=lambda m: _nan_high(pool[m][n])) for n in views.BEST}
 
 
+def _against_single(row: dict[str, Any], ensemble: dict, base_runs: list[dict], baseline: str, n_bootstrap: int,
+                    cache: dict) -> dict[str, Any]:
+    """An ensemble row's changes against the single `baseline` (`held_fixed`), with their intervals."""
+    if row["compared_with"] == baseline:
+        return {"compared_with": baseline, **{k: v for k, v in row.items() if k.endswith("_change")}}
+    paired = held_fixed(ensemble, base_runs)
+    single = {"compared_with": baseline, **_changes(base_runs, paired)}
+    add_intervals({"_": single}, task_intervals({baseline: base_runs, "_": paired}, baseline, n_bootstrap=n_bootstrap,
+                                                cache=cache))
+    return single
+
+
 def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: dict[str, list[dict]], baseline: str,
                 planned: dict, test_set: str, n_bootstrap: int) -> dict[str, Any]:
     """The summary of one task at one label-noise rate (see `summarise`)."""
     majority = next((r.get("test_majority_accuracy") for r in runs_here), None)
     first = runs_here[0]
     metric, token = views.task_metric(first), first.get("problem_type") == "token"
-    base_runs = runs_by_method.get(baseline)
-    rows = {m: _method_row(runs, base_runs if m != baseline else None, majority, token)
+    pairs = comparisons(runs_by_method, baseline)
+    rows = {m: _method_row(runs, pairs[m][1:] if m in pairs else None, majority, token)
             for m, runs in runs_by_method.items()}
-    add_intervals(rows, task_intervals(runs_by_method, baseline, n_bootstrap=n_bootstrap))
+    cache: dict = {}  # each run's resampled figures, computed once
+    for method, (name, against, paired) in pairs.items():
+        rows[method]["compared_with"] = name
+        add_intervals(rows, task_intervals({name: against, method: paired}, name, n_bootstrap=n_bootstrap, cache=cache))
+        if paired[0].get("ensemble"):
+            rows[method]["against_single_baseline"] = _against_single(rows[method], paired[0], runs_by_method[baseline],
+                                                                      baseline, n_bootstrap, cache)
     learned = {m: r for m, r in rows.items() if not r["at_chance_seeds"]}
     named = list(dict.fromkeys(str(r["test_set"]) for r in runs_here if r.get("test_set")))
     shift = shift_summary(runs_by_method, baseline)
     if shift:  # severity 0 of the tables and plots: the clean test set
         shift["clean"] = {m: {k: rows[m][k] for col in views.SHIFT_SHOWN for k in (col, f"{col}_std")}
                           for m in shift["methods"]}
+    natural = natural_shift_summary(runs_by_method)
     recommended, why_not = claims.recommend(rows)
     if recommended:
         recommended["calibrated_model"] = claims.calibrated_to_ship(runs_by_method.get(recommended["method"], []))
-        recommended["against_baseline_ts"] = claims.against_baseline_ts(recommended["method"], rows, baseline)
+        chosen = rows[recommended["method"]]
+        recommended["against_baseline_ts"] = claims.against_baseline_ts(
+            recommended["method"], {**rows, recommended["method"]: chosen.get("against_single_baseline", chosen)}, baseline)
     flipped = [r["label_noise_flipped"] for r in runs_here if isinstance(r.get("label_noise_flipped"), int)]
     return {
-        "majority_accuracy": majority, "methods": rows, "best": _best(learned or rows), "all_at_chance": not learned,
+        "majority_accuracy": majority, "methods": rows, "all_at_chance": not learned,
+        "best": _best(learned) if learned else dict.fromkeys(views.BEST),  # no best where every method is at chance
         "metric": metric, "chance_rule": "entity_f1" if token else "majority_accuracy",
         "task": task, "label_noise": noise,
         "label_noise_flipped": int(round(float(np.mean(flipped)))) if flipped else None,
@@ -105,5 +167,6 @@ def _task_entry(task: str, noise: float, runs_here: list[dict], runs_by_method: 
         "skipped_methods": _skipped_methods(planned.get("skipped_methods")),
         "baseline_calibration": claims.baseline_calibration(rows.get(baseline), runs_by_method.get(baseline, [])),
         "recommended": recommended, "recommendation_note": why_not, "baseline": baseline,
-        "shift": shift, "claims": claims._claims(rows, runs_by_method, baseline, noise, shift),
+        "shift": shift, "natural_shift": natural,
+        "claims": claims._claims(rows, {m: (b, o) for m, (_, b, o) in pairs.items()}, noise, shift),
     }

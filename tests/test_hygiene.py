@@ -72,7 +72,10 @@ def test_save_pretrained_writes_the_same_files(tmp_path):
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "textmix"
 HARNESS = PACKAGE / "harness"
-HARNESS_MAX_LINES = 7600
+HARNESS_MAX_LINES = 8300
+"""Issue 27 cut the harness to 7,476 lines (pin 7,600); issue 28 added natural-shift test sets (+195: reading,
+checks, hub splits), seed ensembles and the natural-shift claim (+334), the verdict grids, forest plots and
+details tables (+214): 8,264. A feature that needs more moves this pin with its reason here."""
 
 
 def module_name(path: Path) -> str:
@@ -259,7 +262,7 @@ def test_the_shape_checks_see_the_core_s_front_door():
     assert {"Mixer", "MixConfig"} <= set(listed_but_imported(init)) and "METHODS" not in listed_but_imported(init)
 
 
-def test_the_harness_is_at_most_7600_lines():
+def test_the_harness_stays_within_its_pinned_size():
     lines = {module_name(p): p.read_bytes().count(b"\n") for p in HARNESS.rglob("*.py")}
     biggest = ", ".join(f"{m} {n}" for m, n in sorted(lines.items(), key=lambda kv: -kv[1])[:5])
     assert sum(lines.values()) <= HARNESS_MAX_LINES, f"{sum(lines.values())} lines (largest: {biggest})"

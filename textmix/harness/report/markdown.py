@@ -10,7 +10,7 @@ from ..figures import FIGURE
 from ..runfile import write_atomic
 from . import claims, views
 from .intervals import LEVEL
-from .statistics import _severity_key
+from .statistics import _severity_key, judge
 
 
 def _fmt(mean: float, std: float, digits: int = 4) -> str:
@@ -106,18 +106,30 @@ def _grid_lines(claim: claims.Claim, rows: list[dict], summary: dict) -> list[st
 
 
 def _details_lines(claim: claims.Claim, rows: list[dict], summary: dict) -> list[str]:
-    """A claim's details: per task and method each judged figure's change, interval and p-value."""
+    """A claim's details: per task and method each judged figure's change, interval and p-value; an ensemble
+    compared with another row also against the single baseline (its `against_single_baseline`)."""
     metrics = list(dict.fromkeys(k for row in rows for _, e in views.judged(row) for k in e["metrics"]))
     header = ["task", "method", "verdict"]
     header += [f"{_label(m)} {part}" for m in metrics for part in ("Δ", f"{LEVEL:.0%} interval", "p")]
     lines = [f"**{claim.name}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def line(task: str, name: str, verdict: str, changes: dict) -> str:
+        cells = [task, name, f"{views.VERDICT_MARKS[verdict]} {views.VERDICT_WORDS[verdict]}"]
+        for m in metrics:
+            c = changes.get(m)
+            cells += ["–"] * 3 if c is None else [_signed(c["delta"]), _interval(c), _p(c["p_value"])]
+        return "| " + " | ".join(cells) + " |"
+
     for row in rows:
         for name, verdict, entry in _entries(row, summary):
-            cells = [row["task"], name, f"{views.VERDICT_MARKS[verdict]} {views.VERDICT_WORDS[verdict]}"]
-            for m in metrics:
-                c = entry["metrics"].get(m)
-                cells += ["–"] * 3 if c is None else [_signed(c["delta"]), _interval(c), _p(c["p_value"])]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(line(row["task"], name, verdict, entry["metrics"]))
+            single = summary["tasks"][row["task"]]["methods"].get(entry["method"], {}).get("against_single_baseline")
+            changes = {m: c for m in metrics if (c := (single or {}).get(f"{m}_change")) and c.get("n")}
+            if changes and name != entry["method"] and verdict != "at_chance":
+                judged = {judge(c, claim.better) for c in changes.values()}
+                alone = judged.pop() if len(judged) == 1 else "unclear"
+                lines.append(line(row["task"], f"{entry['method']} vs {single['compared_with']}",
+                                  alone if alone in ("helps", "hurts") else "no_change", changes))
     return [*lines, ""]
 
 

@@ -38,9 +38,12 @@ def _csv_row(label: str, info: dict, method: str, row: dict) -> dict[str, Any]:
     for col in CSV_CHANGES:
         change = row.get(f"{col}_change") or {}
         out[f"{col}_delta"], out[f"{col}_p"] = change.get("delta"), change.get("p_value")
+    out["compared_with"] = row.get("compared_with")
+    single = row.get("against_single_baseline") or {}  # an ensemble's change against the single baseline too
     for col in INTERVAL_CSV:
-        change = row.get(f"{col}_change") or {}
+        change, alone = row.get(f"{col}_change") or {}, single.get(f"{col}_change") or {}
         out.update({f"{col}_{part}": change.get(part) for part in ("delta", "low", "high")})
+        out.update({f"{col}_vs_single_{part}": alone.get(part) for part in ("delta", "low", "high")})
     return out
 
 

@@ -43,6 +43,8 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
     variants = [(variant_label(t, n), t, n) for t in tasks
                 for n in sorted({label_noise(r) for r in results if r["task"] == t})]
     methods = list(dict.fromkeys([baseline, *_order_names(order, "methods"), *(r["method"] for r in results)]))
+    of = {r["method"]: r["ensemble"]["method"] for r in results if r.get("ensemble")}  # ensembles after the methods,
+    methods = sorted(methods, key=lambda m: (m in of, methods.index(of.get(m, m))))  # in their methods' order
     summary: dict[str, Any] = {"tasks": {}, "baseline": baseline}
     for label, task, noise in variants:
         runs_here = [r for r in results if r["task"] == task and label_noise(r) == noise]

@@ -58,6 +58,16 @@ def test_a_grid_with_the_sentiment_shift_sets_reports_each_as_a_test_split(tmp_p
             assert {"ece", "nll", "brier"} <= set(results[f"test_{name}_ts"])
             assert results[f"test_{name}_majority_accuracy"] == pytest.approx(max(np.mean(labels), 1 - np.mean(labels)))
         assert not np.array_equal(arrays["test_imdb_logits"], arrays["test_yelp_logits"])
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    row = next(r for r in report["verdict"]["rows"] if r["claim"] == "calibration under natural shift")
+    hidden = next(e for e in row["helps"] + row["hurts"] + row["no_change"] + row["at_chance"] if e["method"] == "hidden")
+    by_method = {r["method"]: r for r in (json.loads((run / "results.json").read_text()) for run in runs)}
+    mean_nll = {m: np.mean([by_method[m][f"test_{name}"]["nll"] for name in SHIFT]) for m in ("none", "hidden")}
+    assert hidden["metrics"]["nll"]["delta"] == pytest.approx(mean_nll["hidden"] - mean_nll["none"])  # one seed
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "### calibration under natural shift" in text and "## sst2: natural shift" in text
+    imdb = by_method["none"]["test_imdb"]
+    assert f"| none | imdb | {imdb['accuracy']:.4f} | {imdb['smece']:.4f} | {imdb['nll']:.4f} | {imdb['brier']:.4f} |" in text
 
 
 def test_header_false_reads_a_hand_written_file_by_the_task_columns(tmp_path):

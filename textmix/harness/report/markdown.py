@@ -292,6 +292,21 @@ def _shift_lines(label: str, shift: dict, baseline: str) -> list[str]:
     return [*lines, ""]
 
 
+def _natural_lines(label: str, natural: dict) -> list[str]:
+    """A task's natural-shift table: per method and set, mean ± std over seeds of `NATURAL_SHIFT`."""
+    sets = ", ".join(f"`{name}` ({what})" for name, what in natural["sets"].items())
+    lines = [f"### {label}: natural shift", "",
+             f"The test sets from other sources with the same labels: {sets}; mean ± std over seeds (the temperature "
+             "is not applied). The claim \"calibration under natural shift\" averages them per seed.", "",
+             "| method | set | " + " | ".join(FIGURE[n].short or FIGURE[n].label for n in views.NATURAL_SHIFT) + " |",
+             "|---|---|" + "---|" * len(views.NATURAL_SHIFT)]
+    for method, by_set in natural["methods"].items():
+        for name, figures in by_set.items():
+            cells = [_fmt(figures[n], figures[f"{n}_std"], FIGURE[n].digits) for n in views.NATURAL_SHIFT]
+            lines.append(f"| {method} | {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def _method_table(info: dict, metric: str) -> list[str]:
     """A task's table: one row per method, mean ± std over seeds of `TABLE` (less a column whose header repeats
     the task metric), each of `TABLE_CHANGES` followed by its change against the baseline."""
@@ -342,6 +357,8 @@ def _task_lines(task: str, info: dict, summary: dict, meta: dict) -> list[str]:
     lines.append("")
     if info.get("shift"):
         lines += _shift_lines(task, info["shift"], summary["baseline"])
+    if info.get("natural_shift"):
+        lines += _natural_lines(task, info["natural_shift"])
     return lines
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .intervals import LEVEL
-from .views import ALPHA, SHIFT, SHIFT_KINDS, number
+from .views import ALPHA, NATURAL_SHIFT, SHIFT, SHIFT_KINDS, number
 
 
 def _mean_std(values: Iterable[float]) -> tuple[float, float]:
@@ -114,10 +114,6 @@ def shift_summary(runs_by_method: dict[str, list[dict]], baseline: str = "none")
     return {"kinds": kinds, "severities": severities, "methods": methods, "change": change}
 
 
-NATURAL_SHIFT = ("accuracy", "smece", "nll", "brier")
-"""The figures of each natural-shift test set that the natural-shift table averages over seeds."""
-
-
 def _natural_sets(result: dict) -> list[str]:
     """The natural-shift test sets of a run (`natural_shift` in results.json) that it has figures for (`test_<name>`)."""
     named = result.get("natural_shift")
@@ -145,7 +141,7 @@ def natural_means(base_runs: list[dict], runs: list[dict], metric: str) -> tuple
 
 def natural_shift_summary(runs_by_method: dict[str, list[dict]]) -> dict[str, Any] | None:
     """One task's natural-shift test sets, or None when no run has any: `sets` ({name: description}) and `methods`
-    ({method: {set: {figure: mean, figure_std: std, n_seeds}}} for the figures of `NATURAL_SHIFT`, over seeds)."""
+    ({method: {set: {figure: mean, figure_std: std, n_seeds}}} for the figures of `views.NATURAL_SHIFT`, over seeds)."""
     sets: dict[str, str] = {}
     for r in (r for runs in runs_by_method.values() for r in runs):
         sets.update({n: str(r["natural_shift"][n]) for n in _natural_sets(r)})

@@ -30,6 +30,8 @@ INTERVAL_CSV = check_view("interval csv", INTERVALS[:5])
 """Changes against the baseline whose bootstrap interval report.csv carries (`<name>_delta/_low/_high`)."""
 SHIFT = check_view("shift", ("accuracy", "ece", "nll", "brier", "aurc", "mean_confidence", "ece_ts", "nll_ts"))
 """The figures of a shifted test set that the shift summary averages over seeds."""
+NATURAL_SHIFT = check_view("natural shift", ("accuracy", "smece", "nll", "brier"))
+"""The figures of each natural-shift test set that the natural-shift table averages over seeds (report.md's columns)."""
 SHIFT_SHOWN = check_view("shift table", ("accuracy", "ece", "ece_ts"))
 """The figures of each cell of report.md's shift table (`a / b / c`), the clean test set's included."""
 PLOTTED = check_view("plots", ("accuracy", "ece"))

@@ -434,6 +434,8 @@ def test_a_temperature_at_its_search_bound_is_flagged(capsys):
     noisy = right * 400 + rng.normal(size=right.shape) * 6
 
     class Trainer:
+        compute_metrics = None  # the Trainer's attribute, set aside while predicting
+
         def __init__(self, logits):
             self.logits = logits
 
@@ -471,6 +473,8 @@ def test_a_temperature_in_the_flat_nll_of_an_all_right_validation_split_is_flagg
     assert at_search_bound(t, logits=confident, labels=labels)
 
     class Trainer:
+        compute_metrics = None  # the Trainer's attribute, set aside while predicting
+
         def predict(self, split, metric_key_prefix):
             return SimpleNamespace(predictions=confident, label_ids=labels, metrics={})
 

@@ -222,7 +222,7 @@ def test_shards_split_the_grid_and_the_console_gets_one_line_per_run(tmp_path, c
     assert main(["compare", "--config", grid, "--output_dir", str(out), "--shard", "2/2"]) == 0
     assert len(list(out.glob("runs/*/*/seed*/results.json"))) == 4
     report = json.loads((out / "report.json").read_text())
-    assert set(report["tasks"]["rte"]["methods"]) == {"none", "hidden"}
+    assert set(report["tasks"]["rte"]["methods"]) == {"none", "hidden", "none (ensemble of 2)", "hidden (ensemble of 2)"}
     assert main(["compare", "--config", grid, "--output_dir", str(out), "--shard", "3/2"]) == 2
     assert "--shard 3/2: I must be within 1..N" in capsys.readouterr().err
 

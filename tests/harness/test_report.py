@@ -325,8 +325,9 @@ def test_an_at_chance_baseline_gets_no_direction_and_a_bound_temperature_is_mark
     assert not baseline_calibration({"temperature": 100.0, "mean_confidence": 0.9, "accuracy": 0.8,
                                      "at_chance_seeds": []}, [{"temperature_at_bound": False}])["at_bound"]
     # the seeds whose temperature hit the bound, where the summary names them
-    named = {**said, "temperature": 1.3, "bound_seeds": [0, 2]}
-    assert "temperature 1.30 (seeds 0, 2 hit the search bound)" in baseline_line("none", named)
+    named = {**said, "temperature": 1.3, "bound_seeds": [0, 2], "all_at_bound": False}
+    assert "temperature 1.30 (the mean of the fitted seeds; seeds 0, 2 hit the search bound)" in baseline_line(
+        "none", named)
     assert "not a fit" not in baseline_line("none", named)
 
 
@@ -422,7 +423,7 @@ def test_every_verdict_cell_holds_one_symbol_and_one_figure(glance, tmp_path):
                                                                   "compared_with": "none (ensemble of 3)"}
     for row in changed["verdict"]["rows"]:
         for entry in row["hurts"]:
-            entry["method"] = "mixup (ensemble of 3)"
+            entry["method"], entry["compared_with"] = "mixup (ensemble of 3)", "none (ensemble of 3)"
     write_markdown(changed, tmp_path / "report.md", changed["meta"])
     changed_md = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "mixup (ensemble of 3) vs none (ensemble of 3)" in verdict_grids(changed_md)["calibration"]

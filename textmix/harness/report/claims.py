@@ -123,7 +123,8 @@ def baseline_calibration(row: dict[str, Any] | None, runs: list[dict]) -> dict[s
     else:
         direction = calibration_direction(temperature)
     return {"temperature": temperature, "mean_confidence": row["mean_confidence"], "accuracy": row["accuracy"],
-            "direction": direction, "at_bound": bool(bound_seeds), "bound_seeds": bound_seeds}
+            "direction": direction, "at_bound": bool(bound_seeds), "bound_seeds": bound_seeds,
+            "all_at_bound": bool(bound_seeds) and not fitted}
 
 
 def recommend(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:

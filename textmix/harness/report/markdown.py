@@ -60,10 +60,12 @@ def _change_text(metric: str, change: dict) -> str:
 def _calibration_text(calibration: dict[str, Any], missing: str, sep: str) -> str:
     """The baseline's temperature (`missing`, or marked as the search bound), direction, confidence and accuracy."""
     t, bound = calibration["temperature"], calibration.get("bound_seeds")
-    shown = missing if math.isnan(t) else f"{t:.2f}" + (" (the search bound, not a fit)" if calibration["at_bound"]
-                                                       and bound is None else "")
-    if bound:
-        shown += f" (seed{'s' if len(bound) > 1 else ''} {', '.join(map(str, bound))} hit the search bound)"
+    shown = missing if math.isnan(t) else f"{t:.2f}"
+    if calibration.get("all_at_bound", calibration["at_bound"] and bound is None):
+        shown += " (the search bound, not a fit)"
+    elif bound:
+        shown += (f" (the mean of the fitted seeds; seed{'s' if len(bound) > 1 else ''} "
+                  f"{', '.join(map(str, bound))} hit the search bound)")
     return (f"temperature {shown} ({calibration['direction']}){sep} mean confidence "
             f"{_num(calibration['mean_confidence'], 3)} vs accuracy {_num(calibration['accuracy'], 3)}")
 

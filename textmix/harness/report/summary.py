@@ -45,7 +45,7 @@ def summarise(results: list[dict], baseline: str = "none", order: dict | None = 
     methods = list(dict.fromkeys([baseline, *_order_names(order, "methods"), *(r["method"] for r in results)]))
     of = {r["method"]: r["ensemble"]["method"] for r in results if r.get("ensemble")}  # ensembles after the methods,
     methods = sorted(methods, key=lambda m: (m in of, methods.index(of.get(m, m))))  # in their methods' order
-    summary: dict[str, Any] = {"tasks": {}, "baseline": baseline}
+    summary: dict[str, Any] = {"tasks": {}, "baseline": baseline, "methods": methods}
     for label, task, noise in variants:
         runs_here = [r for r in results if r["task"] == task and label_noise(r) == noise]
         runs_by_method = {m: by_cell[(label, m)] for m in methods if by_cell.get((label, m))}

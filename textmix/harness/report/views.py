@@ -79,7 +79,8 @@ def judged(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def rank(summary: dict[str, Any], method: str) -> int:
     """The place of `method` in the summary's method order (the tables' and plots'), unknown methods last."""
-    order = list(dict.fromkeys(m for info in summary["tasks"].values() for m in info["methods"]))
+    order = summary.get("methods") or list(dict.fromkeys(m for info in summary["tasks"].values()
+                                                         for m in info["methods"]))
     return order.index(method) if method in order else len(order)
 
 

@@ -141,7 +141,8 @@ def forest_plot(claim: str, rows: list[dict[str, Any]], summary: dict[str, Any],
                 "delta": entry["delta"], "low": low, "high": high, "verdict": verdict,
                 "interval": kind if not math.isnan(low) else "none"}
     methods = sorted(order, key=order.get)
-    fig = new_figure((2.9 * len(plotted) + 2.4, 0.32 * len(methods) + 2.2))
+    label_width = 0.075 * max(map(len, methods), default=10)  # inches for the longest method name (10 pt)
+    fig = new_figure((2.9 * len(plotted) + label_width + 1.6, 0.32 * len(methods) + 2.2))
     axes = fig.subplots(1, len(plotted), squeeze=False, sharey=True)[0]
     for ax, (task, per) in zip(axes, plotted.items(), strict=True):
         for y, method in enumerate(methods):

@@ -37,3 +37,20 @@ def test_without_an_interval_a_change_is_a_hollow_point(tmp_path, monkeypatch):
     (ax,) = figures[0].axes
     assert ax.get_title() == "t\nnone: T = 1.30 (seed 2 at the bound)"  # the baseline's temperature, and its bound
     assert [line.get_markerfacecolor() for line in ax.lines if line.get_marker() == "o"] == ["none", "none"]
+
+
+def test_an_interval_that_does_not_hold_its_mean_change_is_drawn_from_its_ends(tmp_path, monkeypatch):
+    """A percentile bootstrap interval need not hold the mean paired change (a nonlinear figure, one seed): the
+    plot draws the interval's ends and the point where they are (it raised on a negative error bar)."""
+    change = {"delta": 0.010, "low": 0.012, "high": 0.030, "p_value": math.nan, "n": 1}
+    row = {"claim": "x", "task": "t", "better": "lower", "helps": [], "hurts": [],
+           "no_change": [{"method": "a", "delta": 0.010, "metrics": {"smece": change}}], "at_chance": []}
+    summary = {"baseline": "none", "tasks": {"t": {"methods": {}, "baseline_calibration": None}}}
+    figures = []
+    monkeypatch.setattr(plots, "save_png", lambda fig, path: figures.append(fig))
+    drawn = forest_plot("x", [row], summary, tmp_path / "forest.png")
+    assert drawn["t"]["a"] == {"delta": 0.010, "low": 0.012, "high": 0.030, "verdict": "no_change",
+                               "interval": "bootstrap"}
+    (ax,) = figures[0].axes
+    ends = [line for line in ax.lines if line.get_marker() == "|"]
+    assert len(ends) == 1 and list(ends[0].get_xdata()) == [0.012, 0.030]

@@ -151,9 +151,9 @@ def forest_plot(claim: str, rows: list[dict[str, Any]], summary: dict[str, Any],
             colour, marker = VERDICT_STYLE[point["verdict"]]
             if point["interval"] == "none":
                 ax.plot(point["delta"], y, marker=marker, color=colour, markerfacecolor="none", linestyle="none")
-            else:
-                ax.errorbar(point["delta"], y, xerr=[[point["delta"] - point["low"]], [point["high"] - point["delta"]]],
-                            marker=marker, color=colour, capsize=3, linestyle="none")
+            else:  # the interval as drawn from its ends: a percentile interval need not hold the mean change
+                ax.plot([point["low"], point["high"]], [y, y], color=colour, marker="|", markersize=7)
+                ax.plot(point["delta"], y, marker=marker, color=colour, linestyle="none")
         ax.axvline(0.0, color="black", linewidth=0.8)
         calibration = summary["tasks"][task].get("baseline_calibration") or {}
         t = number(calibration.get("temperature"))
